@@ -1,0 +1,18 @@
+# rmpsc_optional_dep(NAME pkg-module MODE): MODE is AUTO, ON or OFF.
+# Sets RMPSC_HAVE_<NAME>, RMPSC_<NAME>_LIBRARIES and RMPSC_<NAME>_INCLUDE_DIRS.
+function(rmpsc_optional_dep name module mode)
+  set(have OFF)
+  if(NOT mode STREQUAL "OFF")
+    if(PkgConfig_FOUND)
+      pkg_check_modules(RMPSC_PC_${name} QUIET ${module})
+    endif()
+    if(RMPSC_PC_${name}_FOUND)
+      set(have ON)
+      set(RMPSC_${name}_LIBRARIES ${RMPSC_PC_${name}_LIBRARIES} PARENT_SCOPE)
+      set(RMPSC_${name}_INCLUDE_DIRS ${RMPSC_PC_${name}_INCLUDE_DIRS} PARENT_SCOPE)
+    elseif(mode STREQUAL "ON")
+      message(FATAL_ERROR "${module} was required (RMPSC_WITH_${name}=ON) but not found")
+    endif()
+  endif()
+  set(RMPSC_HAVE_${name} ${have} PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file ringmpsc.h
+ * libringmpsc: lock-free rings and channels behind a stable C ABI.
+ * The one header users include; it pulls in every component header.
+ */
+#ifndef RINGMPSC_H
+#define RINGMPSC_H
+
+#include "ringmpsc/common.h"
+#include "ringmpsc/ring.h"
+
+#endif /* RINGMPSC_H */

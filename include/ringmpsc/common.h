@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file ringmpsc/common.h
+ * Version, export macro, error strings and small types shared by every part
+ * of libringmpsc.
+ *
+ * Conventions that hold for the whole API:
+ *  - Every function that can fail returns a negative errno code (`-EINVAL`,
+ *    `-EAGAIN`, ...) and never touches `errno`. Counts are returned as `int`
+ *    (>= 0 on success), byte quantities as `int64_t`.
+ *  - Handles are opaque pointers created by `rmpsc_<obj>_create` and released
+ *    by `rmpsc_<obj>_destroy` (which accepts NULL). Passing NULL or a handle of
+ *    another type returns `-EBADF`.
+ *  - Config structs start with a `size` field written by the matching
+ *    `_config_init` function; they only ever grow at the end.
+ */
+#ifndef RINGMPSC_COMMON_H
+#define RINGMPSC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The one version source: CMake parses these three lines. */
+#define RMPSC_VERSION_MAJOR 1
+#define RMPSC_VERSION_MINOR 0
+#define RMPSC_VERSION_PATCH 0
+#define RMPSC_VERSION_NUMBER \
+	(RMPSC_VERSION_MAJOR * 10000 + RMPSC_VERSION_MINOR * 100 + RMPSC_VERSION_PATCH)
+
+/* Marks the exported API; everything else in the library is hidden. */
+#define RMPSC_API __attribute__((visibility("default")))
+
+/** A NUMA node argument meaning "no preference". */
+enum { RMPSC_NODE_ANY = -1 };
+
+/** Optional features this build of the library was compiled with. */
+enum rmpsc_feature {
+	RMPSC_FEATURE_NUMA = 1u << 0,  /**< libnuma: node placement is honoured */
+	RMPSC_FEATURE_URING = 1u << 1, /**< liburing: registered-buffer helpers */
+};
+
+/**
+ * A view of up to two contiguous runs of ring slots: the part up to the end
+ * of the ring buffer and, when the run wraps, the part that continues at the
+ * start. `iov` is laid out as `struct iovec[2]` so `readv(fd, s.iov, s.nseg)`
+ * and `writev` take it as it is; `iov_len` is in bytes.
+ *
+ * Frozen layout (hot path): never changes; a different shape means a new
+ * function.
+ */
+typedef struct rmpsc_span {
+	struct iovec iov[2]; /**< byte views; iov[1].iov_len == 0 when no wrap */
+	uint32_t count[2];   /**< elements in iov[0] and iov[1] */
+	uint32_t nseg;       /**< segments in use: 0, 1 or 2 */
+	uint32_t _pad0;      /**< always written as zero */
+	uint64_t pos;        /**< free-running ring position of the first element */
+} rmpsc_span;
+
+/**
+ * Library version as MAJOR*10000 + MINOR*100 + PATCH, for comparison with
+ * RMPSC_VERSION_NUMBER (bindings check it when they load).
+ *
+ * @return the version number of the loaded library.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API uint32_t rmpsc_version(void);
+
+/**
+ * Library version as a static string, e.g. "1.0.0".
+ *
+ * @return a string with static storage duration; never NULL.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API const char *rmpsc_version_string(void);
+
+/**
+ * Describe an error code the way this library uses it ("ring full",
+ * "ring closed", ...). Accepts the negative codes the API returns and their
+ * positive values; unknown codes get a generic text.
+ *
+ * @param err a code returned by this library, negative or positive.
+ * @return a string with static storage duration; never NULL.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API const char *rmpsc_strerror(int err);
+
+/**
+ * Which optional dependencies this build found (RMPSC_FEATURE_* bits).
+ * The exported symbol set is the same either way: functions of a missing
+ * feature return `-EOPNOTSUPP`.
+ *
+ * @return a bit mask of enum rmpsc_feature values.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API uint32_t rmpsc_features(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGMPSC_COMMON_H */

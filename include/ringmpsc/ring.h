@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file ringmpsc/ring.h
+ * rmpsc_ring: a single-producer single-consumer ring of fixed-size slots.
+ *
+ * The element size is chosen at creation (1 byte to RMPSC_RING_ELEM_SIZE_MAX)
+ * and the capacity is a power of two. Positions are free-running 64-bit
+ * counters; a slot is `pos & (capacity - 1)`.
+ *
+ * Roles. Exactly one thread at a time acts as the producer (reserve, commit,
+ * push*) and exactly one as the consumer (readable, advance, pop*, peek*,
+ * skip, drain). The two may run at the same time without locks. The status
+ * calls (len, is_empty, is_full, is_closed, capacity, elem_size, footprint)
+ * and close may be called from any thread. Calling producer functions from
+ * two threads at once (or consumer functions from two threads at once) is a
+ * data race the library does not detect.
+ *
+ * Ordering. Everything the producer wrote into slots before the call that
+ * publishes them (commit, push*) happens-before the consumer call that makes
+ * them visible (readable, pop*, peek*). Everything the consumer did with slots
+ * before releasing them (advance, pop*, skip, drain) happens-before the
+ * producer call that hands those slots out again (reserve, push*).
+ *
+ * Close. rmpsc_ring_close() marks the ring closed. From then on reserve and
+ * push* return -EPIPE; a commit of slots reserved before the close is still
+ * published. The consumer keeps receiving every committed element and gets
+ * -EPIPE only once the ring is closed and empty. Should a commit race with
+ * the consumer's observation of "closed and empty", the element stays in the
+ * ring and the next consumer call returns it: -EPIPE is not sticky and nothing
+ * committed is ever dropped.
+ */
+#ifndef RINGMPSC_RING_H
+#define RINGMPSC_RING_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque SPSC ring handle. */
+typedef struct rmpsc_ring rmpsc_ring;
+
+/** Limits. */
+enum {
+	RMPSC_RING_CAPACITY_MAX = 1 << 30,  /**< largest capacity (slots) */
+	RMPSC_RING_ELEM_SIZE_MAX = 1 << 24, /**< largest element size (bytes) */
+	RMPSC_RING_CONFIG_SIZE_V1 = 24,     /**< sizeof(rmpsc_ring_config) in 1.0 */
+};
+
+/** Creation flags (rmpsc_ring_config.flags). */
+enum {
+	/** Back the ring with explicit huge pages (MAP_HUGETLB); -ENOMEM if the
+	 *  system has none free. */
+	RMPSC_RING_F_HUGEPAGE = 1u << 0,
+	/** Fault every page in at creation (MAP_POPULATE), so the first pass
+	 *  through the ring takes no page faults. */
+	RMPSC_RING_F_PREFAULT = 1u << 1,
+	RMPSC_RING_F_ALL = RMPSC_RING_F_HUGEPAGE | RMPSC_RING_F_PREFAULT,
+};
+
+/**
+ * Ring configuration. Size-prefixed and append-only: fill it with
+ * rmpsc_ring_config_init(&cfg, sizeof cfg), then change fields.
+ */
+typedef struct rmpsc_ring_config {
+	uint32_t size;      /**< caller's sizeof, written by rmpsc_ring_config_init */
+	uint32_t flags;     /**< RMPSC_RING_F_* bits; unknown bits are rejected */
+	uint32_t capacity;  /**< slots, a power of two, 1..RMPSC_RING_CAPACITY_MAX */
+	uint32_t elem_size; /**< bytes per slot, 1..RMPSC_RING_ELEM_SIZE_MAX */
+	int32_t numa_node;  /**< RMPSC_NODE_ANY, or a node to place the memory on */
+	uint32_t _pad0;     /**< must be zero */
+} rmpsc_ring_config;
+
+/**
+ * Write the defaults (capacity 1024, elem_size 8, numa_node RMPSC_NODE_ANY,
+ * flags 0) into at most @p size bytes of @p cfg and record @p size.
+ *
+ * @param cfg  the struct to fill.
+ * @param size the caller's sizeof(rmpsc_ring_config).
+ * @return 0; -EINVAL if @p cfg is NULL or @p size is smaller than
+ *         RMPSC_RING_CONFIG_SIZE_V1 or not a multiple of 8.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size);
+
+/**
+ * Create a ring. The slots and indices live in one mapping whose data area is
+ * cache-line aligned; producer-written and consumer-written indices sit in
+ * separate 128-byte regions.
+ *
+ * @param cfg a config filled by rmpsc_ring_config_init and then edited.
+ * @param out receives the handle; set to NULL on any error.
+ * @return 0;
+ *  -EINVAL: @p cfg or @p out NULL, cfg->size too small or not a multiple of 8,
+ *           capacity not a power of two or above the maximum, elem_size 0 or
+ *           above the maximum, unknown flag bits, numa_node below -1, _pad0
+ *           not zero;
+ *  -E2BIG: cfg->size larger than this library knows and the extra bytes are
+ *          not zero;
+ *  -ENOMEM: the memory could not be mapped (or no huge pages were free with
+ *           RMPSC_RING_F_HUGEPAGE).
+ * Concurrency: any thread. Progress: blocking (allocates). Ordering: none.
+ */
+RMPSC_API int rmpsc_ring_create(const rmpsc_ring_config *cfg, rmpsc_ring **out);
+
+/**
+ * Release a ring and its memory. Accepts NULL. Using @p r afterwards is
+ * undefined; the handle's magic word is cleared first so that a racing call
+ * is likely to fail with -EBADF rather than touch freed memory.
+ *
+ * Concurrency: no other call on @p r may run or follow. Progress: blocking.
+ */
+RMPSC_API void rmpsc_ring_destroy(rmpsc_ring *r);
+
+/* ------------------------------------------------------------------------ */
+/* Producer                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Reserve up to @p n free slots for writing in place. @p out describes them
+ * (two segments when they wrap). Nothing is visible to the consumer until
+ * rmpsc_ring_commit(). A new reserve, or any push, replaces an earlier
+ * reservation that was not committed.
+ *
+ * @param r   the ring.
+ * @param n   slots wanted; 0 returns 0 and leaves @p out empty.
+ * @param out receives the span (written on success).
+ * @return slots reserved, 1..min(n, free);
+ *  -EAGAIN: the ring is full;
+ *  -EPIPE: the ring is closed;
+ *  -EINVAL: @p out is NULL;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the producer thread. Progress: wait-free.
+ * Ordering: the slots' previous contents were fully consumed (acquire of the
+ *   consumer's advance).
+ */
+RMPSC_API int rmpsc_ring_reserve(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
+
+/**
+ * Reserve exactly @p n free slots, or none.
+ *
+ * @return @p n (0 when @p n is 0);
+ *  -EAGAIN: fewer than @p n slots are free;
+ *  -EPIPE: the ring is closed;
+ *  -EINVAL: @p out is NULL or @p n exceeds the capacity (it could never
+ *           succeed);
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the producer thread. Progress: wait-free.
+ * Ordering: as rmpsc_ring_reserve().
+ */
+RMPSC_API int rmpsc_ring_reserve_exact(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
+
+/**
+ * Publish the first @p n slots of the current reservation. A partial commit
+ * leaves the rest reserved (at the new write position) for a later commit.
+ *
+ * @param n slots to publish; 0 is a no-op.
+ * @return 0;
+ *  -EINVAL: @p n is more than is reserved and uncommitted (nothing changes);
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the producer thread. Progress: wait-free.
+ * Ordering: release; the writes into the slots happen-before the consumer
+ *   call that sees them.
+ */
+RMPSC_API int rmpsc_ring_commit(rmpsc_ring *r, uint32_t n);
+
+/**
+ * Copy one element in (try push).
+ *
+ * @param item elem_size bytes to copy.
+ * @return 0;
+ *  -EAGAIN: the ring is full;
+ *  -EPIPE: the ring is closed;
+ *  -EINVAL: @p item is NULL;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the producer thread. Progress: wait-free.
+ * Ordering: release, as rmpsc_ring_commit().
+ */
+RMPSC_API int rmpsc_ring_push(rmpsc_ring *r, const void *item);
+
+/**
+ * Copy up to @p n elements in (best effort, one index publication).
+ *
+ * @param items n * elem_size bytes.
+ * @return elements pushed, 1..n (0 when @p n is 0);
+ *  -EAGAIN: the ring is full;
+ *  -EPIPE: the ring is closed;
+ *  -EINVAL: @p items is NULL and @p n is not 0;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the producer thread. Progress: wait-free.
+ * Ordering: release, as rmpsc_ring_commit().
+ */
+RMPSC_API int rmpsc_ring_push_n(rmpsc_ring *r, const void *items, uint32_t n);
+
+/**
+ * Copy exactly @p n elements in, or none.
+ *
+ * @return @p n;
+ *  -EAGAIN: fewer than @p n slots are free;
+ *  -EPIPE: the ring is closed;
+ *  -EINVAL: @p items is NULL and @p n is not 0, or @p n exceeds the capacity;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the producer thread. Progress: wait-free.
+ * Ordering: release, as rmpsc_ring_commit().
+ */
+RMPSC_API int rmpsc_ring_push_n_exact(rmpsc_ring *r, const void *items, uint32_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Consumer                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Describe up to @p n committed elements for reading in place (two segments
+ * when they wrap). They stay in the ring until rmpsc_ring_advance().
+ *
+ * @param n   elements wanted at most; 0 returns 0 and leaves @p out empty.
+ * @param out receives the span.
+ * @return elements readable, 1..n;
+ *  -EAGAIN: the ring is empty;
+ *  -EPIPE: the ring is empty and closed;
+ *  -EINVAL: @p out is NULL;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire; pairs with the producer's commit/push.
+ */
+RMPSC_API int rmpsc_ring_readable(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
+
+/**
+ * Release the first @p n committed elements back to the producer.
+ *
+ * @param n elements to release; 0 is a no-op.
+ * @return 0;
+ *  -EINVAL: @p n is more than is committed and unread (nothing changes);
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: release; the consumer's reads of those slots happen-before the
+ *   producer reuses them.
+ */
+RMPSC_API int rmpsc_ring_advance(rmpsc_ring *r, uint32_t n);
+
+/**
+ * Copy one element out and release its slot (try pop).
+ *
+ * @param item receives elem_size bytes.
+ * @return 0;
+ *  -EAGAIN: the ring is empty;
+ *  -EPIPE: the ring is empty and closed;
+ *  -EINVAL: @p item is NULL;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire then release, as readable + advance.
+ */
+RMPSC_API int rmpsc_ring_pop(rmpsc_ring *r, void *item);
+
+/**
+ * Copy up to @p n elements out and release their slots (best effort).
+ *
+ * @param items receives up to n * elem_size bytes.
+ * @return elements popped, 1..n (0 when @p n is 0);
+ *  -EAGAIN: the ring is empty;
+ *  -EPIPE: the ring is empty and closed;
+ *  -EINVAL: @p items is NULL and @p n is not 0;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire then release, as readable + advance.
+ */
+RMPSC_API int rmpsc_ring_pop_n(rmpsc_ring *r, void *items, uint32_t n);
+
+/**
+ * Copy exactly @p n elements out, or none. After close, a tail of fewer than
+ * @p n elements still returns -EAGAIN (-EPIPE means "closed and drained"):
+ * read it with rmpsc_ring_pop_n().
+ *
+ * @return @p n;
+ *  -EAGAIN: fewer than @p n elements are committed;
+ *  -EPIPE: the ring is empty and closed;
+ *  -EINVAL: @p items is NULL and @p n is not 0, or @p n exceeds the capacity;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire then release, as readable + advance.
+ */
+RMPSC_API int rmpsc_ring_pop_n_exact(rmpsc_ring *r, void *items, uint32_t n);
+
+/**
+ * Copy the next element out without consuming it.
+ *
+ * @return 0; -EAGAIN: empty; -EPIPE: empty and closed; -EINVAL: @p item is
+ *  NULL; -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_ring_peek(rmpsc_ring *r, void *item);
+
+/**
+ * Copy up to @p n of the next elements out without consuming them.
+ *
+ * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: empty;
+ *  -EPIPE: empty and closed; -EINVAL: @p items is NULL and @p n is not 0;
+ *  -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_ring_peek_n(rmpsc_ring *r, void *items, uint32_t n);
+
+/**
+ * Discard up to @p n elements without copying them.
+ *
+ * @return elements discarded, 1..n (0 when @p n is 0); -EAGAIN: empty;
+ *  -EPIPE: empty and closed; -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire then release.
+ */
+RMPSC_API int rmpsc_ring_skip(rmpsc_ring *r, uint32_t n);
+
+/**
+ * Copy out everything committed, re-reading the producer's position until
+ * the ring is seen empty or @p max elements were taken. With @p items NULL
+ * the elements are discarded (count-only drain). Unlike pop_n, an empty ring
+ * is not an error: the call returns 0, which makes it the call for shutdown.
+ *
+ * @param items receives up to max * elem_size bytes, or NULL to discard.
+ * @param max   elements at most.
+ * @return elements drained, 0..max; -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free (bounded by @p max).
+ * Ordering: acquire then release.
+ */
+RMPSC_API int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max);
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle and status                                                     */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Close the ring (idempotent). See the file comment for what it means to
+ * each side.
+ *
+ * @return 0; -EBADF: @p r is not a ring.
+ * Concurrency: any thread. Progress: wait-free.
+ * Ordering: release; a consumer that sees the ring closed also sees every
+ *   commit that happened-before the close.
+ */
+RMPSC_API int rmpsc_ring_close(rmpsc_ring *r);
+
+/**
+ * @return 1 if closed, 0 if open; -EBADF: @p r is not a ring.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_ring_is_closed(const rmpsc_ring *r);
+
+/**
+ * Committed elements not yet released by the consumer. Exact when called by
+ * either side with the other idle; a snapshot otherwise.
+ *
+ * @return 0..capacity; -EBADF: @p r is not a ring.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int64_t rmpsc_ring_len(const rmpsc_ring *r);
+
+/**
+ * @return 1 if no committed element is pending, else 0; -EBADF.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_ring_is_empty(const rmpsc_ring *r);
+
+/**
+ * @return 1 if every slot holds a committed, unreleased element, else 0;
+ *  -EBADF. Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_ring_is_full(const rmpsc_ring *r);
+
+/**
+ * @return the capacity in slots; -EBADF.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int64_t rmpsc_ring_capacity(const rmpsc_ring *r);
+
+/**
+ * @return the element size in bytes; -EBADF.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int64_t rmpsc_ring_elem_size(const rmpsc_ring *r);
+
+/**
+ * Bytes of memory the ring occupies (control block and slots, rounded to
+ * the page or huge page that backs it).
+ *
+ * @return bytes; -EBADF. Concurrency: any thread. Progress: wait-free.
+ */
+RMPSC_API int64_t rmpsc_ring_footprint(const rmpsc_ring *r);
+
+/**
+ * Empty the ring and reopen it: positions go back to 0, any reservation is
+ * dropped, the closed mark is cleared. Not thread-safe: neither side may be
+ * inside a call on @p r.
+ *
+ * @return 0; -EBADF: @p r is not a ring.
+ * Concurrency: exclusive. Progress: wait-free.
+ */
+RMPSC_API int rmpsc_ring_reset(rmpsc_ring *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGMPSC_RING_H */

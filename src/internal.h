@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the library: attributes, RMPSC__ macros, cache-line size, magic
+ * words and helpers every component uses. Never installed.
+ */
+#ifndef RMPSC_INTERNAL_H
+#define RMPSC_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ringmpsc/common.h"
+
+#define RMPSC__CACHELINE 64
+/* Producer- and consumer-written groups are this far apart: two lines, so the
+ * adjacent-line prefetcher cannot pull one side's line with the other's. */
+#define RMPSC__GROUP 128
+
+#define RMPSC__LIKELY(x) __builtin_expect(!!(x), 1)
+#define RMPSC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RMPSC__COLD __attribute__((cold, noinline))
+#define RMPSC__HOT __attribute__((hot))
+#define RMPSC__ALWAYS_INLINE inline __attribute__((always_inline))
+/* Internal symbols that tests reach through the static library. */
+#define RMPSC__INTERNAL __attribute__((visibility("hidden")))
+
+#ifdef RMPSC_DEBUG_LOG
+void rmpsc__debug_log(const char *file, int line, const char *cond, int err);
+#define RMPSC__LOG(cond, err) rmpsc__debug_log(__FILE__, __LINE__, #cond, (err))
+#else
+#define RMPSC__LOG(cond, err) ((void)0)
+#endif
+
+/* Early return with a negative errno (zstd's RETURN_ERROR_IF). */
+#define RMPSC__CHECK(cond, err)                                                \
+	do {                                                                   \
+		if (RMPSC__UNLIKELY(cond)) {                                   \
+			RMPSC__LOG(cond, err);                                 \
+			return (err);                                          \
+		}                                                              \
+	} while (0)
+
+/* Per-type magic words: the first field of every handle. */
+enum {
+	RMPSC__MAGIC_RING = 0x52494e47u, /* "RING" */
+	RMPSC__MAGIC_DEAD = 0xdeadbeefu, /* written by destroy */
+};
+
+static inline void rmpsc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline bool rmpsc__is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/*
+ * Read a caller's size-prefixed config into the library's own struct
+ * (openat2/clone3 rules): @p dst is first filled with defaults by the caller;
+ * the caller's first min(size, dst_size) bytes overwrite them. A caller struct
+ * larger than ours must be zero past our end.
+ */
+static inline int rmpsc__config_copy(void *dst, size_t dst_size, const void *src,
+				     size_t min_size)
+{
+	uint32_t size;
+
+	RMPSC__CHECK(!src, -EINVAL);
+	memcpy(&size, src, sizeof size);
+	RMPSC__CHECK(size < min_size || size % 8, -EINVAL);
+	if (size > dst_size) {
+		const unsigned char *extra = (const unsigned char *)src + dst_size;
+
+		for (size_t i = 0; i < size - dst_size; i++)
+			RMPSC__CHECK(extra[i], -E2BIG);
+	}
+	memcpy(dst, src, size < dst_size ? size : dst_size);
+	return 0;
+}
+
+/*
+ * Memory regions for rings (mem.c): anonymous private mappings, page aligned
+ * (huge-page aligned with RMPSC__MEM_HUGE), zeroed.
+ */
+enum {
+	RMPSC__MEM_HUGE = 1u << 0,     /* MAP_HUGETLB; fail rather than fall back */
+	RMPSC__MEM_PREFAULT = 1u << 1, /* MAP_POPULATE */
+};
+void *rmpsc__mem_map(size_t size, uint32_t mem_flags, size_t *mapped_len);
+void rmpsc__mem_unmap(void *p, size_t mapped_len);
+
+/* Test hooks: hidden in the shared library, reachable through the static one. */
+struct rmpsc_ring;
+RMPSC__INTERNAL int rmpsc__ring_set_position(struct rmpsc_ring *r, uint64_t pos);
+
+#endif /* RMPSC_INTERNAL_H */

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one SPSC ring core: indices, free/available space, spans, copies and
+ * close. Every ring-shaped object (rmpsc_ring, and each per-producer ring of
+ * the channels) is a struct rmpsc__rcore followed by its slots; the public
+ * wrappers only validate handles and arguments.
+ *
+ * Synchronization
+ * ---------------
+ * tail    written by the producer only (store-release E1); read by the
+ *         producer relaxed (own index, single writer) and by the consumer with
+ *         acquire (E1) when its cached copy shows too little data.
+ * head    written by the consumer only (store-release E2); read by the
+ *         consumer relaxed (own index) and by the producer with acquire (E2)
+ *         when its cached copy shows too little room.
+ * closed  written by any thread (store-release E3, 0 -> 1; reset writes 0
+ *         with no other call running); read with acquire (E3).
+ * cached_head, resv   producer-private, plain.
+ * cached_tail         consumer-private, plain.
+ *
+ * E1 release: publishes the slot contents of [old tail, new tail); pairs with
+ *    E1 acquire in rc_cons_avail(), so the consumer's reads of those slots
+ *    see the producer's writes.
+ * E2 release: returns slots [old head, new head) to the producer; pairs with
+ *    E2 acquire in rc_prod_free(), so the producer's next writes into those
+ *    slots cannot be seen by (or overtake) the consumer's earlier reads.
+ * E3 release: close; pairs with E3 acquire in rc_cons_avail_or_err() and the
+ *    producer calls. A consumer that sees closed, then re-reads tail
+ *    (acquire E1), sees every commit that happened-before the close.
+ *
+ * Positions are free-running uint64_t: tail - head is the fill level and
+ * stays correct across the 2^64 wrap because it never exceeds capacity.
+ */
+#ifndef RMPSC_RING_CORE_H
+#define RMPSC_RING_CORE_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "internal.h"
+
+struct rmpsc__rcore {
+	/* Group 0: read-mostly, shared by both sides. The owner's magic sits
+	 * first so handle checks hit this line. */
+	uint32_t magic;
+	uint32_t esz;          /* bytes per slot */
+	uint64_t mask;         /* capacity - 1 */
+	unsigned char *data;   /* slot 0, cache-line aligned */
+	_Atomic uint32_t closed;
+	uint32_t flags;        /* owner's creation flags */
+	int32_t numa_node;
+	uint32_t _pad0;
+	size_t map_len;        /* bytes mapped for this ring */
+
+	/* Group 1: producer-written. */
+	alignas(RMPSC__GROUP) _Atomic uint64_t tail;
+	uint64_t cached_head; /* last head seen by the producer */
+	uint64_t resv;        /* reserved, not yet committed, from tail on */
+
+	/* Group 2: consumer-written. */
+	alignas(RMPSC__GROUP) _Atomic uint64_t head;
+	uint64_t cached_tail; /* last tail seen by the consumer */
+
+	/* Group 3: cold state written by neither hot path. */
+	alignas(RMPSC__GROUP) unsigned char _cold[RMPSC__GROUP];
+};
+
+_Static_assert(offsetof(struct rmpsc__rcore, tail) == 1 * RMPSC__GROUP,
+	       "producer group at 128");
+_Static_assert(offsetof(struct rmpsc__rcore, head) == 2 * RMPSC__GROUP,
+	       "consumer group at 256");
+_Static_assert(sizeof(struct rmpsc__rcore) % RMPSC__GROUP == 0,
+	       "slots that follow the core start on a 128-byte boundary");
+
+typedef struct rmpsc__rcore rc_t;
+
+static inline uint64_t rc_cap(const rc_t *rc)
+{
+	return rc->mask + 1;
+}
+
+static inline unsigned char *rc_slot(const rc_t *rc, uint64_t pos)
+{
+	return rc->data + (size_t)(pos & rc->mask) * rc->esz;
+}
+
+/* Set up an empty, open ring over @data. */
+static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint32_t esz,
+			   unsigned char *data)
+{
+	rc->magic = magic;
+	rc->esz = esz;
+	rc->mask = cap - 1;
+	rc->data = data;
+	atomic_init(&rc->closed, 0);
+	atomic_init(&rc->tail, 0);
+	atomic_init(&rc->head, 0);
+	rc->cached_head = 0;
+	rc->cached_tail = 0;
+	rc->resv = 0;
+}
+
+/* Both sides idle: move both positions to @pos (reset, tests). */
+static inline void rc_set_position(rc_t *rc, uint64_t pos)
+{
+	atomic_store_explicit(&rc->tail, pos, memory_order_relaxed);
+	atomic_store_explicit(&rc->head, pos, memory_order_relaxed);
+	rc->cached_head = pos;
+	rc->cached_tail = pos;
+	rc->resv = 0;
+	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
+}
+
+static inline bool rc_is_closed(const rc_t *rc)
+{
+	/* E3 acquire: pairs with rc_close(). */
+	return atomic_load_explicit(&rc->closed, memory_order_acquire) != 0;
+}
+
+static inline void rc_close(rc_t *rc)
+{
+	/* E3 release: commits before the close are visible to whoever sees it. */
+	atomic_store_explicit(&rc->closed, 1, memory_order_release);
+}
+
+/* Committed and unreleased elements, as seen from any thread. */
+static inline uint64_t rc_len(const rc_t *rc)
+{
+	/* Head first: it never passes tail, so tail - head cannot underflow.
+	 * E2/E1 acquire; a snapshot when both sides run. */
+	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+	uint64_t n = t - h;
+
+	return n > rc_cap(rc) ? rc_cap(rc) : n;
+}
+
+/* ---- spans and copies ---------------------------------------------------- */
+
+static inline void rc_span_empty(rmpsc_span *s, uint64_t pos)
+{
+	memset(s, 0, sizeof *s);
+	s->pos = pos;
+}
+
+/* Describe @n slots from @pos, split at the end of the buffer. */
+static inline void rc_span(const rc_t *rc, uint64_t pos, uint32_t n, rmpsc_span *s)
+{
+	uint64_t idx = pos & rc->mask;
+	uint64_t room = rc_cap(rc) - idx;
+	uint32_t n1 = n < room ? n : (uint32_t)room;
+	uint32_t n2 = n - n1;
+
+	s->iov[0].iov_base = rc->data + (size_t)idx * rc->esz;
+	s->iov[0].iov_len = (size_t)n1 * rc->esz;
+	s->iov[1].iov_base = n2 ? rc->data : NULL;
+	s->iov[1].iov_len = (size_t)n2 * rc->esz;
+	s->count[0] = n1;
+	s->count[1] = n2;
+	s->nseg = n2 ? 2 : (n1 ? 1 : 0);
+	s->_pad0 = 0;
+	s->pos = pos;
+}
+
+/* One element: fixed-size copies for the common sizes become plain moves. */
+static inline void rc_copy1(void *restrict dst, const void *restrict src, uint32_t esz)
+{
+	switch (esz) {
+	case 1: memcpy(dst, src, 1); break;
+	case 2: memcpy(dst, src, 2); break;
+	case 4: memcpy(dst, src, 4); break;
+	case 8: memcpy(dst, src, 8); break;
+	case 16: memcpy(dst, src, 16); break;
+	case 32: memcpy(dst, src, 32); break;
+	case 64: memcpy(dst, src, 64); break;
+	default: memcpy(dst, src, esz); break;
+	}
+}
+
+static inline void rc_copy_in(rc_t *rc, uint64_t pos, const void *src, uint32_t n)
+{
+	uint64_t idx = pos & rc->mask;
+	uint64_t room = rc_cap(rc) - idx;
+	size_t n1 = n < room ? n : (size_t)room;
+
+	memcpy(rc->data + idx * rc->esz, src, n1 * rc->esz);
+	if (n > n1)
+		memcpy(rc->data, (const unsigned char *)src + n1 * rc->esz,
+		       (n - n1) * rc->esz);
+}
+
+static inline void rc_copy_out(const rc_t *rc, uint64_t pos, void *dst, uint32_t n)
+{
+	uint64_t idx = pos & rc->mask;
+	uint64_t room = rc_cap(rc) - idx;
+	size_t n1 = n < room ? n : (size_t)room;
+
+	memcpy(dst, rc->data + idx * rc->esz, n1 * rc->esz);
+	if (n > n1)
+		memcpy((unsigned char *)dst + n1 * rc->esz, rc->data,
+		       (n - n1) * rc->esz);
+}
+
+/* ---- producer side ------------------------------------------------------- */
+
+/* Free slots, refreshing the cached head only when it shows fewer than
+ * @want. */
+static inline uint64_t rc_prod_free(rc_t *rc, uint64_t want)
+{
+	/* Relaxed: own index, single writer. */
+	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_relaxed);
+	uint64_t fr = rc_cap(rc) - (t - rc->cached_head);
+
+	if (fr < want) {
+		/* E2 acquire: pairs with the consumer's release of these slots. */
+		rc->cached_head = atomic_load_explicit(&rc->head, memory_order_acquire);
+		fr = rc_cap(rc) - (t - rc->cached_head);
+	}
+	return fr;
+}
+
+static inline uint64_t rc_tail(const rc_t *rc)
+{
+	/* Relaxed: producer's own index. */
+	return atomic_load_explicit(&rc->tail, memory_order_relaxed);
+}
+
+static inline void rc_publish(rc_t *rc, uint64_t new_tail)
+{
+	/* E1 release: publishes the slots below new_tail. */
+	atomic_store_explicit(&rc->tail, new_tail, memory_order_release);
+}
+
+/*
+ * Claim up to @n (exactly @n with @exact) free slots. Returns the count, or
+ * -EPIPE / -EAGAIN / -EINVAL (exact and n > capacity). n == 0 returns 0.
+ */
+static inline int rc_claim(rc_t *rc, uint32_t n, bool exact)
+{
+	uint64_t fr;
+
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed)))
+		return -EPIPE; /* relaxed: a flag test, nothing read depends on it */
+	if (RMPSC__UNLIKELY(n == 0))
+		return 0;
+	fr = rc_prod_free(rc, n);
+	if (fr >= n)
+		return (int)n;
+	if (exact)
+		return n > rc_cap(rc) ? -EINVAL : -EAGAIN;
+	return fr ? (int)fr : -EAGAIN;
+}
+
+static inline int rc_reserve(rc_t *rc, uint32_t n, bool exact, rmpsc_span *s)
+{
+	int k = rc_claim(rc, n, exact);
+
+	rc->resv = 0;
+	if (k <= 0) {
+		if (k == 0)
+			rc_span_empty(s, rc_tail(rc));
+		return k;
+	}
+	rc->resv = (uint64_t)k;
+	rc_span(rc, rc_tail(rc), (uint32_t)k, s);
+	return k;
+}
+
+static inline int rc_commit(rc_t *rc, uint32_t n)
+{
+	RMPSC__CHECK(n > rc->resv, -EINVAL);
+	if (n) {
+		rc->resv -= n;
+		rc_publish(rc, rc_tail(rc) + n);
+	}
+	return 0;
+}
+
+static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
+{
+	int k = rc_claim(rc, n, exact);
+
+	rc->resv = 0;
+	if (k > 0) {
+		uint64_t t = rc_tail(rc);
+
+		rc_copy_in(rc, t, items, (uint32_t)k);
+		rc_publish(rc, t + (uint64_t)k);
+	}
+	return k;
+}
+
+static inline int rc_push1(rc_t *rc, const void *item)
+{
+	int k = rc_claim(rc, 1, true);
+
+	rc->resv = 0;
+	if (RMPSC__LIKELY(k > 0)) {
+		uint64_t t = rc_tail(rc);
+
+		rc_copy1(rc_slot(rc, t), item, rc->esz);
+		rc_publish(rc, t + 1);
+		return 0;
+	}
+	return k;
+}
+
+/* ---- consumer side ------------------------------------------------------- */
+
+static inline uint64_t rc_head(const rc_t *rc)
+{
+	/* Relaxed: consumer's own index. */
+	return atomic_load_explicit(&rc->head, memory_order_relaxed);
+}
+
+/* Committed unread elements, refreshing the cached tail only when it shows
+ * fewer than @want. */
+static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
+{
+	uint64_t h = rc_head(rc);
+	uint64_t av = rc->cached_tail - h;
+
+	if (av < want) {
+		/* E1 acquire: pairs with the producer's publication. */
+		rc->cached_tail = atomic_load_explicit(&rc->tail, memory_order_acquire);
+		av = rc->cached_tail - h;
+	}
+	return av;
+}
+
+/* Like rc_cons_avail(), but an empty ring yields -EAGAIN, or -EPIPE once it
+ * is closed and a re-read of tail after seeing the close still finds it
+ * empty. */
+static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
+{
+	uint64_t av = rc_cons_avail(rc, want);
+
+	if (RMPSC__LIKELY(av))
+		return (int64_t)av;
+	if (!rc_is_closed(rc)) /* E3 acquire */
+		return -EAGAIN;
+	av = rc_cons_avail(rc, 1);
+	return av ? (int64_t)av : -EPIPE;
+}
+
+static inline void rc_release(rc_t *rc, uint64_t new_head)
+{
+	/* E2 release: hands the slots below new_head back to the producer. */
+	atomic_store_explicit(&rc->head, new_head, memory_order_release);
+}
+
+/* Take up to @n (exactly @n with @exact) elements: returns the count or
+ * -EAGAIN / -EPIPE / -EINVAL (exact and n > capacity). */
+static inline int rc_take(rc_t *rc, uint32_t n, bool exact)
+{
+	int64_t av;
+
+	if (exact && RMPSC__UNLIKELY(n > rc_cap(rc)))
+		return -EINVAL;
+	if (RMPSC__UNLIKELY(n == 0))
+		return 0;
+	av = rc_cons_avail_or_err(rc, n);
+	if (av < 0)
+		return (int)av;
+	if ((uint64_t)av >= n)
+		return (int)n;
+	return exact ? -EAGAIN : (int)av;
+}
+
+static inline int rc_readable(rc_t *rc, uint32_t n, rmpsc_span *s)
+{
+	int k = rc_take(rc, n, false);
+
+	if (k > 0)
+		rc_span(rc, rc_head(rc), (uint32_t)k, s);
+	else if (k == 0)
+		rc_span_empty(s, rc_head(rc));
+	return k;
+}
+
+static inline int rc_advance(rc_t *rc, uint32_t n)
+{
+	RMPSC__CHECK(rc_cons_avail(rc, n) < n, -EINVAL);
+	if (n)
+		rc_release(rc, rc_head(rc) + n);
+	return 0;
+}
+
+/* pop_n, peek_n and skip in one: copy out when @dst, release when
+ * @consume. */
+static inline int rc_pop_n(rc_t *rc, void *dst, uint32_t n, bool exact, bool consume)
+{
+	int k = rc_take(rc, n, exact);
+
+	if (k > 0) {
+		uint64_t h = rc_head(rc);
+
+		if (dst)
+			rc_copy_out(rc, h, dst, (uint32_t)k);
+		if (consume)
+			rc_release(rc, h + (uint64_t)k);
+	}
+	return k;
+}
+
+static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
+{
+	int k = rc_take(rc, 1, true);
+
+	if (RMPSC__LIKELY(k > 0)) {
+		uint64_t h = rc_head(rc);
+
+		rc_copy1(dst, rc_slot(rc, h), rc->esz);
+		if (consume)
+			rc_release(rc, h + 1);
+		return 0;
+	}
+	return k;
+}
+
+/* Take everything until the ring is seen empty or @max is reached. */
+static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
+{
+	uint32_t done = 0;
+
+	while (done < max) {
+		uint64_t av = rc_cons_avail(rc, UINT64_MAX);
+		uint32_t k;
+		uint64_t h;
+
+		if (!av)
+			break;
+		k = av < max - done ? (uint32_t)av : max - done;
+		h = rc_head(rc);
+		if (dst)
+			rc_copy_out(rc, h, (unsigned char *)dst + (size_t)done * rc->esz, k);
+		rc_release(rc, h + k);
+		done += k;
+	}
+	return (int)done;
+}
+
+#endif /* RMPSC_RING_CORE_H */
