@@ -1,0 +1,25 @@
+# cmake -DSRC_DIR=src -P check_style.cmake
+# Bans the synchronization forms STYLE.md §10 rules out: implicit seq_cst
+# atomics (every atomic op must be the _explicit form with a named order),
+# __sync builtins, volatile, and inline asm other than the CPU-relax hint.
+file(GLOB_RECURSE files "${SRC_DIR}/*.c" "${SRC_DIR}/*.h")
+set(bad "")
+foreach(f ${files})
+  file(STRINGS "${f}" lines)
+  set(no 0)
+  foreach(l IN LISTS lines)
+    math(EXPR no "${no} + 1")
+    if(l MATCHES "atomic_(load|store|exchange|fetch_[a-z]+|compare_exchange_(weak|strong)|thread_fence|signal_fence)[ ]*\\("
+       OR l MATCHES "__sync_"
+       OR l MATCHES "(^|[^a-z_])volatile([^a-z_]|$)"
+       OR (l MATCHES "(^|[^a-z_])(__asm__|asm)([^a-z_]|$)" AND NOT l MATCHES "\"(yield|pause)\""))
+      list(APPEND bad "${f}:${no}: ${l}")
+    endif()
+  endforeach()
+endforeach()
+if(bad)
+  string(REPLACE ";" "\n" bad "${bad}")
+  message(FATAL_ERROR "banned synchronization forms:\n${bad}")
+endif()
+list(LENGTH files n)
+message(STATUS "style check: ${n} files clean")
