@@ -5,9 +5,10 @@
 
 const char *rmpsc_strerror(int err)
 {
-	if (err < 0)
-		err = -err;
-	switch (err) {
+	/* Unsigned magnitude: -INT_MIN does not fit in an int. */
+	unsigned int code = err < 0 ? 0u - (unsigned int)err : (unsigned int)err;
+
+	switch (code) {
 	case 0: return "success";
 	case EINVAL: return "invalid argument or misuse";
 	case EBADF: return "not a valid handle of this type";

@@ -4,12 +4,38 @@
  * so rings start cache-line (indeed page) aligned and can later be bound to
  * a NUMA node as a whole.
  */
+#include <stdatomic.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-#define HUGE_PAGE_SIZE ((size_t)2 << 20) /* MAP_HUGETLB's default size */
+/* MAP_HUGETLB uses the default huge page size: Hugepagesize in meminfo. */
+static size_t huge_page_size(void)
+{
+	static _Atomic size_t cached; /* 0 until read; racing readers agree */
+	size_t sz = atomic_load_explicit(&cached, memory_order_relaxed);
+	char line[128];
+	FILE *f;
+
+	if (sz)
+		return sz;
+	sz = (size_t)2 << 20;
+	f = fopen("/proc/meminfo", "re");
+	if (f) {
+		unsigned long kb;
+
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "Hugepagesize: %lu kB", &kb) == 1 && kb) {
+				sz = (size_t)kb << 10;
+				break;
+			}
+		fclose(f);
+	}
+	atomic_store_explicit(&cached, sz, memory_order_relaxed);
+	return sz;
+}
 
 static size_t round_up(size_t v, size_t to)
 {
@@ -24,7 +50,7 @@ void *rmpsc__mem_map(size_t size, uint32_t mem_flags, size_t *mapped_len)
 
 	if (mem_flags & RMPSC__MEM_HUGE) {
 		mflags |= MAP_HUGETLB;
-		unit = HUGE_PAGE_SIZE;
+		unit = huge_page_size();
 	}
 	if (mem_flags & RMPSC__MEM_PREFAULT)
 		mflags |= MAP_POPULATE;

@@ -251,18 +251,19 @@ static inline int rc_claim(rc_t *rc, uint32_t n, bool exact)
 	return fr ? (int)fr : -EAGAIN;
 }
 
+/* A successful reserve (n == 0 included) replaces the earlier reservation; a
+ * failed one leaves it as it was, still committable. */
 static inline int rc_reserve(rc_t *rc, uint32_t n, bool exact, rmpsc_span *s)
 {
 	int k = rc_claim(rc, n, exact);
 
-	rc->resv = 0;
-	if (k <= 0) {
-		if (k == 0)
-			rc_span_empty(s, rc_tail(rc));
+	if (k < 0)
 		return k;
-	}
 	rc->resv = (uint64_t)k;
-	rc_span(rc, rc_tail(rc), (uint32_t)k, s);
+	if (k == 0)
+		rc_span_empty(s, rc_tail(rc));
+	else
+		rc_span(rc, rc_tail(rc), (uint32_t)k, s);
 	return k;
 }
 
@@ -280,10 +281,10 @@ static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
 {
 	int k = rc_claim(rc, n, exact);
 
-	rc->resv = 0;
 	if (k > 0) {
 		uint64_t t = rc_tail(rc);
 
+		rc->resv = 0; /* the copy overwrote any reserved slots */
 		rc_copy_in(rc, t, items, (uint32_t)k);
 		rc_publish(rc, t + (uint64_t)k);
 	}
@@ -294,10 +295,10 @@ static inline int rc_push1(rc_t *rc, const void *item)
 {
 	int k = rc_claim(rc, 1, true);
 
-	rc->resv = 0;
 	if (RMPSC__LIKELY(k > 0)) {
 		uint64_t t = rc_tail(rc);
 
+		rc->resv = 0; /* the copy overwrote any reserved slot */
 		rc_copy1(rc_slot(rc, t), item, rc->esz);
 		rc_publish(rc, t + 1);
 		return 0;

@@ -1,2 +1,273 @@
-/* placeholder, replaced by the real test */
-int main(void) { return 77; }
+/* SPDX-License-Identifier: MIT */
+/*
+ * ABI pins: the size and every field offset of the public structs, every
+ * public enum value and the version macros. A change to any of them is an
+ * ABI break (or, for config structs, an append that must bump the _V<n>
+ * size), so each is checked twice: at compile time (_Static_assert, the
+ * build fails) and at run time (cmocka cases, so the executable reports the
+ * checks like any other test).
+ *
+ * The numbers are those of LP64 targets (struct iovec is 16 bytes); other
+ * targets get the same checks in terms of sizeof(struct iovec).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ringmpsc/ring.h"
+
+#define FIELD(type, f) (((type *)0)->f)
+#define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
+
+/* ---- rmpsc_span ---------------------------------------------------------- */
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct iovec) == 16, "LP64 struct iovec");
+_Static_assert(offsetof(rmpsc_span, iov) == 0, "span.iov at 0");
+_Static_assert(offsetof(rmpsc_span, count) == 32, "span.count at 32");
+_Static_assert(offsetof(rmpsc_span, nseg) == 40, "span.nseg at 40");
+_Static_assert(offsetof(rmpsc_span, _pad0) == 44, "span._pad0 at 44");
+_Static_assert(offsetof(rmpsc_span, pos) == 48, "span.pos at 48");
+_Static_assert(sizeof(rmpsc_span) == 56, "sizeof(rmpsc_span) == 56");
+#else
+_Static_assert(offsetof(rmpsc_span, iov) == 0, "span.iov at 0");
+_Static_assert(offsetof(rmpsc_span, count) == 2 * sizeof(struct iovec), "span.count");
+_Static_assert(offsetof(rmpsc_span, nseg) == 2 * sizeof(struct iovec) + 8, "span.nseg");
+_Static_assert(offsetof(rmpsc_span, _pad0) == 2 * sizeof(struct iovec) + 12,
+	       "span._pad0");
+_Static_assert(offsetof(rmpsc_span, pos) == 2 * sizeof(struct iovec) + 16, "span.pos");
+_Static_assert(sizeof(rmpsc_span) == 2 * sizeof(struct iovec) + 24, "sizeof(rmpsc_span)");
+#endif
+_Static_assert(_Alignof(rmpsc_span) == 8, "span aligned for its uint64_t");
+
+/* iov is exactly struct iovec[2]: readv/writev take s.iov, s.nseg as is. */
+_Static_assert(IS_TYPE(&FIELD(rmpsc_span, iov), struct iovec(*)[2]),
+	       "span.iov is struct iovec[2]");
+_Static_assert(sizeof(FIELD(rmpsc_span, iov)) == 2 * sizeof(struct iovec),
+	       "span.iov holds two iovecs");
+_Static_assert(IS_TYPE(&FIELD(rmpsc_span, count), uint32_t(*)[2]),
+	       "span.count is uint32_t[2]");
+_Static_assert(IS_TYPE(FIELD(rmpsc_span, nseg), uint32_t), "span.nseg is uint32_t");
+_Static_assert(IS_TYPE(FIELD(rmpsc_span, _pad0), uint32_t), "span._pad0 is uint32_t");
+_Static_assert(IS_TYPE(FIELD(rmpsc_span, pos), uint64_t), "span.pos is uint64_t");
+
+/* ---- rmpsc_ring_config --------------------------------------------------- */
+
+_Static_assert(offsetof(rmpsc_ring_config, size) == 0, "config.size at 0");
+_Static_assert(offsetof(rmpsc_ring_config, flags) == 4, "config.flags at 4");
+_Static_assert(offsetof(rmpsc_ring_config, capacity) == 8, "config.capacity at 8");
+_Static_assert(offsetof(rmpsc_ring_config, elem_size) == 12, "config.elem_size at 12");
+_Static_assert(offsetof(rmpsc_ring_config, numa_node) == 16, "config.numa_node at 16");
+_Static_assert(offsetof(rmpsc_ring_config, _pad0) == 20, "config._pad0 at 20");
+_Static_assert(sizeof(rmpsc_ring_config) == 24, "sizeof(rmpsc_ring_config) == 24");
+_Static_assert(sizeof(rmpsc_ring_config) == RMPSC_RING_CONFIG_SIZE_V1,
+	       "a grown config needs RMPSC_RING_CONFIG_SIZE_V2");
+_Static_assert(sizeof(rmpsc_ring_config) % 8 == 0, "config sizes are multiples of 8");
+_Static_assert(_Alignof(rmpsc_ring_config) == 4, "config holds 32-bit fields only");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, size), uint32_t), "config.size");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, flags), uint32_t), "config.flags");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, capacity), uint32_t), "config.capacity");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, elem_size), uint32_t),
+	       "config.elem_size");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, numa_node), int32_t), "config.numa_node");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, _pad0), uint32_t), "config._pad0");
+
+/* ---- enums and version ---------------------------------------------------- */
+
+_Static_assert(RMPSC_NODE_ANY == -1, "RMPSC_NODE_ANY");
+_Static_assert(RMPSC_FEATURE_NUMA == 1, "RMPSC_FEATURE_NUMA");
+_Static_assert(RMPSC_FEATURE_URING == 2, "RMPSC_FEATURE_URING");
+_Static_assert(RMPSC_RING_CAPACITY_MAX == 1 << 30, "RMPSC_RING_CAPACITY_MAX");
+_Static_assert(RMPSC_RING_ELEM_SIZE_MAX == 1 << 24, "RMPSC_RING_ELEM_SIZE_MAX");
+_Static_assert(RMPSC_RING_CONFIG_SIZE_V1 == 24, "RMPSC_RING_CONFIG_SIZE_V1");
+_Static_assert(RMPSC_RING_F_HUGEPAGE == 1, "RMPSC_RING_F_HUGEPAGE");
+_Static_assert(RMPSC_RING_F_PREFAULT == 2, "RMPSC_RING_F_PREFAULT");
+_Static_assert(RMPSC_RING_F_ALL == 3, "RMPSC_RING_F_ALL");
+_Static_assert(RMPSC_RING_F_ALL == (RMPSC_RING_F_HUGEPAGE | RMPSC_RING_F_PREFAULT),
+	       "RMPSC_RING_F_ALL is every flag");
+
+/* The layouts above are ABI 1 (SONAME libringmpsc.so.1). */
+_Static_assert(RMPSC_VERSION_MAJOR == 1, "a new major version needs new pins");
+_Static_assert(RMPSC_VERSION_MINOR >= 0 && RMPSC_VERSION_MINOR < 100, "minor in 0..99");
+_Static_assert(RMPSC_VERSION_PATCH >= 0 && RMPSC_VERSION_PATCH < 100, "patch in 0..99");
+_Static_assert(RMPSC_VERSION_NUMBER == RMPSC_VERSION_MAJOR * 10000 +
+					       RMPSC_VERSION_MINOR * 100 +
+					       RMPSC_VERSION_PATCH,
+	       "RMPSC_VERSION_NUMBER encoding");
+
+/* ---- run-time cases ------------------------------------------------------ */
+
+static void test_abi_span_layout_matches_pins(void **state)
+{
+	(void)state;
+	assert_int_equal(offsetof(rmpsc_span, iov), 0);
+	assert_int_equal(offsetof(rmpsc_span, count), 2 * sizeof(struct iovec));
+	assert_int_equal(offsetof(rmpsc_span, nseg), 2 * sizeof(struct iovec) + 8);
+	assert_int_equal(offsetof(rmpsc_span, _pad0), 2 * sizeof(struct iovec) + 12);
+	assert_int_equal(offsetof(rmpsc_span, pos), 2 * sizeof(struct iovec) + 16);
+	assert_int_equal(sizeof(rmpsc_span), 2 * sizeof(struct iovec) + 24);
+	if (sizeof(void *) == 8) {
+		assert_int_equal(offsetof(rmpsc_span, count), 32);
+		assert_int_equal(offsetof(rmpsc_span, nseg), 40);
+		assert_int_equal(offsetof(rmpsc_span, _pad0), 44);
+		assert_int_equal(offsetof(rmpsc_span, pos), 48);
+		assert_int_equal(sizeof(rmpsc_span), 56);
+	}
+	assert_int_equal(sizeof(FIELD(rmpsc_span, iov)), sizeof(struct iovec[2]));
+	assert_int_equal(sizeof(FIELD(rmpsc_span, count)), 8);
+}
+
+static void test_abi_config_layout_matches_pins(void **state)
+{
+	(void)state;
+	assert_int_equal(offsetof(rmpsc_ring_config, size), 0);
+	assert_int_equal(offsetof(rmpsc_ring_config, flags), 4);
+	assert_int_equal(offsetof(rmpsc_ring_config, capacity), 8);
+	assert_int_equal(offsetof(rmpsc_ring_config, elem_size), 12);
+	assert_int_equal(offsetof(rmpsc_ring_config, numa_node), 16);
+	assert_int_equal(offsetof(rmpsc_ring_config, _pad0), 20);
+	assert_int_equal(sizeof(rmpsc_ring_config), 24);
+	assert_int_equal(sizeof(rmpsc_ring_config), RMPSC_RING_CONFIG_SIZE_V1);
+}
+
+static void test_abi_enum_values_match_pins(void **state)
+{
+	(void)state;
+	assert_int_equal(RMPSC_NODE_ANY, -1);
+	assert_int_equal(RMPSC_FEATURE_NUMA, 1);
+	assert_int_equal(RMPSC_FEATURE_URING, 2);
+	assert_int_equal(RMPSC_RING_CAPACITY_MAX, 1073741824);
+	assert_int_equal(RMPSC_RING_ELEM_SIZE_MAX, 16777216);
+	assert_int_equal(RMPSC_RING_CONFIG_SIZE_V1, 24);
+	assert_int_equal(RMPSC_RING_F_HUGEPAGE, 1);
+	assert_int_equal(RMPSC_RING_F_PREFAULT, 2);
+	assert_int_equal(RMPSC_RING_F_ALL, 3);
+}
+
+static void test_abi_version_matches_macros(void **state)
+{
+	char want[32];
+
+	(void)state;
+	assert_int_equal(rmpsc_version(), RMPSC_VERSION_NUMBER);
+	assert_int_equal(rmpsc_version() / 10000, RMPSC_VERSION_MAJOR);
+	assert_int_equal(rmpsc_version() / 100 % 100, RMPSC_VERSION_MINOR);
+	assert_int_equal(rmpsc_version() % 100, RMPSC_VERSION_PATCH);
+	snprintf(want, sizeof want, "%d.%d.%d", RMPSC_VERSION_MAJOR, RMPSC_VERSION_MINOR,
+		 RMPSC_VERSION_PATCH);
+	assert_non_null(rmpsc_version_string());
+	assert_string_equal(rmpsc_version_string(), want);
+}
+
+static void test_abi_features_only_known_bits_set(void **state)
+{
+	const uint32_t known = RMPSC_FEATURE_NUMA | RMPSC_FEATURE_URING;
+	uint32_t f = rmpsc_features();
+
+	(void)state;
+	assert_int_equal(f & ~known, 0);
+	assert_int_equal(rmpsc_features(), f); /* a property of the build */
+}
+
+/* The layouts as the library writes them: config_init fills exactly the V1
+ * fields, a larger caller struct (a newer header) is zero-filled past them
+ * and accepted, non-zero bytes there are refused. */
+static void test_abi_config_init_sized_struct_round_trips(void **state)
+{
+	struct {
+		rmpsc_ring_config v1;
+		uint64_t newer[2];
+	} big;
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r = NULL;
+
+	(void)state;
+	memset(&cfg, 0xa5, sizeof cfg);
+	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	assert_int_equal(cfg.size, 24);
+	assert_int_equal(cfg.flags, 0);
+	assert_int_equal(cfg.capacity, 1024);
+	assert_int_equal(cfg.elem_size, 8);
+	assert_int_equal(cfg.numa_node, RMPSC_NODE_ANY);
+	assert_int_equal(cfg._pad0, 0);
+	assert_int_equal(rmpsc_ring_config_init(&cfg, RMPSC_RING_CONFIG_SIZE_V1 - 8),
+			 -EINVAL);
+
+	memset(&big, 0xa5, sizeof big);
+	assert_int_equal(rmpsc_ring_config_init(&big.v1, sizeof big), 0);
+	assert_int_equal(big.v1.size, sizeof big);
+	assert_int_equal(big.newer[0], 0);
+	assert_int_equal(big.newer[1], 0);
+	big.v1.capacity = 16;
+	assert_int_equal(rmpsc_ring_create(&big.v1, &r), 0);
+	assert_non_null(r);
+	assert_int_equal(rmpsc_ring_capacity(r), 16);
+	rmpsc_ring_destroy(r);
+	big.newer[1] = 1;
+	assert_int_equal(rmpsc_ring_create(&big.v1, &r), -E2BIG);
+	assert_null(r);
+}
+
+/* span.iov goes to readv()/writev() unchanged, wrapped spans included. */
+static void test_abi_span_iov_passes_to_readv_writev(void **state)
+{
+	uint64_t in[12], out[12];
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r;
+	rmpsc_span s;
+	int fds[2];
+
+	(void)state;
+	for (int i = 0; i < 12; i++)
+		in[i] = 0x1000 + (uint64_t)i;
+	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = 16;
+	assert_int_equal(rmpsc_ring_create(&cfg, &r), 0);
+	assert_int_equal(pipe(fds), 0);
+
+	/* Move the positions to 10 so 12 slots wrap: 6 + 6. */
+	assert_int_equal(rmpsc_ring_push_n(r, in, 10), 10);
+	assert_int_equal(rmpsc_ring_skip(r, 10), 10);
+
+	assert_int_equal(write(fds[1], in, sizeof in), (ssize_t)sizeof in);
+	assert_int_equal(rmpsc_ring_reserve(r, 12, &s), 12);
+	assert_int_equal(s.nseg, 2);
+	assert_int_equal(s.count[0], 6);
+	assert_int_equal(s.count[1], 6);
+	assert_int_equal(readv(fds[0], s.iov, (int)s.nseg), (ssize_t)sizeof in);
+	assert_int_equal(rmpsc_ring_commit(r, 12), 0);
+
+	assert_int_equal(rmpsc_ring_readable(r, 12, &s), 12);
+	assert_int_equal(s.nseg, 2);
+	assert_int_equal(writev(fds[1], s.iov, (int)s.nseg), (ssize_t)sizeof in);
+	assert_int_equal(rmpsc_ring_advance(r, 12), 0);
+	assert_int_equal(read(fds[0], out, sizeof out), (ssize_t)sizeof out);
+	assert_memory_equal(in, out, sizeof in);
+
+	close(fds[0]);
+	close(fds[1]);
+	rmpsc_ring_destroy(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_abi_span_layout_matches_pins),
+		cmocka_unit_test(test_abi_config_layout_matches_pins),
+		cmocka_unit_test(test_abi_enum_values_match_pins),
+		cmocka_unit_test(test_abi_version_matches_macros),
+		cmocka_unit_test(test_abi_features_only_known_bits_set),
+		cmocka_unit_test(test_abi_config_init_sized_struct_round_trips),
+		cmocka_unit_test(test_abi_span_iov_passes_to_readv_writev),
+	};
+
+	return cmocka_run_group_tests_name("test_abi", tests, NULL, NULL);
+}

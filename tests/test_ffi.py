@@ -1,2 +1,361 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""FFI self-test: libringmpsc is usable from Python's ctypes with no glue.
+
+    python3 tests/test_ffi.py path/to/libringmpsc.so
+
+Standard library only. Checks the version against include/ringmpsc/common.h,
+mirrors rmpsc_ring_config and rmpsc_span as ctypes Structures (sizes pinned
+as in test_abi.c), moves u64 items by copy (push_n/pop_n) and zero-copy
+(reserve/commit and readable/advance through both span segments), and
+checks the documented error codes. Prints "N passed, M failed" and exits
+non-zero on any failure.
+"""
+
+import ctypes
+import errno
+import os
+import re
 import sys
-sys.exit(0)
+import traceback
+
+from ctypes import (POINTER, Structure, byref, c_char_p, c_int, c_int32,
+                    c_int64, c_size_t, c_uint32, c_uint64, c_void_p)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMMON_H = os.path.join(HERE, "..", "include", "ringmpsc", "common.h")
+
+LP64 = ctypes.sizeof(c_void_p) == 8
+
+
+class IoVec(Structure):
+    _fields_ = [("iov_base", c_void_p), ("iov_len", c_size_t)]
+
+
+class Span(Structure):
+    """rmpsc_span: iov is laid out as struct iovec[2]."""
+    _fields_ = [
+        ("iov", IoVec * 2),
+        ("count", c_uint32 * 2),
+        ("nseg", c_uint32),
+        ("_pad0", c_uint32),
+        ("pos", c_uint64),
+    ]
+
+
+class RingConfig(Structure):
+    """rmpsc_ring_config, version 1 (RMPSC_RING_CONFIG_SIZE_V1 == 24)."""
+    _fields_ = [
+        ("size", c_uint32),
+        ("flags", c_uint32),
+        ("capacity", c_uint32),
+        ("elem_size", c_uint32),
+        ("numa_node", c_int32),
+        ("_pad0", c_uint32),
+    ]
+
+
+class Ring(Structure):
+    """Opaque rmpsc_ring."""
+
+
+RingP = POINTER(Ring)
+U64P = POINTER(c_uint64)
+
+# Pinned constants (mirrors of the C enums; test_abi.c pins the C side).
+RMPSC_NODE_ANY = -1
+RMPSC_FEATURE_NUMA = 1
+RMPSC_FEATURE_URING = 2
+RMPSC_RING_CONFIG_SIZE_V1 = 24
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise CheckFailed(what)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise CheckFailed("%s: got %r, want %r" % (what, got, want))
+
+
+def load(path):
+    lib = ctypes.CDLL(path)
+    protos = {
+        "rmpsc_version": (c_uint32, []),
+        "rmpsc_version_string": (c_char_p, []),
+        "rmpsc_strerror": (c_char_p, [c_int]),
+        "rmpsc_features": (c_uint32, []),
+        "rmpsc_ring_config_init": (c_int, [POINTER(RingConfig), c_uint32]),
+        "rmpsc_ring_create": (c_int, [POINTER(RingConfig), POINTER(RingP)]),
+        "rmpsc_ring_destroy": (None, [RingP]),
+        "rmpsc_ring_reserve": (c_int, [RingP, c_uint32, POINTER(Span)]),
+        "rmpsc_ring_reserve_exact": (c_int, [RingP, c_uint32, POINTER(Span)]),
+        "rmpsc_ring_commit": (c_int, [RingP, c_uint32]),
+        "rmpsc_ring_push": (c_int, [RingP, c_void_p]),
+        "rmpsc_ring_push_n": (c_int, [RingP, c_void_p, c_uint32]),
+        "rmpsc_ring_push_n_exact": (c_int, [RingP, c_void_p, c_uint32]),
+        "rmpsc_ring_readable": (c_int, [RingP, c_uint32, POINTER(Span)]),
+        "rmpsc_ring_advance": (c_int, [RingP, c_uint32]),
+        "rmpsc_ring_pop": (c_int, [RingP, c_void_p]),
+        "rmpsc_ring_pop_n": (c_int, [RingP, c_void_p, c_uint32]),
+        "rmpsc_ring_drain": (c_int, [RingP, c_void_p, c_uint32]),
+        "rmpsc_ring_close": (c_int, [RingP]),
+        "rmpsc_ring_is_closed": (c_int, [RingP]),
+        "rmpsc_ring_len": (c_int64, [RingP]),
+        "rmpsc_ring_is_empty": (c_int, [RingP]),
+        "rmpsc_ring_capacity": (c_int64, [RingP]),
+        "rmpsc_ring_elem_size": (c_int64, [RingP]),
+    }
+    for name, (restype, argtypes) in protos.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+def header_version():
+    with open(COMMON_H, encoding="utf-8") as f:
+        text = f.read()
+    parts = {}
+    for m in re.finditer(r"^#define RMPSC_VERSION_(MAJOR|MINOR|PATCH) (\d+)$", text,
+                         re.MULTILINE):
+        parts[m.group(1)] = int(m.group(2))
+    check_eq(sorted(parts), ["MAJOR", "MINOR", "PATCH"], "version macros in common.h")
+    return parts["MAJOR"], parts["MINOR"], parts["PATCH"]
+
+
+def make_ring(lib, capacity, elem_size=8):
+    cfg = RingConfig()
+    check_eq(lib.rmpsc_ring_config_init(byref(cfg), ctypes.sizeof(cfg)), 0,
+             "config_init")
+    cfg.capacity = capacity
+    cfg.elem_size = elem_size
+    r = RingP()
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), 0, "create")
+    check(bool(r), "create returned a handle")
+    return r
+
+
+def span_slots(span, seg):
+    """The u64 slots of one segment, zero-copy."""
+    check(span.iov[seg].iov_base is not None, "segment %d has a base" % seg)
+    return ctypes.cast(span.iov[seg].iov_base, U64P)
+
+
+# ---- cases ------------------------------------------------------------------
+
+
+def test_ffi_version_matches_header(lib):
+    major, minor, patch = header_version()
+    check_eq(lib.rmpsc_version(), major * 10000 + minor * 100 + patch, "rmpsc_version")
+    check_eq(lib.rmpsc_version_string(), ("%d.%d.%d" % (major, minor, patch)).encode(),
+             "rmpsc_version_string")
+    check_eq(lib.rmpsc_features() & ~(RMPSC_FEATURE_NUMA | RMPSC_FEATURE_URING), 0,
+             "rmpsc_features known bits")
+
+
+def test_ffi_struct_layout_matches_abi(lib):
+    check_eq(ctypes.sizeof(RingConfig), RMPSC_RING_CONFIG_SIZE_V1, "sizeof config")
+    check_eq(ctypes.sizeof(RingConfig), 24, "sizeof config")
+    for name, off in (("size", 0), ("flags", 4), ("capacity", 8), ("elem_size", 12),
+                      ("numa_node", 16), ("_pad0", 20)):
+        check_eq(getattr(RingConfig, name).offset, off, "config.%s offset" % name)
+    iov = ctypes.sizeof(IoVec)
+    check_eq(Span.iov.offset, 0, "span.iov offset")
+    check_eq(Span.count.offset, 2 * iov, "span.count offset")
+    check_eq(Span.nseg.offset, 2 * iov + 8, "span.nseg offset")
+    check_eq(Span._pad0.offset, 2 * iov + 12, "span._pad0 offset")
+    check_eq(Span.pos.offset, 2 * iov + 16, "span.pos offset")
+    if LP64:
+        check_eq(iov, 16, "sizeof iovec")
+        check_eq(ctypes.sizeof(Span), 56, "sizeof span")
+        check_eq(Span.pos.offset, 48, "span.pos offset")
+
+
+def test_ffi_config_init_writes_defaults(lib):
+    cfg = RingConfig()
+    cfg._pad0 = 0xFFFFFFFF
+    check_eq(lib.rmpsc_ring_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "config_init")
+    check_eq((cfg.size, cfg.flags, cfg.capacity, cfg.elem_size, cfg.numa_node, cfg._pad0),
+             (24, 0, 1024, 8, RMPSC_NODE_ANY, 0), "defaults")
+    check_eq(lib.rmpsc_ring_config_init(byref(cfg), 16), -errno.EINVAL, "size 16")
+    check_eq(lib.rmpsc_ring_config_init(None, 24), -errno.EINVAL, "NULL config")
+
+
+def test_ffi_push_n_pop_n_batches_across_wraps(lib):
+    r = make_ring(lib, 64)
+    try:
+        check_eq(lib.rmpsc_ring_capacity(r), 64, "capacity")
+        check_eq(lib.rmpsc_ring_elem_size(r), 8, "elem_size")
+        nxt = 0
+        want = 0
+        batch_in = (c_uint64 * 64)()
+        batch_out = (c_uint64 * 64)()
+        # Batch sizes that do not divide 64, so batches straddle the end.
+        for n in [37, 64, 5, 50, 29, 64, 1, 63, 40, 33] * 20:
+            for i in range(n):
+                batch_in[i] = nxt + i
+            pushed = lib.rmpsc_ring_push_n(r, batch_in, n)
+            check(1 <= pushed <= n, "push_n(%d) returned %d" % (n, pushed))
+            nxt += pushed
+            check_eq(lib.rmpsc_ring_len(r), nxt - want, "len after push_n")
+            got = lib.rmpsc_ring_pop_n(r, batch_out, 64)
+            check_eq(got, nxt - want, "pop_n returns everything queued")
+            check_eq(list(batch_out[:got]), list(range(want, want + got)), "values")
+            want += got
+        check(nxt > 64 * 10, "the positions went round the ring many times")
+        check_eq(lib.rmpsc_ring_is_empty(r), 1, "empty at the end")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+
+
+def test_ffi_reserve_commit_readable_advance_zero_copy(lib):
+    r = make_ring(lib, 64)
+    try:
+        tmp = (c_uint64 * 64)()
+        # Move both positions to 50: the next 30 slots wrap (14 + 16).
+        check_eq(lib.rmpsc_ring_push_n(r, tmp, 50), 50, "push_n 50")
+        check_eq(lib.rmpsc_ring_pop_n(r, tmp, 50), 50, "pop_n 50")
+
+        span = Span()
+        check_eq(lib.rmpsc_ring_reserve(r, 30, byref(span)), 30, "reserve 30")
+        check_eq((span.nseg, span.count[0], span.count[1], span.pos), (2, 14, 16, 50),
+                 "reserved span shape")
+        check_eq((span.iov[0].iov_len, span.iov[1].iov_len), (14 * 8, 16 * 8),
+                 "iov lengths in bytes")
+        k = 0
+        for seg in (0, 1):
+            slots = span_slots(span, seg)
+            for i in range(span.count[seg]):
+                slots[i] = 0xABC000 + k
+                k += 1
+        check_eq(lib.rmpsc_ring_len(r), 0, "nothing visible before commit")
+        check_eq(lib.rmpsc_ring_commit(r, 10), 0, "partial commit 10")
+        check_eq(lib.rmpsc_ring_commit(r, 20), 0, "commit the other 20")
+
+        rd = Span()
+        check_eq(lib.rmpsc_ring_readable(r, 64, byref(rd)), 30, "readable")
+        check_eq((rd.nseg, rd.count[0], rd.count[1], rd.pos), (2, 14, 16, 50),
+                 "readable span shape")
+        check_eq(rd.iov[0].iov_base, span.iov[0].iov_base, "same slots, segment 0")
+        check_eq(rd.iov[1].iov_base, span.iov[1].iov_base, "same slots, segment 1")
+        seen = []
+        for seg in (0, 1):
+            slots = span_slots(rd, seg)
+            seen.extend(slots[i] for i in range(rd.count[seg]))
+        check_eq(seen, [0xABC000 + i for i in range(30)], "values read in place")
+        check_eq(lib.rmpsc_ring_advance(r, 20), 0, "partial advance 20")
+        check_eq(lib.rmpsc_ring_len(r), 10, "10 left")
+        check_eq(lib.rmpsc_ring_readable(r, 64, byref(rd)), 10, "readable rest")
+        check_eq((rd.nseg, rd.pos), (1, 70), "rest is one segment at 70")
+        slots = span_slots(rd, 0)
+        check_eq([slots[i] for i in range(10)], [0xABC000 + 20 + i for i in range(10)],
+                 "rest values")
+        check_eq(lib.rmpsc_ring_advance(r, 10), 0, "advance rest")
+        check_eq(lib.rmpsc_ring_is_empty(r), 1, "empty")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+
+
+def test_ffi_error_codes_match_errno(lib):
+    cfg = RingConfig()
+    check_eq(lib.rmpsc_ring_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "config_init")
+    cfg.capacity = 3
+    out = ctypes.cast(c_void_p(0x1000), RingP)  # must be overwritten with NULL
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(out)), -errno.EINVAL,
+             "capacity 3")
+    check(not bool(out), "create sets *out to NULL on error")
+
+    r = make_ring(lib, 64)
+    try:
+        item = c_uint64(0)
+        span = Span()
+        check_eq(lib.rmpsc_ring_pop(r, byref(item)), -errno.EAGAIN, "pop on empty")
+        check_eq(lib.rmpsc_ring_reserve(r, 4, byref(span)), 4, "reserve 4")
+        check_eq(lib.rmpsc_ring_commit(r, 5), -errno.EINVAL, "commit 5 of 4")
+        check_eq(lib.rmpsc_ring_commit(r, 4), 0, "commit 4")
+        check_eq(lib.rmpsc_ring_push(None, byref(item)), -errno.EBADF, "NULL handle push")
+        check_eq(lib.rmpsc_ring_len(None), -errno.EBADF, "NULL handle len")
+        check_eq(lib.rmpsc_ring_close(None), -errno.EBADF, "NULL handle close")
+        check_eq(lib.rmpsc_ring_push(r, None), -errno.EINVAL, "NULL item")
+
+        check_eq(lib.rmpsc_ring_close(r), 0, "close")
+        check_eq(lib.rmpsc_ring_is_closed(r), 1, "is_closed")
+        check_eq(lib.rmpsc_ring_push(r, byref(item)), -errno.EPIPE, "push after close")
+        check_eq(lib.rmpsc_ring_reserve(r, 1, byref(span)), -errno.EPIPE,
+                 "reserve after close")
+        # The 4 committed items still arrive, then -EPIPE.
+        check_eq(lib.rmpsc_ring_drain(r, None, 100), 4, "drain the committed 4")
+        check_eq(lib.rmpsc_ring_pop(r, byref(item)), -errno.EPIPE, "pop closed+empty")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+    lib.rmpsc_ring_destroy(None)  # accepted
+
+
+def test_ffi_strerror_returns_bytes(lib):
+    for code in (0, -errno.EINVAL, -errno.EAGAIN, -errno.EPIPE, -errno.EBADF,
+                 errno.EPIPE, -99999):
+        s = lib.rmpsc_strerror(code)
+        check(isinstance(s, bytes) and len(s) > 0, "strerror(%d) -> %r" % (code, s))
+    check_eq(lib.rmpsc_strerror(-errno.EPIPE), lib.rmpsc_strerror(errno.EPIPE),
+             "negative and positive codes")
+
+
+CASES = [
+    test_ffi_version_matches_header,
+    test_ffi_struct_layout_matches_abi,
+    test_ffi_config_init_writes_defaults,
+    test_ffi_push_n_pop_n_batches_across_wraps,
+    test_ffi_reserve_commit_readable_advance_zero_copy,
+    test_ffi_error_codes_match_errno,
+    test_ffi_strerror_returns_bytes,
+]
+
+
+def preload_and_reexec(argv):
+    """Honour RMPSC_FFI_PRELOAD (a sanitizer runtime) by re-executing this
+    interpreter with it in LD_PRELOAD. Passing it this way instead of as
+    LD_PRELOAD keeps it out of launcher scripts (a pyenv shim is a bash
+    script, and bash crashes at start-up with libtsan preloaded)."""
+    rt = os.environ.get("RMPSC_FFI_PRELOAD")
+    if not rt or rt in os.environ.get("LD_PRELOAD", "").split(":"):
+        return
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = ":".join(p for p in (rt, env.get("LD_PRELOAD")) if p)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable] + argv, env)
+
+
+def main(argv):
+    preload_and_reexec(argv)
+    if len(argv) != 2:
+        print("usage: %s path/to/libringmpsc.so" % argv[0], file=sys.stderr)
+        return 2
+    try:
+        lib = load(argv[1])
+    except (OSError, AttributeError) as e:
+        print("cannot load %s: %s" % (argv[1], e), file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    passed = failed = 0
+    for case in CASES:
+        try:
+            case(lib)
+        except Exception:  # a failed check or a ctypes error: report, go on
+            failed += 1
+            print("[  FAILED  ] %s" % case.__name__)
+            traceback.print_exc(file=sys.stdout)
+        else:
+            passed += 1
+            print("[       OK ] %s" % case.__name__)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -22,8 +22,9 @@
  * producer call that hands those slots out again (reserve, push*).
  *
  * Close. rmpsc_ring_close() marks the ring closed. From then on reserve and
- * push* return -EPIPE; a commit of slots reserved before the close is still
- * published. The consumer keeps receiving every committed element and gets
+ * push* return -EPIPE (checked before their other conditions, n == 0 and
+ * n > capacity included); a commit of slots reserved before the close is still
+ * published (a reserve that fails leaves an earlier reservation in place). The consumer keeps receiving every committed element and gets
  * -EPIPE only once the ring is closed and empty. Should a commit race with
  * the consumer's observation of "closed and empty", the element stays in the
  * ring and the next consumer call returns it: -EPIPE is not sticky and nothing
@@ -123,8 +124,9 @@ RMPSC_API void rmpsc_ring_destroy(rmpsc_ring *r);
 /**
  * Reserve up to @p n free slots for writing in place. @p out describes them
  * (two segments when they wrap). Nothing is visible to the consumer until
- * rmpsc_ring_commit(). A new reserve, or any push, replaces an earlier
- * reservation that was not committed.
+ * rmpsc_ring_commit(). A successful reserve (n == 0 included), or a push that
+ * stores anything, replaces an earlier reservation that was not committed; a
+ * reserve or push that fails leaves it in place.
  *
  * @param r   the ring.
  * @param n   slots wanted; 0 returns 0 and leaves @p out empty.
