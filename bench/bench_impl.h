@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_impl.h: the adapter interface of bench_ring.
+ *
+ * Every queue implementation the benchmark compares is one `struct
+ * bench_impl`, defined in its own bench/impl_<name>.c (or .cc: a C++ peer
+ * includes this header, which gives the declarations C linkage, and defines
+ * its struct with designated initializers). bench_ring.c lists the adapters
+ * in its impl table; adding a peer is one file, one table line and one
+ * source in bench/CMakeLists.txt.
+ *
+ * Messages are uint64_t. Queues are opaque `void *` to the harness.
+ *
+ * Return conventions (all calls are non-blocking "try" calls; the harness
+ * owns every spin/yield policy so that all adapters wait the same way):
+ *  - push1/pop1/mp_push1/mp_pop1: 1 done, 0 full (push) or empty (pop),
+ *    BENCH_ERR_IMPL when the implementation reported an unexpected error.
+ *  - push_n/pop_n/zc_produce/zc_consume: the number of items moved (best
+ *    effort, 0..n, 0 meaning full or empty), or a BENCH_ERR_* code.
+ *    n never exceeds INT32_MAX.
+ *
+ * Threading: one producer thread and one consumer thread per SPSC queue.
+ * The mp_* part has @nprod producer threads (producer index 0..nprod-1, each
+ * index used by one thread) and one consumer thread.
+ *
+ * Optional members are NULL when the implementation has no such API; the
+ * harness then skips that path for it (no emulation, so a row always shows
+ * what the implementation's own API can do).
+ */
+#ifndef RMPSC_BENCH_IMPL_H
+#define RMPSC_BENCH_IMPL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+	BENCH_ERR_MISMATCH = -1, /* zc_consume: a value broke the sequence */
+	BENCH_ERR_IMPL = -2,	 /* the implementation failed unexpectedly */
+	BENCH_MAX_PROD = 8,	 /* mp_create accepts 1..BENCH_MAX_PROD */
+	BENCH_PROD_SHIFT = 56,	 /* W3 values: producer index << 56 | sequence */
+};
+
+struct bench_impl {
+	const char *name;     /* short, unique, no spaces: "ringmpsc" */
+	const char *api_note; /* one line: what the API forces on the caller */
+
+	/* SPSC queue of at least @capacity u64 slots (a power of two);
+	 * NULL on failure. The harness creates a new queue for every
+	 * repetition, outside the timed region. */
+	void *(*create)(uint32_t capacity);
+	void (*destroy)(void *q);
+
+	/* Single item (required). */
+	int (*push1)(void *q, uint64_t v);
+	int (*pop1)(void *q, uint64_t *v);
+
+	/* Copying batch, best effort (required). */
+	int (*push_n)(void *q, const uint64_t *v, uint32_t n);
+	int (*pop_n)(void *q, uint64_t *v, uint32_t n);
+
+	/* Zero-copy (optional). zc_produce claims up to @n slots in place,
+	 * writes first, first + 1, ... into them (bench_fill) and publishes
+	 * them. zc_consume looks at up to @n published items in place, checks
+	 * and sums them (bench_check: each must equal *expected_next, which
+	 * advances), then releases them. */
+	int (*zc_produce)(void *q, uint32_t n, uint64_t first);
+	int (*zc_consume)(void *q, uint32_t n, uint64_t *expected_next, uint64_t *sum);
+
+	/* Multi-producer single-consumer (optional, W3). @capacity is the
+	 * total number of slots, however the implementation splits it. */
+	void *(*mp_create)(uint32_t capacity, unsigned nprod);
+	void (*mp_destroy)(void *q);
+	int (*mp_push1)(void *q, unsigned producer, uint64_t v);
+	int (*mp_pop1)(void *q, uint64_t *v);
+};
+
+/* The adapters (bench/impl_<name>.c). */
+extern const struct bench_impl bench_impl_ringmpsc;
+extern const struct bench_impl bench_impl_mutex;
+
+/*
+ * The fill and check every zero-copy adapter runs over its in-place spans,
+ * and the harness over its copy buffers, so every path pays the same
+ * per-item work. Written for the baseline ISA (the harness is not built
+ * with -march): a 64-bit index and four items per step keep two independent
+ * vector chains busy; with a 32-bit index GCC widened every index and both
+ * loops ran at about half this speed (fill ~15 GB/s on one core of the
+ * reference machine), which capped W2 below what the queues can do.
+ * The check ORs all differences together instead of leaving the loop at the
+ * first one, so it vectorizes too.
+ */
+static inline void bench_fill(uint64_t *p, uint32_t n, uint64_t first)
+{
+	const uint64_t n4 = n & ~(uint32_t)3;
+	uint64_t i;
+
+	for (i = 0; i < n4; i += 4) {
+		p[i] = first + i;
+		p[i + 1] = first + i + 1;
+		p[i + 2] = first + i + 2;
+		p[i + 3] = first + i + 3;
+	}
+	for (; i < n; i++)
+		p[i] = first + i;
+}
+
+/* 0 if p[i] == first + i for every i (and adds them to *sum), else 1. */
+static inline int bench_check(const uint64_t *p, uint32_t n, uint64_t first,
+			      uint64_t *sum)
+{
+	const uint64_t n4 = n & ~(uint32_t)3;
+	uint64_t b0 = 0, b1 = 0, s0 = 0, s1 = 0, i;
+
+	for (i = 0; i < n4; i += 4) {
+		b0 |= p[i] ^ (first + i);
+		b1 |= p[i + 1] ^ (first + i + 1);
+		b0 |= p[i + 2] ^ (first + i + 2);
+		b1 |= p[i + 3] ^ (first + i + 3);
+		s0 += p[i] + p[i + 2];
+		s1 += p[i + 1] + p[i + 3];
+	}
+	for (; i < n; i++) {
+		b0 |= p[i] ^ (first + i);
+		s0 += p[i];
+	}
+	*sum += s0 + s1;
+	return (b0 | b1) != 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RMPSC_BENCH_IMPL_H */

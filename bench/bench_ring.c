@@ -1,0 +1,1963 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_ring: libringmpsc's SPSC ring next to its peers, in one process, on
+ * a noisy machine. See bench/README.md for the workloads and the method;
+ * the short version:
+ *
+ *   W1  single-item SPSC throughput                       Mmsg/s
+ *   W2  batch SPSC throughput, copying and zero-copy        GB/s, Mmsg/s
+ *   W3  MPSC, 2 producers + 1 consumer, pinned/unpinned     Mmsg/s
+ *   W4  ping-pong round trip through two queues             ns p50/p99/min
+ *   LIM the machine's own limits: memset into an L2-sized buffer (GB/s) and
+ *       the raw cross-core cache-line round trip (ns p50)
+ *
+ * Repetitions are interleaved across implementations and workloads, each
+ * one is bracketed by a short cache-line round-trip probe and repeated when
+ * a probe shows the machine in a slow episode; results are medians of the
+ * kept repetitions and ratios against the best other implementation.
+ * Every received value is checked; a wrong one is exit code 1.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringmpsc/common.h>
+
+#include "bench_impl.h"
+
+/* The adapters, in table order (the first is "ours"). */
+static const struct bench_impl *const all_impls[] = {
+	&bench_impl_ringmpsc,
+	&bench_impl_mutex,
+};
+#define N_IMPLS (sizeof all_impls / sizeof all_impls[0])
+#define OURS	"ringmpsc"
+
+#ifdef BENCH_NATIVE
+#define HARNESS_ISA "native"
+#else
+#define HARNESS_ISA "baseline"
+#endif
+
+enum {
+	CAPACITY = 65536, /* slots per queue, every workload and impl */
+	BATCH = 32768,	  /* W2 batch */
+	W3_NPROD = 2,
+	MAX_THREADS = 4,
+	SPIN_YIELD = 1024,    /* consecutive failed tries before a sched_yield */
+	MAX_RETRY = 3,	      /* repeats of one repetition after a slow probe */
+	RT_WARM = 64,	      /* round trips dropped at the start of a run */
+	PROBE_MAX_RT = 20000, /* a probe stops at this many round trips... */
+	REPS_MIN = 5,
+	REPS_MAX = 1000,
+};
+
+#define PROBE_SLOW_FACTOR 2.0	/* ...and is slow above 2x the lowest... */
+#define PROBE_SLOW_NS	  250.0 /* ...and above this */
+#define STALL_NS	  (60ull * 1000000000ull)
+#define MS		  (1000000ull)
+#define PING_STOP	  UINT64_MAX
+#define RT_STOP		  UINT64_MAX
+
+/* Durations per mode. Throughput reps run for a fixed time (the producers
+ * stop at a flag, the consumer drains the exact total) so a slow peer cannot
+ * stretch the run; latency reps stop at a count or a time. */
+struct mode {
+	const char *name;
+	uint64_t tput_ns;   /* W1-W3 */
+	uint64_t lat_ns;    /* W4 */
+	uint64_t lat_max;   /* W4 round trips at most */
+	uint64_t memset_ns; /* LIM memset */
+	uint64_t rt_ns;	    /* LIM cache-line round trip */
+	uint64_t rt_max;
+	uint64_t probe_ns; /* probe around every rep */
+	uint64_t probe_wait_ns;
+	unsigned probe_waits; /* re-probes while waiting out a slow episode */
+	uint64_t calib_ns;
+	double budget_s; /* stop repeating reps after this much run time; 0 = never */
+	unsigned reps;
+};
+
+static const struct mode mode_quick = {
+	.name = "quick",
+	.tput_ns = 200 * MS,
+	.lat_ns = 60 * MS,
+	.lat_max = 200000,
+	.memset_ns = 30 * MS,
+	.rt_ns = 40 * MS,
+	.rt_max = 200000,
+	.probe_ns = 3 * MS,
+	.probe_wait_ns = 20 * MS,
+	.probe_waits = 5,
+	.calib_ns = 30 * MS,
+	.budget_s = 40.0,
+	.reps = 5,
+};
+
+static const struct mode mode_full = {
+	.name = "full",
+	.tput_ns = 800 * MS,
+	.lat_ns = 250 * MS,
+	.lat_max = 500000,
+	.memset_ns = 100 * MS,
+	.rt_ns = 200 * MS,
+	.rt_max = 500000,
+	.probe_ns = 3 * MS,
+	.probe_wait_ns = 100 * MS,
+	.probe_waits = 10,
+	.calib_ns = 90 * MS,
+	.budget_s = 400.0,
+	.reps = 7,
+};
+
+static struct mode mode;
+static int verbose;
+
+/* ------------------------------------------------------------------------ */
+/* Small utilities                                                          */
+/* ------------------------------------------------------------------------ */
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "bench_ring: %s: ", code == 1 ? "FAILED" : "error");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void *xalloc(size_t align, size_t size)
+{
+	void *p;
+
+	size = (size + align - 1) / align * align;
+	p = aligned_alloc(align, size);
+	if (!p)
+		die(1, "out of memory (%zu bytes)", size);
+	memset(p, 0, size);
+	return p;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ns / 1000000000ull),
+		.tv_nsec = (long)(ns % 1000000000ull),
+	};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Round-trip timer. x86: lfence; rdtsc; lfence (this guest has no RDTSCP),
+ * calibrated against CLOCK_MONOTONIC at start-up; elsewhere, or when the
+ * calibration looks wrong, CLOCK_MONOTONIC itself.
+ */
+static int use_tsc;
+static double tsc_per_ns = 1.0;
+
+static inline uint64_t ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (use_tsc) {
+		uint64_t t;
+
+		__builtin_ia32_lfence();
+		t = __builtin_ia32_rdtsc();
+		__builtin_ia32_lfence();
+		return t;
+	}
+#endif
+	return now_ns();
+}
+
+static double ticks_to_ns(uint64_t t)
+{
+	return (double)t / tsc_per_ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median_of(const double *v, unsigned n)
+{
+	double *s;
+	double m;
+
+	if (!n)
+		return 0.0;
+	s = xalloc(8, n * sizeof *s);
+	memcpy(s, v, n * sizeof *s);
+	qsort(s, n, sizeof *s, cmp_double);
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+	free(s);
+	return m;
+}
+
+static void calibrate(void)
+{
+	double r[3];
+	unsigned i;
+
+#if defined(__x86_64__) || defined(__i386__)
+	use_tsc = 1;
+#endif
+	if (!use_tsc)
+		return;
+	for (i = 0; i < 3; i++) {
+		uint64_t n0 = now_ns(), c0 = ticks(), n1, c1;
+
+		do
+			n1 = now_ns();
+		while (n1 - n0 < mode.calib_ns / 3);
+		c1 = ticks();
+		r[i] = (double)(c1 - c0) / (double)(n1 - n0);
+	}
+	tsc_per_ns = median_of(r, 3);
+	if (!(tsc_per_ns > 0.05 && tsc_per_ns < 50.0)) {
+		fprintf(stderr,
+			"bench_ring: TSC calibration gave %.3f ticks/ns; "
+			"timing round trips with CLOCK_MONOTONIC\n",
+			tsc_per_ns);
+		use_tsc = 0;
+		tsc_per_ns = 1.0;
+	}
+}
+
+/* Smallest back-to-back ticks() difference: the cost the round-trip timer
+ * adds to every sample (reported, not subtracted). */
+static double timer_overhead_ns(void)
+{
+	uint64_t best = UINT64_MAX;
+	unsigned i;
+
+	for (i = 0; i < 2000; i++) {
+		uint64_t a = ticks(), b = ticks();
+
+		if (b - a < best)
+			best = b - a;
+	}
+	return ticks_to_ns(best);
+}
+
+/* ------------------------------------------------------------------------ */
+/* CPUs and threads                                                         */
+/* ------------------------------------------------------------------------ */
+
+static cpu_set_t allowed_cpus;
+static int cpu_a = 0, cpu_b = 1; /* producer side / consumer side */
+static int pin_ok = 1;
+
+static void choose_cpus(void)
+{
+	int i, found = 0;
+
+	if (sched_getaffinity(0, sizeof allowed_cpus, &allowed_cpus)) {
+		pin_ok = 0;
+		CPU_ZERO(&allowed_cpus);
+		return;
+	}
+	if (CPU_ISSET(0, &allowed_cpus) && CPU_ISSET(1, &allowed_cpus))
+		return;
+	/* Not 0 and 1: the first two CPUs we may use. */
+	for (i = 0; i < CPU_SETSIZE && found < 2; i++) {
+		if (!CPU_ISSET(i, &allowed_cpus))
+			continue;
+		if (found++ == 0)
+			cpu_a = i;
+		else
+			cpu_b = i;
+	}
+	if (found < 2) {
+		pin_ok = 0;
+		fprintf(stderr,
+			"bench_ring: fewer than 2 usable CPUs; running unpinned\n");
+	} else {
+		fprintf(stderr,
+			"bench_ring: CPUs 0/1 not both usable; pinning to %d/%d\n", cpu_a,
+			cpu_b);
+	}
+}
+
+struct run;
+struct worker;
+typedef void (*worker_fn)(struct worker *w);
+
+struct worker {
+	_Alignas(128) struct run *run;
+	worker_fn fn;
+	int cpu;      /* -1: any allowed CPU */
+	unsigned idx; /* producer index */
+	uint64_t *buf;
+	pthread_t tid;
+	/* Results, written by the worker. */
+	uint64_t count;
+	uint64_t sum;
+	uint64_t t0, t1; /* ns */
+	uint64_t per[BENCH_MAX_PROD];
+	int failed;
+	char msg[200];
+};
+
+struct run {
+	/* Read by every worker, written once each: parameters and flags. */
+	_Alignas(128) const struct bench_impl *impl;
+	void *q[2];
+	unsigned nprod;
+	uint64_t *samples;
+	uint64_t max_samples;
+	_Atomic uint64_t *line;
+	unsigned char *mbuf;
+	size_t mlen;
+	_Atomic int go;
+	_Atomic int stop;
+	_Atomic int abort;
+	/* Written once by each producer, at its end. */
+	_Alignas(128) _Atomic unsigned prod_done;
+	/* Start and finish bookkeeping. */
+	_Alignas(128) _Atomic unsigned ready;
+	_Atomic unsigned finished;
+	struct worker w[MAX_THREADS];
+};
+
+static struct run *run_new(void)
+{
+	struct run *run = xalloc(128, sizeof *run);
+
+	atomic_init(&run->go, 0);
+	atomic_init(&run->stop, 0);
+	atomic_init(&run->abort, 0);
+	atomic_init(&run->prod_done, 0);
+	atomic_init(&run->ready, 0);
+	atomic_init(&run->finished, 0);
+	return run;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+worker_fail(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->msg, sizeof w->msg, fmt, ap);
+	va_end(ap);
+	w->failed = 1;
+	atomic_store_explicit(&w->run->abort, 1, memory_order_relaxed);
+}
+
+/*
+ * The one waiting policy of every worker, for every implementation: pause,
+ * and after SPIN_YIELD consecutive failed tries look at the abort flag and
+ * yield the CPU (which lets two producers pinned to one CPU take turns).
+ * Returns 1 when the run is aborted.
+ */
+static inline int spin(struct run *run, unsigned *fails)
+{
+	if (++*fails % SPIN_YIELD) {
+		cpu_relax();
+		return 0;
+	}
+	if (atomic_load_explicit(&run->abort, memory_order_relaxed))
+		return 1;
+	sched_yield();
+	return 0;
+}
+
+/* Producers look at the stop flag every 256 items, never before the first
+ * 256 (so even a starved thread produces something). */
+static inline int stopped(struct run *run, uint64_t i)
+{
+	return i && !(i & 255) && atomic_load_explicit(&run->stop, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *run = w->run;
+	unsigned fails = 0;
+
+	atomic_fetch_add_explicit(&run->ready, 1, memory_order_relaxed);
+	while (!atomic_load_explicit(&run->go, memory_order_acquire))
+		if (spin(run, &fails))
+			goto out;
+	w->fn(w);
+out:
+	atomic_fetch_add_explicit(&run->finished, 1, memory_order_release);
+	return NULL;
+}
+
+static void spawn(struct worker *w)
+{
+	pthread_attr_t attr;
+	cpu_set_t set;
+	int err;
+
+	if (pthread_attr_init(&attr))
+		die(1, "pthread_attr_init failed");
+	if (pin_ok && w->cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+	} else {
+		set = allowed_cpus;
+	}
+	if (CPU_COUNT(&set))
+		pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+	err = pthread_create(&w->tid, &attr, worker_main, w);
+	if (err == EINVAL && pin_ok && w->cpu >= 0) {
+		/* The CPU went away (hotplug, cgroup change): go on unpinned. */
+		fprintf(stderr, "bench_ring: cannot pin to CPU %d; running unpinned\n",
+			w->cpu);
+		pin_ok = 0;
+		pthread_attr_destroy(&attr);
+		pthread_attr_init(&attr);
+		err = pthread_create(&w->tid, &attr, worker_main, w);
+	}
+	pthread_attr_destroy(&attr);
+	if (err)
+		die(1, "pthread_create: %s", strerror(err));
+}
+
+/*
+ * Start @n workers together, let them run for @duration_ns, raise the stop
+ * flag and wait for them to finish. A run that does not finish within
+ * STALL_NS of the stop (a lost message keeps a consumer waiting forever) or
+ * a worker that found a wrong value is a hard failure.
+ */
+static void run_threads(struct run *run, unsigned n, uint64_t duration_ns,
+			const char *what)
+{
+	uint64_t deadline;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		run->w[i].run = run;
+		spawn(&run->w[i]);
+	}
+	deadline = now_ns() + STALL_NS;
+	while (atomic_load_explicit(&run->ready, memory_order_relaxed) < n) {
+		if (now_ns() > deadline)
+			die(1, "%s: threads did not start within 60 s", what);
+		sleep_ns(50000);
+	}
+	atomic_store_explicit(&run->go, 1, memory_order_release);
+	sleep_ns(duration_ns);
+	atomic_store_explicit(&run->stop, 1, memory_order_relaxed);
+	deadline = now_ns() + STALL_NS;
+	while (atomic_load_explicit(&run->finished, memory_order_acquire) < n) {
+		if (now_ns() > deadline) {
+			atomic_store_explicit(&run->abort, 1, memory_order_relaxed);
+			sleep_ns(5000 * MS);
+			die(1,
+			    "%s: not finished 60 s after the stop: messages lost or a "
+			    "queue deadlocked",
+			    what);
+		}
+		sleep_ns(MS);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(run->w[i].tid, NULL);
+	for (i = 0; i < n; i++)
+		if (run->w[i].failed)
+			die(1, "%s: %s", what, run->w[i].msg);
+	if (atomic_load_explicit(&run->abort, memory_order_relaxed))
+		die(1, "%s: aborted", what);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void producer_done(struct worker *w, uint64_t count)
+{
+	w->count = count;
+	w->t1 = now_ns();
+	/* Publishes the count and, through the queue's own ordering, every
+	 * item pushed before it. */
+	atomic_fetch_add_explicit(&w->run->prod_done, 1, memory_order_release);
+}
+
+/* W1: one item per call. */
+static void w1_producer(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	uint64_t seq = 0;
+	unsigned fails = 0;
+	int rc;
+
+	w->t0 = now_ns();
+	while (!stopped(run, seq)) {
+		while ((rc = im->push1(q, seq)) == 0)
+			if (spin(run, &fails))
+				return;
+		if (rc < 0) {
+			worker_fail(w, "%s push1 failed (%d)", im->name, rc);
+			return;
+		}
+		fails = 0;
+		seq++;
+	}
+	producer_done(w, seq);
+}
+
+/* W3: producer @idx tags its values with its index. */
+static void w3_producer(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	const uint64_t tag = (uint64_t)w->idx << BENCH_PROD_SHIFT;
+	uint64_t seq = 0;
+	unsigned fails = 0;
+	int rc;
+
+	w->t0 = now_ns();
+	while (!stopped(run, seq)) {
+		while ((rc = im->mp_push1(q, w->idx, tag | seq)) == 0)
+			if (spin(run, &fails))
+				return;
+		if (rc < 0) {
+			worker_fail(w, "%s mp_push1 failed (%d)", im->name, rc);
+			return;
+		}
+		fails = 0;
+		seq++;
+	}
+	producer_done(w, seq);
+}
+
+/* W2: BATCH consecutive values per batch, pushed until all are in. */
+static void w2_producer(struct worker *w, int zero_copy)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	uint64_t base = 0;
+	unsigned fails = 0;
+
+	w->t0 = now_ns();
+	do {
+		uint32_t off = 0;
+
+		/* The copying producer builds its batch in its own buffer,
+		 * then the queue copies it; zero-copy writes in place. */
+		if (!zero_copy)
+			bench_fill(w->buf, BATCH, base);
+		while (off < BATCH) {
+			int rc = zero_copy ? im->zc_produce(q, BATCH - off, base + off)
+					   : im->push_n(q, w->buf + off, BATCH - off);
+
+			if (rc > 0) {
+				off += (uint32_t)rc;
+				fails = 0;
+			} else if (rc < 0) {
+				worker_fail(w, "%s %s failed (%d)", im->name,
+					    zero_copy ? "zc_produce" : "push_n", rc);
+				return;
+			} else if (spin(run, &fails)) {
+				return;
+			}
+		}
+		base += BATCH;
+	} while (!atomic_load_explicit(&run->stop, memory_order_relaxed));
+	producer_done(w, base);
+}
+
+static void w2_producer_copy(struct worker *w)
+{
+	w2_producer(w, 0);
+}
+
+static void w2_producer_zc(struct worker *w)
+{
+	w2_producer(w, 1);
+}
+
+enum take_kind { TAKE_ONE, TAKE_COPY, TAKE_ZC, TAKE_MP };
+
+struct cstate {
+	uint64_t expect; /* items taken so far == next value (SPSC) */
+	uint64_t sum;
+	uint64_t per[BENCH_MAX_PROD]; /* W3: next sequence per producer */
+};
+
+/* One consumer try: > 0 items taken and checked, 0 nothing there, < 0 the
+ * worker failed (message written). */
+static inline __attribute__((always_inline)) int
+take(struct worker *w, enum take_kind kind, struct cstate *cs)
+{
+	const struct bench_impl *im = w->run->impl;
+	void *q = w->run->q[0];
+	uint64_t v;
+	int rc;
+
+	switch (kind) {
+	case TAKE_ONE:
+		rc = im->pop1(q, &v);
+		if (rc > 0) {
+			if (v != cs->expect) {
+				worker_fail(w, "%s: got %" PRIu64 ", expected %" PRIu64,
+					    im->name, v, cs->expect);
+				return -1;
+			}
+			cs->expect++;
+		}
+		break;
+	case TAKE_COPY:
+		rc = im->pop_n(q, w->buf, BATCH);
+		if (rc > 0) {
+			if (bench_check(w->buf, (uint32_t)rc, cs->expect, &cs->sum)) {
+				worker_fail(
+					w,
+					"%s: wrong value in the %d items from %" PRIu64,
+					im->name, rc, cs->expect);
+				return -1;
+			}
+			cs->expect += (uint64_t)rc;
+		}
+		break;
+	case TAKE_ZC:
+		rc = im->zc_consume(q, BATCH, &cs->expect, &cs->sum);
+		if (rc == BENCH_ERR_MISMATCH) {
+			worker_fail(w, "%s: wrong value in place after %" PRIu64,
+				    im->name, cs->expect);
+			return -1;
+		}
+		break;
+	case TAKE_MP:
+	default:
+		rc = im->mp_pop1(q, &v);
+		if (rc > 0) {
+			uint64_t p = v >> BENCH_PROD_SHIFT;
+			uint64_t seq = v & ((1ull << BENCH_PROD_SHIFT) - 1);
+
+			if (p >= w->run->nprod || seq != cs->per[p]) {
+				worker_fail(w,
+					    "%s: producer %" PRIu64 " sent %" PRIu64
+					    ", expected %" PRIu64 " (FIFO broken)",
+					    im->name, p, seq,
+					    p < w->run->nprod ? cs->per[p] : 0);
+				return -1;
+			}
+			cs->per[p]++;
+			cs->expect++;
+		}
+		break;
+	}
+	if (rc < 0 && !w->failed)
+		worker_fail(w, "%s: consumer call failed (%d)", im->name, rc);
+	return rc;
+}
+
+static inline __attribute__((always_inline)) void consume(struct worker *w,
+							  enum take_kind kind)
+{
+	struct run *run = w->run;
+	struct cstate cs;
+	unsigned fails = 0;
+	int rc;
+
+	memset(&cs, 0, sizeof cs);
+	w->t0 = now_ns();
+	for (;;) {
+		rc = take(w, kind, &cs);
+		if (rc > 0) {
+			fails = 0;
+			continue;
+		}
+		if (rc < 0)
+			return;
+		if (atomic_load_explicit(&run->prod_done, memory_order_acquire) ==
+		    run->nprod) {
+			/* Every producer has finished: what is left is the tail. */
+			while ((rc = take(w, kind, &cs)) > 0)
+				;
+			if (rc < 0)
+				return;
+			break;
+		}
+		if (spin(run, &fails))
+			return;
+	}
+	w->t1 = now_ns();
+	w->count = cs.expect;
+	w->sum = cs.sum;
+	memcpy(w->per, cs.per, sizeof w->per);
+}
+
+static void consumer_one(struct worker *w)
+{
+	consume(w, TAKE_ONE);
+}
+
+static void consumer_copy(struct worker *w)
+{
+	consume(w, TAKE_COPY);
+}
+
+static void consumer_zc(struct worker *w)
+{
+	consume(w, TAKE_ZC);
+}
+
+static void consumer_mp(struct worker *w)
+{
+	consume(w, TAKE_MP);
+}
+
+/* W4: one item bouncing through q[0] (there) and q[1] (back). */
+static void w4_ping(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *there = run->q[0], *back = run->q[1];
+	unsigned fails = 0;
+	uint64_t i, v = 0;
+	int rc;
+
+	w->t0 = now_ns();
+	for (i = 0; i < run->max_samples && !stopped(run, i); i++) {
+		uint64_t t0 = ticks(), t1;
+
+		while ((rc = im->push1(there, i)) == 0)
+			if (spin(run, &fails))
+				return;
+		fails = 0;
+		if (rc > 0)
+			while ((rc = im->pop1(back, &v)) == 0)
+				if (spin(run, &fails))
+					return;
+		t1 = ticks();
+		fails = 0;
+		if (rc < 0) {
+			worker_fail(w, "%s push1/pop1 failed (%d)", im->name, rc);
+			return;
+		}
+		if (v != i + 1) {
+			worker_fail(w, "%s: reply %" PRIu64 " to %" PRIu64, im->name, v,
+				    i);
+			return;
+		}
+		run->samples[i] = t1 - t0;
+	}
+	w->t1 = now_ns();
+	w->count = i;
+	while ((rc = im->push1(there, PING_STOP)) == 0)
+		if (spin(run, &fails))
+			return;
+}
+
+static void w4_pong(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *there = run->q[0], *back = run->q[1];
+	unsigned fails = 0;
+	uint64_t expect = 0, v;
+	int rc;
+
+	for (;;) {
+		while ((rc = im->pop1(there, &v)) == 0)
+			if (spin(run, &fails))
+				return;
+		fails = 0;
+		if (rc < 0) {
+			worker_fail(w, "%s pop1 failed (%d)", im->name, rc);
+			return;
+		}
+		if (v == PING_STOP)
+			break;
+		if (v != expect) {
+			worker_fail(w, "%s: ping %" PRIu64 ", expected %" PRIu64,
+				    im->name, v, expect);
+			return;
+		}
+		expect++;
+		while ((rc = im->push1(back, v + 1)) == 0)
+			if (spin(run, &fails))
+				return;
+		fails = 0;
+		if (rc < 0) {
+			worker_fail(w, "%s push1 failed (%d)", im->name, rc);
+			return;
+		}
+	}
+	w->count = expect;
+}
+
+/* LIM: the raw cross-core round trip, one u64 in one line: odd values go
+ * there, even values come back. Same timer and spin policy as W4. */
+static void rt_ping(struct worker *w)
+{
+	struct run *run = w->run;
+	_Atomic uint64_t *x = run->line;
+	unsigned fails = 0;
+	uint64_t i;
+
+	for (i = 0; i < run->max_samples && !stopped(run, i); i++) {
+		uint64_t t0 = ticks(), t1;
+
+		atomic_store_explicit(x, 2 * i + 1, memory_order_release);
+		while (atomic_load_explicit(x, memory_order_acquire) != 2 * i + 2)
+			if (spin(run, &fails))
+				return;
+		t1 = ticks();
+		fails = 0;
+		run->samples[i] = t1 - t0;
+	}
+	w->count = i;
+	atomic_store_explicit(x, RT_STOP, memory_order_release);
+}
+
+static void rt_pong(struct worker *w)
+{
+	struct run *run = w->run;
+	_Atomic uint64_t *x = run->line;
+	unsigned fails = 0;
+
+	for (;;) {
+		uint64_t v = atomic_load_explicit(x, memory_order_acquire);
+
+		if (v == RT_STOP)
+			break;
+		if (v & 1) {
+			atomic_store_explicit(x, v + 1, memory_order_release);
+			fails = 0;
+		} else if (spin(run, &fails)) {
+			return;
+		}
+	}
+}
+
+/* LIM: single-core memset bandwidth into an L2-sized buffer. */
+static void lim_memset(struct worker *w)
+{
+	struct run *run = w->run;
+	unsigned char *b = run->mbuf;
+	const size_t len = run->mlen;
+	uint64_t iters = 0, acc = 0;
+
+	memset(b, 1, len); /* warm, untimed */
+	w->t0 = now_ns();
+	do {
+		memset(b, (int)(iters & 0x7f), len);
+		/* Compiler barrier: every memset really happens. */
+		atomic_signal_fence(memory_order_seq_cst);
+		acc += b[(iters * 4093) % len];
+		iters++;
+	} while (!atomic_load_explicit(&run->stop, memory_order_relaxed));
+	w->t1 = now_ns();
+	w->count = iters;
+	w->sum = acc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cases: one repetition of one workload path for one implementation        */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t *g_samples;	  /* round-trip samples (ticks) */
+static uint64_t *g_pbuf, *g_cbuf; /* W2 copy buffers */
+static _Atomic uint64_t *g_line;
+static unsigned char *g_mbuf;
+static size_t g_l2_size;
+static const char *g_l2_source;
+
+enum case_kind {
+	C_MEMSET,
+	C_RT,
+	C_W1,
+	C_W2_COPY,
+	C_W2_ZC,
+	C_W3_PIN,
+	C_W3_FREE,
+	C_W4,
+	C_N
+};
+
+enum wl_id { WL_LIM, WL_W1, WL_W2, WL_W3, WL_W4, WL_N };
+
+static const char *const wl_names[WL_N] = { "LIM", "W1", "W2", "W3", "W4" };
+
+struct metric_spec {
+	const char *path;
+	const char *unit;
+	int lower_better;
+};
+
+static const struct case_spec {
+	enum wl_id wl;
+	const char *label;
+	unsigned nm;
+	struct metric_spec m[3];
+} case_specs[C_N] = {
+	[C_MEMSET] = { WL_LIM, "memset", 1, { { "memset", "GB/s", 0 } } },
+	[C_RT] = { WL_LIM, "cacheline-rt", 1, { { "cacheline-rt", "ns", 1 } } },
+	[C_W1] = { WL_W1, "single", 1, { { "single", "Mmsg/s", 0 } } },
+	[C_W2_COPY] = { WL_W2,
+			"copy",
+			2,
+			{ { "copy", "GB/s", 0 }, { "copy", "Mmsg/s", 0 } } },
+	[C_W2_ZC] = { WL_W2,
+		      "zero-copy",
+		      2,
+		      { { "zero-copy", "GB/s", 0 }, { "zero-copy", "Mmsg/s", 0 } } },
+	[C_W3_PIN] = { WL_W3, "pinned", 1, { { "pinned", "Mmsg/s", 0 } } },
+	[C_W3_FREE] = { WL_W3, "unpinned", 1, { { "unpinned", "Mmsg/s", 0 } } },
+	[C_W4] = { WL_W4,
+		   "pingpong",
+		   3,
+		   { { "p50", "ns", 1 }, { "p99", "ns", 1 }, { "min", "ns", 1 } } },
+};
+
+static int case_supported(enum case_kind k, const struct bench_impl *im)
+{
+	switch (k) {
+	case C_MEMSET:
+	case C_RT:
+		return im == NULL;
+	case C_W2_ZC:
+		return im && im->zc_produce && im->zc_consume;
+	case C_W3_PIN:
+	case C_W3_FREE:
+		return im && im->mp_create && im->mp_destroy && im->mp_push1 &&
+		       im->mp_pop1;
+	default:
+		return im != NULL;
+	}
+}
+
+static double rate_mmsg(uint64_t items, uint64_t t0, uint64_t t1)
+{
+	uint64_t dt = t1 > t0 ? t1 - t0 : 1;
+
+	return (double)items * 1e3 / (double)dt;
+}
+
+/* Percentiles of samples[RT_WARM..n) in ns: out[0] p50, out[1] p99, out[2] min. */
+static void rt_stats(uint64_t n, double *out)
+{
+	uint64_t *s = g_samples, m;
+
+	if (n > RT_WARM * 4) {
+		s += RT_WARM;
+		n -= RT_WARM;
+	}
+	if (!n)
+		die(1, "no round trips measured");
+	qsort(s, n, sizeof *s, cmp_u64);
+	m = n * 99 / 100;
+	out[0] = ticks_to_ns(s[n / 2]);
+	out[1] = ticks_to_ns(s[m < n ? m : n - 1]);
+	out[2] = ticks_to_ns(s[0]);
+}
+
+static void *create_or_die(const struct bench_impl *im, int mp)
+{
+	void *q = mp ? im->mp_create(CAPACITY, W3_NPROD) : im->create(CAPACITY);
+
+	if (!q)
+		die(1, "%s: cannot create a queue of %u slots", im->name,
+		    (unsigned)CAPACITY);
+	return q;
+}
+
+/* Raw round trip: p50 in ns (LIM and the probes). */
+static double measure_rt(uint64_t duration_ns, uint64_t max_rt, const char *what)
+{
+	struct run *run = run_new();
+	double st[3];
+
+	atomic_store_explicit(g_line, 0, memory_order_relaxed);
+	run->line = g_line;
+	run->samples = g_samples;
+	run->max_samples = max_rt;
+	run->w[0].fn = rt_ping;
+	run->w[0].cpu = cpu_a;
+	run->w[1].fn = rt_pong;
+	run->w[1].cpu = cpu_b;
+	run_threads(run, 2, duration_ns, what);
+	rt_stats(run->w[0].count, st);
+	free(run);
+	return st[0];
+}
+
+static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
+{
+	struct run *run;
+	unsigned i, nthr = 2;
+	const char *what = case_specs[k].label;
+	char label[64];
+
+	if (k == C_RT) {
+		m[0] = measure_rt(mode.rt_ns, mode.rt_max, "LIM cacheline-rt");
+		return;
+	}
+	run = run_new();
+	run->impl = im;
+	run->nprod = 1;
+	if (im) {
+		snprintf(label, sizeof label, "%s %s %s", wl_names[case_specs[k].wl],
+			 what, im->name);
+		what = label;
+	}
+	switch (k) {
+	case C_MEMSET:
+		run->mbuf = g_mbuf;
+		run->mlen = g_l2_size;
+		run->w[0].fn = lim_memset;
+		run->w[0].cpu = cpu_a;
+		run_threads(run, 1, mode.memset_ns, "LIM memset");
+		m[0] = (double)run->w[0].count * (double)g_l2_size /
+		       (double)(run->w[0].t1 - run->w[0].t0 ? run->w[0].t1 - run->w[0].t0
+							    : 1);
+		break;
+	case C_W1:
+	case C_W2_COPY:
+	case C_W2_ZC:
+		run->q[0] = create_or_die(im, 0);
+		run->w[0].cpu = cpu_a;
+		run->w[1].cpu = cpu_b;
+		run->w[0].buf = g_pbuf;
+		run->w[1].buf = g_cbuf;
+		run->w[0].fn = k == C_W1	? w1_producer
+			       : k == C_W2_COPY ? w2_producer_copy
+						: w2_producer_zc;
+		run->w[1].fn = k == C_W1	? consumer_one
+			       : k == C_W2_COPY ? consumer_copy
+						: consumer_zc;
+		run_threads(run, 2, mode.tput_ns, what);
+		if (run->w[1].count != run->w[0].count)
+			die(1, "%s: produced %" PRIu64 ", consumed %" PRIu64, what,
+			    run->w[0].count, run->w[1].count);
+		if (k != C_W1) {
+			uint64_t n = run->w[1].count;
+			/* 0 + 1 + ... + (n - 1), modulo 2^64. */
+			uint64_t want = n % 2 ? (n - 1) / 2 * n : n / 2 * (n - 1);
+
+			if (run->w[1].sum != want)
+				die(1, "%s: checksum %" PRIu64 ", expected %" PRIu64,
+				    what, run->w[1].sum, want);
+		}
+		m[0] = rate_mmsg(run->w[1].count, run->w[1].t0, run->w[1].t1);
+		if (k != C_W1) {
+			m[1] = m[0];				 /* Mmsg/s */
+			m[0] = m[1] * sizeof(uint64_t) / 1000.0; /* GB/s */
+		}
+		im->destroy(run->q[0]);
+		break;
+	case C_W3_PIN:
+	case C_W3_FREE:
+		run->q[0] = create_or_die(im, 1);
+		run->nprod = W3_NPROD;
+		for (i = 0; i < W3_NPROD; i++) {
+			run->w[i].fn = w3_producer;
+			run->w[i].idx = i;
+			run->w[i].cpu = k == C_W3_PIN ? cpu_a : -1;
+		}
+		run->w[W3_NPROD].fn = consumer_mp;
+		run->w[W3_NPROD].cpu = k == C_W3_PIN ? cpu_b : -1;
+		nthr = W3_NPROD + 1;
+		run_threads(run, nthr, mode.tput_ns, what);
+		{
+			const struct worker *c = &run->w[W3_NPROD];
+			uint64_t total = 0;
+
+			for (i = 0; i < W3_NPROD; i++) {
+				if (c->per[i] != run->w[i].count)
+					die(1,
+					    "%s: producer %u sent %" PRIu64
+					    ", consumer got %" PRIu64,
+					    what, i, run->w[i].count, c->per[i]);
+				total += run->w[i].count;
+			}
+			if (c->count != total)
+				die(1, "%s: consumed %" PRIu64 " of %" PRIu64, what,
+				    c->count, total);
+			m[0] = rate_mmsg(c->count, c->t0, c->t1);
+		}
+		im->mp_destroy(run->q[0]);
+		break;
+	case C_W4:
+		run->q[0] = create_or_die(im, 0);
+		run->q[1] = create_or_die(im, 0);
+		run->samples = g_samples;
+		run->max_samples = mode.lat_max;
+		run->w[0].fn = w4_ping;
+		run->w[0].cpu = cpu_a;
+		run->w[1].fn = w4_pong;
+		run->w[1].cpu = cpu_b;
+		run_threads(run, 2, mode.lat_ns, what);
+		if (run->w[1].count != run->w[0].count)
+			die(1, "%s: %" PRIu64 " pings, %" PRIu64 " pongs", what,
+			    run->w[0].count, run->w[1].count);
+		rt_stats(run->w[0].count, m);
+		im->destroy(run->q[0]);
+		im->destroy(run->q[1]);
+		break;
+	default:
+		die(1, "internal: case %d", (int)k);
+	}
+	free(run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Probes and repetitions                                                   */
+/* ------------------------------------------------------------------------ */
+
+static struct {
+	double last;   /* p50 of the most recent probe */
+	int have_last; /* nothing has run since it */
+	double lowest;
+	double *all;
+	unsigned n, cap;
+	unsigned slow;	    /* probes in a slow episode */
+	unsigned repeated;  /* repetitions discarded and run again */
+	unsigned kept_slow; /* kept despite a slow probe (retries or budget used up) */
+	unsigned waits;	    /* re-probes while waiting for an episode to end */
+} pr = { .lowest = 1e300 };
+
+static uint64_t g_start_ns;
+
+static int over_budget(void)
+{
+	return mode.budget_s > 0 && (double)(now_ns() - g_start_ns) / 1e9 > mode.budget_s;
+}
+
+static int probe_is_slow(double p)
+{
+	return p > PROBE_SLOW_FACTOR * pr.lowest && p > PROBE_SLOW_NS;
+}
+
+static double probe(void)
+{
+	double p = measure_rt(mode.probe_ns, PROBE_MAX_RT, "probe");
+
+	if (p < pr.lowest)
+		pr.lowest = p;
+	if (pr.n == pr.cap) {
+		pr.cap = pr.cap ? pr.cap * 2 : 256;
+		pr.all = realloc(pr.all, pr.cap * sizeof *pr.all);
+		if (!pr.all)
+			die(1, "out of memory");
+	}
+	pr.all[pr.n++] = p;
+	if (probe_is_slow(p))
+		pr.slow++;
+	pr.last = p;
+	pr.have_last = 1;
+	return p;
+}
+
+struct series {
+	enum wl_id wl;
+	const char *path;
+	const char *unit;
+	const char *impl;
+	int lower_better;
+	double *v;
+	double *probe; /* [2 * i], [2 * i + 1]: the probes around v[i], ns */
+	unsigned n;
+	double med, min, max;
+};
+
+struct bcase {
+	enum case_kind kind;
+	const struct bench_impl *im; /* NULL: LIM */
+	struct series *s[3];
+};
+
+static void run_rep(const struct bcase *c)
+{
+	const struct case_spec *sp = &case_specs[c->kind];
+	double m[3] = { 0, 0, 0 }, pre, post = 0;
+	unsigned attempt, i, w;
+	int slow;
+
+	for (attempt = 0;; attempt++) {
+		pre = pr.have_last ? pr.last : probe();
+		/* In a slow episode: wait a little for it to pass. */
+		for (w = 0; probe_is_slow(pre) && w < mode.probe_waits && !over_budget();
+		     w++) {
+			sleep_ns(mode.probe_wait_ns);
+			pre = probe();
+			pr.waits++;
+		}
+		pr.have_last = 0;
+		run_case(c->kind, c->im, m);
+		post = probe();
+		slow = probe_is_slow(pre) || probe_is_slow(post);
+		if (verbose)
+			fprintf(stderr,
+				"  %-3s %-12s %-9s %10.2f %-6s probes %.0f/%.0f ns%s\n",
+				wl_names[sp->wl], sp->label,
+				c->im ? c->im->name : "machine", m[0], sp->m[0].unit, pre,
+				post,
+				slow ? (attempt < MAX_RETRY && !over_budget()
+						? "  slow: repeat"
+						: "  slow: kept")
+				     : "");
+		if (!slow)
+			break;
+		if (attempt == MAX_RETRY || over_budget()) {
+			pr.kept_slow++;
+			break;
+		}
+		pr.repeated++;
+	}
+	for (i = 0; i < sp->nm; i++) {
+		struct series *s = c->s[i];
+
+		s->probe[2 * s->n] = pre;
+		s->probe[2 * s->n + 1] = post;
+		s->v[s->n++] = m[i];
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Machine                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static char g_cpu_model[256] = "unknown";
+static char g_kernel[256] = "unknown";
+static char g_date[64] = "unknown";
+static long g_nproc;
+
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	while (*end == ' ')
+		end++;
+	if (*end == 'K' || *end == 'k')
+		v <<= 10;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20;
+	return (size_t)v;
+}
+
+static int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = fgets(buf, (int)len, f) != NULL;
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = 0;
+	return ok;
+}
+
+static void l2_size(void)
+{
+	char path[128], buf[64];
+	unsigned i;
+	long sc;
+
+	for (i = 0; i < 16; i++) {
+		snprintf(path, sizeof path,
+			 "/sys/devices/system/cpu/cpu0/cache/index%u/level", i);
+		if (!read_line(path, buf, sizeof buf))
+			continue;
+		if (strcmp(buf, "2"))
+			continue;
+		snprintf(path, sizeof path,
+			 "/sys/devices/system/cpu/cpu0/cache/index%u/type", i);
+		if (read_line(path, buf, sizeof buf) && !strcmp(buf, "Instruction"))
+			continue;
+		snprintf(path, sizeof path,
+			 "/sys/devices/system/cpu/cpu0/cache/index%u/size", i);
+		if (read_line(path, buf, sizeof buf) && parse_size(buf) >= 4096) {
+			g_l2_size = parse_size(buf);
+			g_l2_source = "sysfs";
+			return;
+		}
+	}
+	/* No cache directory (some VMs): glibc's CPUID view, then 1 MiB. */
+	sc = sysconf(_SC_LEVEL2_CACHE_SIZE);
+	if (sc >= 4096 && sc <= (1l << 30)) {
+		g_l2_size = (size_t)sc;
+		g_l2_source = "sysconf";
+		return;
+	}
+	g_l2_size = 1u << 20;
+	g_l2_source = "default";
+}
+
+static void machine_info(void)
+{
+	struct utsname u;
+	char line[512];
+	FILE *f;
+	time_t t = time(NULL);
+	struct tm tm;
+
+	f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		while (fgets(line, sizeof line, f)) {
+			char *colon = strchr(line, ':');
+
+			if (strncmp(line, "model name", 10) || !colon)
+				continue;
+			colon++;
+			while (*colon == ' ' || *colon == '\t')
+				colon++;
+			colon[strcspn(colon, "\n")] = 0;
+			snprintf(g_cpu_model, sizeof g_cpu_model, "%s", colon);
+			break;
+		}
+		fclose(f);
+	}
+	if (!uname(&u))
+		snprintf(g_kernel, sizeof g_kernel, "%s %s %s", u.sysname, u.release,
+			 u.machine);
+	if (gmtime_r(&t, &tm))
+		strftime(g_date, sizeof g_date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	g_nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	l2_size();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static struct series *g_series;
+static unsigned g_nseries;
+
+static void finish_series(void)
+{
+	unsigned i, j;
+
+	for (i = 0; i < g_nseries; i++) {
+		struct series *s = &g_series[i];
+
+		if (!s->n)
+			continue;
+		s->med = median_of(s->v, s->n);
+		s->min = s->max = s->v[0];
+		for (j = 1; j < s->n; j++) {
+			if (s->v[j] < s->min)
+				s->min = s->v[j];
+			if (s->v[j] > s->max)
+				s->max = s->v[j];
+		}
+	}
+}
+
+static struct series *find_series(enum wl_id wl, const char *path, const char *unit,
+				  const char *impl)
+{
+	unsigned i;
+
+	for (i = 0; i < g_nseries; i++) {
+		struct series *s = &g_series[i];
+
+		if (s->wl == wl && !strcmp(s->path, path) && !strcmp(s->unit, unit) &&
+		    !strcmp(s->impl, impl))
+			return s;
+	}
+	return NULL;
+}
+
+/* The best median among the other implementations of the same workload,
+ * path and unit; NULL when there is none. */
+static const struct series *best_other(const struct series *s)
+{
+	const struct series *best = NULL;
+	unsigned i;
+
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *o = &g_series[i];
+
+		if (o == s || o->wl != s->wl || strcmp(o->path, s->path) ||
+		    strcmp(o->unit, s->unit) || !strcmp(o->impl, s->impl) || !o->n)
+			continue;
+		if (!best || (s->lower_better ? o->med < best->med : o->med > best->med))
+			best = o;
+	}
+	return best;
+}
+
+static double lim_value(const char *path, const char *unit)
+{
+	const struct series *s = find_series(WL_LIM, path, unit, "machine");
+
+	return s && s->n ? s->med : 0.0;
+}
+
+static void print_table(void)
+{
+	unsigned i;
+
+	printf("\n%-4s %-12s %-9s %-7s %10s %10s %10s %4s %7s\n", "work", "path", "impl",
+	       "unit", "median", "min", "max", "reps", "ratio");
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+		const struct series *b = best_other(s);
+		char ratio[32] = "-";
+
+		if (!s->n)
+			continue;
+		if (b && b->med > 0)
+			snprintf(ratio, sizeof ratio, "%.2f", s->med / b->med);
+		printf("%-4s %-12s %-9s %-7s %10.2f %10.2f %10.2f %4u %7s\n",
+		       wl_names[s->wl], s->path, s->impl, s->unit, s->med, s->min, s->max,
+		       s->n, ratio);
+	}
+	printf("ratio: median / best median of the other implementations on the same "
+	       "row kind; throughput: > 1 is better, ns: < 1 is better\n");
+}
+
+/* Whether ours beats the peer, given the unit's direction. */
+static const char *verdict(double ours, double peer, int lower_better)
+{
+	if (ours == peer)
+		return "equal";
+	return (lower_better ? ours < peer : ours > peer) ? "better" : "WORSE";
+}
+
+static void print_summary(void)
+{
+	const double memset_gbs = lim_value("memset", "GB/s");
+	const double rt_ns = lim_value("cacheline-rt", "ns");
+	const struct series *ours_best = NULL, *peer_best = NULL;
+	unsigned i, nours = 0;
+
+	printf("\nSummary (medians of kept repetitions; ratio = %s / best peer)\n", OURS);
+	printf("  machine limits: memset %.2f GB/s into %zu KiB, cache-line round trip "
+	       "p50 %.1f ns\n",
+	       memset_gbs, g_l2_size >> 10, rt_ns);
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+		const struct series *b;
+
+		if (strcmp(s->impl, OURS) || !s->n)
+			continue;
+		if (s->wl == WL_W2 && strcmp(s->unit, "GB/s"))
+			continue; /* Mmsg/s is the same figure / 125 */
+		nours++;
+		b = best_other(s);
+		printf("  %-3s %-10s %9.2f %-6s", wl_names[s->wl], s->path, s->med,
+		       s->unit);
+		if (b)
+			printf("  vs %-8s %9.2f: ratio %5.2f (%s)", b->impl, b->med,
+			       b->med > 0 ? s->med / b->med : 0.0,
+			       verdict(s->med, b->med, s->lower_better));
+		else
+			printf("  %-41s", "  (no peer has this path)");
+		if (s->wl == WL_W2 && memset_gbs > 0)
+			printf("; %.3f of memset", s->med / memset_gbs);
+		if (s->wl == WL_W4 && rt_ns > 0 && strcmp(s->path, "p99"))
+			printf("; %.2fx the cache-line RT", s->med / rt_ns);
+		printf("\n");
+	}
+	/* W2: the best path of ours against the best path of any peer. */
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+
+		if (s->wl != WL_W2 || strcmp(s->unit, "GB/s") || !s->n)
+			continue;
+		if (!strcmp(s->impl, OURS)) {
+			if (!ours_best || s->med > ours_best->med)
+				ours_best = s;
+		} else if (!peer_best || s->med > peer_best->med) {
+			peer_best = s;
+		}
+	}
+	if (ours_best && peer_best)
+		printf("  W2  best path: %s %s %.2f GB/s vs %s %s %.2f GB/s: ratio %.2f (%s)\n",
+		       OURS, ours_best->path, ours_best->med, peer_best->impl,
+		       peer_best->path, peer_best->med, ours_best->med / peer_best->med,
+		       verdict(ours_best->med, peer_best->med, 0));
+	if (!nours)
+		printf("  (%s not selected)\n", OURS);
+	printf("  repetitions repeated after a slow probe: %u; kept slow: %u; "
+	       "probes: %u (%u slow, lowest %.1f ns, median %.1f ns)\n",
+	       pr.repeated, pr.kept_slow, pr.n, pr.slow,
+	       pr.lowest < 1e300 ? pr.lowest : 0.0, median_of(pr.all, pr.n));
+	if (!pin_ok)
+		printf("  note: threads were NOT pinned (fewer than 2 usable CPUs)\n");
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+	if (v != v || v > 1e300 || v < -1e300)
+		fputs("null", f);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+static void json_stats(FILE *f, const struct series *s)
+{
+	unsigned j;
+
+	fputs("\"median\": ", f);
+	json_num(f, s->med);
+	fputs(", \"min\": ", f);
+	json_num(f, s->min);
+	fputs(", \"max\": ", f);
+	json_num(f, s->max);
+	fputs(", \"reps\": [", f);
+	for (j = 0; j < s->n; j++) {
+		if (j)
+			fputs(", ", f);
+		json_num(f, s->v[j]);
+	}
+	fputs("], \"probes_ns\": [", f);
+	for (j = 0; j < s->n; j++) {
+		fputs(j ? ", [" : "[", f);
+		json_num(f, s->probe[2 * j]);
+		fputs(", ", f);
+		json_num(f, s->probe[2 * j + 1]);
+		fputc(']', f);
+	}
+	fputc(']', f);
+}
+
+static void write_json(FILE *f, double timer_ns, double elapsed_s)
+{
+	const double memset_gbs = lim_value("memset", "GB/s");
+	const double rt_ns = lim_value("cacheline-rt", "ns");
+	unsigned i, first = 1;
+
+	fprintf(f, "{\n  \"bench\": \"bench_ring\",\n  \"library_version\": ");
+	json_str(f, rmpsc_version_string());
+	fprintf(f,
+		",\n  \"mode\": \"%s\",\n  \"reps_per_case\": %u,\n  \"capacity\": %u,\n"
+		"  \"w2_batch\": %u,\n  \"elapsed_s\": %.2f,\n",
+		mode.name, mode.reps, (unsigned)CAPACITY, (unsigned)BATCH, elapsed_s);
+	fprintf(f, "  \"machine\": {\"cpu_model\": ");
+	json_str(f, g_cpu_model);
+	fprintf(f, ", \"nproc\": %ld, \"kernel\": ", g_nproc);
+	json_str(f, g_kernel);
+	fprintf(f,
+		", \"l2_bytes\": %zu, \"l2_source\": \"%s\", \"memset_gbs\": ", g_l2_size,
+		g_l2_source);
+	json_num(f, memset_gbs);
+	fputs(", \"cacheline_rt_ns\": ", f);
+	json_num(f, rt_ns);
+	fprintf(f,
+		", \"date\": \"%s\", \"cpus\": [%d, %d], \"pinned\": %s, "
+		"\"timer\": \"%s\", \"tsc_ghz\": ",
+		g_date, cpu_a, cpu_b, pin_ok ? "true" : "false",
+		use_tsc ? "lfence+rdtsc" : "clock_gettime");
+	json_num(f, use_tsc ? tsc_per_ns : 0.0);
+	fputs(", \"timer_overhead_ns\": ", f);
+	json_num(f, timer_ns);
+	fprintf(f, ", \"harness_isa\": \"%s\", \"compiler\": ", HARNESS_ISA);
+	json_str(f, __VERSION__);
+	fprintf(f,
+		"},\n  \"repeated_reps\": %u,\n  \"kept_slow_reps\": %u,\n"
+		"  \"probes\": {\"count\": %u, \"slow\": %u, \"lowest_ns\": ",
+		pr.repeated, pr.kept_slow, pr.n, pr.slow);
+	json_num(f, pr.lowest < 1e300 ? pr.lowest : 0.0);
+	fputs(", \"median_ns\": ", f);
+	json_num(f, median_of(pr.all, pr.n));
+	fputs("},\n  \"records\": [\n", f);
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+		const struct series *b, *alt = NULL;
+
+		if (!s->n)
+			continue;
+		/* W2: one record per path, in GB/s, carrying its Mmsg/s. */
+		if (s->wl == WL_W2 && !strcmp(s->unit, "Mmsg/s"))
+			continue;
+		if (s->wl == WL_W2)
+			alt = find_series(WL_W2, s->path, "Mmsg/s", s->impl);
+		b = best_other(s);
+		fprintf(f, "%s    {\"workload\": \"%s\", \"impl\": ", first ? "" : ",\n",
+			wl_names[s->wl]);
+		first = 0;
+		json_str(f, s->impl);
+		fprintf(f, ", \"path\": \"%s\", \"unit\": \"%s\", ", s->path, s->unit);
+		json_stats(f, s);
+		if (b) {
+			fputs(", \"best_other\": ", f);
+			json_str(f, b->impl);
+			fputs(", \"ratio_vs_best_other\": ", f);
+			json_num(f, b->med > 0 ? s->med / b->med : 0.0);
+		}
+		if (alt && alt->n) {
+			fputs(", \"mmsg_s\": {", f);
+			json_stats(f, alt);
+			fputc('}', f);
+		}
+		if (s->wl == WL_W2 && memset_gbs > 0) {
+			fputs(", \"fraction_of_memset\": ", f);
+			json_num(f, s->med / memset_gbs);
+		}
+		if (s->wl == WL_W4 && rt_ns > 0) {
+			fputs(", \"x_cacheline_rt\": ", f);
+			json_num(f, s->med / rt_ns);
+		}
+		fputc('}', f);
+	}
+	fputs("\n  ]\n}\n", f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options and main                                                         */
+/* ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	unsigned i;
+
+	fprintf(f,
+		"usage: bench_ring [--quick] [--reps N] [--only LIST] [--impl LIST]\n"
+		"                  [--json FILE] [--verbose] [--help]\n"
+		"  --quick        short repetitions, %u reps: the whole run in under a minute\n"
+		"  --reps N       repetitions per (workload, path, impl), %d..%d\n"
+		"                 (default %u, %u with --quick)\n"
+		"  --only LIST    workloads, comma-separated: W1,W2,W3,W4,LIM (LIM, the\n"
+		"                 machine limits the ratios use, always runs)\n"
+		"  --impl LIST    implementations, comma-separated:",
+		mode_quick.reps, REPS_MIN, REPS_MAX, mode_full.reps, mode_quick.reps);
+	for (i = 0; i < N_IMPLS; i++)
+		fprintf(f, "%s%s", i ? "," : " ", all_impls[i]->name);
+	fprintf(f,
+		"\n  --json FILE    also write every result as JSON to FILE\n"
+		"  --verbose      one line per repetition on stderr\n"
+		"Exit: 0 done, 1 a received value was wrong or a run failed, 2 bad usage.\n");
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "bench_ring: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	exit(2);
+}
+
+/* Calls @fn on each comma-separated item of @list. */
+static void for_each_item(const char *list, void (*fn)(const char *item, void *ctx),
+			  void *ctx)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+
+	if (!copy)
+		die(1, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		fn(tok, ctx);
+	free(copy);
+}
+
+static int wl_selected[WL_N];
+static int impl_selected[N_IMPLS];
+
+static void select_wl(const char *item, void *ctx)
+{
+	unsigned i;
+
+	(void)ctx;
+	for (i = 0; i < WL_N; i++) {
+		if (!strcasecmp(item, wl_names[i])) {
+			wl_selected[i] = 1;
+			return;
+		}
+	}
+	bad_usage("unknown workload '%s' (W1, W2, W3, W4, LIM)", item);
+}
+
+static void select_impl(const char *item, void *ctx)
+{
+	unsigned i;
+
+	(void)ctx;
+	for (i = 0; i < N_IMPLS; i++) {
+		if (!strcmp(item, all_impls[i]->name)) {
+			impl_selected[i] = 1;
+			return;
+		}
+	}
+	bad_usage("unknown implementation '%s'", item);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "impl", required_argument, NULL, 'i' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct bench_impl *sel[N_IMPLS];
+	struct bcase *cases;
+	const char *json_path = NULL, *only = NULL, *impls = NULL;
+	unsigned long reps = 0;
+	unsigned nsel = 0, ncases = 0, i, r, k;
+	int quick = 0, c;
+	double timer_ns;
+	FILE *jf = NULL;
+
+	while ((c = getopt_long(argc, argv, "qr:o:i:j:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			quick = 1;
+			break;
+		case 'r': {
+			char *end;
+
+			errno = 0;
+			reps = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end ||
+			    !isdigit((unsigned char)*optarg) || reps < REPS_MIN ||
+			    reps > REPS_MAX)
+				bad_usage(
+					"--reps wants an integer from 5 to 1000, not '%s'",
+					optarg);
+			break;
+		}
+		case 'o':
+			only = optarg;
+			break;
+		case 'i':
+			impls = optarg;
+			break;
+		case 'j':
+			json_path = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		bad_usage("unexpected argument '%s'", argv[optind]);
+	mode = quick ? mode_quick : mode_full;
+	if (reps)
+		mode.reps = (unsigned)reps;
+	if (only) {
+		for_each_item(only, select_wl, NULL);
+		for (i = 0; i < WL_N && !wl_selected[i]; i++)
+			;
+		if (i == WL_N)
+			bad_usage("--only '%s' names no workload", only);
+	} else {
+		for (i = 0; i < WL_N; i++)
+			wl_selected[i] = 1;
+	}
+	wl_selected[WL_LIM] = 1;
+	if (impls)
+		for_each_item(impls, select_impl, NULL);
+	else
+		for (i = 0; i < N_IMPLS; i++)
+			impl_selected[i] = 1;
+	for (i = 0; i < N_IMPLS; i++)
+		if (impl_selected[i])
+			sel[nsel++] = all_impls[i];
+	if (!nsel)
+		bad_usage("%s", "no implementation selected");
+	if (json_path) {
+		jf = fopen(json_path, "w");
+		if (!jf) {
+			fprintf(stderr, "bench_ring: cannot write %s: %s\n", json_path,
+				strerror(errno));
+			return 2;
+		}
+	}
+
+	g_start_ns = now_ns();
+	choose_cpus();
+	machine_info();
+	calibrate();
+	timer_ns = timer_overhead_ns();
+	g_samples = xalloc(64, (mode.lat_max > mode.rt_max ? mode.lat_max : mode.rt_max) *
+				       sizeof *g_samples);
+	g_pbuf = xalloc(64, BATCH * sizeof *g_pbuf);
+	g_cbuf = xalloc(64, BATCH * sizeof *g_cbuf);
+	g_line = xalloc(128, 128);
+	g_mbuf = xalloc(64, g_l2_size);
+
+	/* Series in print order: workload, path, unit, implementation. */
+	g_series = xalloc(8, (C_N * 3 * (N_IMPLS + 1)) * sizeof *g_series);
+	for (k = 0; k < C_N; k++) {
+		const struct case_spec *sp = &case_specs[k];
+		unsigned m;
+
+		if (!wl_selected[sp->wl])
+			continue;
+		for (m = 0; m < sp->nm; m++) {
+			for (i = 0; i < (sp->wl == WL_LIM ? 1 : nsel); i++) {
+				const struct bench_impl *im =
+					sp->wl == WL_LIM ? NULL : sel[i];
+				struct series *s = &g_series[g_nseries];
+
+				if (!case_supported((enum case_kind)k, im))
+					continue;
+				s->wl = sp->wl;
+				s->path = sp->m[m].path;
+				s->unit = sp->m[m].unit;
+				s->impl = im ? im->name : "machine";
+				s->lower_better = sp->m[m].lower_better;
+				s->v = xalloc(8, mode.reps * sizeof *s->v);
+				s->probe = xalloc(8, 2 * mode.reps * sizeof *s->probe);
+				g_nseries++;
+			}
+		}
+	}
+	cases = xalloc(8, C_N * (N_IMPLS + 1) * sizeof *cases);
+	for (k = 0; k < C_N; k++) {
+		const struct case_spec *sp = &case_specs[k];
+
+		if (!wl_selected[sp->wl])
+			continue;
+		for (i = 0; i < (sp->wl == WL_LIM ? 1 : nsel); i++) {
+			const struct bench_impl *im = sp->wl == WL_LIM ? NULL : sel[i];
+			struct bcase *bc = &cases[ncases];
+			unsigned m;
+
+			if (!case_supported((enum case_kind)k, im))
+				continue;
+			bc->kind = (enum case_kind)k;
+			bc->im = im;
+			for (m = 0; m < sp->nm; m++)
+				bc->s[m] =
+					find_series(sp->wl, sp->m[m].path, sp->m[m].unit,
+						    im ? im->name : "machine");
+			ncases++;
+		}
+	}
+
+	fprintf(stderr,
+		"bench_ring: libringmpsc %s, %s mode, %u reps, %u cases, "
+		"CPUs %d/%d%s, L2 %zu KiB (%s), timer %s (%.2f GHz, %.1f ns), %s ISA\n",
+		rmpsc_version_string(), mode.name, mode.reps, ncases, cpu_a, cpu_b,
+		pin_ok ? "" : " (unpinned)", g_l2_size >> 10, g_l2_source,
+		use_tsc ? "lfence+rdtsc" : "clock_gettime", use_tsc ? tsc_per_ns : 0.0,
+		timer_ns, HARNESS_ISA);
+
+	/*
+	 * Rounds: every case once per round. Within a round, workload after
+	 * workload; within a workload the implementations take turns, the
+	 * first one rotating from round to round.
+	 */
+	for (r = 0; r < mode.reps; r++) {
+		unsigned before = pr.repeated;
+
+		for (k = 0; k < WL_N; k++) {
+			unsigned j;
+
+			if (!wl_selected[k])
+				continue;
+			if (k == WL_LIM) {
+				for (i = 0; i < ncases; i++)
+					if (case_specs[cases[i].kind].wl == WL_LIM)
+						run_rep(&cases[i]);
+				continue;
+			}
+			for (j = 0; j < nsel; j++) {
+				const struct bench_impl *im = sel[(r + j) % nsel];
+
+				for (i = 0; i < ncases; i++)
+					if (case_specs[cases[i].kind].wl ==
+						    (enum wl_id)k &&
+					    cases[i].im == im)
+						run_rep(&cases[i]);
+			}
+		}
+		fprintf(stderr, "bench_ring: round %u/%u done, %.1f s, %u repeated\n",
+			r + 1, mode.reps, (double)(now_ns() - g_start_ns) / 1e9,
+			pr.repeated - before);
+	}
+
+	finish_series();
+	printf("bench_ring: libringmpsc %s, %s mode, %u reps per case, capacity %u, "
+	       "CPUs %d/%d%s, harness ISA %s\n",
+	       rmpsc_version_string(), mode.name, mode.reps, (unsigned)CAPACITY, cpu_a,
+	       cpu_b, pin_ok ? "" : " (unpinned)", HARNESS_ISA);
+	printf("machine: %s, %ld CPUs, %s, L2 %zu KiB (%s), %s\n", g_cpu_model, g_nproc,
+	       g_kernel, g_l2_size >> 10, g_l2_source, g_date);
+	print_table();
+	print_summary();
+	if (jf) {
+		write_json(jf, timer_ns, (double)(now_ns() - g_start_ns) / 1e9);
+		if (fclose(jf))
+			die(1, "writing %s failed", json_path);
+	}
+	printf("elapsed %.1f s\n", (double)(now_ns() - g_start_ns) / 1e9);
+	return 0;
+}
