@@ -80,6 +80,13 @@ struct bench_impl {
 /* The adapters (bench/impl_<name>.c). */
 extern const struct bench_impl bench_impl_ringmpsc;
 extern const struct bench_impl bench_impl_mutex;
+/* Peers, compiled in when their Debian package is present. */
+extern const struct bench_impl bench_impl_boost; /* impl_boost.cc */
+extern const struct bench_impl bench_impl_dpdk;  /* impl_dpdk.c */
+extern const struct bench_impl bench_impl_ck;    /* impl_ck.c */
+extern const struct bench_impl bench_impl_urcu;  /* impl_urcu.c */
+extern const struct bench_impl bench_impl_rwq;   /* impl_rwq.cc */
+extern const struct bench_impl bench_impl_mccq;  /* impl_mccq.cc */
 
 /*
  * The fill and check every zero-copy adapter runs over its in-place spans,

@@ -43,6 +43,24 @@
 /* The adapters, in table order (the first is "ours"). */
 static const struct bench_impl *const all_impls[] = {
 	&bench_impl_ringmpsc,
+#ifdef BENCH_HAVE_BOOST
+	&bench_impl_boost,
+#endif
+#ifdef BENCH_HAVE_DPDK
+	&bench_impl_dpdk,
+#endif
+#ifdef BENCH_HAVE_CK
+	&bench_impl_ck,
+#endif
+#ifdef BENCH_HAVE_URCU
+	&bench_impl_urcu,
+#endif
+#ifdef BENCH_HAVE_MOODYCAMEL_RWQ
+	&bench_impl_rwq,
+#endif
+#ifdef BENCH_HAVE_MOODYCAMEL_CQ
+	&bench_impl_mccq,
+#endif
 	&bench_impl_mutex,
 };
 #define N_IMPLS (sizeof all_impls / sizeof all_impls[0])
