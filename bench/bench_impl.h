@@ -47,7 +47,8 @@ struct bench_impl {
 	const char *name;     /* short, unique, no spaces: "ringmpsc" */
 	const char *api_note; /* one line: what the API forces on the caller */
 
-	/* SPSC queue of at least @capacity u64 slots (a power of two);
+	/* SPSC queue of @capacity u64 slots (a power of two; as close as the
+	 * implementation allows, its api_note says how close);
 	 * NULL on failure. The harness creates a new queue for every
 	 * repetition, outside the timed region. */
 	void *(*create)(uint32_t capacity);

@@ -578,7 +578,10 @@ static void w3_producer(struct worker *w)
 	int rc;
 
 	w->t0 = now_ns();
-	while (!stopped(run, seq)) {
+	/* Every item checks the stop flag: with two producers on one CPU a
+	 * multi-producer peer can convoy (one item per scheduler slice), and
+	 * 256 more items would then take minutes. */
+	while (!(seq && atomic_load_explicit(&run->stop, memory_order_relaxed))) {
 		while ((rc = im->mp_push1(q, w->idx, tag | seq)) == 0)
 			if (spin(run, &fails))
 				return;
@@ -1977,5 +1980,6 @@ int main(int argc, char **argv)
 			die(1, "writing %s failed", json_path);
 	}
 	printf("elapsed %.1f s\n", (double)(now_ns() - g_start_ns) / 1e9);
+	free(cases);
 	return 0;
 }

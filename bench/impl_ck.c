@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench adapter: Concurrency Kit's ck_ring (ck 0.7.1), header-only inlines.
+ *
+ * The pointer interface (ck_ring_enqueue_spsc / ck_ring_dequeue_spsc on a
+ * ck_ring_buffer_t array), the u64 stored as the pointer value. The typed
+ * CK_RING_PROTOTYPE variants and the _size variants run the same
+ * _ck_ring_enqueue_sp / _ck_ring_dequeue_sc with an 8-byte memcpy (the _size
+ * ones only add a size computation), so the plain calls are the fastest.
+ *
+ * Capacity: a ck_ring of size N (a power of two) holds N - 1 entries (one
+ * slot tells full from empty), and N must be a power of two, so 65536
+ * usable slots is impossible: the closest is N = 65536 holding 65535, which
+ * keeps the same 512 KiB slot array (N = 131072 would hold 131071).
+ *
+ * ck_ring has no batch calls: push_n/pop_n loop one ck_ring_enqueue_spsc /
+ * ck_ring_dequeue_spsc per item, each reading the other side's index and
+ * publishing its own. Its reserve/commit calls (ck_ring_enqueue_reserve_spsc
+ * / _commit_spsc) hand out one slot at a time on the producer side only;
+ * there is no consumer-side peek, so there is no zero-copy path (zc_* NULL).
+ *
+ * W3: one ring, ck_ring_enqueue_mpsc (CAS on p_head, then each producer waits
+ * for the earlier ones to move p_tail) and ck_ring_dequeue_mpsc (the
+ * single-consumer dequeue of the mpsc namespace).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ck_ring.h>
+
+#include "bench_impl.h"
+
+struct ckb_q {
+	ck_ring_t ring; /* c_head and p_tail/p_head on their own lines */
+	ck_ring_buffer_t *buf;
+};
+
+static void *ckb_create(uint32_t capacity)
+{
+	struct ckb_q *q;
+
+	if (capacity < 2 || (capacity & (capacity - 1)))
+		return NULL;
+	q = aligned_alloc(128, (sizeof *q + 127) / 128 * 128);
+	if (!q)
+		return NULL;
+	q->buf = aligned_alloc(128, (size_t)capacity * sizeof *q->buf);
+	if (!q->buf) {
+		free(q);
+		return NULL;
+	}
+	/* Fault the pages in at creation, as rmpsc's RMPSC_RING_F_PREFAULT. */
+	memset(q->buf, 0, (size_t)capacity * sizeof *q->buf);
+	ck_ring_init(&q->ring, capacity); /* holds capacity - 1 */
+	return q;
+}
+
+static void ckb_destroy(void *p)
+{
+	struct ckb_q *q = p;
+
+	if (!q)
+		return;
+	free(q->buf);
+	free(q);
+}
+
+static int ckb_push1(void *p, uint64_t v)
+{
+	struct ckb_q *q = p;
+
+	return ck_ring_enqueue_spsc(&q->ring, q->buf, (void *)(uintptr_t)v);
+}
+
+static int ckb_pop1(void *p, uint64_t *v)
+{
+	struct ckb_q *q = p;
+	void *e;
+
+	if (!ck_ring_dequeue_spsc(&q->ring, q->buf, &e))
+		return 0;
+	*v = (uint64_t)(uintptr_t)e;
+	return 1;
+}
+
+static int ckb_push_n(void *p, const uint64_t *v, uint32_t n)
+{
+	struct ckb_q *q = p;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!ck_ring_enqueue_spsc(&q->ring, q->buf, (void *)(uintptr_t)v[i]))
+			break;
+	return (int)i;
+}
+
+static int ckb_pop_n(void *p, uint64_t *v, uint32_t n)
+{
+	struct ckb_q *q = p;
+	uint32_t i;
+	void *e;
+
+	for (i = 0; i < n; i++) {
+		if (!ck_ring_dequeue_spsc(&q->ring, q->buf, &e))
+			break;
+		v[i] = (uint64_t)(uintptr_t)e;
+	}
+	return (int)i;
+}
+
+/* ---- W3: one MPSC ring --------------------------------------------------- */
+
+static void *ckb_mp_create(uint32_t capacity, unsigned nprod)
+{
+	if (nprod == 0 || nprod > BENCH_MAX_PROD)
+		return NULL;
+	return ckb_create(capacity);
+}
+
+static int ckb_mp_push1(void *p, unsigned producer, uint64_t v)
+{
+	struct ckb_q *q = p;
+
+	(void)producer;
+	return ck_ring_enqueue_mpsc(&q->ring, q->buf, (void *)(uintptr_t)v);
+}
+
+static int ckb_mp_pop1(void *p, uint64_t *v)
+{
+	struct ckb_q *q = p;
+	void *e;
+
+	if (!ck_ring_dequeue_mpsc(&q->ring, q->buf, &e))
+		return 0;
+	*v = (uint64_t)(uintptr_t)e;
+	return 1;
+}
+
+const struct bench_impl bench_impl_ck = {
+	.name = "ck",
+	.api_note = "ck_ring pointer API, u64 as the pointer value, header inlines; "
+		    "size 65536 holds 65535 (N - 1, N a power of two); no batch calls, "
+		    "so push_n/pop_n loop per item (index load + publish each); no "
+		    "consumer-side peek, so no zero-copy; W3 one ring, "
+		    "enqueue_mpsc producers wait in the library for earlier ones",
+	.create = ckb_create,
+	.destroy = ckb_destroy,
+	.push1 = ckb_push1,
+	.pop1 = ckb_pop1,
+	.push_n = ckb_push_n,
+	.pop_n = ckb_pop_n,
+	.zc_produce = NULL,
+	.zc_consume = NULL,
+	.mp_create = ckb_mp_create,
+	.mp_destroy = ckb_destroy,
+	.mp_push1 = ckb_mp_push1,
+	.mp_pop1 = ckb_mp_pop1,
+};
