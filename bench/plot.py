@@ -103,6 +103,7 @@ def main(argv):
             "set style histogram errorbars gap 2 lw 1",
             "set style fill solid 0.8 border -1",
             "set logscale y 2",
+            "set format y '%.2g'",
             "set ylabel 'speed / libringmpsc (log scale)'",
             "set grid ytics",
             "set key outside right top",
