@@ -1,10 +1,11 @@
 # cmake -P cmake/run_tests.cmake
-# Builds and runs the whole test suite three times: normal (-O2),
-# AddressSanitizer+UBSan, ThreadSanitizer, each in build-test-<config>/ with
-# -Werror. RMPSC_TEST_CONFIGS (environment, e.g. "normal;thread") picks a
-# subset.
+# Builds and runs the whole test suite in four configurations: normal (-O2),
+# nodeps (-O2 without libnuma and liburing), AddressSanitizer+UBSan and
+# ThreadSanitizer, each in build-test-<config>/ with -Werror, then checks that
+# every configuration exports the same symbols. RMPSC_TEST_CONFIGS
+# (environment, e.g. "normal;thread") picks a subset.
 get_filename_component(src "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
-set(configs normal address thread)
+set(configs normal nodeps address thread)
 if(DEFINED ENV{RMPSC_TEST_CONFIGS})
   set(configs $ENV{RMPSC_TEST_CONFIGS})
 endif()
@@ -17,10 +18,13 @@ foreach(cfg ${configs})
   set(args -S "${src}" -B "${bdir}" -DRMPSC_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
   if(cfg STREQUAL "normal")
     list(APPEND args -DRMPSC_SANITIZE= -DRMPSC_BUILD_BENCH=ON)
+  elseif(cfg STREQUAL "nodeps")
+    list(APPEND args -DRMPSC_SANITIZE= -DRMPSC_BUILD_BENCH=OFF
+         -DRMPSC_WITH_NUMA=OFF -DRMPSC_WITH_URING=OFF)
   elseif(cfg STREQUAL "address" OR cfg STREQUAL "thread")
     list(APPEND args -DRMPSC_SANITIZE=${cfg} -DRMPSC_BUILD_BENCH=OFF)
   else()
-    message(FATAL_ERROR "unknown test config '${cfg}' (normal, address, thread)")
+    message(FATAL_ERROR "unknown test config '${cfg}' (normal, nodeps, address, thread)")
   endif()
   message(STATUS "==== ${cfg}: configure and build")
   execute_process(COMMAND ${CMAKE_COMMAND} ${args} RESULT_VARIABLE rc)
@@ -42,6 +46,18 @@ foreach(cfg ${configs})
                   OUTPUT_VARIABLE listing)
   string(REGEX MATCH "Total Tests: ([0-9]+)" _ "${listing}")
   set(n ${CMAKE_MATCH_1})
+  # The exported symbol set may not depend on the configuration.
+  execute_process(COMMAND nm -D --defined-only "${bdir}/libringmpsc.so"
+                  OUTPUT_VARIABLE syms)
+  string(REGEX MATCHALL "rmpsc_[a-z0-9_]+" syms "${syms}")
+  list(SORT syms)
+  if(DEFINED first_syms AND NOT syms STREQUAL first_syms)
+    message(STATUS "==== ${cfg}: exports differ from ${first_cfg}")
+    set(rc 1)
+  elseif(NOT DEFINED first_syms)
+    set(first_syms "${syms}")
+    set(first_cfg ${cfg})
+  endif()
   if(rc)
     message(STATUS "==== ${cfg}: FAILED")
     math(EXPR total_fail "${total_fail} + 1")

@@ -41,8 +41,8 @@ enum { RMPSC_NODE_ANY = -1 };
 
 /** Optional features this build of the library was compiled with. */
 enum rmpsc_feature {
-	RMPSC_FEATURE_NUMA = 1u << 0,  /**< libnuma: node placement is honoured */
-	RMPSC_FEATURE_URING = 1u << 1, /**< liburing: registered-buffer helpers */
+	RMPSC_FEATURE_NUMA = 1u << 0,  /**< built with libnuma (node placement) */
+	RMPSC_FEATURE_URING = 1u << 1, /**< built with liburing (io_uring helpers) */
 };
 
 /**

@@ -72,7 +72,7 @@ typedef struct rmpsc_ring_config {
 	uint32_t flags;     /**< RMPSC_RING_F_* bits; unknown bits are rejected */
 	uint32_t capacity;  /**< slots, a power of two, 1..RMPSC_RING_CAPACITY_MAX */
 	uint32_t elem_size; /**< bytes per slot, 1..RMPSC_RING_ELEM_SIZE_MAX */
-	int32_t numa_node;  /**< RMPSC_NODE_ANY, or a node to place the memory on */
+	int32_t numa_node;  /**< RMPSC_NODE_ANY or a node >= 0; validated and recorded, placement is honoured once NUMA support lands */
 	uint32_t _pad0;     /**< must be zero */
 } rmpsc_ring_config;
 
@@ -113,7 +113,8 @@ RMPSC_API int rmpsc_ring_create(const rmpsc_ring_config *cfg, rmpsc_ring **out);
  * undefined; the handle's magic word is cleared first so that a racing call
  * is likely to fail with -EBADF rather than touch freed memory.
  *
- * Concurrency: no other call on @p r may run or follow. Progress: blocking.
+ * Concurrency: no other call on @p r may run or follow. Progress: blocking
+ *   (unmaps memory). Ordering: none.
  */
 RMPSC_API void rmpsc_ring_destroy(rmpsc_ring *r);
 
@@ -388,7 +389,9 @@ RMPSC_API int64_t rmpsc_ring_elem_size(const rmpsc_ring *r);
  * Bytes of memory the ring occupies (control block and slots, rounded to
  * the page or huge page that backs it).
  *
- * @return bytes; -EBADF. Concurrency: any thread. Progress: wait-free.
+ * @return bytes; -EBADF: @p r is not a ring.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none (fixed at
+ *   creation).
  */
 RMPSC_API int64_t rmpsc_ring_footprint(const rmpsc_ring *r);
 
@@ -399,6 +402,8 @@ RMPSC_API int64_t rmpsc_ring_footprint(const rmpsc_ring *r);
  *
  * @return 0; -EBADF: @p r is not a ring.
  * Concurrency: exclusive. Progress: wait-free.
+ * Ordering: none; publish the reset ring to other threads with your own
+ *   synchronization (as after creation).
  */
 RMPSC_API int rmpsc_ring_reset(rmpsc_ring *r);
 
