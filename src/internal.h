@@ -63,6 +63,8 @@ static inline bool rmpsc__is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
+#define RMPSC__CONFIG_SIZE_MAX 4096u
+
 /*
  * Read a caller's size-prefixed config into the library's own struct
  * (openat2/clone3 rules): @p dst is first filled with defaults by the caller;
@@ -77,6 +79,10 @@ static inline int rmpsc__config_copy(void *dst, size_t dst_size, const void *src
 	RMPSC__CHECK(!src, -EINVAL);
 	memcpy(&size, src, sizeof size);
 	RMPSC__CHECK(size < min_size || size % 8, -EINVAL);
+	/* A config never grows past a page (openat2 and clone3 cap theirs
+	 * likewise); a larger size is a wrong size, and scanning it for zeros
+	 * would read far past the caller's struct. */
+	RMPSC__CHECK(size > RMPSC__CONFIG_SIZE_MAX, -E2BIG);
 	if (size > dst_size) {
 		const unsigned char *extra = (const unsigned char *)src + dst_size;
 

@@ -14,6 +14,9 @@ struct rmpsc_ring {
 	struct rmpsc__rcore core;
 };
 
+_Static_assert(sizeof(rmpsc_ring_config) == RMPSC_RING_CONFIG_SIZE_V1,
+	       "rmpsc_ring_config 1.0 layout");
+
 #define RING_MEM_FLAGS(f)                                                      \
 	((((f) & RMPSC_RING_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |              \
 	 (((f) & RMPSC_RING_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u))
@@ -68,8 +71,10 @@ RMPSC__COLD int rmpsc_ring_create(const rmpsc_ring_config *ucfg, rmpsc_ring **ou
 	RMPSC__CHECK(cfg.numa_node < RMPSC_NODE_ANY, -EINVAL);
 	RMPSC__CHECK(cfg._pad0 != 0, -EINVAL);
 
-	/* capacity <= 2^30 and elem_size <= 2^24: the product fits in 64 bits;
-	 * the mapping itself may still be refused (-ENOMEM). */
+	/* capacity <= 2^30 and elem_size <= 2^24: the product fits in 64 bits,
+	 * not always in a 32-bit size_t; the mapping itself may still be
+	 * refused (-ENOMEM). */
+	RMPSC__CHECK(cfg.capacity > (SIZE_MAX - sizeof *r) / cfg.elem_size, -ENOMEM);
 	len = sizeof(struct rmpsc_ring) + (size_t)cfg.capacity * cfg.elem_size;
 	r = rmpsc__mem_map(len, RING_MEM_FLAGS(cfg.flags), &mapped);
 	RMPSC__CHECK(!r, -ENOMEM);

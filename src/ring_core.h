@@ -14,7 +14,9 @@
  *         consumer relaxed (own index) and by the producer with acquire (E2)
  *         when its cached copy shows too little room.
  * closed  written by any thread (store-release E3, 0 -> 1; reset writes 0
- *         with no other call running); read with acquire (E3).
+ *         with no other call running); read by the consumer with acquire
+ *         (E3) when it finds the ring empty, and by the producer relaxed (a
+ *         flag test: nothing it reads depends on it).
  * cached_head, resv   producer-private, plain.
  * cached_tail         consumer-private, plain.
  *
@@ -24,8 +26,8 @@
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
  *    slots cannot be seen by (or overtake) the consumer's earlier reads.
- * E3 release: close; pairs with E3 acquire in rc_cons_avail_or_err() and the
- *    producer calls. A consumer that sees closed, then re-reads tail
+ * E3 release: close; pairs with E3 acquire in rc_cons_avail_or_err() and
+ *    rc_pop1_empty(). A consumer that sees closed, then re-reads tail
  *    (acquire E1), sees every commit that happened-before the close.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and

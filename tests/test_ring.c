@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -586,6 +587,39 @@ static void test_ring_create_with_larger_cfg_and_nonzero_tail_returns_e2big(
 			create_expect(&u.cfg, -E2BIG);
 		}
 	}
+}
+
+/* A config placed against an inaccessible page: a size above one page must be
+ * refused without reading past the page; exactly one page is scanned fine. */
+static void test_ring_create_with_cfg_size_over_a_page_returns_e2big(void **state)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char *map = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static const uint32_t sizes[] = { 4096 + 8, 8192, 1u << 20, 0xfffffff8u };
+	rmpsc_ring_config *cfg;
+	rmpsc_ring *r;
+
+	(void)state;
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(pg, 4096);
+	assert_int_equal(mprotect(map + pg, (size_t)pg, PROT_NONE), 0);
+	/* At the end of the page, so any read past its own bytes faults. */
+	cfg = (rmpsc_ring_config *)(map + pg - sizeof *cfg);
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		assert_ret(rmpsc_ring_config_init(cfg, sizeof *cfg), 0);
+		cfg->size = sizes[i];
+		r = SENTINEL;
+		assert_ret(rmpsc_ring_create(cfg, &r), -E2BIG);
+		assert_null(r);
+	}
+	/* A whole zeroed page is a valid (future) config size. */
+	cfg = (rmpsc_ring_config *)map;
+	memset(map, 0, (size_t)pg);
+	assert_ret(rmpsc_ring_config_init(cfg, (uint32_t)pg), 0);
+	assert_ret(rmpsc_ring_create(cfg, &r), 0);
+	rmpsc_ring_destroy(r);
+	munmap(map, 2 * (size_t)pg);
 }
 
 static void test_ring_create_with_bad_capacity_returns_einval(void **state)
@@ -2721,6 +2755,7 @@ int main(void)
 		U(test_ring_create_with_cfg_size_not_multiple_of_8_returns_einval),
 		U(test_ring_create_with_larger_cfg_and_zero_tail_returns_zero),
 		U(test_ring_create_with_larger_cfg_and_nonzero_tail_returns_e2big),
+		U(test_ring_create_with_cfg_size_over_a_page_returns_e2big),
 		U(test_ring_create_with_bad_capacity_returns_einval),
 		U(test_ring_create_with_every_power_of_two_capacity_returns_zero),
 		U(test_ring_create_with_bad_elem_size_returns_einval),

@@ -22,8 +22,8 @@
  * producer call that hands those slots out again (reserve, push*).
  *
  * Close. rmpsc_ring_close() marks the ring closed. From then on reserve and
- * push* return -EPIPE (checked before their other conditions, n == 0 and
- * n > capacity included); a commit of slots reserved before the close is still
+ * push* return -EPIPE (checked after the handle and pointer arguments and
+ * before everything else, n == 0 and n > capacity included); a commit of slots reserved before the close is still
  * published (a reserve that fails leaves an earlier reservation in place). The consumer keeps receiving every committed element and gets
  * -EPIPE only once the ring is closed and empty. Should a commit race with
  * the consumer's observation of "closed and empty", the element stays in the
@@ -101,7 +101,7 @@ RMPSC_API int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size);
  *           above the maximum, unknown flag bits, numa_node below -1, _pad0
  *           not zero;
  *  -E2BIG: cfg->size larger than this library knows and the extra bytes are
- *          not zero;
+ *          not zero, or cfg->size above 4096 (no config grows past a page);
  *  -ENOMEM: the memory could not be mapped (or no huge pages were free with
  *           RMPSC_RING_F_HUGEPAGE).
  * Concurrency: any thread. Progress: blocking (allocates). Ordering: none.
@@ -221,7 +221,7 @@ RMPSC_API int rmpsc_ring_push_n_exact(rmpsc_ring *r, const void *items, uint32_t
  * when they wrap). They stay in the ring until rmpsc_ring_advance().
  *
  * @param n   elements wanted at most; 0 returns 0 and leaves @p out empty.
- * @param out receives the span.
+ * @param out receives the span (written on success, untouched on error).
  * @return elements readable, 1..n;
  *  -EAGAIN: the ring is empty;
  *  -EPIPE: the ring is empty and closed;
@@ -324,7 +324,8 @@ RMPSC_API int rmpsc_ring_skip(rmpsc_ring *r, uint32_t n);
  * is not an error: the call returns 0, which makes it the call for shutdown.
  *
  * @param items receives up to max * elem_size bytes, or NULL to discard.
- * @param max   elements at most.
+ * @param max   elements at most (values above INT32_MAX count as INT32_MAX,
+ *              the largest count an int return can carry).
  * @return elements drained, 0..max; -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free (bounded by @p max).
  * Ordering: acquire then release.
