@@ -26,8 +26,8 @@
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
  *    slots cannot be seen by (or overtake) the consumer's earlier reads.
- * E3 release: close; pairs with E3 acquire in rc_cons_avail_or_err() and
- *    rc_pop1_empty(). A consumer that sees closed, then re-reads tail
+ * E3 release: close; pairs with E3 acquire in rc_cons_empty(), the one
+ *    place the consumer looks at it. A consumer that sees closed, then re-reads tail
  *    (acquire E1), sees every commit that happened-before the close.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and
@@ -343,19 +343,27 @@ static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
 	return av;
 }
 
-/* Like rc_cons_avail(), but an empty ring yields -EAGAIN, or -EPIPE once it
- * is closed and a re-read of tail after seeing the close still finds it
- * empty. */
-static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
+/* The ring looked empty: -EAGAIN, or -EPIPE once it is closed and a re-read
+ * of tail after seeing the close still finds it empty; otherwise the count
+ * of elements committed before the close that became visible. Out of line,
+ * so a waiting consumer's poll loop stays short and loads the contended tail
+ * line once per poll. */
+static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
 {
-	uint64_t av = rc_cons_avail(rc, want);
+	uint64_t av;
 
-	if (RMPSC__LIKELY(av))
-		return (int64_t)av;
 	if (!rc_is_closed(rc)) /* E3 acquire */
 		return -EAGAIN;
 	av = rc_cons_avail(rc, 1);
 	return av ? (int64_t)av : -EPIPE;
+}
+
+/* Like rc_cons_avail(), with rc_cons_empty()'s answer for an empty ring. */
+static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
+{
+	uint64_t av = rc_cons_avail(rc, want);
+
+	return RMPSC__LIKELY(av) ? (int64_t)av : rc_cons_empty(rc);
 }
 
 static inline void rc_release(rc_t *rc, uint64_t new_head)
@@ -418,31 +426,17 @@ static inline int rc_pop_n(rc_t *rc, void *dst, uint32_t n, bool exact, bool con
 	return k;
 }
 
-/* The empty case of rc_pop1(), out of line so the poll loop of a waiting
- * consumer stays a handful of instructions and loads the contended tail line
- * once per poll. -EAGAIN, -EPIPE, or 0 when a commit that happened-before a
- * close became visible. */
-static RMPSC__COLD int rc_pop1_empty(rc_t *rc)
-{
-	if (!rc_is_closed(rc)) /* E3 acquire */
-		return -EAGAIN;
-	return rc_cons_avail(rc, 1) ? 0 : -EPIPE;
-}
-
 static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
 {
-	uint64_t h = rc_head(rc);
+	uint64_t h;
 
-	if (RMPSC__UNLIKELY(h == rc->cached_tail)) {
-		/* E1 acquire: pairs with the producer's publication. */
-		rc->cached_tail = atomic_load_explicit(&rc->tail, memory_order_acquire);
-		if (h == rc->cached_tail) {
-			int err = rc_pop1_empty(rc);
+	if (RMPSC__UNLIKELY(!rc_cons_avail(rc, 1))) {
+		int64_t err = rc_cons_empty(rc);
 
-			if (err < 0)
-				return err;
-		}
+		if (err < 0)
+			return (int)err;
 	}
+	h = rc_head(rc);
 	rc_copy1(dst, rc_slot(rc, h), rc->esz);
 	if (consume)
 		rc_release(rc, h + 1);

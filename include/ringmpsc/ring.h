@@ -23,9 +23,10 @@
  *
  * Close. rmpsc_ring_close() marks the ring closed. From then on reserve and
  * push* return -EPIPE (checked after the handle and pointer arguments and
- * before everything else, n == 0 and n > capacity included); a commit of slots reserved before the close is still
- * published (a reserve that fails leaves an earlier reservation in place). The consumer keeps receiving every committed element and gets
- * -EPIPE only once the ring is closed and empty. Should a commit race with
+ * before everything else, n == 0 and n > capacity included); a commit of
+ * slots reserved before the close is still published (a reserve that fails
+ * leaves an earlier reservation in place). The consumer keeps receiving
+ * every committed element and gets -EPIPE only once the ring is closed and empty. Should a commit race with
  * the consumer's observation of "closed and empty", the element stays in the
  * ring and the next consumer call returns it: -EPIPE is not sticky and nothing
  * committed is ever dropped.
