@@ -9,5 +9,8 @@
 
 #include "ringmpsc/common.h"
 #include "ringmpsc/ring.h"
+#include "ringmpsc/wait.h"
+#include "ringmpsc/notify.h"
+#include "ringmpsc/loop.h"
 
 #endif /* RINGMPSC_H */

@@ -7,6 +7,7 @@
 #define RMPSC_INTERNAL_H
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ void rmpsc__debug_log(const char *file, int line, const char *cond, int err);
 /* Per-type magic words: the first field of every handle. */
 enum {
 	RMPSC__MAGIC_RING = 0x52494e47u, /* "RING" */
+	RMPSC__MAGIC_NOTIFIER = 0x4e4f5446u, /* "NOTF" */
+	RMPSC__MAGIC_LOOP = 0x4c4f4f50u, /* "LOOP" */
 	RMPSC__MAGIC_DEAD = 0xdeadbeefu, /* written by destroy */
 };
 
@@ -103,6 +106,68 @@ enum {
 };
 void *rmpsc__mem_map(size_t size, uint32_t mem_flags, size_t *mapped_len);
 void rmpsc__mem_unmap(void *p, size_t mapped_len);
+
+/*
+ * Waiting (wait.c). A blocking call polls a try function until it returns
+ * something other than -EAGAIN, or the deadline passes.
+ *
+ * The futex kinds use a Dekker handshake between a sleeper and a waker: the
+ * sleeper registers in a waiter count, issues a full barrier, re-checks,
+ * sleeps; the waker publishes, issues a barrier, and makes a system call
+ * only if it sees a registered waiter. The waker's side is on every hot
+ * path, so it is asymmetric where the kernel allows: the sleeper's barrier
+ * is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full fence
+ * on every CPU that runs a thread of this process, and the waker's is then
+ * only a compiler barrier. Without membarrier both sides use seq_cst
+ * fences. rmpsc__asym_barrier says which (set once, at load time).
+ */
+struct rmpsc_wait;
+extern RMPSC__INTERNAL int rmpsc__asym_barrier;
+
+/* The waker's half: orders the caller's earlier stores before its later
+ * loads of a waiter count, as seen by a sleeper that ran
+ * rmpsc__heavy_barrier(). */
+static inline void rmpsc__light_barrier(void)
+{
+	if (RMPSC__LIKELY(rmpsc__asym_barrier))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+}
+RMPSC__INTERNAL void rmpsc__heavy_barrier(void);
+
+/* Absolute CLOCK_MONOTONIC deadline in ns for a relative timeout: negative
+ * means none (UINT64_MAX). */
+RMPSC__INTERNAL uint64_t rmpsc__now_ns(void);
+static inline uint64_t rmpsc__deadline(int64_t timeout_ns)
+{
+	uint64_t now;
+
+	if (timeout_ns < 0)
+		return UINT64_MAX;
+	now = rmpsc__now_ns();
+	return (uint64_t)timeout_ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1
+							 : now + (uint64_t)timeout_ns;
+}
+
+/* Futex word: sleep while *word == expect, until @deadline (absolute ns,
+ * UINT64_MAX: none). Returns 0 when woken or the word changed, -ETIMEDOUT.
+ * EINTR is absorbed (the caller re-checks and sleeps again). */
+RMPSC__INTERNAL int rmpsc__futex_wait(_Atomic uint32_t *word, uint32_t expect,
+				      uint64_t deadline);
+/* Bump the word and wake every sleeper on it. */
+RMPSC__INTERNAL void rmpsc__futex_wake_all(_Atomic uint32_t *word);
+
+/* Validate a caller's strategy (NULL: @dflt) into @out. */
+RMPSC__INTERNAL int rmpsc__wait_resolve(const struct rmpsc_wait *w,
+					const struct rmpsc_wait *dflt,
+					struct rmpsc_wait *out);
+RMPSC__INTERNAL void rmpsc__wait_default(struct rmpsc_wait *w);
+
+/* Notifier (notify.c): what an attached ring calls after a publication. */
+struct rmpsc_notifier;
+RMPSC__INTERNAL void rmpsc__notifier_kick(struct rmpsc_notifier *n);
+RMPSC__INTERNAL bool rmpsc__notifier_ok(const struct rmpsc_notifier *n);
 
 /* Test hooks: hidden in the shared library, reachable through the static one. */
 struct rmpsc_ring;

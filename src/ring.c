@@ -5,17 +5,26 @@
  *
  * Memory: one mapping holds the core (control groups, 512 bytes) and then the
  * slots, so the data area is page aligned plus 512, i.e. cache-line aligned.
+ *
+ * The single-element push and pop have a path of their own for 8-byte
+ * elements (u64, pointers, pool handles): a leaf function with no stack
+ * frame whose every other case is a tail call. A store per call matters
+ * here: x86 retires stores in order, so while a slot or index store waits
+ * for its line to come back from the other core, each stack store of a
+ * frame (and each spilled register) queues behind it.
  */
 #include "ringmpsc/ring.h"
 
 #include "ring_core.h"
+#include "wait_core.h"
 
 struct rmpsc_ring {
 	struct rmpsc__rcore core;
 };
 
-_Static_assert(sizeof(rmpsc_ring_config) == RMPSC_RING_CONFIG_SIZE_V1,
-	       "rmpsc_ring_config 1.0 layout");
+_Static_assert(offsetof(rmpsc_ring_config, _pad0) + 4 == RMPSC_RING_CONFIG_SIZE_V1,
+	       "the smallest accepted config ends after _pad0");
+_Static_assert(sizeof(rmpsc_ring_config) == 32, "rmpsc_ring_config layout");
 
 #define RING_MEM_FLAGS(f)                                                      \
 	((((f) & RMPSC_RING_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |              \
@@ -39,6 +48,8 @@ int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size)
 		.elem_size = 8,
 		.numa_node = RMPSC_NODE_ANY,
 		._pad0 = 0,
+		.slots = 0,
+		._pad1 = 0,
 	};
 
 	RMPSC__CHECK(!cfg, -EINVAL);
@@ -69,16 +80,21 @@ RMPSC__COLD int rmpsc_ring_create(const rmpsc_ring_config *ucfg, rmpsc_ring **ou
 	RMPSC__CHECK(cfg.elem_size == 0 || cfg.elem_size > RMPSC_RING_ELEM_SIZE_MAX, -EINVAL);
 	RMPSC__CHECK(cfg.flags & ~(uint32_t)RMPSC_RING_F_ALL, -EINVAL);
 	RMPSC__CHECK(cfg.numa_node < RMPSC_NODE_ANY, -EINVAL);
-	RMPSC__CHECK(cfg._pad0 != 0, -EINVAL);
+	RMPSC__CHECK(cfg._pad0 != 0 || cfg._pad1 != 0, -EINVAL);
+	if (cfg.slots == 0)
+		cfg.slots = cfg.capacity;
+	RMPSC__CHECK(!rmpsc__is_pow2(cfg.slots) || cfg.slots < cfg.capacity ||
+			     cfg.slots > RMPSC_RING_CAPACITY_MAX,
+		     -EINVAL);
 
 	/* capacity <= 2^30 and elem_size <= 2^24: the product fits in 64 bits,
 	 * not always in a 32-bit size_t; the mapping itself may still be
-	 * refused (-ENOMEM). */
-	RMPSC__CHECK(cfg.capacity > (SIZE_MAX - sizeof *r) / cfg.elem_size, -ENOMEM);
-	len = sizeof(struct rmpsc_ring) + (size_t)cfg.capacity * cfg.elem_size;
+	 * refused (-ENOMEM). The same holds for slots. */
+	RMPSC__CHECK(cfg.slots > (SIZE_MAX - sizeof *r) / cfg.elem_size, -ENOMEM);
+	len = sizeof(struct rmpsc_ring) + (size_t)cfg.slots * cfg.elem_size;
 	r = rmpsc__mem_map(len, RING_MEM_FLAGS(cfg.flags), &mapped);
 	RMPSC__CHECK(!r, -ENOMEM);
-	rc_init(&r->core, RMPSC__MAGIC_RING, cfg.capacity, cfg.elem_size,
+	rc_init(&r->core, RMPSC__MAGIC_RING, cfg.capacity, cfg.slots, cfg.elem_size,
 		(unsigned char *)r + sizeof *r);
 	r->core.flags = cfg.flags;
 	r->core.numa_node = cfg.numa_node;
@@ -117,11 +133,34 @@ int rmpsc_ring_commit(rmpsc_ring *r, uint32_t n)
 	return rc_commit(&r->core, n);
 }
 
+/* A bad handle or a NULL element pointer, for the single-element paths. */
+static RMPSC__COLD int ring_arg_error(const rmpsc_ring *r)
+{
+	return ring_ok(r) ? -EINVAL : -EBADF;
+}
+
+static __attribute__((noinline)) int ring_push_general(rc_t *rc, const void *item)
+{
+	return rc_push1(rc, item);
+}
+
 int rmpsc_ring_push(rmpsc_ring *r, const void *item)
 {
-	RING_CHECK(r);
-	RMPSC__CHECK(!item, -EINVAL);
-	return rc_push1(&r->core, item);
+	rc_t *rc;
+	uint64_t t;
+
+	if (RMPSC__UNLIKELY(!ring_ok(r) || !item))
+		return ring_arg_error(r);
+	rc = &r->core;
+	t = rc_tail(rc);
+	/* Closed, full as far as the cached head shows, or another size: the
+	 * general path sorts out which (closed first). */
+	if (RMPSC__UNLIKELY(rc->esz != 8 || rc_prod_closed(rc) ||
+			    t - rc->cached_head >= rc_cap(rc)))
+		return ring_push_general(rc, item);
+	memcpy(rc_slot(rc, t), item, 8);
+	rc_publish(rc, t + 1);
+	return 0;
 }
 
 int rmpsc_ring_push_n(rmpsc_ring *r, const void *items, uint32_t n)
@@ -153,11 +192,26 @@ int rmpsc_ring_advance(rmpsc_ring *r, uint32_t n)
 	return rc_advance(&r->core, n);
 }
 
+static __attribute__((noinline)) int ring_pop_general(rc_t *rc, void *item)
+{
+	return rc_pop1(rc, item, true);
+}
+
 int rmpsc_ring_pop(rmpsc_ring *r, void *item)
 {
-	RING_CHECK(r);
-	RMPSC__CHECK(!item, -EINVAL);
-	return rc_pop1(&r->core, item, true);
+	rc_t *rc;
+	uint64_t h;
+
+	if (RMPSC__UNLIKELY(!ring_ok(r) || !item))
+		return ring_arg_error(r);
+	rc = &r->core;
+	h = rc_head(rc);
+	/* Nothing left of what the consumer last saw, or another size. */
+	if (RMPSC__UNLIKELY(rc->esz != 8 || h == rc->cached_tail))
+		return ring_pop_general(rc, item);
+	memcpy(item, rc_slot(rc, h), 8);
+	rc_release(rc, h + 1);
+	return 0;
 }
 
 int rmpsc_ring_pop_n(rmpsc_ring *r, void *items, uint32_t n)
@@ -201,12 +255,225 @@ int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max)
 	return rc_drain(&r->core, items, max > INT32_MAX ? INT32_MAX : max);
 }
 
+/* ---- blocking calls ------------------------------------------------------ */
+
+/* What a blocking call tries, with its arguments. */
+struct ring_try {
+	rc_t *rc;
+	void *buf;
+	rmpsc_span *span;
+	uint32_t n;
+};
+
+static int try_reserve(void *arg)
+{
+	struct ring_try *t = arg;
+
+	return rc_reserve(t->rc, t->n, false, t->span);
+}
+
+static int try_push1(void *arg)
+{
+	struct ring_try *t = arg;
+
+	return rc_push1(t->rc, t->buf);
+}
+
+/* Room for at least one more, or closed. */
+static int try_room(void *arg)
+{
+	struct ring_try *t = arg;
+
+	if (rc_prod_closed(t->rc))
+		return -EPIPE;
+	return rc_prod_free(t->rc, 1) ? 0 : -EAGAIN;
+}
+
+static int try_readable(void *arg)
+{
+	struct ring_try *t = arg;
+
+	return rc_readable(t->rc, t->n, t->span);
+}
+
+static int try_pop1(void *arg)
+{
+	struct ring_try *t = arg;
+
+	return rc_pop1(t->rc, t->buf, true);
+}
+
+static int try_pop_n(void *arg)
+{
+	struct ring_try *t = arg;
+
+	return rc_pop_n(t->rc, t->buf, t->n, false, true);
+}
+
+static RMPSC__ALWAYS_INLINE int ring_wait(rc_t *rc, bool consumer, const rmpsc_wait *w,
+					  int64_t timeout_ns, rmpsc__try_fn fn,
+					  struct ring_try *t)
+{
+	const struct rmpsc__sleep sl = {
+		.waiters = consumer ? &rc->cons_waiters : &rc->prod_waiters,
+		.seq = consumer ? &rc->cons_seq : &rc->prod_seq,
+	};
+	int r = fn(t);
+
+	if (r != -EAGAIN)
+		return r;
+	return rmpsc__wait_run(w, timeout_ns, &sl, fn, t);
+}
+
+#define RING_WAIT_SETUP(r, uw, w)                                              \
+	rmpsc_wait w;                                                          \
+	do {                                                                   \
+		int werr_;                                                     \
+		RING_CHECK(r);                                                 \
+		werr_ = rmpsc__wait_resolve((uw), &(r)->core.wait, &w);        \
+		if (werr_)                                                     \
+			return werr_;                                          \
+	} while (0)
+
+int rmpsc_ring_reserve_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
+			     const rmpsc_wait *uw)
+{
+	struct ring_try t = { .span = out, .n = n };
+
+	RING_WAIT_SETUP(r, uw, w);
+	RMPSC__CHECK(!out, -EINVAL);
+	t.rc = &r->core;
+	return ring_wait(t.rc, false, &w, timeout_ns, try_reserve, &t);
+}
+
+int rmpsc_ring_push_timed(rmpsc_ring *r, const void *item, int64_t timeout_ns,
+			  const rmpsc_wait *uw)
+{
+	struct ring_try t = { .buf = (void *)(uintptr_t)item };
+
+	RING_WAIT_SETUP(r, uw, w);
+	RMPSC__CHECK(!item, -EINVAL);
+	t.rc = &r->core;
+	return ring_wait(t.rc, false, &w, timeout_ns, try_push1, &t);
+}
+
+int rmpsc_ring_push_n_timed(rmpsc_ring *r, const void *items, uint32_t n, int64_t timeout_ns,
+			    const rmpsc_wait *uw)
+{
+	struct ring_try t = { .rc = NULL };
+	const unsigned char *p = items;
+	uint64_t deadline;
+	uint32_t done = 0;
+
+	RING_WAIT_SETUP(r, uw, w);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	t.rc = &r->core;
+	if (n > INT32_MAX)
+		n = INT32_MAX; /* the count is returned as int */
+	timeout_ns = rmpsc__wait_timeout(&w, timeout_ns);
+	deadline = timeout_ns > 0 ? rmpsc__deadline(timeout_ns) : UINT64_MAX;
+	for (;;) {
+		int k = rc_push_n(t.rc, p + (size_t)done * t.rc->esz, n - done, false);
+		int64_t left;
+
+		if (k > 0)
+			done += (uint32_t)k;
+		if (done == n)
+			return (int)n;
+		if (k != -EAGAIN && k < 0)
+			return done ? (int)done : k;
+		/* One deadline for the whole call. */
+		left = timeout_ns;
+		if (timeout_ns > 0) {
+			uint64_t now = rmpsc__now_ns();
+
+			left = now >= deadline ? 0 : (int64_t)(deadline - now);
+		}
+		k = ring_wait(t.rc, false, &w, left, try_room, &t);
+		if (k < 0)
+			return done ? (int)done : k;
+	}
+}
+
+int rmpsc_ring_readable_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
+			      const rmpsc_wait *uw)
+{
+	struct ring_try t = { .span = out, .n = n };
+
+	RING_WAIT_SETUP(r, uw, w);
+	RMPSC__CHECK(!out, -EINVAL);
+	t.rc = &r->core;
+	return ring_wait(t.rc, true, &w, timeout_ns, try_readable, &t);
+}
+
+int rmpsc_ring_pop_timed(rmpsc_ring *r, void *item, int64_t timeout_ns, const rmpsc_wait *uw)
+{
+	struct ring_try t = { .buf = item };
+
+	RING_WAIT_SETUP(r, uw, w);
+	RMPSC__CHECK(!item, -EINVAL);
+	t.rc = &r->core;
+	return ring_wait(t.rc, true, &w, timeout_ns, try_pop1, &t);
+}
+
+int rmpsc_ring_pop_n_timed(rmpsc_ring *r, void *items, uint32_t n, int64_t timeout_ns,
+			   const rmpsc_wait *uw)
+{
+	struct ring_try t = { .buf = items, .n = n };
+
+	RING_WAIT_SETUP(r, uw, w);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	t.rc = &r->core;
+	return ring_wait(t.rc, true, &w, timeout_ns, try_pop_n, &t);
+}
+
+int rmpsc_ring_set_wait(rmpsc_ring *r, const rmpsc_wait *uw)
+{
+	rmpsc_wait w;
+	int err;
+
+	RING_CHECK(r);
+	if (!uw) {
+		rmpsc__wait_default(&r->core.wait);
+		return 0;
+	}
+	err = rmpsc__wait_resolve(uw, &r->core.wait, &w);
+	if (err)
+		return err;
+	r->core.wait = w;
+	return 0;
+}
+
+int rmpsc_ring_get_wait(const rmpsc_ring *r, rmpsc_wait *w)
+{
+	uint32_t size;
+
+	RING_CHECK(r);
+	RMPSC__CHECK(!w, -EINVAL);
+	size = w->size;
+	RMPSC__CHECK(size < RMPSC_WAIT_CONFIG_SIZE_V1 || size % 8, -EINVAL);
+	if (size > sizeof r->core.wait)
+		memset((unsigned char *)w + sizeof r->core.wait, 0, size - sizeof r->core.wait);
+	memcpy(w, &r->core.wait, size < sizeof r->core.wait ? size : sizeof r->core.wait);
+	w->size = size;
+	return 0;
+}
+
+int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)
+{
+	RING_CHECK(r);
+	RMPSC__CHECK(n && !rmpsc__notifier_ok(n), -EBADF);
+	/* E6 release: the notifier is complete before a producer sees it. */
+	atomic_store_explicit(&r->core.notifier, n, memory_order_release);
+	return 0;
+}
+
 /* ---- lifecycle and status ------------------------------------------------ */
 
 int rmpsc_ring_close(rmpsc_ring *r)
 {
 	RING_CHECK(r);
-	rc_close(&r->core);
+	rmpsc__rc_close(&r->core);
 	return 0;
 }
 

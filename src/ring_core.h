@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one SPSC ring core: indices, free/available space, spans, copies and
- * close. Every ring-shaped object (rmpsc_ring, and each per-producer ring of
- * the channels) is a struct rmpsc__rcore followed by its slots; the public
- * wrappers only validate handles and arguments.
+ * The one SPSC ring core: indices, free/available space, spans, copies,
+ * close and the wake-up hooks of the blocking calls. Every ring-shaped
+ * object (rmpsc_ring, and each per-producer ring of the channels) is a
+ * struct rmpsc__rcore followed by its slots; the public wrappers only
+ * validate handles and arguments.
  *
  * Synchronization
  * ---------------
@@ -17,8 +18,21 @@
  *         with no other call running); read by the consumer with acquire
  *         (E3) when it finds the ring empty, and by the producer relaxed (a
  *         flag test: nothing it reads depends on it).
- * cached_head, resv   producer-private, plain.
- * cached_tail         consumer-private, plain.
+ * cons_waiters, prod_waiters
+ *         incremented/decremented by a thread about to sleep on cons_seq
+ *         (consumer waiting for data) or prod_seq (producer waiting for
+ *         room), seq_cst RMW followed by rmpsc__heavy_barrier() (E4); read
+ *         relaxed by the other side after each publication, behind
+ *         rmpsc__light_barrier() (E4).
+ * cons_seq, prod_seq
+ *         futex words, bumped (release RMW, E5) by a waker before
+ *         FUTEX_WAKE; read with acquire (E5) by the sleeper before it
+ *         registers, and compared by the kernel in FUTEX_WAIT.
+ * notifier  written by rmpsc_ring_set_notifier() from any thread
+ *         (store-release E6); read with acquire (E6) by the producer after
+ *         each publication.
+ * cached_head, resv, resv_pos   producer-private, plain.
+ * cached_tail                   consumer-private, plain.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
  *    E1 acquire in rc_cons_avail(), so the consumer's reads of those slots
@@ -29,9 +43,20 @@
  * E3 release: close; pairs with E3 acquire in rc_cons_empty(), the one
  *    place the consumer looks at it. A consumer that sees closed, then re-reads tail
  *    (acquire E1), sees every commit that happened-before the close.
+ * E4 Dekker handshake, sleeper vs waker (see internal.h): the sleeper's
+ *    "waiters++; heavy barrier; re-check the ring" against the waker's
+ *    "publish; light barrier; load waiters". Either the sleeper's re-check
+ *    sees the publication or the waker sees the waiter and wakes it.
+ * E5 release: a wake (or close) bumps the futex word after its state change;
+ *    a sleeper that read the old value is refused by FUTEX_WAIT, one that
+ *    read the new value sees the state change through the acquire.
+ * E6 release: the notifier is fully constructed before a producer can see
+ *    the pointer.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and
  * stays correct across the 2^64 wrap because it never exceeds capacity.
+ * The buffer has mask + 1 slots, a power of two of at least the capacity
+ * (cap), which bounds the fill level.
  */
 #ifndef RMPSC_RING_CORE_H
 #define RMPSC_RING_CORE_H
@@ -40,43 +65,62 @@
 #include <stdatomic.h>
 
 #include "internal.h"
+#include "ringmpsc/wait.h"
 
 struct rmpsc__rcore {
-	/* Group 0: read-mostly, shared by both sides. The owner's magic sits
-	 * first so handle checks hit this line. */
+	/* Group 0: read-mostly, shared by both sides. The first line holds
+	 * everything a hot path reads: the owner's magic (handle checks),
+	 * geometry, and the words the other side only writes when it goes to
+	 * sleep or attaches a notifier. */
 	uint32_t magic;
 	uint32_t esz;          /* bytes per slot */
-	uint64_t mask;         /* capacity - 1 */
+	uint64_t mask;         /* slots - 1 (slots: a power of two >= cap) */
+	uint64_t cap;          /* most elements the ring holds */
 	unsigned char *data;   /* slot 0, cache-line aligned */
 	_Atomic uint32_t closed;
+	_Atomic uint32_t cons_waiters; /* consumers registered to sleep (E4) */
+	_Atomic uint32_t prod_waiters; /* producers registered to sleep (E4) */
 	uint32_t flags;        /* owner's creation flags */
+	struct rmpsc_notifier *_Atomic notifier; /* E6 */
+	/* Second line of group 0: cold. */
+	alignas(RMPSC__CACHELINE) size_t map_len; /* bytes mapped for this ring */
 	int32_t numa_node;
 	uint32_t _pad0;
-	size_t map_len;        /* bytes mapped for this ring */
 
 	/* Group 1: producer-written. */
 	alignas(RMPSC__GROUP) _Atomic uint64_t tail;
 	uint64_t cached_head; /* last head seen by the producer */
-	uint64_t resv;        /* reserved, not yet committed, from tail on */
+	uint64_t resv;        /* reserved, not yet committed, from resv_pos on */
+	uint64_t resv_pos;    /* tail when the reservation was made: a push or a
+			       * commit that moves tail invalidates the rest */
 
 	/* Group 2: consumer-written. */
 	alignas(RMPSC__GROUP) _Atomic uint64_t head;
 	uint64_t cached_tail; /* last tail seen by the consumer */
 
 	/* Group 3: cold state written by neither hot path. */
-	alignas(RMPSC__GROUP) unsigned char _cold[RMPSC__GROUP];
+	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
+	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
+	rmpsc_wait wait;           /* the owner's default strategy */
 };
 
+_Static_assert(offsetof(struct rmpsc__rcore, notifier) + sizeof(void *) <= RMPSC__CACHELINE,
+	       "the hot read-mostly fields share one line");
 _Static_assert(offsetof(struct rmpsc__rcore, tail) == 1 * RMPSC__GROUP,
 	       "producer group at 128");
 _Static_assert(offsetof(struct rmpsc__rcore, head) == 2 * RMPSC__GROUP,
 	       "consumer group at 256");
-_Static_assert(sizeof(struct rmpsc__rcore) % RMPSC__GROUP == 0,
+_Static_assert(sizeof(struct rmpsc__rcore) == 4 * RMPSC__GROUP,
 	       "slots that follow the core start on a 128-byte boundary");
 
 typedef struct rmpsc__rcore rc_t;
 
 static inline uint64_t rc_cap(const rc_t *rc)
+{
+	return rc->cap;
+}
+
+static inline uint64_t rc_slots(const rc_t *rc)
 {
 	return rc->mask + 1;
 }
@@ -86,20 +130,28 @@ static inline unsigned char *rc_slot(const rc_t *rc, uint64_t pos)
 	return rc->data + (size_t)(pos & rc->mask) * rc->esz;
 }
 
-/* Set up an empty, open ring over @data. */
-static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint32_t esz,
-			   unsigned char *data)
+/* Set up an empty, open ring of @cap elements over @slots slots at @data. */
+static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slots,
+			   uint32_t esz, unsigned char *data)
 {
 	rc->magic = magic;
 	rc->esz = esz;
-	rc->mask = cap - 1;
+	rc->mask = slots - 1;
+	rc->cap = cap;
 	rc->data = data;
 	atomic_init(&rc->closed, 0);
+	atomic_init(&rc->cons_waiters, 0);
+	atomic_init(&rc->prod_waiters, 0);
+	atomic_init(&rc->notifier, NULL);
 	atomic_init(&rc->tail, 0);
 	atomic_init(&rc->head, 0);
+	atomic_init(&rc->cons_seq, 0);
+	atomic_init(&rc->prod_seq, 0);
 	rc->cached_head = 0;
 	rc->cached_tail = 0;
 	rc->resv = 0;
+	rc->resv_pos = 0;
+	rmpsc__wait_default(&rc->wait);
 }
 
 /* Both sides idle: move both positions to @pos (reset, tests). */
@@ -110,6 +162,7 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->cached_head = pos;
 	rc->cached_tail = pos;
 	rc->resv = 0;
+	rc->resv_pos = pos;
 	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
 }
 
@@ -119,10 +172,44 @@ static inline bool rc_is_closed(const rc_t *rc)
 	return atomic_load_explicit(&rc->closed, memory_order_acquire) != 0;
 }
 
-static inline void rc_close(rc_t *rc)
+/* Close and wake every sleeper of both sides (wait.c). */
+RMPSC__INTERNAL void rmpsc__rc_close(rc_t *rc);
+
+/* Slow halves of the wake-up hooks (wait.c): wake the sleeping consumer
+ * and signal the notifier / wake the sleeping producer. */
+RMPSC__INTERNAL void rmpsc__rc_wake_cons(rc_t *rc);
+RMPSC__INTERNAL void rmpsc__rc_wake_prod(rc_t *rc);
+
+/*
+ * After a publication (E1): wake a sleeping consumer or signal the
+ * notifier. Two loads of the hot read-mostly line, and nothing else while
+ * nobody sleeps. RMPSC_NO_WAKE (the benchmark's polling-only A/B build)
+ * compiles the check out.
+ */
+static RMPSC__ALWAYS_INLINE void rc_after_publish(rc_t *rc)
 {
-	/* E3 release: commits before the close are visible to whoever sees it. */
-	atomic_store_explicit(&rc->closed, 1, memory_order_release);
+#ifndef RMPSC_NO_WAKE
+	rmpsc__light_barrier(); /* E4 */
+	/* Relaxed: E4 orders it; the notifier pointer is re-read with
+	 * acquire (E6) before use. */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->cons_waiters, memory_order_relaxed) |
+			    (atomic_load_explicit(&rc->notifier, memory_order_relaxed) != NULL)))
+		rmpsc__rc_wake_cons(rc);
+#else
+	(void)rc;
+#endif
+}
+
+/* After a release (E2): wake a producer sleeping for room. */
+static RMPSC__ALWAYS_INLINE void rc_after_release(rc_t *rc)
+{
+#ifndef RMPSC_NO_WAKE
+	rmpsc__light_barrier(); /* E4 */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->prod_waiters, memory_order_relaxed)))
+		rmpsc__rc_wake_prod(rc);
+#else
+	(void)rc;
+#endif
 }
 
 /* Committed and unreleased elements, as seen from any thread. */
@@ -149,7 +236,7 @@ static inline void rc_span_empty(rmpsc_span *s, uint64_t pos)
 static inline void rc_span(const rc_t *rc, uint64_t pos, uint32_t n, rmpsc_span *s)
 {
 	uint64_t idx = pos & rc->mask;
-	uint64_t room = rc_cap(rc) - idx;
+	uint64_t room = rc_slots(rc) - idx;
 	uint32_t n1 = n < room ? n : (uint32_t)room;
 	uint32_t n2 = n - n1;
 
@@ -164,7 +251,8 @@ static inline void rc_span(const rc_t *rc, uint64_t pos, uint32_t n, rmpsc_span 
 	s->pos = pos;
 }
 
-/* One element: fixed-size copies for the common sizes become plain moves. */
+/* One element of any size: fixed-size copies for the common sizes become
+ * plain moves. */
 static inline void rc_copy1(void *restrict dst, const void *restrict src, uint32_t esz)
 {
 	switch (esz) {
@@ -182,7 +270,7 @@ static inline void rc_copy1(void *restrict dst, const void *restrict src, uint32
 static inline void rc_copy_in(rc_t *rc, uint64_t pos, const void *src, uint32_t n)
 {
 	uint64_t idx = pos & rc->mask;
-	uint64_t room = rc_cap(rc) - idx;
+	uint64_t room = rc_slots(rc) - idx;
 	size_t n1 = n < room ? n : (size_t)room;
 
 	memcpy(rc->data + idx * rc->esz, src, n1 * rc->esz);
@@ -194,7 +282,7 @@ static inline void rc_copy_in(rc_t *rc, uint64_t pos, const void *src, uint32_t 
 static inline void rc_copy_out(const rc_t *rc, uint64_t pos, void *dst, uint32_t n)
 {
 	uint64_t idx = pos & rc->mask;
-	uint64_t room = rc_cap(rc) - idx;
+	uint64_t room = rc_slots(rc) - idx;
 	size_t n1 = n < room ? n : (size_t)room;
 
 	memcpy(dst, rc->data + idx * rc->esz, n1 * rc->esz);
@@ -227,22 +315,17 @@ static inline uint64_t rc_tail(const rc_t *rc)
 	return atomic_load_explicit(&rc->tail, memory_order_relaxed);
 }
 
-static inline void rc_publish(rc_t *rc, uint64_t new_tail)
+static RMPSC__ALWAYS_INLINE void rc_publish(rc_t *rc, uint64_t new_tail)
 {
 	/* E1 release: publishes the slots below new_tail. */
 	atomic_store_explicit(&rc->tail, new_tail, memory_order_release);
+	rc_after_publish(rc);
 }
 
-/*
- * resv shares the line with tail, which the consumer polls. Writing it on
- * every push would take that line exclusive before the slot is written, and
- * the consumer's next poll would take it back before the tail store: two
- * transfers of the line per push instead of one. So write it only when set.
- */
-static inline void rc_drop_reservation(rc_t *rc)
+static inline bool rc_prod_closed(const rc_t *rc)
 {
-	if (RMPSC__UNLIKELY(rc->resv))
-		rc->resv = 0;
+	/* Relaxed: a flag test, nothing read depends on it. */
+	return atomic_load_explicit(&rc->closed, memory_order_relaxed) != 0;
 }
 
 /*
@@ -253,8 +336,8 @@ static inline int rc_claim(rc_t *rc, uint32_t n, bool exact)
 {
 	uint64_t fr;
 
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed)))
-		return -EPIPE; /* relaxed: a flag test, nothing read depends on it */
+	if (RMPSC__UNLIKELY(rc_prod_closed(rc)))
+		return -EPIPE;
 	if (RMPSC__UNLIKELY(n == 0))
 		return 0;
 	fr = rc_prod_free(rc, n);
@@ -265,29 +348,42 @@ static inline int rc_claim(rc_t *rc, uint32_t n, bool exact)
 	return fr ? (int)fr : -EAGAIN;
 }
 
-/* A successful reserve (n == 0 included) replaces the earlier reservation; a
- * failed one leaves it as it was, still committable. */
+/*
+ * A successful reserve (n == 0 included) replaces the earlier reservation; a
+ * failed one leaves it as it was, still committable. The reservation is
+ * tied to the tail it was made at, so a push (which moves tail and may
+ * overwrite reserved slots) voids it without the push touching it: resv
+ * shares the line the consumer polls, and a store there on every push would
+ * move that line twice per push instead of once.
+ */
 static inline int rc_reserve(rc_t *rc, uint32_t n, bool exact, rmpsc_span *s)
 {
 	int k = rc_claim(rc, n, exact);
+	uint64_t t;
 
 	if (k < 0)
 		return k;
+	t = rc_tail(rc);
 	rc->resv = (uint64_t)k;
+	rc->resv_pos = t;
 	if (k == 0)
-		rc_span_empty(s, rc_tail(rc));
+		rc_span_empty(s, t);
 	else
-		rc_span(rc, rc_tail(rc), (uint32_t)k, s);
+		rc_span(rc, t, (uint32_t)k, s);
 	return k;
 }
 
 static inline int rc_commit(rc_t *rc, uint32_t n)
 {
-	RMPSC__CHECK(n > rc->resv, -EINVAL);
-	if (n) {
-		rc->resv -= n;
-		rc_publish(rc, rc_tail(rc) + n);
-	}
+	uint64_t t;
+
+	if (n == 0)
+		return 0;
+	t = rc_tail(rc);
+	RMPSC__CHECK(n > rc->resv || rc->resv_pos != t, -EINVAL);
+	rc->resv -= n;
+	rc->resv_pos = t + n;
+	rc_publish(rc, t + n);
 	return 0;
 }
 
@@ -298,13 +394,14 @@ static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
 	if (k > 0) {
 		uint64_t t = rc_tail(rc);
 
-		rc_drop_reservation(rc); /* the copy overwrites reserved slots */
 		rc_copy_in(rc, t, items, (uint32_t)k);
 		rc_publish(rc, t + (uint64_t)k);
 	}
 	return k;
 }
 
+/* Single-element push for any element size (the exported push takes a
+ * shorter path for 8-byte elements). */
 static inline int rc_push1(rc_t *rc, const void *item)
 {
 	int k = rc_claim(rc, 1, true);
@@ -312,7 +409,6 @@ static inline int rc_push1(rc_t *rc, const void *item)
 	if (RMPSC__LIKELY(k > 0)) {
 		uint64_t t = rc_tail(rc);
 
-		rc_drop_reservation(rc); /* the copy overwrites a reserved slot */
 		rc_copy1(rc_slot(rc, t), item, rc->esz);
 		rc_publish(rc, t + 1);
 		return 0;
@@ -366,10 +462,11 @@ static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
 	return RMPSC__LIKELY(av) ? (int64_t)av : rc_cons_empty(rc);
 }
 
-static inline void rc_release(rc_t *rc, uint64_t new_head)
+static RMPSC__ALWAYS_INLINE void rc_release(rc_t *rc, uint64_t new_head)
 {
 	/* E2 release: hands the slots below new_head back to the producer. */
 	atomic_store_explicit(&rc->head, new_head, memory_order_release);
+	rc_after_release(rc);
 }
 
 /* Take up to @n (exactly @n with @exact) elements: returns the count or
@@ -426,6 +523,7 @@ static inline int rc_pop_n(rc_t *rc, void *dst, uint32_t n, bool exact, bool con
 	return k;
 }
 
+/* Single-element pop/peek for any element size. */
 static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
 {
 	uint64_t h;

@@ -444,7 +444,7 @@ static void test_ring_config_init_with_valid_size_writes_defaults_within_size(
 	union cfgbuf u;
 
 	(void)state;
-	assert_int_equal(sizeof(rmpsc_ring_config), RMPSC_RING_CONFIG_SIZE_V1);
+	assert_true(sizeof(rmpsc_ring_config) >= RMPSC_RING_CONFIG_SIZE_V1);
 	for (uint32_t size = RMPSC_RING_CONFIG_SIZE_V1; size < sizeof u.b; size += 8) {
 		rmpsc_ring *r = SENTINEL;
 
@@ -456,6 +456,10 @@ static void test_ring_config_init_with_valid_size_writes_defaults_within_size(
 		assert_int_equal(u.cfg.elem_size, 8);
 		assert_int_equal(u.cfg.numa_node, RMPSC_NODE_ANY);
 		assert_int_equal(u.cfg._pad0, 0);
+		if (size >= offsetof(rmpsc_ring_config, _pad1) + 4) {
+			assert_int_equal(u.cfg.slots, 0);
+			assert_int_equal(u.cfg._pad1, 0);
+		}
 		for (size_t i = sizeof(rmpsc_ring_config); i < size; i++)
 			assert_int_equal(u.b[i], 0);
 		canary_expect_from(&u, size);

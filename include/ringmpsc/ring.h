@@ -38,6 +38,8 @@
 #include <stddef.h>
 
 #include "common.h"
+#include "notify.h"
+#include "wait.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,7 +52,7 @@ typedef struct rmpsc_ring rmpsc_ring;
 enum {
 	RMPSC_RING_CAPACITY_MAX = 1 << 30,  /**< largest capacity (slots) */
 	RMPSC_RING_ELEM_SIZE_MAX = 1 << 24, /**< largest element size (bytes) */
-	RMPSC_RING_CONFIG_SIZE_V1 = 24,     /**< sizeof(rmpsc_ring_config) in 1.0 */
+	RMPSC_RING_CONFIG_SIZE_V1 = 24,     /**< smallest rmpsc_ring_config accepted (up to _pad0) */
 };
 
 /** Creation flags (rmpsc_ring_config.flags). */
@@ -75,6 +77,17 @@ typedef struct rmpsc_ring_config {
 	uint32_t elem_size; /**< bytes per slot, 1..RMPSC_RING_ELEM_SIZE_MAX */
 	int32_t numa_node;  /**< RMPSC_NODE_ANY or a node >= 0; validated and recorded, placement is honoured once NUMA support lands */
 	uint32_t _pad0;     /**< must be zero */
+	/** Slots in the buffer: 0 (the default) for exactly @c capacity, or a
+	 *  power of two from @c capacity to RMPSC_RING_CAPACITY_MAX. The ring
+	 *  still holds at most @c capacity elements; a larger buffer spreads
+	 *  the producer's writes over more memory, so that in streaming use it
+	 *  rarely writes a cache line the consumer has just read (which then
+	 *  has to be taken back from the consumer's cache). DPDK's
+	 *  RING_F_EXACT_SZ rings do the same with a buffer of twice the
+	 *  capacity. Not part of a struct whose size is
+	 *  RMPSC_RING_CONFIG_SIZE_V1 (it then takes the default). */
+	uint32_t slots;
+	uint32_t _pad1;     /**< must be zero */
 } rmpsc_ring_config;
 
 /**
@@ -99,8 +112,9 @@ RMPSC_API int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size);
  * @return 0;
  *  -EINVAL: @p cfg or @p out NULL, cfg->size too small or not a multiple of 8,
  *           capacity not a power of two or above the maximum, elem_size 0 or
- *           above the maximum, unknown flag bits, numa_node below -1, _pad0
- *           not zero;
+ *           above the maximum, unknown flag bits, numa_node below -1, slots
+ *           not 0 and not a power of two between capacity and the maximum,
+ *           _pad0 or _pad1 not zero;
  *  -E2BIG: cfg->size larger than this library knows and the extra bytes are
  *          not zero, or cfg->size above 4096 (no config grows past a page);
  *  -ENOMEM: the memory could not be mapped (or no huge pages were free with
@@ -334,12 +348,131 @@ RMPSC_API int rmpsc_ring_skip(rmpsc_ring *r, uint32_t n);
 RMPSC_API int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max);
 
 /* ------------------------------------------------------------------------ */
+/* Blocking calls, wait strategy, notifier                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The _timed calls wait as the strategy @p w says (NULL: the ring's, see
+ * rmpsc_ring_set_wait()) for at most @p timeout_ns nanoseconds (negative:
+ * no limit; 0: try once, then -ETIMEDOUT). A close from any thread wakes
+ * every waiter at once. Each returns, besides its own codes:
+ *  -ETIMEDOUT: the time ran out (or, for timeout 0, the try failed);
+ *  -EPIPE: closed (for the consumer: closed and everything committed read);
+ *  -EINVAL: @p w is not a valid strategy (see rmpsc_wait_validate());
+ *  -E2BIG: @p w is larger than this library knows, extra bytes not zero;
+ *  -EBADF: @p r is not a ring.
+ * Signals never end a wait early (no -EINTR). Concurrency: as the try call
+ * of the same side. Progress: blocking.
+ */
+
+/**
+ * Wait until at least one slot is free, then reserve up to @p n, as
+ * rmpsc_ring_reserve().
+ *
+ * @return slots reserved, 1..n (0 at once when @p n is 0); -EINVAL: @p out
+ *  is NULL; and the codes of the blocking calls above.
+ * Ordering: as rmpsc_ring_reserve().
+ */
+RMPSC_API int rmpsc_ring_reserve_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out,
+				       int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Wait for a free slot, then push one element.
+ *
+ * @return 0; -EINVAL: @p item is NULL; and the codes of the blocking calls.
+ * Ordering: release, as rmpsc_ring_commit().
+ */
+RMPSC_API int rmpsc_ring_push_timed(rmpsc_ring *r, const void *item,
+				    int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Push all @p n elements, waiting for room as often as needed (like a
+ * blocking write(2)). When the time runs out or the ring closes after some
+ * were pushed, returns that count; the rest were not pushed.
+ *
+ * @return elements pushed: @p n, or 1..n-1 when interrupted by timeout or
+ *  close after a partial push, 0 when @p n is 0; -EINVAL: @p items is NULL
+ *  and @p n is not 0; -ETIMEDOUT / -EPIPE when nothing was pushed; and the
+ *  other codes of the blocking calls.
+ * Ordering: release, as rmpsc_ring_commit(), for every batch published.
+ */
+RMPSC_API int rmpsc_ring_push_n_timed(rmpsc_ring *r, const void *items, uint32_t n,
+				      int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Wait until at least one element is committed, then describe up to @p n,
+ * as rmpsc_ring_readable().
+ *
+ * @return elements readable, 1..n (0 at once when @p n is 0); -EINVAL:
+ *  @p out is NULL; and the codes of the blocking calls.
+ * Ordering: acquire, as rmpsc_ring_readable().
+ */
+RMPSC_API int rmpsc_ring_readable_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out,
+					int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Wait for an element, then pop it.
+ *
+ * @return 0; -EINVAL: @p item is NULL; and the codes of the blocking calls.
+ * Ordering: acquire then release, as rmpsc_ring_pop().
+ */
+RMPSC_API int rmpsc_ring_pop_timed(rmpsc_ring *r, void *item, int64_t timeout_ns,
+				   const rmpsc_wait *w);
+
+/**
+ * Wait until at least one element is committed, then pop up to @p n (like a
+ * blocking read(2)).
+ *
+ * @return elements popped, 1..n (0 at once when @p n is 0); -EINVAL:
+ *  @p items is NULL and @p n is not 0; and the codes of the blocking calls.
+ * Ordering: acquire then release, as rmpsc_ring_pop_n().
+ */
+RMPSC_API int rmpsc_ring_pop_n_timed(rmpsc_ring *r, void *items, uint32_t n,
+				     int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Set the strategy the _timed calls use when they are passed NULL (and that
+ * rmpsc_loop_start_ring() copies). NULL restores the default,
+ * RMPSC_WAIT_BLOCK with rmpsc_wait_init()'s values. The strategy is copied.
+ *
+ * @return 0; -EINVAL: @p w is not a valid strategy; -E2BIG: @p w is larger
+ *  than this library knows, extra bytes not zero; -EBADF: @p r is not a ring.
+ * Concurrency: while no _timed call that uses the ring's strategy runs on
+ *  @p r (a data race otherwise). Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int rmpsc_ring_set_wait(rmpsc_ring *r, const rmpsc_wait *w);
+
+/**
+ * Copy the ring's strategy into @p w (up to its size, which the caller sets
+ * first, e.g. with rmpsc_wait_init()).
+ *
+ * @return 0; -EINVAL: @p w is NULL or its size is below
+ *  RMPSC_WAIT_CONFIG_SIZE_V1 or not a multiple of 8; -EBADF.
+ * Concurrency: as rmpsc_ring_set_wait(). Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int rmpsc_ring_get_wait(const rmpsc_ring *r, rmpsc_wait *w);
+
+/**
+ * Attach a notifier: from now on every commit and push that publishes
+ * elements signals it (coalesced, see notify.h); NULL detaches. A ring has
+ * at most one notifier; attaching replaces the previous one.
+ *
+ * @return 0; -EBADF: @p r is not a ring, or @p n is neither NULL nor a
+ *  notifier.
+ * Concurrency: any thread. The notifier must stay alive until it is
+ *  detached and the producer has made a call after the detach (or has
+ *  stopped). Progress: wait-free. Ordering: release; a commit that sees the
+ *  new notifier signals it.
+ */
+RMPSC_API int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n);
+
+/* ------------------------------------------------------------------------ */
 /* Lifecycle and status                                                     */
 /* ------------------------------------------------------------------------ */
 
 /**
- * Close the ring (idempotent). See the file comment for what it means to
- * each side.
+ * Close the ring (idempotent) and wake every thread blocked in a _timed
+ * call on it. See the file comment for what it means to each side.
  *
  * @return 0; -EBADF: @p r is not a ring.
  * Concurrency: any thread. Progress: wait-free.
@@ -376,7 +509,7 @@ RMPSC_API int rmpsc_ring_is_empty(const rmpsc_ring *r);
 RMPSC_API int rmpsc_ring_is_full(const rmpsc_ring *r);
 
 /**
- * @return the capacity in slots; -EBADF.
+ * @return the capacity (the most elements the ring holds); -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int64_t rmpsc_ring_capacity(const rmpsc_ring *r);

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting: strategies, the backoff helper, futex sleep/wake, the asymmetric
+ * barrier, and the ring core's wake-up slow paths.
+ *
+ * Synchronization
+ * ---------------
+ * rmpsc__asym_barrier  written once by the load-time constructor, before
+ *         any other thread of the library can run; read relaxed (plain) by
+ *         every light/heavy barrier.
+ * A ring's waiter counts and futex words: see ring_core.h (E4, E5). Here:
+ *   the sleeper's side of E4 is rmpsc__wait_idle()'s "waiters++; heavy
+ *   barrier; try"; the waker's side is rc_after_publish()/rc_after_release()
+ *   in ring_core.h and the FUTEX_WAKE in rmpsc__futex_wake_all();
+ *   E5 release is the fetch_add in rmpsc__futex_wake_all(), E5 acquire the
+ *   load of the word before the sleeper registers.
+ */
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <limits.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ring_core.h"
+#include "wait_core.h"
+
+int rmpsc__asym_barrier;
+
+/* Register for expedited private membarrier once, at load time: later the
+ * command cannot fail, so the hot paths may rely on it. */
+__attribute__((constructor)) static void wait_setup(void)
+{
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	    (cmds & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		rmpsc__asym_barrier = 1;
+}
+
+void rmpsc__heavy_barrier(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (rmpsc__asym_barrier)
+		(void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
+
+uint64_t rmpsc__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(uint64_t ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ns / 1000000000u),
+		.tv_nsec = (long)(ns % 1000000000u),
+	};
+	return ts;
+}
+
+int rmpsc__futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline)
+{
+	struct timespec ts;
+	long rc;
+
+	if (deadline != UINT64_MAX)
+		ts = ns_to_ts(deadline);
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a wait
+	 * resumed after a signal keeps the original deadline. */
+	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, expect,
+		     deadline == UINT64_MAX ? NULL : &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+	if (rc < 0 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0; /* woken, value changed (EAGAIN) or interrupted (EINTR) */
+}
+
+void rmpsc__futex_wake_all(_Atomic uint32_t *word)
+{
+	/* E5 release: the waker's state change before the new value. */
+	atomic_fetch_add_explicit(word, 1, memory_order_release);
+	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- ring core slow paths ------------------------------------------------ */
+
+void rmpsc__rc_wake_cons(rc_t *rc)
+{
+	struct rmpsc_notifier *n;
+
+	if (atomic_load_explicit(&rc->cons_waiters, memory_order_relaxed))
+		rmpsc__futex_wake_all(&rc->cons_seq);
+	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
+	if (n)
+		rmpsc__notifier_kick(n);
+}
+
+void rmpsc__rc_wake_prod(rc_t *rc)
+{
+	rmpsc__futex_wake_all(&rc->prod_seq);
+}
+
+void rmpsc__rc_close(rc_t *rc)
+{
+	struct rmpsc_notifier *n;
+
+	/* E3 release: commits before the close are visible to whoever sees it. */
+	atomic_store_explicit(&rc->closed, 1, memory_order_release);
+	/* Unconditional: bumping both words after the store refuses any
+	 * sleeper that read them before seeing the close (E5). */
+	rmpsc__futex_wake_all(&rc->cons_seq);
+	rmpsc__futex_wake_all(&rc->prod_seq);
+	/* An event loop learns about the close like about data. */
+	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
+	if (n)
+		rmpsc__notifier_kick(n);
+}
+
+/* ---- strategies ---------------------------------------------------------- */
+
+enum {
+	WAIT_SLEEP_MAX = 1000000000, /* 1 s */
+	WAIT_DEFAULT_SLEEP = 50000,
+	WAIT_DEFAULT_TIMEOUT = 1000000,
+};
+
+static void wait_defaults(rmpsc_wait *w, uint32_t kind)
+{
+	w->size = sizeof *w;
+	w->kind = kind;
+	w->spin_count = kind == RMPSC_WAIT_SPIN ? 0 : RMPSC_WAIT_DEFAULT_SPIN;
+	w->yield_count = RMPSC_WAIT_DEFAULT_YIELD;
+	w->sleep_ns = WAIT_DEFAULT_SLEEP;
+	w->timeout_ns = WAIT_DEFAULT_TIMEOUT;
+}
+
+void rmpsc__wait_default(rmpsc_wait *w)
+{
+	wait_defaults(w, RMPSC_WAIT_BLOCK);
+}
+
+int rmpsc_wait_init(rmpsc_wait *w, uint32_t size, uint32_t kind)
+{
+	rmpsc_wait d;
+
+	RMPSC__CHECK(!w, -EINVAL);
+	RMPSC__CHECK(size < RMPSC_WAIT_CONFIG_SIZE_V1 || size % 8, -EINVAL);
+	RMPSC__CHECK(kind > RMPSC_WAIT_KIND_MAX, -EINVAL);
+	wait_defaults(&d, kind);
+	d.size = size;
+	if (size > sizeof d)
+		memset((unsigned char *)w + sizeof d, 0, size - sizeof d);
+	memcpy(w, &d, size < sizeof d ? size : sizeof d);
+	return 0;
+}
+
+static int wait_check_fields(const rmpsc_wait *w)
+{
+	RMPSC__CHECK(w->kind > RMPSC_WAIT_KIND_MAX, -EINVAL);
+	RMPSC__CHECK(w->kind == RMPSC_WAIT_SLEEP &&
+			     (w->sleep_ns < 1 || w->sleep_ns > WAIT_SLEEP_MAX),
+		     -EINVAL);
+	RMPSC__CHECK(w->kind == RMPSC_WAIT_DEADLINE && w->timeout_ns < 0, -EINVAL);
+	return 0;
+}
+
+int rmpsc__wait_resolve(const rmpsc_wait *w, const rmpsc_wait *dflt, rmpsc_wait *out)
+{
+	int err;
+
+	if (!w) {
+		*out = *dflt;
+		return 0;
+	}
+	/* The common case, a struct of this library's size, without the
+	 * byte-wise size rules. */
+	if (RMPSC__LIKELY(w->size == sizeof *w)) {
+		*out = *w;
+	} else {
+		wait_defaults(out, RMPSC_WAIT_BLOCK);
+		err = rmpsc__config_copy(out, sizeof *out, w, RMPSC_WAIT_CONFIG_SIZE_V1);
+		if (err)
+			return err;
+		out->size = sizeof *out;
+	}
+	return wait_check_fields(out);
+}
+
+int rmpsc_wait_validate(const rmpsc_wait *w)
+{
+	rmpsc_wait d, tmp;
+
+	RMPSC__CHECK(!w, -EINVAL);
+	wait_defaults(&d, RMPSC_WAIT_BLOCK);
+	return rmpsc__wait_resolve(w, &d, &tmp);
+}
+
+/* ---- the idle phases ----------------------------------------------------- */
+
+static bool past(uint64_t deadline)
+{
+	return deadline != UINT64_MAX && rmpsc__now_ns() >= deadline;
+}
+
+/* One last look when the time is up: a result that arrived just now wins. */
+static int timed_out(rmpsc__try_fn fn, void *arg)
+{
+	int r = fn(arg);
+
+	return r == -EAGAIN ? -ETIMEDOUT : r;
+}
+
+static int idle_sleep(const rmpsc_wait *w, uint64_t deadline, rmpsc__try_fn fn, void *arg)
+{
+	for (;;) {
+		uint64_t len = (uint64_t)w->sleep_ns;
+		struct timespec ts;
+		int r;
+
+		if (deadline != UINT64_MAX) {
+			uint64_t now = rmpsc__now_ns();
+
+			if (now >= deadline)
+				return timed_out(fn, arg);
+			if (deadline - now < len)
+				len = deadline - now;
+		}
+		ts = ns_to_ts(len);
+		/* EINTR: look at the ring and go on with the next sleep. */
+		(void)clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+		r = fn(arg);
+		if (r != -EAGAIN)
+			return r;
+	}
+}
+
+static int idle_futex(uint64_t deadline, const struct rmpsc__sleep *sl, rmpsc__try_fn fn,
+		      void *arg)
+{
+	for (;;) {
+		/* E5 acquire: a wake that bumped the word before this load is
+		 * seen, with its state change, by the try below. */
+		uint32_t seq = atomic_load_explicit(sl->seq, memory_order_acquire);
+		int r, t = 0;
+
+		/* E4: register, then the heavy barrier, then look again. */
+		atomic_fetch_add_explicit(sl->waiters, 1, memory_order_seq_cst);
+		rmpsc__heavy_barrier();
+		r = fn(arg);
+		if (r == -EAGAIN)
+			t = rmpsc__futex_wait(sl->seq, seq, deadline);
+		atomic_fetch_sub_explicit(sl->waiters, 1, memory_order_relaxed);
+		if (r != -EAGAIN)
+			return r;
+		if (t == -ETIMEDOUT)
+			return timed_out(fn, arg);
+		r = fn(arg);
+		if (r != -EAGAIN)
+			return r;
+		if (past(deadline))
+			return -ETIMEDOUT;
+	}
+}
+
+int rmpsc__wait_idle(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc__sleep *sl,
+		     rmpsc__try_fn fn, void *arg)
+{
+	uint32_t i;
+	int r;
+
+	for (i = 0; w->kind == RMPSC_WAIT_YIELD || i < w->yield_count; i++) {
+		sched_yield();
+		r = fn(arg);
+		if (r != -EAGAIN)
+			return r;
+		if (past(deadline))
+			return -ETIMEDOUT;
+	}
+	switch (w->kind) {
+	case RMPSC_WAIT_SLEEP:
+		return idle_sleep(w, deadline, fn, arg);
+	case RMPSC_WAIT_BLOCK:
+	case RMPSC_WAIT_DEADLINE:
+	case RMPSC_WAIT_BACKOFF:
+		return idle_futex(deadline, sl, fn, arg);
+	default:
+		/* SPIN never leaves the spin phase, YIELD the loop above. */
+		return -ETIMEDOUT;
+	}
+}
+
+/* ---- backoff helper ------------------------------------------------------ */
+
+enum {
+	BACKOFF_SPIN_DEFAULT = 6,
+	BACKOFF_YIELD_DEFAULT = 10,
+	BACKOFF_SPIN_MAX = 16,
+	BACKOFF_YIELD_MAX = 64,
+};
+
+static bool backoff_ok(const rmpsc_backoff *b)
+{
+	return b && b->spin_limit <= BACKOFF_SPIN_MAX && b->yield_limit <= BACKOFF_YIELD_MAX &&
+	       b->yield_limit >= b->spin_limit && b->step <= b->yield_limit + 1;
+}
+
+int rmpsc_backoff_init(rmpsc_backoff *b, uint32_t spin_limit, uint32_t yield_limit)
+{
+	RMPSC__CHECK(!b, -EINVAL);
+	if (!spin_limit)
+		spin_limit = BACKOFF_SPIN_DEFAULT;
+	if (!yield_limit)
+		yield_limit = spin_limit > BACKOFF_YIELD_DEFAULT ? spin_limit
+								 : BACKOFF_YIELD_DEFAULT;
+	RMPSC__CHECK(spin_limit > BACKOFF_SPIN_MAX || yield_limit > BACKOFF_YIELD_MAX ||
+			     yield_limit < spin_limit,
+		     -EINVAL);
+	b->step = 0;
+	b->spin_limit = spin_limit;
+	b->yield_limit = yield_limit;
+	b->_pad0 = 0;
+	return 0;
+}
+
+static void backoff_pause(const rmpsc_backoff *b)
+{
+	uint32_t e = b->step < b->spin_limit ? b->step : b->spin_limit;
+
+	for (uint32_t k = 1u << e; k; k--)
+		rmpsc__cpu_relax();
+}
+
+int rmpsc_backoff_spin(rmpsc_backoff *b)
+{
+	RMPSC__CHECK(!backoff_ok(b), -EINVAL);
+	backoff_pause(b);
+	if (b->step <= b->spin_limit)
+		b->step++;
+	return 0;
+}
+
+int rmpsc_backoff_snooze(rmpsc_backoff *b)
+{
+	RMPSC__CHECK(!backoff_ok(b), -EINVAL);
+	if (b->step <= b->spin_limit)
+		backoff_pause(b);
+	else
+		sched_yield();
+	if (b->step <= b->yield_limit)
+		b->step++;
+	return 0;
+}
+
+int rmpsc_backoff_is_completed(const rmpsc_backoff *b)
+{
+	RMPSC__CHECK(!b, -EINVAL);
+	return b->step > b->yield_limit;
+}
+
+int rmpsc_backoff_reset(rmpsc_backoff *b)
+{
+	RMPSC__CHECK(!b, -EINVAL);
+	b->step = 0;
+	return 0;
+}
