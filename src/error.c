@@ -22,6 +22,13 @@ const char *rmpsc_strerror(int err)
 	case EPROTO: return "shared memory header corrupt or incompatible";
 	case E2BIG: return "config struct larger than this library knows, with non-zero extra bytes";
 	case EOPNOTSUPP: return "not supported by this build or kernel";
+	case EDEADLK: return "would deadlock: called from the thread it would wait for";
+	case EIO: return "eventfd read or write failed";
+	case EMFILE: return "too many open files in this process";
+	case ENFILE: return "too many open files in the system";
+	case EEXIST: return "already registered";
+	case ENOENT: return "not registered";
+	case ENOSPC: return "epoll watch limit reached";
 	default: return "unknown error";
 	}
 }

@@ -6,11 +6,13 @@
  * ---------------
  * pending  1 while an eventfd write is unconsumed. Set by signal with an
  *          acq_rel exchange (N1), cleared by consume with an acq_rel
- *          exchange (N1). Exchanges on one word are totally ordered, so
- *          either a signal's exchange comes after the consume's and writes
- *          the eventfd again, or the consume's exchange reads the signal's
- *          1 and, through N1, sees everything the signaller published
- *          before it (the ring's tail): the drain that follows finds it.
+ *          exchange (N1) after it has read the eventfd. Exchanges on one
+ *          word are totally ordered, so either a signal's exchange comes
+ *          after the consume's and writes the eventfd again (after the
+ *          consume's read, which therefore cannot swallow it), or the
+ *          consume's exchange reads the signal's 1 and, through N1, sees
+ *          everything the signaller published before it (the ring's tail):
+ *          the drain that follows finds it.
  * armed    set by arm (relaxed store, then rmpsc__heavy_barrier(): N2),
  *          cleared by consume; read relaxed by signal_if_waiting behind
  *          rmpsc__light_barrier() (N2): the Dekker handshake of internal.h.
@@ -139,9 +141,13 @@ int64_t rmpsc_notifier_consume(rmpsc_notifier *n)
 	NOTIFIER_CHECK(n);
 	/* Relaxed: a stale armed only costs one extra signal. */
 	atomic_store_explicit(&n->armed, 0, memory_order_relaxed);
-	/* N1: re-enable signalling before the caller drains. */
-	(void)atomic_exchange_explicit(&n->pending, 0, memory_order_acq_rel);
+	/* Read, then re-enable signalling (N1), then the caller drains. In the
+	 * other order a signal between the two would set pending and write the
+	 * eventfd, the read would swallow that write, and pending would stay
+	 * set on an empty eventfd: every later signal would coalesce into a
+	 * wake-up that never comes. */
 	got = read(n->fd, &v, sizeof v);
+	(void)atomic_exchange_explicit(&n->pending, 0, memory_order_acq_rel);
 	if (got == (ssize_t)sizeof v)
 		return (int64_t)(v > INT64_MAX ? INT64_MAX : v);
 	/* Nothing pending, or a signaller between its exchange and its write:

@@ -152,12 +152,15 @@ int rmpsc_ring_push(rmpsc_ring *r, const void *item)
 	if (RMPSC__UNLIKELY(!ring_ok(r) || !item))
 		return ring_arg_error(r);
 	rc = &r->core;
+	rc_prod_enter(rc);
 	t = rc_tail(rc);
 	/* Closed, full as far as the cached head shows, or another size: the
 	 * general path sorts out which (closed first). */
 	if (RMPSC__UNLIKELY(rc->esz != 8 || rc_prod_closed(rc) ||
-			    t - rc->cached_head >= rc_cap(rc)))
+			    t - rc->cached_head >= rc_cap(rc))) {
+		rc_prod_leave(rc);
 		return ring_push_general(rc, item);
+	}
 	memcpy(rc_slot(rc, t), item, 8);
 	rc_publish(rc, t + 1);
 	return 0;

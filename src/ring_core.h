@@ -14,10 +14,17 @@
  * head    written by the consumer only (store-release E2); read by the
  *         consumer relaxed (own index) and by the producer with acquire (E2)
  *         when its cached copy shows too little room.
- * closed  written by any thread (store-release E3, 0 -> 1; reset writes 0
- *         with no other call running); read by the consumer with acquire
- *         (E3) when it finds the ring empty, and by the producer relaxed (a
- *         flag test: nothing it reads depends on it).
+ * closed  0 open, 1 closing, 2 closed. Written by any thread through
+ *         rmpsc__rc_close(): 0 -> 1 (CAS), then, once no publication is in
+ *         flight (E7), 1 -> 2 (store-release E3); reset writes 0 with no
+ *         other call running. Read by the consumer with acquire (E3) when
+ *         it finds the ring empty: only 2 ends the stream. Read relaxed by
+ *         the producer inside its publication bracket (E7).
+ * prod_busy  1 while the producer is inside a call that may publish
+ *         (push*, commit). Written by the producer only: relaxed store of
+ *         1 followed by rmpsc__light_barrier() (E7), store-release of 0
+ *         after the publication (E7); read with acquire by the closer after
+ *         its heavy barrier.
  * cons_waiters, prod_waiters
  *         incremented/decremented by a thread about to sleep on cons_seq
  *         (consumer waiting for data) or prod_seq (producer waiting for
@@ -52,6 +59,14 @@
  *    read the new value sees the state change through the acquire.
  * E6 release: the notifier is fully constructed before a producer can see
  *    the pointer.
+ * E7 close versus publication, a Dekker handshake like E4: the producer's
+ *    "busy = 1; light barrier; load closed" against the closer's "closed =
+ *    1; heavy barrier; wait for busy == 0". Either the producer sees the
+ *    close and publishes nothing, or the closer waits for its publication,
+ *    whose tail store happens-before (busy = 0 release, closed = 2 release)
+ *    the consumer's final look at tail. So -EPIPE on the consumer side is
+ *    final: every call that reported success is delivered before it, and a
+ *    call that lost the race returns -EPIPE.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and
  * stays correct across the 2^64 wrap because it never exceeds capacity.
@@ -102,6 +117,9 @@ struct rmpsc__rcore {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
 	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
 	rmpsc_wait wait;           /* the owner's default strategy */
+	/* Producer-written on every publication, read only by a closer: a
+	 * line of its own that neither hot index line drags along. */
+	alignas(RMPSC__CACHELINE) _Atomic uint32_t prod_busy; /* E7 */
 };
 
 _Static_assert(offsetof(struct rmpsc__rcore, notifier) + sizeof(void *) <= RMPSC__CACHELINE,
@@ -147,6 +165,7 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	atomic_init(&rc->head, 0);
 	atomic_init(&rc->cons_seq, 0);
 	atomic_init(&rc->prod_seq, 0);
+	atomic_init(&rc->prod_busy, 0);
 	rc->cached_head = 0;
 	rc->cached_tail = 0;
 	rc->resv = 0;
@@ -163,16 +182,20 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->cached_tail = pos;
 	rc->resv = 0;
 	rc->resv_pos = pos;
+	atomic_store_explicit(&rc->prod_busy, 0, memory_order_relaxed);
 	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
 }
 
+enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2 };
+
+/* Closed or closing, as the status call reports it. */
 static inline bool rc_is_closed(const rc_t *rc)
 {
-	/* E3 acquire: pairs with rc_close(). */
-	return atomic_load_explicit(&rc->closed, memory_order_acquire) != 0;
+	return atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_OPEN;
 }
 
-/* Close and wake every sleeper of both sides (wait.c). */
+/* Close: refuse further publications, wait for one in flight (E7), mark
+ * the stream ended and wake every sleeper of both sides (wait.c). */
 RMPSC__INTERNAL void rmpsc__rc_close(rc_t *rc);
 
 /* Slow halves of the wake-up hooks (wait.c): wake the sleeping consumer
@@ -315,17 +338,36 @@ static inline uint64_t rc_tail(const rc_t *rc)
 	return atomic_load_explicit(&rc->tail, memory_order_relaxed);
 }
 
+/* Open the publication bracket (E7): from here until rc_publish() or
+ * rc_prod_leave(), a closer waits for this call. */
+static RMPSC__ALWAYS_INLINE void rc_prod_enter(rc_t *rc)
+{
+	/* Relaxed: ordered before the closed check by the light barrier. */
+	atomic_store_explicit(&rc->prod_busy, 1, memory_order_relaxed);
+	rmpsc__light_barrier(); /* E7 */
+}
+
+/* Close the bracket without publishing. */
+static RMPSC__ALWAYS_INLINE void rc_prod_leave(rc_t *rc)
+{
+	atomic_store_explicit(&rc->prod_busy, 0, memory_order_release); /* E7 */
+}
+
+/* Publish the slots below @new_tail and close the bracket. */
 static RMPSC__ALWAYS_INLINE void rc_publish(rc_t *rc, uint64_t new_tail)
 {
 	/* E1 release: publishes the slots below new_tail. */
 	atomic_store_explicit(&rc->tail, new_tail, memory_order_release);
+	rc_prod_leave(rc); /* E7: after the tail store */
 	rc_after_publish(rc);
 }
 
 static inline bool rc_prod_closed(const rc_t *rc)
 {
-	/* Relaxed: a flag test, nothing read depends on it. */
-	return atomic_load_explicit(&rc->closed, memory_order_relaxed) != 0;
+	/* Relaxed: inside the bracket, E7 orders it; outside (reserve, the
+	 * room check of a blocking call) it is an early answer that the
+	 * publishing call confirms. */
+	return atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN;
 }
 
 /*
@@ -373,6 +415,8 @@ static inline int rc_reserve(rc_t *rc, uint32_t n, bool exact, rmpsc_span *s)
 	return k;
 }
 
+/* A commit after a close publishes nothing and returns -EPIPE: the
+ * consumer may already have ended its stream (E7). */
 static inline int rc_commit(rc_t *rc, uint32_t n)
 {
 	uint64_t t;
@@ -381,6 +425,11 @@ static inline int rc_commit(rc_t *rc, uint32_t n)
 		return 0;
 	t = rc_tail(rc);
 	RMPSC__CHECK(n > rc->resv || rc->resv_pos != t, -EINVAL);
+	rc_prod_enter(rc);
+	if (RMPSC__UNLIKELY(rc_prod_closed(rc))) {
+		rc_prod_leave(rc);
+		return -EPIPE;
+	}
 	rc->resv -= n;
 	rc->resv_pos = t + n;
 	rc_publish(rc, t + n);
@@ -389,13 +438,17 @@ static inline int rc_commit(rc_t *rc, uint32_t n)
 
 static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
 {
-	int k = rc_claim(rc, n, exact);
+	int k;
 
+	rc_prod_enter(rc);
+	k = rc_claim(rc, n, exact);
 	if (k > 0) {
 		uint64_t t = rc_tail(rc);
 
 		rc_copy_in(rc, t, items, (uint32_t)k);
 		rc_publish(rc, t + (uint64_t)k);
+	} else {
+		rc_prod_leave(rc);
 	}
 	return k;
 }
@@ -404,8 +457,10 @@ static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
  * shorter path for 8-byte elements). */
 static inline int rc_push1(rc_t *rc, const void *item)
 {
-	int k = rc_claim(rc, 1, true);
+	int k;
 
+	rc_prod_enter(rc);
+	k = rc_claim(rc, 1, true);
 	if (RMPSC__LIKELY(k > 0)) {
 		uint64_t t = rc_tail(rc);
 
@@ -413,6 +468,7 @@ static inline int rc_push1(rc_t *rc, const void *item)
 		rc_publish(rc, t + 1);
 		return 0;
 	}
+	rc_prod_leave(rc);
 	return k;
 }
 
@@ -439,16 +495,17 @@ static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
 	return av;
 }
 
-/* The ring looked empty: -EAGAIN, or -EPIPE once it is closed and a re-read
- * of tail after seeing the close still finds it empty; otherwise the count
- * of elements committed before the close that became visible. Out of line,
- * so a waiting consumer's poll loop stays short and loads the contended tail
- * line once per poll. */
+/* The ring looked empty: -EAGAIN, or -EPIPE once it is closed (not just
+ * closing) and a re-read of tail after seeing the close still finds it
+ * empty; otherwise the count of elements published before the close that
+ * became visible. Out of line, so a waiting consumer's poll loop stays short
+ * and loads the contended tail line once per poll. */
 static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
 {
 	uint64_t av;
 
-	if (!rc_is_closed(rc)) /* E3 acquire */
+	/* E3 acquire: pairs with the closer's final store. */
+	if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
 		return -EAGAIN;
 	av = rc_cons_avail(rc, 1);
 	return av ? (int64_t)av : -EPIPE;

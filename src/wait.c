@@ -108,9 +108,20 @@ void rmpsc__rc_wake_prod(rc_t *rc)
 void rmpsc__rc_close(rc_t *rc)
 {
 	struct rmpsc_notifier *n;
+	uint32_t open = RC_OPEN;
 
-	/* E3 release: commits before the close are visible to whoever sees it. */
-	atomic_store_explicit(&rc->closed, 1, memory_order_release);
+	/* The heavy barrier below orders the store against prod_busy (E7). */
+	atomic_compare_exchange_strong_explicit(&rc->closed, &open, RC_CLOSING,
+						memory_order_acq_rel, memory_order_acquire);
+	if (open == RC_CLOSED)
+		return; /* an earlier close finished */
+	rmpsc__heavy_barrier(); /* E7 */
+	/* A publication in flight saw the ring open: it completes in a few
+	 * instructions unless its thread is preempted. */
+	while (atomic_load_explicit(&rc->prod_busy, memory_order_acquire)) /* E7 */
+		sched_yield();
+	/* E3 release: every publication is visible to a consumer that sees 2. */
+	atomic_store_explicit(&rc->closed, RC_CLOSED, memory_order_release);
 	/* Unconditional: bumping both words after the store refuses any
 	 * sleeper that read them before seeing the close (E5). */
 	rmpsc__futex_wake_all(&rc->cons_seq);

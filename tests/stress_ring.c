@@ -384,9 +384,12 @@ static int prod_reserve(struct stress *st, struct prod_state *p, uint32_t n)
 		c = mode < 5 ? left : 1 + (uint32_t)((xs_next(&p->rng) >> 33) % left);
 		if (st->expect_close && mode == 7)
 			/* Widen the window for a close between reserve and
-			 * commit: the commit still publishes. */
+			 * commit: the commit then publishes nothing and says
+			 * so. */
 			sched_yield();
 		rc = rmpsc_ring_commit(st->r, c);
+		if (rc == -EPIPE && st->expect_close)
+			return done ? (int)done : -EPIPE; /* the rest is dropped */
 		if (rc != 0) {
 			stress_fail(st, "producer: commit(%u) with %u reserved returned %d", c,
 				    left, rc);
@@ -828,8 +831,10 @@ static void *consumer_main(void *arg)
 			goto out;
 		}
 	} else {
-		/* -EPIPE is not sticky: a commit racing with the close may land
-		 * after it. Once the producer is gone, drain again. */
+		/* -EPIPE is final: a publication racing with the close either
+		 * completes before the consumer's last look or reports -EPIPE
+		 * to the producer. Once the producer is gone, look again: not a
+		 * single item may have arrived after the first -EPIPE. */
 		uint64_t first = c.expect;
 
 		/* Acquire: pairs with the producer's release of prod_done. */
@@ -841,6 +846,11 @@ static void *consumer_main(void *arg)
 		if (consume_until_epipe(st, &c))
 			goto out;
 		st->late = c.expect - first;
+		if (st->late) {
+			stress_fail(st, "consumer: %" PRIu64 " items arrived after -EPIPE",
+				    st->late);
+			goto out;
+		}
 	}
 	cons_check_finished(st, &c);
 out:

@@ -5,18 +5,23 @@
     python3 tests/test_ffi.py path/to/libringmpsc.so
 
 Standard library only. Checks the version against include/ringmpsc/common.h,
-mirrors rmpsc_ring_config and rmpsc_span as ctypes Structures (sizes pinned
-as in test_abi.c), moves u64 items by copy (push_n/pop_n) and zero-copy
-(reserve/commit and readable/advance through both span segments), and
-checks the documented error codes. Prints "N passed, M failed" and exits
-non-zero on any failure.
+mirrors rmpsc_ring_config, rmpsc_span and rmpsc_wait as ctypes Structures
+(sizes pinned as in test_abi.c), moves u64 items by copy (push_n/pop_n) and
+zero-copy (reserve/commit and readable/advance through both span segments),
+checks the documented error codes, the blocking _timed calls (ctypes drops
+the GIL around each call, so a Python thread can wake a blocked one) and a
+notifier round trip. Prints "N passed, M failed" and exits non-zero on any
+failure.
 """
 
 import ctypes
 import errno
 import os
 import re
+import select
 import sys
+import threading
+import time
 import traceback
 
 from ctypes import (POINTER, Structure, byref, c_char_p, c_int, c_int32,
@@ -44,7 +49,8 @@ class Span(Structure):
 
 
 class RingConfig(Structure):
-    """rmpsc_ring_config, version 1 (RMPSC_RING_CONFIG_SIZE_V1 == 24)."""
+    """rmpsc_ring_config: 32 bytes (the 1.0 fields end at
+    RMPSC_RING_CONFIG_SIZE_V1 == 24, then slots and _pad1)."""
     _fields_ = [
         ("size", c_uint32),
         ("flags", c_uint32),
@@ -52,6 +58,20 @@ class RingConfig(Structure):
         ("elem_size", c_uint32),
         ("numa_node", c_int32),
         ("_pad0", c_uint32),
+        ("slots", c_uint32),
+        ("_pad1", c_uint32),
+    ]
+
+
+class Wait(Structure):
+    """rmpsc_wait (RMPSC_WAIT_CONFIG_SIZE_V1 == 32)."""
+    _fields_ = [
+        ("size", c_uint32),
+        ("kind", c_uint32),
+        ("spin_count", c_uint32),
+        ("yield_count", c_uint32),
+        ("sleep_ns", c_int64),
+        ("timeout_ns", c_int64),
     ]
 
 
@@ -59,7 +79,13 @@ class Ring(Structure):
     """Opaque rmpsc_ring."""
 
 
+class Notifier(Structure):
+    """Opaque rmpsc_notifier."""
+
+
 RingP = POINTER(Ring)
+NotifierP = POINTER(Notifier)
+WaitP = POINTER(Wait)
 U64P = POINTER(c_uint64)
 
 # Pinned constants (mirrors of the C enums; test_abi.c pins the C side).
@@ -67,6 +93,16 @@ RMPSC_NODE_ANY = -1
 RMPSC_FEATURE_NUMA = 1
 RMPSC_FEATURE_URING = 2
 RMPSC_RING_CONFIG_SIZE_V1 = 24
+RMPSC_WAIT_SPIN = 0
+RMPSC_WAIT_YIELD = 1
+RMPSC_WAIT_SLEEP = 2
+RMPSC_WAIT_BLOCK = 3
+RMPSC_WAIT_DEADLINE = 4
+RMPSC_WAIT_BACKOFF = 5
+RMPSC_WAIT_KIND_MAX = 5
+RMPSC_WAIT_DEFAULT_SPIN = 256
+RMPSC_WAIT_DEFAULT_YIELD = 8
+RMPSC_WAIT_CONFIG_SIZE_V1 = 32
 
 
 class CheckFailed(Exception):
@@ -110,6 +146,20 @@ def load(path):
         "rmpsc_ring_is_empty": (c_int, [RingP]),
         "rmpsc_ring_capacity": (c_int64, [RingP]),
         "rmpsc_ring_elem_size": (c_int64, [RingP]),
+        "rmpsc_ring_push_timed": (c_int, [RingP, c_void_p, c_int64, WaitP]),
+        "rmpsc_ring_pop_timed": (c_int, [RingP, c_void_p, c_int64, WaitP]),
+        "rmpsc_ring_push_n_timed": (c_int, [RingP, c_void_p, c_uint32, c_int64, WaitP]),
+        "rmpsc_ring_pop_n_timed": (c_int, [RingP, c_void_p, c_uint32, c_int64, WaitP]),
+        "rmpsc_ring_set_wait": (c_int, [RingP, WaitP]),
+        "rmpsc_ring_get_wait": (c_int, [RingP, WaitP]),
+        "rmpsc_ring_set_notifier": (c_int, [RingP, NotifierP]),
+        "rmpsc_wait_init": (c_int, [WaitP, c_uint32, c_uint32]),
+        "rmpsc_wait_validate": (c_int, [WaitP]),
+        "rmpsc_notifier_create": (c_int, [c_uint32, POINTER(NotifierP)]),
+        "rmpsc_notifier_destroy": (None, [NotifierP]),
+        "rmpsc_notifier_fd": (c_int, [NotifierP]),
+        "rmpsc_notifier_signal": (c_int, [NotifierP]),
+        "rmpsc_notifier_consume": (c_int64, [NotifierP]),
     }
     for name, (restype, argtypes) in protos.items():
         fn = getattr(lib, name)
@@ -160,11 +210,16 @@ def test_ffi_version_matches_header(lib):
 
 
 def test_ffi_struct_layout_matches_abi(lib):
-    check_eq(ctypes.sizeof(RingConfig), RMPSC_RING_CONFIG_SIZE_V1, "sizeof config")
-    check_eq(ctypes.sizeof(RingConfig), 24, "sizeof config")
+    check_eq(ctypes.sizeof(RingConfig), 32, "sizeof config")
+    check_eq(RingConfig._pad0.offset + 4, RMPSC_RING_CONFIG_SIZE_V1,
+             "the 1.0 fields end at RMPSC_RING_CONFIG_SIZE_V1")
     for name, off in (("size", 0), ("flags", 4), ("capacity", 8), ("elem_size", 12),
-                      ("numa_node", 16), ("_pad0", 20)):
+                      ("numa_node", 16), ("_pad0", 20), ("slots", 24), ("_pad1", 28)):
         check_eq(getattr(RingConfig, name).offset, off, "config.%s offset" % name)
+    check_eq(ctypes.sizeof(Wait), RMPSC_WAIT_CONFIG_SIZE_V1, "sizeof wait")
+    for name, off in (("size", 0), ("kind", 4), ("spin_count", 8), ("yield_count", 12),
+                      ("sleep_ns", 16), ("timeout_ns", 24)):
+        check_eq(getattr(Wait, name).offset, off, "wait.%s offset" % name)
     iov = ctypes.sizeof(IoVec)
     check_eq(Span.iov.offset, 0, "span.iov offset")
     check_eq(Span.count.offset, 2 * iov, "span.count offset")
@@ -181,10 +236,45 @@ def test_ffi_config_init_writes_defaults(lib):
     cfg = RingConfig()
     cfg._pad0 = 0xFFFFFFFF
     check_eq(lib.rmpsc_ring_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "config_init")
-    check_eq((cfg.size, cfg.flags, cfg.capacity, cfg.elem_size, cfg.numa_node, cfg._pad0),
-             (24, 0, 1024, 8, RMPSC_NODE_ANY, 0), "defaults")
+    check_eq((cfg.size, cfg.flags, cfg.capacity, cfg.elem_size, cfg.numa_node, cfg._pad0,
+              cfg.slots, cfg._pad1),
+             (32, 0, 1024, 8, RMPSC_NODE_ANY, 0, 0, 0), "defaults")
     check_eq(lib.rmpsc_ring_config_init(byref(cfg), 16), -errno.EINVAL, "size 16")
     check_eq(lib.rmpsc_ring_config_init(None, 24), -errno.EINVAL, "NULL config")
+
+
+def test_ffi_config_v1_size_leaves_new_fields_alone(lib):
+    # An older caller's 24-byte struct: init writes at most 24 bytes and
+    # create accepts it (slots takes its default).
+    cfg = RingConfig()
+    cfg.slots = 0xAAAAAAAA
+    cfg._pad1 = 0x55555555
+    check_eq(lib.rmpsc_ring_config_init(byref(cfg), RMPSC_RING_CONFIG_SIZE_V1), 0,
+             "config_init 24")
+    check_eq(cfg.size, 24, "size recorded")
+    check_eq((cfg.slots, cfg._pad1), (0xAAAAAAAA, 0x55555555), "bytes past 24 untouched")
+    cfg.capacity = 16
+    r = RingP()
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), 0, "create from 24 bytes")
+    try:
+        check_eq(lib.rmpsc_ring_capacity(r), 16, "capacity")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+    # The full struct: slots must be 0 or a power of two >= capacity.
+    check_eq(lib.rmpsc_ring_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "config_init")
+    cfg.capacity = 16
+    cfg.slots = 64
+    r = RingP()
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), 0, "create with slots 64")
+    try:
+        check_eq(lib.rmpsc_ring_capacity(r), 16, "capacity with a larger buffer")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+    cfg.slots = 8
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), -errno.EINVAL, "slots < capacity")
+    cfg.slots = 0
+    cfg._pad1 = 1
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), -errno.EINVAL, "_pad1 not zero")
 
 
 def test_ffi_push_n_pop_n_batches_across_wraps(lib):
@@ -306,14 +396,162 @@ def test_ffi_strerror_returns_bytes(lib):
              "negative and positive codes")
 
 
+def test_ffi_wait_init_writes_defaults(lib):
+    for kind in range(RMPSC_WAIT_KIND_MAX + 1):
+        w = Wait()
+        w.sleep_ns = -5
+        check_eq(lib.rmpsc_wait_init(byref(w), ctypes.sizeof(w), kind), 0,
+                 "wait_init kind %d" % kind)
+        spin = 0 if kind == RMPSC_WAIT_SPIN else RMPSC_WAIT_DEFAULT_SPIN
+        check_eq((w.size, w.kind, w.spin_count, w.yield_count, w.sleep_ns, w.timeout_ns),
+                 (32, kind, spin, RMPSC_WAIT_DEFAULT_YIELD, 50000, 1000000),
+                 "defaults of kind %d" % kind)
+        check_eq(lib.rmpsc_wait_validate(byref(w)), 0, "validate kind %d" % kind)
+    w = Wait()
+    check_eq(lib.rmpsc_wait_init(byref(w), 32, RMPSC_WAIT_KIND_MAX + 1), -errno.EINVAL,
+             "unknown kind")
+    check_eq(lib.rmpsc_wait_init(byref(w), 24, RMPSC_WAIT_BLOCK), -errno.EINVAL,
+             "size 24")
+    check_eq(lib.rmpsc_wait_init(byref(w), 36, RMPSC_WAIT_BLOCK), -errno.EINVAL,
+             "size 36")
+    check_eq(lib.rmpsc_wait_init(None, 32, RMPSC_WAIT_BLOCK), -errno.EINVAL, "NULL wait")
+    check_eq(lib.rmpsc_wait_validate(None), -errno.EINVAL, "validate NULL")
+
+
+def test_ffi_timed_calls_time_out_and_return_items(lib):
+    r = make_ring(lib, 4)
+    try:
+        item = c_uint64(0)
+        spin = Wait()
+        check_eq(lib.rmpsc_wait_init(byref(spin), ctypes.sizeof(spin), RMPSC_WAIT_SPIN), 0,
+                 "wait_init spin")
+        # Empty: timeout 0 is a single try; a short timeout runs out.
+        check_eq(lib.rmpsc_ring_pop_timed(r, byref(item), 0, None), -errno.ETIMEDOUT,
+                 "pop_timed(0) on empty")
+        check_eq(lib.rmpsc_ring_pop_timed(r, byref(item), 0, byref(spin)),
+                 -errno.ETIMEDOUT, "pop_timed(0, spin) on empty")
+        check_eq(lib.rmpsc_ring_pop_timed(r, byref(item), 1000000, None),
+                 -errno.ETIMEDOUT, "pop_timed(1 ms) on empty")
+        # A push, then a pop with a timeout returns the item.
+        item.value = 0xC0FFEE
+        check_eq(lib.rmpsc_ring_push_timed(r, byref(item), 0, None), 0, "push_timed(0)")
+        item.value = 0
+        check_eq(lib.rmpsc_ring_pop_timed(r, byref(item), 1000000000, None), 0,
+                 "pop_timed(1 s) after a push")
+        check_eq(item.value, 0xC0FFEE, "the item")
+        # Full: push_timed(0) times out, pop_n_timed takes all.
+        four = (c_uint64 * 4)(1, 2, 3, 4)
+        check_eq(lib.rmpsc_ring_push_n_timed(r, four, 4, -1, None), 4, "push_n_timed 4")
+        check_eq(lib.rmpsc_ring_push_timed(r, byref(item), 0, None), -errno.ETIMEDOUT,
+                 "push_timed(0) on full")
+        out = (c_uint64 * 4)()
+        check_eq(lib.rmpsc_ring_pop_n_timed(r, out, 4, 0, None), 4, "pop_n_timed")
+        check_eq(list(out), [1, 2, 3, 4], "pop_n_timed values")
+        # Errors.
+        bad = Wait()
+        check_eq(lib.rmpsc_wait_init(byref(bad), ctypes.sizeof(bad), RMPSC_WAIT_BLOCK), 0,
+                 "wait_init")
+        bad.kind = 99
+        check_eq(lib.rmpsc_ring_pop_timed(r, byref(item), 0, byref(bad)), -errno.EINVAL,
+                 "pop_timed with an invalid strategy")
+        check_eq(lib.rmpsc_ring_set_wait(r, byref(bad)), -errno.EINVAL, "set_wait invalid")
+        check_eq(lib.rmpsc_ring_pop_timed(None, byref(item), 0, None), -errno.EBADF,
+                 "pop_timed NULL ring")
+        check_eq(lib.rmpsc_ring_pop_timed(r, None, 0, None), -errno.EINVAL,
+                 "pop_timed NULL item")
+        # The ring's strategy round-trips.
+        check_eq(lib.rmpsc_ring_set_wait(r, byref(spin)), 0, "set_wait spin")
+        got = Wait()
+        check_eq(lib.rmpsc_wait_init(byref(got), ctypes.sizeof(got), RMPSC_WAIT_BLOCK), 0,
+                 "wait_init")
+        check_eq(lib.rmpsc_ring_get_wait(r, byref(got)), 0, "get_wait")
+        check_eq(got.kind, RMPSC_WAIT_SPIN, "get_wait kind")
+        check_eq(lib.rmpsc_ring_set_wait(r, None), 0, "set_wait NULL: the default")
+        check_eq(lib.rmpsc_ring_get_wait(r, byref(got)), 0, "get_wait")
+        check_eq(got.kind, RMPSC_WAIT_BLOCK, "default kind")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+
+
+def test_ffi_timed_pop_blocks_without_the_gil(lib):
+    # The main thread blocks in pop_timed(-1); a Python thread can run only
+    # if ctypes released the GIL, and its push (then its close) wakes it.
+    r = make_ring(lib, 8)
+    try:
+        def later(fn):
+            def run():
+                time.sleep(0.05)
+                fn()
+            t = threading.Thread(target=run)
+            t.start()
+            return t
+
+        item = c_uint64(0)
+        sent = c_uint64(0xBEEF)
+        t = later(lambda: lib.rmpsc_ring_push_timed(r, byref(sent), -1, None))
+        rc = lib.rmpsc_ring_pop_timed(r, byref(item), -1, None)
+        t.join()
+        check_eq(rc, 0, "pop_timed(-1) woken by a push")
+        check_eq(item.value, 0xBEEF, "the pushed item")
+        t = later(lambda: lib.rmpsc_ring_close(r))
+        rc = lib.rmpsc_ring_pop_timed(r, byref(item), -1, None)
+        t.join()
+        check_eq(rc, -errno.EPIPE, "pop_timed(-1) woken by a close")
+    finally:
+        lib.rmpsc_ring_destroy(r)
+
+
+def test_ffi_notifier_round_trip(lib):
+    n = NotifierP()
+    check_eq(lib.rmpsc_notifier_create(1, byref(n)), -errno.EINVAL, "flags 1")
+    check(not bool(n), "create sets *out to NULL on error")
+    check_eq(lib.rmpsc_notifier_create(0, byref(n)), 0, "notifier_create")
+    check(bool(n), "a handle")
+    r = make_ring(lib, 16)
+    try:
+        fd = lib.rmpsc_notifier_fd(n)
+        check(fd >= 0, "notifier fd %d" % fd)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        check_eq(poller.poll(0), [], "nothing pending")
+        check_eq(lib.rmpsc_ring_set_notifier(r, n), 0, "set_notifier")
+        item = c_uint64(7)
+        check_eq(lib.rmpsc_ring_push(r, byref(item)), 0, "push")
+        check_eq(lib.rmpsc_ring_push(r, byref(item)), 0, "push")
+        check_eq(len(poller.poll(0)), 1, "the fd is readable after a push")
+        got = lib.rmpsc_notifier_consume(n)
+        check(got >= 1, "consume after a push: %d" % got)
+        check_eq(lib.rmpsc_notifier_consume(n), 0, "consume again")
+        check_eq(lib.rmpsc_ring_drain(r, None, 100), 2, "drain")
+        check_eq(lib.rmpsc_notifier_signal(n), 1, "signal")
+        check_eq(lib.rmpsc_notifier_signal(n), 0, "signal coalesced")
+        check(lib.rmpsc_notifier_consume(n) >= 1, "consume the signal")
+        check_eq(lib.rmpsc_ring_set_notifier(r, None), 0, "detach")
+        check_eq(lib.rmpsc_ring_push(r, byref(item)), 0, "push detached")
+        check_eq(lib.rmpsc_notifier_consume(n), 0, "no signal after detach")
+        check_eq(lib.rmpsc_notifier_fd(None), -errno.EBADF, "fd of NULL")
+        check_eq(lib.rmpsc_notifier_consume(None), -errno.EBADF, "consume NULL")
+        check_eq(lib.rmpsc_ring_set_notifier(None, n), -errno.EBADF, "set_notifier NULL ring")
+    finally:
+        lib.rmpsc_ring_set_notifier(r, None)
+        lib.rmpsc_ring_destroy(r)
+        lib.rmpsc_notifier_destroy(n)
+    lib.rmpsc_notifier_destroy(None)  # accepted
+
+
 CASES = [
     test_ffi_version_matches_header,
     test_ffi_struct_layout_matches_abi,
     test_ffi_config_init_writes_defaults,
+    test_ffi_config_v1_size_leaves_new_fields_alone,
     test_ffi_push_n_pop_n_batches_across_wraps,
     test_ffi_reserve_commit_readable_advance_zero_copy,
     test_ffi_error_codes_match_errno,
     test_ffi_strerror_returns_bytes,
+    test_ffi_wait_init_writes_defaults,
+    test_ffi_timed_calls_time_out_and_return_items,
+    test_ffi_timed_pop_blocks_without_the_gil,
+    test_ffi_notifier_round_trip,
 ]
 
 

@@ -329,7 +329,8 @@ static void test_ring_features_when_called_returns_only_known_bits(void **state)
 /* STYLE.md section 3: every code the library uses. */
 static const int lib_codes[] = {
 	EINVAL, EBADF, EAGAIN, ETIMEDOUT, EPIPE, ENOBUFS, ESTALE,
-	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP,
+	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP, EDEADLK, EIO,
+	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC,
 };
 #define N_LIB_CODES (sizeof lib_codes / sizeof lib_codes[0])
 
@@ -1301,19 +1302,24 @@ static void test_ring_commit_partial_then_rest_publishes_all(void **state)
 	assert_ret(rmpsc_ring_is_empty(r), 1);
 }
 
-static void test_ring_commit_after_close_publishes_reserved_slots(void **state)
+static void test_ring_commit_after_close_returns_epipe_publishes_nothing(void **state)
 {
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 	uint64_t v;
 
-	assert_ret(rmpsc_ring_reserve_exact(r, 2, &s), 2);
-	fill_vals(s.iov[0].iov_base, 40, 2);
+	/* committed before the close: delivered; reserved but not committed
+	 * when the close came: refused, and the caller is told so */
+	assert_ret(rmpsc_ring_reserve_exact(r, 3, &s), 3);
+	fill_vals(s.iov[0].iov_base, 40, 3);
+	assert_ret(rmpsc_ring_commit(r, 1), 0);
 	assert_ret(rmpsc_ring_close(r), 0);
-	assert_ret(rmpsc_ring_commit(r, 2), 0);
-	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 40, 2);
+	assert_ret(rmpsc_ring_commit(r, 2), -EPIPE);
+	assert_ret(rmpsc_ring_len(r), 1);
+	pop_seq(r, 40, 1);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+	/* an over-commit is still misuse, closed or not */
+	assert_ret(rmpsc_ring_commit(r, 3), -EINVAL);
 }
 
 static void test_ring_push_after_reserve_drops_reservation(void **state)
@@ -2103,19 +2109,21 @@ static void test_ring_close_with_data_keeps_it_for_consumer_then_epipe(void **st
 	assert_ret(rmpsc_ring_is_closed(r), 1);
 }
 
-static void test_ring_epipe_when_later_commit_arrives_is_not_sticky(void **state)
+static void test_ring_epipe_is_final_when_commit_follows_close(void **state)
 {
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
-	uint64_t v;
+	uint64_t v = 1234;
 
 	assert_ret(rmpsc_ring_reserve_exact(r, 1, &s), 1);
 	*(uint64_t *)s.iov[0].iov_base = 1234;
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
-	assert_ret(rmpsc_ring_commit(r, 1), 0);
-	pop_seq(r, 1234, 1);
+	assert_ret(rmpsc_ring_commit(r, 1), -EPIPE);
+	assert_ret(rmpsc_ring_push(r, &v), -EPIPE);
+	assert_ret(rmpsc_ring_push_n(r, &v, 1), -EPIPE);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+	assert_ret(rmpsc_ring_len(r), 0);
 }
 
 static void test_ring_len_when_filling_and_draining_tracks_committed(void **state)
@@ -2795,7 +2803,7 @@ int main(void)
 		T(test_ring_commit_without_reservation_returns_einval),
 		T(test_ring_commit_zero_returns_zero_and_changes_nothing),
 		T(test_ring_commit_partial_then_rest_publishes_all),
-		T(test_ring_commit_after_close_publishes_reserved_slots),
+		T(test_ring_commit_after_close_returns_epipe_publishes_nothing),
 		T(test_ring_push_after_reserve_drops_reservation),
 		/* push */
 		T(test_ring_push_when_empty_returns_zero),
@@ -2863,7 +2871,7 @@ int main(void)
 		T(test_ring_is_closed_when_open_returns_zero),
 		T(test_ring_close_when_called_twice_returns_zero),
 		T(test_ring_close_with_data_keeps_it_for_consumer_then_epipe),
-		T(test_ring_epipe_when_later_commit_arrives_is_not_sticky),
+		T(test_ring_epipe_is_final_when_commit_follows_close),
 		T(test_ring_len_when_filling_and_draining_tracks_committed),
 		U(test_ring_capacity_and_elem_size_return_configured_values),
 		U(test_ring_footprint_when_created_covers_slots_in_whole_pages),

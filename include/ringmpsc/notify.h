@@ -73,9 +73,11 @@ RMPSC_API int rmpsc_notifier_fd(const rmpsc_notifier *n);
  * Signal the consumer: make the eventfd readable unless an unconsumed
  * signal already does.
  *
- * @return 1 if this call wrote the eventfd, 0 if it coalesced into a
- *  pending signal; -EBADF: @p n is not a notifier; -EIO: the eventfd write
- *  failed (cannot happen with a valid fd short of a counter overflow).
+ * @return 1 if this call wrote the eventfd (or found its counter at the
+ *  maximum, which leaves it readable all the same), 0 if it coalesced into
+ *  a pending signal; -EBADF: @p n is not a notifier; -EIO: the eventfd
+ *  write failed (its descriptor was closed or replaced behind the
+ *  library's back).
  * Concurrency: any thread. Progress: lock-free (one atomic exchange, a
  *  write(2) at most). Ordering: release; what the caller stored before
  *  signalling is visible to the thread that consumes this signal.

@@ -21,15 +21,17 @@
  * before releasing them (advance, pop*, skip, drain) happens-before the
  * producer call that hands those slots out again (reserve, push*).
  *
- * Close. rmpsc_ring_close() marks the ring closed. From then on reserve and
- * push* return -EPIPE (checked after the handle and pointer arguments and
- * before everything else, n == 0 and n > capacity included); a commit of
- * slots reserved before the close is still published (a reserve that fails
- * leaves an earlier reservation in place). The consumer keeps receiving
- * every committed element and gets -EPIPE only once the ring is closed and empty. Should a commit race with
- * the consumer's observation of "closed and empty", the element stays in the
- * ring and the next consumer call returns it: -EPIPE is not sticky and nothing
- * committed is ever dropped.
+ * Close. rmpsc_ring_close() marks the ring closed. From then on reserve,
+ * commit and push* return -EPIPE (checked after the handle and pointer
+ * arguments and before everything else, n == 0 and n > capacity included,
+ * except that an over-commit is still -EINVAL): slots reserved before the
+ * close and not yet committed are dropped, and the producer is told so. The
+ * consumer keeps receiving every element published before the close and
+ * gets -EPIPE once the ring is closed and empty. That -EPIPE is final:
+ * close waits for a publication that is in progress on the producer thread
+ * (it saw the ring still open) to finish, so a push or commit either
+ * returned success and its elements reach the consumer before -EPIPE, or
+ * returned -EPIPE itself. Nothing that was reported as sent is lost.
  */
 #ifndef RINGMPSC_RING_H
 #define RINGMPSC_RING_H
@@ -179,6 +181,7 @@ RMPSC_API int rmpsc_ring_reserve_exact(rmpsc_ring *r, uint32_t n, rmpsc_span *ou
  * @param n slots to publish; 0 is a no-op.
  * @return 0;
  *  -EINVAL: @p n is more than is reserved and uncommitted (nothing changes);
+ *  -EPIPE: the ring was closed after the reserve; nothing is published;
  *  -EBADF: @p r is not a ring.
  * Concurrency: the producer thread. Progress: wait-free.
  * Ordering: release; the writes into the slots happen-before the consumer
@@ -471,11 +474,15 @@ RMPSC_API int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n);
 /* ------------------------------------------------------------------------ */
 
 /**
- * Close the ring (idempotent) and wake every thread blocked in a _timed
- * call on it. See the file comment for what it means to each side.
+ * Close the ring (idempotent), wake every thread blocked in a _timed call
+ * on it and signal the attached notifier, if any, so an event loop learns
+ * of the close like of data. See the file comment for what it means to each
+ * side.
  *
  * @return 0; -EBADF: @p r is not a ring.
- * Concurrency: any thread. Progress: wait-free.
+ * Concurrency: any thread. Progress: blocking: waits for a push or commit
+ *   that is running on the producer thread to finish (a few instructions,
+ *   unless that thread is preempted), and makes up to three system calls.
  * Ordering: release; a consumer that sees the ring closed also sees every
  *   commit that happened-before the close.
  */
