@@ -11,13 +11,18 @@
  *
  * Messages are uint64_t. Queues are opaque `void *` to the harness.
  *
- * Return conventions (all calls are non-blocking "try" calls; the harness
- * owns every spin/yield policy so that all adapters wait the same way):
- *  - push1/pop1/mp_push1/mp_pop1: 1 done, 0 full (push) or empty (pop),
- *    BENCH_ERR_IMPL when the implementation reported an unexpected error.
+ * Return conventions (all calls but pop1_wait and wake_pop1 are non-blocking
+ * "try" calls; the harness owns every spin/yield policy so that all adapters
+ * wait the same way):
+ *  - push1/pop1/mp_push1/mp_pop1/wake_push1: 1 done, 0 full (push) or empty
+ *    (pop), BENCH_ERR_IMPL when the implementation reported an unexpected
+ *    error.
  *  - push_n/pop_n/zc_produce/zc_consume: the number of items moved (best
  *    effort, 0..n, 0 meaning full or empty), or a BENCH_ERR_* code.
  *    n never exceeds INT32_MAX.
+ *  - pop1_wait/wake_pop1: wait inside the implementation until an item is
+ *    there; 1 done, or BENCH_ERR_IMPL. They never return 0, so a run whose
+ *    peer died is caught only by the harness's stall timer.
  *
  * Threading: one producer thread and one consumer thread per SPSC queue.
  * The mp_* part has @nprod producer threads (producer index 0..nprod-1, each
@@ -41,6 +46,23 @@ enum {
 	BENCH_ERR_IMPL = -2,	 /* the implementation failed unexpectedly */
 	BENCH_MAX_PROD = 8,	 /* mp_create accepts 1..BENCH_MAX_PROD */
 	BENCH_PROD_SHIFT = 56,	 /* W3 values: producer index << 56 | sequence */
+};
+
+/* bench_impl.workloads bits (0 there: every workload the API allows). */
+enum {
+	BENCH_WL_W1 = 1u << 0,
+	BENCH_WL_W2 = 1u << 1,
+	BENCH_WL_W3 = 1u << 2,
+	BENCH_WL_W4 = 1u << 3,
+	BENCH_WL_W5 = 1u << 4,
+};
+
+/* How wake_pop1 waits (W5). */
+enum bench_wake {
+	BENCH_WAKE_SPIN = 0,  /* busy polling inside the implementation */
+	BENCH_WAKE_FUTEX = 1, /* asleep in the kernel until the producer wakes it */
+	BENCH_WAKE_EPOLL = 2, /* asleep in epoll_wait on an fd the producer signals */
+	BENCH_WAKE_N = 3,
 };
 
 struct bench_impl {
@@ -76,10 +98,39 @@ struct bench_impl {
 	void (*mp_destroy)(void *q);
 	int (*mp_push1)(void *q, unsigned producer, uint64_t v);
 	int (*mp_pop1)(void *q, uint64_t *v);
+
+	/* Everything below is optional and was appended later; the C++
+	 * adapters' designated initializers must keep declaration order. */
+
+	/* Called once at start-up, before anything else, when the adapter is
+	 * selected: 0 ready; otherwise the adapter is skipped and @why (a
+	 * buffer of @len bytes) says why. */
+	int (*init)(char *why, unsigned len);
+
+	/* W4: a pop that waits inside the implementation (its own poll loop
+	 * instead of the harness's pop1 + pause loop). */
+	int (*pop1_wait)(void *q, uint64_t *v);
+
+	/* W5 (wake-up latency): a queue whose consumer waits as @how says
+	 * (enum bench_wake); NULL from wake_create when it cannot. */
+	void *(*wake_create)(uint32_t capacity, unsigned how);
+	void (*wake_destroy)(void *w);
+	int (*wake_push1)(void *w, uint64_t v);
+	int (*wake_pop1)(void *w, uint64_t *v);
+
+	/* Workloads to run, BENCH_WL_* bits; 0: all that the API allows. */
+	uint32_t workloads;
+	/* Another build of the implementation named here (an A/B variant): it
+	 * is never "the best other implementation" of any row, and its own
+	 * rows are compared with peers only, not with that implementation. */
+	const char *variant_of;
 };
 
 /* The adapters (bench/impl_<name>.c). */
 extern const struct bench_impl bench_impl_ringmpsc;
+/* The same adapter on libringmpsc_poll.so (RMPSC_NO_WAKE), loaded with
+ * dlopen (impl_ringmpsc_poll.c). */
+extern const struct bench_impl bench_impl_ringmpsc_poll;
 extern const struct bench_impl bench_impl_mutex;
 /* Peers, compiled in when their Debian package is present. */
 extern const struct bench_impl bench_impl_boost; /* impl_boost.cc */

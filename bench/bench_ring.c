@@ -8,13 +8,16 @@
  *   W2  batch SPSC throughput, copying and zero-copy        GB/s, Mmsg/s
  *   W3  MPSC, 2 producers + 1 consumer, pinned/unpinned     Mmsg/s
  *   W4  ping-pong round trip through two queues             ns p50/p99/min
+ *   W5  wake-up latency of an idle consumer (spin, futex, epoll) ns p50/p99
  *   LIM the machine's own limits: memset into an L2-sized buffer (GB/s) and
  *       the raw cross-core cache-line round trip (ns p50)
  *
  * Repetitions are interleaved across implementations and workloads, each
  * one is bracketed by a short cache-line round-trip probe and repeated when
  * a probe shows the machine in a slow episode; results are medians of the
- * kept repetitions and ratios against the best other implementation.
+ * kept repetitions and ratios against the best other implementation, both
+ * of the medians and, paired round by round, of the values measured close
+ * together in time.
  * Every received value is checked; a wrong one is exit code 1.
  */
 #ifndef _GNU_SOURCE
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +47,9 @@
 /* The adapters, in table order (the first is "ours"). */
 static const struct bench_impl *const all_impls[] = {
 	&bench_impl_ringmpsc,
+#ifdef BENCH_HAVE_RINGMPSC_POLL
+	&bench_impl_ringmpsc_poll,
+#endif
 #ifdef BENCH_HAVE_BOOST
 	&bench_impl_boost,
 #endif
@@ -65,6 +72,7 @@ static const struct bench_impl *const all_impls[] = {
 };
 #define N_IMPLS (sizeof all_impls / sizeof all_impls[0])
 #define OURS	"ringmpsc"
+#define OURS_POLL "ringmpsc-poll" /* the RMPSC_NO_WAKE build, for the wake A/B */
 
 #ifdef BENCH_NATIVE
 #define HARNESS_ISA "native"
@@ -90,6 +98,9 @@ enum {
 #define STALL_NS	  (60ull * 1000000000ull)
 #define MS		  (1000000ull)
 #define PING_STOP	  UINT64_MAX
+#define WAKE_STOP	  UINT64_MAX
+#define WAKE_PAUSE_MIN_NS 20000ull  /* W5 pause before each message... */
+#define WAKE_PAUSE_MAX_NS 200000ull /* ...uniform in [min, max] */
 #define RT_STOP		  UINT64_MAX
 
 /* Durations per mode. Throughput reps run for a fixed time (the producers
@@ -101,13 +112,15 @@ struct mode {
 	uint64_t lat_ns;    /* W4 */
 	uint64_t lat_max;   /* W4 round trips at most */
 	uint64_t memset_ns; /* LIM memset */
+	uint64_t wake_ns;   /* W5: longest repetition */
+	uint64_t wake_max;  /* W5 samples per repetition */
 	uint64_t rt_ns;	    /* LIM cache-line round trip */
 	uint64_t rt_max;
 	uint64_t probe_ns; /* probe around every rep */
 	uint64_t probe_wait_ns;
 	unsigned probe_waits; /* re-probes while waiting out a slow episode */
 	uint64_t calib_ns;
-	double budget_s; /* stop repeating reps after this much run time; 0 = never */
+	double budget_s; /* repeat only while the projected run fits; 0: no limit */
 	unsigned reps;
 };
 
@@ -116,6 +129,8 @@ static const struct mode mode_quick = {
 	.tput_ns = 200 * MS,
 	.lat_ns = 60 * MS,
 	.lat_max = 200000,
+	.wake_ns = 400 * MS,
+	.wake_max = 1000,
 	.memset_ns = 30 * MS,
 	.rt_ns = 40 * MS,
 	.rt_max = 200000,
@@ -123,7 +138,7 @@ static const struct mode mode_quick = {
 	.probe_wait_ns = 20 * MS,
 	.probe_waits = 5,
 	.calib_ns = 30 * MS,
-	.budget_s = 40.0,
+	.budget_s = 50.0,
 	.reps = 5,
 };
 
@@ -132,6 +147,8 @@ static const struct mode mode_full = {
 	.tput_ns = 800 * MS,
 	.lat_ns = 250 * MS,
 	.lat_max = 500000,
+	.wake_ns = 2000 * MS,
+	.wake_max = 4000,
 	.memset_ns = 100 * MS,
 	.rt_ns = 200 * MS,
 	.rt_max = 500000,
@@ -360,6 +377,8 @@ struct worker {
 	uint64_t sum;
 	uint64_t t0, t1; /* ns */
 	uint64_t per[BENCH_MAX_PROD];
+	double cpu_frac; /* W5 consumer: thread CPU time / wall time */
+	uint64_t early; /* W5 consumer: samples whose stamp was ahead of its clock */
 	int failed;
 	char msg[200];
 };
@@ -377,8 +396,11 @@ struct run {
 	_Atomic int go;
 	_Atomic int stop;
 	_Atomic int abort;
+	int may_end_early; /* the workers can finish before the stop flag */
 	/* Written once by each producer, at its end. */
 	_Alignas(128) _Atomic unsigned prod_done;
+	/* W5: messages the consumer has taken, written by the consumer. */
+	_Alignas(128) _Atomic uint64_t acked;
 	/* Start and finish bookkeeping. */
 	_Alignas(128) _Atomic unsigned ready;
 	_Atomic unsigned finished;
@@ -393,6 +415,7 @@ static struct run *run_new(void)
 	atomic_init(&run->stop, 0);
 	atomic_init(&run->abort, 0);
 	atomic_init(&run->prod_done, 0);
+	atomic_init(&run->acked, 0);
 	atomic_init(&run->ready, 0);
 	atomic_init(&run->finished, 0);
 	return run;
@@ -407,7 +430,8 @@ worker_fail(struct worker *w, const char *fmt, ...)
 	vsnprintf(w->msg, sizeof w->msg, fmt, ap);
 	va_end(ap);
 	w->failed = 1;
-	atomic_store_explicit(&w->run->abort, 1, memory_order_relaxed);
+	/* Release: run_threads() reads msg after seeing the flag. */
+	atomic_store_explicit(&w->run->abort, 1, memory_order_release);
 }
 
 /*
@@ -482,16 +506,30 @@ static void spawn(struct worker *w)
 		die(1, "pthread_create: %s", strerror(err));
 }
 
+/* The message of the first worker that failed, or NULL. */
+static const char *failure(const struct run *run, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (run->w[i].failed)
+			return run->w[i].msg;
+	return NULL;
+}
+
 /*
- * Start @n workers together, let them run for @duration_ns, raise the stop
- * flag and wait for them to finish. A run that does not finish within
- * STALL_NS of the stop (a lost message keeps a consumer waiting forever) or
- * a worker that found a wrong value is a hard failure.
+ * Start @n workers together, let them run for @duration_ns (less when
+ * run->may_end_early and they are done before), raise the stop flag and wait
+ * for them to finish. A run that does not finish within STALL_NS of the stop
+ * (a lost message keeps a consumer waiting forever) or a worker that found a
+ * wrong value is a hard failure. A worker that fails while its peer waits
+ * inside a blocking call (which never looks at the abort flag) is reported
+ * after a second, not after STALL_NS.
  */
 static void run_threads(struct run *run, unsigned n, uint64_t duration_ns,
 			const char *what)
 {
-	uint64_t deadline;
+	uint64_t deadline, fail_at = 0;
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
@@ -505,10 +543,24 @@ static void run_threads(struct run *run, unsigned n, uint64_t duration_ns,
 		sleep_ns(50000);
 	}
 	atomic_store_explicit(&run->go, 1, memory_order_release);
-	sleep_ns(duration_ns);
+	if (run->may_end_early) {
+		/* Wake-ups of this thread are rare against what the workload
+		 * itself sleeps (W5); a throughput run sleeps in one piece. */
+		uint64_t end = now_ns() + duration_ns;
+
+		while (atomic_load_explicit(&run->finished, memory_order_acquire) < n &&
+		       now_ns() < end)
+			sleep_ns(5 * MS);
+	} else {
+		sleep_ns(duration_ns);
+	}
 	atomic_store_explicit(&run->stop, 1, memory_order_relaxed);
 	deadline = now_ns() + STALL_NS;
 	while (atomic_load_explicit(&run->finished, memory_order_acquire) < n) {
+		if (!fail_at && atomic_load_explicit(&run->abort, memory_order_acquire))
+			fail_at = now_ns() + 1000 * MS;
+		if (fail_at && now_ns() > fail_at && failure(run, n))
+			die(1, "%s: %s", what, failure(run, n));
 		if (now_ns() > deadline) {
 			atomic_store_explicit(&run->abort, 1, memory_order_relaxed);
 			sleep_ns(5000 * MS);
@@ -521,9 +573,8 @@ static void run_threads(struct run *run, unsigned n, uint64_t duration_ns,
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(run->w[i].tid, NULL);
-	for (i = 0; i < n; i++)
-		if (run->w[i].failed)
-			die(1, "%s: %s", what, run->w[i].msg);
+	if (failure(run, n))
+		die(1, "%s: %s", what, failure(run, n));
 	if (atomic_load_explicit(&run->abort, memory_order_relaxed))
 		die(1, "%s: aborted", what);
 }
@@ -774,7 +825,27 @@ static void consumer_mp(struct worker *w)
 	consume(w, TAKE_MP);
 }
 
-/* W4: one item bouncing through q[0] (there) and q[1] (back). */
+/*
+ * W4's wait for the item: inside the implementation when it has pop1_wait,
+ * else the common pop1 + spin loop. pop1's result, or 0 when the run was
+ * aborted.
+ */
+static inline int w4_pop(struct run *run, const struct bench_impl *im, void *q,
+			 uint64_t *v, unsigned *fails)
+{
+	int rc;
+
+	if (im->pop1_wait)
+		return im->pop1_wait(q, v);
+	while ((rc = im->pop1(q, v)) == 0)
+		if (spin(run, fails))
+			return 0;
+	*fails = 0;
+	return rc;
+}
+
+/* W4: one item bouncing through q[0] (there) and q[1] (back). Neither queue
+ * ever holds more than one item, so a push never waits. */
 static void w4_ping(struct worker *w)
 {
 	struct run *run = w->run;
@@ -792,12 +863,9 @@ static void w4_ping(struct worker *w)
 			if (spin(run, &fails))
 				return;
 		fails = 0;
-		if (rc > 0)
-			while ((rc = im->pop1(back, &v)) == 0)
-				if (spin(run, &fails))
-					return;
+		if (rc > 0 && (rc = w4_pop(run, im, back, &v, &fails)) == 0)
+			return;
 		t1 = ticks();
-		fails = 0;
 		if (rc < 0) {
 			worker_fail(w, "%s push1/pop1 failed (%d)", im->name, rc);
 			return;
@@ -826,10 +894,8 @@ static void w4_pong(struct worker *w)
 	int rc;
 
 	for (;;) {
-		while ((rc = im->pop1(there, &v)) == 0)
-			if (spin(run, &fails))
-				return;
-		fails = 0;
+		if ((rc = w4_pop(run, im, there, &v, &fails)) == 0)
+			return;
 		if (rc < 0) {
 			worker_fail(w, "%s pop1 failed (%d)", im->name, rc);
 			return;
@@ -852,6 +918,110 @@ static void w4_pong(struct worker *w)
 		}
 	}
 	w->count = expect;
+}
+
+/*
+ * W5: wake-up latency. The producer waits until the consumer has taken the
+ * previous message, sleeps a random 20-200 us (so the consumer really goes
+ * idle: spinning, asleep on its futex or in epoll_wait), then sends its
+ * ticks() as the message. The consumer records its own ticks() minus the
+ * stamp as soon as wake_pop1 returns. WAKE_STOP ends the run.
+ */
+static void w5_pause(uint64_t *rng)
+{
+	struct timespec ts;
+	uint64_t ns;
+
+	/* xorshift64: cheap, and no shared state with other threads. */
+	*rng ^= *rng << 13;
+	*rng ^= *rng >> 7;
+	*rng ^= *rng << 17;
+	ns = WAKE_PAUSE_MIN_NS + *rng % (WAKE_PAUSE_MAX_NS - WAKE_PAUSE_MIN_NS + 1);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ns;
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
+}
+
+static void w5_producer(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	uint64_t i, rng = 0x9e3779b97f4a7c15ull ^ now_ns();
+	unsigned fails = 0;
+	int rc = 1;
+
+	/* Pauses as asked for, not rounded up by the default 50 us slack. */
+	prctl(PR_SET_TIMERSLACK, 1ul, 0ul, 0ul, 0ul);
+	w->t0 = now_ns();
+	for (i = 0; i < run->max_samples &&
+		    !(i && atomic_load_explicit(&run->stop, memory_order_relaxed));
+	     i++) {
+		while (atomic_load_explicit(&run->acked, memory_order_acquire) < i)
+			if (spin(run, &fails))
+				goto out;
+		fails = 0;
+		w5_pause(&rng);
+		while ((rc = im->wake_push1(q, ticks())) == 0)
+			if (spin(run, &fails))
+				goto out;
+		if (rc < 0) {
+			worker_fail(w, "%s wake_push1 failed (%d)", im->name, rc);
+			goto out;
+		}
+		fails = 0;
+	}
+	w->t1 = now_ns();
+	w->count = i;
+out:
+	/* Also after a failure: the consumer may be asleep in the library. */
+	while (rc >= 0 && (rc = im->wake_push1(q, WAKE_STOP)) == 0)
+		if (spin(run, &fails))
+			return;
+}
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void w5_consumer(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	uint64_t i = 0, v, t;
+	double c0 = thread_cpu_ns();
+	int rc;
+
+	w->t0 = now_ns();
+	for (;;) {
+		rc = im->wake_pop1(q, &v);
+		t = ticks();
+		if (rc <= 0) {
+			worker_fail(w, "%s wake_pop1 failed (%d)", im->name, rc);
+			return;
+		}
+		if (v == WAKE_STOP)
+			break;
+		if (i == run->max_samples) {
+			worker_fail(w, "%s: more messages than were sent", im->name);
+			return;
+		}
+		/* The two CPUs' TSCs may disagree by a little: count, clamp. */
+		if (t < v)
+			w->early++;
+		run->samples[i++] = t > v ? t - v : 0;
+		atomic_store_explicit(&run->acked, i, memory_order_release);
+	}
+	w->t1 = now_ns();
+	w->count = i;
+	w->cpu_frac = (thread_cpu_ns() - c0) /
+		      (double)(w->t1 > w->t0 ? w->t1 - w->t0 : 1);
 }
 
 /* LIM: the raw cross-core round trip, one u64 in one line: odd values go
@@ -940,17 +1110,23 @@ enum case_kind {
 	C_W3_PIN,
 	C_W3_FREE,
 	C_W4,
+	C_W5_SPIN, /* the three in enum bench_wake order */
+	C_W5_FUTEX,
+	C_W5_EPOLL,
 	C_N
 };
 
-enum wl_id { WL_LIM, WL_W1, WL_W2, WL_W3, WL_W4, WL_N };
+enum wl_id { WL_LIM, WL_W1, WL_W2, WL_W3, WL_W4, WL_W5, WL_N };
 
-static const char *const wl_names[WL_N] = { "LIM", "W1", "W2", "W3", "W4" };
+static const char *const wl_names[WL_N] = { "LIM", "W1", "W2", "W3", "W4", "W5" };
 
 struct metric_spec {
 	const char *path;
 	const char *unit;
 	int lower_better;
+	/* Not a row of its own: a note on the table, and in the JSON an
+	 * object inside the records of the same case (W5's consumer CPU). */
+	int aux;
 };
 
 static const struct case_spec {
@@ -976,7 +1152,32 @@ static const struct case_spec {
 		   "pingpong",
 		   3,
 		   { { "p50", "ns", 1 }, { "p99", "ns", 1 }, { "min", "ns", 1 } } },
+	[C_W5_SPIN] = { WL_W5,
+			"spin",
+			3,
+			{ { "spin-p50", "ns", 1 },
+			  { "spin-p99", "ns", 1 },
+			  { "spin-cpu", "cpu/wall", 1, 1 } } },
+	[C_W5_FUTEX] = { WL_W5,
+			 "futex",
+			 3,
+			 { { "futex-p50", "ns", 1 },
+			   { "futex-p99", "ns", 1 },
+			   { "futex-cpu", "cpu/wall", 1, 1 } } },
+	[C_W5_EPOLL] = { WL_W5,
+			 "epoll",
+			 3,
+			 { { "epoll-p50", "ns", 1 },
+			   { "epoll-p99", "ns", 1 },
+			   { "epoll-cpu", "cpu/wall", 1, 1 } } },
 };
+
+/* Whether @im runs workload @wl at all (its `workloads` mask). */
+static int wl_allowed(enum wl_id wl, const struct bench_impl *im)
+{
+	return !im->workloads || wl == WL_LIM ||
+	       (im->workloads & (1u << (wl - WL_W1)));
+}
 
 static int case_supported(enum case_kind k, const struct bench_impl *im)
 {
@@ -984,14 +1185,24 @@ static int case_supported(enum case_kind k, const struct bench_impl *im)
 	case C_MEMSET:
 	case C_RT:
 		return im == NULL;
+	default:
+		break;
+	}
+	if (!im || !wl_allowed(case_specs[k].wl, im))
+		return 0;
+	switch (k) {
 	case C_W2_ZC:
-		return im && im->zc_produce && im->zc_consume;
+		return im->zc_produce && im->zc_consume;
 	case C_W3_PIN:
 	case C_W3_FREE:
-		return im && im->mp_create && im->mp_destroy && im->mp_push1 &&
-		       im->mp_pop1;
+		return im->mp_create && im->mp_destroy && im->mp_push1 && im->mp_pop1;
+	case C_W5_SPIN:
+	case C_W5_FUTEX:
+	case C_W5_EPOLL:
+		return im->wake_create && im->wake_destroy && im->wake_push1 &&
+		       im->wake_pop1;
 	default:
-		return im != NULL;
+		return 1;
 	}
 }
 
@@ -1163,6 +1374,33 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 		im->destroy(run->q[0]);
 		im->destroy(run->q[1]);
 		break;
+	case C_W5_SPIN:
+	case C_W5_FUTEX:
+	case C_W5_EPOLL:
+		run->q[0] = im->wake_create(CAPACITY, (unsigned)(k - C_W5_SPIN));
+		if (!run->q[0])
+			die(1, "%s: cannot create a queue of %u slots", what,
+			    (unsigned)CAPACITY);
+		run->samples = g_samples;
+		run->max_samples = mode.wake_max;
+		run->may_end_early = 1;
+		run->w[0].fn = w5_producer;
+		run->w[0].cpu = cpu_a;
+		run->w[1].fn = w5_consumer;
+		run->w[1].cpu = cpu_b;
+		run_threads(run, 2, mode.wake_ns, what);
+		if (run->w[1].count != run->w[0].count)
+			die(1, "%s: %" PRIu64 " sent, %" PRIu64 " received", what,
+			    run->w[0].count, run->w[1].count);
+		if (run->w[1].early)
+			fprintf(stderr,
+				"bench_ring: %s: %" PRIu64 " of %" PRIu64
+				" stamps ahead of the consumer's clock (counted as 0)\n",
+				what, run->w[1].early, run->w[1].count);
+		rt_stats(run->w[1].count, m);
+		m[2] = run->w[1].cpu_frac;
+		im->wake_destroy(run->q[0]);
+		break;
 	default:
 		die(1, "internal: case %d", (int)k);
 	}
@@ -1186,11 +1424,6 @@ static struct {
 } pr = { .lowest = 1e300 };
 
 static uint64_t g_start_ns;
-
-static int over_budget(void)
-{
-	return mode.budget_s > 0 && (double)(now_ns() - g_start_ns) / 1e9 > mode.budget_s;
-}
 
 static int probe_is_slow(double p)
 {
@@ -1222,52 +1455,98 @@ struct series {
 	const char *path;
 	const char *unit;
 	const char *impl;
+	const struct bench_impl *im; /* NULL: "machine" */
 	int lower_better;
+	int aux;	    /* see struct metric_spec */
+	struct series *cpu; /* W5: the aux series of the same case */
+	/* v[i] is from round i: every case runs once per round, so the i-th
+	 * values of two series were measured close together in time. */
 	double *v;
 	double *probe; /* [2 * i], [2 * i + 1]: the probes around v[i], ns */
 	unsigned n;
 	double med, min, max;
+	double paired; /* median over rounds of v[i] / best other v[i]; 0: none */
 };
 
 struct bcase {
 	enum case_kind kind;
 	const struct bench_impl *im; /* NULL: LIM */
 	struct series *s[3];
+	unsigned done;	   /* repetitions kept so far */
+	uint64_t last_ns;  /* the last attempt, with its "after" probe */
 };
 
-static void run_rep(const struct bcase *c)
+static struct bcase *g_cases;
+static unsigned g_ncases;
+
+/*
+ * Whether the run can afford @extra_ns more (a repeated repetition, a wait
+ * for a slow episode to end) and still finish within mode.budget_s: the
+ * time used, plus @extra_ns, plus the repetitions still to run, each as long
+ * as its case's last one (a case not run yet: the mean of those that were).
+ */
+static int budget_allows(uint64_t extra_ns)
+{
+	double left = (double)extra_ns, known = 0;
+	unsigned i, nknown = 0, unknown = 0;
+
+	if (mode.budget_s <= 0)
+		return 1;
+	for (i = 0; i < g_ncases; i++) {
+		const struct bcase *c = &g_cases[i];
+		unsigned todo = mode.reps - c->done;
+
+		if (c->last_ns) {
+			left += (double)c->last_ns * todo;
+			known += (double)c->last_ns;
+			nknown++;
+		} else {
+			unknown += todo;
+		}
+	}
+	if (nknown)
+		left += known / nknown * unknown;
+	return (double)(now_ns() - g_start_ns) + left <= mode.budget_s * 1e9;
+}
+
+static void run_rep(struct bcase *c)
 {
 	const struct case_spec *sp = &case_specs[c->kind];
 	double m[3] = { 0, 0, 0 }, pre, post = 0;
 	unsigned attempt, i, w;
-	int slow;
+	int slow, again;
 
 	for (attempt = 0;; attempt++) {
+		uint64_t t0;
+
 		pre = pr.have_last ? pr.last : probe();
 		/* In a slow episode: wait a little for it to pass. */
-		for (w = 0; probe_is_slow(pre) && w < mode.probe_waits && !over_budget();
+		for (w = 0; probe_is_slow(pre) && w < mode.probe_waits &&
+			    budget_allows(mode.probe_wait_ns + mode.probe_ns);
 		     w++) {
 			sleep_ns(mode.probe_wait_ns);
 			pre = probe();
 			pr.waits++;
 		}
 		pr.have_last = 0;
+		t0 = now_ns();
 		run_case(c->kind, c->im, m);
 		post = probe();
+		c->last_ns = now_ns() - t0;
+		if (!attempt)
+			c->done++; /* from here on a repeat is extra time */
 		slow = probe_is_slow(pre) || probe_is_slow(post);
+		again = slow && attempt < MAX_RETRY && budget_allows(c->last_ns);
 		if (verbose)
 			fprintf(stderr,
-				"  %-3s %-12s %-9s %10.2f %-6s probes %.0f/%.0f ns%s\n",
+				"  %-3s %-12s %-13s %10.2f %-8s probes %.0f/%.0f ns, %.0f ms%s\n",
 				wl_names[sp->wl], sp->label,
 				c->im ? c->im->name : "machine", m[0], sp->m[0].unit, pre,
-				post,
-				slow ? (attempt < MAX_RETRY && !over_budget()
-						? "  slow: repeat"
-						: "  slow: kept")
-				     : "");
+				post, (double)c->last_ns / 1e6,
+				slow ? (again ? "  slow: repeat" : "  slow: kept") : "");
 		if (!slow)
 			break;
-		if (attempt == MAX_RETRY || over_budget()) {
+		if (!again) {
 			pr.kept_slow++;
 			break;
 		}
@@ -1395,6 +1674,8 @@ static void machine_info(void)
 static struct series *g_series;
 static unsigned g_nseries;
 
+static double paired_ratio(const struct series *s, const struct series *vs);
+
 static void finish_series(void)
 {
 	unsigned i, j;
@@ -1405,6 +1686,7 @@ static void finish_series(void)
 		if (!s->n)
 			continue;
 		s->med = median_of(s->v, s->n);
+		s->paired = paired_ratio(s, NULL);
 		s->min = s->max = s->v[0];
 		for (j = 1; j < s->n; j++) {
 			if (s->v[j] < s->min)
@@ -1430,6 +1712,27 @@ static struct series *find_series(enum wl_id wl, const char *path, const char *u
 	return NULL;
 }
 
+/* The implementation a row belongs to: its own, or the one it is a variant
+ * (another build) of. */
+static const char *family(const struct series *s)
+{
+	return s->im && s->im->variant_of ? s->im->variant_of : s->impl;
+}
+
+/* Whether @o is an "other implementation" for row @s: same workload, path
+ * and unit, another family, and not a variant (ringmpsc-poll is ours). */
+static int is_other(const struct series *o, const struct series *s)
+{
+	return o != s && o->n && o->wl == s->wl && !strcmp(o->path, s->path) &&
+	       !strcmp(o->unit, s->unit) && strcmp(family(o), family(s)) &&
+	       !(o->im && o->im->variant_of);
+}
+
+static int better(const struct series *s, double a, double b)
+{
+	return s->lower_better ? a < b : a > b;
+}
+
 /* The best median among the other implementations of the same workload,
  * path and unit; NULL when there is none. */
 static const struct series *best_other(const struct series *s)
@@ -1440,13 +1743,46 @@ static const struct series *best_other(const struct series *s)
 	for (i = 0; i < g_nseries; i++) {
 		const struct series *o = &g_series[i];
 
-		if (o == s || o->wl != s->wl || strcmp(o->path, s->path) ||
-		    strcmp(o->unit, s->unit) || !strcmp(o->impl, s->impl) || !o->n)
-			continue;
-		if (!best || (s->lower_better ? o->med < best->med : o->med > best->med))
+		if (is_other(o, s) && (!best || better(s, o->med, best->med)))
 			best = o;
 	}
 	return best;
+}
+
+/*
+ * Paired ratio: in every round, @s's value over the best value any other
+ * implementation had in that same round (or, with @vs, over @vs's value),
+ * then the median over the rounds. Values of one round were measured within
+ * seconds of each other, so both sides saw the same machine regime; the
+ * ratio of medians can pair a fast-regime median with a slow-regime one.
+ * 0 when no round has a comparison.
+ */
+static double paired_ratio(const struct series *s, const struct series *vs)
+{
+	double r[REPS_MAX];
+	unsigned i, j, n = 0;
+
+	for (j = 0; j < s->n; j++) {
+		double best = 0;
+		int have = 0;
+
+		for (i = 0; i < g_nseries && !vs; i++) {
+			const struct series *o = &g_series[i];
+
+			if (!is_other(o, s) || o->n <= j)
+				continue;
+			if (!have || better(s, o->v[j], best))
+				best = o->v[j];
+			have = 1;
+		}
+		if (vs && vs->n > j) {
+			best = vs->v[j];
+			have = 1;
+		}
+		if (have && best > 0)
+			r[n++] = s->v[j] / best;
+	}
+	return median_of(r, n);
 }
 
 static double lim_value(const char *path, const char *unit)
@@ -1458,25 +1794,65 @@ static double lim_value(const char *path, const char *unit)
 
 static void print_table(void)
 {
-	unsigned i;
+	unsigned i, ncpu = 0, first = 1;
 
-	printf("\n%-4s %-12s %-9s %-7s %10s %10s %10s %4s %7s\n", "work", "path", "impl",
-	       "unit", "median", "min", "max", "reps", "ratio");
+	printf("\n%-4s %-12s %-13s %-7s %10s %10s %10s %4s %6s %6s\n", "work", "path",
+	       "impl", "unit", "median", "min", "max", "reps", "ratio", "paired");
 	for (i = 0; i < g_nseries; i++) {
 		const struct series *s = &g_series[i];
 		const struct series *b = best_other(s);
-		char ratio[32] = "-";
+		char ratio[32] = "-", paired[32] = "-";
 
 		if (!s->n)
 			continue;
+		if (s->aux) {
+			ncpu++;
+			continue;
+		}
 		if (b && b->med > 0)
 			snprintf(ratio, sizeof ratio, "%.2f", s->med / b->med);
-		printf("%-4s %-12s %-9s %-7s %10.2f %10.2f %10.2f %4u %7s\n",
+		if (b && s->paired > 0)
+			snprintf(paired, sizeof paired, "%.2f", s->paired);
+		printf("%-4s %-12s %-13s %-7s %10.2f %10.2f %10.2f %4u %6s %6s\n",
 		       wl_names[s->wl], s->path, s->impl, s->unit, s->med, s->min, s->max,
-		       s->n, ratio);
+		       s->n, ratio, paired);
 	}
 	printf("ratio: median / best median of the other implementations on the same "
-	       "row kind; throughput: > 1 is better, ns: < 1 is better\n");
+	       "row kind; paired: median over rounds of the value / the best other "
+	       "value of the same round; throughput: > 1 is better, ns: < 1 is better\n");
+	if (!ncpu)
+		return;
+	printf("W5 consumer CPU time / wall time (median, min-max):");
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+
+		if (s->n && s->aux) {
+			printf("%s %s %s %.3f (%.3f-%.3f)", first ? "" : ",", s->impl,
+			       s->path, s->med, s->min, s->max);
+			first = 0;
+		}
+	}
+	printf("\n");
+}
+
+/* The polling-only A/B: ours against its RMPSC_NO_WAKE build. */
+static const struct {
+	const char *key; /* JSON */
+	enum wl_id wl;
+	const char *path;
+	const char *unit;
+} wake_ab[] = {
+	{ "W1_single", WL_W1, "single", "Mmsg/s" },
+	{ "W2_copy", WL_W2, "copy", "GB/s" },
+	{ "W2_zero-copy", WL_W2, "zero-copy", "GB/s" },
+};
+#define N_WAKE_AB (sizeof wake_ab / sizeof wake_ab[0])
+
+static int wake_ab_pair(unsigned i, const struct series **a, const struct series **p)
+{
+	*a = find_series(wake_ab[i].wl, wake_ab[i].path, wake_ab[i].unit, OURS);
+	*p = find_series(wake_ab[i].wl, wake_ab[i].path, wake_ab[i].unit, OURS_POLL);
+	return *a && *p && (*a)->n && (*p)->n && (*p)->med > 0;
 }
 
 /* Whether ours beats the peer, given the unit's direction. */
@@ -1506,20 +1882,24 @@ static void print_summary(void)
 			continue;
 		if (s->wl == WL_W2 && strcmp(s->unit, "GB/s"))
 			continue; /* Mmsg/s is the same figure / 125 */
+		if (s->aux)
+			continue; /* with its case's rows */
 		nours++;
 		b = best_other(s);
 		printf("  %-3s %-10s %9.2f %-6s", wl_names[s->wl], s->path, s->med,
 		       s->unit);
 		if (b)
-			printf("  vs %-8s %9.2f: ratio %5.2f (%s)", b->impl, b->med,
-			       b->med > 0 ? s->med / b->med : 0.0,
+			printf("  vs %-8s %9.2f: ratio %5.2f, paired %5.2f (%s)", b->impl,
+			       b->med, b->med > 0 ? s->med / b->med : 0.0, s->paired,
 			       verdict(s->med, b->med, s->lower_better));
 		else
-			printf("  %-41s", "  (no peer has this path)");
+			printf("  %-55s", "  (no peer has this path)");
 		if (s->wl == WL_W2 && memset_gbs > 0)
 			printf("; %.3f of memset", s->med / memset_gbs);
 		if (s->wl == WL_W4 && rt_ns > 0 && strcmp(s->path, "p99"))
 			printf("; %.2fx the cache-line RT", s->med / rt_ns);
+		if (s->cpu && s->cpu->n)
+			printf("; consumer CPU %.3f of wall", s->cpu->med);
 		printf("\n");
 	}
 	/* W2: the best path of ours against the best path of any peer. */
@@ -1531,7 +1911,8 @@ static void print_summary(void)
 		if (!strcmp(s->impl, OURS)) {
 			if (!ours_best || s->med > ours_best->med)
 				ours_best = s;
-		} else if (!peer_best || s->med > peer_best->med) {
+		} else if (strcmp(family(s), OURS) && !(s->im && s->im->variant_of) &&
+			   (!peer_best || s->med > peer_best->med)) {
 			peer_best = s;
 		}
 	}
@@ -1542,6 +1923,16 @@ static void print_summary(void)
 		       verdict(ours_best->med, peer_best->med, 0));
 	if (!nours)
 		printf("  (%s not selected)\n", OURS);
+	for (i = 0; i < N_WAKE_AB; i++) {
+		const struct series *a, *p;
+
+		if (!wake_ab_pair(i, &a, &p))
+			continue;
+		printf("  wake overhead %-3s %-9s: %s %.2f / %s %.2f %s: ratio %.3f, "
+		       "paired %.3f\n",
+		       wl_names[wake_ab[i].wl], wake_ab[i].path, OURS, a->med, OURS_POLL,
+		       p->med, a->unit, a->med / p->med, paired_ratio(a, p));
+	}
 	printf("  repetitions repeated after a slow probe: %u; kept slow: %u; "
 	       "probes: %u (%u slow, lowest %.1f ns, median %.1f ns)\n",
 	       pr.repeated, pr.kept_slow, pr.n, pr.slow,
@@ -1574,7 +1965,7 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "%.6g", v);
 }
 
-static void json_stats(FILE *f, const struct series *s)
+static void json_stats(FILE *f, const struct series *s, int probes)
 {
 	unsigned j;
 
@@ -1590,7 +1981,10 @@ static void json_stats(FILE *f, const struct series *s)
 			fputs(", ", f);
 		json_num(f, s->v[j]);
 	}
-	fputs("], \"probes_ns\": [", f);
+	fputc(']', f);
+	if (!probes)
+		return;
+	fputs(", \"probes_ns\": [", f);
 	for (j = 0; j < s->n; j++) {
 		fputs(j ? ", [" : "[", f);
 		json_num(f, s->probe[2 * j]);
@@ -1640,12 +2034,35 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 	json_num(f, pr.lowest < 1e300 ? pr.lowest : 0.0);
 	fputs(", \"median_ns\": ", f);
 	json_num(f, median_of(pr.all, pr.n));
+	fprintf(f,
+		"},\n  \"w5\": {\"samples_per_rep\": %" PRIu64
+		", \"pause_ns\": [%llu, %llu]},\n",
+		mode.wake_max, WAKE_PAUSE_MIN_NS, WAKE_PAUSE_MAX_NS);
+	fputs("  \"wake_overhead\": {", f);
+	for (i = 0; i < N_WAKE_AB; i++) {
+		const struct series *a, *p;
+
+		if (!wake_ab_pair(i, &a, &p))
+			continue;
+		fprintf(f, "%s\"%s\": {\"unit\": \"%s\", \"%s\": ", first ? "" : ", ",
+			wake_ab[i].key, a->unit, OURS);
+		first = 0;
+		json_num(f, a->med);
+		fprintf(f, ", \"%s\": ", OURS_POLL);
+		json_num(f, p->med);
+		fputs(", \"ratio\": ", f);
+		json_num(f, a->med / p->med);
+		fputs(", \"paired_ratio\": ", f);
+		json_num(f, paired_ratio(a, p));
+		fputc('}', f);
+	}
+	first = 1;
 	fputs("},\n  \"records\": [\n", f);
 	for (i = 0; i < g_nseries; i++) {
 		const struct series *s = &g_series[i];
 		const struct series *b, *alt = NULL;
 
-		if (!s->n)
+		if (!s->n || s->aux)
 			continue;
 		/* W2: one record per path, in GB/s, carrying its Mmsg/s. */
 		if (s->wl == WL_W2 && !strcmp(s->unit, "Mmsg/s"))
@@ -1658,16 +2075,28 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 		first = 0;
 		json_str(f, s->impl);
 		fprintf(f, ", \"path\": \"%s\", \"unit\": \"%s\", ", s->path, s->unit);
-		json_stats(f, s);
+		if (s->im && s->im->variant_of) {
+			fputs("\"variant_of\": ", f);
+			json_str(f, s->im->variant_of);
+			fputs(", ", f);
+		}
+		json_stats(f, s, 1);
 		if (b) {
 			fputs(", \"best_other\": ", f);
 			json_str(f, b->impl);
 			fputs(", \"ratio_vs_best_other\": ", f);
 			json_num(f, b->med > 0 ? s->med / b->med : 0.0);
+			fputs(", \"paired_ratio\": ", f);
+			json_num(f, s->paired);
 		}
 		if (alt && alt->n) {
 			fputs(", \"mmsg_s\": {", f);
-			json_stats(f, alt);
+			json_stats(f, alt, 1);
+			fputc('}', f);
+		}
+		if (s->cpu && s->cpu->n) {
+			fputs(", \"consumer_cpu\": {", f);
+			json_stats(f, s->cpu, 0);
 			fputc('}', f);
 		}
 		if (s->wl == WL_W2 && memset_gbs > 0) {
@@ -1697,8 +2126,8 @@ static void usage(FILE *f)
 		"  --quick        short repetitions, %u reps: the whole run in under a minute\n"
 		"  --reps N       repetitions per (workload, path, impl), %d..%d\n"
 		"                 (default %u, %u with --quick)\n"
-		"  --only LIST    workloads, comma-separated: W1,W2,W3,W4,LIM (LIM, the\n"
-		"                 machine limits the ratios use, always runs)\n"
+		"  --only LIST    workloads, comma-separated: W1,W2,W3,W4,W5,LIM\n"
+		"                 (LIM, the machine limits the ratios use, always runs)\n"
 		"  --impl LIST    implementations, comma-separated:",
 		mode_quick.reps, REPS_MIN, REPS_MAX, mode_full.reps, mode_quick.reps);
 	for (i = 0; i < N_IMPLS; i++)
@@ -1750,7 +2179,7 @@ static void select_wl(const char *item, void *ctx)
 			return;
 		}
 	}
-	bad_usage("unknown workload '%s' (W1, W2, W3, W4, LIM)", item);
+	bad_usage("unknown workload '%s' (W1, W2, W3, W4, W5, LIM)", item);
 }
 
 static void select_impl(const char *item, void *ctx)
@@ -1852,6 +2281,20 @@ int main(int argc, char **argv)
 			sel[nsel++] = all_impls[i];
 	if (!nsel)
 		bad_usage("%s", "no implementation selected");
+	/* Adapters that need it set up now; one that cannot run is left out. */
+	for (i = k = 0; i < nsel; i++) {
+		char why[512] = "";
+
+		if (sel[i]->init && sel[i]->init(why, sizeof why)) {
+			fprintf(stderr, "bench_ring: skipping %s: %s\n", sel[i]->name,
+				why[0] ? why : "not available");
+			continue;
+		}
+		sel[k++] = sel[i];
+	}
+	nsel = k;
+	if (!nsel)
+		die(1, "%s", "no selected implementation can run");
 	if (json_path) {
 		jf = fopen(json_path, "w");
 		if (!jf) {
@@ -1893,7 +2336,9 @@ int main(int argc, char **argv)
 				s->path = sp->m[m].path;
 				s->unit = sp->m[m].unit;
 				s->impl = im ? im->name : "machine";
+				s->im = im;
 				s->lower_better = sp->m[m].lower_better;
+				s->aux = sp->m[m].aux;
 				s->v = xalloc(8, mode.reps * sizeof *s->v);
 				s->probe = xalloc(8, 2 * mode.reps * sizeof *s->probe);
 				g_nseries++;
@@ -1901,6 +2346,7 @@ int main(int argc, char **argv)
 		}
 	}
 	cases = xalloc(8, C_N * (N_IMPLS + 1) * sizeof *cases);
+	g_cases = cases;
 	for (k = 0; k < C_N; k++) {
 		const struct case_spec *sp = &case_specs[k];
 
@@ -1919,9 +2365,19 @@ int main(int argc, char **argv)
 				bc->s[m] =
 					find_series(sp->wl, sp->m[m].path, sp->m[m].unit,
 						    im ? im->name : "machine");
+			/* W5: the latency rows carry their case's CPU series. */
+			for (m = 0; m < sp->nm; m++)
+				if (sp->m[m].aux) {
+					unsigned o;
+
+					for (o = 0; o < sp->nm; o++)
+						if (!sp->m[o].aux)
+							bc->s[o]->cpu = bc->s[m];
+				}
 			ncases++;
 		}
 	}
+	g_ncases = ncases;
 
 	fprintf(stderr,
 		"bench_ring: libringmpsc %s, %s mode, %u reps, %u cases, "

@@ -206,4 +206,12 @@ const struct bench_impl bench_impl_boost = {
 	.mp_destroy = bq_mp_destroy,
 	.mp_push1 = bq_mp_push1,
 	.mp_pop1 = bq_mp_pop1,
+	.init = nullptr,
+	.pop1_wait = nullptr,
+	.wake_create = nullptr,
+	.wake_destroy = nullptr,
+	.wake_push1 = nullptr,
+	.wake_pop1 = nullptr,
+	.workloads = 0,
+	.variant_of = nullptr,
 };

@@ -220,4 +220,12 @@ const struct bench_impl bench_impl_mccq = {
 	.mp_destroy = mc_mp_destroy,
 	.mp_push1 = mc_mp_push1,
 	.mp_pop1 = mc_mp_pop1,
+	.init = nullptr,
+	.pop1_wait = nullptr,
+	.wake_create = nullptr,
+	.wake_destroy = nullptr,
+	.wake_push1 = nullptr,
+	.wake_pop1 = nullptr,
+	.workloads = 0,
+	.variant_of = nullptr,
 };

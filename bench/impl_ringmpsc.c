@@ -4,37 +4,90 @@
  * functions of the shared library (no inline fast path, no internal header),
  * exactly as an application linking -lringmpsc would.
  *
+ * Every ring holds `capacity` elements in a buffer of 2 * capacity slots
+ * (cfg.slots): the same memory as DPDK's RING_F_EXACT_SZ ring of that
+ * capacity, so W1/W2 compare equal capacity and equal memory. With
+ * capacity == slots the W2 zero-copy producer writes lines the consumer has
+ * just read and still caches (see README.md).
+ *
  * W3 (multi-producer): one rmpsc_ring per producer, each of capacity / nprod
- * slots, and a consumer that polls the rings round-robin, one pop per visit.
+ * elements, and a consumer that polls the rings round-robin, one pop per
+ * visit. W4: pop1_wait is rmpsc_ring_pop_timed with RMPSC_WAIT_SPIN (the
+ * poll loop runs inside the library). W5: the consumer waits in
+ * rmpsc_ring_pop_timed (spin, or a futex sleep) or in epoll_wait on a
+ * notifier attached to the ring.
+ *
+ * Compiled a second time by impl_ringmpsc_poll.c with BENCH_RM_POLL: the
+ * same adapter, every rmpsc_ring_* call going through a table filled with
+ * dlsym from libringmpsc_poll.so, the library built with RMPSC_NO_WAKE (no
+ * waiter or notifier check on the hot paths). That variant runs W1 and W2
+ * only: it is the polling-only side of the wake-up overhead A/B.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ringmpsc/ring.h>
 
 #include "bench_impl.h"
+
+#ifdef BENCH_RM_POLL
+#include <dlfcn.h>
+
+#define RM_IMPL	   bench_impl_ringmpsc_poll
+#define RM_NAME	   "ringmpsc-poll"
+#define RM_LIB_ENV "RMPSC_BENCH_POLL_LIB"
+#ifndef BENCH_POLL_LIB
+#define BENCH_POLL_LIB "libringmpsc_poll.so"
+#endif
+
+/* Every library call the adapter makes, resolved in libringmpsc_poll.so. */
+static struct {
+	__typeof__(rmpsc_ring_config_init) *config_init;
+	__typeof__(rmpsc_ring_create) *create;
+	__typeof__(rmpsc_ring_destroy) *destroy;
+	__typeof__(rmpsc_ring_push) *push;
+	__typeof__(rmpsc_ring_pop) *pop;
+	__typeof__(rmpsc_ring_push_n) *push_n;
+	__typeof__(rmpsc_ring_pop_n) *pop_n;
+	__typeof__(rmpsc_ring_reserve) *reserve;
+	__typeof__(rmpsc_ring_commit) *commit;
+	__typeof__(rmpsc_ring_readable) *readable;
+	__typeof__(rmpsc_ring_advance) *advance;
+} rm_fn;
+#define RM(f) (rm_fn.f)
+#else
+#include <sys/epoll.h>
+
+#define RM_IMPL bench_impl_ringmpsc
+#define RM_NAME "ringmpsc"
+#define RM(f)	rmpsc_ring_##f
+#endif
 
 static void *rm_create(uint32_t capacity)
 {
 	rmpsc_ring_config cfg;
 	rmpsc_ring *r;
 
-	if (rmpsc_ring_config_init(&cfg, sizeof cfg))
+	if (RM(config_init)(&cfg, sizeof cfg))
 		return NULL;
 	cfg.capacity = capacity;
+	/* Twice the slots: DPDK's memory for the same capacity (file comment). */
+	cfg.slots = capacity <= RMPSC_RING_CAPACITY_MAX / 2 ? 2 * capacity : capacity;
 	cfg.elem_size = sizeof(uint64_t);
 	/* Fault the pages in at creation, outside the timed region; the mutex
 	 * ring touches its buffer at creation too. */
 	cfg.flags = RMPSC_RING_F_PREFAULT;
-	if (rmpsc_ring_create(&cfg, &r))
+	if (RM(create)(&cfg, &r))
 		return NULL;
 	return r;
 }
 
 static void rm_destroy(void *q)
 {
-	rmpsc_ring_destroy(q);
+	RM(destroy)(q);
 }
 
 /* 0 -> done, -EAGAIN -> "try again", anything else is a harness error. */
@@ -54,28 +107,28 @@ static inline int rm_count(int n)
 
 static int rm_push1(void *q, uint64_t v)
 {
-	return rm_one(rmpsc_ring_push(q, &v));
+	return rm_one(RM(push)(q, &v));
 }
 
 static int rm_pop1(void *q, uint64_t *v)
 {
-	return rm_one(rmpsc_ring_pop(q, v));
+	return rm_one(RM(pop)(q, v));
 }
 
 static int rm_push_n(void *q, const uint64_t *v, uint32_t n)
 {
-	return rm_count(rmpsc_ring_push_n(q, v, n));
+	return rm_count(RM(push_n)(q, v, n));
 }
 
 static int rm_pop_n(void *q, uint64_t *v, uint32_t n)
 {
-	return rm_count(rmpsc_ring_pop_n(q, v, n));
+	return rm_count(RM(pop_n)(q, v, n));
 }
 
 static int rm_zc_produce(void *q, uint32_t n, uint64_t first)
 {
 	rmpsc_span s;
-	int k = rmpsc_ring_reserve(q, n, &s);
+	int k = RM(reserve)(q, n, &s);
 
 	if (k <= 0)
 		return rm_count(k);
@@ -83,7 +136,7 @@ static int rm_zc_produce(void *q, uint32_t n, uint64_t first)
 	bench_fill(s.iov[0].iov_base, s.count[0], first);
 	if (s.nseg > 1)
 		bench_fill(s.iov[1].iov_base, s.count[1], first + s.count[0]);
-	if (rmpsc_ring_commit(q, (uint32_t)k))
+	if (RM(commit)(q, (uint32_t)k))
 		return BENCH_ERR_IMPL;
 	return k;
 }
@@ -91,7 +144,7 @@ static int rm_zc_produce(void *q, uint32_t n, uint64_t first)
 static int rm_zc_consume(void *q, uint32_t n, uint64_t *expected_next, uint64_t *sum)
 {
 	rmpsc_span s;
-	int k = rmpsc_ring_readable(q, n, &s);
+	int k = RM(readable)(q, n, &s);
 	int bad;
 
 	if (k <= 0)
@@ -103,7 +156,7 @@ static int rm_zc_consume(void *q, uint32_t n, uint64_t *expected_next, uint64_t 
 	if (bad)
 		return BENCH_ERR_MISMATCH;
 	*expected_next += (uint64_t)k;
-	if (rmpsc_ring_advance(q, (uint32_t)k))
+	if (RM(advance)(q, (uint32_t)k))
 		return BENCH_ERR_IMPL;
 	return k;
 }
@@ -127,7 +180,7 @@ static void rm_mp_destroy(void *q)
 	if (!m)
 		return;
 	for (i = 0; i < m->nprod; i++)
-		rmpsc_ring_destroy(m->ring[i]);
+		RM(destroy)(m->ring[i]);
 	free(m);
 }
 
@@ -163,7 +216,7 @@ static int rm_mp_push1(void *q, unsigned producer, uint64_t v)
 {
 	const struct rm_mp *m = q;
 
-	return rm_one(rmpsc_ring_push(m->ring[producer], &v));
+	return rm_one(RM(push)(m->ring[producer], &v));
 }
 
 static int rm_mp_pop1(void *q, uint64_t *v)
@@ -173,7 +226,7 @@ static int rm_mp_pop1(void *q, uint64_t *v)
 
 	/* Visit each ring at most once, starting after the last one served. */
 	for (i = 0; i < m->nprod; i++) {
-		int err = rmpsc_ring_pop(m->ring[idx], v);
+		int err = RM(pop)(m->ring[idx], v);
 
 		if (++idx == m->nprod)
 			idx = 0;
@@ -187,12 +240,211 @@ static int rm_mp_pop1(void *q, uint64_t *v)
 	return 0;
 }
 
-const struct bench_impl bench_impl_ringmpsc = {
-	.name = "ringmpsc",
+#ifndef BENCH_RM_POLL
+/* ---- W4: waiting inside the library ------------------------------------- */
+
+static rmpsc_wait rm_spin_wait; /* RMPSC_WAIT_SPIN, set by rm_init() */
+
+static int rm_pop1_wait(void *q, uint64_t *v)
+{
+	return rmpsc_ring_pop_timed(q, v, -1, &rm_spin_wait) ? BENCH_ERR_IMPL : 1;
+}
+
+/* ---- W5: a ring whose consumer sleeps ----------------------------------- */
+
+struct rm_wake {
+	rmpsc_ring *r;
+	rmpsc_notifier *n; /* BENCH_WAKE_EPOLL */
+	int epfd;	   /* BENCH_WAKE_EPOLL, else -1 */
+	unsigned how;
+	rmpsc_wait w; /* BENCH_WAKE_SPIN / _FUTEX */
+};
+
+static void rm_wake_destroy(void *p)
+{
+	struct rm_wake *k = p;
+
+	if (!k)
+		return;
+	if (k->n)
+		rmpsc_ring_set_notifier(k->r, NULL);
+	rmpsc_ring_destroy(k->r);
+	if (k->epfd >= 0)
+		close(k->epfd);
+	rmpsc_notifier_destroy(k->n);
+	free(k);
+}
+
+static void *rm_wake_create(uint32_t capacity, unsigned how)
+{
+	struct rm_wake *k = calloc(1, sizeof *k);
+
+	if (!k)
+		return NULL;
+	k->epfd = -1;
+	k->how = how;
+	k->r = rm_create(capacity);
+	if (!k->r)
+		goto fail;
+	switch (how) {
+	case BENCH_WAKE_SPIN:
+		if (rmpsc_wait_init(&k->w, sizeof k->w, RMPSC_WAIT_SPIN))
+			goto fail;
+		break;
+	case BENCH_WAKE_FUTEX:
+		/* No spin or yield phase: every wait is a futex sleep. */
+		if (rmpsc_wait_init(&k->w, sizeof k->w, RMPSC_WAIT_BLOCK))
+			goto fail;
+		k->w.spin_count = 0;
+		k->w.yield_count = 0;
+		break;
+	case BENCH_WAKE_EPOLL:
+		k->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (k->epfd < 0 || rmpsc_notifier_create(0, &k->n) ||
+		    rmpsc_notifier_epoll_add(k->n, k->epfd, 0) ||
+		    rmpsc_ring_set_notifier(k->r, k->n))
+			goto fail;
+		break;
+	default:
+		goto fail;
+	}
+	return k;
+fail:
+	rm_wake_destroy(k);
+	return NULL;
+}
+
+static int rm_wake_push1(void *p, uint64_t v)
+{
+	const struct rm_wake *k = p;
+
+	return rm_one(rmpsc_ring_push(k->r, &v));
+}
+
+static int rm_wake_pop1(void *p, uint64_t *v)
+{
+	struct rm_wake *k = p;
+	struct epoll_event ev;
+	int err;
+
+	if (k->how != BENCH_WAKE_EPOLL)
+		return rmpsc_ring_pop_timed(k->r, v, -1, &k->w) ? BENCH_ERR_IMPL : 1;
+	/* Pop until -EAGAIN; then sleep in epoll_wait and consume the signal
+	 * before popping again (notify.h: consume first, then drain). */
+	while ((err = rmpsc_ring_pop(k->r, v)) == -EAGAIN) {
+		int n;
+
+		do
+			n = epoll_wait(k->epfd, &ev, 1, -1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 || rmpsc_notifier_consume(k->n) < 0)
+			return BENCH_ERR_IMPL;
+	}
+	return err ? BENCH_ERR_IMPL : 1;
+}
+
+static int rm_init(char *why, unsigned len)
+{
+	int err = rmpsc_wait_init(&rm_spin_wait, sizeof rm_spin_wait, RMPSC_WAIT_SPIN);
+
+	if (err)
+		snprintf(why, len, "rmpsc_wait_init failed (%d)", err);
+	return err;
+}
+
+#else /* BENCH_RM_POLL */
+
+/*
+ * Load libringmpsc_poll.so next to (not instead of) libringmpsc.so.1, which
+ * the harness links: RTLD_DEEPBIND makes the loaded library resolve its own
+ * symbols first, so its internal calls never land in the other copy.
+ * Then check that it is the RMPSC_NO_WAKE build: with a notifier attached,
+ * its push must not signal.
+ */
+static int rm_init(char *why, unsigned len)
+{
+	const char *path = getenv(RM_LIB_ENV);
+	__typeof__(rmpsc_notifier_create) *n_create;
+	__typeof__(rmpsc_notifier_destroy) *n_destroy;
+	__typeof__(rmpsc_notifier_consume) *n_consume;
+	__typeof__(rmpsc_ring_set_notifier) *set_notifier;
+	rmpsc_notifier *n = NULL;
+	rmpsc_ring *r;
+	uint64_t v = 1;
+	int64_t sig;
+	void *h;
+
+	if (!path || !*path)
+		path = BENCH_POLL_LIB;
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+	if (!h) {
+		snprintf(why, len, "cannot load %s (%s)", path, dlerror());
+		return -1;
+	}
+#define RM_LOAD(var, sym)                                                      \
+	do {                                                                   \
+		var = (__typeof__(var))dlsym(h, #sym);                         \
+		if (!var) {                                                    \
+			snprintf(why, len, "%s has no %s", path, #sym);        \
+			return -1;                                             \
+		}                                                              \
+	} while (0)
+	RM_LOAD(rm_fn.config_init, rmpsc_ring_config_init);
+	RM_LOAD(rm_fn.create, rmpsc_ring_create);
+	RM_LOAD(rm_fn.destroy, rmpsc_ring_destroy);
+	RM_LOAD(rm_fn.push, rmpsc_ring_push);
+	RM_LOAD(rm_fn.pop, rmpsc_ring_pop);
+	RM_LOAD(rm_fn.push_n, rmpsc_ring_push_n);
+	RM_LOAD(rm_fn.pop_n, rmpsc_ring_pop_n);
+	RM_LOAD(rm_fn.reserve, rmpsc_ring_reserve);
+	RM_LOAD(rm_fn.commit, rmpsc_ring_commit);
+	RM_LOAD(rm_fn.readable, rmpsc_ring_readable);
+	RM_LOAD(rm_fn.advance, rmpsc_ring_advance);
+	RM_LOAD(n_create, rmpsc_notifier_create);
+	RM_LOAD(n_destroy, rmpsc_notifier_destroy);
+	RM_LOAD(n_consume, rmpsc_notifier_consume);
+	RM_LOAD(set_notifier, rmpsc_ring_set_notifier);
+#undef RM_LOAD
+	/* The handle stays open for the rest of the run. */
+	r = rm_create(64);
+	if (!r) {
+		snprintf(why, len, "%s: cannot create a ring", path);
+		return -1;
+	}
+	sig = -1;
+	if (!n_create(0, &n) && !set_notifier(r, n) && rm_push1(r, v) == 1)
+		sig = n_consume(n);
+	if (n)
+		set_notifier(r, NULL);
+	RM(destroy)(r);
+	n_destroy(n);
+	if (sig > 0) {
+		snprintf(why, len, "%s signals a notifier on push: not RMPSC_NO_WAKE",
+			 path);
+		return -1;
+	}
+	if (sig < 0)
+		fprintf(stderr,
+			"bench_ring: %s: notifier check failed, cannot confirm it is "
+			"the RMPSC_NO_WAKE build\n",
+			path);
+	return 0;
+}
+#endif /* BENCH_RM_POLL */
+
+const struct bench_impl RM_IMPL = {
+	.name = RM_NAME,
+#ifndef BENCH_RM_POLL
 	.api_note = "lock-free SPSC ring through exported calls (one PLT call and a "
-		    "handle check per operation); zero-copy via reserve/commit and "
+		    "handle check per operation), capacity 65536 in 131072 slots "
+		    "(cfg.slots, DPDK's memory); zero-copy via reserve/commit and "
 		    "readable/advance spans; W3 as one ring per producer polled "
-		    "round-robin",
+		    "round-robin; W4 waits in rmpsc_ring_pop_timed (RMPSC_WAIT_SPIN)",
+#else
+	.api_note = "the ringmpsc adapter on libringmpsc_poll.so (RMPSC_NO_WAKE: no "
+		    "waiter or notifier check on the hot paths), through dlsym'd "
+		    "pointers; W1/W2 only, the polling-only side of the wake A/B",
+#endif
 	.create = rm_create,
 	.destroy = rm_destroy,
 	.push1 = rm_push1,
@@ -205,4 +457,15 @@ const struct bench_impl bench_impl_ringmpsc = {
 	.mp_destroy = rm_mp_destroy,
 	.mp_push1 = rm_mp_push1,
 	.mp_pop1 = rm_mp_pop1,
+	.init = rm_init,
+#ifndef BENCH_RM_POLL
+	.pop1_wait = rm_pop1_wait,
+	.wake_create = rm_wake_create,
+	.wake_destroy = rm_wake_destroy,
+	.wake_push1 = rm_wake_push1,
+	.wake_pop1 = rm_wake_pop1,
+#else
+	.workloads = BENCH_WL_W1 | BENCH_WL_W2,
+	.variant_of = "ringmpsc",
+#endif
 };

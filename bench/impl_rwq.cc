@@ -133,4 +133,12 @@ const struct bench_impl bench_impl_rwq = {
 	.mp_destroy = nullptr,
 	.mp_push1 = nullptr,
 	.mp_pop1 = nullptr,
+	.init = nullptr,
+	.pop1_wait = nullptr,
+	.wake_create = nullptr,
+	.wake_destroy = nullptr,
+	.wake_push1 = nullptr,
+	.wake_pop1 = nullptr,
+	.workloads = 0,
+	.variant_of = nullptr,
 };
