@@ -12,5 +12,6 @@
 #include "ringmpsc/wait.h"
 #include "ringmpsc/notify.h"
 #include "ringmpsc/loop.h"
+#include "ringmpsc/channel.h"
 
 #endif /* RINGMPSC_H */

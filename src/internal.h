@@ -49,6 +49,9 @@ enum {
 	RMPSC__MAGIC_RING = 0x52494e47u, /* "RING" */
 	RMPSC__MAGIC_NOTIFIER = 0x4e4f5446u, /* "NOTF" */
 	RMPSC__MAGIC_LOOP = 0x4c4f4f50u, /* "LOOP" */
+	RMPSC__MAGIC_MPSC = 0x4d505343u, /* "MPSC" */
+	RMPSC__MAGIC_PRODUCER = 0x50524f44u, /* "PROD" */
+	RMPSC__MAGIC_GONE = 0x474f4e45u, /* "GONE": a deregistered producer */
 	RMPSC__MAGIC_DEAD = 0xdeadbeefu, /* written by destroy */
 };
 

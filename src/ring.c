@@ -5,13 +5,6 @@
  *
  * Memory: one mapping holds the core (control groups, 512 bytes) and then the
  * slots, so the data area is page aligned plus 512, i.e. cache-line aligned.
- *
- * The single-element push and pop have a path of their own for 8-byte
- * elements (u64, pointers, pool handles): a leaf function with no stack
- * frame whose every other case is a tail call. A store per call matters
- * here: x86 retires stores in order, so while a slot or index store waits
- * for its line to come back from the other core, each stack store of a
- * frame (and each spilled register) queues behind it.
  */
 #include "ringmpsc/ring.h"
 
@@ -139,31 +132,16 @@ static RMPSC__COLD int ring_arg_error(const rmpsc_ring *r)
 	return ring_ok(r) ? -EINVAL : -EBADF;
 }
 
-static __attribute__((noinline)) int ring_push_general(rc_t *rc, const void *item)
+int rmpsc__rc_push1(rc_t *rc, const void *item)
 {
 	return rc_push1(rc, item);
 }
 
 int rmpsc_ring_push(rmpsc_ring *r, const void *item)
 {
-	rc_t *rc;
-	uint64_t t;
-
 	if (RMPSC__UNLIKELY(!ring_ok(r) || !item))
 		return ring_arg_error(r);
-	rc = &r->core;
-	rc_prod_enter(rc);
-	t = rc_tail(rc);
-	/* Closed, full as far as the cached head shows, or another size: the
-	 * general path sorts out which (closed first). */
-	if (RMPSC__UNLIKELY(rc->esz != 8 || rc_prod_closed(rc) ||
-			    t - rc->cached_head >= rc_cap(rc))) {
-		rc_prod_leave(rc);
-		return ring_push_general(rc, item);
-	}
-	memcpy(rc_slot(rc, t), item, 8);
-	rc_publish(rc, t + 1);
-	return 0;
+	return rc_push1_fast(&r->core, item);
 }
 
 int rmpsc_ring_push_n(rmpsc_ring *r, const void *items, uint32_t n)
@@ -195,26 +173,16 @@ int rmpsc_ring_advance(rmpsc_ring *r, uint32_t n)
 	return rc_advance(&r->core, n);
 }
 
-static __attribute__((noinline)) int ring_pop_general(rc_t *rc, void *item)
+int rmpsc__rc_pop1(rc_t *rc, void *item)
 {
 	return rc_pop1(rc, item, true);
 }
 
 int rmpsc_ring_pop(rmpsc_ring *r, void *item)
 {
-	rc_t *rc;
-	uint64_t h;
-
 	if (RMPSC__UNLIKELY(!ring_ok(r) || !item))
 		return ring_arg_error(r);
-	rc = &r->core;
-	h = rc_head(rc);
-	/* Nothing left of what the consumer last saw, or another size. */
-	if (RMPSC__UNLIKELY(rc->esz != 8 || h == rc->cached_tail))
-		return ring_pop_general(rc, item);
-	memcpy(item, rc_slot(rc, h), 8);
-	rc_release(rc, h + 1);
-	return 0;
+	return rc_pop1_fast(&r->core, item);
 }
 
 int rmpsc_ring_pop_n(rmpsc_ring *r, void *items, uint32_t n)
@@ -317,66 +285,64 @@ static RMPSC__ALWAYS_INLINE int ring_wait(rc_t *rc, bool consumer, const rmpsc_w
 					  int64_t timeout_ns, rmpsc__try_fn fn,
 					  struct ring_try *t)
 {
-	const struct rmpsc__sleep sl = {
-		.waiters = consumer ? &rc->cons_waiters : &rc->prod_waiters,
-		.seq = consumer ? &rc->cons_seq : &rc->prod_seq,
+	const struct rmpsc__waitsite ws = {
+		.watch = consumer ? &rc->tail : &rc->head,
+		.closed = &rc->closed,
+		.waiters = consumer ? rc->cwait : &rc->prod_waiters,
+		.seq = consumer ? rc->cseq : &rc->prod_seq,
 	};
-	int r = fn(t);
 
-	if (r != -EAGAIN)
-		return r;
-	return rmpsc__wait_run(w, timeout_ns, &sl, fn, t);
+	return rmpsc__wait_run(w, timeout_ns, &ws, fn, t);
 }
 
-#define RING_WAIT_SETUP(r, uw, w)                                              \
+/*
+ * The blocking calls at the core level, shared with every component that
+ * owns rings (mpsc.c): the caller has checked its handle; these check the
+ * rest. NULL strategy: the ring's own.
+ */
+#define RC_WAIT_SETUP(rc, uw, w)                                               \
 	rmpsc_wait w;                                                          \
 	do {                                                                   \
-		int werr_;                                                     \
-		RING_CHECK(r);                                                 \
-		werr_ = rmpsc__wait_resolve((uw), &(r)->core.wait, &w);        \
+		int werr_ = rmpsc__wait_resolve((uw), &(rc)->wait, &w);        \
 		if (werr_)                                                     \
 			return werr_;                                          \
 	} while (0)
 
-int rmpsc_ring_reserve_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
-			     const rmpsc_wait *uw)
-{
-	struct ring_try t = { .span = out, .n = n };
-
-	RING_WAIT_SETUP(r, uw, w);
-	RMPSC__CHECK(!out, -EINVAL);
-	t.rc = &r->core;
-	return ring_wait(t.rc, false, &w, timeout_ns, try_reserve, &t);
-}
-
-int rmpsc_ring_push_timed(rmpsc_ring *r, const void *item, int64_t timeout_ns,
-			  const rmpsc_wait *uw)
-{
-	struct ring_try t = { .buf = (void *)(uintptr_t)item };
-
-	RING_WAIT_SETUP(r, uw, w);
-	RMPSC__CHECK(!item, -EINVAL);
-	t.rc = &r->core;
-	return ring_wait(t.rc, false, &w, timeout_ns, try_push1, &t);
-}
-
-int rmpsc_ring_push_n_timed(rmpsc_ring *r, const void *items, uint32_t n, int64_t timeout_ns,
+int rmpsc__rc_reserve_timed(rc_t *rc, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
 			    const rmpsc_wait *uw)
 {
-	struct ring_try t = { .rc = NULL };
+	struct ring_try t = { .rc = rc, .span = out, .n = n };
+
+	RC_WAIT_SETUP(rc, uw, w);
+	RMPSC__CHECK(!out, -EINVAL);
+	return ring_wait(rc, false, &w, timeout_ns, try_reserve, &t);
+}
+
+int rmpsc__rc_push_timed(rc_t *rc, const void *item, int64_t timeout_ns, const rmpsc_wait *uw)
+{
+	struct ring_try t = { .rc = rc, .buf = (void *)(uintptr_t)item };
+
+	RC_WAIT_SETUP(rc, uw, w);
+	RMPSC__CHECK(!item, -EINVAL);
+	return ring_wait(rc, false, &w, timeout_ns, try_push1, &t);
+}
+
+int rmpsc__rc_push_n_timed(rc_t *rc, const void *items, uint32_t n, int64_t timeout_ns,
+			   const rmpsc_wait *uw)
+{
+	struct ring_try t = { .rc = rc };
 	const unsigned char *p = items;
 	uint64_t deadline;
 	uint32_t done = 0;
 
-	RING_WAIT_SETUP(r, uw, w);
+	RC_WAIT_SETUP(rc, uw, w);
 	RMPSC__CHECK(!items && n, -EINVAL);
-	t.rc = &r->core;
 	if (n > INT32_MAX)
 		n = INT32_MAX; /* the count is returned as int */
 	timeout_ns = rmpsc__wait_timeout(&w, timeout_ns);
 	deadline = timeout_ns > 0 ? rmpsc__deadline(timeout_ns) : UINT64_MAX;
 	for (;;) {
-		int k = rc_push_n(t.rc, p + (size_t)done * t.rc->esz, n - done, false);
+		int k = rc_push_n(rc, p + (size_t)done * rc->esz, n - done, false);
 		int64_t left;
 
 		if (k > 0)
@@ -392,42 +358,80 @@ int rmpsc_ring_push_n_timed(rmpsc_ring *r, const void *items, uint32_t n, int64_
 
 			left = now >= deadline ? 0 : (int64_t)(deadline - now);
 		}
-		k = ring_wait(t.rc, false, &w, left, try_room, &t);
+		k = ring_wait(rc, false, &w, left, try_room, &t);
 		if (k < 0)
 			return done ? (int)done : k;
 	}
 }
 
+int rmpsc__rc_readable_timed(rc_t *rc, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
+			     const rmpsc_wait *uw)
+{
+	struct ring_try t = { .rc = rc, .span = out, .n = n };
+
+	RC_WAIT_SETUP(rc, uw, w);
+	RMPSC__CHECK(!out, -EINVAL);
+	return ring_wait(rc, true, &w, timeout_ns, try_readable, &t);
+}
+
+int rmpsc__rc_pop_timed(rc_t *rc, void *item, int64_t timeout_ns, const rmpsc_wait *uw)
+{
+	struct ring_try t = { .rc = rc, .buf = item };
+
+	RC_WAIT_SETUP(rc, uw, w);
+	RMPSC__CHECK(!item, -EINVAL);
+	return ring_wait(rc, true, &w, timeout_ns, try_pop1, &t);
+}
+
+int rmpsc__rc_pop_n_timed(rc_t *rc, void *items, uint32_t n, int64_t timeout_ns,
+			  const rmpsc_wait *uw)
+{
+	struct ring_try t = { .rc = rc, .buf = items, .n = n };
+
+	RC_WAIT_SETUP(rc, uw, w);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	return ring_wait(rc, true, &w, timeout_ns, try_pop_n, &t);
+}
+
+int rmpsc_ring_reserve_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
+			     const rmpsc_wait *uw)
+{
+	RING_CHECK(r);
+	return rmpsc__rc_reserve_timed(&r->core, n, out, timeout_ns, uw);
+}
+
+int rmpsc_ring_push_timed(rmpsc_ring *r, const void *item, int64_t timeout_ns,
+			  const rmpsc_wait *uw)
+{
+	RING_CHECK(r);
+	return rmpsc__rc_push_timed(&r->core, item, timeout_ns, uw);
+}
+
+int rmpsc_ring_push_n_timed(rmpsc_ring *r, const void *items, uint32_t n, int64_t timeout_ns,
+			    const rmpsc_wait *uw)
+{
+	RING_CHECK(r);
+	return rmpsc__rc_push_n_timed(&r->core, items, n, timeout_ns, uw);
+}
+
 int rmpsc_ring_readable_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *out, int64_t timeout_ns,
 			      const rmpsc_wait *uw)
 {
-	struct ring_try t = { .span = out, .n = n };
-
-	RING_WAIT_SETUP(r, uw, w);
-	RMPSC__CHECK(!out, -EINVAL);
-	t.rc = &r->core;
-	return ring_wait(t.rc, true, &w, timeout_ns, try_readable, &t);
+	RING_CHECK(r);
+	return rmpsc__rc_readable_timed(&r->core, n, out, timeout_ns, uw);
 }
 
 int rmpsc_ring_pop_timed(rmpsc_ring *r, void *item, int64_t timeout_ns, const rmpsc_wait *uw)
 {
-	struct ring_try t = { .buf = item };
-
-	RING_WAIT_SETUP(r, uw, w);
-	RMPSC__CHECK(!item, -EINVAL);
-	t.rc = &r->core;
-	return ring_wait(t.rc, true, &w, timeout_ns, try_pop1, &t);
+	RING_CHECK(r);
+	return rmpsc__rc_pop_timed(&r->core, item, timeout_ns, uw);
 }
 
 int rmpsc_ring_pop_n_timed(rmpsc_ring *r, void *items, uint32_t n, int64_t timeout_ns,
 			   const rmpsc_wait *uw)
 {
-	struct ring_try t = { .buf = items, .n = n };
-
-	RING_WAIT_SETUP(r, uw, w);
-	RMPSC__CHECK(!items && n, -EINVAL);
-	t.rc = &r->core;
-	return ring_wait(t.rc, true, &w, timeout_ns, try_pop_n, &t);
+	RING_CHECK(r);
+	return rmpsc__rc_pop_n_timed(&r->core, items, n, timeout_ns, uw);
 }
 
 int rmpsc_ring_set_wait(rmpsc_ring *r, const rmpsc_wait *uw)

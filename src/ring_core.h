@@ -25,16 +25,21 @@
  *         1 followed by rmpsc__light_barrier() (E7), store-release of 0
  *         after the publication (E7); read with acquire by the closer after
  *         its heavy barrier.
- * cons_waiters, prod_waiters
- *         incremented/decremented by a thread about to sleep on cons_seq
+ * *cwait, prod_waiters
+ *         incremented/decremented by a thread about to sleep on *cseq
  *         (consumer waiting for data) or prod_seq (producer waiting for
  *         room), seq_cst RMW followed by rmpsc__heavy_barrier() (E4); read
  *         relaxed by the other side after each publication, behind
- *         rmpsc__light_barrier() (E4).
- * cons_seq, prod_seq
+ *         rmpsc__light_barrier() (E4). For a ring of its own cwait/cseq
+ *         point at cons_waiters/cons_seq; the rings of a channel share the
+ *         channel's, so one sleeping consumer is woken by any producer.
+ * *cseq, prod_seq
  *         futex words, bumped (release RMW, E5) by a waker before
  *         FUTEX_WAKE; read with acquire (E5) by the sleeper before it
  *         registers, and compared by the kernel in FUTEX_WAIT.
+ * state   channel rings only: see mpsc.c (C1).
+ * m_sent, m_batches, m_full  producer-written metrics, relaxed (counters
+ *         a snapshot reads; nothing is ordered by them).
  * notifier  written by rmpsc_ring_set_notifier() from any thread
  *         (store-release E6); read with acquire (E6) by the producer after
  *         each publication.
@@ -93,14 +98,22 @@ struct rmpsc__rcore {
 	uint64_t cap;          /* most elements the ring holds */
 	unsigned char *data;   /* slot 0, cache-line aligned */
 	_Atomic uint32_t closed;
-	_Atomic uint32_t cons_waiters; /* consumers registered to sleep (E4) */
 	_Atomic uint32_t prod_waiters; /* producers registered to sleep (E4) */
-	uint32_t flags;        /* owner's creation flags */
 	struct rmpsc_notifier *_Atomic notifier; /* E6 */
+	/* The consumers' sleeper count (E4): &cons_waiters for a ring of its
+	 * own, the channel's count for a channel's ring. */
+	_Atomic uint32_t *cwait;
+	uint32_t flags;        /* owner's creation flags (read on hot paths) */
+	uint32_t _pad1;
 	/* Second line of group 0: cold. */
 	alignas(RMPSC__CACHELINE) size_t map_len; /* bytes mapped for this ring */
+	_Atomic uint32_t *cseq; /* futex word consumers sleep on (E5): &cons_seq
+				 * or the channel's */
+	void *owner;           /* the channel of a channel's ring */
+	_Atomic uint32_t cons_waiters; /* this ring's own sleeper count */
+	_Atomic uint32_t state;   /* channel rings: in use or free (mpsc.c, C1) */
+	uint32_t id;           /* channel rings: index in the channel */
 	int32_t numa_node;
-	uint32_t _pad0;
 
 	/* Group 1: producer-written. */
 	alignas(RMPSC__GROUP) _Atomic uint64_t tail;
@@ -117,12 +130,17 @@ struct rmpsc__rcore {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
 	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
 	rmpsc_wait wait;           /* the owner's default strategy */
-	/* Producer-written on every publication, read only by a closer: a
-	 * line of its own that neither hot index line drags along. */
+	/* Producer-written on every publication, read only by a closer (and
+	 * a stats reader): a line of its own that neither hot index line
+	 * drags along. */
 	alignas(RMPSC__CACHELINE) _Atomic uint32_t prod_busy; /* E7 */
+	uint32_t _pad2;
+	/* Metrics (channels with RMPSC_MPSC_F_METRICS), producer-written,
+	 * read relaxed by stats: elements, publications, calls without room. */
+	_Atomic uint64_t m_sent, m_batches, m_full;
 };
 
-_Static_assert(offsetof(struct rmpsc__rcore, notifier) + sizeof(void *) <= RMPSC__CACHELINE,
+_Static_assert(offsetof(struct rmpsc__rcore, _pad1) + 4 <= RMPSC__CACHELINE,
 	       "the hot read-mostly fields share one line");
 _Static_assert(offsetof(struct rmpsc__rcore, tail) == 1 * RMPSC__GROUP,
 	       "producer group at 128");
@@ -161,6 +179,15 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	atomic_init(&rc->cons_waiters, 0);
 	atomic_init(&rc->prod_waiters, 0);
 	atomic_init(&rc->notifier, NULL);
+	atomic_init(&rc->state, 0);
+	atomic_init(&rc->m_sent, 0);
+	atomic_init(&rc->m_batches, 0);
+	atomic_init(&rc->m_full, 0);
+	rc->cwait = &rc->cons_waiters;
+	rc->cseq = &rc->cons_seq;
+	rc->owner = NULL;
+	rc->id = 0;
+	rc->flags = 0;
 	atomic_init(&rc->tail, 0);
 	atomic_init(&rc->head, 0);
 	atomic_init(&rc->cons_seq, 0);
@@ -187,6 +214,9 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 }
 
 enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2 };
+
+/* rc->flags bits the library sets for itself, above every public flag. */
+enum { RC_F_METRICS = 1u << 31 };
 
 /* Closed or closing, as the status call reports it. */
 static inline bool rc_is_closed(const rc_t *rc)
@@ -215,7 +245,7 @@ static RMPSC__ALWAYS_INLINE void rc_after_publish(rc_t *rc)
 	rmpsc__light_barrier(); /* E4 */
 	/* Relaxed: E4 orders it; the notifier pointer is re-read with
 	 * acquire (E6) before use. */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->cons_waiters, memory_order_relaxed) |
+	if (RMPSC__UNLIKELY(atomic_load_explicit(rc->cwait, memory_order_relaxed) |
 			    (atomic_load_explicit(&rc->notifier, memory_order_relaxed) != NULL)))
 		rmpsc__rc_wake_cons(rc);
 #else
@@ -618,6 +648,63 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
 		done += k;
 	}
 	return (int)done;
+}
+
+/* ---- blocking calls (ring.c), for every owner of rings -------------------- */
+
+RMPSC__INTERNAL int rmpsc__rc_reserve_timed(rc_t *rc, uint32_t n, rmpsc_span *out,
+					    int64_t timeout_ns, const rmpsc_wait *w);
+RMPSC__INTERNAL int rmpsc__rc_push_timed(rc_t *rc, const void *item, int64_t timeout_ns,
+					 const rmpsc_wait *w);
+RMPSC__INTERNAL int rmpsc__rc_push_n_timed(rc_t *rc, const void *items, uint32_t n,
+					   int64_t timeout_ns, const rmpsc_wait *w);
+RMPSC__INTERNAL int rmpsc__rc_readable_timed(rc_t *rc, uint32_t n, rmpsc_span *out,
+					     int64_t timeout_ns, const rmpsc_wait *w);
+RMPSC__INTERNAL int rmpsc__rc_pop_timed(rc_t *rc, void *item, int64_t timeout_ns,
+					const rmpsc_wait *w);
+RMPSC__INTERNAL int rmpsc__rc_pop_n_timed(rc_t *rc, void *items, uint32_t n,
+					  int64_t timeout_ns, const rmpsc_wait *w);
+
+/* The single-element calls for any element size, out of line (ring.c). */
+RMPSC__INTERNAL int rmpsc__rc_push1(rc_t *rc, const void *item);
+RMPSC__INTERNAL int rmpsc__rc_pop1(rc_t *rc, void *item);
+
+/*
+ * The exported single-element push and pop take a path of their own for
+ * 8-byte elements (u64, pointers, pool handles): inlined into a leaf
+ * function with no stack frame whose every other case is a tail call. A
+ * store per call matters here: x86 commits stores in order, so while a slot
+ * or index store waits for its line to come back from the other core, each
+ * stack store of a frame (and each spilled register) queues behind it.
+ */
+static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
+{
+	uint64_t t;
+
+	rc_prod_enter(rc);
+	t = rc_tail(rc);
+	/* Closed, full as far as the cached head shows, or another size: the
+	 * general path sorts out which (closed first). */
+	if (RMPSC__UNLIKELY(rc->esz != 8 || rc_prod_closed(rc) ||
+			    t - rc->cached_head >= rc_cap(rc))) {
+		rc_prod_leave(rc);
+		return rmpsc__rc_push1(rc, item);
+	}
+	memcpy(rc_slot(rc, t), item, 8);
+	rc_publish(rc, t + 1);
+	return 0;
+}
+
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
+{
+	uint64_t h = rc_head(rc);
+
+	/* Nothing left of what the consumer last saw, or another size. */
+	if (RMPSC__UNLIKELY(rc->esz != 8 || h == rc->cached_tail))
+		return rmpsc__rc_pop1(rc, item);
+	memcpy(item, rc_slot(rc, h), 8);
+	rc_release(rc, h + 1);
+	return 0;
 }
 
 #endif /* RMPSC_RING_CORE_H */

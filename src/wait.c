@@ -93,8 +93,8 @@ void rmpsc__rc_wake_cons(rc_t *rc)
 {
 	struct rmpsc_notifier *n;
 
-	if (atomic_load_explicit(&rc->cons_waiters, memory_order_relaxed))
-		rmpsc__futex_wake_all(&rc->cons_seq);
+	if (atomic_load_explicit(rc->cwait, memory_order_relaxed))
+		rmpsc__futex_wake_all(rc->cseq);
 	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
 	if (n)
 		rmpsc__notifier_kick(n);
@@ -124,7 +124,7 @@ void rmpsc__rc_close(rc_t *rc)
 	atomic_store_explicit(&rc->closed, RC_CLOSED, memory_order_release);
 	/* Unconditional: bumping both words after the store refuses any
 	 * sleeper that read them before seeing the close (E5). */
-	rmpsc__futex_wake_all(&rc->cons_seq);
+	rmpsc__futex_wake_all(rc->cseq);
 	rmpsc__futex_wake_all(&rc->prod_seq);
 	/* An event loop learns about the close like about data. */
 	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
@@ -250,9 +250,11 @@ static int idle_sleep(const rmpsc_wait *w, uint64_t deadline, rmpsc__try_fn fn, 
 	}
 }
 
-static int idle_futex(uint64_t deadline, const struct rmpsc__sleep *sl, rmpsc__try_fn fn,
+static int idle_futex(uint64_t deadline, const struct rmpsc__waitsite *sl, rmpsc__try_fn fn,
 		      void *arg)
 {
+	if (sl->sleep_fn)
+		fn = sl->sleep_fn;
 	for (;;) {
 		/* E5 acquire: a wake that bumped the word before this load is
 		 * seen, with its state change, by the try below. */
@@ -278,7 +280,7 @@ static int idle_futex(uint64_t deadline, const struct rmpsc__sleep *sl, rmpsc__t
 	}
 }
 
-int rmpsc__wait_idle(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc__sleep *sl,
+int rmpsc__wait_idle(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc__waitsite *sl,
 		     rmpsc__try_fn fn, void *arg)
 {
 	uint32_t i;

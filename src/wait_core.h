@@ -18,14 +18,22 @@
 
 typedef int (*rmpsc__try_fn)(void *arg);
 
-struct rmpsc__sleep {
-	_Atomic uint32_t *waiters; /* count the sleeper registers in (E4) */
-	_Atomic uint32_t *seq;     /* futex word the waker bumps (E5) */
+/* Where a blocking call waits: the words that change when it may proceed,
+ * and the ones it sleeps on. */
+struct rmpsc__waitsite {
+	const _Atomic uint64_t *watch; /* the other side's index; NULL: none
+					* (a channel), try on every poll */
+	const _Atomic uint32_t *closed;
+	_Atomic uint32_t *waiters;     /* count the sleeper registers in (E4) */
+	_Atomic uint32_t *seq;         /* futex word the waker bumps (E5) */
+	/* The try before a futex sleep, when it must look further than @fn
+	 * (a channel's consumer: every ring, adaptive skip or not); NULL: fn. */
+	rmpsc__try_fn sleep_fn;
 };
 
 /* Yield, sleep or futex phases (wait.c); returns as rmpsc__wait_run(). */
 RMPSC__INTERNAL int rmpsc__wait_idle(const rmpsc_wait *w, uint64_t deadline,
-				     const struct rmpsc__sleep *sl, rmpsc__try_fn fn,
+				     const struct rmpsc__waitsite *ws, rmpsc__try_fn fn,
 				     void *arg);
 
 /* The effective relative timeout: RMPSC_WAIT_DEADLINE caps it. */
@@ -37,40 +45,55 @@ static inline int64_t rmpsc__wait_timeout(const rmpsc_wait *w, int64_t timeout_n
 }
 
 /*
- * Wait as @w says until @fn returns something other than -EAGAIN (returned)
- * or @timeout_ns passes (-ETIMEDOUT). @fn has been tried once by the caller
- * and returned -EAGAIN. Inline so that, for a constant @fn, the spin phase
- * polls the ring without an indirect call.
+ * Try @fn until it returns something other than -EAGAIN (returned), waiting
+ * between tries as @w says, or until @timeout_ns passes (-ETIMEDOUT; a
+ * timeout of 0 tries once). Inline, so that for a constant @fn the spin
+ * phase is a loop over two loads and a pause: it watches the other side's
+ * index and the closed flag, both read before the try, and tries again only
+ * when one of them has changed. Reading them first is what makes that safe:
+ * a change after the try fails is a change from the values read.
  */
 static RMPSC__ALWAYS_INLINE int rmpsc__wait_run(const rmpsc_wait *w, int64_t timeout_ns,
-						const struct rmpsc__sleep *sl,
+						const struct rmpsc__waitsite *ws,
 						rmpsc__try_fn fn, void *arg)
 {
-	uint64_t deadline;
-	uint32_t i;
+	uint64_t deadline = UINT64_MAX;
+	uint32_t polls = 0;
 	int r;
 
-	timeout_ns = rmpsc__wait_timeout(w, timeout_ns);
-	if (timeout_ns == 0)
-		return -ETIMEDOUT;
-	deadline = rmpsc__deadline(timeout_ns);
-	for (i = 0; w->kind == RMPSC_WAIT_SPIN || i < w->spin_count; i++) {
-		if (w->kind == RMPSC_WAIT_BACKOFF) {
-			uint32_t k = 1u << (i < 6 ? i : 6);
+	for (;;) {
+		/* Relaxed: only a hint of change; the try does the acquire. */
+		uint64_t seen = ws->watch ? atomic_load_explicit(ws->watch, memory_order_relaxed) : 0;
+		uint32_t cl = atomic_load_explicit(ws->closed, memory_order_relaxed);
 
-			while (k--)
-				rmpsc__cpu_relax();
-		} else {
-			rmpsc__cpu_relax();
-		}
 		r = fn(arg);
 		if (r != -EAGAIN)
 			return r;
-		/* The clock costs more than a poll: look at it every 64. */
-		if ((i & 63) == 63 && deadline != UINT64_MAX && rmpsc__now_ns() >= deadline)
-			return -ETIMEDOUT;
+		if (deadline == UINT64_MAX) {
+			timeout_ns = rmpsc__wait_timeout(w, timeout_ns);
+			if (timeout_ns == 0)
+				return -ETIMEDOUT;
+			deadline = rmpsc__deadline(timeout_ns);
+		}
+		do {
+			if (w->kind != RMPSC_WAIT_SPIN && polls >= w->spin_count)
+				return rmpsc__wait_idle(w, deadline, ws, fn, arg);
+			if (w->kind == RMPSC_WAIT_BACKOFF) {
+				uint32_t k = 1u << (polls < 6 ? polls : 6);
+
+				while (k--)
+					rmpsc__cpu_relax();
+			} else {
+				rmpsc__cpu_relax();
+			}
+			/* The clock costs more than a poll: look at it every 64. */
+			if ((++polls & 63) == 0 && deadline != UINT64_MAX &&
+			    rmpsc__now_ns() >= deadline)
+				return -ETIMEDOUT;
+		} while (ws->watch &&
+			 atomic_load_explicit(ws->watch, memory_order_relaxed) == seen &&
+			 atomic_load_explicit(ws->closed, memory_order_relaxed) == cl);
 	}
-	return rmpsc__wait_idle(w, deadline, sl, fn, arg);
 }
 
 #endif /* RMPSC_WAIT_CORE_H */

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file ringmpsc/channel.h
+ * rmpsc_mpsc: a multi-producer single-consumer channel made of one SPSC
+ * ring per producer, so producers never contend with each other: each one
+ * pushes into its own ring with the ring's wait-free calls, and the one
+ * consumer visits the rings in turn.
+ *
+ * Producers. rmpsc_mpsc_register() hands out a producer handle
+ * (rmpsc_producer) that owns one ring. The handle is used by one thread at
+ * a time, with the producer calls below, which behave exactly like the
+ * ring's own (reserve/commit, push, push_n, the _timed variants, the same
+ * codes). Registration is thread-safe and may happen while traffic flows;
+ * the channel grows up to max_producers rings without moving existing ones
+ * and without a lock on any producer or consumer fast path (a lock is taken
+ * by register/deregister only). rmpsc_mpsc_deregister() closes the
+ * producer's ring: what it committed is still delivered, and once the
+ * consumer has drained it the ring is reused by a later registration.
+ *
+ * Consumer. One thread at a time. Callback calls (consume_all,
+ * consume_up_to) hand each run of elements to a handler in place and
+ * release them with one head update per ring per batch; count-only consume
+ * discards; the callback-free pull calls (pop_n, readable/advance) serve
+ * FFI users. Adaptive skip: a ring found empty is looked at again after 1,
+ * then 2, 4, ... up to 64 rounds, and after the first round with data at
+ * once; rmpsc_mpsc_reset_skip() forgets the history. Skipped rings cost
+ * nothing, so a consumer with 32 registered producers of which one is busy
+ * polls about one ring per message. The blocking consumer calls wait on the
+ * whole channel: any producer's commit wakes them.
+ *
+ * Close. rmpsc_mpsc_close() closes every ring and refuses new
+ * registrations. Producers get -EPIPE; the consumer gets everything
+ * committed before, then -EPIPE (final, as for a ring).
+ *
+ * Ordering: per producer FIFO; what a producer wrote before a successful
+ * commit/push happens-before the consumer call that returns those elements.
+ * No order between producers.
+ */
+#ifndef RINGMPSC_CHANNEL_H
+#define RINGMPSC_CHANNEL_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "wait.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque MPSC channel handle. */
+typedef struct rmpsc_mpsc rmpsc_mpsc;
+/** Opaque producer handle of an MPSC channel. */
+typedef struct rmpsc_producer rmpsc_producer;
+
+/** Limits and sizes. */
+enum {
+	RMPSC_MPSC_PRODUCERS_MAX = 4096,  /**< largest max_producers */
+	RMPSC_MPSC_CONFIG_SIZE_V1 = 32,   /**< sizeof(rmpsc_mpsc_config) in 1.0 */
+	RMPSC_MPSC_STATS_SIZE_V1 = 104,   /**< sizeof(rmpsc_mpsc_snapshot) in 1.0 */
+};
+
+/** Creation flags (rmpsc_mpsc_config.flags). */
+enum {
+	/** Count messages, batches, reserve failures, wait time and per-batch
+	 *  latency (see rmpsc_mpsc_stats()); off, the counters cost nothing. */
+	RMPSC_MPSC_F_METRICS = 1u << 0,
+	/** Back every ring with explicit huge pages (as RMPSC_RING_F_HUGEPAGE). */
+	RMPSC_MPSC_F_HUGEPAGE = 1u << 1,
+	/** Fault every ring's pages in when it is created. */
+	RMPSC_MPSC_F_PREFAULT = 1u << 2,
+	RMPSC_MPSC_F_ALL = RMPSC_MPSC_F_METRICS | RMPSC_MPSC_F_HUGEPAGE |
+			   RMPSC_MPSC_F_PREFAULT,
+};
+
+/**
+ * Channel configuration; size-prefixed and append-only: fill it with
+ * rmpsc_mpsc_config_init(&cfg, sizeof cfg), then change fields.
+ */
+typedef struct rmpsc_mpsc_config {
+	uint32_t size;          /**< caller's sizeof, written by rmpsc_mpsc_config_init */
+	uint32_t flags;         /**< RMPSC_MPSC_F_* bits; unknown bits are rejected */
+	uint32_t elem_size;     /**< bytes per element, 1..RMPSC_RING_ELEM_SIZE_MAX (default 8) */
+	uint32_t ring_capacity; /**< elements per producer ring, a power of two (default 1024) */
+	uint32_t producers;     /**< rings created up front, 0..max_producers (default 4) */
+	uint32_t max_producers; /**< rings at most, 1..RMPSC_MPSC_PRODUCERS_MAX (default 256) */
+	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0 (recorded, as for rings) */
+	uint32_t _pad0;         /**< must be zero */
+} rmpsc_mpsc_config;
+
+/**
+ * Channel statistics, a snapshot. Size-prefixed output struct: set
+ * st.size = sizeof st (or let rmpsc_mpsc_stats() fill at most that much).
+ * The counters marked "metrics" are 0 unless the channel was created with
+ * RMPSC_MPSC_F_METRICS.
+ */
+typedef struct rmpsc_mpsc_snapshot {
+	uint32_t size;             /**< caller's sizeof */
+	uint32_t producers;        /**< producers registered now */
+	uint32_t rings;            /**< rings allocated (registered, closed or reusable) */
+	uint32_t closed;           /**< 1 after rmpsc_mpsc_close() */
+	uint64_t pending;          /**< elements committed and not consumed, all rings */
+	uint64_t pending_max;      /**< the fullest ring's pending count */
+	uint64_t sent;             /**< metrics: elements published by producers */
+	uint64_t received;         /**< metrics: elements consumed */
+	uint64_t batches_sent;     /**< metrics: publications (commits, pushes) */
+	uint64_t batches_received; /**< metrics: per-ring batches consumed */
+	uint64_t reserve_failures; /**< metrics: producer calls that found no room */
+	uint64_t wait_ns;          /**< metrics: time consumer blocking calls spent waiting */
+	uint64_t batch_ns_min;     /**< metrics: shortest consumer batch (handler included), ns */
+	uint64_t batch_ns_max;     /**< metrics: longest, ns */
+	uint64_t batch_ns_total;   /**< metrics: all batches, ns (average: / batches_received) */
+} rmpsc_mpsc_snapshot;
+
+/**
+ * Consumer handler: @p count consecutive elements from producer
+ * @p producer_id start at @p items (ring memory, valid during the call).
+ */
+typedef void (*rmpsc_mpsc_fn)(void *ctx, uint32_t producer_id, const void *items,
+			      uint32_t count);
+
+/**
+ * Write the defaults (flags 0, elem_size 8, ring_capacity 1024, producers
+ * 4, max_producers 256, numa_node RMPSC_NODE_ANY) into at most @p size
+ * bytes of @p cfg and record @p size.
+ *
+ * @return 0; -EINVAL: @p cfg is NULL or @p size is below
+ *  RMPSC_MPSC_CONFIG_SIZE_V1 or not a multiple of 8.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size);
+
+/**
+ * Create a channel and its first @c producers rings.
+ *
+ * @return 0;
+ *  -EINVAL: @p cfg or @p out NULL, bad size, unknown flags, elem_size or
+ *           ring_capacity out of range or not a power of two, max_producers
+ *           0 or above the maximum, producers above max_producers,
+ *           numa_node below -1, _pad0 not zero;
+ *  -E2BIG: cfg->size larger than known with non-zero extra bytes;
+ *  -ENOMEM: memory could not be allocated or mapped.
+ * Concurrency: any thread. Progress: blocking (allocates). Ordering: none.
+ */
+RMPSC_API int rmpsc_mpsc_create(const rmpsc_mpsc_config *cfg, rmpsc_mpsc **out);
+
+/**
+ * Free the channel and every ring. Accepts NULL. No other call on the
+ * channel or any of its producer handles may run or follow.
+ *
+ * Concurrency: exclusive. Progress: blocking. Ordering: none.
+ */
+RMPSC_API void rmpsc_mpsc_destroy(rmpsc_mpsc *ch);
+
+/**
+ * Register a producer: reuse a drained ring of a deregistered producer,
+ * take a free ring made up front, or create one (up to max_producers).
+ *
+ * @param out receives the handle; set to NULL on error.
+ * @return the producer id (>= 0, the ring's index, stable for the handle's
+ *  life);
+ *  -EINVAL: @p out is NULL; -EBADF: @p ch is not a channel;
+ *  -EPIPE: the channel is closed; -ENOSPC: max_producers rings are in use;
+ *  -ENOMEM: a new ring could not be mapped.
+ * Concurrency: any thread, also while others produce and consume.
+ * Progress: blocking (a mutex; may allocate). Ordering: the ring is empty
+ *   and open when the handle is returned.
+ */
+RMPSC_API int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out);
+
+/**
+ * Deregister: close the producer's ring. Elements it committed are still
+ * delivered; afterwards the handle must not be used (a later registration
+ * may reuse the ring).
+ *
+ * @return 0; -EBADF: @p p is not a registered producer.
+ * Concurrency: the producer's thread, or any thread once it stopped.
+ * Progress: blocking (as rmpsc_ring_close()). Ordering: as rmpsc_ring_close().
+ */
+RMPSC_API int rmpsc_mpsc_deregister(rmpsc_producer *p);
+
+/**
+ * @return the producer's id (>= 0); -EBADF: @p p is not a producer.
+ * Concurrency: any thread. Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int rmpsc_producer_id(const rmpsc_producer *p);
+
+/* ---- producer calls: as the rmpsc_ring_ calls of the same name ---------- */
+
+/** As rmpsc_ring_reserve(); -EBADF: @p p is not a producer. Concurrency:
+ *  the producer's thread. Progress: wait-free. Ordering: as the ring's. */
+RMPSC_API int rmpsc_producer_reserve(rmpsc_producer *p, uint32_t n, rmpsc_span *out);
+/** As rmpsc_ring_commit(); -EBADF. Concurrency: the producer's thread.
+ *  Progress: wait-free. Ordering: release, as the ring's. */
+RMPSC_API int rmpsc_producer_commit(rmpsc_producer *p, uint32_t n);
+/** As rmpsc_ring_push(); -EBADF. Concurrency: the producer's thread.
+ *  Progress: wait-free. Ordering: release. */
+RMPSC_API int rmpsc_producer_push(rmpsc_producer *p, const void *item);
+/** As rmpsc_ring_push_n(); -EBADF. Concurrency: the producer's thread.
+ *  Progress: wait-free. Ordering: release. */
+RMPSC_API int rmpsc_producer_push_n(rmpsc_producer *p, const void *items, uint32_t n);
+/** As rmpsc_ring_reserve_timed(); -EBADF. Concurrency: the producer's
+ *  thread. Progress: blocking. Ordering: as the ring's. */
+RMPSC_API int rmpsc_producer_reserve_timed(rmpsc_producer *p, uint32_t n, rmpsc_span *out,
+					   int64_t timeout_ns, const rmpsc_wait *w);
+/** As rmpsc_ring_push_timed(); -EBADF. Concurrency: the producer's thread.
+ *  Progress: blocking. Ordering: release. */
+RMPSC_API int rmpsc_producer_push_timed(rmpsc_producer *p, const void *item,
+					int64_t timeout_ns, const rmpsc_wait *w);
+/** As rmpsc_ring_push_n_timed(); -EBADF. Concurrency: the producer's
+ *  thread. Progress: blocking. Ordering: release. */
+RMPSC_API int rmpsc_producer_push_n_timed(rmpsc_producer *p, const void *items, uint32_t n,
+					  int64_t timeout_ns, const rmpsc_wait *w);
+/**
+ * Elements committed by this producer and not yet consumed.
+ *
+ * @return 0..ring_capacity; -EBADF. Concurrency: any thread.
+ * Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int64_t rmpsc_producer_len(const rmpsc_producer *p);
+
+/* ---- consumer ------------------------------------------------------------ */
+
+/**
+ * One round over the rings (adaptive skip applies): hand every ring's
+ * committed elements to @p fn, in place, up to two segments per ring, then
+ * release them with one head update per ring.
+ *
+ * @return elements consumed (0: nothing there now); -EPIPE: closed and
+ *  everything consumed; -EINVAL: @p fn is NULL; -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free (one round).
+ * Ordering: acquire per ring, then release.
+ */
+RMPSC_API int64_t rmpsc_mpsc_consume_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx);
+
+/**
+ * As rmpsc_mpsc_consume_all(), stopping after @p max elements (later rings
+ * are served first next time).
+ *
+ * @return elements consumed, 0..max; -EPIPE; -EINVAL: @p fn NULL; -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: as consume_all.
+ */
+RMPSC_API int64_t rmpsc_mpsc_consume_up_to(rmpsc_mpsc *ch, uint64_t max, rmpsc_mpsc_fn fn,
+					   void *ctx);
+
+/**
+ * Count-only consume: discard up to @p max committed elements (one round,
+ * adaptive skip applies) without calling anything.
+ *
+ * @return elements discarded; -EPIPE; -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire then release.
+ */
+RMPSC_API int64_t rmpsc_mpsc_consume_count(rmpsc_mpsc *ch, uint64_t max);
+
+/**
+ * Block until at least one element is there, then consume as
+ * rmpsc_mpsc_consume_all(). See ring.h for @p timeout_ns and @p w (NULL:
+ * the channel's strategy, RMPSC_WAIT_BLOCK).
+ *
+ * @return elements consumed (>= 1); -ETIMEDOUT; -EPIPE; -EINVAL: @p fn NULL
+ *  or @p w invalid; -E2BIG: @p w too large with non-zero extra bytes; -EBADF.
+ * Concurrency: the consumer thread. Progress: blocking.
+ * Ordering: as consume_all.
+ */
+RMPSC_API int64_t rmpsc_mpsc_consume_all_timed(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx,
+					       int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Forget the adaptive-skip history: every ring is looked at next round.
+ *
+ * @return 0; -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: none.
+ */
+RMPSC_API int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch);
+
+/**
+ * Copy up to @p n elements out, taking from the rings in turn (one round,
+ * adaptive skip applies), and release them. Callback-free.
+ *
+ * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: nothing
+ *  there; -EPIPE: closed and drained; -EINVAL: @p items NULL and n not 0;
+ *  -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire then release, per ring.
+ */
+RMPSC_API int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n);
+
+/**
+ * Blocking rmpsc_mpsc_pop_n(): waits for at least one element.
+ *
+ * @return as rmpsc_mpsc_pop_n(), with -ETIMEDOUT instead of -EAGAIN, and
+ *  -EINVAL / -E2BIG for a bad @p w. Concurrency: the consumer thread.
+ * Progress: blocking. Ordering: as pop_n.
+ */
+RMPSC_API int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n,
+				     int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Zero-copy pull: describe up to @p n committed elements of the next ring
+ * that has some (rings in turn, adaptive skip applies) and say whose they
+ * are. Release them with rmpsc_mpsc_advance(); until then the same ring's
+ * span is returned again.
+ *
+ * @param producer_id receives the producer id (may be NULL).
+ * @return elements readable, 1..n (0 when @p n is 0); -EAGAIN; -EPIPE;
+ *  -EINVAL: @p out NULL; -EBADF. Concurrency: the consumer thread.
+ * Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_mpsc_readable(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out,
+				  uint32_t *producer_id);
+
+/**
+ * Blocking rmpsc_mpsc_readable().
+ *
+ * @return as rmpsc_mpsc_readable(), with -ETIMEDOUT instead of -EAGAIN, and
+ *  -EINVAL / -E2BIG for a bad @p w. Concurrency: the consumer thread.
+ * Progress: blocking. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out,
+					uint32_t *producer_id, int64_t timeout_ns,
+					const rmpsc_wait *w);
+
+/**
+ * Release the first @p n elements of the span the last readable call
+ * returned.
+ *
+ * @return 0; -EINVAL: no readable span is outstanding, or @p n is more than
+ *  it holds; -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: release.
+ */
+RMPSC_API int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n);
+
+/**
+ * Close the channel: close every producer ring and refuse registrations.
+ * Idempotent.
+ *
+ * @return 0; -EBADF. Concurrency: any thread. Progress: blocking (as
+ *  rmpsc_ring_close(), once per ring). Ordering: as rmpsc_ring_close().
+ */
+RMPSC_API int rmpsc_mpsc_close(rmpsc_mpsc *ch);
+
+/**
+ * Consume everything committed, ignoring adaptive skip, until every ring is
+ * empty; with @p fn NULL the elements are discarded. The call for shutdown.
+ * A span from rmpsc_mpsc_readable() that was not advanced is dropped: its
+ * elements are still in their ring and go to @p fn like the rest.
+ *
+ * @return elements consumed (0 when there were none); -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: as consume_all.
+ */
+RMPSC_API int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx);
+
+/**
+ * @return 1 if the channel is closed and every ring is empty, else 0;
+ *  -EBADF. Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch);
+
+/**
+ * @return 1 after rmpsc_mpsc_close(), else 0; -EBADF.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_mpsc_is_closed(const rmpsc_mpsc *ch);
+
+/**
+ * Elements committed and not consumed, over all rings (a snapshot).
+ *
+ * @return the count; -EBADF. Concurrency: any thread. Progress: wait-free.
+ * Ordering: acquire.
+ */
+RMPSC_API int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch);
+
+/**
+ * Pending elements of the ring of producer @p id (registered or not).
+ *
+ * @return 0..ring_capacity; -ENOENT: no ring has that id; -EBADF.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ */
+RMPSC_API int64_t rmpsc_mpsc_ring_len(const rmpsc_mpsc *ch, uint32_t id);
+
+/**
+ * The id of the ring with the most pending elements.
+ *
+ * @return an id (>= 0); -EAGAIN: every ring is empty; -EBADF.
+ * Concurrency: any thread. Progress: wait-free (one pass over the rings).
+ * Ordering: acquire.
+ */
+RMPSC_API int rmpsc_mpsc_hottest(const rmpsc_mpsc *ch);
+
+/**
+ * Snapshot the statistics into @p st (at most @p size bytes; st->size is
+ * set to the bytes written).
+ *
+ * @return 0; -EINVAL: @p st NULL, @p size below RMPSC_MPSC_STATS_SIZE_V1 or
+ *  not a multiple of 8; -EBADF. Concurrency: any thread (the producer and
+ *  consumer counters are each written by one thread and read relaxed: a
+ *  snapshot). Progress: wait-free. Ordering: acquire for pending counts.
+ */
+RMPSC_API int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *st, uint32_t size);
+
+/**
+ * Set the strategy the consumer's _timed calls use when passed NULL.
+ *
+ * @return 0; -EINVAL / -E2BIG: @p w invalid; -EBADF.
+ * Concurrency: while no consumer _timed call runs. Progress: wait-free.
+ * Ordering: none.
+ */
+RMPSC_API int rmpsc_mpsc_set_wait(rmpsc_mpsc *ch, const rmpsc_wait *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGMPSC_CHANNEL_H */

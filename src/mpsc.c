@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmpsc_mpsc: one SPSC ring (ring_core.h) per producer and one consumer
+ * that visits them. A producer handle is its ring: struct rmpsc_producer
+ * is the ring core followed by the slots, in one mapping, so every
+ * producer call is the ring's own code behind a different magic word.
+ *
+ * Synchronization
+ * ---------------
+ * dir[], nrings  dir[i] is written once, under lock, before nrings is
+ *         raised past i with a store-release (C2); the consumer and the
+ *         status calls load nrings with acquire (C2) and then read dir[i]
+ *         for i below it. Rings never move and are unmapped only by destroy.
+ * rc->state  RING_FREE (no producer: made up front, or drained after its
+ *         producer left) or RING_ACTIVE. register turns FREE into ACTIVE
+ *         under lock after resetting the ring (store-release C1); the
+ *         consumer turns a closed, drained ACTIVE ring into FREE with a
+ *         store-release (C1) as the last thing it does with that ring; each
+ *         side reads it with acquire (C1) before touching the ring's
+ *         fields. So register's reset never races with the consumer (which
+ *         leaves FREE rings alone) and the consumer sees the reset state.
+ * closed  written under lock by close (store-release C3) before the rings
+ *         are closed; read under lock by register, and with acquire (C3)
+ *         by the consumer, which then stops skipping and reports -EPIPE
+ *         once every ring is FREE.
+ * cons_waiters, cons_seq  every ring's cwait/cseq point here: the E4/E5
+ *         words of ring_core.h, shared, so a sleeping consumer is woken by
+ *         any producer's publication or any ring's close.
+ * Consumer-private (one consumer thread): cursor, skip[], rd_*.
+ * Metrics: producer counters live in each ring (ring_core.h); consumer
+ *         counters here, written by the consumer, read relaxed by stats.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "ringmpsc/channel.h"
+#include "ringmpsc/ring.h"
+
+#include "ring_core.h"
+#include "wait_core.h"
+
+struct rmpsc_producer {
+	struct rmpsc__rcore core;
+};
+
+enum { RING_ACTIVE = 0, RING_FREE = 1 };
+
+enum {
+	MPSC_SKIP_MAX_LEVEL = 6, /* 2^6 = 64 rounds between looks */
+	MPSC_DEFAULT_CAP = 1024,
+	MPSC_DEFAULT_PRODUCERS = 4,
+	MPSC_DEFAULT_MAX = 256,
+};
+
+/* Adaptive skip state of one ring (consumer-private). */
+struct mpsc_skip {
+	uint8_t level; /* consecutive empty looks, capped */
+	uint8_t left;  /* rounds still to skip */
+};
+
+struct rmpsc_mpsc {
+	/* Read-mostly. */
+	uint32_t magic;
+	uint32_t esz;
+	uint32_t ring_cap;
+	uint32_t flags;
+	uint32_t max_producers;
+	int32_t numa_node;
+	struct rmpsc_producer **dir; /* [max_producers] (C2) */
+	struct mpsc_skip *skip;      /* [max_producers], consumer-private */
+	rmpsc_wait wait;             /* consumer's default strategy */
+	pthread_mutex_t lock;        /* register, deregister, close */
+	alignas(RMPSC__GROUP) _Atomic uint32_t nrings; /* C2 */
+	_Atomic uint32_t closed;                       /* C3 */
+	_Atomic uint32_t nactive;                      /* registered producers */
+
+	/* Consumer-private. */
+	alignas(RMPSC__GROUP) uint32_t cursor; /* first ring of the next round */
+	int32_t rd_ring;                       /* ring of an outstanding readable span */
+	uint32_t rd_count;                     /* its elements */
+	_Atomic uint64_t m_received, m_batches, m_wait_ns;
+	_Atomic uint64_t m_bmin, m_bmax, m_btotal;
+
+	/* Read by every producer after each publication: written only when
+	 * the consumer goes to sleep (E4). */
+	alignas(RMPSC__GROUP) _Atomic uint32_t cons_waiters;
+	/* Bumped by every wake (E5): away from everything hot. */
+	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq;
+};
+
+#define MPSC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_MPSC, -EBADF)
+#define PROD_CHECK(p)                                                          \
+	RMPSC__CHECK(!(p) || (p)->core.magic != RMPSC__MAGIC_PRODUCER, -EBADF)
+
+static uint64_t relaxed(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Single-writer counter: a load and a store, no read-modify-write. */
+static void bump(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, relaxed(c) + v, memory_order_relaxed);
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size)
+{
+	rmpsc_mpsc_config d = {
+		.size = size,
+		.flags = 0,
+		.elem_size = 8,
+		.ring_capacity = MPSC_DEFAULT_CAP,
+		.producers = MPSC_DEFAULT_PRODUCERS,
+		.max_producers = MPSC_DEFAULT_MAX,
+		.numa_node = RMPSC_NODE_ANY,
+		._pad0 = 0,
+	};
+
+	RMPSC__CHECK(!cfg, -EINVAL);
+	RMPSC__CHECK(size < RMPSC_MPSC_CONFIG_SIZE_V1 || size % 8, -EINVAL);
+	if (size > sizeof d)
+		memset((unsigned char *)cfg + sizeof d, 0, size - sizeof d);
+	memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
+	return 0;
+}
+
+static RMPSC__COLD struct rmpsc_producer *ring_new(rmpsc_mpsc *ch, uint32_t id)
+{
+	uint32_t mf = ((ch->flags & RMPSC_MPSC_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |
+		      ((ch->flags & RMPSC_MPSC_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u);
+	size_t len = sizeof(struct rmpsc_producer) + (size_t)ch->ring_cap * ch->esz;
+	struct rmpsc_producer *p;
+	size_t mapped;
+
+	p = rmpsc__mem_map(len, mf, &mapped);
+	if (!p)
+		return NULL;
+	rc_init(&p->core, RMPSC__MAGIC_GONE, ch->ring_cap, ch->ring_cap, ch->esz,
+		(unsigned char *)p + sizeof *p);
+	p->core.flags = (ch->flags & RMPSC_MPSC_F_METRICS) ? RC_F_METRICS : 0u;
+	p->core.map_len = mapped;
+	p->core.cwait = &ch->cons_waiters;
+	p->core.cseq = &ch->cons_seq;
+	p->core.owner = ch;
+	p->core.id = id;
+	p->core.numa_node = ch->numa_node;
+	atomic_store_explicit(&p->core.state, RING_FREE, memory_order_relaxed);
+	return p;
+}
+
+RMPSC__COLD void rmpsc_mpsc_destroy(rmpsc_mpsc *ch)
+{
+	uint32_t n;
+
+	if (!ch || ch->magic != RMPSC__MAGIC_MPSC)
+		return;
+	ch->magic = RMPSC__MAGIC_DEAD;
+	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		ch->dir[i]->core.magic = RMPSC__MAGIC_DEAD;
+		rmpsc__mem_unmap(ch->dir[i], ch->dir[i]->core.map_len);
+	}
+	pthread_mutex_destroy(&ch->lock);
+	free(ch->dir);
+	free(ch->skip);
+	free(ch);
+}
+
+RMPSC__COLD int rmpsc_mpsc_create(const rmpsc_mpsc_config *ucfg, rmpsc_mpsc **out)
+{
+	rmpsc_mpsc_config cfg;
+	rmpsc_mpsc *ch;
+	int err;
+
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	rmpsc_mpsc_config_init(&cfg, sizeof cfg);
+	err = rmpsc__config_copy(&cfg, sizeof cfg, ucfg, RMPSC_MPSC_CONFIG_SIZE_V1);
+	if (err)
+		return err;
+	RMPSC__CHECK(cfg.flags & ~(uint32_t)RMPSC_MPSC_F_ALL, -EINVAL);
+	RMPSC__CHECK(cfg.elem_size == 0 || cfg.elem_size > RMPSC_RING_ELEM_SIZE_MAX, -EINVAL);
+	RMPSC__CHECK(!rmpsc__is_pow2(cfg.ring_capacity) ||
+			     cfg.ring_capacity > RMPSC_RING_CAPACITY_MAX,
+		     -EINVAL);
+	RMPSC__CHECK(cfg.max_producers == 0 || cfg.max_producers > RMPSC_MPSC_PRODUCERS_MAX,
+		     -EINVAL);
+	RMPSC__CHECK(cfg.producers > cfg.max_producers, -EINVAL);
+	RMPSC__CHECK(cfg.numa_node < RMPSC_NODE_ANY || cfg._pad0, -EINVAL);
+	RMPSC__CHECK(cfg.ring_capacity >
+			     (SIZE_MAX - sizeof(struct rmpsc_producer)) / cfg.elem_size,
+		     -ENOMEM);
+
+	ch = aligned_alloc(RMPSC__GROUP, sizeof *ch);
+	RMPSC__CHECK(!ch, -ENOMEM);
+	memset(ch, 0, sizeof *ch);
+	ch->dir = calloc(cfg.max_producers, sizeof *ch->dir);
+	ch->skip = calloc(cfg.max_producers, sizeof *ch->skip);
+	if (!ch->dir || !ch->skip || pthread_mutex_init(&ch->lock, NULL)) {
+		free(ch->dir);
+		free(ch->skip);
+		free(ch);
+		return -ENOMEM;
+	}
+	ch->esz = cfg.elem_size;
+	ch->ring_cap = cfg.ring_capacity;
+	ch->flags = cfg.flags;
+	ch->max_producers = cfg.max_producers;
+	ch->numa_node = cfg.numa_node;
+	rmpsc__wait_default(&ch->wait);
+	atomic_init(&ch->nrings, 0);
+	atomic_init(&ch->closed, 0);
+	atomic_init(&ch->nactive, 0);
+	atomic_init(&ch->cons_waiters, 0);
+	atomic_init(&ch->cons_seq, 0);
+	atomic_init(&ch->m_bmin, UINT64_MAX);
+	ch->rd_ring = -1;
+	ch->magic = RMPSC__MAGIC_MPSC;
+	for (uint32_t i = 0; i < cfg.producers; i++) {
+		ch->dir[i] = ring_new(ch, i);
+		if (!ch->dir[i]) {
+			rmpsc_mpsc_destroy(ch);
+			return -ENOMEM;
+		}
+		atomic_store_explicit(&ch->nrings, i + 1, memory_order_release); /* C2 */
+	}
+	*out = ch;
+	return 0;
+}
+
+/* ---- registration -------------------------------------------------------- */
+
+int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out)
+{
+	struct rmpsc_producer *p = NULL;
+	uint32_t n, i;
+	int ret;
+
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	MPSC_CHECK(ch);
+	pthread_mutex_lock(&ch->lock);
+	if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+		ret = -EPIPE;
+		goto out;
+	}
+	n = atomic_load_explicit(&ch->nrings, memory_order_relaxed); /* ours, under lock */
+	for (i = 0; i < n; i++) {
+		/* C1 acquire: the consumer is done with a FREE ring. */
+		if (atomic_load_explicit(&ch->dir[i]->core.state, memory_order_acquire) ==
+		    RING_FREE) {
+			p = ch->dir[i];
+			break;
+		}
+	}
+	if (!p) {
+		if (n == ch->max_producers) {
+			ret = -ENOSPC;
+			goto out;
+		}
+		p = ring_new(ch, n);
+		if (!p) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ch->dir[n] = p;
+		atomic_store_explicit(&ch->nrings, n + 1, memory_order_release); /* C2 */
+	}
+	/* Nobody else touches a FREE ring: reset it for its new producer. */
+	rc_set_position(&p->core, 0);
+	atomic_store_explicit(&p->core.prod_waiters, 0, memory_order_relaxed);
+	rmpsc__wait_default(&p->core.wait);
+	p->core.magic = RMPSC__MAGIC_PRODUCER;
+	atomic_store_explicit(&p->core.state, RING_ACTIVE, memory_order_release); /* C1 */
+	atomic_fetch_add_explicit(&ch->nactive, 1, memory_order_relaxed);
+	*out = p;
+	ret = (int)p->core.id;
+out:
+	pthread_mutex_unlock(&ch->lock);
+	return ret;
+}
+
+int rmpsc_mpsc_deregister(rmpsc_producer *p)
+{
+	rmpsc_mpsc *ch;
+
+	PROD_CHECK(p);
+	ch = p->core.owner;
+	pthread_mutex_lock(&ch->lock);
+	p->core.magic = RMPSC__MAGIC_GONE;
+	atomic_fetch_sub_explicit(&ch->nactive, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&ch->lock);
+	rmpsc__rc_close(&p->core);
+	return 0;
+}
+
+int rmpsc_producer_id(const rmpsc_producer *p)
+{
+	PROD_CHECK(p);
+	return (int)p->core.id;
+}
+
+/* ---- producer calls ------------------------------------------------------ */
+
+/* Metrics after a producer call: published @n elements in one batch, or
+ * found no room. One flag test when metrics are off. */
+static RMPSC__ALWAYS_INLINE int prod_done(rc_t *rc, int ret, uint64_t n)
+{
+	if (RMPSC__UNLIKELY(rc->flags & RC_F_METRICS)) {
+		if (ret == -EAGAIN || ret == -ETIMEDOUT) {
+			bump(&rc->m_full, 1);
+		} else if (ret >= 0 && n) {
+			bump(&rc->m_sent, n);
+			bump(&rc->m_batches, 1);
+		}
+	}
+	return ret;
+}
+
+int rmpsc_producer_reserve(rmpsc_producer *p, uint32_t n, rmpsc_span *out)
+{
+	PROD_CHECK(p);
+	RMPSC__CHECK(!out, -EINVAL);
+	return prod_done(&p->core, rc_reserve(&p->core, n, false, out), 0);
+}
+
+int rmpsc_producer_commit(rmpsc_producer *p, uint32_t n)
+{
+	PROD_CHECK(p);
+	return prod_done(&p->core, rc_commit(&p->core, n), n);
+}
+
+int rmpsc_producer_push(rmpsc_producer *p, const void *item)
+{
+	PROD_CHECK(p);
+	RMPSC__CHECK(!item, -EINVAL);
+	return prod_done(&p->core, rc_push1_fast(&p->core, item), 1);
+}
+
+int rmpsc_producer_push_n(rmpsc_producer *p, const void *items, uint32_t n)
+{
+	int k;
+
+	PROD_CHECK(p);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	k = rc_push_n(&p->core, items, n, false);
+	return prod_done(&p->core, k, k > 0 ? (uint64_t)k : 0);
+}
+
+int rmpsc_producer_reserve_timed(rmpsc_producer *p, uint32_t n, rmpsc_span *out,
+				 int64_t timeout_ns, const rmpsc_wait *w)
+{
+	PROD_CHECK(p);
+	return prod_done(&p->core, rmpsc__rc_reserve_timed(&p->core, n, out, timeout_ns, w), 0);
+}
+
+int rmpsc_producer_push_timed(rmpsc_producer *p, const void *item, int64_t timeout_ns,
+			      const rmpsc_wait *w)
+{
+	PROD_CHECK(p);
+	return prod_done(&p->core, rmpsc__rc_push_timed(&p->core, item, timeout_ns, w), 1);
+}
+
+int rmpsc_producer_push_n_timed(rmpsc_producer *p, const void *items, uint32_t n,
+				int64_t timeout_ns, const rmpsc_wait *w)
+{
+	int k;
+
+	PROD_CHECK(p);
+	k = rmpsc__rc_push_n_timed(&p->core, items, n, timeout_ns, w);
+	return prod_done(&p->core, k, k > 0 ? (uint64_t)k : 0);
+}
+
+int64_t rmpsc_producer_len(const rmpsc_producer *p)
+{
+	PROD_CHECK(p);
+	return (int64_t)rc_len(&p->core);
+}
+
+/* ---- consumer ------------------------------------------------------------ */
+
+enum round_mode { R_FN, R_COUNT, R_POP, R_READABLE };
+
+struct round {
+	enum round_mode mode;
+	bool skip;         /* apply adaptive skip */
+	uint64_t max;      /* elements at most */
+	rmpsc_mpsc_fn fn;  /* R_FN */
+	void *ctx;
+	unsigned char *dst; /* R_POP */
+	rmpsc_span *span;  /* R_READABLE */
+	uint32_t *id;      /* R_READABLE */
+};
+
+/* Hand one ring's span to the handler, then release it: the count, or the
+ * ring's -EAGAIN / -EPIPE. */
+static int deliver(rmpsc_mpsc *ch, rc_t *rc, const struct round *rd, uint32_t lim)
+{
+	uint64_t t0 = 0;
+	rmpsc_span s;
+	int k = rc_readable(rc, lim, &s);
+
+	if (k <= 0)
+		return k;
+	if (RMPSC__UNLIKELY(rc->flags & RC_F_METRICS))
+		t0 = rmpsc__now_ns();
+	rd->fn(rd->ctx, rc->id, s.iov[0].iov_base, s.count[0]);
+	if (s.nseg > 1)
+		rd->fn(rd->ctx, rc->id, s.iov[1].iov_base, s.count[1]);
+	(void)rc_advance(rc, (uint32_t)k);
+	if (RMPSC__UNLIKELY(rc->flags & RC_F_METRICS)) {
+		uint64_t dt = rmpsc__now_ns() - t0;
+
+		if (dt < relaxed(&ch->m_bmin))
+			atomic_store_explicit(&ch->m_bmin, dt, memory_order_relaxed);
+		if (dt > relaxed(&ch->m_bmax))
+			atomic_store_explicit(&ch->m_bmax, dt, memory_order_relaxed);
+		bump(&ch->m_btotal, dt);
+	}
+	return k;
+}
+
+/*
+ * One round over the rings from the cursor. Returns elements taken, 0 when
+ * there was nothing, -EPIPE when the channel is closed and every ring has
+ * been drained (and freed).
+ */
+static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
+{
+	uint32_t n = atomic_load_explicit(&ch->nrings, memory_order_acquire); /* C2 */
+	bool closed = atomic_load_explicit(&ch->closed, memory_order_acquire); /* C3 */
+	bool use_skip = rd->skip && !closed;
+	uint32_t start = ch->cursor < n ? ch->cursor : 0;
+	uint32_t live = 0, batches = 0, k;
+	uint64_t done = 0;
+
+	for (k = 0; k < n && done < rd->max; k++) {
+		uint32_t i = start + k < n ? start + k : start + k - n;
+		struct mpsc_skip *sk = &ch->skip[i];
+		rc_t *rc = &ch->dir[i]->core;
+		uint64_t want = rd->max - done;
+		uint32_t lim = want > INT32_MAX ? INT32_MAX : (uint32_t)want;
+		int got;
+
+		/* C1 acquire: a ring handed to a new producer is seen reset. */
+		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_FREE) {
+			sk->level = sk->left = 0;
+			continue;
+		}
+		live++;
+		if (use_skip && sk->left) {
+			sk->left--;
+			continue;
+		}
+		switch (rd->mode) {
+		case R_FN:
+			got = deliver(ch, rc, rd, lim);
+			break;
+		case R_COUNT:
+			got = rc_pop_n(rc, NULL, lim, false, true);
+			break;
+		case R_POP:
+			got = rc_pop_n(rc, rd->dst + (size_t)done * ch->esz, lim, false, true);
+			break;
+		case R_READABLE:
+		default:
+			got = rc_readable(rc, lim, rd->span);
+			if (got > 0) {
+				ch->rd_ring = (int32_t)i;
+				ch->rd_count = (uint32_t)got;
+				if (rd->id)
+					*rd->id = rc->id;
+			}
+			break;
+		}
+		if (got > 0) {
+			done += (uint64_t)got;
+			batches++;
+			sk->level = sk->left = 0;
+			if (rd->mode == R_READABLE) {
+				k++;
+				break;
+			}
+		} else if (got == -EAGAIN) {
+			sk->left = (uint8_t)((1u << sk->level) - 1);
+			if (sk->level < MPSC_SKIP_MAX_LEVEL)
+				sk->level++;
+		} else if (got == -EPIPE) {
+			/* Closed and drained: free it for a later producer.
+			 * C1 release, the last touch of this ring. */
+			live--;
+			atomic_store_explicit(&rc->state, RING_FREE, memory_order_release);
+		}
+	}
+	/* The next round starts after the last ring looked at (or at the ring
+	 * a bounded round stopped in), so no ring is starved. */
+	if (n)
+		ch->cursor = (done >= rd->max && k) ? (start + k - 1) % n : (start + 1) % n;
+	if (done) {
+		if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE) {
+			bump(&ch->m_received, done);
+			bump(&ch->m_batches, batches);
+		}
+		return (int64_t)done;
+	}
+	return closed && live == 0 ? -EPIPE : 0;
+}
+
+static int64_t consume(rmpsc_mpsc *ch, struct round *rd)
+{
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(rd->mode == R_FN && !rd->fn, -EINVAL);
+	return mpsc_round(ch, rd);
+}
+
+int64_t rmpsc_mpsc_consume_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx)
+{
+	struct round rd = { .mode = R_FN, .skip = true, .max = UINT64_MAX, .fn = fn, .ctx = ctx };
+
+	return consume(ch, &rd);
+}
+
+int64_t rmpsc_mpsc_consume_up_to(rmpsc_mpsc *ch, uint64_t max, rmpsc_mpsc_fn fn, void *ctx)
+{
+	struct round rd = { .mode = R_FN, .skip = true, .max = max, .fn = fn, .ctx = ctx };
+
+	if (max == 0) {
+		MPSC_CHECK(ch);
+		RMPSC__CHECK(!fn, -EINVAL);
+		return 0;
+	}
+	return consume(ch, &rd);
+}
+
+int64_t rmpsc_mpsc_consume_count(rmpsc_mpsc *ch, uint64_t max)
+{
+	struct round rd = { .mode = R_COUNT, .skip = true, .max = max };
+
+	if (max == 0) {
+		MPSC_CHECK(ch);
+		return 0;
+	}
+	return consume(ch, &rd);
+}
+
+int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch)
+{
+	MPSC_CHECK(ch);
+	memset(ch->skip, 0, (size_t)ch->max_producers * sizeof *ch->skip);
+	return 0;
+}
+
+int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
+{
+	struct round rd = { .mode = R_POP, .skip = true, .max = n, .dst = items };
+	int64_t k;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	if (n == 0)
+		return 0;
+	k = mpsc_round(ch, &rd);
+	return k == 0 ? -EAGAIN : (int)k;
+}
+
+/* The span of the outstanding readable ring, again. */
+static int readable_again(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *id)
+{
+	rc_t *rc = &ch->dir[ch->rd_ring]->core;
+	int k = rc_readable(rc, n, out);
+
+	if (k > 0) {
+		ch->rd_count = (uint32_t)k;
+		if (id)
+			*id = rc->id;
+	}
+	return k;
+}
+
+int rmpsc_mpsc_readable(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *producer_id)
+{
+	struct round rd = {
+		.mode = R_READABLE, .skip = true, .max = n, .span = out, .id = producer_id,
+	};
+	int64_t k;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!out, -EINVAL);
+	if (n == 0) {
+		rc_span_empty(out, 0);
+		return 0;
+	}
+	if (ch->rd_ring >= 0)
+		return readable_again(ch, n, out, producer_id);
+	k = mpsc_round(ch, &rd);
+	return k == 0 ? -EAGAIN : (int)k;
+}
+
+int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n)
+{
+	rc_t *rc;
+
+	MPSC_CHECK(ch);
+	if (n == 0)
+		return 0;
+	RMPSC__CHECK(ch->rd_ring < 0 || n > ch->rd_count, -EINVAL);
+	rc = &ch->dir[ch->rd_ring]->core;
+	(void)rc_advance(rc, n);
+	if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS)) {
+		bump(&ch->m_received, n);
+		bump(&ch->m_batches, 1);
+	}
+	ch->rd_count -= n;
+	if (ch->rd_count == 0) {
+		ch->cursor = ((uint32_t)ch->rd_ring + 1) %
+			     atomic_load_explicit(&ch->nrings, memory_order_relaxed);
+		ch->rd_ring = -1;
+	}
+	return 0;
+}
+
+/* ---- blocking consumer calls --------------------------------------------- */
+
+struct mpsc_try {
+	rmpsc_mpsc *ch;
+	struct round rd;
+	int64_t got;
+};
+
+/* One round with skip, then (sleep_fn) one without: before sleeping the
+ * consumer must have looked at every ring after registering as a waiter. */
+static int try_round(void *arg)
+{
+	struct mpsc_try *t = arg;
+
+	t->got = mpsc_round(t->ch, &t->rd);
+	return t->got == 0 ? -EAGAIN : (t->got < 0 ? (int)t->got : 0);
+}
+
+static int try_round_full(void *arg)
+{
+	struct mpsc_try *t = arg;
+	bool skip = t->rd.skip;
+	int r;
+
+	t->rd.skip = false;
+	r = try_round(t);
+	t->rd.skip = skip;
+	return r;
+}
+
+static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
+			 const rmpsc_wait *uw)
+{
+	const struct rmpsc__waitsite ws = {
+		.watch = NULL,
+		.closed = &ch->closed,
+		.waiters = &ch->cons_waiters,
+		.seq = &ch->cons_seq,
+		.sleep_fn = try_round_full,
+	};
+	uint64_t t0 = 0;
+	rmpsc_wait w;
+	int r;
+
+	r = rmpsc__wait_resolve(uw, &ch->wait, &w);
+	if (r)
+		return r;
+	if (try_round(t) != -EAGAIN)
+		return t->got;
+	if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS))
+		t0 = rmpsc__now_ns();
+	r = rmpsc__wait_run(&w, timeout_ns, &ws, try_round, t);
+	if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS))
+		bump(&ch->m_wait_ns, rmpsc__now_ns() - t0);
+	return r < 0 ? r : t->got;
+}
+
+int64_t rmpsc_mpsc_consume_all_timed(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx,
+				     int64_t timeout_ns, const rmpsc_wait *w)
+{
+	struct mpsc_try t = {
+		.ch = ch,
+		.rd = { .mode = R_FN, .skip = true, .max = UINT64_MAX, .fn = fn, .ctx = ctx },
+	};
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!fn, -EINVAL);
+	return mpsc_wait(ch, &t, timeout_ns, w);
+}
+
+int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n, int64_t timeout_ns,
+			   const rmpsc_wait *w)
+{
+	struct mpsc_try t = {
+		.ch = ch,
+		.rd = { .mode = R_POP, .skip = true, .max = n, .dst = items },
+	};
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	if (n == 0)
+		return rmpsc__wait_resolve(w, &ch->wait, &(rmpsc_wait){ 0 });
+	return (int)mpsc_wait(ch, &t, timeout_ns, w);
+}
+
+int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out,
+			      uint32_t *producer_id, int64_t timeout_ns, const rmpsc_wait *w)
+{
+	struct mpsc_try t = {
+		.ch = ch,
+		.rd = { .mode = R_READABLE, .skip = true, .max = n, .span = out,
+			.id = producer_id },
+	};
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!out, -EINVAL);
+	if (n == 0 || ch->rd_ring >= 0) {
+		int err = rmpsc__wait_resolve(w, &ch->wait, &(rmpsc_wait){ 0 });
+
+		if (err)
+			return err;
+		return rmpsc_mpsc_readable(ch, n, out, producer_id);
+	}
+	return (int)mpsc_wait(ch, &t, timeout_ns, w);
+}
+
+int rmpsc_mpsc_set_wait(rmpsc_mpsc *ch, const rmpsc_wait *uw)
+{
+	rmpsc_wait w;
+	int err;
+
+	MPSC_CHECK(ch);
+	if (!uw) {
+		rmpsc__wait_default(&ch->wait);
+		return 0;
+	}
+	err = rmpsc__wait_resolve(uw, &ch->wait, &w);
+	if (err)
+		return err;
+	ch->wait = w;
+	return 0;
+}
+
+/* ---- close, drain, status ------------------------------------------------ */
+
+int rmpsc_mpsc_close(rmpsc_mpsc *ch)
+{
+	uint32_t n;
+
+	MPSC_CHECK(ch);
+	pthread_mutex_lock(&ch->lock);
+	atomic_store_explicit(&ch->closed, 1, memory_order_release); /* C3 */
+	n = atomic_load_explicit(&ch->nrings, memory_order_relaxed);
+	pthread_mutex_unlock(&ch->lock);
+	/* No ring is added once closed is set under the lock. Closing a FREE
+	 * ring is harmless: it is empty and stays FREE. Each close wakes the
+	 * consumer through the shared words. */
+	for (uint32_t i = 0; i < n; i++)
+		rmpsc__rc_close(&ch->dir[i]->core);
+	rmpsc__futex_wake_all(&ch->cons_seq);
+	return 0;
+}
+
+int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx)
+{
+	struct round rd = {
+		.mode = fn ? R_FN : R_COUNT, .skip = false, .max = UINT64_MAX, .fn = fn, .ctx = ctx,
+	};
+	int64_t total = 0, k;
+
+	MPSC_CHECK(ch);
+	ch->rd_ring = -1; /* an outstanding span is delivered again below */
+	while ((k = mpsc_round(ch, &rd)) > 0)
+		total += k;
+	return total;
+}
+
+int rmpsc_mpsc_is_closed(const rmpsc_mpsc *ch)
+{
+	MPSC_CHECK(ch);
+	return atomic_load_explicit(&ch->closed, memory_order_acquire) != 0;
+}
+
+int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch)
+{
+	uint32_t n;
+	int64_t total = 0;
+
+	MPSC_CHECK(ch);
+	n = atomic_load_explicit(&ch->nrings, memory_order_acquire); /* C2 */
+	for (uint32_t i = 0; i < n; i++)
+		total += (int64_t)rc_len(&ch->dir[i]->core);
+	return total;
+}
+
+int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch)
+{
+	int64_t len;
+
+	MPSC_CHECK(ch);
+	if (!atomic_load_explicit(&ch->closed, memory_order_acquire))
+		return 0;
+	len = rmpsc_mpsc_len(ch);
+	return len == 0;
+}
+
+int64_t rmpsc_mpsc_ring_len(const rmpsc_mpsc *ch, uint32_t id)
+{
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(id >= atomic_load_explicit(&ch->nrings, memory_order_acquire), -ENOENT);
+	return (int64_t)rc_len(&ch->dir[id]->core);
+}
+
+int rmpsc_mpsc_hottest(const rmpsc_mpsc *ch)
+{
+	uint64_t best = 0;
+	uint32_t n, id = 0;
+
+	MPSC_CHECK(ch);
+	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t len = rc_len(&ch->dir[i]->core);
+
+		if (len > best) {
+			best = len;
+			id = i;
+		}
+	}
+	return best ? (int)id : -EAGAIN;
+}
+
+int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *ust, uint32_t size)
+{
+	rmpsc_mpsc_snapshot st;
+	uint32_t n;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!ust || size < RMPSC_MPSC_STATS_SIZE_V1 || size % 8, -EINVAL);
+	memset(&st, 0, sizeof st);
+	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
+	st.producers = atomic_load_explicit(&ch->nactive, memory_order_relaxed);
+	st.rings = n;
+	st.closed = atomic_load_explicit(&ch->closed, memory_order_acquire) != 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const rc_t *rc = &ch->dir[i]->core;
+		uint64_t len = rc_len(rc);
+
+		st.pending += len;
+		if (len > st.pending_max)
+			st.pending_max = len;
+		st.sent += relaxed(&rc->m_sent);
+		st.batches_sent += relaxed(&rc->m_batches);
+		st.reserve_failures += relaxed(&rc->m_full);
+	}
+	st.received = relaxed(&ch->m_received);
+	st.batches_received = relaxed(&ch->m_batches);
+	st.wait_ns = relaxed(&ch->m_wait_ns);
+	st.batch_ns_min = relaxed(&ch->m_bmin);
+	if (st.batch_ns_min == UINT64_MAX)
+		st.batch_ns_min = 0;
+	st.batch_ns_max = relaxed(&ch->m_bmax);
+	st.batch_ns_total = relaxed(&ch->m_btotal);
+	st.size = size < sizeof st ? size : (uint32_t)sizeof st;
+	if (size > sizeof st)
+		memset((unsigned char *)ust + sizeof st, 0, size - sizeof st);
+	memcpy(ust, &st, st.size);
+	return 0;
+}
