@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "ringmpsc/ring.h"
+#include "ringmpsc/wait.h"
 
 #define FIELD(type, f) (((type *)0)->f)
 #define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
@@ -67,9 +68,15 @@ _Static_assert(offsetof(rmpsc_ring_config, capacity) == 8, "config.capacity at 8
 _Static_assert(offsetof(rmpsc_ring_config, elem_size) == 12, "config.elem_size at 12");
 _Static_assert(offsetof(rmpsc_ring_config, numa_node) == 16, "config.numa_node at 16");
 _Static_assert(offsetof(rmpsc_ring_config, _pad0) == 20, "config._pad0 at 20");
-_Static_assert(sizeof(rmpsc_ring_config) == 24, "sizeof(rmpsc_ring_config) == 24");
-_Static_assert(sizeof(rmpsc_ring_config) == RMPSC_RING_CONFIG_SIZE_V1,
-	       "a grown config needs RMPSC_RING_CONFIG_SIZE_V2");
+_Static_assert(offsetof(rmpsc_ring_config, slots) == 24, "config.slots at 24");
+_Static_assert(offsetof(rmpsc_ring_config, _pad1) == 28, "config._pad1 at 28");
+_Static_assert(sizeof(rmpsc_ring_config) == 32, "sizeof(rmpsc_ring_config) == 32");
+/* The 1.0 size stays the smallest accepted: it ends where slots begins. */
+_Static_assert(RMPSC_RING_CONFIG_SIZE_V1 == offsetof(rmpsc_ring_config, slots),
+	       "RMPSC_RING_CONFIG_SIZE_V1 covers the fields up to _pad0");
+_Static_assert(offsetof(rmpsc_ring_config, _pad1) + sizeof(uint32_t) ==
+		       sizeof(rmpsc_ring_config),
+	       "_pad1 is the last field: a grown config appends after it");
 _Static_assert(sizeof(rmpsc_ring_config) % 8 == 0, "config sizes are multiples of 8");
 _Static_assert(_Alignof(rmpsc_ring_config) == 4, "config holds 32-bit fields only");
 _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, size), uint32_t), "config.size");
@@ -79,6 +86,44 @@ _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, elem_size), uint32_t),
 	       "config.elem_size");
 _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, numa_node), int32_t), "config.numa_node");
 _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, _pad0), uint32_t), "config._pad0");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, slots), uint32_t), "config.slots");
+_Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, _pad1), uint32_t), "config._pad1");
+
+/* ---- rmpsc_wait ---------------------------------------------------------- */
+
+_Static_assert(offsetof(rmpsc_wait, size) == 0, "wait.size at 0");
+_Static_assert(offsetof(rmpsc_wait, kind) == 4, "wait.kind at 4");
+_Static_assert(offsetof(rmpsc_wait, spin_count) == 8, "wait.spin_count at 8");
+_Static_assert(offsetof(rmpsc_wait, yield_count) == 12, "wait.yield_count at 12");
+_Static_assert(offsetof(rmpsc_wait, sleep_ns) == 16, "wait.sleep_ns at 16");
+_Static_assert(offsetof(rmpsc_wait, timeout_ns) == 24, "wait.timeout_ns at 24");
+_Static_assert(sizeof(rmpsc_wait) == 32, "sizeof(rmpsc_wait) == 32");
+_Static_assert(sizeof(rmpsc_wait) == RMPSC_WAIT_CONFIG_SIZE_V1,
+	       "a grown rmpsc_wait needs RMPSC_WAIT_CONFIG_SIZE_V2");
+_Static_assert(sizeof(rmpsc_wait) % 8 == 0, "config sizes are multiples of 8");
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(_Alignof(rmpsc_wait) == 8, "wait aligned for its int64_t fields");
+#endif
+_Static_assert(IS_TYPE(FIELD(rmpsc_wait, size), uint32_t), "wait.size");
+_Static_assert(IS_TYPE(FIELD(rmpsc_wait, kind), uint32_t), "wait.kind");
+_Static_assert(IS_TYPE(FIELD(rmpsc_wait, spin_count), uint32_t), "wait.spin_count");
+_Static_assert(IS_TYPE(FIELD(rmpsc_wait, yield_count), uint32_t), "wait.yield_count");
+_Static_assert(IS_TYPE(FIELD(rmpsc_wait, sleep_ns), int64_t), "wait.sleep_ns");
+_Static_assert(IS_TYPE(FIELD(rmpsc_wait, timeout_ns), int64_t), "wait.timeout_ns");
+
+/* ---- rmpsc_backoff ------------------------------------------------------- */
+
+_Static_assert(offsetof(rmpsc_backoff, step) == 0, "backoff.step at 0");
+_Static_assert(offsetof(rmpsc_backoff, spin_limit) == 4, "backoff.spin_limit at 4");
+_Static_assert(offsetof(rmpsc_backoff, yield_limit) == 8, "backoff.yield_limit at 8");
+_Static_assert(offsetof(rmpsc_backoff, _pad0) == 12, "backoff._pad0 at 12");
+_Static_assert(sizeof(rmpsc_backoff) == 16, "sizeof(rmpsc_backoff) == 16");
+_Static_assert(_Alignof(rmpsc_backoff) == 4, "backoff holds 32-bit fields only");
+_Static_assert(IS_TYPE(FIELD(rmpsc_backoff, step), uint32_t), "backoff.step");
+_Static_assert(IS_TYPE(FIELD(rmpsc_backoff, spin_limit), uint32_t), "backoff.spin_limit");
+_Static_assert(IS_TYPE(FIELD(rmpsc_backoff, yield_limit), uint32_t),
+	       "backoff.yield_limit");
+_Static_assert(IS_TYPE(FIELD(rmpsc_backoff, _pad0), uint32_t), "backoff._pad0");
 
 /* ---- enums and version ---------------------------------------------------- */
 
@@ -93,6 +138,17 @@ _Static_assert(RMPSC_RING_F_PREFAULT == 2, "RMPSC_RING_F_PREFAULT");
 _Static_assert(RMPSC_RING_F_ALL == 3, "RMPSC_RING_F_ALL");
 _Static_assert(RMPSC_RING_F_ALL == (RMPSC_RING_F_HUGEPAGE | RMPSC_RING_F_PREFAULT),
 	       "RMPSC_RING_F_ALL is every flag");
+_Static_assert(RMPSC_WAIT_SPIN == 0, "RMPSC_WAIT_SPIN");
+_Static_assert(RMPSC_WAIT_YIELD == 1, "RMPSC_WAIT_YIELD");
+_Static_assert(RMPSC_WAIT_SLEEP == 2, "RMPSC_WAIT_SLEEP");
+_Static_assert(RMPSC_WAIT_BLOCK == 3, "RMPSC_WAIT_BLOCK");
+_Static_assert(RMPSC_WAIT_DEADLINE == 4, "RMPSC_WAIT_DEADLINE");
+_Static_assert(RMPSC_WAIT_BACKOFF == 5, "RMPSC_WAIT_BACKOFF");
+_Static_assert(RMPSC_WAIT_KIND_MAX == 5, "RMPSC_WAIT_KIND_MAX");
+_Static_assert(RMPSC_WAIT_KIND_MAX == RMPSC_WAIT_BACKOFF, "KIND_MAX is the last kind");
+_Static_assert(RMPSC_WAIT_DEFAULT_SPIN == 256, "RMPSC_WAIT_DEFAULT_SPIN");
+_Static_assert(RMPSC_WAIT_DEFAULT_YIELD == 8, "RMPSC_WAIT_DEFAULT_YIELD");
+_Static_assert(RMPSC_WAIT_CONFIG_SIZE_V1 == 32, "RMPSC_WAIT_CONFIG_SIZE_V1");
 
 /* The layouts above are ABI 1 (SONAME libringmpsc.so.1). */
 _Static_assert(RMPSC_VERSION_MAJOR == 1, "a new major version needs new pins");
@@ -134,8 +190,94 @@ static void test_abi_config_layout_matches_pins(void **state)
 	assert_int_equal(offsetof(rmpsc_ring_config, elem_size), 12);
 	assert_int_equal(offsetof(rmpsc_ring_config, numa_node), 16);
 	assert_int_equal(offsetof(rmpsc_ring_config, _pad0), 20);
-	assert_int_equal(sizeof(rmpsc_ring_config), 24);
-	assert_int_equal(sizeof(rmpsc_ring_config), RMPSC_RING_CONFIG_SIZE_V1);
+	assert_int_equal(offsetof(rmpsc_ring_config, slots), 24);
+	assert_int_equal(offsetof(rmpsc_ring_config, _pad1), 28);
+	assert_int_equal(sizeof(rmpsc_ring_config), 32);
+	assert_int_equal(RMPSC_RING_CONFIG_SIZE_V1, 24);
+	assert_int_equal(sizeof(FIELD(rmpsc_ring_config, slots)), 4);
+	assert_int_equal(sizeof(FIELD(rmpsc_ring_config, _pad1)), 4);
+}
+
+static void test_abi_wait_layout_matches_pins(void **state)
+{
+	(void)state;
+	assert_int_equal(offsetof(rmpsc_wait, size), 0);
+	assert_int_equal(offsetof(rmpsc_wait, kind), 4);
+	assert_int_equal(offsetof(rmpsc_wait, spin_count), 8);
+	assert_int_equal(offsetof(rmpsc_wait, yield_count), 12);
+	assert_int_equal(offsetof(rmpsc_wait, sleep_ns), 16);
+	assert_int_equal(offsetof(rmpsc_wait, timeout_ns), 24);
+	assert_int_equal(sizeof(rmpsc_wait), 32);
+	assert_int_equal(sizeof(rmpsc_wait), RMPSC_WAIT_CONFIG_SIZE_V1);
+	assert_int_equal(sizeof(FIELD(rmpsc_wait, sleep_ns)), 8);
+	assert_int_equal(sizeof(FIELD(rmpsc_wait, timeout_ns)), 8);
+}
+
+static void test_abi_backoff_layout_matches_pins(void **state)
+{
+	(void)state;
+	assert_int_equal(offsetof(rmpsc_backoff, step), 0);
+	assert_int_equal(offsetof(rmpsc_backoff, spin_limit), 4);
+	assert_int_equal(offsetof(rmpsc_backoff, yield_limit), 8);
+	assert_int_equal(offsetof(rmpsc_backoff, _pad0), 12);
+	assert_int_equal(sizeof(rmpsc_backoff), 16);
+}
+
+static void test_abi_wait_enum_values_match_pins(void **state)
+{
+	(void)state;
+	assert_int_equal(RMPSC_WAIT_SPIN, 0);
+	assert_int_equal(RMPSC_WAIT_YIELD, 1);
+	assert_int_equal(RMPSC_WAIT_SLEEP, 2);
+	assert_int_equal(RMPSC_WAIT_BLOCK, 3);
+	assert_int_equal(RMPSC_WAIT_DEADLINE, 4);
+	assert_int_equal(RMPSC_WAIT_BACKOFF, 5);
+	assert_int_equal(RMPSC_WAIT_KIND_MAX, 5);
+	assert_int_equal(RMPSC_WAIT_DEFAULT_SPIN, 256);
+	assert_int_equal(RMPSC_WAIT_DEFAULT_YIELD, 8);
+	assert_int_equal(RMPSC_WAIT_CONFIG_SIZE_V1, 32);
+}
+
+/* rmpsc_wait_init and rmpsc_backoff_init write the pinned layouts. */
+static void test_abi_wait_and_backoff_init_write_pinned_fields(void **state)
+{
+	union {
+		rmpsc_wait w;
+		unsigned char b[48];
+	} u;
+	rmpsc_backoff b;
+	uint32_t u32;
+	int64_t i64;
+
+	(void)state;
+	memset(u.b, 0xa5, sizeof u.b);
+	assert_int_equal(rmpsc_wait_init(&u.w, RMPSC_WAIT_CONFIG_SIZE_V1,
+					 RMPSC_WAIT_SLEEP), 0);
+	memcpy(&u32, u.b + 0, 4);
+	assert_int_equal(u32, 32);
+	memcpy(&u32, u.b + 4, 4);
+	assert_int_equal(u32, RMPSC_WAIT_SLEEP);
+	memcpy(&u32, u.b + 8, 4);
+	assert_int_equal(u32, RMPSC_WAIT_DEFAULT_SPIN);
+	memcpy(&u32, u.b + 12, 4);
+	assert_int_equal(u32, RMPSC_WAIT_DEFAULT_YIELD);
+	memcpy(&i64, u.b + 16, 8);
+	assert_int_equal(i64, 50000);
+	memcpy(&i64, u.b + 24, 8);
+	assert_int_equal(i64, 1000000);
+	for (size_t i = 32; i < sizeof u.b; i++)
+		assert_int_equal(u.b[i], 0xa5);
+
+	memset(&b, 0xa5, sizeof b);
+	assert_int_equal(rmpsc_backoff_init(&b, 0, 0), 0);
+	memcpy(&u32, (unsigned char *)&b + 0, 4);
+	assert_int_equal(u32, 0);
+	memcpy(&u32, (unsigned char *)&b + 4, 4);
+	assert_int_equal(u32, 6);
+	memcpy(&u32, (unsigned char *)&b + 8, 4);
+	assert_int_equal(u32, 10);
+	memcpy(&u32, (unsigned char *)&b + 12, 4);
+	assert_int_equal(u32, 0);
 }
 
 static void test_abi_enum_values_match_pins(void **state)
@@ -192,14 +334,28 @@ static void test_abi_config_init_sized_struct_round_trips(void **state)
 	(void)state;
 	memset(&cfg, 0xa5, sizeof cfg);
 	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	assert_int_equal(cfg.size, 24);
+	assert_int_equal(cfg.size, 32);
 	assert_int_equal(cfg.flags, 0);
 	assert_int_equal(cfg.capacity, 1024);
 	assert_int_equal(cfg.elem_size, 8);
 	assert_int_equal(cfg.numa_node, RMPSC_NODE_ANY);
 	assert_int_equal(cfg._pad0, 0);
+	assert_int_equal(cfg.slots, 0);
+	assert_int_equal(cfg._pad1, 0);
 	assert_int_equal(rmpsc_ring_config_init(&cfg, RMPSC_RING_CONFIG_SIZE_V1 - 8),
 			 -EINVAL);
+
+	/* A 1.0 caller (24 bytes): nothing written past them, and create
+	 * takes the default for slots. */
+	memset(&cfg, 0xa5, sizeof cfg);
+	assert_int_equal(rmpsc_ring_config_init(&cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
+	assert_int_equal(cfg.size, RMPSC_RING_CONFIG_SIZE_V1);
+	assert_int_equal(cfg.slots, 0xa5a5a5a5u);
+	assert_int_equal(cfg._pad1, 0xa5a5a5a5u);
+	cfg.capacity = 8;
+	assert_int_equal(rmpsc_ring_create(&cfg, &r), 0);
+	assert_int_equal(rmpsc_ring_capacity(r), 8);
+	rmpsc_ring_destroy(r);
 
 	memset(&big, 0xa5, sizeof big);
 	assert_int_equal(rmpsc_ring_config_init(&big.v1, sizeof big), 0);
@@ -262,6 +418,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_abi_span_layout_matches_pins),
 		cmocka_unit_test(test_abi_config_layout_matches_pins),
+		cmocka_unit_test(test_abi_wait_layout_matches_pins),
+		cmocka_unit_test(test_abi_backoff_layout_matches_pins),
+		cmocka_unit_test(test_abi_wait_enum_values_match_pins),
+		cmocka_unit_test(test_abi_wait_and_backoff_init_write_pinned_fields),
 		cmocka_unit_test(test_abi_enum_values_match_pins),
 		cmocka_unit_test(test_abi_version_matches_macros),
 		cmocka_unit_test(test_abi_features_only_known_bits_set),

@@ -362,7 +362,8 @@ RMPSC_API int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max);
  *  -ETIMEDOUT: the time ran out (or, for timeout 0, the try failed);
  *  -EPIPE: closed (for the consumer: closed and everything committed read);
  *  -EINVAL: @p w is not a valid strategy (see rmpsc_wait_validate());
- *  -E2BIG: @p w is larger than this library knows, extra bytes not zero;
+ *  -E2BIG: @p w is larger than this library knows, extra bytes not zero
+ *          (or its size is above 4096);
  *  -EBADF: @p r is not a ring.
  * Signals never end a wait early (no -EINTR). Concurrency: as the try call
  * of the same side. Progress: blocking.

@@ -89,11 +89,11 @@ RMPSC_API int rmpsc_wait_init(rmpsc_wait *w, uint32_t size, uint32_t kind);
 /**
  * Check a strategy the way the blocking calls do.
  *
- * @return 0; -EINVAL: @p w is NULL, its size is too small, not a multiple
- *  of 8 or above 4096, its kind is unknown, sleep_ns is out of range for
+ * @return 0; -EINVAL: @p w is NULL, its size is too small or not a
+ *  multiple of 8, its kind is unknown, sleep_ns is out of range for
  *  RMPSC_WAIT_SLEEP or timeout_ns is negative for RMPSC_WAIT_DEADLINE;
  *  -E2BIG: size is larger than this library knows and the extra bytes are
- *  not zero.
+ *  not zero, or size is above 4096 (no such struct grows past a page).
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_wait_validate(const rmpsc_wait *w);

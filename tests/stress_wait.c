@@ -1,0 +1,1389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stress for the blocking calls (ctest label "stress").
+ *
+ * (1) Lost wake-ups: a producer and a consumer move numbered items through
+ *     a tiny ring (capacity 1, 2, 4, 8) using only the _timed calls with
+ *     RMPSC_WAIT_BLOCK and spin/yield counts so small that they reach the
+ *     futex all the time: push_timed, push_n_timed and reserve_timed +
+ *     commit on one side, pop_timed, pop_n_timed and readable_timed +
+ *     advance on the other, almost always with no time limit. Pauses
+ *     (xorshift: mostly nothing, sometimes a nanosleep of a few us, in
+ *     phases where one side is much slower than the other) make both sides
+ *     sleep. The consumer checks the exact sequence. A wake-up that is lost
+ *     leaves both threads asleep: the main thread watches the positions and
+ *     fails the case (printing both) after 20 s without progress. 10 M
+ *     items in all (the split favours the larger rings: with capacity 1
+ *     every item costs a sleep and a wake-up on each side).
+ * (2) Close while blocked: a third thread (the main one) closes while the
+ *     producer sleeps for room and the consumer sleeps for data (on two
+ *     rings, as one ring cannot be full and empty at once), or while both
+ *     run freely; thousands of rounds, every wait kind. Both sides must
+ *     return -EPIPE (watchdog again), the consumer must receive exactly
+ *     what the producer was told it pushed, and its -EPIPE is final.
+ * (3) The other kinds (SPIN, YIELD, SLEEP, BACKOFF, DEADLINE) and a buffer
+ *     of four times the capacity under the same sequence check.
+ *
+ * No timing is asserted; times are printed. Set RMPSC_STRESS_SEED to vary
+ * the seed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "ringmpsc/ring.h"
+#include "ringmpsc/wait.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define STRESS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STRESS_TSAN 1
+#endif
+#endif
+
+/* Item counts: full size, under ASan+UBSan, under TSan. */
+#if defined(STRESS_TSAN)
+#define STRESS_SCALE(normal, asan, tsan) (tsan)
+#define STRESS_BUILD "tsan"
+#elif defined(RMPSC_TEST_SANITIZED)
+#define STRESS_SCALE(normal, asan, tsan) (asan)
+#define STRESS_BUILD "asan"
+#else
+#define STRESS_SCALE(normal, asan, tsan) (normal)
+#define STRESS_BUILD "plain"
+#endif
+
+#define STRESS_SEED 0x9e3779b97f4a7c15ull
+/* No progress for this long: a wake-up was lost. */
+#define WATCHDOG_SEC 20
+#define MS 1000000ll
+#define US 1000ll
+
+/* ---- common -------------------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000ll,
+			       .tv_nsec = ns % 1000000000ll };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static uint64_t stress_seed(void)
+{
+	const char *e = getenv("RMPSC_STRESS_SEED");
+
+	if (e && *e)
+		return strtoull(e, NULL, 0) | 1;
+	return STRESS_SEED;
+}
+
+/* xorshift64: deterministic per thread, never 0 for a non-zero seed. */
+static inline uint64_t xs_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+/* 1..max: three times in four a batch of at most 8, else up to max. */
+static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
+{
+	uint64_t x = xs_next(rng) >> 16;
+	uint32_t lim = (x & 3) ? (max < 8 ? max : 8) : max;
+
+	return 1 + (uint32_t)((x >> 2) % lim);
+}
+
+static const char *kind_name(uint32_t k)
+{
+	static const char *const names[] = { "SPIN",  "YIELD",    "SLEEP",
+					     "BLOCK", "DEADLINE", "BACKOFF" };
+
+	return k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+static rmpsc_wait make_wait(uint32_t kind, uint32_t spin, uint32_t yield, int64_t sleep,
+			    int64_t timeout)
+{
+	rmpsc_wait w;
+
+	assert_int_equal(rmpsc_wait_init(&w, sizeof w, kind), 0);
+	if (kind != RMPSC_WAIT_SPIN)
+		w.spin_count = spin;
+	w.yield_count = yield;
+	if (sleep > 0)
+		w.sleep_ns = sleep;
+	if (timeout >= 0)
+		w.timeout_ns = timeout;
+	assert_int_equal(rmpsc_wait_validate(&w), 0);
+	return w;
+}
+
+/* Where a thread is, for the watchdog's message. */
+enum where {
+	W_IDLE, W_PUSH, W_PUSH_N, W_RESERVE, W_POP, W_POP_N, W_READABLE, W_PAUSE,
+	W_OTHER_RING, W_DRAIN, W_DONE,
+};
+
+static const char *const where_names[] = {
+	"between calls", "push_timed", "push_n_timed", "reserve_timed",
+	"pop_timed", "pop_n_timed", "readable_timed", "a pause",
+	"the wait on the other ring", "the final drain", "done",
+};
+
+static const char *errname(int v)
+{
+	switch (v) {
+	case 0: return "0";
+	case -EINVAL: return "-EINVAL";
+	case -EBADF: return "-EBADF";
+	case -EAGAIN: return "-EAGAIN";
+	case -EPIPE: return "-EPIPE";
+	case -ETIMEDOUT: return "-ETIMEDOUT";
+	case -E2BIG: return "-E2BIG";
+	case -EINTR: return "-EINTR";
+	default: return v < 0 ? "negative" : "positive";
+	}
+}
+
+/* Relaxed loads for the watchdog and for results read after a join. */
+static inline uint64_t ld(_Atomic uint64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static inline int ldi(_Atomic int *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+/* Release: the close rounds poll it with acquire (ready_*()). */
+static inline void set_where(_Atomic int *w, int v)
+{
+	atomic_store_explicit(w, v, memory_order_release);
+}
+
+/* ---- (1) and (3): sequence runs ------------------------------------------ */
+
+struct side_stats {
+	uint64_t one, batch, span, partial, timeouts, pauses, calls;
+};
+
+struct run {
+	/* Set before the threads start. */
+	rmpsc_ring *r;
+	uint32_t cap;
+	uint32_t slots;
+	uint64_t total;
+	uint64_t seed;
+	rmpsc_wait wp, wc;     /* the explicit strategies of each side */
+	bool may_time_out;     /* DEADLINE: -ETIMEDOUT on an unlimited call */
+	bool finite_timeouts;  /* sometimes pass 0 or a few us */
+
+	char _pad0[64];
+	atomic_int failed;
+	atomic_bool prod_done;
+	atomic_bool cons_done;
+	char _pad1[64];
+	_Atomic uint64_t prod_pos; /* items published */
+	_Atomic int prod_where;
+	char _pad2[64];
+	_Atomic uint64_t cons_pos; /* items received */
+	_Atomic int cons_where;
+	char _pad3[64];
+
+	char msg[600];
+	struct side_stats ps, cs;
+};
+
+__attribute__((format(printf, 2, 3))) static void run_fail(struct run *st,
+							const char *fmt, ...)
+{
+	int zero = 0;
+	va_list ap;
+
+	if (atomic_compare_exchange_strong_explicit(&st->failed, &zero, 1,
+						    memory_order_acq_rel,
+						    memory_order_relaxed)) {
+		va_start(ap, fmt);
+		vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+		va_end(ap);
+	}
+	/* Frees the other side if it sleeps: every loop then ends. */
+	rmpsc_ring_close(st->r);
+}
+
+static bool run_failed(struct run *st)
+{
+	return ldi(&st->failed) != 0;
+}
+
+/* Seven times in eight no limit; else a try, a few us, or a long one. */
+static int64_t pick_timeout(uint64_t *rng, bool finite)
+{
+	uint64_t x = xs_next(rng) >> 40;
+
+	if (!finite || (x & 7))
+		return (x & 0x700) ? -1 : INT64_MIN;
+	switch ((x >> 3) & 3) {
+	case 0: return 0;
+	case 1: return 1 + (int64_t)((x >> 5) % (10 * US));
+	case 2: return (int64_t)((x >> 5) % (200 * US));
+	default: return INT64_MAX;
+	}
+}
+
+/*
+ * Pauses in phases of 16 Ki items: both sides rarely pause, the producer
+ * pauses often (the consumer sleeps for data), the consumer pauses often
+ * (the producer sleeps for room), or neither pauses.
+ */
+static void maybe_pause(uint64_t *rng, uint64_t pos, bool producer, _Atomic int *where,
+			struct side_stats *s)
+{
+	const uint32_t phase = (uint32_t)(pos >> 14) & 3;
+	const uint64_t x = xs_next(rng) >> 20;
+	uint32_t shift;
+
+	if (phase == 3)
+		return;
+	if (phase == 0)
+		shift = 7;
+	else
+		shift = (phase == 1) == producer ? 2 : 9;
+	if (x & ((1u << shift) - 1))
+		return;
+	s->pauses++;
+	atomic_store_explicit(where, W_PAUSE, memory_order_relaxed);
+	if ((x >> 12) & 1)
+		sched_yield();
+	else
+		sleep_ns(1 * US + (int64_t)((x >> 13) % (6 * US)));
+}
+
+static bool span_ok(struct run *st, const rmpsc_span *s, uint32_t n, uint64_t pos,
+		    const char *who)
+{
+	const uint64_t idx = pos & (st->slots - 1);
+	const uint64_t room = st->slots - idx;
+	const uint32_t c0 = n < room ? n : (uint32_t)room;
+	const uint32_t c1 = n - c0;
+
+	if (s->pos != pos || s->count[0] != c0 || s->count[1] != c1 ||
+	    s->nseg != (c1 ? 2u : 1u) || s->iov[0].iov_len != (size_t)c0 * 8 ||
+	    s->iov[1].iov_len != (size_t)c1 * 8) {
+		run_fail(st, "%s: span of %u at pos %" PRIu64 " is pos %" PRIu64
+			 " count %u+%u nseg %u (want %u+%u, %u slots)", who, n, pos,
+			 s->pos, s->count[0], s->count[1], s->nseg, c0, c1, st->slots);
+		return false;
+	}
+	return true;
+}
+
+static inline uint64_t *span_u64(const rmpsc_span *s, uint32_t k)
+{
+	if (k < s->count[0])
+		return (uint64_t *)s->iov[0].iov_base + k;
+	return (uint64_t *)s->iov[1].iov_base + (k - s->count[0]);
+}
+
+static const rmpsc_wait *pick_wait(uint64_t *rng, const rmpsc_wait *w)
+{
+	return (xs_next(rng) >> 63) ? w : NULL;
+}
+
+/* A wait that ended without the item: allowed for a limited call (and
+ * every call of a DEADLINE strategy), else a failure. */
+static bool timeout_ok(struct run *st, int64_t timeout, const char *who, const char *call)
+{
+	if (timeout >= 0 || st->may_time_out)
+		return true;
+	run_fail(st, "%s: %s with no time limit returned -ETIMEDOUT", who, call);
+	return false;
+}
+
+/* An op already reported its failure. */
+#define BROKEN INT_MIN
+
+/* Every op returns the items it moved (>= 1), a negative code of the call,
+ * or BROKEN. */
+static int prod_push1(struct run *st, uint64_t next, int64_t timeout, const rmpsc_wait *w,
+		      struct side_stats *s)
+{
+	int rc;
+
+	set_where(&st->prod_where, W_PUSH);
+	rc = rmpsc_ring_push_timed(st->r, &next, timeout, w);
+	if (rc != 0)
+		return rc;
+	s->one++;
+	return 1;
+}
+
+static int prod_push_n(struct run *st, uint64_t next, uint32_t n, int64_t timeout,
+		       const rmpsc_wait *w, struct side_stats *s)
+{
+	uint64_t buf[64];
+	bool partial_ok = timeout >= 0 || st->may_time_out;
+	int rc;
+
+	for (uint32_t k = 0; k < n; k++)
+		buf[k] = next + k;
+	set_where(&st->prod_where, W_PUSH_N);
+	rc = rmpsc_ring_push_n_timed(st->r, buf, n, timeout, w);
+	if (rc == 0 || rc > (int)n || (rc > 0 && rc < (int)n && !partial_ok)) {
+		run_fail(st, "producer: push_n_timed(%u, %" PRId64 ") returned %d", n,
+			 timeout, rc);
+		return BROKEN;
+	}
+	if (rc > 0) {
+		s->batch++;
+		s->partial += rc != (int)n;
+	}
+	return rc;
+}
+
+/* Reserve, write in place, commit all or (one time in four) a part; the
+ * rest is abandoned to the next reserve or push. */
+static int prod_reserve(struct run *st, uint64_t *rng, uint64_t next, uint32_t n,
+			int64_t timeout, const rmpsc_wait *w, struct side_stats *s)
+{
+	rmpsc_span sp;
+	uint32_t c;
+	int rc;
+
+	set_where(&st->prod_where, W_RESERVE);
+	rc = rmpsc_ring_reserve_timed(st->r, n, &sp, timeout, w);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || rc > (int)n) {
+		run_fail(st, "producer: reserve_timed(%u) returned %d", n, rc);
+		return BROKEN;
+	}
+	if (!span_ok(st, &sp, (uint32_t)rc, next, "producer"))
+		return BROKEN;
+	for (uint32_t k = 0; k < (uint32_t)rc; k++)
+		*span_u64(&sp, k) = next + k;
+	c = (uint32_t)rc;
+	if (!(xs_next(rng) & 3)) {
+		c = 1 + (uint32_t)((xs_next(rng) >> 33) % c);
+		s->partial += c != (uint32_t)rc;
+	}
+	rc = rmpsc_ring_commit(st->r, c);
+	if (rc != 0) {
+		run_fail(st, "producer: commit(%u) returned %d", c, rc);
+		return BROKEN;
+	}
+	s->span++;
+	return (int)c;
+}
+
+static void *run_producer(void *arg)
+{
+	struct run *st = arg;
+	uint64_t rng = st->seed ^ 0x70726f64ull, next = 0;
+	struct side_stats s = { 0 };
+
+	while (next < st->total && !run_failed(st)) {
+		const uint64_t left = st->total - next;
+		const uint32_t op = (uint32_t)(xs_next(&rng) >> 60);
+		const int64_t timeout = pick_timeout(&rng, st->finite_timeouts);
+		const rmpsc_wait *w = pick_wait(&rng, &st->wp);
+		uint32_t n = pick_n(&rng, 2 * st->cap);
+		int rc;
+
+		if (n > left)
+			n = (uint32_t)left;
+		s.calls++;
+		if (op < 5)
+			rc = prod_push1(st, next, timeout, w, &s);
+		else if (op < 10)
+			rc = prod_push_n(st, next, n, timeout, w, &s);
+		else
+			rc = prod_reserve(st, &rng, next, n, timeout, w, &s);
+		set_where(&st->prod_where, W_IDLE);
+		if (rc > 0) {
+			next += (uint64_t)rc;
+			/* Relaxed: read by the watchdog only. */
+			atomic_store_explicit(&st->prod_pos, next, memory_order_relaxed);
+		} else if (rc == -ETIMEDOUT) {
+			s.timeouts++;
+			if (!timeout_ok(st, timeout, "producer", "a push"))
+				break;
+		} else {
+			if (rc != BROKEN)
+				run_fail(st, "producer: op %u (n %u, timeout %" PRId64
+					 ") at item %" PRIu64 " returned %d (%s)", op, n,
+					 timeout, next, rc, errname(rc));
+			break;
+		}
+		maybe_pause(&rng, next, true, &st->prod_where, &s);
+	}
+	if (!run_failed(st)) {
+		uint64_t v = 0;
+		int rc = rmpsc_ring_close(st->r);
+
+		if (rc)
+			run_fail(st, "producer: close returned %d", rc);
+		else if ((rc = rmpsc_ring_push_timed(st->r, &v, -1, NULL)) != -EPIPE)
+			run_fail(st, "producer: push_timed after close returned %d", rc);
+	}
+	st->ps = s;
+	set_where(&st->prod_where, W_DONE);
+	atomic_store_explicit(&st->prod_done, true, memory_order_release);
+	return NULL;
+}
+
+static bool cons_check(struct run *st, uint64_t expect, const uint64_t *vals, uint32_t n,
+		       const char *what)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		if (vals[k] != expect + k) {
+			run_fail(st, "consumer: %s: item %" PRIu64 " is %" PRIu64, what,
+				 expect + k, vals[k]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static int cons_pop1(struct run *st, uint64_t expect, int64_t timeout,
+		     const rmpsc_wait *w, struct side_stats *s)
+{
+	uint64_t v = ~0ull;
+	int rc;
+
+	set_where(&st->cons_where, W_POP);
+	rc = rmpsc_ring_pop_timed(st->r, &v, timeout, w);
+	if (rc != 0)
+		return rc;
+	if (!cons_check(st, expect, &v, 1, "pop_timed"))
+		return BROKEN;
+	s->one++;
+	return 1;
+}
+
+static int cons_pop_n(struct run *st, uint64_t expect, uint32_t n, int64_t timeout,
+		      const rmpsc_wait *w, struct side_stats *s)
+{
+	uint64_t buf[64];
+	int rc;
+
+	set_where(&st->cons_where, W_POP_N);
+	rc = rmpsc_ring_pop_n_timed(st->r, buf, n, timeout, w);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || rc > (int)n) {
+		run_fail(st, "consumer: pop_n_timed(%u) returned %d", n, rc);
+		return BROKEN;
+	}
+	if (!cons_check(st, expect, buf, (uint32_t)rc, "pop_n_timed"))
+		return BROKEN;
+	s->batch++;
+	return rc;
+}
+
+/* Readable, check in place, advance all or (one time in four) a part. */
+static int cons_readable(struct run *st, uint64_t *rng, uint64_t expect, uint32_t n,
+			 int64_t timeout, const rmpsc_wait *w, struct side_stats *s)
+{
+	rmpsc_span sp;
+	uint32_t c;
+	int rc;
+
+	set_where(&st->cons_where, W_READABLE);
+	rc = rmpsc_ring_readable_timed(st->r, n, &sp, timeout, w);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || rc > (int)n) {
+		run_fail(st, "consumer: readable_timed(%u) returned %d", n, rc);
+		return BROKEN;
+	}
+	if (!span_ok(st, &sp, (uint32_t)rc, expect, "consumer"))
+		return BROKEN;
+	for (uint32_t k = 0; k < (uint32_t)rc; k++) {
+		if (*span_u64(&sp, k) != expect + k) {
+			run_fail(st, "consumer: readable_timed: item %" PRIu64
+				 " is %" PRIu64, expect + k, *span_u64(&sp, k));
+			return BROKEN;
+		}
+	}
+	c = (uint32_t)rc;
+	if (!(xs_next(rng) & 3)) {
+		c = 1 + (uint32_t)((xs_next(rng) >> 33) % c);
+		s->partial += c != (uint32_t)rc;
+	}
+	rc = rmpsc_ring_advance(st->r, c);
+	if (rc != 0) {
+		run_fail(st, "consumer: advance(%u) returned %d", c, rc);
+		return BROKEN;
+	}
+	s->span++;
+	return (int)c;
+}
+
+static void *run_consumer(void *arg)
+{
+	struct run *st = arg;
+	uint64_t rng = st->seed ^ 0x636f6e73ull, expect = 0;
+	struct side_stats s = { 0 };
+	int rc;
+
+	while (!run_failed(st)) {
+		const uint32_t op = (uint32_t)(xs_next(&rng) >> 60);
+		const int64_t timeout = pick_timeout(&rng, st->finite_timeouts);
+		const rmpsc_wait *w = pick_wait(&rng, &st->wc);
+		const uint32_t n = pick_n(&rng, 2 * st->cap);
+
+		s.calls++;
+		if (op < 5)
+			rc = cons_pop1(st, expect, timeout, w, &s);
+		else if (op < 10)
+			rc = cons_pop_n(st, expect, n, timeout, w, &s);
+		else
+			rc = cons_readable(st, &rng, expect, n, timeout, w, &s);
+		set_where(&st->cons_where, W_IDLE);
+		if (rc > 0) {
+			expect += (uint64_t)rc;
+			/* Relaxed: read by the watchdog only. */
+			atomic_store_explicit(&st->cons_pos, expect,
+					      memory_order_relaxed);
+		} else if (rc == -EPIPE) {
+			if (expect != st->total)
+				run_fail(st, "consumer: -EPIPE after %" PRIu64 " of %"
+					 PRIu64 " items", expect, st->total);
+			break;
+		} else if (rc == -ETIMEDOUT) {
+			s.timeouts++;
+			if (!timeout_ok(st, timeout, "consumer", "a pop"))
+				break;
+		} else {
+			if (rc != BROKEN)
+				run_fail(st, "consumer: op %u (n %u, timeout %" PRId64
+					 ") at item %" PRIu64 " returned %d (%s)", op, n,
+					 timeout, expect, rc, errname(rc));
+			break;
+		}
+		maybe_pause(&rng, expect, false, &st->cons_where, &s);
+	}
+	if (!run_failed(st)) {
+		uint64_t v[4];
+
+		/* Closed after the last commit: -EPIPE from now on. */
+		if ((rc = rmpsc_ring_pop_timed(st->r, v, -1, NULL)) != -EPIPE ||
+		    (rc = rmpsc_ring_pop_n_timed(st->r, v, 4, 0, NULL)) != -EPIPE)
+			run_fail(st, "consumer: a pop after -EPIPE returned %d", rc);
+	}
+	st->cs = s;
+	set_where(&st->cons_where, W_DONE);
+	atomic_store_explicit(&st->cons_done, true, memory_order_release);
+	return NULL;
+}
+
+/*
+ * Wait for both threads, watching their positions. Returns false if they
+ * are stuck for good (then they are left running and their memory leaked,
+ * since they may still touch it).
+ */
+static bool watch(const char *name, rmpsc_ring *r, _Atomic uint64_t *ppos,
+		  _Atomic uint64_t *cpos, _Atomic int *pwhere, _Atomic int *cwhere,
+		  atomic_bool *pdone, atomic_bool *cdone,
+		  void (*on_stall)(void *, const char *), void *arg)
+{
+	uint64_t last = UINT64_MAX;
+	int64_t since = now_ns(), nap = 20 * US;
+	bool stalled = false;
+	char msg[400];
+
+	while (!atomic_load_explicit(pdone, memory_order_acquire) ||
+	       !atomic_load_explicit(cdone, memory_order_acquire)) {
+		const uint64_t p = atomic_load_explicit(ppos, memory_order_relaxed);
+		const uint64_t c = atomic_load_explicit(cpos, memory_order_relaxed);
+		const int64_t t = now_ns();
+
+		if (p + c != last) {
+			last = p + c;
+			since = t;
+		} else if (t - since > WATCHDOG_SEC * 1000 * MS) {
+			const int pw = atomic_load_explicit(pwhere, memory_order_relaxed);
+			const int cw = atomic_load_explicit(cwhere, memory_order_relaxed);
+
+			snprintf(msg, sizeof msg,
+				 "%s: no progress for %d s, a wake-up was lost: producer "
+				 "at item %" PRIu64 " (in %s), consumer at item %" PRIu64
+				 " (in %s), ring len %" PRId64 ", closed %d", name,
+				 stalled ? 2 * WATCHDOG_SEC : WATCHDOG_SEC, p,
+				 where_names[pw], c, where_names[cw], rmpsc_ring_len(r),
+				 rmpsc_ring_is_closed(r));
+			fprintf(stderr, "%s\n", msg);
+			if (stalled)
+				return false;
+			on_stall(arg, msg);
+			/* A close wakes every sleeper: the case then ends with the
+			 * failure recorded above. */
+			rmpsc_ring_close(r);
+			stalled = true;
+			since = t;
+		}
+		/* Short naps first: a close round ends within microseconds. */
+		sleep_ns(nap);
+		if (nap < 20 * MS)
+			nap *= 2;
+	}
+	return true;
+}
+
+static void run_on_stall(void *arg, const char *msg)
+{
+	run_fail(arg, "%s", msg);
+}
+
+static void run_case(const char *name, uint32_t cap, uint32_t slots, uint64_t total,
+		     rmpsc_wait wp, rmpsc_wait wc, const rmpsc_wait *ring_wait,
+		     bool finite_timeouts)
+{
+	struct run *st = calloc(1, sizeof *st);
+	rmpsc_ring_config cfg;
+	pthread_t prod, cons;
+	int64_t t0;
+	double dt;
+
+	assert_non_null(st);
+	atomic_init(&st->failed, 0);
+	atomic_init(&st->prod_done, false);
+	atomic_init(&st->cons_done, false);
+	atomic_init(&st->prod_pos, 0);
+	atomic_init(&st->cons_pos, 0);
+	atomic_init(&st->prod_where, W_IDLE);
+	atomic_init(&st->cons_where, W_IDLE);
+	st->cap = cap;
+	st->slots = slots ? slots : cap;
+	st->total = total;
+	st->seed = stress_seed() ^ ((uint64_t)cap << 40) ^ wp.kind;
+	st->wp = wp;
+	st->wc = wc;
+	st->may_time_out = wp.kind == RMPSC_WAIT_DEADLINE ||
+			   wc.kind == RMPSC_WAIT_DEADLINE ||
+			   (ring_wait && ring_wait->kind == RMPSC_WAIT_DEADLINE);
+	st->finite_timeouts = finite_timeouts;
+	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = cap;
+	cfg.elem_size = 8;
+	cfg.slots = slots;
+	assert_int_equal(rmpsc_ring_create(&cfg, &st->r), 0);
+	if (ring_wait)
+		assert_int_equal(rmpsc_ring_set_wait(st->r, ring_wait), 0);
+
+	t0 = now_ns();
+	assert_int_equal(pthread_create(&cons, NULL, run_consumer, st), 0);
+	assert_int_equal(pthread_create(&prod, NULL, run_producer, st), 0);
+	if (!watch(name, st->r, &st->prod_pos, &st->cons_pos, &st->prod_where,
+		   &st->cons_where, &st->prod_done, &st->cons_done, run_on_stall, st))
+		fail_msg("%s: threads still stuck after a close; leaving them", name);
+	assert_int_equal(pthread_join(prod, NULL), 0);
+	assert_int_equal(pthread_join(cons, NULL), 0);
+	dt = (double)(now_ns() - t0) * 1e-9;
+
+	print_message("%s [%s]: capacity %u, slots %u, producer %s spin %u yield %u, "
+		      "consumer %s spin %u yield %u: %" PRIu64 " items in %.2f s "
+		      "(%.2f M/s)\n", name, STRESS_BUILD, cap, st->slots,
+		      kind_name(wp.kind),
+		      wp.spin_count, wp.yield_count, kind_name(wc.kind), wc.spin_count,
+		      wc.yield_count, ld(&st->cons_pos), dt,
+		      dt > 0 ? (double)ld(&st->cons_pos) / dt / 1e6 : 0.0);
+	print_message("  producer: %" PRIu64 " calls, push %" PRIu64 ", push_n %" PRIu64
+		      ", reserve %" PRIu64 ", partial %" PRIu64 ", timed out %" PRIu64
+		      ", pauses %" PRIu64 "\n", st->ps.calls, st->ps.one, st->ps.batch,
+		      st->ps.span, st->ps.partial, st->ps.timeouts, st->ps.pauses);
+	print_message("  consumer: %" PRIu64 " calls, pop %" PRIu64 ", pop_n %" PRIu64
+		      ", readable %" PRIu64 ", partial %" PRIu64 ", timed out %" PRIu64
+		      ", pauses %" PRIu64 "\n", st->cs.calls, st->cs.one, st->cs.batch,
+		      st->cs.span, st->cs.partial, st->cs.timeouts, st->cs.pauses);
+	if (atomic_load_explicit(&st->failed, memory_order_acquire)) {
+		char msg[sizeof st->msg];
+
+		memcpy(msg, st->msg, sizeof msg);
+		rmpsc_ring_destroy(st->r);
+		free(st);
+		fail_msg("%s: %s", name, msg);
+	}
+	assert_int_equal(ld(&st->prod_pos), total);
+	assert_int_equal(ld(&st->cons_pos), total);
+	assert_true(st->ps.one && st->ps.batch && st->ps.span);
+	assert_true(st->cs.one && st->cs.batch && st->cs.span);
+	rmpsc_ring_destroy(st->r);
+	free(st);
+}
+
+/* Short timer slack, so a nanosleep of a few us is a few us. */
+static int setup_slack(void **state)
+{
+	(void)state;
+	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
+	return 0;
+}
+
+/* (1) BLOCK on both sides, tiny rings: a lost wake-up hangs both. */
+static void run_block(const char *name, uint32_t cap, uint32_t spin, uint32_t yield,
+		      uint64_t total)
+{
+	/* explicit strategy: straight to the futex; the ring's: a few polls */
+	const rmpsc_wait now = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, spin, yield, 0, -1);
+
+	run_case(name, cap, 0, total, now, now, &ring, false);
+}
+
+static void test_wait_stress_block_capacity_1_loses_no_wakeup(void **state)
+{
+	(void)state;
+	run_block(__func__, 1, 2, 0,
+		  STRESS_SCALE(500000ull, 100000ull, 50000ull));
+}
+
+static void test_wait_stress_block_capacity_2_loses_no_wakeup(void **state)
+{
+	(void)state;
+	run_block(__func__, 2, 0, 1,
+		  STRESS_SCALE(1000000ull, 200000ull, 100000ull));
+}
+
+static void test_wait_stress_block_capacity_4_loses_no_wakeup(void **state)
+{
+	(void)state;
+	run_block(__func__, 4, 4, 1,
+		  STRESS_SCALE(2500000ull, 500000ull, 250000ull));
+}
+
+static void test_wait_stress_block_capacity_8_loses_no_wakeup(void **state)
+{
+	(void)state;
+	run_block(__func__, 8, 1, 0,
+		  STRESS_SCALE(6000000ull, 1200000ull, 600000ull));
+}
+
+/* (1) again with tries and short timeouts mixed in: a wait that times out
+ * while the other side wakes it must not lose the next wake-up. */
+static void test_wait_stress_block_mixed_timeouts_lose_no_wakeup(void **state)
+{
+	const uint64_t total = STRESS_SCALE(300000ull, 100000ull, 50000ull);
+	const rmpsc_wait now = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, 1, 0, 0, -1);
+
+	(void)state;
+	run_case(__func__, 2, 0, total, now, now, &ring, true);
+}
+
+/* (3) the other kinds. */
+static void run_kind(const char *name, rmpsc_wait w, uint64_t total, uint32_t cap)
+{
+	run_case(name, cap, 0, total, w, w, &w, false);
+}
+
+static void test_wait_stress_spin_preserves_sequence(void **state)
+{
+	(void)state;
+	run_kind(__func__, make_wait(RMPSC_WAIT_SPIN, 0, 0, 0, -1),
+		 STRESS_SCALE(200000ull, 50000ull, 30000ull), 8);
+}
+
+static void test_wait_stress_yield_preserves_sequence(void **state)
+{
+	(void)state;
+	run_kind(__func__, make_wait(RMPSC_WAIT_YIELD, 8, 2, 0, -1),
+		 STRESS_SCALE(1000000ull, 200000ull, 100000ull), 8);
+}
+
+static void test_wait_stress_sleep_preserves_sequence(void **state)
+{
+	(void)state;
+	run_kind(__func__, make_wait(RMPSC_WAIT_SLEEP, 4, 1, 2 * US, -1),
+		 STRESS_SCALE(500000ull, 100000ull, 50000ull), 8);
+}
+
+static void test_wait_stress_backoff_preserves_sequence(void **state)
+{
+	(void)state;
+	run_kind(__func__, make_wait(RMPSC_WAIT_BACKOFF, 6, 1, 0, -1),
+		 STRESS_SCALE(500000ull, 150000ull, 80000ull), 4);
+}
+
+/* DEADLINE with a bound near the pauses: many waits end in -ETIMEDOUT
+ * and are retried. */
+static void test_wait_stress_deadline_preserves_sequence(void **state)
+{
+	(void)state;
+	run_kind(__func__, make_wait(RMPSC_WAIT_DEADLINE, 0, 0, 0, 20 * US),
+		 STRESS_SCALE(150000ull, 50000ull, 30000ull), 4);
+}
+
+/* Different kinds on the two sides, with the finite timeouts mixed in. */
+static void test_wait_stress_mixed_kinds_preserve_sequence(void **state)
+{
+	const rmpsc_wait p = make_wait(RMPSC_WAIT_BACKOFF, 3, 0, 0, -1);
+	const rmpsc_wait c = make_wait(RMPSC_WAIT_SLEEP, 2, 0, 1 * US, -1);
+	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+
+	(void)state;
+	run_case(__func__, 4, 0, STRESS_SCALE(200000ull, 80000ull, 40000ull), p, c, &ring,
+		 true);
+}
+
+/* A buffer of four times the capacity: spans split at the buffer end. */
+static void test_wait_stress_slots_4x_capacity_preserves_sequence(void **state)
+{
+	const rmpsc_wait now = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, 2, 0, 0, -1);
+
+	(void)state;
+	run_case(__func__, 4, 16, STRESS_SCALE(300000ull, 100000ull, 50000ull), now, now,
+		 &ring, false);
+	run_case(__func__, 1, 8, STRESS_SCALE(50000ull, 20000ull, 10000ull), now, now,
+		 &ring, false);
+}
+
+/* ---- (2) close while blocked --------------------------------------------- */
+
+enum close_mode {
+	/* Producer sleeps on the full ring X, consumer on the empty ring Y. */
+	CM_PROD_X_CONS_Y,
+	/* Consumer sleeps on the empty ring X, producer on the full ring Y. */
+	CM_CONS_X_PROD_Y,
+	/* Both run freely on X; the close comes at a random moment. */
+	CM_FREE,
+	CM_COUNT,
+};
+
+struct round {
+	rmpsc_ring *x, *y;
+	enum close_mode mode;
+	uint32_t cap;
+	uint32_t k;       /* CM_*: items moved before the side goes to Y */
+	rmpsc_wait w;
+	const rmpsc_wait *wp; /* &w or NULL (the rings' strategy) */
+	bool may_time_out;
+	uint64_t seed;
+
+	char _pad0[64];
+	atomic_int failed;
+	atomic_bool prod_done, cons_done;
+	char _pad1[64];
+	_Atomic uint64_t pushed;
+	_Atomic int prod_where;
+	char _pad2[64];
+	_Atomic uint64_t received;
+	_Atomic int cons_where;
+	char _pad3[64];
+
+	uint64_t late; /* received after the consumer's first -EPIPE on X */
+	char msg[400];
+};
+
+__attribute__((format(printf, 2, 3))) static void round_fail(struct round *rd,
+							  const char *fmt, ...)
+{
+	int zero = 0;
+	va_list ap;
+
+	if (atomic_compare_exchange_strong_explicit(&rd->failed, &zero, 1,
+						    memory_order_acq_rel,
+						    memory_order_relaxed)) {
+		va_start(ap, fmt);
+		vsnprintf(rd->msg, sizeof rd->msg, fmt, ap);
+		va_end(ap);
+	}
+	rmpsc_ring_close(rd->x);
+	rmpsc_ring_close(rd->y);
+}
+
+/*
+ * One blocking push of item *next into @r with any producer call; returns
+ * the items published (>= 1), -EPIPE, or another error (reported).
+ */
+static int round_push(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t next,
+		      uint32_t max)
+{
+	const uint32_t op = (uint32_t)(xs_next(rng) >> 62);
+	uint64_t buf[16];
+	rmpsc_span sp;
+	uint32_t n = pick_n(rng, 2 * rd->cap);
+	int rc;
+
+	if (n > max)
+		n = max;
+	if (n > 16)
+		n = 16;
+	for (;;) {
+		if (op == 0) {
+			set_where(&rd->prod_where, W_PUSH);
+			rc = rmpsc_ring_push_timed(r, &next, -1, rd->wp);
+			if (rc == 0)
+				rc = 1;
+		} else if (op == 1) {
+			for (uint32_t i = 0; i < n; i++)
+				buf[i] = next + i;
+			set_where(&rd->prod_where, W_PUSH_N);
+			/* n or, interrupted by the close, 1..n-1 */
+			rc = rmpsc_ring_push_n_timed(r, buf, n, -1, rd->wp);
+		} else {
+			set_where(&rd->prod_where, W_RESERVE);
+			rc = rmpsc_ring_reserve_timed(r, n, &sp, -1, rd->wp);
+			if (rc > 0) {
+				for (uint32_t i = 0; i < (uint32_t)rc; i++)
+					*span_u64(&sp, i) = next + i;
+				if (op == 3)
+					/* a close between reserve and commit */
+					sched_yield();
+				/* Closed meanwhile: -EPIPE, nothing published. */
+				const int c = rmpsc_ring_commit(r, (uint32_t)rc);
+
+				if (c == -EPIPE) {
+					rc = c;
+				} else if (c != 0) {
+					round_fail(rd, "producer: commit(%d) returned %d",
+						   rc, c);
+					return INT_MIN;
+				}
+			}
+		}
+		set_where(&rd->prod_where, W_IDLE);
+		if (rc == -ETIMEDOUT && rd->may_time_out)
+			continue;
+		if (rc == 0 || rc > (int)n || (rc < 0 && rc != -EPIPE)) {
+			round_fail(rd, "producer: op %u (n %u) at item %" PRIu64
+				   " returned %d (%s)", op, n, next, rc, errname(rc));
+			return INT_MIN;
+		}
+		return rc;
+	}
+}
+
+/* One blocking pop from @r into the sequence check; returns the items
+ * received (>= 1), -EPIPE, or INT_MIN (reported). */
+static int round_pop(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t *expect,
+		     uint32_t max)
+{
+	const uint32_t op = (uint32_t)(xs_next(rng) >> 62) % 3;
+	uint32_t n = pick_n(rng, 2 * rd->cap);
+	uint64_t buf[16];
+	rmpsc_span sp;
+	int rc;
+
+	if (n > max)
+		n = max;
+	if (n > 16)
+		n = 16;
+
+	for (;;) {
+		if (op == 0) {
+			set_where(&rd->cons_where, W_POP);
+			rc = rmpsc_ring_pop_timed(r, buf, -1, rd->wp);
+			if (rc == 0)
+				rc = 1;
+		} else if (op == 1) {
+			set_where(&rd->cons_where, W_POP_N);
+			rc = rmpsc_ring_pop_n_timed(r, buf, n, -1, rd->wp);
+		} else {
+			set_where(&rd->cons_where, W_READABLE);
+			rc = rmpsc_ring_readable_timed(r, n, &sp, -1, rd->wp);
+			if (rc > 0) {
+				for (uint32_t i = 0; i < (uint32_t)rc; i++)
+					buf[i] = *span_u64(&sp, i);
+				if (rmpsc_ring_advance(r, (uint32_t)rc) != 0) {
+					round_fail(rd, "consumer: advance(%d) failed",
+						   rc);
+					return INT_MIN;
+				}
+			}
+		}
+		set_where(&rd->cons_where, W_IDLE);
+		if (rc == -ETIMEDOUT && rd->may_time_out)
+			continue;
+		if (rc == 0 || rc > (int)n || (rc < 0 && rc != -EPIPE)) {
+			round_fail(rd, "consumer: op %u (n %u) at item %" PRIu64
+				   " returned %d (%s)", op, n, *expect, rc, errname(rc));
+			return INT_MIN;
+		}
+		if (rc > 0) {
+			for (uint32_t i = 0; i < (uint32_t)rc; i++) {
+				if (buf[i] != *expect + i) {
+					round_fail(rd, "consumer: item %" PRIu64
+						   " is %" PRIu64, *expect + i, buf[i]);
+					return INT_MIN;
+				}
+			}
+			*expect += (uint64_t)rc;
+			atomic_store_explicit(&rd->received, *expect,
+					      memory_order_relaxed);
+		}
+		return rc;
+	}
+}
+
+/* A blocking call on the other ring that only a close can end. */
+static void round_wait_other(struct round *rd, bool producer)
+{
+	uint64_t v = 0;
+	int rc;
+
+	do {
+		if (producer) {
+			set_where(&rd->prod_where, W_OTHER_RING);
+			rc = rmpsc_ring_push_timed(rd->y, &v, -1, rd->wp);
+		} else {
+			set_where(&rd->cons_where, W_OTHER_RING);
+			rc = rmpsc_ring_pop_timed(rd->y, &v, -1, rd->wp);
+		}
+	} while (rc == -ETIMEDOUT && rd->may_time_out);
+	if (rc != -EPIPE)
+		round_fail(rd, "%s: the wait on the other ring returned %d (%s), "
+			   "expected -EPIPE", producer ? "producer" : "consumer", rc,
+			   errname(rc));
+}
+
+static void *round_producer(void *arg)
+{
+	struct round *rd = arg;
+	uint64_t rng = rd->seed ^ 0x70726f64ull, next = 0;
+	int rc = 0;
+
+	while (!ldi(&rd->failed)) {
+		uint32_t max = 16;
+
+		if (rd->mode == CM_CONS_X_PROD_Y && next >= rd->k) {
+			round_wait_other(rd, true);
+			/* The closer may close Y first: X is closed next. */
+			while (rmpsc_ring_is_closed(rd->x) != 1 && !ldi(&rd->failed))
+				sleep_ns(10 * US);
+			rc = round_push(rd, rd->x, &rng, next, 16);
+			if (rc != -EPIPE && rc != INT_MIN)
+				round_fail(rd, "producer: push after the close "
+					   "returned %d", rc);
+			break;
+		}
+		if (rd->mode == CM_CONS_X_PROD_Y)
+			max = (uint32_t)(rd->k - next);
+		rc = round_push(rd, rd->x, &rng, next, max);
+		if (rc < 0)
+			break;
+		next += (uint64_t)rc;
+		atomic_store_explicit(&rd->pushed, next, memory_order_relaxed);
+		if (rd->mode == CM_FREE && !(xs_next(&rng) & 15))
+			sleep_ns(1 * US);
+	}
+	set_where(&rd->prod_where, W_DONE);
+	atomic_store_explicit(&rd->prod_done, true, memory_order_release);
+	return NULL;
+}
+
+static void *round_consumer(void *arg)
+{
+	struct round *rd = arg;
+	uint64_t rng = rd->seed ^ 0x636f6e73ull, expect = 0, first;
+	int rc;
+
+	if (rd->mode == CM_PROD_X_CONS_Y) {
+		while (expect < rd->k) {
+			rc = round_pop(rd, rd->x, &rng, &expect,
+				       (uint32_t)(rd->k - expect));
+			if (rc < 0) {
+				if (rc == -EPIPE)
+					round_fail(rd, "consumer: -EPIPE on X before "
+						   "the close");
+				goto out;
+			}
+		}
+		round_wait_other(rd, false);
+		/* The closer may close Y first: once X is closed too, the
+		 * producer cannot refill what is drained below. */
+		while (rmpsc_ring_is_closed(rd->x) != 1 && !ldi(&rd->failed))
+			sleep_ns(10 * US);
+	}
+	/* Until -EPIPE on X ... */
+	do {
+		rc = round_pop(rd, rd->x, &rng, &expect, 16);
+		if (rd->mode == CM_FREE && rc > 0 && !(xs_next(&rng) & 15))
+			sleep_ns(1 * US);
+	} while (rc > 0);
+	if (rc != -EPIPE)
+		goto out;
+	/* ... which is final: once the producer is gone, nothing more comes
+	 * (a push or commit that raced with the close either was received
+	 * above or returned -EPIPE itself). */
+	first = expect;
+	set_where(&rd->cons_where, W_DRAIN);
+	while (!atomic_load_explicit(&rd->prod_done, memory_order_acquire))
+		sleep_ns(10 * US);
+	do
+		rc = round_pop(rd, rd->x, &rng, &expect, 16);
+	while (rc > 0);
+	rd->late = expect - first;
+	if (rd->late)
+		round_fail(rd, "consumer: %" PRIu64 " items (from item %" PRIu64
+			   ") arrived after -EPIPE, which is final", rd->late, first);
+out:
+	set_where(&rd->cons_where, W_DONE);
+	atomic_store_explicit(&rd->cons_done, true, memory_order_release);
+	return NULL;
+}
+
+static void round_on_stall(void *arg, const char *msg)
+{
+	struct round *rd = arg;
+
+	round_fail(rd, "%s", msg);
+}
+
+/* Wait until @ready (or a failure); false after WATCHDOG_SEC without it. */
+static bool round_wait_until(struct round *rd, bool (*ready)(struct round *))
+{
+	const int64_t t0 = now_ns();
+	uint64_t last = 0;
+	int64_t since = t0;
+
+	while (!ready(rd) && !ldi(&rd->failed)) {
+		const uint64_t p = ld(&rd->pushed) +
+				   ld(&rd->received);
+		const int64_t t = now_ns();
+
+		if (p != last) {
+			last = p;
+			since = t;
+		} else if (t - since > WATCHDOG_SEC * 1000 * MS) {
+			return false;
+		}
+		sleep_ns(20 * US);
+	}
+	return true;
+}
+
+static bool ready_prod_x_cons_y(struct round *rd)
+{
+	return rmpsc_ring_is_full(rd->x) == 1 &&
+	       atomic_load_explicit(&rd->cons_where, memory_order_acquire) ==
+		       W_OTHER_RING;
+}
+
+static bool ready_cons_x_prod_y(struct round *rd)
+{
+	return ld(&rd->received) == rd->k &&
+	       atomic_load_explicit(&rd->prod_where, memory_order_acquire) ==
+		       W_OTHER_RING;
+}
+
+struct close_totals {
+	uint64_t rounds[CM_COUNT], pushed, late, late_rounds, after_close;
+	uint64_t kinds[RMPSC_WAIT_KIND_MAX + 1];
+};
+
+/* Returns false when the threads are stuck for good (memory left to them). */
+static bool close_round(unsigned i, uint64_t *rng, struct close_totals *tot)
+{
+	static const uint32_t caps[] = { 1, 2, 4, 8 };
+	static const uint32_t kinds[] = {
+		RMPSC_WAIT_BLOCK,   RMPSC_WAIT_BLOCK,    RMPSC_WAIT_BLOCK,
+		RMPSC_WAIT_BLOCK,   RMPSC_WAIT_BACKOFF,  RMPSC_WAIT_DEADLINE,
+		RMPSC_WAIT_SLEEP,   RMPSC_WAIT_YIELD,    RMPSC_WAIT_BLOCK,
+		RMPSC_WAIT_BLOCK,   RMPSC_WAIT_BLOCK,    RMPSC_WAIT_BLOCK,
+		RMPSC_WAIT_BACKOFF, RMPSC_WAIT_DEADLINE, RMPSC_WAIT_SLEEP,
+		RMPSC_WAIT_SPIN,
+	};
+	struct round *rd = calloc(1, sizeof *rd);
+	rmpsc_ring_config cfg;
+	pthread_t prod, cons;
+	const uint64_t x = xs_next(rng);
+	uint32_t kind;
+	bool ok = true;
+	char name[160];
+
+	assert_non_null(rd);
+	rd->mode = (enum close_mode)(i % CM_COUNT);
+	rd->cap = caps[(x >> 8) & 3];
+	kind = kinds[(x >> 12) & 15];
+	rd->w = make_wait(kind, (uint32_t)(x >> 16) & 3, (uint32_t)(x >> 18) & 1, 2 * US,
+			  ((x >> 19) & 1) ? 5 * US : 600000 * MS);
+	rd->may_time_out = kind == RMPSC_WAIT_DEADLINE;
+	rd->wp = ((x >> 20) & 1) ? &rd->w : NULL;
+	rd->k = (uint32_t)((x >> 24) % (rd->cap + 1));
+	rd->seed = x | 1;
+	atomic_init(&rd->failed, 0);
+	atomic_init(&rd->prod_done, false);
+	atomic_init(&rd->cons_done, false);
+	atomic_init(&rd->pushed, 0);
+	atomic_init(&rd->received, 0);
+	atomic_init(&rd->prod_where, W_IDLE);
+	atomic_init(&rd->cons_where, W_IDLE);
+	snprintf(name, sizeof name, "close round %u (mode %d, capacity %u, k %u, %s%s)",
+		 i, rd->mode, rd->cap, rd->k, kind_name(kind),
+		 rd->wp ? "" : " as ring strategy");
+
+	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = rd->cap;
+	cfg.elem_size = 8;
+	assert_int_equal(rmpsc_ring_create(&cfg, &rd->x), 0);
+	cfg.capacity = 1;
+	assert_int_equal(rmpsc_ring_create(&cfg, &rd->y), 0);
+	assert_int_equal(rmpsc_ring_set_wait(rd->x, &rd->w), 0);
+	assert_int_equal(rmpsc_ring_set_wait(rd->y, &rd->w), 0);
+	if (rd->mode == CM_CONS_X_PROD_Y)
+		assert_int_equal(rmpsc_ring_push(rd->y, &(uint64_t){ 0 }), 0);
+
+	assert_int_equal(pthread_create(&cons, NULL, round_consumer, rd), 0);
+	assert_int_equal(pthread_create(&prod, NULL, round_producer, rd), 0);
+
+	if (rd->mode == CM_PROD_X_CONS_Y)
+		ok = round_wait_until(rd, ready_prod_x_cons_y);
+	else if (rd->mode == CM_CONS_X_PROD_Y)
+		ok = round_wait_until(rd, ready_cons_x_prod_y);
+	else
+		sleep_ns((int64_t)((x >> 40) % (300 * US)));
+	if (!ok)
+		round_fail(rd, "%s: both sides never reached their waits (lost "
+			   "wake-up?): producer at %" PRIu64 " in %s, consumer at "
+			   "%" PRIu64 " in %s", name, ld(&rd->pushed),
+			   where_names[ldi(&rd->prod_where)], ld(&rd->received),
+			   where_names[ldi(&rd->cons_where)]);
+
+	/* Sometimes at once, sometimes once both are surely asleep. */
+	switch ((x >> 32) & 7) {
+	case 0: break;
+	case 1: sched_yield(); break;
+	case 2: sleep_ns(1 * MS); break;
+	default: sleep_ns(1 * US + (int64_t)((x >> 36) % (20 * US))); break;
+	}
+	if ((x >> 35) & 1) {
+		assert_int_equal(rmpsc_ring_close(rd->x), 0);
+		assert_int_equal(rmpsc_ring_close(rd->y), 0);
+	} else {
+		assert_int_equal(rmpsc_ring_close(rd->y), 0);
+		assert_int_equal(rmpsc_ring_close(rd->x), 0);
+	}
+	if (!watch(name, rd->x, &rd->pushed, &rd->received, &rd->prod_where,
+		   &rd->cons_where, &rd->prod_done, &rd->cons_done, round_on_stall, rd)) {
+		fail_msg("%s: a close did not wake the blocked threads; leaving them",
+			 name);
+		return false;
+	}
+	assert_int_equal(pthread_join(prod, NULL), 0);
+	assert_int_equal(pthread_join(cons, NULL), 0);
+	if (atomic_load_explicit(&rd->failed, memory_order_acquire)) {
+		char msg[sizeof rd->msg];
+
+		memcpy(msg, rd->msg, sizeof msg);
+		rmpsc_ring_destroy(rd->x);
+		rmpsc_ring_destroy(rd->y);
+		free(rd);
+		fail_msg("%s: %s", name, msg);
+	}
+	if (ld(&rd->received) != ld(&rd->pushed))
+		fail_msg("%s: producer pushed %" PRIu64 ", consumer received %" PRIu64,
+			 name, ld(&rd->pushed), ld(&rd->received));
+	if (rd->mode == CM_CONS_X_PROD_Y && ld(&rd->pushed) != rd->k)
+		fail_msg("%s: producer pushed %" PRIu64 ", expected %u", name,
+			 ld(&rd->pushed), rd->k);
+	/*
+	 * Producer on X: k + cap were pushed when X was full and closed. A push
+	 * that overlaps the close may still land in room the consumer freed
+	 * after it saw the close, if the producer saw the ring open first;
+	 * allowed (close waits for it, and the consumer receives it before its
+	 * -EPIPE), counted.
+	 */
+	if (rd->mode == CM_PROD_X_CONS_Y) {
+		const uint64_t pushed = ld(&rd->pushed);
+
+		if (pushed < rd->k + rd->cap || pushed > rd->k + 2 * rd->cap)
+			fail_msg("%s: producer pushed %" PRIu64 ", expected %u (+ up to "
+				 "%u)", name, pushed, rd->k + rd->cap, rd->cap);
+		if (pushed != rd->k + rd->cap) {
+			tot->after_close++;
+			print_message("  %s: %" PRIu64 " pushed after the consumer saw "
+				      "the close\n", name, pushed - rd->k - rd->cap);
+		}
+	}
+	tot->rounds[rd->mode]++;
+	tot->kinds[kind]++;
+	tot->pushed += ld(&rd->pushed);
+	tot->late += rd->late;
+	tot->late_rounds += rd->late != 0;
+	rmpsc_ring_destroy(rd->x);
+	rmpsc_ring_destroy(rd->y);
+	free(rd);
+	return true;
+}
+
+static void test_wait_stress_close_wakes_blocked_producer_and_consumer(void **state)
+{
+	const unsigned rounds = STRESS_SCALE(3000u, 1000u, 1000u);
+	uint64_t rng = stress_seed() ^ 0x636c6f73ull;
+	struct close_totals tot;
+	const int64_t t0 = now_ns();
+
+	(void)state;
+	memset(&tot, 0, sizeof tot);
+	for (unsigned i = 0; i < rounds; i++) {
+		if (!close_round(i, &rng, &tot))
+			return;
+	}
+	print_message("%s [%s]: %u rounds (%" PRIu64 " producer on X / consumer on Y, %"
+		      PRIu64 " consumer on X / producer on Y, %" PRIu64 " free), %" PRIu64
+		      " items, %" PRIu64 " items in %" PRIu64 " rounds after the first "
+		      "-EPIPE, %" PRIu64 " rounds with a push that landed after the "
+		      "close was seen; kinds SPIN %" PRIu64 " YIELD %" PRIu64 " SLEEP %"
+		      PRIu64 " BLOCK %" PRIu64 " DEADLINE %" PRIu64 " BACKOFF %" PRIu64
+		      ": %.2f s\n", __func__, STRESS_BUILD, rounds, tot.rounds[0],
+		      tot.rounds[1], tot.rounds[2], tot.pushed, tot.late, tot.late_rounds,
+		      tot.after_close, tot.kinds[0], tot.kinds[1], tot.kinds[2],
+		      tot.kinds[3], tot.kinds[4], tot.kinds[5],
+		      (double)(now_ns() - t0) * 1e-9);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wait_stress_block_capacity_1_loses_no_wakeup),
+		cmocka_unit_test(test_wait_stress_block_capacity_2_loses_no_wakeup),
+		cmocka_unit_test(test_wait_stress_block_capacity_4_loses_no_wakeup),
+		cmocka_unit_test(test_wait_stress_block_capacity_8_loses_no_wakeup),
+		cmocka_unit_test(test_wait_stress_block_mixed_timeouts_lose_no_wakeup),
+		cmocka_unit_test(test_wait_stress_close_wakes_blocked_producer_and_consumer),
+		cmocka_unit_test(test_wait_stress_spin_preserves_sequence),
+		cmocka_unit_test(test_wait_stress_yield_preserves_sequence),
+		cmocka_unit_test(test_wait_stress_sleep_preserves_sequence),
+		cmocka_unit_test(test_wait_stress_backoff_preserves_sequence),
+		cmocka_unit_test(test_wait_stress_deadline_preserves_sequence),
+		cmocka_unit_test(test_wait_stress_mixed_kinds_preserve_sequence),
+		cmocka_unit_test(test_wait_stress_slots_4x_capacity_preserves_sequence),
+	};
+
+	return cmocka_run_group_tests_name("stress_wait", tests, setup_slack, NULL);
+}

@@ -1,0 +1,2677 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for wait.h (rmpsc_wait strategies, the rmpsc_backoff helper)
+ * and the ring's blocking calls (rmpsc_ring_*_timed, set_wait/get_wait),
+ * plus the `slots` field of rmpsc_ring_config.
+ *
+ * Written against the headers: every documented return code is provoked,
+ * every wait kind has to succeed when a second thread brings data or room
+ * after a delay, and a close from another thread has to wake blocked
+ * producers and consumers.
+ *
+ * Timing: a timed-out call must have taken at least its timeout (measured
+ * on CLOCK_MONOTONIC around the call); nothing is ever checked against an
+ * upper bound. A call that should return but stays blocked is caught by a
+ * guard thread: after GUARD_SEC it reports a lost wake-up and closes the
+ * ring to free the caller, so the case fails instead of hanging.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ringmpsc/ring.h"
+#include "ringmpsc/wait.h"
+#include "internal.h" /* rmpsc__ring_set_position() test hook */
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const char *errname(long long v)
+{
+	switch (v) {
+	case 0: return "0";
+	case -EINVAL: return "-EINVAL";
+	case -EBADF: return "-EBADF";
+	case -EAGAIN: return "-EAGAIN";
+	case -EPIPE: return "-EPIPE";
+	case -ETIMEDOUT: return "-ETIMEDOUT";
+	case -ENOMEM: return "-ENOMEM";
+	case -E2BIG: return "-E2BIG";
+	case -EINTR: return "-EINTR";
+	default: return v < 0 ? "negative" : "positive";
+	}
+}
+
+/* Compare a return value as a signed number and name error codes. */
+#define assert_ret(expr, want)                                                 \
+	do {                                                                   \
+		const long long got_ = (long long)(expr);                      \
+		const long long want_ = (long long)(want);                     \
+		if (got_ != want_) {                                           \
+			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
+				    #expr, got_, errname(got_), want_,         \
+				    errname(want_));                           \
+			fail();                                                \
+		}                                                              \
+	} while (0)
+
+#define MS 1000000ll
+#define US 1000ll
+
+/* A guarded call that should return promptly gets this long. */
+#define GUARD_SEC 30
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000ll,
+			       .tv_nsec = ns % 1000000000ll };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static const uint32_t all_kinds[] = {
+	RMPSC_WAIT_SPIN, RMPSC_WAIT_YIELD,    RMPSC_WAIT_SLEEP,
+	RMPSC_WAIT_BLOCK, RMPSC_WAIT_DEADLINE, RMPSC_WAIT_BACKOFF,
+};
+#define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
+
+static const char *kind_name(uint32_t k)
+{
+	static const char *const names[] = { "SPIN",  "YIELD",    "SLEEP",
+					     "BLOCK", "DEADLINE", "BACKOFF" };
+
+	return k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+/*
+ * A valid strategy of @kind for the threaded cases: DEADLINE gets a bound
+ * far above any delay of the test (so only the call's timeout matters),
+ * SLEEP a short sleep.
+ */
+static rmpsc_wait strategy(uint32_t kind)
+{
+	rmpsc_wait w;
+
+	assert_ret(rmpsc_wait_init(&w, sizeof w, kind), 0);
+	if (kind == RMPSC_WAIT_DEADLINE)
+		w.timeout_ns = 600 * 1000 * MS;
+	if (kind == RMPSC_WAIT_SLEEP)
+		w.sleep_ns = 20 * US;
+	assert_ret(rmpsc_wait_validate(&w), 0);
+	return w;
+}
+
+/* BLOCK that goes to the futex at once. */
+static rmpsc_wait block_now(void)
+{
+	rmpsc_wait w = strategy(RMPSC_WAIT_BLOCK);
+
+	w.spin_count = 0;
+	w.yield_count = 0;
+	return w;
+}
+
+static rmpsc_ring *ring_new(uint32_t cap, uint32_t esz, uint32_t slots)
+{
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r = NULL;
+
+	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = cap;
+	cfg.elem_size = esz;
+	cfg.slots = slots;
+	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+static void push_vals(rmpsc_ring *r, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t v = first + i;
+
+		assert_ret(rmpsc_ring_push(r, &v), 0);
+	}
+}
+
+static void pop_vals(rmpsc_ring *r, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t v = ~0ull;
+
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+		assert_int_equal(v, first + i);
+	}
+}
+
+/* Fill a ring of 8-byte elements from empty: values first.. */
+static void fill(rmpsc_ring *r, uint64_t first)
+{
+	const int64_t cap = rmpsc_ring_capacity(r);
+
+	assert_true(cap > 0);
+	push_vals(r, first, (uint32_t)cap);
+	assert_ret(rmpsc_ring_is_full(r), 1);
+}
+
+#define assert_elapsed_at_least(t0, want_ns, what)                             \
+	do {                                                                   \
+		const int64_t dt_ = now_ns() - (t0);                           \
+		if (dt_ < (int64_t)(want_ns)) {                                \
+			print_error("%s: returned after %" PRId64 " ns, "      \
+				    "before its timeout of %" PRId64 " ns\n",  \
+				    (what), dt_, (int64_t)(want_ns));          \
+			fail();                                                \
+		}                                                              \
+	} while (0)
+
+/* ---- the six timed calls behind one switch ------------------------------ */
+
+enum call { C_RESERVE, C_PUSH, C_PUSH_N, C_READABLE, C_POP, C_POP_N, C_COUNT };
+
+static const char *const call_names[C_COUNT] = {
+	"reserve_timed", "push_timed", "push_n_timed",
+	"readable_timed", "pop_timed", "pop_n_timed",
+};
+
+static bool call_produces(int c)
+{
+	return c <= C_PUSH_N;
+}
+
+/*
+ * One element through call @c: a producer call pushes *val (reserve_timed:
+ * writes it into the span and commits), a consumer call stores the element
+ * it takes in *val (readable_timed: copies from the span and advances).
+ * Returns 0 on success, the call's error code, or 1000 + a count it should
+ * never return.
+ */
+static int call_timed(rmpsc_ring *r, int c, int64_t timeout, const rmpsc_wait *w,
+		      uint64_t *val)
+{
+	rmpsc_span s;
+	int rc;
+
+	switch (c) {
+	case C_RESERVE:
+		rc = rmpsc_ring_reserve_timed(r, 1, &s, timeout, w);
+		if (rc != 1)
+			return rc < 0 ? rc : 1000 + rc;
+		memcpy(s.iov[0].iov_base, val, sizeof *val);
+		return rmpsc_ring_commit(r, 1);
+	case C_PUSH:
+		return rmpsc_ring_push_timed(r, val, timeout, w);
+	case C_PUSH_N:
+		rc = rmpsc_ring_push_n_timed(r, val, 1, timeout, w);
+		return rc == 1 ? 0 : (rc < 0 ? rc : 1000 + rc);
+	case C_READABLE:
+		rc = rmpsc_ring_readable_timed(r, 1, &s, timeout, w);
+		if (rc != 1)
+			return rc < 0 ? rc : 1000 + rc;
+		memcpy(val, s.iov[0].iov_base, sizeof *val);
+		return rmpsc_ring_advance(r, 1);
+	case C_POP:
+		return rmpsc_ring_pop_timed(r, val, timeout, w);
+	case C_POP_N:
+		rc = rmpsc_ring_pop_n_timed(r, val, 1, timeout, w);
+		return rc == 1 ? 0 : (rc < 0 ? rc : 1000 + rc);
+	default:
+		return -ENOTRECOVERABLE;
+	}
+}
+
+/* Call @c on @r, which is full (producer calls) or empty (consumer calls),
+ * with a finite @timeout: -ETIMEDOUT, after at least the timeout. */
+static void expect_timeout(rmpsc_ring *r, int c, int64_t timeout, const rmpsc_wait *w,
+			   const char *what)
+{
+	uint64_t v = 0x7777;
+	const int64_t len = rmpsc_ring_len(r);
+	const int64_t t0 = now_ns();
+	const int rc = call_timed(r, c, timeout, w, &v);
+
+	if (rc != -ETIMEDOUT) {
+		print_error("%s %s (timeout %" PRId64 " ns) returned %d (%s), "
+			    "expected -ETIMEDOUT\n", what, call_names[c], timeout, rc,
+			    errname(rc));
+		fail();
+	}
+	assert_elapsed_at_least(t0, timeout, call_names[c]);
+	assert_ret(rmpsc_ring_len(r), len);
+}
+
+/* ---- guard: a blocked call that should return ---------------------------- */
+
+struct guard {
+	pthread_t t;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool done;
+	bool fired;
+	rmpsc_ring *rings[2];
+	const char *what;
+};
+
+static bool guard_wait_locked(struct guard *g, struct timespec *dl)
+{
+	while (!g->done) {
+		if (pthread_cond_timedwait(&g->c, &g->m, dl) == ETIMEDOUT)
+			break;
+	}
+	return g->done;
+}
+
+static void *guard_main(void *arg)
+{
+	struct guard *g = arg;
+	struct timespec dl;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += GUARD_SEC;
+	pthread_mutex_lock(&g->m);
+	if (!guard_wait_locked(g, &dl)) {
+		g->fired = true;
+		pthread_mutex_unlock(&g->m);
+		fprintf(stderr, "%s: still blocked after %d s: a wake-up was lost; "
+			"closing the ring to free the caller\n", g->what, GUARD_SEC);
+		for (int i = 0; i < 2; i++)
+			if (g->rings[i])
+				rmpsc_ring_close(g->rings[i]);
+		pthread_mutex_lock(&g->m);
+		dl.tv_sec += GUARD_SEC;
+		if (!guard_wait_locked(g, &dl)) {
+			fprintf(stderr, "%s: rmpsc_ring_close() did not wake the blocked "
+				"call either\n", g->what);
+			abort();
+		}
+	}
+	pthread_mutex_unlock(&g->m);
+	return NULL;
+}
+
+static void guard_start(struct guard *g, const char *what, rmpsc_ring *r0,
+			rmpsc_ring *r1)
+{
+	pthread_condattr_t ca;
+
+	memset(g, 0, sizeof *g);
+	g->what = what;
+	g->rings[0] = r0;
+	g->rings[1] = r1;
+	assert_int_equal(pthread_mutex_init(&g->m, NULL), 0);
+	assert_int_equal(pthread_condattr_init(&ca), 0);
+	assert_int_equal(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+	assert_int_equal(pthread_cond_init(&g->c, &ca), 0);
+	pthread_condattr_destroy(&ca);
+	assert_int_equal(pthread_create(&g->t, NULL, guard_main, g), 0);
+}
+
+/* Returns true when the guard had to fire (the case must fail). */
+static bool guard_stop(struct guard *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->done = true;
+	pthread_cond_signal(&g->c);
+	pthread_mutex_unlock(&g->m);
+	assert_int_equal(pthread_join(g->t, NULL), 0);
+	pthread_cond_destroy(&g->c);
+	pthread_mutex_destroy(&g->m);
+	return g->fired;
+}
+
+#define guard_check(g)                                                         \
+	do {                                                                   \
+		if (guard_stop(g))                                             \
+			fail_msg("%s: the call stayed blocked %d s (lost wake-up)", \
+				 (g)->what, GUARD_SEC);                        \
+	} while (0)
+
+/* ---- helper thread: acts on the ring after a delay ----------------------- */
+
+enum hop {
+	H_PUSH, H_PUSH_N, H_PUSH_N_EXACT, H_RESERVE_COMMIT,
+	H_POP, H_POP_N, H_POP_N_EXACT, H_READ_ADVANCE, H_SKIP, H_DRAIN, H_DRAIN_NULL,
+	H_CLOSE,
+};
+
+static const char *const hop_names[] = {
+	"push", "push_n", "push_n_exact", "reserve+commit",
+	"pop", "pop_n", "pop_n_exact", "readable+advance", "skip", "drain",
+	"drain(NULL)", "close",
+};
+
+#define HELPER_OPS 4
+
+struct helper {
+	pthread_t t;
+	rmpsc_ring *r;
+	int nops;
+	enum hop ops[HELPER_OPS];
+	int64_t delay_ns; /* before each op */
+	uint64_t val;     /* next value a push op stores */
+	int rc[HELPER_OPS];
+	uint64_t got[HELPER_OPS];
+};
+
+/* One element moved by @op: 0 on success (an op's own count normalized). */
+static int helper_op(struct helper *h, enum hop op, uint64_t *got)
+{
+	uint64_t v = h->val;
+	rmpsc_span s;
+	int rc;
+
+	switch (op) {
+	case H_PUSH:
+		rc = rmpsc_ring_push(h->r, &v);
+		break;
+	case H_PUSH_N:
+		rc = rmpsc_ring_push_n(h->r, &v, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+		break;
+	case H_PUSH_N_EXACT:
+		rc = rmpsc_ring_push_n_exact(h->r, &v, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+		break;
+	case H_RESERVE_COMMIT:
+		rc = rmpsc_ring_reserve(h->r, 1, &s);
+		if (rc == 1) {
+			memcpy(s.iov[0].iov_base, &v, sizeof v);
+			rc = rmpsc_ring_commit(h->r, 1);
+		} else {
+			rc = -ENOTRECOVERABLE;
+		}
+		break;
+	case H_POP:
+		return rmpsc_ring_pop(h->r, got);
+	case H_POP_N:
+		return rmpsc_ring_pop_n(h->r, got, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+	case H_POP_N_EXACT:
+		return rmpsc_ring_pop_n_exact(h->r, got, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+	case H_READ_ADVANCE:
+		if (rmpsc_ring_readable(h->r, 1, &s) != 1)
+			return -ENOTRECOVERABLE;
+		memcpy(got, s.iov[0].iov_base, sizeof *got);
+		return rmpsc_ring_advance(h->r, 1);
+	case H_SKIP:
+		return rmpsc_ring_skip(h->r, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+	case H_DRAIN:
+		return rmpsc_ring_drain(h->r, got, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+	case H_DRAIN_NULL:
+		return rmpsc_ring_drain(h->r, NULL, 1) == 1 ? 0 : -ENOTRECOVERABLE;
+	case H_CLOSE:
+		return rmpsc_ring_close(h->r);
+	default:
+		return -ENOTRECOVERABLE;
+	}
+	if (rc == 0)
+		h->val++;
+	return rc;
+}
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+
+	for (int i = 0; i < h->nops; i++) {
+		sleep_ns(h->delay_ns);
+		h->got[i] = ~0ull;
+		h->rc[i] = helper_op(h, h->ops[i], &h->got[i]);
+	}
+	return NULL;
+}
+
+static void helper_start(struct helper *h, rmpsc_ring *r, int64_t delay_ns,
+			 uint64_t val, int nops, const enum hop *ops)
+{
+	memset(h, 0, sizeof *h);
+	assert_true(nops > 0 && nops <= HELPER_OPS);
+	h->r = r;
+	h->delay_ns = delay_ns;
+	h->val = val;
+	h->nops = nops;
+	memcpy(h->ops, ops, sizeof *ops * (size_t)nops);
+	assert_int_equal(pthread_create(&h->t, NULL, helper_main, h), 0);
+}
+
+static void helper_join(struct helper *h)
+{
+	assert_int_equal(pthread_join(h->t, NULL), 0);
+	for (int i = 0; i < h->nops; i++) {
+		if (h->rc[i] != 0)
+			fail_msg("helper op %d (%s) returned %d (%s)", i,
+				 hop_names[h->ops[i]], h->rc[i], errname(h->rc[i]));
+	}
+}
+
+/* ---- fixture ------------------------------------------------------------- */
+
+enum { FIX_CAP = 4 };
+
+static int setup_ring(void **state)
+{
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r = NULL;
+
+	if (rmpsc_ring_config_init(&cfg, sizeof cfg))
+		return -1;
+	cfg.capacity = FIX_CAP;
+	cfg.elem_size = 8;
+	if (rmpsc_ring_create(&cfg, &r))
+		return -1;
+	*state = r;
+	return 0;
+}
+
+static int teardown_ring(void **state)
+{
+	rmpsc_ring_destroy(*state);
+	return 0;
+}
+
+/* ======================================================================== */
+/* rmpsc_wait_init                                                          */
+/* ======================================================================== */
+
+union waitbuf {
+	rmpsc_wait w;
+	unsigned char b[128];
+	uint64_t align;
+};
+
+#define CANARY 0xa5
+
+static void test_wait_init_with_null_returns_einval(void **state)
+{
+	(void)state;
+	assert_ret(rmpsc_wait_init(NULL, sizeof(rmpsc_wait), RMPSC_WAIT_BLOCK), -EINVAL);
+	assert_ret(rmpsc_wait_init(NULL, 0, RMPSC_WAIT_BLOCK), -EINVAL);
+}
+
+static void test_wait_init_with_size_below_v1_returns_einval(void **state)
+{
+	union waitbuf u;
+
+	(void)state;
+	for (uint32_t size = 0; size < RMPSC_WAIT_CONFIG_SIZE_V1; size++) {
+		memset(u.b, CANARY, sizeof u.b);
+		assert_ret(rmpsc_wait_init(&u.w, size, RMPSC_WAIT_BLOCK), -EINVAL);
+	}
+}
+
+static void test_wait_init_with_size_not_multiple_of_8_returns_einval(void **state)
+{
+	union waitbuf u;
+
+	(void)state;
+	for (uint32_t size = RMPSC_WAIT_CONFIG_SIZE_V1 + 1; size < sizeof u.b; size++) {
+		if (size % 8 == 0)
+			continue;
+		memset(u.b, 0, sizeof u.b);
+		assert_ret(rmpsc_wait_init(&u.w, size, RMPSC_WAIT_BLOCK), -EINVAL);
+	}
+}
+
+static void test_wait_init_with_unknown_kind_returns_einval(void **state)
+{
+	static const uint32_t bad[] = { RMPSC_WAIT_KIND_MAX + 1, 7, 99, 1000, 0x80000000u,
+					UINT32_MAX };
+	rmpsc_wait w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_ret(rmpsc_wait_init(&w, sizeof w, bad[i]), -EINVAL);
+}
+
+static void test_wait_init_with_each_kind_writes_documented_defaults(void **state)
+{
+	(void)state;
+	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
+		rmpsc_wait w;
+
+		memset(&w, CANARY, sizeof w);
+		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
+		assert_int_equal(w.size, sizeof w);
+		assert_int_equal(w.kind, k);
+		assert_int_equal(w.spin_count,
+				 k == RMPSC_WAIT_SPIN ? 0 : RMPSC_WAIT_DEFAULT_SPIN);
+		assert_int_equal(w.yield_count, RMPSC_WAIT_DEFAULT_YIELD);
+		assert_ret(w.sleep_ns, 50000);
+		assert_ret(w.timeout_ns, 1000000);
+		assert_ret(rmpsc_wait_validate(&w), 0);
+	}
+}
+
+static void test_wait_init_with_v1_size_writes_nothing_past_size(void **state)
+{
+	union waitbuf u;
+
+	(void)state;
+	for (uint32_t size = RMPSC_WAIT_CONFIG_SIZE_V1; size <= 64; size += 8) {
+		memset(u.b, CANARY, sizeof u.b);
+		assert_ret(rmpsc_wait_init(&u.w, size, RMPSC_WAIT_SLEEP), 0);
+		assert_int_equal(u.w.size, size);
+		for (size_t i = size; i < sizeof u.b; i++) {
+			if (u.b[i] != CANARY)
+				fail_msg("init(size %u) wrote byte %zu", size, i);
+		}
+	}
+}
+
+static void test_wait_init_with_larger_size_and_zero_tail_validates(void **state)
+{
+	union waitbuf u;
+
+	(void)state;
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_wait_init(&u.w, sizeof u.b, RMPSC_WAIT_DEADLINE), 0);
+	assert_int_equal(u.w.size, sizeof u.b);
+	assert_int_equal(u.w.kind, RMPSC_WAIT_DEADLINE);
+	assert_ret(u.w.timeout_ns, 1000000);
+	for (size_t i = sizeof u.w; i < sizeof u.b; i++)
+		assert_int_equal(u.b[i], 0);
+	assert_ret(rmpsc_wait_validate(&u.w), 0);
+}
+
+/* ======================================================================== */
+/* rmpsc_wait_validate                                                      */
+/* ======================================================================== */
+
+static void test_wait_validate_with_null_returns_einval(void **state)
+{
+	(void)state;
+	assert_ret(rmpsc_wait_validate(NULL), -EINVAL);
+}
+
+static void test_wait_validate_with_size_too_small_returns_einval(void **state)
+{
+	rmpsc_wait w;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
+	for (uint32_t size = 0; size < RMPSC_WAIT_CONFIG_SIZE_V1; size++) {
+		w.size = size;
+		assert_ret(rmpsc_wait_validate(&w), -EINVAL);
+	}
+}
+
+static void test_wait_validate_with_size_not_multiple_of_8_returns_einval(void **state)
+{
+	union waitbuf u;
+
+	(void)state;
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_wait_init(&u.w, sizeof u.w, RMPSC_WAIT_BLOCK), 0);
+	for (uint32_t size = RMPSC_WAIT_CONFIG_SIZE_V1 + 1; size < sizeof u.b; size++) {
+		if (size % 8 == 0)
+			continue;
+		u.w.size = size;
+		assert_ret(rmpsc_wait_validate(&u.w), -EINVAL);
+	}
+}
+
+static union {
+	rmpsc_wait w;
+	unsigned char b[8192];
+	uint64_t align;
+} huge;
+
+/* Above a page is a wrong size (-EINVAL), whatever the bytes past it hold;
+ * exactly a page with zeros past the known struct is fine. */
+static void test_wait_validate_with_size_above_4096_returns_e2big(void **state)
+{
+	static const uint32_t bad[] = { 4104, 8192, 65536, 0x80000000u,
+					UINT32_MAX & ~7u };
+
+	(void)state;
+	memset(huge.b, 0, sizeof huge.b);
+	assert_ret(rmpsc_wait_init(&huge.w, sizeof huge.w, RMPSC_WAIT_BLOCK), 0);
+	huge.w.size = 4096;
+	assert_ret(rmpsc_wait_validate(&huge.w), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		huge.w.size = bad[i];
+		assert_ret(rmpsc_wait_validate(&huge.w), -E2BIG);
+	}
+}
+
+static void test_wait_validate_with_unknown_kind_returns_einval(void **state)
+{
+	static const uint32_t bad[] = { RMPSC_WAIT_KIND_MAX + 1, 7, 1000, UINT32_MAX };
+	rmpsc_wait w;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		w.kind = bad[i];
+		assert_ret(rmpsc_wait_validate(&w), -EINVAL);
+	}
+	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
+		w.kind = k;
+		assert_ret(rmpsc_wait_validate(&w), 0);
+	}
+}
+
+/* SLEEP: sleep_ns in 1 ns..1 s. */
+static void test_wait_validate_sleep_with_sleep_ns_out_of_range_returns_einval(
+	void **state)
+{
+	static const int64_t bad[] = { 0, -1, -50000, INT64_MIN, 1000000001ll,
+				       INT64_MAX };
+	static const int64_t good[] = { 1, 2, 50000, 999999999ll, 1000000000ll };
+	rmpsc_wait w;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SLEEP), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		w.sleep_ns = bad[i];
+		assert_ret(rmpsc_wait_validate(&w), -EINVAL);
+	}
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		w.sleep_ns = good[i];
+		assert_ret(rmpsc_wait_validate(&w), 0);
+	}
+}
+
+/* sleep_ns is SLEEP's field: the other kinds do not look at it. */
+static void test_wait_validate_other_kinds_ignore_sleep_ns(void **state)
+{
+	(void)state;
+	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
+		rmpsc_wait w;
+
+		if (k == RMPSC_WAIT_SLEEP)
+			continue;
+		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
+		w.sleep_ns = 0;
+		assert_ret(rmpsc_wait_validate(&w), 0);
+		w.sleep_ns = -1;
+		assert_ret(rmpsc_wait_validate(&w), 0);
+	}
+}
+
+/* DEADLINE: timeout_ns >= 0 (0 included). */
+static void test_wait_validate_deadline_with_negative_timeout_returns_einval(
+	void **state)
+{
+	rmpsc_wait w;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_DEADLINE), 0);
+	w.timeout_ns = -1;
+	assert_ret(rmpsc_wait_validate(&w), -EINVAL);
+	w.timeout_ns = INT64_MIN;
+	assert_ret(rmpsc_wait_validate(&w), -EINVAL);
+	w.timeout_ns = 0;
+	assert_ret(rmpsc_wait_validate(&w), 0);
+	w.timeout_ns = INT64_MAX;
+	assert_ret(rmpsc_wait_validate(&w), 0);
+}
+
+static void test_wait_validate_other_kinds_ignore_timeout_ns(void **state)
+{
+	(void)state;
+	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
+		rmpsc_wait w;
+
+		if (k == RMPSC_WAIT_DEADLINE)
+			continue;
+		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
+		w.timeout_ns = -1;
+		assert_ret(rmpsc_wait_validate(&w), 0);
+	}
+}
+
+static void test_wait_validate_with_zero_counts_accepts(void **state)
+{
+	(void)state;
+	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
+		rmpsc_wait w;
+
+		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
+		w.spin_count = 0;
+		w.yield_count = 0;
+		assert_ret(rmpsc_wait_validate(&w), 0);
+	}
+}
+
+/* A newer caller's larger struct: zeros past ours are fine, anything else
+ * is -E2BIG (every tail byte position checked). */
+static void test_wait_validate_with_nonzero_tail_returns_e2big(void **state)
+{
+	union waitbuf u;
+
+	(void)state;
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_wait_init(&u.w, sizeof u.b, RMPSC_WAIT_BLOCK), 0);
+	assert_ret(rmpsc_wait_validate(&u.w), 0);
+	for (size_t i = sizeof u.w; i < sizeof u.b; i++) {
+		u.b[i] = 1;
+		assert_ret(rmpsc_wait_validate(&u.w), -E2BIG);
+		u.b[i] = 0x80;
+		assert_ret(rmpsc_wait_validate(&u.w), -E2BIG);
+		u.b[i] = 0;
+	}
+	assert_ret(rmpsc_wait_validate(&u.w), 0);
+	/* A smaller claimed size does not look at those bytes. */
+	memset(u.b + sizeof u.w, 0xff, sizeof u.b - sizeof u.w);
+	u.w.size = sizeof u.w;
+	assert_ret(rmpsc_wait_validate(&u.w), 0);
+	u.w.size = 40;
+	assert_ret(rmpsc_wait_validate(&u.w), -E2BIG);
+	memset(u.b + sizeof u.w, 0, 8);
+	assert_ret(rmpsc_wait_validate(&u.w), 0);
+}
+
+/* ======================================================================== */
+/* rmpsc_backoff                                                            */
+/* ======================================================================== */
+
+static void test_backoff_init_with_null_returns_einval(void **state)
+{
+	(void)state;
+	assert_ret(rmpsc_backoff_init(NULL, 0, 0), -EINVAL);
+	assert_ret(rmpsc_backoff_init(NULL, 6, 10), -EINVAL);
+}
+
+static void test_backoff_init_with_zero_limits_takes_defaults(void **state)
+{
+	rmpsc_backoff b;
+
+	(void)state;
+	memset(&b, CANARY, sizeof b);
+	assert_ret(rmpsc_backoff_init(&b, 0, 0), 0);
+	assert_int_equal(b.step, 0);
+	assert_int_equal(b.spin_limit, 6);
+	assert_int_equal(b.yield_limit, 10);
+	assert_int_equal(b._pad0, 0);
+	assert_ret(rmpsc_backoff_is_completed(&b), 0);
+}
+
+static void test_backoff_init_with_valid_limits_records_them(void **state)
+{
+	static const struct {
+		uint32_t spin, yield, want_spin, want_yield;
+	} t[] = {
+		{ 1, 1, 1, 1 },     { 1, 64, 1, 64 }, { 16, 16, 16, 16 },
+		{ 16, 64, 16, 64 }, { 6, 6, 6, 6 },   { 0, 6, 6, 6 },
+		{ 0, 64, 6, 64 },   { 3, 0, 3, 10 },  { 10, 0, 10, 10 },
+		{ 2, 5, 2, 5 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rmpsc_backoff b;
+
+		memset(&b, CANARY, sizeof b);
+		assert_ret(rmpsc_backoff_init(&b, t[i].spin, t[i].yield), 0);
+		assert_int_equal(b.step, 0);
+		assert_int_equal(b.spin_limit, t[i].want_spin);
+		assert_int_equal(b.yield_limit, t[i].want_yield);
+		assert_int_equal(b._pad0, 0);
+	}
+}
+
+static void test_backoff_init_with_limits_out_of_range_returns_einval(void **state)
+{
+	static const struct {
+		uint32_t spin, yield;
+	} t[] = {
+		{ 17, 0 }, { 17, 64 }, { UINT32_MAX, 0 }, { 0, 65 }, { 6, 65 },
+		{ 0, UINT32_MAX }, { 6, 5 }, { 0, 5 }, { 0, 1 }, { 8, 7 }, { 16, 15 },
+		{ 2, 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rmpsc_backoff b;
+
+		if (rmpsc_backoff_init(&b, t[i].spin, t[i].yield) != -EINVAL)
+			fail_msg("backoff_init(%u, %u) did not return -EINVAL", t[i].spin,
+				 t[i].yield);
+	}
+}
+
+/* spin: the step goes 0, 1, ... and stops at spin_limit + 1; a spin-only
+ * loop never completes while yield_limit > spin_limit. */
+static void test_backoff_spin_advances_step_up_to_spin_limit_plus_one(void **state)
+{
+	rmpsc_backoff b;
+
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&b, 0, 0), 0);
+	for (uint32_t i = 1; i <= 20; i++) {
+		assert_ret(rmpsc_backoff_spin(&b), 0);
+		assert_int_equal(b.step, i < 7 ? i : 7);
+		assert_int_equal(b.spin_limit, 6);
+		assert_int_equal(b.yield_limit, 10);
+		assert_ret(rmpsc_backoff_is_completed(&b), 0);
+	}
+
+	assert_ret(rmpsc_backoff_init(&b, 2, 5), 0);
+	for (uint32_t i = 1; i <= 8; i++) {
+		assert_ret(rmpsc_backoff_spin(&b), 0);
+		assert_int_equal(b.step, i < 3 ? i : 3);
+	}
+	assert_ret(rmpsc_backoff_is_completed(&b), 0);
+}
+
+/* spin_limit == yield_limit: spin_limit + 1 is past yield_limit. */
+static void test_backoff_spin_with_equal_limits_completes(void **state)
+{
+	rmpsc_backoff b;
+
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&b, 3, 3), 0);
+	for (uint32_t i = 1; i <= 3; i++) {
+		assert_ret(rmpsc_backoff_spin(&b), 0);
+		assert_ret(rmpsc_backoff_is_completed(&b), 0);
+	}
+	assert_ret(rmpsc_backoff_spin(&b), 0);
+	assert_int_equal(b.step, 4);
+	assert_ret(rmpsc_backoff_is_completed(&b), 1);
+	assert_ret(rmpsc_backoff_spin(&b), 0);
+	assert_int_equal(b.step, 4);
+}
+
+/* snooze: the step goes on to yield_limit + 1, where the backoff is
+ * completed; it stays there. */
+static void test_backoff_snooze_advances_step_and_completes_after_yield_limit(
+	void **state)
+{
+	rmpsc_backoff b;
+
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&b, 0, 0), 0);
+	for (uint32_t i = 1; i <= 10; i++) {
+		assert_ret(rmpsc_backoff_snooze(&b), 0);
+		assert_int_equal(b.step, i);
+		assert_ret(rmpsc_backoff_is_completed(&b), 0);
+	}
+	assert_ret(rmpsc_backoff_snooze(&b), 0);
+	assert_int_equal(b.step, 11);
+	assert_ret(rmpsc_backoff_is_completed(&b), 1);
+	for (int i = 0; i < 5; i++) {
+		assert_ret(rmpsc_backoff_snooze(&b), 0);
+		assert_int_equal(b.step, 11);
+		assert_ret(rmpsc_backoff_is_completed(&b), 1);
+	}
+	assert_int_equal(b.spin_limit, 6);
+	assert_int_equal(b.yield_limit, 10);
+
+	/* Custom limits: completed after yield_limit + 1 snoozes. */
+	assert_ret(rmpsc_backoff_init(&b, 2, 4), 0);
+	for (uint32_t i = 1; i <= 4; i++) {
+		assert_ret(rmpsc_backoff_snooze(&b), 0);
+		assert_ret(rmpsc_backoff_is_completed(&b), 0);
+	}
+	assert_ret(rmpsc_backoff_snooze(&b), 0);
+	assert_int_equal(b.step, 5);
+	assert_ret(rmpsc_backoff_is_completed(&b), 1);
+}
+
+/* The largest limits: 17 snoozes of up to 2^16 hints, then yields. */
+static void test_backoff_snooze_with_max_limits_completes(void **state)
+{
+	rmpsc_backoff b;
+	uint32_t n = 0;
+
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&b, 16, 64), 0);
+	while (rmpsc_backoff_is_completed(&b) == 0) {
+		assert_ret(rmpsc_backoff_snooze(&b), 0);
+		assert_true(++n <= 65);
+	}
+	assert_int_equal(n, 65);
+	assert_int_equal(b.step, 65);
+}
+
+static void test_backoff_reset_returns_to_step_zero(void **state)
+{
+	rmpsc_backoff b;
+
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&b, 2, 4), 0);
+	for (int i = 0; i < 6; i++)
+		assert_ret(rmpsc_backoff_snooze(&b), 0);
+	assert_ret(rmpsc_backoff_is_completed(&b), 1);
+	assert_ret(rmpsc_backoff_reset(&b), 0);
+	assert_int_equal(b.step, 0);
+	assert_int_equal(b.spin_limit, 2);
+	assert_int_equal(b.yield_limit, 4);
+	assert_ret(rmpsc_backoff_is_completed(&b), 0);
+	/* and it runs the same course again */
+	for (uint32_t i = 1; i <= 5; i++)
+		assert_ret(rmpsc_backoff_snooze(&b), 0);
+	assert_ret(rmpsc_backoff_is_completed(&b), 1);
+	assert_ret(rmpsc_backoff_reset(&b), 0);
+	assert_ret(rmpsc_backoff_spin(&b), 0);
+	assert_int_equal(b.step, 1);
+}
+
+static void test_backoff_calls_with_null_return_einval(void **state)
+{
+	(void)state;
+	assert_ret(rmpsc_backoff_spin(NULL), -EINVAL);
+	assert_ret(rmpsc_backoff_snooze(NULL), -EINVAL);
+	assert_ret(rmpsc_backoff_is_completed(NULL), -EINVAL);
+	assert_ret(rmpsc_backoff_reset(NULL), -EINVAL);
+}
+
+/* A caller-owned struct with limits no init would write. */
+static void test_backoff_spin_snooze_with_fields_out_of_range_return_einval(void **state)
+{
+	static const struct {
+		uint32_t spin, yield;
+	} t[] = {
+		{ 17, 64 }, { UINT32_MAX, 64 }, { 6, 65 },
+		{ 6, UINT32_MAX }, { 6, 5 }, { 16, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rmpsc_backoff b = { .step = 0, .spin_limit = t[i].spin,
+				    .yield_limit = t[i].yield, ._pad0 = 0 };
+
+		if (rmpsc_backoff_spin(&b) != -EINVAL)
+			fail_msg("spin with limits %u/%u did not return -EINVAL",
+				 t[i].spin, t[i].yield);
+		if (rmpsc_backoff_snooze(&b) != -EINVAL)
+			fail_msg("snooze with limits %u/%u did not return -EINVAL",
+				 t[i].spin, t[i].yield);
+	}
+}
+
+/* ======================================================================== */
+/* ring: timeout 0, short timeouts                                          */
+/* ======================================================================== */
+
+static void test_wait_producer_calls_when_full_with_zero_timeout_return_etimedout(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+
+	fill(r, 0);
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
+			expect_timeout(r, c, 0, &w, kind_name(all_kinds[k]));
+			expect_timeout(r, c, 0, NULL, "ring strategy");
+		}
+	}
+	pop_vals(r, 0, FIX_CAP);
+}
+
+static void test_wait_consumer_calls_when_empty_with_zero_timeout_return_etimedout(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		for (int c = C_READABLE; c <= C_POP_N; c++) {
+			expect_timeout(r, c, 0, &w, kind_name(all_kinds[k]));
+			expect_timeout(r, c, 0, NULL, "ring strategy");
+		}
+	}
+}
+
+/* Timeout 0 is a try: it succeeds whenever the try call would. */
+static void test_wait_calls_with_zero_timeout_succeed_when_possible(void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t v;
+
+	for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
+		v = 100 + (uint64_t)c;
+		assert_ret(call_timed(r, c, 0, NULL, &v), 0);
+	}
+	for (int c = C_READABLE; c <= C_POP_N; c++) {
+		v = 0;
+		assert_ret(call_timed(r, c, 0, NULL, &v), 0);
+		assert_int_equal(v, 100 + (uint64_t)(c - C_READABLE));
+	}
+	assert_ret(rmpsc_ring_is_empty(r), 1);
+}
+
+static void test_wait_producer_calls_when_full_with_short_timeout_return_etimedout(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+
+	fill(r, 0);
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		for (int c = C_RESERVE; c <= C_PUSH_N; c++)
+			expect_timeout(r, c, 2 * MS, &w, kind_name(all_kinds[k]));
+	}
+	for (int c = C_RESERVE; c <= C_PUSH_N; c++)
+		expect_timeout(r, c, 2 * MS, NULL, "ring strategy");
+	expect_timeout(r, C_PUSH, 1, NULL, "1 ns");
+	pop_vals(r, 0, FIX_CAP);
+}
+
+static void test_wait_consumer_calls_when_empty_with_short_timeout_return_etimedout(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		for (int c = C_READABLE; c <= C_POP_N; c++)
+			expect_timeout(r, c, 2 * MS, &w, kind_name(all_kinds[k]));
+	}
+	for (int c = C_READABLE; c <= C_POP_N; c++)
+		expect_timeout(r, c, 2 * MS, NULL, "ring strategy");
+	expect_timeout(r, C_POP, 1, NULL, "1 ns");
+}
+
+/* A spin/yield-only strategy and one that idles at once still honour the
+ * timeout (the idle phase is reached or not). */
+static void test_wait_timeout_with_zero_counts_returns_etimedout(void **state)
+{
+	rmpsc_ring *r = *state;
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		w.spin_count = 0;
+		w.yield_count = 0;
+		expect_timeout(r, C_POP, 3 * MS, &w, kind_name(all_kinds[k]));
+		w.spin_count = 100000;
+		w.yield_count = 0;
+		expect_timeout(r, C_POP, 3 * MS, &w, kind_name(all_kinds[k]));
+	}
+}
+
+/* DEADLINE: the strategy's own timeout_ns bounds a wait the caller made
+ * unlimited (the smaller of the two wins). */
+static void test_wait_deadline_strategy_bounds_unlimited_wait(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait w = strategy(RMPSC_WAIT_DEADLINE);
+	struct guard g;
+	uint64_t v = 1;
+	int64_t t0;
+	int rc;
+
+	w.timeout_ns = 2 * MS;
+	guard_start(&g, "DEADLINE 2 ms, pop_timed(-1)", r, NULL);
+	t0 = now_ns();
+	rc = rmpsc_ring_pop_timed(r, &v, -1, &w);
+	guard_check(&g);
+	assert_ret(rc, -ETIMEDOUT);
+	assert_elapsed_at_least(t0, 2 * MS, "DEADLINE pop_timed(-1)");
+
+	fill(r, 0);
+	guard_start(&g, "DEADLINE 2 ms, push_timed(-1)", r, NULL);
+	t0 = now_ns();
+	rc = rmpsc_ring_push_timed(r, &v, -1, &w);
+	guard_check(&g);
+	assert_ret(rc, -ETIMEDOUT);
+	assert_elapsed_at_least(t0, 2 * MS, "DEADLINE push_timed(-1)");
+	pop_vals(r, 0, FIX_CAP);
+
+	/* The call's timeout is the smaller: it wins. */
+	w.timeout_ns = 600 * 1000 * MS;
+	expect_timeout(r, C_POP, 2 * MS, &w, "DEADLINE 600 s");
+	/* timeout_ns 0: every wait ends at once. */
+	w.timeout_ns = 0;
+	guard_start(&g, "DEADLINE 0, pop_timed(-1)", r, NULL);
+	rc = rmpsc_ring_pop_timed(r, &v, -1, &w);
+	guard_check(&g);
+	assert_ret(rc, -ETIMEDOUT);
+}
+
+/* ======================================================================== */
+/* ring: -EPIPE                                                             */
+/* ======================================================================== */
+
+static void test_wait_producer_calls_on_closed_ring_return_epipe(void **state)
+{
+	rmpsc_ring *r = *state;
+	static const int64_t timeouts[] = { 0, 2 * MS, -1 };
+	struct guard g;
+
+	assert_ret(rmpsc_ring_close(r), 0);
+	guard_start(&g, "producer calls on a closed ring", r, NULL);
+	for (size_t t = 0; t < 3; t++) {
+		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
+			uint64_t v = 5;
+
+			assert_ret(call_timed(r, c, timeouts[t], NULL, &v), -EPIPE);
+		}
+	}
+	guard_check(&g);
+	assert_ret(rmpsc_ring_len(r), 0);
+
+	/* Closed and full: -EPIPE at once rather than waiting for room. */
+	assert_ret(rmpsc_ring_reset(r), 0);
+	fill(r, 0);
+	assert_ret(rmpsc_ring_close(r), 0);
+	guard_start(&g, "producer calls on a closed full ring", r, NULL);
+	for (size_t t = 0; t < 3; t++) {
+		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
+			uint64_t v = 5;
+
+			assert_ret(call_timed(r, c, timeouts[t], NULL, &v), -EPIPE);
+		}
+	}
+	guard_check(&g);
+}
+
+/* The consumer keeps receiving what was committed; -EPIPE only after. */
+static void test_wait_pop_timed_on_closed_ring_returns_items_then_epipe(void **state)
+{
+	rmpsc_ring *r = *state;
+	struct guard g;
+	uint64_t v;
+
+	push_vals(r, 10, 3);
+	assert_ret(rmpsc_ring_close(r), 0);
+	guard_start(&g, "pop_timed on a closed ring", r, NULL);
+	for (uint64_t i = 0; i < 3; i++) {
+		v = 0;
+		assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), 0);
+		assert_int_equal(v, 10 + i);
+	}
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 0, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 2 * MS, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), -EPIPE);
+	guard_check(&g);
+}
+
+static void test_wait_pop_n_and_readable_timed_on_closed_ring_return_items_then_epipe(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t buf[8];
+	struct guard g;
+	rmpsc_span s;
+
+	push_vals(r, 20, 3);
+	assert_ret(rmpsc_ring_close(r), 0);
+	guard_start(&g, "pop_n_timed/readable_timed on a closed ring", r, NULL);
+	assert_ret(rmpsc_ring_pop_n_timed(r, buf, 2, -1, NULL), 2);
+	assert_int_equal(buf[0], 20);
+	assert_int_equal(buf[1], 21);
+	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, -1, NULL), 1);
+	assert_int_equal(*(uint64_t *)s.iov[0].iov_base, 22);
+	assert_ret(rmpsc_ring_advance(r, 1), 0);
+	assert_ret(rmpsc_ring_pop_n_timed(r, buf, 8, -1, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, -1, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_pop_n_timed(r, buf, 8, 0, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, 2 * MS, NULL), -EPIPE);
+	guard_check(&g);
+
+	/* readable_timed on a closed ring with items, several at once */
+	assert_ret(rmpsc_ring_reset(r), 0);
+	push_vals(r, 30, 4);
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, -1, NULL), 4);
+	assert_ret(rmpsc_ring_advance(r, 4), 0);
+	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, 0, NULL), -EPIPE);
+}
+
+/* Close is final: a reservation made before the close is dropped, its
+ * commit returns -EPIPE and the consumer sees nothing of it. */
+static void test_wait_reserve_timed_then_close_commit_returns_epipe(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_span s, s2;
+	uint64_t v;
+
+	push_vals(r, 40, 1);
+	assert_ret(rmpsc_ring_reserve_timed(r, 2, &s, -1, NULL), 2);
+	((uint64_t *)s.iov[0].iov_base)[0] = 41;
+	((uint64_t *)s.iov[0].iov_base)[1] = 42;
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_ring_reserve_timed(r, 1, &s2, -1, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_commit(r, 3), -EINVAL); /* over-commit stays -EINVAL */
+	assert_ret(rmpsc_ring_commit(r, 2), -EPIPE);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), 0);
+	assert_int_equal(v, 40);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_len(r), 0);
+}
+
+/* ======================================================================== */
+/* ring: argument errors                                                    */
+/* ======================================================================== */
+
+static void test_wait_timed_calls_with_null_pointer_return_einval(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait w = strategy(RMPSC_WAIT_BLOCK);
+
+	/* with room and with data, so only the pointer is wrong */
+	push_vals(r, 0, 2);
+	for (int i = 0; i < 2; i++) {
+		const rmpsc_wait *wp = i ? &w : NULL;
+
+		assert_ret(rmpsc_ring_reserve_timed(r, 1, NULL, 0, wp), -EINVAL);
+		assert_ret(rmpsc_ring_reserve_timed(r, 1, NULL, -1, wp), -EINVAL);
+		assert_ret(rmpsc_ring_push_timed(r, NULL, 0, wp), -EINVAL);
+		assert_ret(rmpsc_ring_push_timed(r, NULL, -1, wp), -EINVAL);
+		assert_ret(rmpsc_ring_push_n_timed(r, NULL, 1, 0, wp), -EINVAL);
+		assert_ret(rmpsc_ring_push_n_timed(r, NULL, 2, -1, wp), -EINVAL);
+		assert_ret(rmpsc_ring_readable_timed(r, 1, NULL, 0, wp), -EINVAL);
+		assert_ret(rmpsc_ring_readable_timed(r, 1, NULL, -1, wp), -EINVAL);
+		assert_ret(rmpsc_ring_pop_timed(r, NULL, 0, wp), -EINVAL);
+		assert_ret(rmpsc_ring_pop_timed(r, NULL, -1, wp), -EINVAL);
+		assert_ret(rmpsc_ring_pop_n_timed(r, NULL, 1, 0, wp), -EINVAL);
+		assert_ret(rmpsc_ring_pop_n_timed(r, NULL, 2, -1, wp), -EINVAL);
+	}
+	assert_ret(rmpsc_ring_len(r), 2);
+	pop_vals(r, 0, 2);
+}
+
+static void test_wait_timed_calls_with_null_ring_return_ebadf(void **state)
+{
+	rmpsc_wait w = strategy(RMPSC_WAIT_BLOCK);
+	uint64_t buf[2] = { 0, 0 };
+	rmpsc_span s;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		const rmpsc_wait *wp = (i & 1) ? &w : NULL;
+		const int64_t t = (i & 2) ? 2 * MS : 0;
+
+		assert_ret(rmpsc_ring_reserve_timed(NULL, 1, &s, t, wp), -EBADF);
+		assert_ret(rmpsc_ring_push_timed(NULL, buf, t, wp), -EBADF);
+		assert_ret(rmpsc_ring_push_n_timed(NULL, buf, 2, t, wp), -EBADF);
+		assert_ret(rmpsc_ring_readable_timed(NULL, 1, &s, t, wp), -EBADF);
+		assert_ret(rmpsc_ring_pop_timed(NULL, buf, t, wp), -EBADF);
+		assert_ret(rmpsc_ring_pop_n_timed(NULL, buf, 2, t, wp), -EBADF);
+	}
+	assert_ret(rmpsc_ring_set_wait(NULL, &w), -EBADF);
+	assert_ret(rmpsc_ring_set_wait(NULL, NULL), -EBADF);
+	assert_ret(rmpsc_ring_get_wait(NULL, &w), -EBADF);
+}
+
+/* Strategies rmpsc_wait_validate() refuses with -EINVAL. */
+static void bad_strategies(rmpsc_wait *bad, size_t *n)
+{
+	rmpsc_wait w;
+	size_t i = 0;
+
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
+	bad[i] = w;
+	bad[i++].kind = RMPSC_WAIT_KIND_MAX + 1;
+	bad[i] = w;
+	bad[i++].kind = UINT32_MAX;
+	bad[i] = w;
+	bad[i++].size = 0;
+	bad[i] = w;
+	bad[i++].size = 24;
+	bad[i] = w;
+	bad[i++].size = 28;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SLEEP), 0);
+	bad[i] = w;
+	bad[i++].sleep_ns = 0;
+	bad[i] = w;
+	bad[i++].sleep_ns = 1000000001ll;
+	bad[i] = w;
+	bad[i++].sleep_ns = -1;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_DEADLINE), 0);
+	bad[i] = w;
+	bad[i++].timeout_ns = -1;
+	for (size_t j = 0; j < i; j++)
+		assert_ret(rmpsc_wait_validate(&bad[j]), -EINVAL);
+	*n = i;
+}
+
+/* An invalid strategy is refused where the call would have to wait. */
+static void test_wait_timed_calls_with_invalid_strategy_when_blocked_return_einval(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait bad[16];
+	size_t nbad;
+
+	bad_strategies(bad, &nbad);
+	for (size_t i = 0; i < nbad; i++) {
+		for (int c = C_READABLE; c <= C_POP_N; c++) {
+			uint64_t v = 0;
+
+			if (call_timed(r, c, 2 * MS, &bad[i], &v) != -EINVAL)
+				fail_msg("%s on an empty ring with bad strategy %zu "
+					 "did not return -EINVAL", call_names[c], i);
+		}
+	}
+	fill(r, 0);
+	for (size_t i = 0; i < nbad; i++) {
+		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
+			uint64_t v = 0;
+
+			if (call_timed(r, c, 2 * MS, &bad[i], &v) != -EINVAL)
+				fail_msg("%s on a full ring with bad strategy %zu "
+					 "did not return -EINVAL", call_names[c], i);
+		}
+	}
+	assert_ret(rmpsc_ring_len(r), FIX_CAP);
+	pop_vals(r, 0, FIX_CAP);
+}
+
+/* ... and also where the call could proceed at once (nothing moves). */
+static void test_wait_timed_calls_with_invalid_strategy_when_ready_return_einval(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait bad[16];
+	size_t nbad;
+
+	bad_strategies(bad, &nbad);
+	push_vals(r, 0, 2);
+	for (size_t i = 0; i < nbad; i++) {
+		for (int c = C_RESERVE; c < C_COUNT; c++) {
+			uint64_t v = 0;
+			int rc = call_timed(r, c, 0, &bad[i], &v);
+
+			if (rc != -EINVAL)
+				fail_msg("%s on a ring with room and data, bad "
+					 "strategy %zu: %d (%s), expected -EINVAL",
+					 call_names[c], i, rc, errname(rc));
+		}
+	}
+	assert_ret(rmpsc_ring_len(r), 2);
+	pop_vals(r, 0, 2);
+}
+
+/* A larger strategy struct: zero tail works, non-zero tail is -E2BIG. */
+static void test_wait_timed_calls_with_larger_strategy_check_tail(void **state)
+{
+	rmpsc_ring *r = *state;
+	union waitbuf u;
+
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_wait_init(&u.w, 48, RMPSC_WAIT_BLOCK), 0);
+	for (int c = C_RESERVE; c < C_COUNT; c++) {
+		uint64_t v = 7;
+
+		assert_ret(call_timed(r, c, 2 * MS, &u.w, &v), 0);
+		if (!call_produces(c))
+			assert_int_equal(v, 7);
+	}
+	u.b[40] = 1;
+	for (int c = C_RESERVE; c < C_COUNT; c++) {
+		uint64_t v = 7;
+
+		if (call_timed(r, c, 2 * MS, &u.w, &v) != -E2BIG)
+			fail_msg("%s with a non-zero tail did not return -E2BIG",
+				 call_names[c]);
+	}
+	push_vals(r, 0, 1);
+	for (int c = C_RESERVE; c < C_COUNT; c++) {
+		uint64_t v = 7;
+
+		if (call_timed(r, c, 0, &u.w, &v) != -E2BIG)
+			fail_msg("%s (could proceed) with a non-zero tail did not return "
+				 "-E2BIG", call_names[c]);
+	}
+	assert_ret(rmpsc_ring_len(r), 1);
+}
+
+/* n == 0 returns 0 at once, even where a wait for n >= 1 would block. */
+static void test_wait_timed_calls_with_zero_n_return_zero_at_once(void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t buf[FIX_CAP];
+	struct guard g;
+	rmpsc_span s;
+
+	guard_start(&g, "n == 0 on an empty ring", r, NULL);
+	memset(&s, CANARY, sizeof s);
+	assert_ret(rmpsc_ring_readable_timed(r, 0, &s, -1, NULL), 0);
+	assert_int_equal(s.nseg, 0);
+	assert_int_equal(s.count[0], 0);
+	assert_int_equal(s.count[1], 0);
+	assert_int_equal(s.iov[0].iov_len, 0);
+	assert_int_equal(s.iov[1].iov_len, 0);
+	assert_ret(rmpsc_ring_pop_n_timed(r, buf, 0, -1, NULL), 0);
+	assert_ret(rmpsc_ring_pop_n_timed(r, NULL, 0, -1, NULL), 0);
+	assert_ret(rmpsc_ring_pop_n_timed(r, buf, 0, 2 * MS, NULL), 0);
+	guard_check(&g);
+
+	fill(r, 0);
+	guard_start(&g, "n == 0 on a full ring", r, NULL);
+	memset(&s, CANARY, sizeof s);
+	assert_ret(rmpsc_ring_reserve_timed(r, 0, &s, -1, NULL), 0);
+	assert_int_equal(s.nseg, 0);
+	assert_int_equal(s.count[0], 0);
+	assert_int_equal(s.count[1], 0);
+	assert_ret(rmpsc_ring_push_n_timed(r, buf, 0, -1, NULL), 0);
+	assert_ret(rmpsc_ring_push_n_timed(r, NULL, 0, -1, NULL), 0);
+	assert_ret(rmpsc_ring_push_n_timed(r, buf, 0, 2 * MS, NULL), 0);
+	guard_check(&g);
+	assert_ret(rmpsc_ring_len(r), FIX_CAP);
+	pop_vals(r, 0, FIX_CAP);
+}
+
+/* Best effort like the try calls: what is there (or fits) comes at once. */
+static void test_wait_batch_timed_calls_take_what_is_ready(void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t in[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, out[8];
+	rmpsc_span s;
+
+	assert_ret(rmpsc_ring_push_n_timed(r, in, 2, 0, NULL), 2);
+	assert_ret(rmpsc_ring_pop_n_timed(r, out, 8, 2 * MS, NULL), 2);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(out[1], 1);
+	/* positions at 2: a span of 4 wraps, 2 + 2 */
+	assert_ret(rmpsc_ring_reserve_timed(r, 8, &s, 2 * MS, NULL), FIX_CAP);
+	assert_int_equal(s.nseg, 2);
+	assert_int_equal(s.count[0], 2);
+	assert_int_equal(s.count[1], 2);
+	assert_int_equal(s.pos, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		((uint64_t *)s.iov[0].iov_base)[i] = 100 + i;
+		((uint64_t *)s.iov[1].iov_base)[i] = 102 + i;
+	}
+	assert_ret(rmpsc_ring_commit(r, FIX_CAP), 0);
+	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, 2 * MS, NULL), FIX_CAP);
+	assert_int_equal(s.nseg, 2);
+	assert_int_equal(s.count[0], 2);
+	assert_int_equal(s.count[1], 2);
+	assert_int_equal(s.pos, 2);
+	assert_int_equal(((uint64_t *)s.iov[0].iov_base)[0], 100);
+	assert_int_equal(((uint64_t *)s.iov[1].iov_base)[1], 103);
+	assert_ret(rmpsc_ring_advance(r, FIX_CAP), 0);
+	/* push_n_timed of what fits at once returns n */
+	assert_ret(rmpsc_ring_push_n_timed(r, in, FIX_CAP, 0, NULL), FIX_CAP);
+	assert_ret(rmpsc_ring_pop_n_timed(r, out, FIX_CAP, 0, NULL), FIX_CAP);
+	for (uint32_t i = 0; i < FIX_CAP; i++)
+		assert_int_equal(out[i], i);
+}
+
+/* ======================================================================== */
+/* ring: push_n_timed partial counts                                        */
+/* ======================================================================== */
+
+struct pusher {
+	pthread_t t;
+	rmpsc_ring *r;
+	uint64_t items[10];
+	uint32_t n;
+	int64_t timeout;
+	int64_t elapsed;
+	int rc;
+};
+
+static void *pusher_main(void *arg)
+{
+	struct pusher *p = arg;
+	const int64_t t0 = now_ns();
+
+	p->rc = rmpsc_ring_push_n_timed(p->r, p->items, p->n, p->timeout, NULL);
+	p->elapsed = now_ns() - t0;
+	return NULL;
+}
+
+static void wait_len(rmpsc_ring *r, int64_t want)
+{
+	while (rmpsc_ring_len(r) != want)
+		sleep_ns(50 * US);
+}
+
+/*
+ * push_n_timed(10) into a ring of 4 with a 250 ms timeout while this thread
+ * takes 3: the call pushes 4 + what the consumer made room for, then the
+ * time runs out and it returns that count (a partial push is not an error).
+ */
+static void test_wait_push_n_timed_when_time_runs_out_returns_partial_count(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+	struct pusher p = { .r = r, .n = 10, .timeout = 250 * MS };
+	uint64_t v;
+	int64_t len;
+
+	for (uint32_t i = 0; i < 10; i++)
+		p.items[i] = 500 + i;
+	assert_int_equal(pthread_create(&p.t, NULL, pusher_main, &p), 0);
+	wait_len(r, FIX_CAP);
+	pop_vals(r, 500, 3);
+	assert_int_equal(pthread_join(p.t, NULL), 0);
+
+	len = rmpsc_ring_len(r);
+	print_message("  push_n_timed(10, 250 ms) with 3 taken: %d pushed, %" PRId64
+		      " left in the ring\n", p.rc, len);
+	assert_true(p.rc >= FIX_CAP && p.rc <= FIX_CAP + 3);
+	assert_ret(len, p.rc - 3);
+	assert_true(p.elapsed >= p.timeout);
+	for (int64_t i = 0; i < len; i++) {
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+		assert_int_equal(v, 503 + (uint64_t)i);
+	}
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+}
+
+/* Interrupted by a close after a partial push: that count, exactly. */
+static void test_wait_push_n_timed_when_closed_returns_partial_count(void **state)
+{
+	rmpsc_ring *r = *state;
+	struct pusher p = { .r = r, .n = 10, .timeout = -1 };
+	struct guard g;
+	uint64_t v;
+
+	for (uint32_t i = 0; i < 10; i++)
+		p.items[i] = 700 + i;
+	guard_start(&g, "push_n_timed(10, -1) with a close", r, NULL);
+	assert_int_equal(pthread_create(&p.t, NULL, pusher_main, &p), 0);
+	wait_len(r, FIX_CAP);
+	pop_vals(r, 700, 2);
+	wait_len(r, FIX_CAP); /* 6 pushed, waiting for room for the 7th */
+	sleep_ns(2 * MS);
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_int_equal(pthread_join(p.t, NULL), 0);
+	guard_check(&g);
+	assert_ret(p.rc, 6);
+	for (uint64_t i = 2; i < 6; i++) {
+		assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), 0);
+		assert_int_equal(v, 700 + i);
+	}
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), -EPIPE);
+}
+
+/* Nothing pushed when the time runs out: -ETIMEDOUT, not 0. */
+static void test_wait_push_n_timed_when_nothing_fits_returns_etimedout(void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t items[3] = { 1, 2, 3 };
+	int64_t t0;
+
+	fill(r, 0);
+	t0 = now_ns();
+	assert_ret(rmpsc_ring_push_n_timed(r, items, 3, 2 * MS, NULL), -ETIMEDOUT);
+	assert_elapsed_at_least(t0, 2 * MS, "push_n_timed(3)");
+	assert_ret(rmpsc_ring_push_n_timed(r, items, 3, 0, NULL), -ETIMEDOUT);
+	assert_ret(rmpsc_ring_len(r), FIX_CAP);
+}
+
+/* ======================================================================== */
+/* ring: every kind waits and succeeds                                      */
+/* ======================================================================== */
+
+/*
+ * For every wait kind and every timed call: the ring is empty (consumer
+ * calls) or full (producer calls), the call waits without limit and a
+ * second thread brings an element or takes one after 3 ms.
+ */
+static void test_wait_every_kind_succeeds_when_other_side_acts_later(void **state)
+{
+	rmpsc_ring *r = *state;
+	char what[96];
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		for (int c = C_RESERVE; c < C_COUNT; c++) {
+			const bool prod = call_produces(c);
+			const enum hop op = prod ? H_POP : H_PUSH;
+			struct helper h;
+			struct guard g;
+			uint64_t v = 9000 + (uint64_t)c;
+			int rc;
+
+			assert_ret(rmpsc_ring_reset(r), 0);
+			if (prod)
+				fill(r, 0);
+			snprintf(what, sizeof what, "%s %s(-1)", kind_name(all_kinds[k]),
+				 call_names[c]);
+			guard_start(&g, what, r, NULL);
+			helper_start(&h, r, 3 * MS, 4242, 1, &op);
+			rc = call_timed(r, c, -1, &w, &v);
+			helper_join(&h);
+			guard_check(&g);
+			if (rc != 0)
+				fail_msg("%s returned %d (%s)", what, rc, errname(rc));
+			if (prod) {
+				assert_int_equal(h.got[0], 0);
+				pop_vals(r, 1, FIX_CAP - 1);
+				pop_vals(r, 9000 + (uint64_t)c, 1);
+			} else {
+				assert_int_equal(v, 4242);
+			}
+			assert_ret(rmpsc_ring_is_empty(r), 1);
+		}
+	}
+}
+
+/* The same with a finite timeout far above the delay. */
+static void test_wait_every_kind_with_long_timeout_succeeds(void **state)
+{
+	rmpsc_ring *r = *state;
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+		const enum hop push = H_PUSH, pop = H_POP;
+		struct helper h;
+		uint64_t v = 0;
+
+		assert_ret(rmpsc_ring_reset(r), 0);
+		helper_start(&h, r, 3 * MS, 77, 1, &push);
+		assert_ret(rmpsc_ring_pop_timed(r, &v, 60000 * MS, &w), 0);
+		helper_join(&h);
+		assert_int_equal(v, 77);
+
+		fill(r, 0);
+		helper_start(&h, r, 3 * MS, 0, 1, &pop);
+		v = 78;
+		assert_ret(rmpsc_ring_push_timed(r, &v, 60000 * MS, &w), 0);
+		helper_join(&h);
+		pop_vals(r, 1, FIX_CAP - 1);
+		pop_vals(r, 78, 1);
+	}
+}
+
+/* Timeouts that overflow a naive now + timeout: INT64_MAX, and negative
+ * values other than -1 (no limit). */
+static void test_wait_extreme_timeouts_wait_for_the_other_side(void **state)
+{
+	static const int64_t timeouts[] = { INT64_MAX, INT64_MAX - 1, INT64_MIN, -2 };
+	rmpsc_ring *r = *state;
+	rmpsc_wait dl = strategy(RMPSC_WAIT_DEADLINE);
+
+	dl.timeout_ns = INT64_MAX;
+	for (size_t t = 0; t < sizeof timeouts / sizeof timeouts[0]; t++) {
+		for (int i = 0; i < 2; i++) {
+			const rmpsc_wait *wp = i ? &dl : NULL;
+			const enum hop push = H_PUSH, pop = H_POP;
+			struct helper h;
+			struct guard g;
+			uint64_t v = 0;
+
+			assert_ret(rmpsc_ring_reset(r), 0);
+			guard_start(&g, "extreme timeout", r, NULL);
+			helper_start(&h, r, 3 * MS, 55, 1, &push);
+			assert_ret(rmpsc_ring_pop_timed(r, &v, timeouts[t], wp), 0);
+			helper_join(&h);
+			assert_int_equal(v, 55);
+
+			fill(r, 0);
+			helper_start(&h, r, 3 * MS, 0, 1, &pop);
+			v = 56;
+			assert_ret(rmpsc_ring_push_timed(r, &v, timeouts[t], wp), 0);
+			helper_join(&h);
+			guard_check(&g);
+			pop_vals(r, 1, FIX_CAP - 1);
+			pop_vals(r, 56, 1);
+		}
+	}
+}
+
+/* Every publishing try call wakes a consumer asleep on the futex. */
+static void test_wait_block_consumer_woken_by_every_publishing_call(void **state)
+{
+	static const enum hop wakers[] = { H_PUSH, H_PUSH_N, H_PUSH_N_EXACT,
+					   H_RESERVE_COMMIT };
+	rmpsc_ring *r = *state;
+	rmpsc_wait w = block_now();
+	char what[96];
+
+	for (size_t i = 0; i < sizeof wakers / sizeof wakers[0]; i++) {
+		for (int c = C_READABLE; c < C_COUNT; c++) {
+			struct helper h;
+			struct guard g;
+			uint64_t v = 0;
+			int rc;
+
+			snprintf(what, sizeof what, "BLOCK %s woken by %s", call_names[c],
+				 hop_names[wakers[i]]);
+			guard_start(&g, what, r, NULL);
+			helper_start(&h, r, 3 * MS, 1000 + i, 1, &wakers[i]);
+			rc = call_timed(r, c, -1, &w, &v);
+			helper_join(&h);
+			guard_check(&g);
+			if (rc != 0)
+				fail_msg("%s: %d (%s)", what, rc, errname(rc));
+			assert_int_equal(v, 1000 + i);
+		}
+	}
+}
+
+/* Every releasing try call wakes a producer asleep on the futex. */
+static void test_wait_block_producer_woken_by_every_releasing_call(void **state)
+{
+	static const enum hop wakers[] = { H_POP, H_POP_N, H_POP_N_EXACT, H_READ_ADVANCE,
+					   H_SKIP, H_DRAIN, H_DRAIN_NULL };
+	rmpsc_ring *r = *state;
+	rmpsc_wait w = block_now();
+	char what[96];
+
+	for (size_t i = 0; i < sizeof wakers / sizeof wakers[0]; i++) {
+		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
+			struct helper h;
+			struct guard g;
+			uint64_t v = 3000 + i;
+			int rc;
+
+			assert_ret(rmpsc_ring_reset(r), 0);
+			fill(r, 0);
+			snprintf(what, sizeof what, "BLOCK %s woken by %s", call_names[c],
+				 hop_names[wakers[i]]);
+			guard_start(&g, what, r, NULL);
+			helper_start(&h, r, 3 * MS, 0, 1, &wakers[i]);
+			rc = call_timed(r, c, -1, &w, &v);
+			helper_join(&h);
+			guard_check(&g);
+			if (rc != 0)
+				fail_msg("%s: %d (%s)", what, rc, errname(rc));
+			pop_vals(r, 1, FIX_CAP - 1);
+			pop_vals(r, 3000 + i, 1);
+		}
+	}
+}
+
+/* push_n_timed waits as often as needed; pop_n_timed returns what came. */
+static void test_wait_push_n_timed_waits_repeatedly_until_all_pushed(void **state)
+{
+	static const enum hop pops[3] = { H_POP, H_SKIP, H_POP };
+	rmpsc_ring *r = *state;
+	uint64_t items[3] = { 10, 11, 12 };
+	struct helper h;
+	struct guard g;
+
+	fill(r, 0);
+	guard_start(&g, "push_n_timed(3, -1) with three slow releases", r, NULL);
+	helper_start(&h, r, 3 * MS, 0, 3, pops);
+	assert_ret(rmpsc_ring_push_n_timed(r, items, 3, -1, NULL), 3);
+	helper_join(&h);
+	guard_check(&g);
+	assert_int_equal(h.got[0], 0);
+	assert_int_equal(h.got[2], 2);
+	pop_vals(r, 3, 1);
+	pop_vals(r, 10, 3);
+}
+
+/* ======================================================================== */
+/* ring: close wakes waiters                                                */
+/* ======================================================================== */
+
+struct blocked {
+	pthread_t t;
+	rmpsc_ring *r;
+	int call;
+	const rmpsc_wait *w;
+	atomic_int entered;
+	int rc;
+};
+
+static void *blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	uint64_t v = 1;
+
+	atomic_store_explicit(&b->entered, 1, memory_order_release);
+	b->rc = call_timed(b->r, b->call, -1, b->w, &v);
+	return NULL;
+}
+
+static void blocked_start(struct blocked *b, rmpsc_ring *r, int call, const rmpsc_wait *w)
+{
+	b->r = r;
+	b->call = call;
+	b->w = w;
+	b->rc = INT_MIN;
+	atomic_init(&b->entered, 0);
+	assert_int_equal(pthread_create(&b->t, NULL, blocked_main, b), 0);
+	while (!atomic_load_explicit(&b->entered, memory_order_acquire))
+		sched_yield();
+}
+
+/*
+ * A producer blocked on a full ring and a consumer blocked on an empty one
+ * (one ring cannot be both), every kind and every call; this thread closes
+ * both rings; both calls return -EPIPE.
+ */
+static void test_wait_close_from_third_thread_wakes_blocked_producer_and_consumer(
+	void **state)
+{
+	rmpsc_ring *full = ring_new(2, 8, 0), *empty = ring_new(2, 8, 0);
+	char what[96];
+
+	(void)state;
+	for (size_t k = 0; k <= N_KINDS; k++) {
+		/* k == N_KINDS: NULL, the rings' strategy */
+		rmpsc_wait w = strategy(k < N_KINDS ? all_kinds[k] : RMPSC_WAIT_BLOCK);
+		const rmpsc_wait *wp = k < N_KINDS ? &w : NULL;
+
+		for (int c = 0; c < 3; c++) {
+			struct blocked p, q;
+			struct guard g;
+
+			assert_ret(rmpsc_ring_reset(full), 0);
+			assert_ret(rmpsc_ring_reset(empty), 0);
+			fill(full, 0);
+			snprintf(what, sizeof what, "close of %s %s / %s",
+				 k < N_KINDS ? kind_name(all_kinds[k]) : "NULL",
+				 call_names[C_RESERVE + c], call_names[C_READABLE + c]);
+			guard_start(&g, what, NULL, NULL);
+			blocked_start(&p, full, C_RESERVE + c, wp);
+			blocked_start(&q, empty, C_READABLE + c, wp);
+			sleep_ns(5 * MS); /* let both reach their idle phase */
+			assert_ret(rmpsc_ring_close(full), 0);
+			assert_ret(rmpsc_ring_close(empty), 0);
+			assert_int_equal(pthread_join(p.t, NULL), 0);
+			assert_int_equal(pthread_join(q.t, NULL), 0);
+			guard_check(&g);
+			if (p.rc != -EPIPE || q.rc != -EPIPE)
+				fail_msg("%s: producer %d (%s), consumer %d (%s)", what,
+					 p.rc, errname(p.rc), q.rc, errname(q.rc));
+			/* the full ring still hands out what it holds */
+			pop_vals(full, 0, 2);
+			assert_ret(rmpsc_ring_pop(full, &(uint64_t){ 0 }), -EPIPE);
+		}
+	}
+	rmpsc_ring_destroy(full);
+	rmpsc_ring_destroy(empty);
+}
+
+/* A close wakes a consumer that waits with data arriving first: it gets
+ * the element, and -EPIPE on the next call. */
+static void test_wait_close_after_push_delivers_item_then_epipe(void **state)
+{
+	static const enum hop ops[2] = { H_PUSH, H_CLOSE };
+	rmpsc_ring *r = *state;
+	struct helper h;
+	struct guard g;
+	uint64_t v = 0;
+
+	guard_start(&g, "pop_timed with push then close", r, NULL);
+	helper_start(&h, r, 3 * MS, 31, 2, ops);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), 0);
+	assert_int_equal(v, 31);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), -EPIPE);
+	helper_join(&h);
+	guard_check(&g);
+}
+
+/* ======================================================================== */
+/* ring: signals                                                            */
+/* ======================================================================== */
+
+static atomic_int signals_seen;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add_explicit(&signals_seen, 1, memory_order_relaxed);
+}
+
+struct sigwaiter {
+	pthread_t t;
+	rmpsc_ring *r;
+	rmpsc_wait w;
+	int64_t timeout;
+	int64_t elapsed;
+	uint64_t v;
+	atomic_int done;
+	int rc;
+};
+
+static void *sigwaiter_main(void *arg)
+{
+	struct sigwaiter *s = arg;
+	const int64_t t0 = now_ns();
+
+	s->rc = rmpsc_ring_pop_timed(s->r, &s->v, s->timeout, &s->w);
+	s->elapsed = now_ns() - t0;
+	atomic_store_explicit(&s->done, 1, memory_order_release);
+	return NULL;
+}
+
+/* Signals (a handler without SA_RESTART) during a wait: no -EINTR, the
+ * timeout still runs to its end, and an unlimited wait still ends with the
+ * element. */
+static void test_wait_signals_during_wait_neither_interrupt_nor_shorten_it(void **state)
+{
+	rmpsc_ring *r = *state;
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigusr1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: interrupted system calls fail */
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		struct sigwaiter s = { .r = r, .timeout = 20 * MS };
+		struct guard g;
+		uint64_t v = 1234;
+		int sent = 0;
+
+		s.w = strategy(all_kinds[k]);
+		s.w.spin_count = s.w.spin_count ? 16 : 0;
+		s.w.yield_count = 1;
+		atomic_init(&s.done, 0);
+		atomic_store_explicit(&signals_seen, 0, memory_order_relaxed);
+		assert_int_equal(pthread_create(&s.t, NULL, sigwaiter_main, &s), 0);
+		while (!atomic_load_explicit(&s.done, memory_order_acquire)) {
+			pthread_kill(s.t, SIGUSR1);
+			sent++;
+			sleep_ns(500 * US);
+		}
+		assert_int_equal(pthread_join(s.t, NULL), 0);
+		if (s.rc != -ETIMEDOUT)
+			fail_msg("%s pop_timed(20 ms) with %d signals returned %d (%s)",
+				 kind_name(all_kinds[k]), sent, s.rc, errname(s.rc));
+		if (s.elapsed < s.timeout)
+			fail_msg("%s pop_timed(20 ms) with signals returned after "
+				 "%" PRId64 " ns", kind_name(all_kinds[k]), s.elapsed);
+
+		/* Unlimited: signals, then the element. */
+		s.timeout = -1;
+		s.v = 0;
+		atomic_store_explicit(&s.done, 0, memory_order_relaxed);
+		guard_start(&g, "pop_timed(-1) with signals", r, NULL);
+		assert_int_equal(pthread_create(&s.t, NULL, sigwaiter_main, &s), 0);
+		for (int i = 0; i < 20; i++) {
+			pthread_kill(s.t, SIGUSR1);
+			sleep_ns(500 * US);
+		}
+		assert_ret(rmpsc_ring_push(r, &v), 0);
+		assert_int_equal(pthread_join(s.t, NULL), 0);
+		guard_check(&g);
+		if (s.rc != 0)
+			fail_msg("%s pop_timed(-1) with signals returned %d (%s)",
+				 kind_name(all_kinds[k]), s.rc, errname(s.rc));
+		assert_int_equal(s.v, 1234);
+	}
+	assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+}
+
+/* ======================================================================== */
+/* ring: set_wait / get_wait                                                */
+/* ======================================================================== */
+
+static void expect_block_defaults(const rmpsc_wait *w)
+{
+	assert_int_equal(w->kind, RMPSC_WAIT_BLOCK);
+	assert_int_equal(w->spin_count, RMPSC_WAIT_DEFAULT_SPIN);
+	assert_int_equal(w->yield_count, RMPSC_WAIT_DEFAULT_YIELD);
+	assert_ret(w->sleep_ns, 50000);
+	assert_ret(w->timeout_ns, 1000000);
+}
+
+static void test_wait_get_wait_on_new_ring_returns_block_defaults(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait w;
+
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SPIN), 0);
+	w.spin_count = 99;
+	assert_ret(rmpsc_ring_get_wait(r, &w), 0);
+	assert_int_equal(w.size, sizeof w);
+	expect_block_defaults(&w);
+}
+
+static void test_wait_set_wait_then_get_wait_round_trips(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait w, got;
+
+	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
+		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
+		w.spin_count = 3 + k;
+		w.yield_count = 2 + k;
+		w.sleep_ns = 12345 + k;
+		w.timeout_ns = 777 + k;
+		assert_ret(rmpsc_ring_set_wait(r, &w), 0);
+		/* copied: the caller's struct may change afterwards */
+		w.spin_count = 1000;
+		assert_ret(rmpsc_wait_init(&got, sizeof got, RMPSC_WAIT_SPIN), 0);
+		assert_ret(rmpsc_ring_get_wait(r, &got), 0);
+		assert_int_equal(got.size, sizeof got);
+		assert_int_equal(got.kind, k);
+		assert_int_equal(got.spin_count, 3 + k);
+		assert_int_equal(got.yield_count, 2 + k);
+		assert_ret(got.sleep_ns, 12345 + k);
+		assert_ret(got.timeout_ns, 777 + k);
+	}
+}
+
+static void test_wait_set_wait_with_null_restores_block_default(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait w;
+
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SLEEP), 0);
+	w.sleep_ns = 1000;
+	assert_ret(rmpsc_ring_set_wait(r, &w), 0);
+	assert_ret(rmpsc_ring_set_wait(r, NULL), 0);
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SPIN), 0);
+	assert_ret(rmpsc_ring_get_wait(r, &w), 0);
+	expect_block_defaults(&w);
+}
+
+static void test_wait_set_wait_with_invalid_strategy_returns_einval_or_e2big(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait bad[16];
+	union waitbuf u;
+	size_t nbad;
+
+	bad_strategies(bad, &nbad);
+	for (size_t i = 0; i < nbad; i++) {
+		if (rmpsc_ring_set_wait(r, &bad[i]) != -EINVAL)
+			fail_msg("set_wait with bad strategy %zu did not return -EINVAL",
+				 i);
+	}
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_wait_init(&u.w, 64, RMPSC_WAIT_YIELD), 0);
+	u.w.yield_count = 5;
+	u.b[63] = 1;
+	assert_ret(rmpsc_ring_set_wait(r, &u.w), -E2BIG);
+	/* larger with zeros: accepted, and get_wait reads it back */
+	u.b[63] = 0;
+	assert_ret(rmpsc_ring_set_wait(r, &u.w), 0);
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_wait_init(&u.w, 48, RMPSC_WAIT_SPIN), 0);
+	assert_ret(rmpsc_ring_get_wait(r, &u.w), 0);
+	assert_int_equal(u.w.kind, RMPSC_WAIT_YIELD);
+	assert_int_equal(u.w.yield_count, 5);
+}
+
+static void test_wait_get_wait_with_bad_struct_returns_einval(void **state)
+{
+	rmpsc_ring *r = *state;
+	union waitbuf u;
+
+	assert_ret(rmpsc_ring_get_wait(r, NULL), -EINVAL);
+	memset(u.b, 0, sizeof u.b);
+	for (uint32_t size = 0; size < 64; size++) {
+		if (size >= RMPSC_WAIT_CONFIG_SIZE_V1 && size % 8 == 0)
+			continue;
+		u.w.size = size;
+		if (rmpsc_ring_get_wait(r, &u.w) != -EINVAL)
+			fail_msg("get_wait with size %u did not return -EINVAL", size);
+	}
+}
+
+/* NULL in a timed call means the ring's strategy: a DEADLINE of 2 ms set
+ * on the ring bounds an unlimited pop_timed(NULL). */
+static void test_wait_timed_call_with_null_uses_ring_strategy(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_wait w = strategy(RMPSC_WAIT_DEADLINE);
+	struct guard g;
+	uint64_t v;
+	int64_t t0;
+	int rc;
+
+	w.timeout_ns = 2 * MS;
+	assert_ret(rmpsc_ring_set_wait(r, &w), 0);
+	guard_start(&g, "pop_timed(-1, NULL) with the ring's DEADLINE 2 ms", r, NULL);
+	t0 = now_ns();
+	rc = rmpsc_ring_pop_timed(r, &v, -1, NULL);
+	guard_check(&g);
+	assert_ret(rc, -ETIMEDOUT);
+	assert_elapsed_at_least(t0, 2 * MS, "pop_timed(-1, NULL)");
+	/* an explicit strategy overrides the ring's */
+	{
+		const enum hop push = H_PUSH;
+		rmpsc_wait b = strategy(RMPSC_WAIT_BLOCK);
+		struct helper h;
+
+		guard_start(&g, "pop_timed(-1, BLOCK) past the ring's DEADLINE", r, NULL);
+		helper_start(&h, r, 10 * MS, 66, 1, &push);
+		assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &b), 0);
+		helper_join(&h);
+		guard_check(&g);
+		assert_int_equal(v, 66);
+	}
+	assert_ret(rmpsc_ring_set_wait(r, NULL), 0);
+	expect_timeout(r, C_POP, 3 * MS, NULL, "default strategy");
+}
+
+/* ======================================================================== */
+/* rmpsc_ring_config.slots                                                  */
+/* ======================================================================== */
+
+union cfgbuf {
+	rmpsc_ring_config cfg;
+	unsigned char b[64];
+	uint64_t align;
+};
+
+static int create_cfg(uint32_t cap, uint32_t slots, uint32_t pad1, rmpsc_ring **out)
+{
+	rmpsc_ring_config cfg;
+
+	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = cap;
+	cfg.elem_size = 8;
+	cfg.slots = slots;
+	cfg._pad1 = pad1;
+	return rmpsc_ring_create(&cfg, out);
+}
+
+static void test_ring_slots_config_init_writes_zero_slots(void **state)
+{
+	union cfgbuf u;
+
+	(void)state;
+	memset(u.b, CANARY, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, sizeof u.cfg), 0);
+	assert_int_equal(u.cfg.size, sizeof u.cfg);
+	assert_int_equal(u.cfg.slots, 0);
+	assert_int_equal(u.cfg._pad1, 0);
+	for (size_t i = sizeof u.cfg; i < sizeof u.b; i++)
+		assert_int_equal(u.b[i], CANARY);
+
+	/* a 1.0 caller's struct ends before slots: not written */
+	memset(u.b, CANARY, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
+	assert_int_equal(u.cfg.size, RMPSC_RING_CONFIG_SIZE_V1);
+	for (size_t i = RMPSC_RING_CONFIG_SIZE_V1; i < sizeof u.b; i++)
+		assert_int_equal(u.b[i], CANARY);
+}
+
+/* Push until -EAGAIN: exactly @cap fit, whatever the buffer size. */
+static void expect_holds_exactly(rmpsc_ring *r, uint32_t cap, uint64_t first)
+{
+	uint64_t v;
+	uint32_t n = 0;
+	rmpsc_span s;
+
+	for (;;) {
+		int rc;
+
+		v = first + n;
+		rc = rmpsc_ring_push(r, &v);
+		if (rc == -EAGAIN)
+			break;
+		assert_ret(rc, 0);
+		assert_true(++n <= cap);
+	}
+	assert_int_equal(n, cap);
+	assert_ret(rmpsc_ring_len(r), cap);
+	assert_ret(rmpsc_ring_is_full(r), 1);
+	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EAGAIN);
+	assert_ret(rmpsc_ring_push_n(r, &v, 1), -EAGAIN);
+	assert_ret(rmpsc_ring_push_timed(r, &v, 0, NULL), -ETIMEDOUT);
+	pop_vals(r, first, cap);
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+}
+
+static void test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity(
+	void **state)
+{
+	static const struct {
+		uint32_t cap, slots;
+	} t[] = {
+		{ 1, 0 }, { 1, 1 },  { 1, 2 },   { 1, 1024 }, { 2, 2 },  { 2, 8 },
+		{ 4, 0 }, { 4, 4 },  { 4, 8 },   { 4, 16 },   { 8, 64 }, { 64, 4096 },
+		{ 1024, 2048 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const uint32_t slots = t[i].slots ? t[i].slots : t[i].cap;
+		rmpsc_ring *r = NULL;
+
+		if (create_cfg(t[i].cap, t[i].slots, 0, &r) != 0)
+			fail_msg("capacity %u slots %u refused", t[i].cap, t[i].slots);
+		assert_ret(rmpsc_ring_capacity(r), t[i].cap);
+		assert_true(rmpsc_ring_footprint(r) >= (int64_t)slots * 8);
+		/* several passes so the positions go round the buffer */
+		for (uint32_t pass = 0; pass < 2 * slots / t[i].cap + 2; pass++)
+			expect_holds_exactly(r, t[i].cap, (uint64_t)pass << 32);
+		rmpsc_ring_destroy(r);
+	}
+}
+
+static void test_ring_slots_below_capacity_returns_einval(void **state)
+{
+	static const struct {
+		uint32_t cap, slots;
+	} t[] = { { 2, 1 }, { 4, 1 }, { 4, 2 }, { 1024, 512 }, { 1024, 1 } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
+
+		if (create_cfg(t[i].cap, t[i].slots, 0, &r) != -EINVAL)
+			fail_msg("capacity %u slots %u not refused", t[i].cap,
+				 t[i].slots);
+		assert_null(r);
+	}
+}
+
+static void test_ring_slots_not_power_of_two_returns_einval(void **state)
+{
+	static const struct {
+		uint32_t cap, slots;
+	} t[] = { { 1, 3 }, { 4, 5 }, { 4, 6 }, { 4, 12 }, { 4, 1000 }, { 8, 24 } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
+
+		if (create_cfg(t[i].cap, t[i].slots, 0, &r) != -EINVAL)
+			fail_msg("capacity %u slots %u not refused", t[i].cap,
+				 t[i].slots);
+		assert_null(r);
+	}
+}
+
+static void test_ring_slots_above_capacity_max_returns_einval(void **state)
+{
+	static const uint32_t bad[] = {
+		(uint32_t)RMPSC_RING_CAPACITY_MAX * 2u,
+		UINT32_MAX,
+		(uint32_t)RMPSC_RING_CAPACITY_MAX + 1u,
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
+
+		if (create_cfg(4, bad[i], 0, &r) != -EINVAL)
+			fail_msg("slots %u not refused", bad[i]);
+		assert_null(r);
+	}
+}
+
+/* The largest buffer is allowed (it may not be mappable here). */
+static void test_ring_slots_at_capacity_max_is_accepted(void **state)
+{
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r = NULL;
+	int rc;
+
+	(void)state;
+	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = 4;
+	cfg.elem_size = 1;
+	cfg.slots = RMPSC_RING_CAPACITY_MAX;
+	rc = rmpsc_ring_create(&cfg, &r);
+	if (rc == -ENOMEM) {
+		assert_null(r);
+		skip();
+	}
+	assert_ret(rc, 0);
+	assert_ret(rmpsc_ring_capacity(r), 4);
+	assert_ret(rmpsc_ring_push_n(r, "abcdef", 6), 4);
+	rmpsc_ring_destroy(r);
+}
+
+static void test_ring_slots_with_nonzero_pad1_returns_einval(void **state)
+{
+	static const uint32_t bad[] = { 1, 0x80000000u, UINT32_MAX };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
+
+		assert_ret(create_cfg(4, 0, bad[i], &r), -EINVAL);
+		assert_null(r);
+		r = (rmpsc_ring *)(void *)&huge;
+		assert_ret(create_cfg(4, 16, bad[i], &r), -EINVAL);
+		assert_null(r);
+	}
+}
+
+/* A 1.0-sized config: slots and _pad1 are not part of it, whatever the
+ * memory after it holds. */
+static void test_ring_slots_with_v1_sized_config_take_default(void **state)
+{
+	union cfgbuf u;
+	rmpsc_ring *r = NULL;
+
+	(void)state;
+	memset(u.b, 0xff, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
+	u.cfg.capacity = 4;
+	assert_int_equal(u.cfg.slots, UINT32_MAX);
+	assert_int_equal(u.cfg._pad1, UINT32_MAX);
+	assert_ret(rmpsc_ring_create(&u.cfg, &r), 0);
+	assert_non_null(r);
+	expect_holds_exactly(r, 4, 0);
+	rmpsc_ring_destroy(r);
+
+	/* and a larger struct with zeros past ours carries slots */
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, 48), 0);
+	u.cfg.capacity = 4;
+	u.cfg.slots = 32;
+	assert_ret(rmpsc_ring_create(&u.cfg, &r), 0);
+	expect_holds_exactly(r, 4, 0);
+	rmpsc_ring_destroy(r);
+}
+
+/* The exact calls still measure against the capacity, not the buffer. */
+static void test_ring_slots_exact_calls_above_capacity_return_einval(void **state)
+{
+	uint64_t buf[16] = { 0 };
+	rmpsc_ring *r = ring_new(4, 8, 16);
+	rmpsc_span s;
+
+	(void)state;
+	assert_ret(rmpsc_ring_reserve_exact(r, 5, &s), -EINVAL);
+	assert_ret(rmpsc_ring_push_n_exact(r, buf, 5), -EINVAL);
+	assert_ret(rmpsc_ring_pop_n_exact(r, buf, 5), -EINVAL);
+	assert_ret(rmpsc_ring_reserve(r, 16, &s), 4);
+	assert_ret(rmpsc_ring_push_n(r, buf, 16), 4);
+	assert_ret(rmpsc_ring_reserve_exact(r, 4, &s), -EAGAIN);
+	rmpsc_ring_destroy(r);
+}
+
+static uint64_t xs_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+/* A span of @n from position @pos splits at the end of the buffer of
+ * @slots slots, not at the capacity. */
+static void check_span_slots(const rmpsc_span *s, const unsigned char *slot0,
+			     uint64_t slots, uint32_t esz, uint64_t pos, uint32_t n)
+{
+	const uint64_t idx = pos & (slots - 1);
+	const uint32_t c0 = n < slots - idx ? n : (uint32_t)(slots - idx);
+	const uint32_t c1 = n - c0;
+
+	if (s->pos != pos || s->count[0] != c0 || s->count[1] != c1 ||
+	    s->nseg != (c1 ? 2u : 1u) || s->iov[0].iov_len != (size_t)c0 * esz ||
+	    s->iov[1].iov_len != (size_t)c1 * esz ||
+	    s->iov[0].iov_base != (const void *)(slot0 + idx * esz) ||
+	    (c1 && s->iov[1].iov_base != (const void *)slot0))
+		fail_msg("span of %u at pos %" PRIu64 " (slot %" PRIu64 " of %" PRIu64
+			 "): pos %" PRIu64 " count %u+%u nseg %u base %p/%p, want %u+%u "
+			 "at %p/%p", n, pos, idx, slots, s->pos, s->count[0], s->count[1],
+			 s->nseg, s->iov[0].iov_base, s->iov[1].iov_base, c0, c1,
+			 (const void *)(slot0 + idx * esz), (const void *)slot0);
+}
+
+static unsigned char *span_at(const rmpsc_span *s, uint32_t esz, uint32_t i)
+{
+	if (i < s->count[0])
+		return (unsigned char *)s->iov[0].iov_base + (size_t)i * esz;
+	return (unsigned char *)s->iov[1].iov_base + (size_t)(i - s->count[0]) * esz;
+}
+
+/*
+ * slots = 4 * capacity: reserve and readable spans wrap at the end of the
+ * 4x buffer, and random batches of reserve/commit, push_n, readable/advance
+ * and pop_n keep every value intact over hundreds of wraps, from 0 and
+ * across 2^64.
+ */
+static void run_slots_wraps(uint32_t cap, uint32_t esz, uint64_t start, uint64_t seed)
+{
+	const uint32_t slots = 4 * cap;
+	rmpsc_ring *r = ring_new(cap, esz, slots);
+	unsigned char *slot0, *buf = calloc(cap, esz), *p;
+	uint64_t rng = seed, wpos = start, rpos = start, wraps_w = 0, wraps_r = 0;
+	rmpsc_span s;
+
+	assert_non_null(buf);
+	assert_ret(rmpsc_ring_reserve(r, 1, &s), 1);
+	slot0 = s.iov[0].iov_base;
+	assert_int_equal((uintptr_t)slot0 % 64, 0);
+	if (start)
+		assert_ret(rmpsc__ring_set_position(r, start), 0);
+
+	for (int it = 0; it < 20000; it++) {
+		const uint32_t n = 1 + (uint32_t)(xs_next(&rng) % (cap + 2));
+		const uint64_t room = cap - (wpos - rpos), have = wpos - rpos;
+		int rc;
+
+		switch (xs_next(&rng) % 4) {
+		case 0: /* reserve + write in place + commit */
+			rc = rmpsc_ring_reserve(r, n, &s);
+			if (!room) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, n < room ? n : room);
+			check_span_slots(&s, slot0, slots, esz, wpos, (uint32_t)rc);
+			wraps_w += s.nseg == 2;
+			for (uint32_t i = 0; i < (uint32_t)rc; i++)
+				for (uint32_t j = 0; j < esz; j++)
+					span_at(&s, esz, i)[j] =
+						(unsigned char)((wpos + i) * 31 + j);
+			assert_ret(rmpsc_ring_commit(r, (uint32_t)rc), 0);
+			wpos += (uint64_t)rc;
+			break;
+		case 1: /* push_n */
+		{
+			const uint32_t m = n < cap ? n : cap;
+
+			for (uint32_t i = 0; i < m; i++)
+				for (uint32_t j = 0; j < esz; j++)
+					buf[(size_t)i * esz + j] =
+						(unsigned char)((wpos + i) * 31 + j);
+			rc = rmpsc_ring_push_n(r, buf, m);
+			if (!room) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, m < room ? m : room);
+			wpos += (uint64_t)rc;
+			break;
+		}
+		case 2: /* readable + check in place + advance */
+			rc = rmpsc_ring_readable(r, n, &s);
+			if (!have) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, n < have ? n : have);
+			check_span_slots(&s, slot0, slots, esz, rpos, (uint32_t)rc);
+			wraps_r += s.nseg == 2;
+			for (uint32_t i = 0; i < (uint32_t)rc; i++) {
+				p = span_at(&s, esz, i);
+				for (uint32_t j = 0; j < esz; j++)
+					if (p[j] != (unsigned char)((rpos + i) * 31 + j))
+						fail_msg("byte %u of position %" PRIu64
+							 " differs", j, rpos + i);
+			}
+			assert_ret(rmpsc_ring_advance(r, (uint32_t)rc), 0);
+			rpos += (uint64_t)rc;
+			break;
+		default: /* pop_n */
+		{
+			const uint32_t m = n < cap ? n : cap;
+
+			rc = rmpsc_ring_pop_n(r, buf, m);
+			if (!have) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, m < have ? m : have);
+			for (uint32_t i = 0; i < (uint32_t)rc; i++)
+				for (uint32_t j = 0; j < esz; j++)
+					if (buf[(size_t)i * esz + j] !=
+					    (unsigned char)((rpos + i) * 31 + j))
+						fail_msg("pop_n: byte %u of position %"
+							 PRIu64 " differs", j, rpos + i);
+			rpos += (uint64_t)rc;
+			break;
+		}
+		}
+		assert_ret(rmpsc_ring_len(r), (int64_t)(wpos - rpos));
+	}
+	print_message("  capacity %u, slots %u, elem %u, from %#" PRIx64 ": %" PRIu64
+		      " elements, %" PRIu64 " buffer wraps, %" PRIu64 "/%" PRIu64
+		      " split reserve/readable spans\n", cap, slots, esz, start,
+		      rpos - start, (rpos - start) / slots, wraps_w, wraps_r);
+	assert_true((rpos - start) / slots >= 100);
+	if (cap > 1) {
+		/* a single element never splits */
+		assert_true(wraps_w > 0);
+		assert_true(wraps_r > 0);
+	}
+	free(buf);
+	rmpsc_ring_destroy(r);
+}
+
+static void test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end(void **state)
+{
+	(void)state;
+	run_slots_wraps(4, 8, 0, 0x1234567ull);
+	run_slots_wraps(8, 3, 0, 0x7654321ull);
+	run_slots_wraps(1, 8, 0, 0x1111ull);
+	run_slots_wraps(4, 8, UINT64_MAX - 1000, 0x2222ull);
+	run_slots_wraps(16, 5, (1ull << 32) - 77, 0x3333ull);
+}
+
+/* Blocking calls over a 4x buffer: their spans wrap at the buffer end too. */
+static void test_ring_slots_timed_spans_wrap_at_buffer_end(void **state)
+{
+	rmpsc_ring *r = ring_new(4, 8, 16);
+	unsigned char *slot0;
+	rmpsc_span s;
+
+	(void)state;
+	assert_ret(rmpsc_ring_reserve_timed(r, 1, &s, 0, NULL), 1);
+	slot0 = s.iov[0].iov_base;
+	assert_ret(rmpsc__ring_set_position(r, 14), 0);
+	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
+	check_span_slots(&s, slot0, 16, 8, 14, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		memcpy(span_at(&s, 8, i), &(uint64_t){ 14 + i }, 8);
+	assert_ret(rmpsc_ring_commit(r, 4), 0);
+	assert_ret(rmpsc_ring_readable_timed(r, 4, &s, 2 * MS, NULL), 4);
+	check_span_slots(&s, slot0, 16, 8, 14, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(*(uint64_t *)(void *)span_at(&s, 8, i), 14 + i);
+	assert_ret(rmpsc_ring_advance(r, 4), 0);
+	/* at position 18, slot 2: no wrap for 4 */
+	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
+	check_span_slots(&s, slot0, 16, 8, 18, 4);
+	rmpsc_ring_destroy(r);
+}
+
+/* ------------------------------------------------------------------------ */
+
+#define RING_CASE(f) cmocka_unit_test_setup_teardown(f, setup_ring, teardown_ring)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		/* rmpsc_wait_init */
+		cmocka_unit_test(test_wait_init_with_null_returns_einval),
+		cmocka_unit_test(test_wait_init_with_size_below_v1_returns_einval),
+		cmocka_unit_test(test_wait_init_with_size_not_multiple_of_8_returns_einval),
+		cmocka_unit_test(test_wait_init_with_unknown_kind_returns_einval),
+		cmocka_unit_test(test_wait_init_with_each_kind_writes_documented_defaults),
+		cmocka_unit_test(test_wait_init_with_v1_size_writes_nothing_past_size),
+		cmocka_unit_test(test_wait_init_with_larger_size_and_zero_tail_validates),
+		/* rmpsc_wait_validate */
+		cmocka_unit_test(test_wait_validate_with_null_returns_einval),
+		cmocka_unit_test(test_wait_validate_with_size_too_small_returns_einval),
+		cmocka_unit_test(test_wait_validate_with_size_not_multiple_of_8_returns_einval),
+		cmocka_unit_test(test_wait_validate_with_size_above_4096_returns_e2big),
+		cmocka_unit_test(test_wait_validate_with_unknown_kind_returns_einval),
+		cmocka_unit_test(test_wait_validate_sleep_with_sleep_ns_out_of_range_returns_einval),
+		cmocka_unit_test(test_wait_validate_other_kinds_ignore_sleep_ns),
+		cmocka_unit_test(test_wait_validate_deadline_with_negative_timeout_returns_einval),
+		cmocka_unit_test(test_wait_validate_other_kinds_ignore_timeout_ns),
+		cmocka_unit_test(test_wait_validate_with_zero_counts_accepts),
+		cmocka_unit_test(test_wait_validate_with_nonzero_tail_returns_e2big),
+		/* rmpsc_backoff */
+		cmocka_unit_test(test_backoff_init_with_null_returns_einval),
+		cmocka_unit_test(test_backoff_init_with_zero_limits_takes_defaults),
+		cmocka_unit_test(test_backoff_init_with_valid_limits_records_them),
+		cmocka_unit_test(test_backoff_init_with_limits_out_of_range_returns_einval),
+		cmocka_unit_test(test_backoff_spin_advances_step_up_to_spin_limit_plus_one),
+		cmocka_unit_test(test_backoff_spin_with_equal_limits_completes),
+		cmocka_unit_test(test_backoff_snooze_advances_step_and_completes_after_yield_limit),
+		cmocka_unit_test(test_backoff_snooze_with_max_limits_completes),
+		cmocka_unit_test(test_backoff_reset_returns_to_step_zero),
+		cmocka_unit_test(test_backoff_calls_with_null_return_einval),
+		cmocka_unit_test(test_backoff_spin_snooze_with_fields_out_of_range_return_einval),
+		/* timed calls: timeouts */
+		RING_CASE(test_wait_producer_calls_when_full_with_zero_timeout_return_etimedout),
+		RING_CASE(test_wait_consumer_calls_when_empty_with_zero_timeout_return_etimedout),
+		RING_CASE(test_wait_calls_with_zero_timeout_succeed_when_possible),
+		RING_CASE(test_wait_producer_calls_when_full_with_short_timeout_return_etimedout),
+		RING_CASE(test_wait_consumer_calls_when_empty_with_short_timeout_return_etimedout),
+		RING_CASE(test_wait_timeout_with_zero_counts_returns_etimedout),
+		RING_CASE(test_wait_deadline_strategy_bounds_unlimited_wait),
+		/* timed calls: close */
+		RING_CASE(test_wait_producer_calls_on_closed_ring_return_epipe),
+		RING_CASE(test_wait_pop_timed_on_closed_ring_returns_items_then_epipe),
+		RING_CASE(test_wait_pop_n_and_readable_timed_on_closed_ring_return_items_then_epipe),
+		RING_CASE(test_wait_reserve_timed_then_close_commit_returns_epipe),
+		/* timed calls: arguments */
+		RING_CASE(test_wait_timed_calls_with_null_pointer_return_einval),
+		cmocka_unit_test(test_wait_timed_calls_with_null_ring_return_ebadf),
+		RING_CASE(test_wait_timed_calls_with_invalid_strategy_when_blocked_return_einval),
+		RING_CASE(test_wait_timed_calls_with_invalid_strategy_when_ready_return_einval),
+		RING_CASE(test_wait_timed_calls_with_larger_strategy_check_tail),
+		RING_CASE(test_wait_timed_calls_with_zero_n_return_zero_at_once),
+		RING_CASE(test_wait_batch_timed_calls_take_what_is_ready),
+		/* push_n_timed partial counts */
+		RING_CASE(test_wait_push_n_timed_when_time_runs_out_returns_partial_count),
+		RING_CASE(test_wait_push_n_timed_when_closed_returns_partial_count),
+		RING_CASE(test_wait_push_n_timed_when_nothing_fits_returns_etimedout),
+		/* waits that succeed */
+		RING_CASE(test_wait_every_kind_succeeds_when_other_side_acts_later),
+		RING_CASE(test_wait_every_kind_with_long_timeout_succeeds),
+		RING_CASE(test_wait_extreme_timeouts_wait_for_the_other_side),
+		RING_CASE(test_wait_block_consumer_woken_by_every_publishing_call),
+		RING_CASE(test_wait_block_producer_woken_by_every_releasing_call),
+		RING_CASE(test_wait_push_n_timed_waits_repeatedly_until_all_pushed),
+		/* close wakes */
+		cmocka_unit_test(test_wait_close_from_third_thread_wakes_blocked_producer_and_consumer),
+		RING_CASE(test_wait_close_after_push_delivers_item_then_epipe),
+		/* signals */
+		RING_CASE(test_wait_signals_during_wait_neither_interrupt_nor_shorten_it),
+		/* set_wait / get_wait */
+		RING_CASE(test_wait_get_wait_on_new_ring_returns_block_defaults),
+		RING_CASE(test_wait_set_wait_then_get_wait_round_trips),
+		RING_CASE(test_wait_set_wait_with_null_restores_block_default),
+		RING_CASE(test_wait_set_wait_with_invalid_strategy_returns_einval_or_e2big),
+		RING_CASE(test_wait_get_wait_with_bad_struct_returns_einval),
+		RING_CASE(test_wait_timed_call_with_null_uses_ring_strategy),
+		/* config.slots */
+		cmocka_unit_test(test_ring_slots_config_init_writes_zero_slots),
+		cmocka_unit_test(test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity),
+		cmocka_unit_test(test_ring_slots_below_capacity_returns_einval),
+		cmocka_unit_test(test_ring_slots_not_power_of_two_returns_einval),
+		cmocka_unit_test(test_ring_slots_above_capacity_max_returns_einval),
+		cmocka_unit_test(test_ring_slots_at_capacity_max_is_accepted),
+		cmocka_unit_test(test_ring_slots_with_nonzero_pad1_returns_einval),
+		cmocka_unit_test(test_ring_slots_with_v1_sized_config_take_default),
+		cmocka_unit_test(test_ring_slots_exact_calls_above_capacity_return_einval),
+		cmocka_unit_test(test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end),
+		cmocka_unit_test(test_ring_slots_timed_spans_wrap_at_buffer_end),
+	};
+
+	return cmocka_run_group_tests_name("test_wait", tests, NULL, NULL);
+}
