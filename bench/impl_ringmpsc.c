@@ -10,9 +10,10 @@
  * capacity == slots the W2 zero-copy producer writes lines the consumer has
  * just read and still caches (see README.md).
  *
- * W3 (multi-producer): one rmpsc_ring per producer, each of capacity / nprod
- * elements, and a consumer that polls the rings round-robin, one pop per
- * visit. W4: pop1_wait is rmpsc_ring_pop_timed with RMPSC_WAIT_SPIN (the
+ * W3 (multi-producer): the MPSC channel (rmpsc_mpsc), one ring of
+ * capacity / nprod elements per producer; the consumer takes one element per
+ * call with rmpsc_mpsc_pop(): from the ring it took from last while that
+ * one has data (64 in a row at most), else from the next ring with data. W4: pop1_wait is rmpsc_ring_pop_timed with RMPSC_WAIT_SPIN (the
  * poll loop runs inside the library). W5: the consumer waits in
  * rmpsc_ring_pop_timed (spin, or a futex sleep) or in epoll_wait on a
  * notifier attached to the ring.
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ringmpsc/channel.h>
 #include <ringmpsc/ring.h>
 
 #include "bench_impl.h"
@@ -163,82 +165,73 @@ static int rm_zc_consume(void *q, uint32_t n, uint64_t *expected_next, uint64_t 
 
 /* ---- W3: one ring per producer ------------------------------------------ */
 
+#ifndef BENCH_RM_POLL
+/* ---- W3: the MPSC channel ------------------------------------------------ */
+
 struct rm_mp {
-	/* Read-only after creation, read by every thread. */
-	rmpsc_ring *ring[BENCH_MAX_PROD];
-	unsigned nprod;
-	/* Consumer-private, on its own lines so the producers' reads of
-	 * ring[] never miss because the consumer moved its cursor. */
-	_Alignas(128) unsigned next;
+	rmpsc_mpsc *ch;
+	/* Read-only after creation; producer i uses prod[i] only. */
+	rmpsc_producer *prod[BENCH_MAX_PROD];
 };
 
 static void rm_mp_destroy(void *q)
 {
 	struct rm_mp *m = q;
-	unsigned i;
 
 	if (!m)
 		return;
-	for (i = 0; i < m->nprod; i++)
-		RM(destroy)(m->ring[i]);
+	rmpsc_mpsc_destroy(m->ch);
 	free(m);
 }
 
 static void *rm_mp_create(uint32_t capacity, unsigned nprod)
 {
+	rmpsc_mpsc_config cfg;
 	struct rm_mp *m;
 	uint32_t each = 1;
-	unsigned i;
 
 	if (nprod == 0 || nprod > BENCH_MAX_PROD)
 		return NULL;
-	/* Same total slots as a shared queue: capacity / nprod, rounded down
-	 * to a power of two. */
+	/* Same total slots as a shared queue: capacity / nprod per producer,
+	 * rounded down to a power of two. */
 	while ((uint64_t)each * 2 * nprod <= capacity)
 		each *= 2;
-	m = aligned_alloc(128, sizeof *m);
-	if (!m)
-		return NULL;
-	memset(m, 0, sizeof *m);
-	for (i = 0; i < nprod; i++) {
-		m->ring[i] = rm_create(each);
-		if (!m->ring[i]) {
-			m->nprod = i;
-			rm_mp_destroy(m);
-			return NULL;
-		}
-	}
-	m->nprod = nprod;
+	m = calloc(1, sizeof *m);
+	if (!m || rmpsc_mpsc_config_init(&cfg, sizeof cfg))
+		goto fail;
+	cfg.elem_size = sizeof(uint64_t);
+	cfg.ring_capacity = each;
+	cfg.producers = nprod;
+	cfg.max_producers = nprod;
+	cfg.flags = RMPSC_MPSC_F_PREFAULT;
+	if (rmpsc_mpsc_create(&cfg, &m->ch))
+		goto fail;
+	/* Registered here, used by the producer threads (one each). */
+	for (unsigned i = 0; i < nprod; i++)
+		if (rmpsc_mpsc_register(m->ch, &m->prod[i]) != (int)i)
+			goto fail;
 	return m;
+fail:
+	rm_mp_destroy(m);
+	return NULL;
 }
 
 static int rm_mp_push1(void *q, unsigned producer, uint64_t v)
 {
 	const struct rm_mp *m = q;
 
-	return rm_one(RM(push)(m->ring[producer], &v));
+	return rm_one(rmpsc_producer_push(m->prod[producer], &v));
 }
 
 static int rm_mp_pop1(void *q, uint64_t *v)
 {
-	struct rm_mp *m = q;
-	unsigned i, idx = m->next;
+	const struct rm_mp *m = q;
 
-	/* Visit each ring at most once, starting after the last one served. */
-	for (i = 0; i < m->nprod; i++) {
-		int err = RM(pop)(m->ring[idx], v);
-
-		if (++idx == m->nprod)
-			idx = 0;
-		if (err == 0) {
-			m->next = idx;
-			return 1;
-		}
-		if (err != -EAGAIN)
-			return BENCH_ERR_IMPL;
-	}
-	return 0;
+	/* From the ring it took from last while that has data, else the next
+	 * ring that has some. */
+	return rm_one(rmpsc_mpsc_pop(m->ch, v, NULL));
 }
+#endif
 
 #ifndef BENCH_RM_POLL
 /* ---- W4: waiting inside the library ------------------------------------- */
@@ -438,8 +431,8 @@ const struct bench_impl RM_IMPL = {
 	.api_note = "lock-free SPSC ring through exported calls (one PLT call and a "
 		    "handle check per operation), capacity 65536 in 131072 slots "
 		    "(cfg.slots, DPDK's memory); zero-copy via reserve/commit and "
-		    "readable/advance spans; W3 as one ring per producer polled "
-		    "round-robin; W4 waits in rmpsc_ring_pop_timed (RMPSC_WAIT_SPIN)",
+		    "readable/advance spans; W3 through the MPSC channel (a ring per "
+		    "producer, rmpsc_mpsc_pop per element); W4 waits in rmpsc_ring_pop_timed (RMPSC_WAIT_SPIN)",
 #else
 	.api_note = "the ringmpsc adapter on libringmpsc_poll.so (RMPSC_NO_WAKE: no "
 		    "waiter or notifier check on the hot paths), through dlsym'd "
@@ -453,12 +446,12 @@ const struct bench_impl RM_IMPL = {
 	.pop_n = rm_pop_n,
 	.zc_produce = rm_zc_produce,
 	.zc_consume = rm_zc_consume,
+	.init = rm_init,
+#ifndef BENCH_RM_POLL
 	.mp_create = rm_mp_create,
 	.mp_destroy = rm_mp_destroy,
 	.mp_push1 = rm_mp_push1,
 	.mp_pop1 = rm_mp_pop1,
-	.init = rm_init,
-#ifndef BENCH_RM_POLL
 	.pop1_wait = rm_pop1_wait,
 	.wake_create = rm_wake_create,
 	.wake_destroy = rm_wake_destroy,

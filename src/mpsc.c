@@ -78,6 +78,7 @@ struct rmpsc_mpsc {
 	alignas(RMPSC__GROUP) uint32_t cursor; /* first ring of the next round */
 	int32_t rd_ring;                       /* ring of an outstanding readable span */
 	uint32_t rd_count;                     /* its elements */
+	uint32_t pop_run;                      /* rmpsc_mpsc_pop: pops left on cursor */
 	_Atomic uint64_t m_received, m_batches, m_wait_ns;
 	_Atomic uint64_t m_bmin, m_bmax, m_btotal;
 
@@ -386,6 +387,7 @@ enum round_mode { R_FN, R_COUNT, R_POP, R_READABLE };
 struct round {
 	enum round_mode mode;
 	bool skip;         /* apply adaptive skip */
+	bool exact;        /* nothing found: look at skipped rings too */
 	uint64_t max;      /* elements at most */
 	rmpsc_mpsc_fn fn;  /* R_FN */
 	void *ctx;
@@ -433,9 +435,12 @@ static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 	bool closed = atomic_load_explicit(&ch->closed, memory_order_acquire); /* C3 */
 	bool use_skip = rd->skip && !closed;
 	uint32_t start = ch->cursor < n ? ch->cursor : 0;
-	uint32_t live = 0, batches = 0, k;
+	uint32_t live, batches = 0, skipped, k;
 	uint64_t done = 0;
 
+again:
+	live = 0;
+	skipped = 0;
 	for (k = 0; k < n && done < rd->max; k++) {
 		uint32_t i = start + k < n ? start + k : start + k - n;
 		struct mpsc_skip *sk = &ch->skip[i];
@@ -452,6 +457,7 @@ static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 		live++;
 		if (use_skip && sk->left) {
 			sk->left--;
+			skipped++;
 			continue;
 		}
 		switch (rd->mode) {
@@ -493,6 +499,12 @@ static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 			live--;
 			atomic_store_explicit(&rc->state, RING_FREE, memory_order_release);
 		}
+	}
+	/* The pull calls promise that -EAGAIN means empty: when the rings
+	 * looked at had nothing, look at the skipped ones as well. */
+	if (!done && skipped && rd->exact) {
+		use_skip = false;
+		goto again;
 	}
 	/* The next round starts after the last ring looked at (or at the ring
 	 * a bounded round stopped in), so no ring is starved. */
@@ -554,7 +566,7 @@ int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch)
 
 int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
 {
-	struct round rd = { .mode = R_POP, .skip = true, .max = n, .dst = items };
+	struct round rd = { .mode = R_POP, .skip = true, .exact = true, .max = n, .dst = items };
 	int64_t k;
 
 	MPSC_CHECK(ch);
@@ -563,6 +575,48 @@ int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
 		return 0;
 	k = mpsc_round(ch, &rd);
 	return k == 0 ? -EAGAIN : (int)k;
+}
+
+enum { MPSC_POP_RUN = 64 }; /* pops from one ring before the next one's turn */
+
+int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
+{
+	struct round rd = { .mode = R_POP, .skip = true, .exact = true, .max = 1, .dst = item };
+	uint32_t c = ch ? ch->cursor : 0;
+	int64_t k;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!item, -EINVAL);
+	/* Stay on the ring that had data: its lines are in this core's cache
+	 * and its producer is likely still running. */
+	if (RMPSC__LIKELY(ch->pop_run && c < atomic_load_explicit(&ch->nrings,
+								    memory_order_acquire))) {
+		rc_t *rc = &ch->dir[c]->core;
+
+		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_ACTIVE &&
+		    rc_pop1_fast(rc, item) == 0) {
+			ch->pop_run--;
+			if (producer_id)
+				*producer_id = rc->id;
+			if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS)) {
+				bump(&ch->m_received, 1);
+				bump(&ch->m_batches, 1);
+			}
+			return 0;
+		}
+		ch->cursor = c + 1;
+	}
+	ch->pop_run = 0;
+	k = mpsc_round(ch, &rd);
+	if (k <= 0)
+		return k == 0 ? -EAGAIN : (int)k;
+	/* A round that reached its bound leaves the cursor on the ring it
+	 * stopped in: the one it took from. */
+	c = ch->cursor;
+	ch->pop_run = MPSC_POP_RUN - 1;
+	if (producer_id)
+		*producer_id = ch->dir[c]->core.id;
+	return 0;
 }
 
 /* The span of the outstanding readable ring, again. */
@@ -582,7 +636,8 @@ static int readable_again(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t 
 int rmpsc_mpsc_readable(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *producer_id)
 {
 	struct round rd = {
-		.mode = R_READABLE, .skip = true, .max = n, .span = out, .id = producer_id,
+		.mode = R_READABLE, .skip = true, .exact = true, .max = n, .span = out,
+		.id = producer_id,
 	};
 	int64_t k;
 
@@ -696,7 +751,7 @@ int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n, int64_t time
 {
 	struct mpsc_try t = {
 		.ch = ch,
-		.rd = { .mode = R_POP, .skip = true, .max = n, .dst = items },
+		.rd = { .mode = R_POP, .skip = true, .exact = true, .max = n, .dst = items },
 	};
 
 	MPSC_CHECK(ch);
@@ -711,8 +766,8 @@ int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out,
 {
 	struct mpsc_try t = {
 		.ch = ch,
-		.rd = { .mode = R_READABLE, .skip = true, .max = n, .span = out,
-			.id = producer_id },
+		.rd = { .mode = R_READABLE, .skip = true, .exact = true, .max = n,
+			.span = out, .id = producer_id },
 	};
 
 	MPSC_CHECK(ch);

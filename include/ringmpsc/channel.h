@@ -21,12 +21,17 @@
  * consume_up_to) hand each run of elements to a handler in place and
  * release them with one head update per ring per batch; count-only consume
  * discards; the callback-free pull calls (pop_n, readable/advance) serve
- * FFI users. Adaptive skip: a ring found empty is looked at again after 1,
- * then 2, 4, ... up to 64 rounds, and after the first round with data at
+ * FFI users. Adaptive skip (the round-based calls consume_all,
+ * consume_up_to, consume_count): a ring found empty is looked at again after
+ * 1, then 2, 4, ... up to 64 rounds, and after the first round with data at
  * once; rmpsc_mpsc_reset_skip() forgets the history. Skipped rings cost
  * nothing, so a consumer with 32 registered producers of which one is busy
- * polls about one ring per message. The blocking consumer calls wait on the
- * whole channel: any producer's commit wakes them.
+ * polls about one ring per message; the price is that a round may return 0
+ * while a skipped ring has data (the next rounds find it). The pull calls
+ * (pop_n, readable) use the same history to choose where to look first but
+ * return -EAGAIN only when every ring is empty, and drain_all ignores it.
+ * The blocking consumer calls wait on the whole channel: any producer's
+ * commit wakes them, and before sleeping they look at every ring.
  *
  * Close. rmpsc_mpsc_close() closes every ring and refuses new
  * registrations. Producers get -EPIPE; the consumer gets everything
@@ -226,8 +231,8 @@ RMPSC_API int64_t rmpsc_producer_len(const rmpsc_producer *p);
  * committed elements to @p fn, in place, up to two segments per ring, then
  * release them with one head update per ring.
  *
- * @return elements consumed (0: nothing there now); -EPIPE: closed and
- *  everything consumed; -EINVAL: @p fn is NULL; -EBADF.
+ * @return elements consumed (0: nothing in the rings looked at this round);
+ *  -EPIPE: closed and everything consumed; -EINVAL: @p fn is NULL; -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free (one round).
  * Ordering: acquire per ring, then release.
  */
@@ -276,8 +281,21 @@ RMPSC_API int64_t rmpsc_mpsc_consume_all_timed(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn,
 RMPSC_API int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch);
 
 /**
- * Copy up to @p n elements out, taking from the rings in turn (one round,
- * adaptive skip applies), and release them. Callback-free.
+ * Copy one element out and release its slot: from the ring the consumer
+ * took from last while it has data (at most 64 in a row, then the next
+ * ring's turn), else from the next ring that has one. Callback-free.
+ *
+ * @param item   receives elem_size bytes.
+ * @param producer_id receives the producer id (may be NULL).
+ * @return 0; -EAGAIN: every ring is empty; -EPIPE: closed and drained;
+ *  -EINVAL: @p item NULL; -EBADF. Concurrency: the consumer thread.
+ * Progress: wait-free. Ordering: acquire then release.
+ */
+RMPSC_API int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id);
+
+/**
+ * Copy up to @p n elements out, taking from the rings in turn (one round),
+ * and release them. Callback-free.
  *
  * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: nothing
  *  there; -EPIPE: closed and drained; -EINVAL: @p items NULL and n not 0;
@@ -298,8 +316,7 @@ RMPSC_API int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n,
 
 /**
  * Zero-copy pull: describe up to @p n committed elements of the next ring
- * that has some (rings in turn, adaptive skip applies) and say whose they
- * are. Release them with rmpsc_mpsc_advance(); until then the same ring's
+ * that has some (rings in turn) and say whose they are. Release them with rmpsc_mpsc_advance(); until then the same ring's
  * span is returned again.
  *
  * @param producer_id receives the producer id (may be NULL).
