@@ -100,6 +100,24 @@ static inline int rmpsc__config_copy(void *dst, size_t dst_size, const void *src
 }
 
 /*
+ * The other direction: write the library's struct @src (@src_size bytes,
+ * led by a uint32_t size) into a caller's size-prefixed struct of @size
+ * bytes (config_init, get_wait, stats): at most @size bytes, zeros past
+ * ours, and @size recorded in its size field.
+ */
+static inline int rmpsc__size_out(void *dst, uint32_t size, const void *src, size_t src_size,
+				  uint32_t min_size)
+{
+	RMPSC__CHECK(!dst, -EINVAL);
+	RMPSC__CHECK(size < min_size || size % 8, -EINVAL);
+	if (size > src_size)
+		memset((unsigned char *)dst + src_size, 0, size - src_size);
+	memcpy(dst, src, size < src_size ? size : src_size);
+	memcpy(dst, &size, sizeof size);
+	return 0;
+}
+
+/*
  * Memory regions for rings (mem.c): anonymous private mappings, page aligned
  * (huge-page aligned with RMPSC__MEM_HUGE), zeroed.
  */

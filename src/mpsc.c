@@ -119,12 +119,7 @@ int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size)
 		._pad0 = 0,
 	};
 
-	RMPSC__CHECK(!cfg, -EINVAL);
-	RMPSC__CHECK(size < RMPSC_MPSC_CONFIG_SIZE_V1 || size % 8, -EINVAL);
-	if (size > sizeof d)
-		memset((unsigned char *)cfg + sizeof d, 0, size - sizeof d);
-	memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
-	return 0;
+	return rmpsc__size_out(cfg, size, &d, sizeof d, RMPSC_MPSC_CONFIG_SIZE_V1);
 }
 
 static RMPSC__COLD struct rmpsc_producer *ring_new(rmpsc_mpsc *ch, uint32_t id)
@@ -893,7 +888,7 @@ int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *ust, uint32_t si
 	uint32_t n;
 
 	MPSC_CHECK(ch);
-	RMPSC__CHECK(!ust || size < RMPSC_MPSC_STATS_SIZE_V1 || size % 8, -EINVAL);
+	RMPSC__CHECK(!ust, -EINVAL);
 	memset(&st, 0, sizeof st);
 	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
 	st.producers = atomic_load_explicit(&ch->nactive, memory_order_relaxed);
@@ -918,9 +913,5 @@ int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *ust, uint32_t si
 		st.batch_ns_min = 0;
 	st.batch_ns_max = relaxed(&ch->m_bmax);
 	st.batch_ns_total = relaxed(&ch->m_btotal);
-	st.size = size < sizeof st ? size : (uint32_t)sizeof st;
-	if (size > sizeof st)
-		memset((unsigned char *)ust + sizeof st, 0, size - sizeof st);
-	memcpy(ust, &st, st.size);
-	return 0;
+	return rmpsc__size_out(ust, size, &st, sizeof st, RMPSC_MPSC_STATS_SIZE_V1);
 }

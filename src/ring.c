@@ -45,14 +45,9 @@ int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size)
 		._pad1 = 0,
 	};
 
-	RMPSC__CHECK(!cfg, -EINVAL);
-	RMPSC__CHECK(size < RMPSC_RING_CONFIG_SIZE_V1 || size % 8, -EINVAL);
 	/* Never more than the caller's struct holds; a larger caller struct
 	 * gets zeros past ours, which create accepts. */
-	if (size > sizeof d)
-		memset((unsigned char *)cfg + sizeof d, 0, size - sizeof d);
-	memcpy(cfg, &d, size < sizeof d ? size : sizeof d);
-	return 0;
+	return rmpsc__size_out(cfg, size, &d, sizeof d, RMPSC_RING_CONFIG_SIZE_V1);
 }
 
 RMPSC__COLD int rmpsc_ring_create(const rmpsc_ring_config *ucfg, rmpsc_ring **out)
@@ -453,17 +448,10 @@ int rmpsc_ring_set_wait(rmpsc_ring *r, const rmpsc_wait *uw)
 
 int rmpsc_ring_get_wait(const rmpsc_ring *r, rmpsc_wait *w)
 {
-	uint32_t size;
-
 	RING_CHECK(r);
 	RMPSC__CHECK(!w, -EINVAL);
-	size = w->size;
-	RMPSC__CHECK(size < RMPSC_WAIT_CONFIG_SIZE_V1 || size % 8, -EINVAL);
-	if (size > sizeof r->core.wait)
-		memset((unsigned char *)w + sizeof r->core.wait, 0, size - sizeof r->core.wait);
-	memcpy(w, &r->core.wait, size < sizeof r->core.wait ? size : sizeof r->core.wait);
-	w->size = size;
-	return 0;
+	return rmpsc__size_out(w, w->size, &r->core.wait, sizeof r->core.wait,
+			       RMPSC_WAIT_CONFIG_SIZE_V1);
 }
 
 int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)

@@ -159,15 +159,9 @@ int rmpsc_wait_init(rmpsc_wait *w, uint32_t size, uint32_t kind)
 {
 	rmpsc_wait d;
 
-	RMPSC__CHECK(!w, -EINVAL);
-	RMPSC__CHECK(size < RMPSC_WAIT_CONFIG_SIZE_V1 || size % 8, -EINVAL);
 	RMPSC__CHECK(kind > RMPSC_WAIT_KIND_MAX, -EINVAL);
 	wait_defaults(&d, kind);
-	d.size = size;
-	if (size > sizeof d)
-		memset((unsigned char *)w + sizeof d, 0, size - sizeof d);
-	memcpy(w, &d, size < sizeof d ? size : sizeof d);
-	return 0;
+	return rmpsc__size_out(w, size, &d, sizeof d, RMPSC_WAIT_CONFIG_SIZE_V1);
 }
 
 static int wait_check_fields(const rmpsc_wait *w)

@@ -94,8 +94,8 @@ typedef struct rmpsc_mpsc_config {
 } rmpsc_mpsc_config;
 
 /**
- * Channel statistics, a snapshot. Size-prefixed output struct: set
- * st.size = sizeof st (or let rmpsc_mpsc_stats() fill at most that much).
+ * Channel statistics, a snapshot. Size-prefixed output struct: pass
+ * sizeof st to rmpsc_mpsc_stats(), which fills at most that much.
  * The counters marked "metrics" are 0 unless the channel was created with
  * RMPSC_MPSC_F_METRICS.
  */
@@ -407,8 +407,8 @@ RMPSC_API int64_t rmpsc_mpsc_ring_len(const rmpsc_mpsc *ch, uint32_t id);
 RMPSC_API int rmpsc_mpsc_hottest(const rmpsc_mpsc *ch);
 
 /**
- * Snapshot the statistics into @p st (at most @p size bytes; st->size is
- * set to the bytes written).
+ * Snapshot the statistics into @p st: at most @p size bytes (the caller's
+ * sizeof), zeros past what this library knows, and st->size set to @p size.
  *
  * @return 0; -EINVAL: @p st NULL, @p size below RMPSC_MPSC_STATS_SIZE_V1 or
  *  not a multiple of 8; -EBADF. Concurrency: any thread (the producer and
