@@ -156,6 +156,7 @@ RMPSC__COLD void rmpsc_mpsc_destroy(rmpsc_mpsc *ch)
 	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
 		ch->dir[i]->core.magic = RMPSC__MAGIC_DEAD;
+		rmpsc__rc_fini(&ch->dir[i]->core);
 		rmpsc__mem_unmap(ch->dir[i], ch->dir[i]->core.map_len);
 	}
 	pthread_mutex_destroy(&ch->lock);

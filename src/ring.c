@@ -6,6 +6,8 @@
  * Memory: one mapping holds the core (control groups, 512 bytes) and then the
  * slots, so the data area is page aligned plus 512, i.e. cache-line aligned.
  */
+#include <stdlib.h>
+
 #include "ringmpsc/ring.h"
 
 #include "ring_core.h"
@@ -96,6 +98,7 @@ RMPSC__COLD void rmpsc_ring_destroy(rmpsc_ring *r)
 	if (!ring_ok(r))
 		return;
 	r->core.magic = RMPSC__MAGIC_DEAD;
+	rmpsc__rc_fini(&r->core);
 	rmpsc__mem_unmap(r, r->core.map_len);
 }
 
@@ -461,6 +464,143 @@ int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)
 	/* E6 release: the notifier is complete before a producer sees it. */
 	atomic_store_explicit(&r->core.notifier, n, memory_order_release);
 	return 0;
+}
+
+/* ---- borrowed reads ------------------------------------------------------- */
+
+int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
+{
+	uint64_t h = rc_head(rc), t, idx, room, k;
+
+	RMPSC__CHECK(!out, -EINVAL);
+	if (n == 0) {
+		memset(out, 0, sizeof *out);
+		return 0;
+	}
+	if (RMPSC__UNLIKELY(!rc->blen)) {
+		rc->blen = calloc((size_t)rc_slots(rc), sizeof *rc->blen);
+		RMPSC__CHECK(!rc->blen, -ENOMEM);
+	}
+	if (!rc->nborrow)
+		rc->brd = h;
+	/* E1 acquire: pairs with the producer's publication. */
+	t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+	if (t == rc->brd) {
+		int64_t err;
+
+		if (rc->nborrow)
+			return -EAGAIN;
+		err = rc_cons_empty(rc); /* -EAGAIN, -EPIPE or a late count */
+		if (err < 0)
+			return (int)err;
+		t = h + (uint64_t)err;
+	}
+	idx = rc->brd & rc->mask;
+	room = rc_slots(rc) - idx;
+	k = t - rc->brd;
+	if (k > n)
+		k = n;
+	if (k > room)
+		k = room;
+	rc->blen[idx] = (uint32_t)k;
+	out->data = rc->data + (size_t)idx * rc->esz;
+	out->count = (uint32_t)k;
+	out->_pad0 = 0;
+	out->token = rc->brd;
+	rc->brd += k;
+	rc->nborrow++;
+	rc->cached_tail = h; /* keeps the fast pop out (see ring_core.h) */
+	return (int)k;
+}
+
+/* Release every committed run from head on; returns the elements released. */
+static uint64_t borrow_release(rc_t *rc)
+{
+	uint64_t h0 = rc_head(rc), h = h0;
+
+	while (h != rc->brd) {
+		uint32_t *e = &rc->blen[h & rc->mask];
+
+		if (!(*e & RC_BORROW_DONE))
+			break;
+		h += *e & ~(uint32_t)RC_BORROW_DONE;
+		*e = 0;
+	}
+	if (h != h0)
+		rc_release(rc, h);
+	rc->cached_tail = h;
+	return h - h0;
+}
+
+int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token)
+{
+	uint64_t h = rc_head(rc);
+	uint32_t *e;
+
+	/* Positions only grow: a token below head was released long ago,
+	 * one at or past brd was never handed out. */
+	RMPSC__CHECK(!rc->nborrow || token - h >= rc->brd - h, -EINVAL);
+	e = &rc->blen[token & rc->mask];
+	RMPSC__CHECK(*e == 0 || (*e & RC_BORROW_DONE), -EINVAL);
+	*e |= RC_BORROW_DONE;
+	rc->nborrow--;
+	(void)borrow_release(rc);
+	return 0;
+}
+
+int rmpsc__rc_borrow_commit_all(rc_t *rc)
+{
+	uint64_t h = rc_head(rc);
+
+	if (!rc->nborrow)
+		return 0;
+	while (h != rc->brd) {
+		uint32_t *e = &rc->blen[h & rc->mask];
+
+		*e |= RC_BORROW_DONE;
+		h += *e & ~(uint32_t)RC_BORROW_DONE;
+	}
+	rc->nborrow = 0;
+	return (int)borrow_release(rc);
+}
+
+void rmpsc__rc_fini(rc_t *rc)
+{
+	free(rc->blen);
+	rc->blen = NULL;
+}
+
+int rmpsc_ring_borrow(rmpsc_ring *r, uint32_t n, rmpsc_borrow *out)
+{
+	RING_CHECK(r);
+	return rmpsc__rc_borrow(&r->core, n, out);
+}
+
+int rmpsc_ring_borrow_commit(rmpsc_ring *r, uint64_t token)
+{
+	RING_CHECK(r);
+	return rmpsc__rc_borrow_commit(&r->core, token);
+}
+
+int rmpsc_ring_borrow_commit_all(rmpsc_ring *r)
+{
+	RING_CHECK(r);
+	return rmpsc__rc_borrow_commit_all(&r->core);
+}
+
+int rmpsc_ring_borrow_fn(rmpsc_ring *r, uint32_t n, rmpsc_borrow_fn fn, void *ctx)
+{
+	rmpsc_borrow b;
+	int k;
+
+	RING_CHECK(r);
+	RMPSC__CHECK(!fn, -EINVAL);
+	k = rmpsc__rc_borrow(&r->core, n, &b);
+	if (k > 0) {
+		fn(ctx, b.data, b.count);
+		(void)rmpsc__rc_borrow_commit(&r->core, b.token);
+	}
+	return k;
 }
 
 /* ---- lifecycle and status ------------------------------------------------ */

@@ -44,7 +44,7 @@
  *         (store-release E6); read with acquire (E6) by the producer after
  *         each publication.
  * cached_head, resv, resv_pos   producer-private, plain.
- * cached_tail                   consumer-private, plain.
+ * cached_tail, brd, nborrow, blen[]   consumer-private, plain.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
  *    E1 acquire in rc_cons_avail(), so the consumer's reads of those slots
@@ -125,6 +125,12 @@ struct rmpsc__rcore {
 	/* Group 2: consumer-written. */
 	alignas(RMPSC__GROUP) _Atomic uint64_t head;
 	uint64_t cached_tail; /* last tail seen by the consumer */
+	/* Borrowed reads (consumer-private): read position, outstanding
+	 * borrows, and per slot the length of the borrow starting there
+	 * (RC_BORROW_DONE set once committed; allocated at the first borrow). */
+	uint64_t brd;
+	uint32_t nborrow;
+	uint32_t *blen;
 
 	/* Group 3: cold state written by neither hot path. */
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
@@ -197,6 +203,9 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->cached_tail = 0;
 	rc->resv = 0;
 	rc->resv_pos = 0;
+	rc->brd = 0;
+	rc->nborrow = 0;
+	rc->blen = NULL;
 	rmpsc__wait_default(&rc->wait);
 }
 
@@ -209,6 +218,10 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->cached_tail = pos;
 	rc->resv = 0;
 	rc->resv_pos = pos;
+	rc->brd = pos;
+	rc->nborrow = 0;
+	if (rc->blen)
+		memset(rc->blen, 0, (size_t)rc_slots(rc) * sizeof *rc->blen);
 	atomic_store_explicit(&rc->prod_busy, 0, memory_order_relaxed);
 	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
 }
@@ -562,6 +575,9 @@ static inline int rc_take(rc_t *rc, uint32_t n, bool exact)
 {
 	int64_t av;
 
+	/* Borrowed elements are not the others' to read again. */
+	if (RMPSC__UNLIKELY(rc->nborrow))
+		return -EINVAL;
 	if (exact && RMPSC__UNLIKELY(n > rc_cap(rc)))
 		return -EINVAL;
 	if (RMPSC__UNLIKELY(n == 0))
@@ -587,6 +603,7 @@ static inline int rc_readable(rc_t *rc, uint32_t n, rmpsc_span *s)
 
 static inline int rc_advance(rc_t *rc, uint32_t n)
 {
+	RMPSC__CHECK(rc->nborrow, -EINVAL);
 	RMPSC__CHECK(rc_cons_avail(rc, n) < n, -EINVAL);
 	if (n)
 		rc_release(rc, rc_head(rc) + n);
@@ -615,6 +632,8 @@ static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
 {
 	uint64_t h;
 
+	if (RMPSC__UNLIKELY(rc->nborrow))
+		return -EINVAL;
 	if (RMPSC__UNLIKELY(!rc_cons_avail(rc, 1))) {
 		int64_t err = rc_cons_empty(rc);
 
@@ -633,6 +652,8 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
 {
 	uint32_t done = 0;
 
+	if (RMPSC__UNLIKELY(rc->nborrow))
+		return -EINVAL;
 	while (done < max) {
 		uint64_t av = rc_cons_avail(rc, UINT64_MAX);
 		uint32_t k;
@@ -649,6 +670,24 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
 	}
 	return (int)done;
 }
+
+/* ---- borrowed reads with out-of-order commit ------------------------------ */
+
+/*
+ * A borrow hands out elements from brd on (never across the buffer end) and
+ * a token, the free-running position of its first element. Commits may
+ * come in any order; head only moves past a borrow once it and every
+ * earlier one are committed. While borrows are outstanding, cached_tail is
+ * kept equal to head, so the 8-byte fast pop falls through to the general
+ * path, which refuses (-EINVAL) like every other consumer call: a borrowed
+ * element is never read twice.
+ */
+enum { RC_BORROW_DONE = 1u << 31 };
+
+RMPSC__INTERNAL int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out);
+RMPSC__INTERNAL int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token);
+RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rc_t *rc);
+RMPSC__INTERNAL void rmpsc__rc_fini(rc_t *rc);
 
 /* ---- blocking calls (ring.c), for every owner of rings -------------------- */
 

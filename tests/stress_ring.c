@@ -1145,10 +1145,120 @@ static void test_ring_stress_close_during_push_delivers_every_success(void **sta
 		      __func__, STRESS_BUILD, rounds, sent, empty_rounds, late, late_rounds, dt);
 }
 
+/*
+ * Borrowed reads against a running producer: the consumer keeps up to 8
+ * borrows outstanding and commits them in random order; it checks every
+ * borrowed run continues the sequence, and the producer (pushing with
+ * sched_yield on a full ring) can only ever reuse slots whose borrows, and
+ * all earlier ones, were committed: a slot reused early would overwrite a
+ * run the consumer still holds, which the consumer re-checks just before
+ * committing it.
+ */
+struct borrow_stress {
+	rmpsc_ring *r;
+	uint64_t total;
+	_Atomic int failed;
+};
+
+static void *borrow_producer(void *arg)
+{
+	struct borrow_stress *bs = arg;
+
+	for (uint64_t i = 0; i < bs->total; i++) {
+		int rc;
+
+		while ((rc = rmpsc_ring_push(bs->r, &i)) == -EAGAIN)
+			sched_yield();
+		if (rc) {
+			atomic_store_explicit(&bs->failed, 1, memory_order_relaxed);
+			break;
+		}
+	}
+	rmpsc_ring_close(bs->r);
+	return NULL;
+}
+
+static bool run_ok(const rmpsc_borrow *b, uint64_t first)
+{
+	const uint64_t *v = b->data;
+
+	for (uint32_t i = 0; i < b->count; i++)
+		if (v[i] != first + i)
+			return false;
+	return true;
+}
+
+static void test_ring_stress_borrow_out_of_order_commits_preserve_sequence(void **state)
+{
+	enum { HOLD = 8 };
+	struct borrow_stress bs = { .total = STRESS_SCALE(3000000ull, 1000000ull, 300000ull) };
+	rmpsc_borrow held[HOLD];
+	uint64_t first[HOLD], next = 0, rng = stress_seed() ^ 0x626f72ull, commits = 0;
+	unsigned nheld = 0;
+	rmpsc_ring_config cfg;
+	double t0 = now_sec();
+	pthread_t prod;
+	int rc;
+
+	(void)state;
+	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = 32;
+	assert_int_equal(rmpsc_ring_create(&cfg, &bs.r), 0);
+	assert_int_equal(pthread_create(&prod, NULL, borrow_producer, &bs), 0);
+	for (;;) {
+		rmpsc_borrow b;
+
+		rc = nheld < HOLD ? rmpsc_ring_borrow(bs.r, 1 + (uint32_t)(xs_next(&rng) >> 61), &b)
+				  : -EAGAIN;
+		if (rc > 0) {
+			if (!run_ok(&b, next)) {
+				fail_msg("borrowed run at %" PRIu64 " out of sequence", next);
+				break;
+			}
+			first[nheld] = next;
+			held[nheld++] = b;
+			next += (uint64_t)rc;
+			continue;
+		}
+		if (rc == -EPIPE)
+			break;
+		if (rc != -EAGAIN) {
+			fail_msg("borrow returned %d", rc);
+			break;
+		}
+		if (nheld) {
+			/* Commit a random one; its elements must still be ours. */
+			unsigned k = (unsigned)((xs_next(&rng) >> 32) % nheld);
+
+			if (!run_ok(&held[k], first[k])) {
+				fail_msg("slots of a held borrow were overwritten");
+				break;
+			}
+			assert_int_equal(rmpsc_ring_borrow_commit(bs.r, held[k].token), 0);
+			assert_int_equal(rmpsc_ring_borrow_commit(bs.r, held[k].token), -EINVAL);
+			held[k] = held[nheld - 1];
+			first[k] = first[nheld - 1];
+			nheld--;
+			commits++;
+		} else {
+			sched_yield();
+		}
+	}
+	pthread_join(prod, NULL);
+	assert_int_equal(atomic_load_explicit(&bs.failed, memory_order_relaxed), 0);
+	assert_int_equal(next, bs.total);
+	assert_int_equal(nheld, 0);
+	assert_int_equal(rmpsc_ring_len(bs.r), 0);
+	printf("%s [%s]: %" PRIu64 " items in %" PRIu64 " out-of-order commits: %.2f s\n",
+	       __func__, STRESS_BUILD, next, commits, now_sec() - t0);
+	rmpsc_ring_destroy(bs.r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_stress_mixed_api_u64_small_ring_preserves_sequence),
+		cmocka_unit_test(test_ring_stress_borrow_out_of_order_commits_preserve_sequence),
 		cmocka_unit_test(test_ring_stress_elem24_payload_arrives_intact),
 		cmocka_unit_test(test_ring_stress_elem5_unaligned_slots_arrive_intact),
 		cmocka_unit_test(test_ring_stress_positions_across_u64_wrap_preserve_sequence),

@@ -2742,6 +2742,168 @@ static void test_ring_every_producer_with_every_consumer_roundtrips_byte_exact(
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* ---- borrowed reads ------------------------------------------------------ */
+
+static void test_ring_borrow_when_empty_returns_eagain_and_zero_n_returns_zero(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_borrow b;
+
+	assert_ret(rmpsc_ring_borrow(r, 4, &b), -EAGAIN);
+	memset(&b, 0xa5, sizeof b);
+	assert_ret(rmpsc_ring_borrow(r, 0, &b), 0);
+	assert_int_equal(b.count, 0);
+	assert_null(b.data);
+	assert_ret(rmpsc_ring_borrow(r, 1, NULL), -EINVAL);
+	assert_ret(rmpsc_ring_borrow(NULL, 1, &b), -EBADF);
+	assert_ret(rmpsc_ring_borrow_commit(NULL, 0), -EBADF);
+	assert_ret(rmpsc_ring_borrow_commit_all(NULL), -EBADF);
+	assert_ret(rmpsc_ring_borrow_fn(NULL, 1, NULL, NULL), -EBADF);
+}
+
+static void test_ring_borrow_commit_out_of_order_releases_only_completed_prefix(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_borrow a, b, c;
+	uint64_t v;
+
+	push_seq(r, 100, 6);
+	assert_ret(rmpsc_ring_borrow(r, 2, &a), 2);
+	assert_ret(rmpsc_ring_borrow(r, 3, &b), 3);
+	assert_ret(rmpsc_ring_borrow(r, 8, &c), 1);
+	vals_expect(a.data, 100, 2);
+	vals_expect(b.data, 102, 3);
+	vals_expect(c.data, 105, 1);
+	assert_int_equal(a._pad0, 0);
+	/* commit B, then C: A still holds the head */
+	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
+	assert_ret(rmpsc_ring_len(r), 6);
+	assert_ret(rmpsc_ring_borrow_commit(r, c.token), 0);
+	assert_ret(rmpsc_ring_len(r), 6);
+	/* the producer sees only the two slots never filled */
+	push_seq(r, 106, 2);
+	v = 999;
+	assert_ret(rmpsc_ring_push(r, &v), -EAGAIN);
+	/* commit A: all three runs are released at once */
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
+	assert_ret(rmpsc_ring_len(r), 2);
+	pop_seq(r, 106, 2);
+	assert_ret(rmpsc_ring_is_empty(r), 1);
+}
+
+static void test_ring_borrow_commit_with_stale_or_forged_token_returns_einval(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_borrow a, b;
+
+	assert_ret(rmpsc_ring_borrow_commit(r, 0), -EINVAL); /* nothing borrowed */
+	push_seq(r, 1, 5);
+	assert_ret(rmpsc_ring_borrow(r, 3, &a), 3);
+	assert_ret(rmpsc_ring_borrow(r, 2, &b), 2);
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token + 1), -EINVAL); /* mid-run */
+	assert_ret(rmpsc_ring_borrow_commit(r, b.token + 2), -EINVAL); /* past the last */
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token - 1), -EINVAL); /* below head */
+	assert_ret(rmpsc_ring_borrow_commit(r, ~a.token), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
+	assert_ret(rmpsc_ring_borrow_commit(r, b.token), -EINVAL); /* twice */
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token), -EINVAL); /* released */
+	assert_ret(rmpsc_ring_len(r), 0);
+}
+
+static void test_ring_borrow_outstanding_makes_other_consumer_calls_einval(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_borrow b;
+	rmpsc_span s;
+	uint64_t v[4];
+
+	push_seq(r, 7, 4);
+	assert_ret(rmpsc_ring_borrow(r, 1, &b), 1);
+	assert_ret(rmpsc_ring_pop(r, v), -EINVAL); /* the 8-byte fast path too */
+	assert_ret(rmpsc_ring_pop_n(r, v, 2), -EINVAL);
+	assert_ret(rmpsc_ring_pop_n_exact(r, v, 1), -EINVAL);
+	assert_ret(rmpsc_ring_peek(r, v), -EINVAL);
+	assert_ret(rmpsc_ring_peek_n(r, v, 2), -EINVAL);
+	assert_ret(rmpsc_ring_readable(r, 2, &s), -EINVAL);
+	assert_ret(rmpsc_ring_advance(r, 1), -EINVAL);
+	assert_ret(rmpsc_ring_skip(r, 1), -EINVAL);
+	assert_ret(rmpsc_ring_drain(r, v, 4), -EINVAL);
+	assert_ret(rmpsc_ring_pop_timed(r, v, 0, NULL), -EINVAL);
+	assert_ret(rmpsc_ring_len(r), 4);
+	assert_ret(rmpsc_ring_borrow_commit_all(r), 1);
+	assert_ret(rmpsc_ring_borrow_commit_all(r), 0);
+	pop_seq(r, 8, 3);
+}
+
+static void test_ring_borrow_at_buffer_end_stops_at_the_wrap(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_borrow a, b;
+
+	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 2), 0); /* 3 before 2^64 */
+	push_seq(r, 50, 6);
+	assert_ret(rmpsc_ring_borrow(r, 6, &a), 3); /* slots 5..7 of 8 */
+	assert_int_equal(a.token, UINT64_MAX - 2);
+	vals_expect(a.data, 50, 3);
+	assert_ret(rmpsc_ring_borrow(r, 6, &b), 3); /* slots 0..2, past 2^64 */
+	assert_int_equal(b.token, 0);
+	assert_ptr_equal((const unsigned char *)a.data - 5 * 8, b.data);
+	vals_expect(b.data, 53, 3);
+	assert_ret(rmpsc_ring_borrow(r, 6, &b), -EAGAIN);
+	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
+	assert_ret(rmpsc_ring_is_empty(r), 1);
+}
+
+static uint64_t borrow_fn_sum;
+
+static void borrow_sum(void *ctx, const void *items, uint32_t count)
+{
+	const uint64_t *v = items;
+
+	assert_ptr_equal(ctx, &borrow_fn_sum);
+	for (uint32_t i = 0; i < count; i++)
+		borrow_fn_sum += v[i];
+}
+
+static void test_ring_borrow_fn_commits_when_callback_returns(void **state)
+{
+	rmpsc_ring *r = *state;
+
+	push_seq(r, 10, 4); /* 10+11+12+13 */
+	borrow_fn_sum = 0;
+	assert_ret(rmpsc_ring_borrow_fn(r, 3, NULL, NULL), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_fn(r, 3, borrow_sum, &borrow_fn_sum), 3);
+	assert_int_equal(borrow_fn_sum, 33);
+	assert_ret(rmpsc_ring_len(r), 1);
+	assert_ret(rmpsc_ring_borrow_fn(r, 3, borrow_sum, &borrow_fn_sum), 1);
+	assert_int_equal(borrow_fn_sum, 46);
+	assert_ret(rmpsc_ring_borrow_fn(r, 3, borrow_sum, &borrow_fn_sum), -EAGAIN);
+	pop_seq(r, 0, 0);
+	push_seq(r, 14, 1);
+	pop_seq(r, 14, 1); /* ordinary reads work again once nothing is borrowed */
+}
+
+static void test_ring_borrow_after_close_returns_epipe_once_committed(void **state)
+{
+	rmpsc_ring *r = *state;
+	rmpsc_borrow a, b;
+
+	push_seq(r, 1, 2);
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_ring_borrow(r, 1, &a), 1);
+	assert_ret(rmpsc_ring_borrow(r, 1, &b), 1);
+	assert_ret(rmpsc_ring_borrow(r, 1, &b), -EAGAIN); /* outstanding borrows */
+	assert_ret(rmpsc_ring_borrow_commit_all(r), 2);
+	assert_ret(rmpsc_ring_borrow(r, 1, &b), -EPIPE);
+	assert_ret(rmpsc_ring_reset(r), 0);
+	push_seq(r, 3, 1);
+	assert_ret(rmpsc_ring_borrow(r, 4, &a), 1); /* the table survives reset */
+	vals_expect(a.data, 3, 1);
+	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_ring, teardown_ring)
 #define U(f) cmocka_unit_test(f)
 
@@ -2898,6 +3060,13 @@ int main(void)
 		U(test_ring_every_producer_with_every_consumer_roundtrips_byte_exact),
 		/* last: under UBSan a failure here aborts the process */
 		U(test_ring_strerror_with_int_min_returns_generic_text),
+		T(test_ring_borrow_when_empty_returns_eagain_and_zero_n_returns_zero),
+		T(test_ring_borrow_commit_out_of_order_releases_only_completed_prefix),
+		T(test_ring_borrow_commit_with_stale_or_forged_token_returns_einval),
+		T(test_ring_borrow_outstanding_makes_other_consumer_calls_einval),
+		T(test_ring_borrow_at_buffer_end_stops_at_the_wrap),
+		T(test_ring_borrow_fn_commits_when_callback_returns),
+		T(test_ring_borrow_after_close_returns_epipe_once_committed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,26 @@ typedef struct rmpsc_span {
 } rmpsc_span;
 
 /**
+ * A borrowed view: elements read in place, to be given back with their
+ * token (rmpsc_ring_borrow_commit() and its channel twin). A borrow never
+ * wraps: @c count contiguous elements start at @c data. Tokens are opaque;
+ * a token that was committed already, or that no borrow handed out, is
+ * refused.
+ *
+ * Frozen layout (hot path).
+ */
+typedef struct rmpsc_borrow {
+	const void *data; /**< first element, in ring memory */
+	uint32_t count;   /**< elements */
+	uint32_t _pad0;   /**< always written as zero */
+	uint64_t token;   /**< give it back once done with the elements */
+} rmpsc_borrow;
+
+/** Handler of a callback borrow: @p count elements at @p items, valid
+ *  during the call. */
+typedef void (*rmpsc_borrow_fn)(void *ctx, const void *items, uint32_t count);
+
+/**
  * Library version as MAJOR*10000 + MINOR*100 + PATCH, for comparison with
  * RMPSC_VERSION_NUMBER (bindings check it when they load).
  *

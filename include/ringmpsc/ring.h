@@ -351,6 +351,71 @@ RMPSC_API int rmpsc_ring_skip(rmpsc_ring *r, uint32_t n);
 RMPSC_API int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max);
 
 /* ------------------------------------------------------------------------ */
+/* Borrowed reads with out-of-order commit                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A borrow is a zero-copy read that hands out a token instead of being
+ * released in order: the consumer may borrow several runs, work on them
+ * (on other threads, for as long as it likes) and commit their tokens in
+ * any order; the ring only releases a run to the producer once it and every
+ * run borrowed before it are committed (borrow A, B, C; commit B, then C:
+ * nothing is released; commit A: all three are). While any borrow is
+ * outstanding, the other consumer calls (pop*, peek*, readable, advance,
+ * skip, drain and their _timed twins) return -EINVAL: an element is either
+ * borrowed or read the ordinary way, never both. The borrow calls are the
+ * consumer's: one thread at a time, like every consumer call (the elements
+ * themselves may be read by any thread until their token is committed).
+ */
+
+/**
+ * Borrow up to @p n committed elements after those already borrowed, as
+ * one contiguous run (it stops at the end of the buffer).
+ *
+ * @param out receives the view and its token (written on success).
+ * @return elements borrowed, 1..n (0 when @p n is 0);
+ *  -EAGAIN: nothing beyond what is borrowed (commit tokens, or wait);
+ *  -EPIPE: closed, drained and no borrow outstanding;
+ *  -ENOMEM: the first borrow on this ring could not allocate its table
+ *           (4 bytes per slot);
+ *  -EINVAL: @p out is NULL; -EBADF: @p r is not a ring.
+ * Concurrency: the consumer thread. Progress: wait-free (the first call
+ *   allocates). Ordering: acquire; pairs with the producer's publication.
+ */
+RMPSC_API int rmpsc_ring_borrow(rmpsc_ring *r, uint32_t n, rmpsc_borrow *out);
+
+/**
+ * Give a borrow back. Releases to the producer every run up to the first
+ * one still outstanding.
+ *
+ * @return 0; -EINVAL: @p token was committed already or was never handed
+ *  out by a borrow on this ring (stale or forged); -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free (proportional to
+ *   the runs released). Ordering: release; the reads of the borrowed
+ *   elements happen-before the producer reuses their slots.
+ */
+RMPSC_API int rmpsc_ring_borrow_commit(rmpsc_ring *r, uint64_t token);
+
+/**
+ * Give back every outstanding borrow.
+ *
+ * @return elements released (0 when nothing was borrowed); -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free. Ordering: release.
+ */
+RMPSC_API int rmpsc_ring_borrow_commit_all(rmpsc_ring *r);
+
+/**
+ * Borrow up to @p n elements, call @p fn on them and commit the borrow when
+ * it returns.
+ *
+ * @return elements handed to @p fn, 1..n (0 when @p n is 0); -EAGAIN;
+ *  -EPIPE; -ENOMEM; -EINVAL: @p fn is NULL; -EBADF.
+ * Concurrency: the consumer thread. Progress: as @p fn. Ordering: acquire,
+ *   then release after @p fn returns.
+ */
+RMPSC_API int rmpsc_ring_borrow_fn(rmpsc_ring *r, uint32_t n, rmpsc_borrow_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------------ */
 /* Blocking calls, wait strategy, notifier                                  */
 /* ------------------------------------------------------------------------ */
 
