@@ -378,7 +378,7 @@ int64_t rmpsc_producer_len(const rmpsc_producer *p)
 
 /* ---- consumer ------------------------------------------------------------ */
 
-enum round_mode { R_FN, R_COUNT, R_POP, R_READABLE };
+enum round_mode { R_FN, R_COUNT, R_POP, R_READABLE, R_BORROW };
 
 struct round {
 	enum round_mode mode;
@@ -389,7 +389,8 @@ struct round {
 	void *ctx;
 	unsigned char *dst; /* R_POP */
 	rmpsc_span *span;  /* R_READABLE */
-	uint32_t *id;      /* R_READABLE */
+	rmpsc_borrow *borrow; /* R_BORROW */
+	uint32_t *id;      /* R_READABLE, R_BORROW */
 };
 
 /* Hand one ring's span to the handler, then release it: the count, or the
@@ -466,6 +467,11 @@ again:
 		case R_POP:
 			got = rc_pop_n(rc, rd->dst + (size_t)done * ch->esz, lim, false, true);
 			break;
+		case R_BORROW:
+			got = rmpsc__rc_borrow(rc, lim, rd->borrow);
+			if (got > 0 && rd->id)
+				*rd->id = rc->id;
+			break;
 		case R_READABLE:
 		default:
 			got = rc_readable(rc, lim, rd->span);
@@ -481,7 +487,7 @@ again:
 			done += (uint64_t)got;
 			batches++;
 			sk->level = sk->left = 0;
-			if (rd->mode == R_READABLE) {
+			if (rd->mode == R_READABLE || rd->mode == R_BORROW) {
 				k++;
 				break;
 			}
@@ -489,6 +495,8 @@ again:
 			sk->left = (uint8_t)((1u << sk->level) - 1);
 			if (sk->level < MPSC_SKIP_MAX_LEVEL)
 				sk->level++;
+		} else if (got == -ENOMEM) {
+			return got;
 		} else if (got == -EPIPE) {
 			/* Closed and drained: free it for a later producer.
 			 * C1 release, the last touch of this ring. */
@@ -507,7 +515,8 @@ again:
 	if (n)
 		ch->cursor = (done >= rd->max && k) ? (start + k - 1) % n : (start + 1) % n;
 	if (done) {
-		if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE) {
+		if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE &&
+		    rd->mode != R_BORROW) {
 			bump(&ch->m_received, done);
 			bump(&ch->m_batches, batches);
 		}
@@ -793,6 +802,84 @@ int rmpsc_mpsc_set_wait(rmpsc_mpsc *ch, const rmpsc_wait *uw)
 		return err;
 	ch->wait = w;
 	return 0;
+}
+
+/* ---- borrowed reads ------------------------------------------------------- */
+
+/* A channel token: the ring's id above the low 52 bits of the ring's own
+ * token (a position). The position is recovered against the ring's head:
+ * outstanding runs lie less than a ring's capacity past it. */
+enum { MPSC_TOKEN_POS_BITS = 52 };
+#define MPSC_TOKEN_POS_MASK ((UINT64_C(1) << MPSC_TOKEN_POS_BITS) - 1)
+
+int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out, uint32_t *producer_id)
+{
+	struct round rd = {
+		.mode = R_BORROW, .skip = true, .exact = true, .max = n, .borrow = out,
+		.id = producer_id,
+	};
+	uint32_t id = 0;
+	int64_t k;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!out, -EINVAL);
+	if (n == 0) {
+		memset(out, 0, sizeof *out);
+		return 0;
+	}
+	if (!producer_id)
+		rd.id = &id;
+	k = mpsc_round(ch, &rd);
+	if (k <= 0)
+		return k == 0 ? -EAGAIN : (int)k;
+	out->token = ((uint64_t)*rd.id << MPSC_TOKEN_POS_BITS) | (out->token & MPSC_TOKEN_POS_MASK);
+	return (int)k;
+}
+
+int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token)
+{
+	uint64_t id = token >> MPSC_TOKEN_POS_BITS, h;
+	rc_t *rc;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(id >= atomic_load_explicit(&ch->nrings, memory_order_acquire), -EINVAL);
+	rc = &ch->dir[id]->core;
+	RMPSC__CHECK(atomic_load_explicit(&rc->state, memory_order_acquire) != RING_ACTIVE,
+		     -EINVAL);
+	h = rc_head(rc);
+	return rmpsc__rc_borrow_commit(rc, h + ((token - h) & MPSC_TOKEN_POS_MASK));
+}
+
+int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch)
+{
+	int64_t total = 0;
+	uint32_t n;
+
+	MPSC_CHECK(ch);
+	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		rc_t *rc = &ch->dir[i]->core;
+
+		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_ACTIVE)
+			total += rmpsc__rc_borrow_commit_all(rc);
+	}
+	return total;
+}
+
+int rmpsc_mpsc_borrow_fn(rmpsc_mpsc *ch, uint32_t n, rmpsc_mpsc_fn fn, void *ctx)
+{
+	rmpsc_borrow b;
+	uint32_t id;
+	int k;
+
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!fn, -EINVAL);
+	k = rmpsc_mpsc_borrow(ch, n, &b, &id);
+	if (k > 0) {
+		fn(ctx, id, b.data, b.count);
+		(void)rmpsc_mpsc_borrow_commit(ch, b.token);
+	}
+	return k;
 }
 
 /* ---- close, drain, status ------------------------------------------------ */

@@ -349,6 +349,49 @@ RMPSC_API int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *
 RMPSC_API int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n);
 
 /**
+ * Borrow up to @p n committed elements of the next ring that has elements
+ * beyond those already borrowed, as rmpsc_ring_borrow() does for a ring:
+ * tokens may be committed in any order, and each ring releases a run once
+ * it and the earlier runs of that ring are committed. While a ring has
+ * borrows outstanding, the other consumer calls leave that ring alone (they
+ * take from the others).
+ *
+ * @param producer_id receives the producer id (may be NULL).
+ * @return elements borrowed, 1..n (0 when @p n is 0); -EAGAIN; -EPIPE:
+ *  closed, drained, nothing borrowed; -ENOMEM: a ring's first borrow could
+ *  not allocate its table; -EINVAL: @p out NULL; -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free.
+ * Ordering: acquire.
+ */
+RMPSC_API int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out,
+				uint32_t *producer_id);
+
+/**
+ * Give a borrow back (see rmpsc_mpsc_borrow()). The token names its ring.
+ *
+ * @return 0; -EINVAL: stale, forged or already committed token; -EBADF.
+ * Concurrency: the consumer thread. Progress: wait-free. Ordering: release.
+ */
+RMPSC_API int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token);
+
+/**
+ * Give back every outstanding borrow of every ring.
+ *
+ * @return elements released; -EBADF. Concurrency: the consumer thread.
+ * Progress: wait-free. Ordering: release.
+ */
+RMPSC_API int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch);
+
+/**
+ * Borrow (as rmpsc_mpsc_borrow()), call @p fn, commit when it returns.
+ *
+ * @return elements handed to @p fn; -EAGAIN; -EPIPE; -ENOMEM; -EINVAL:
+ *  @p fn NULL; -EBADF. Concurrency: the consumer thread. Progress: as @p fn.
+ * Ordering: acquire, then release.
+ */
+RMPSC_API int rmpsc_mpsc_borrow_fn(rmpsc_mpsc *ch, uint32_t n, rmpsc_mpsc_fn fn, void *ctx);
+
+/**
  * Close the channel: close every producer ring and refuse registrations.
  * Idempotent.
  *
