@@ -52,6 +52,9 @@ enum {
 	RMPSC__MAGIC_MPSC = 0x4d505343u, /* "MPSC" */
 	RMPSC__MAGIC_PRODUCER = 0x50524f44u, /* "PROD" */
 	RMPSC__MAGIC_GONE = 0x474f4e45u, /* "GONE": a deregistered producer */
+	RMPSC__MAGIC_SPMC = 0x53504d43u, /* "SPMC" */
+	RMPSC__MAGIC_MPMC = 0x4d504d43u, /* "MPMC" */
+	RMPSC__MAGIC_CONSUMER = 0x434f4e53u, /* "CONS" */
 	RMPSC__MAGIC_DEAD = 0xdeadbeefu, /* written by destroy */
 };
 

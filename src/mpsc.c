@@ -7,22 +7,9 @@
  *
  * Synchronization
  * ---------------
- * dir[], nrings  dir[i] is written once, under lock, before nrings is
- *         raised past i with a store-release (C2); the consumer and the
- *         status calls load nrings with acquire (C2) and then read dir[i]
- *         for i below it. Rings never move and are unmapped only by destroy.
- * rc->state  RING_FREE (no producer: made up front, or drained after its
- *         producer left) or RING_ACTIVE. register turns FREE into ACTIVE
- *         under lock after resetting the ring (store-release C1); the
- *         consumer turns a closed, drained ACTIVE ring into FREE with a
- *         store-release (C1) as the last thing it does with that ring; each
- *         side reads it with acquire (C1) before touching the ring's
- *         fields. So register's reset never races with the consumer (which
- *         leaves FREE rings alone) and the consumer sees the reset state.
- * closed  written under lock by close (store-release C3) before the rings
- *         are closed; read under lock by register, and with acquire (C3)
- *         by the consumer, which then stops skipping and reports -EPIPE
- *         once every ring is FREE.
+ * The rings, their states (C1), the directory (C2) and closed (C3): see
+ *         ringset.h. The consumer stops skipping once it sees closed and
+ *         reports -EPIPE once every ring is FREE.
  * cons_waiters, cons_seq  every ring's cwait/cseq point here: the E4/E5
  *         words of ring_core.h, shared, so a sleeping consumer is woken by
  *         any producer's publication or any ring's close.
@@ -37,13 +24,8 @@
 #include "ringmpsc/ring.h"
 
 #include "ring_core.h"
+#include "ringset.h"
 #include "wait_core.h"
-
-struct rmpsc_producer {
-	struct rmpsc__rcore core;
-};
-
-enum { RING_ACTIVE = 0, RING_FREE = 1 };
 
 enum {
 	MPSC_SKIP_MAX_LEVEL = 6, /* 2^6 = 64 rounds between looks */
@@ -61,18 +43,9 @@ struct mpsc_skip {
 struct rmpsc_mpsc {
 	/* Read-mostly. */
 	uint32_t magic;
-	uint32_t esz;
-	uint32_t ring_cap;
-	uint32_t flags;
-	uint32_t max_producers;
-	int32_t numa_node;
-	struct rmpsc_producer **dir; /* [max_producers] (C2) */
-	struct mpsc_skip *skip;      /* [max_producers], consumer-private */
+	struct mpsc_skip *skip;      /* [rs.max], consumer-private */
 	rmpsc_wait wait;             /* consumer's default strategy */
-	pthread_mutex_t lock;        /* register, deregister, close */
-	alignas(RMPSC__GROUP) _Atomic uint32_t nrings; /* C2 */
-	_Atomic uint32_t closed;                       /* C3 */
-	_Atomic uint32_t nactive;                      /* registered producers */
+	struct rmpsc__ringset rs;    /* the producer rings (ringset.h, C1-C3) */
 
 	/* Consumer-private. */
 	alignas(RMPSC__GROUP) uint32_t cursor; /* first ring of the next round */
@@ -90,8 +63,6 @@ struct rmpsc_mpsc {
 };
 
 #define MPSC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_MPSC, -EBADF)
-#define PROD_CHECK(p)                                                          \
-	RMPSC__CHECK(!(p) || (p)->core.magic != RMPSC__MAGIC_PRODUCER, -EBADF)
 
 static uint64_t relaxed(const _Atomic uint64_t *c)
 {
@@ -122,45 +93,12 @@ int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size)
 	return rmpsc__size_out(cfg, size, &d, sizeof d, RMPSC_MPSC_CONFIG_SIZE_V1);
 }
 
-static RMPSC__COLD struct rmpsc_producer *ring_new(rmpsc_mpsc *ch, uint32_t id)
-{
-	uint32_t mf = ((ch->flags & RMPSC_MPSC_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |
-		      ((ch->flags & RMPSC_MPSC_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u);
-	size_t len = sizeof(struct rmpsc_producer) + (size_t)ch->ring_cap * ch->esz;
-	struct rmpsc_producer *p;
-	size_t mapped;
-
-	p = rmpsc__mem_map(len, mf, &mapped);
-	if (!p)
-		return NULL;
-	rc_init(&p->core, RMPSC__MAGIC_GONE, ch->ring_cap, ch->ring_cap, ch->esz,
-		(unsigned char *)p + sizeof *p);
-	p->core.flags = (ch->flags & RMPSC_MPSC_F_METRICS) ? RC_F_METRICS : 0u;
-	p->core.map_len = mapped;
-	p->core.cwait = &ch->cons_waiters;
-	p->core.cseq = &ch->cons_seq;
-	p->core.owner = ch;
-	p->core.id = id;
-	p->core.numa_node = ch->numa_node;
-	atomic_store_explicit(&p->core.state, RING_FREE, memory_order_relaxed);
-	return p;
-}
-
 RMPSC__COLD void rmpsc_mpsc_destroy(rmpsc_mpsc *ch)
 {
-	uint32_t n;
-
 	if (!ch || ch->magic != RMPSC__MAGIC_MPSC)
 		return;
 	ch->magic = RMPSC__MAGIC_DEAD;
-	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
-	for (uint32_t i = 0; i < n; i++) {
-		ch->dir[i]->core.magic = RMPSC__MAGIC_DEAD;
-		rmpsc__rc_fini(&ch->dir[i]->core);
-		rmpsc__mem_unmap(ch->dir[i], ch->dir[i]->core.map_len);
-	}
-	pthread_mutex_destroy(&ch->lock);
-	free(ch->dir);
+	rmpsc__ringset_fini(&ch->rs);
 	free(ch->skip);
 	free(ch);
 }
@@ -177,52 +115,29 @@ RMPSC__COLD int rmpsc_mpsc_create(const rmpsc_mpsc_config *ucfg, rmpsc_mpsc **ou
 	err = rmpsc__config_copy(&cfg, sizeof cfg, ucfg, RMPSC_MPSC_CONFIG_SIZE_V1);
 	if (err)
 		return err;
-	RMPSC__CHECK(cfg.flags & ~(uint32_t)RMPSC_MPSC_F_ALL, -EINVAL);
-	RMPSC__CHECK(cfg.elem_size == 0 || cfg.elem_size > RMPSC_RING_ELEM_SIZE_MAX, -EINVAL);
-	RMPSC__CHECK(!rmpsc__is_pow2(cfg.ring_capacity) ||
-			     cfg.ring_capacity > RMPSC_RING_CAPACITY_MAX,
-		     -EINVAL);
-	RMPSC__CHECK(cfg.max_producers == 0 || cfg.max_producers > RMPSC_MPSC_PRODUCERS_MAX,
-		     -EINVAL);
-	RMPSC__CHECK(cfg.producers > cfg.max_producers, -EINVAL);
-	RMPSC__CHECK(cfg.numa_node < RMPSC_NODE_ANY || cfg._pad0, -EINVAL);
-	RMPSC__CHECK(cfg.ring_capacity >
-			     (SIZE_MAX - sizeof(struct rmpsc_producer)) / cfg.elem_size,
-		     -ENOMEM);
-
+	RMPSC__CHECK(cfg._pad0, -EINVAL);
+	err = rmpsc__ringset_check(cfg.flags, RMPSC_MPSC_F_ALL, cfg.elem_size, cfg.ring_capacity,
+				   cfg.producers, cfg.max_producers, cfg.numa_node);
+	if (err)
+		return err;
 	ch = aligned_alloc(RMPSC__GROUP, sizeof *ch);
 	RMPSC__CHECK(!ch, -ENOMEM);
 	memset(ch, 0, sizeof *ch);
-	ch->dir = calloc(cfg.max_producers, sizeof *ch->dir);
 	ch->skip = calloc(cfg.max_producers, sizeof *ch->skip);
-	if (!ch->dir || !ch->skip || pthread_mutex_init(&ch->lock, NULL)) {
-		free(ch->dir);
+	atomic_init(&ch->cons_waiters, 0);
+	atomic_init(&ch->cons_seq, 0);
+	if (!ch->skip ||
+	    rmpsc__ringset_init(&ch->rs, cfg.elem_size, cfg.ring_capacity, cfg.flags,
+				cfg.producers, cfg.max_producers, cfg.numa_node, false,
+				&ch->cons_waiters, &ch->cons_seq)) {
 		free(ch->skip);
 		free(ch);
 		return -ENOMEM;
 	}
-	ch->esz = cfg.elem_size;
-	ch->ring_cap = cfg.ring_capacity;
-	ch->flags = cfg.flags;
-	ch->max_producers = cfg.max_producers;
-	ch->numa_node = cfg.numa_node;
 	rmpsc__wait_default(&ch->wait);
-	atomic_init(&ch->nrings, 0);
-	atomic_init(&ch->closed, 0);
-	atomic_init(&ch->nactive, 0);
-	atomic_init(&ch->cons_waiters, 0);
-	atomic_init(&ch->cons_seq, 0);
 	atomic_init(&ch->m_bmin, UINT64_MAX);
 	ch->rd_ring = -1;
 	ch->magic = RMPSC__MAGIC_MPSC;
-	for (uint32_t i = 0; i < cfg.producers; i++) {
-		ch->dir[i] = ring_new(ch, i);
-		if (!ch->dir[i]) {
-			rmpsc_mpsc_destroy(ch);
-			return -ENOMEM;
-		}
-		atomic_store_explicit(&ch->nrings, i + 1, memory_order_release); /* C2 */
-	}
 	*out = ch;
 	return 0;
 }
@@ -231,66 +146,10 @@ RMPSC__COLD int rmpsc_mpsc_create(const rmpsc_mpsc_config *ucfg, rmpsc_mpsc **ou
 
 int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out)
 {
-	struct rmpsc_producer *p = NULL;
-	uint32_t n, i;
-	int ret;
-
 	RMPSC__CHECK(!out, -EINVAL);
 	*out = NULL;
 	MPSC_CHECK(ch);
-	pthread_mutex_lock(&ch->lock);
-	if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
-		ret = -EPIPE;
-		goto out;
-	}
-	n = atomic_load_explicit(&ch->nrings, memory_order_relaxed); /* ours, under lock */
-	for (i = 0; i < n; i++) {
-		/* C1 acquire: the consumer is done with a FREE ring. */
-		if (atomic_load_explicit(&ch->dir[i]->core.state, memory_order_acquire) ==
-		    RING_FREE) {
-			p = ch->dir[i];
-			break;
-		}
-	}
-	if (!p) {
-		if (n == ch->max_producers) {
-			ret = -ENOSPC;
-			goto out;
-		}
-		p = ring_new(ch, n);
-		if (!p) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		ch->dir[n] = p;
-		atomic_store_explicit(&ch->nrings, n + 1, memory_order_release); /* C2 */
-	}
-	/* Nobody else touches a FREE ring: reset it for its new producer. */
-	rc_set_position(&p->core, 0);
-	atomic_store_explicit(&p->core.prod_waiters, 0, memory_order_relaxed);
-	rmpsc__wait_default(&p->core.wait);
-	p->core.magic = RMPSC__MAGIC_PRODUCER;
-	atomic_store_explicit(&p->core.state, RING_ACTIVE, memory_order_release); /* C1 */
-	atomic_fetch_add_explicit(&ch->nactive, 1, memory_order_relaxed);
-	*out = p;
-	ret = (int)p->core.id;
-out:
-	pthread_mutex_unlock(&ch->lock);
-	return ret;
-}
-
-int rmpsc_mpsc_deregister(rmpsc_producer *p)
-{
-	rmpsc_mpsc *ch;
-
-	PROD_CHECK(p);
-	ch = p->core.owner;
-	pthread_mutex_lock(&ch->lock);
-	p->core.magic = RMPSC__MAGIC_GONE;
-	atomic_fetch_sub_explicit(&ch->nactive, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&ch->lock);
-	rmpsc__rc_close(&p->core);
-	return 0;
+	return rmpsc__ringset_register(&ch->rs, out);
 }
 
 int rmpsc_producer_id(const rmpsc_producer *p)
@@ -428,8 +287,8 @@ static int deliver(rmpsc_mpsc *ch, rc_t *rc, const struct round *rd, uint32_t li
  */
 static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 {
-	uint32_t n = atomic_load_explicit(&ch->nrings, memory_order_acquire); /* C2 */
-	bool closed = atomic_load_explicit(&ch->closed, memory_order_acquire); /* C3 */
+	uint32_t n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire); /* C2 */
+	bool closed = atomic_load_explicit(&ch->rs.closed, memory_order_acquire); /* C3 */
 	bool use_skip = rd->skip && !closed;
 	uint32_t start = ch->cursor < n ? ch->cursor : 0;
 	uint32_t live, batches = 0, skipped, k;
@@ -441,13 +300,12 @@ again:
 	for (k = 0; k < n && done < rd->max; k++) {
 		uint32_t i = start + k < n ? start + k : start + k - n;
 		struct mpsc_skip *sk = &ch->skip[i];
-		rc_t *rc = &ch->dir[i]->core;
+		rc_t *rc = &ch->rs.dir[i]->core;
 		uint64_t want = rd->max - done;
 		uint32_t lim = want > INT32_MAX ? INT32_MAX : (uint32_t)want;
 		int got;
 
-		/* C1 acquire: a ring handed to a new producer is seen reset. */
-		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_FREE) {
+		if (rmpsc__ring_free(rc)) {
 			sk->level = sk->left = 0;
 			continue;
 		}
@@ -465,7 +323,7 @@ again:
 			got = rc_pop_n(rc, NULL, lim, false, true);
 			break;
 		case R_POP:
-			got = rc_pop_n(rc, rd->dst + (size_t)done * ch->esz, lim, false, true);
+			got = rc_pop_n(rc, rd->dst + (size_t)done * ch->rs.esz, lim, false, true);
 			break;
 		case R_BORROW:
 			got = rmpsc__rc_borrow(rc, lim, rd->borrow);
@@ -498,10 +356,9 @@ again:
 		} else if (got == -ENOMEM) {
 			return got;
 		} else if (got == -EPIPE) {
-			/* Closed and drained: free it for a later producer.
-			 * C1 release, the last touch of this ring. */
+			/* Closed and drained: free it for a later producer. */
 			live--;
-			atomic_store_explicit(&rc->state, RING_FREE, memory_order_release);
+			rmpsc__ring_retire(rc);
 		}
 	}
 	/* The pull calls promise that -EAGAIN means empty: when the rings
@@ -515,7 +372,7 @@ again:
 	if (n)
 		ch->cursor = (done >= rd->max && k) ? (start + k - 1) % n : (start + 1) % n;
 	if (done) {
-		if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE &&
+		if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE &&
 		    rd->mode != R_BORROW) {
 			bump(&ch->m_received, done);
 			bump(&ch->m_batches, batches);
@@ -565,7 +422,7 @@ int64_t rmpsc_mpsc_consume_count(rmpsc_mpsc *ch, uint64_t max)
 int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch)
 {
 	MPSC_CHECK(ch);
-	memset(ch->skip, 0, (size_t)ch->max_producers * sizeof *ch->skip);
+	memset(ch->skip, 0, (size_t)ch->rs.max * sizeof *ch->skip);
 	return 0;
 }
 
@@ -594,16 +451,16 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 	RMPSC__CHECK(!item, -EINVAL);
 	/* Stay on the ring that had data: its lines are in this core's cache
 	 * and its producer is likely still running. */
-	if (RMPSC__LIKELY(ch->pop_run && c < atomic_load_explicit(&ch->nrings,
+	if (RMPSC__LIKELY(ch->pop_run && c < atomic_load_explicit(&ch->rs.nrings,
 								    memory_order_acquire))) {
-		rc_t *rc = &ch->dir[c]->core;
+		rc_t *rc = &ch->rs.dir[c]->core;
 
 		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_ACTIVE &&
 		    rc_pop1_fast(rc, item) == 0) {
 			ch->pop_run--;
 			if (producer_id)
 				*producer_id = rc->id;
-			if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS)) {
+			if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
 				bump(&ch->m_received, 1);
 				bump(&ch->m_batches, 1);
 			}
@@ -620,14 +477,14 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 	c = ch->cursor;
 	ch->pop_run = MPSC_POP_RUN - 1;
 	if (producer_id)
-		*producer_id = ch->dir[c]->core.id;
+		*producer_id = ch->rs.dir[c]->core.id;
 	return 0;
 }
 
 /* The span of the outstanding readable ring, again. */
 static int readable_again(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *id)
 {
-	rc_t *rc = &ch->dir[ch->rd_ring]->core;
+	rc_t *rc = &ch->rs.dir[ch->rd_ring]->core;
 	int k = rc_readable(rc, n, out);
 
 	if (k > 0) {
@@ -666,16 +523,16 @@ int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n)
 	if (n == 0)
 		return 0;
 	RMPSC__CHECK(ch->rd_ring < 0 || n > ch->rd_count, -EINVAL);
-	rc = &ch->dir[ch->rd_ring]->core;
+	rc = &ch->rs.dir[ch->rd_ring]->core;
 	(void)rc_advance(rc, n);
-	if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS)) {
+	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
 		bump(&ch->m_received, n);
 		bump(&ch->m_batches, 1);
 	}
 	ch->rd_count -= n;
 	if (ch->rd_count == 0) {
 		ch->cursor = ((uint32_t)ch->rd_ring + 1) %
-			     atomic_load_explicit(&ch->nrings, memory_order_relaxed);
+			     atomic_load_explicit(&ch->rs.nrings, memory_order_relaxed);
 		ch->rd_ring = -1;
 	}
 	return 0;
@@ -716,7 +573,7 @@ static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
 {
 	const struct rmpsc__waitsite ws = {
 		.watch = NULL,
-		.closed = &ch->closed,
+		.closed = &ch->rs.closed,
 		.waiters = &ch->cons_waiters,
 		.seq = &ch->cons_seq,
 		.sleep_fn = try_round_full,
@@ -730,10 +587,10 @@ static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
 		return r;
 	if (try_round(t) != -EAGAIN)
 		return t->got;
-	if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS))
+	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		t0 = rmpsc__now_ns();
 	r = rmpsc__wait_run(&w, timeout_ns, &ws, try_round, t);
-	if (RMPSC__UNLIKELY(ch->flags & RMPSC_MPSC_F_METRICS))
+	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		bump(&ch->m_wait_ns, rmpsc__now_ns() - t0);
 	return r < 0 ? r : t->got;
 }
@@ -842,8 +699,8 @@ int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token)
 	rc_t *rc;
 
 	MPSC_CHECK(ch);
-	RMPSC__CHECK(id >= atomic_load_explicit(&ch->nrings, memory_order_acquire), -EINVAL);
-	rc = &ch->dir[id]->core;
+	RMPSC__CHECK(id >= atomic_load_explicit(&ch->rs.nrings, memory_order_acquire), -EINVAL);
+	rc = &ch->rs.dir[id]->core;
 	RMPSC__CHECK(atomic_load_explicit(&rc->state, memory_order_acquire) != RING_ACTIVE,
 		     -EINVAL);
 	h = rc_head(rc);
@@ -856,9 +713,9 @@ int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch)
 	uint32_t n;
 
 	MPSC_CHECK(ch);
-	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
+	n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
-		rc_t *rc = &ch->dir[i]->core;
+		rc_t *rc = &ch->rs.dir[i]->core;
 
 		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_ACTIVE)
 			total += rmpsc__rc_borrow_commit_all(rc);
@@ -886,19 +743,8 @@ int rmpsc_mpsc_borrow_fn(rmpsc_mpsc *ch, uint32_t n, rmpsc_mpsc_fn fn, void *ctx
 
 int rmpsc_mpsc_close(rmpsc_mpsc *ch)
 {
-	uint32_t n;
-
 	MPSC_CHECK(ch);
-	pthread_mutex_lock(&ch->lock);
-	atomic_store_explicit(&ch->closed, 1, memory_order_release); /* C3 */
-	n = atomic_load_explicit(&ch->nrings, memory_order_relaxed);
-	pthread_mutex_unlock(&ch->lock);
-	/* No ring is added once closed is set under the lock. Closing a FREE
-	 * ring is harmless: it is empty and stays FREE. Each close wakes the
-	 * consumer through the shared words. */
-	for (uint32_t i = 0; i < n; i++)
-		rmpsc__rc_close(&ch->dir[i]->core);
-	rmpsc__futex_wake_all(&ch->cons_seq);
+	rmpsc__ringset_close(&ch->rs);
 	return 0;
 }
 
@@ -919,19 +765,13 @@ int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx)
 int rmpsc_mpsc_is_closed(const rmpsc_mpsc *ch)
 {
 	MPSC_CHECK(ch);
-	return atomic_load_explicit(&ch->closed, memory_order_acquire) != 0;
+	return atomic_load_explicit(&ch->rs.closed, memory_order_acquire) != 0;
 }
 
 int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch)
 {
-	uint32_t n;
-	int64_t total = 0;
-
 	MPSC_CHECK(ch);
-	n = atomic_load_explicit(&ch->nrings, memory_order_acquire); /* C2 */
-	for (uint32_t i = 0; i < n; i++)
-		total += (int64_t)rc_len(&ch->dir[i]->core);
-	return total;
+	return rmpsc__ringset_len(&ch->rs);
 }
 
 int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch)
@@ -939,7 +779,7 @@ int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch)
 	int64_t len;
 
 	MPSC_CHECK(ch);
-	if (!atomic_load_explicit(&ch->closed, memory_order_acquire))
+	if (!atomic_load_explicit(&ch->rs.closed, memory_order_acquire))
 		return 0;
 	len = rmpsc_mpsc_len(ch);
 	return len == 0;
@@ -948,8 +788,8 @@ int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch)
 int64_t rmpsc_mpsc_ring_len(const rmpsc_mpsc *ch, uint32_t id)
 {
 	MPSC_CHECK(ch);
-	RMPSC__CHECK(id >= atomic_load_explicit(&ch->nrings, memory_order_acquire), -ENOENT);
-	return (int64_t)rc_len(&ch->dir[id]->core);
+	RMPSC__CHECK(id >= atomic_load_explicit(&ch->rs.nrings, memory_order_acquire), -ENOENT);
+	return (int64_t)rc_len(&ch->rs.dir[id]->core);
 }
 
 int rmpsc_mpsc_hottest(const rmpsc_mpsc *ch)
@@ -958,9 +798,9 @@ int rmpsc_mpsc_hottest(const rmpsc_mpsc *ch)
 	uint32_t n, id = 0;
 
 	MPSC_CHECK(ch);
-	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
+	n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t len = rc_len(&ch->dir[i]->core);
+		uint64_t len = rc_len(&ch->rs.dir[i]->core);
 
 		if (len > best) {
 			best = len;
@@ -978,12 +818,12 @@ int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *ust, uint32_t si
 	MPSC_CHECK(ch);
 	RMPSC__CHECK(!ust, -EINVAL);
 	memset(&st, 0, sizeof st);
-	n = atomic_load_explicit(&ch->nrings, memory_order_acquire);
-	st.producers = atomic_load_explicit(&ch->nactive, memory_order_relaxed);
+	n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire);
+	st.producers = atomic_load_explicit(&ch->rs.nactive, memory_order_relaxed);
 	st.rings = n;
-	st.closed = atomic_load_explicit(&ch->closed, memory_order_acquire) != 0;
+	st.closed = atomic_load_explicit(&ch->rs.closed, memory_order_acquire) != 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const rc_t *rc = &ch->dir[i]->core;
+		const rc_t *rc = &ch->rs.dir[i]->core;
 		uint64_t len = rc_len(rc);
 
 		st.pending += len;

@@ -568,6 +568,45 @@ void rmpsc__rc_fini(rc_t *rc)
 {
 	free(rc->blen);
 	rc->blen = NULL;
+	free(rc->mc_end);
+	rc->mc_end = NULL;
+}
+
+/* ---- multi-consumer completion -------------------------------------------- */
+
+int rmpsc__rc_mc_init(rc_t *rc)
+{
+	rc->mc_end = calloc((size_t)rc_slots(rc), sizeof *rc->mc_end);
+	RMPSC__CHECK(!rc->mc_end, -ENOMEM);
+	for (uint64_t i = 0; i < rc_slots(rc); i++)
+		atomic_init(&rc->mc_end[i], 0);
+	return 0;
+}
+
+void rmpsc__rc_mc_advance(rc_t *rc)
+{
+	for (;;) {
+		/* M2: seq_cst, against the completers' "store end; load head". */
+		uint64_t h = atomic_load_explicit(&rc->head, memory_order_seq_cst);
+		_Atomic uint64_t *e = &rc->mc_end[h & rc->mask];
+		uint64_t end = atomic_load_explicit(e, memory_order_seq_cst);
+
+		/* Only an end 1..cap past head belongs to the run at head; 0, or
+		 * a lap-old end, means that run is not complete. */
+		if (end - h - 1 >= rc_cap(rc))
+			return;
+		if (atomic_compare_exchange_strong_explicit(&rc->head, &h, end,
+							    memory_order_seq_cst,
+							    memory_order_seq_cst)) {
+			/* Clear it unless a later lap's run already stored its
+			 * own (unique) end there. */
+			uint64_t mine = end;
+
+			atomic_compare_exchange_strong_explicit(e, &mine, 0, memory_order_relaxed,
+								memory_order_relaxed);
+			rc_after_release(rc);
+		}
+	}
 }
 
 int rmpsc_ring_borrow(rmpsc_ring *r, uint32_t n, rmpsc_borrow *out)

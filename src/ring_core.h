@@ -45,6 +45,8 @@
  *         each publication.
  * cached_head, resv, resv_pos   producer-private, plain.
  * cached_tail, brd, nborrow, blen[]   consumer-private, plain.
+ * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
+ *         written by whichever consumer completes the earliest run.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
  *    E1 acquire in rc_cons_avail(), so the consumer's reads of those slots
@@ -72,6 +74,18 @@
  *    the consumer's final look at tail. So -EPIPE on the consumer side is
  *    final: every call that reported success is delivered before it, and a
  *    call that lost the race returns -EPIPE.
+ * M1 claim: consumers CAS claim from c to c + k after an acquire load of
+ *    tail (E1) that showed at least c + k: each run [c, c + k) goes to one
+ *    consumer, which then reads it.
+ * M2 completion: the consumer stores the run's end into mc_end[c] (seq_cst)
+ *    after reading it, then advances: while mc_end[head] holds a plausible
+ *    end, CAS head from head to that end (seq_cst; E2's release for the
+ *    producer) and clear the entry with a CAS from that end to 0. Ends are
+ *    free-running positions, unique, so a stale entry or a late clear can
+ *    never be mistaken for a later lap's. The completer's "store end; load
+ *    head" and the advancer's "CAS head; load mc_end[head]" are both
+ *    seq_cst, so one of them sees the other: a completed run is never left
+ *    unreleased because both thought the other would release it.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and
  * stays correct across the 2^64 wrap because it never exceeds capacity.
@@ -131,6 +145,11 @@ struct rmpsc__rcore {
 	uint64_t brd;
 	uint32_t nborrow;
 	uint32_t *blen;
+	/* Multi-consumer rings (SPMC, MPMC): the claim index, CAS by every
+	 * consumer (M1), and per slot the end position of the run that starts
+	 * there once it is complete (M2); NULL for single-consumer rings. */
+	_Atomic uint64_t claim;
+	_Atomic uint64_t *mc_end;
 
 	/* Group 3: cold state written by neither hot path. */
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
@@ -206,6 +225,8 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->brd = 0;
 	rc->nborrow = 0;
 	rc->blen = NULL;
+	atomic_init(&rc->claim, 0);
+	rc->mc_end = NULL;
 	rmpsc__wait_default(&rc->wait);
 }
 
@@ -222,6 +243,10 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->nborrow = 0;
 	if (rc->blen)
 		memset(rc->blen, 0, (size_t)rc_slots(rc) * sizeof *rc->blen);
+	atomic_store_explicit(&rc->claim, pos, memory_order_relaxed);
+	if (rc->mc_end)
+		for (uint64_t i = 0; i < rc_slots(rc); i++)
+			atomic_store_explicit(&rc->mc_end[i], 0, memory_order_relaxed);
 	atomic_store_explicit(&rc->prod_busy, 0, memory_order_relaxed);
 	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
 }
@@ -688,6 +713,65 @@ RMPSC__INTERNAL int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out);
 RMPSC__INTERNAL int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token);
 RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rc_t *rc);
 RMPSC__INTERNAL void rmpsc__rc_fini(rc_t *rc);
+
+/* ---- multi-consumer rings (SPMC, MPMC) ------------------------------------ */
+
+/* Allocate the completion table (ring.c); 0 or -ENOMEM. */
+RMPSC__INTERNAL int rmpsc__rc_mc_init(rc_t *rc);
+/* Release every completed run from head on (ring.c, M2). */
+RMPSC__INTERNAL void rmpsc__rc_mc_advance(rc_t *rc);
+
+/* Published and not yet claimed. */
+static inline uint64_t rc_mc_len(const rc_t *rc)
+{
+	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+
+	return t - c > rc_cap(rc) ? 0 : t - c;
+}
+
+/*
+ * Claim up to @n published elements (M1): the count, with the first
+ * position in *pos, or -EAGAIN (nothing to claim), -EPIPE (closed, nothing
+ * left to claim). Lock-free: a failed CAS means another consumer claimed.
+ */
+static inline int rc_mc_claim(rc_t *rc, uint32_t n, uint64_t *pos)
+{
+	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_relaxed);
+
+	for (;;) {
+		/* E1 acquire: the claimed slots' contents. claim never passes
+		 * a tail that was read, so t - c is the unclaimed count. */
+		uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+		uint64_t k = t - c;
+
+		if (k == 0) {
+			/* E3 acquire: once closed is final, a tail re-read that
+			 * still equals c means nothing more will come. */
+			if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
+				return -EAGAIN;
+			if (atomic_load_explicit(&rc->tail, memory_order_acquire) == c)
+				return -EPIPE;
+			continue;
+		}
+		if (k > n)
+			k = n;
+		/* M1: acq_rel so that claims form one chain; failure reloads c. */
+		if (atomic_compare_exchange_weak_explicit(&rc->claim, &c, c + k,
+							  memory_order_acq_rel,
+							  memory_order_relaxed)) {
+			*pos = c;
+			return (int)k;
+		}
+	}
+}
+
+/* The run [pos, pos + k) is read: record it (M2) and release what can be. */
+static inline void rc_mc_complete(rc_t *rc, uint64_t pos, uint32_t k)
+{
+	atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k, memory_order_seq_cst);
+	rmpsc__rc_mc_advance(rc);
+}
 
 /* ---- blocking calls (ring.c), for every owner of rings -------------------- */
 

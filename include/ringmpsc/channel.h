@@ -174,9 +174,9 @@ RMPSC_API void rmpsc_mpsc_destroy(rmpsc_mpsc *ch);
 RMPSC_API int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out);
 
 /**
- * Deregister: close the producer's ring. Elements it committed are still
- * delivered; afterwards the handle must not be used (a later registration
- * may reuse the ring).
+ * Deregister an MPSC or MPMC producer: close its ring. Elements it
+ * committed are still delivered; afterwards the handle must not be used (a
+ * later MPSC registration may reuse the ring).
  *
  * @return 0; -EBADF: @p p is not a registered producer.
  * Concurrency: the producer's thread, or any thread once it stopped.
@@ -468,6 +468,209 @@ RMPSC_API int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *st, ui
  * Ordering: none.
  */
 RMPSC_API int rmpsc_mpsc_set_wait(rmpsc_mpsc *ch, const rmpsc_wait *w);
+
+/* ======================================================================== */
+/* SPMC and MPMC: consumers that claim                                      */
+/* ======================================================================== */
+
+/*
+ * rmpsc_spmc: one ring, one producer, any number of consumers.
+ * rmpsc_mpmc: one ring per producer (as MPSC), any number of consumers.
+ *
+ * Consumers are registered (rmpsc_spmc_register_consumer(),
+ * rmpsc_mpmc_register_consumer()) and then call the rmpsc_consumer_ calls
+ * from their own thread, each handle from one thread at a time. A consumer
+ * claims a run of elements with a compare-and-swap on the ring's claim
+ * index, reads them (copies them out, or hands them to a handler in place)
+ * and marks the run done. Runs are released to the producer in order, but
+ * the one who completes a run does not wait for earlier runs: whoever
+ * completes the earliest outstanding run also releases every completed run
+ * after it. So a preempted consumer delays the reuse of the slots it holds,
+ * never the other consumers' progress. Each element goes to exactly one
+ * consumer; per producer, the elements a consumer gets are in order, but
+ * two consumers' elements interleave in no defined order.
+ *
+ * MPMC consumers steal in three phases: first the rings of their own shard
+ * (ring id modulo the number of consumers registered when they registered),
+ * then the ring with the most pending elements, then rings in a
+ * pseudo-random order, so every ring is served even when its shard's
+ * consumer is gone.
+ *
+ * Producer side: the SPMC channel's producer calls take the channel handle
+ * (rmpsc_spmc_push and friends, one producer thread at a time); MPMC
+ * producers register like MPSC producers and use the rmpsc_producer_ calls.
+ *
+ * Close: producers get -EPIPE; consumers get every element published
+ * before, then -EPIPE (final).
+ */
+
+/** Opaque SPMC and MPMC channel handles, and their consumer handle. */
+typedef struct rmpsc_spmc rmpsc_spmc;
+typedef struct rmpsc_mpmc rmpsc_mpmc;
+typedef struct rmpsc_consumer rmpsc_consumer;
+
+enum {
+	RMPSC_CONSUMERS_MAX = 1024,      /**< largest max_consumers */
+	RMPSC_MC_CONFIG_SIZE_V1 = 32,    /**< sizeof(rmpsc_mc_config) in 1.0 */
+};
+
+/**
+ * SPMC / MPMC configuration (size-prefixed, append-only; fill with
+ * rmpsc_mc_config_init()). For SPMC, @c ring_capacity is the ring's and
+ * @c producers / @c max_producers must be 1.
+ */
+typedef struct rmpsc_mc_config {
+	uint32_t size;          /**< caller's sizeof */
+	uint32_t flags;         /**< RMPSC_MPSC_F_HUGEPAGE / _PREFAULT; others rejected */
+	uint32_t elem_size;     /**< 1..RMPSC_RING_ELEM_SIZE_MAX (default 8) */
+	uint32_t ring_capacity; /**< a power of two (default 1024) */
+	uint32_t producers;     /**< MPMC: rings made up front (default 4; SPMC: 1) */
+	uint32_t max_producers; /**< MPMC: 1..RMPSC_MPSC_PRODUCERS_MAX (default 256; SPMC: 1) */
+	uint32_t max_consumers; /**< 1..RMPSC_CONSUMERS_MAX (default 64) */
+	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0 (recorded) */
+} rmpsc_mc_config;
+
+/**
+ * Write the defaults into at most @p size bytes of @p cfg; @p spmc selects
+ * the SPMC defaults (producers = max_producers = 1).
+ *
+ * @return 0; -EINVAL: @p cfg NULL, @p size below RMPSC_MC_CONFIG_SIZE_V1 or
+ *  not a multiple of 8. Concurrency: any thread. Progress: wait-free.
+ * Ordering: none.
+ */
+RMPSC_API int rmpsc_mc_config_init(rmpsc_mc_config *cfg, uint32_t size, int spmc);
+
+/**
+ * Create an SPMC channel.
+ *
+ * @return 0; -EINVAL: bad config (also producers or max_producers not 1);
+ *  -E2BIG; -ENOMEM. Concurrency: any thread. Progress: blocking.
+ * Ordering: none.
+ */
+RMPSC_API int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out);
+
+/** Free the channel and its consumers. Accepts NULL. Exclusive. */
+RMPSC_API void rmpsc_spmc_destroy(rmpsc_spmc *ch);
+
+/**
+ * Create an MPMC channel.
+ *
+ * @return 0; -EINVAL: bad config; -E2BIG; -ENOMEM.
+ * Concurrency: any thread. Progress: blocking. Ordering: none.
+ */
+RMPSC_API int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out);
+
+/** Free the channel, its rings and its consumers. Accepts NULL. Exclusive. */
+RMPSC_API void rmpsc_mpmc_destroy(rmpsc_mpmc *ch);
+
+/**
+ * Register a consumer.
+ *
+ * @return the consumer's index (>= 0); -EINVAL: @p out NULL; -EBADF;
+ *  -EPIPE: closed; -ENOSPC: max_consumers registered; -ENOMEM.
+ * Concurrency: any thread. Progress: blocking (a mutex). Ordering: none.
+ */
+RMPSC_API int rmpsc_spmc_register_consumer(rmpsc_spmc *ch, rmpsc_consumer **out);
+/** As rmpsc_spmc_register_consumer(), for an MPMC channel. */
+RMPSC_API int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out);
+
+/**
+ * Deregister a consumer; the handle is freed. Runs it claimed and did not
+ * complete must not exist (its calls always complete what they claim).
+ *
+ * @return 0; -EBADF: @p c is not a consumer.
+ * Concurrency: the consumer's thread, or any once it stopped.
+ * Progress: blocking. Ordering: none.
+ */
+RMPSC_API int rmpsc_consumer_deregister(rmpsc_consumer *c);
+
+/**
+ * Register an MPMC producer: as rmpsc_mpsc_register(); the handle is used
+ * with the rmpsc_producer_ calls and deregistered with
+ * rmpsc_mpsc_deregister(). Unlike MPSC, a deregistered producer's ring is
+ * not reused (consumers may still be inside a claim on it): max_producers
+ * bounds the registrations over the channel's life.
+ *
+ * @return the producer id; -EINVAL; -EBADF; -EPIPE; -ENOSPC; -ENOMEM.
+ * Concurrency: any thread. Progress: blocking. Ordering: as MPSC.
+ */
+RMPSC_API int rmpsc_mpmc_register_producer(rmpsc_mpmc *ch, rmpsc_producer **out);
+
+/* ---- SPMC producer: the ring calls on the channel handle ---------------- */
+
+/** As rmpsc_ring_reserve(); -EBADF. The producer thread. Wait-free. */
+RMPSC_API int rmpsc_spmc_reserve(rmpsc_spmc *ch, uint32_t n, rmpsc_span *out);
+/** As rmpsc_ring_commit(); -EBADF. The producer thread. Wait-free. Release. */
+RMPSC_API int rmpsc_spmc_commit(rmpsc_spmc *ch, uint32_t n);
+/** As rmpsc_ring_push(); -EBADF. The producer thread. Wait-free. Release. */
+RMPSC_API int rmpsc_spmc_push(rmpsc_spmc *ch, const void *item);
+/** As rmpsc_ring_push_n(); -EBADF. The producer thread. Wait-free. Release. */
+RMPSC_API int rmpsc_spmc_push_n(rmpsc_spmc *ch, const void *items, uint32_t n);
+/** As rmpsc_ring_push_timed(); -EBADF. The producer thread. Blocking. */
+RMPSC_API int rmpsc_spmc_push_timed(rmpsc_spmc *ch, const void *item, int64_t timeout_ns,
+				    const rmpsc_wait *w);
+/** As rmpsc_ring_push_n_timed(); -EBADF. The producer thread. Blocking. */
+RMPSC_API int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_t n,
+				      int64_t timeout_ns, const rmpsc_wait *w);
+
+/* ---- consumers ----------------------------------------------------------- */
+
+/**
+ * Steal up to @p n elements: claim, copy out, complete.
+ *
+ * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: nothing there;
+ *  -EPIPE: closed and drained; -EINVAL: @p items NULL and n not 0; -EBADF.
+ * Concurrency: the consumer's thread; any number of consumers at once.
+ * Progress: lock-free (a failed claim means another consumer progressed).
+ * Ordering: acquire (the producer's publication), release (the slots).
+ */
+RMPSC_API int rmpsc_consumer_steal(rmpsc_consumer *c, void *items, uint32_t n);
+
+/** Steal one element: 0, or the codes of rmpsc_consumer_steal(). */
+RMPSC_API int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item);
+
+/**
+ * Batch consume in place: claim up to @p max elements of one ring, hand
+ * them to @p fn (up to two segments, with the producer id: 0 for SPMC),
+ * then complete the run.
+ *
+ * @return elements handled (0 when @p max is 0); -EAGAIN; -EPIPE; -EINVAL:
+ *  @p fn NULL; -EBADF. Concurrency: as steal. Progress: as @p fn.
+ * Ordering: as steal.
+ */
+RMPSC_API int rmpsc_consumer_consume(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn fn,
+				     void *ctx);
+
+/**
+ * Blocking rmpsc_consumer_steal(): waits for at least one element (see
+ * ring.h for @p timeout_ns and @p w; NULL: RMPSC_WAIT_BLOCK).
+ *
+ * @return as steal, with -ETIMEDOUT instead of -EAGAIN, and -EINVAL /
+ *  -E2BIG for a bad @p w. Concurrency: as steal. Progress: blocking.
+ */
+RMPSC_API int rmpsc_consumer_steal_timed(rmpsc_consumer *c, void *items, uint32_t n,
+					 int64_t timeout_ns, const rmpsc_wait *w);
+
+/** Blocking rmpsc_consumer_consume(); codes as rmpsc_consumer_steal_timed(). */
+RMPSC_API int rmpsc_consumer_consume_timed(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn fn,
+					   void *ctx, int64_t timeout_ns, const rmpsc_wait *w);
+
+/* ---- lifecycle, status --------------------------------------------------- */
+
+/** Close: producers get -EPIPE, registrations fail. Idempotent. 0; -EBADF.
+ *  Any thread. Blocking (as rmpsc_ring_close()). */
+RMPSC_API int rmpsc_spmc_close(rmpsc_spmc *ch);
+/** As rmpsc_spmc_close(), every ring of an MPMC channel. */
+RMPSC_API int rmpsc_mpmc_close(rmpsc_mpmc *ch);
+/** Elements published and not yet claimed (a snapshot); -EBADF. Any
+ *  thread. Wait-free. Acquire. */
+RMPSC_API int64_t rmpsc_spmc_len(const rmpsc_spmc *ch);
+/** As rmpsc_spmc_len(), over every ring. */
+RMPSC_API int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch);
+/** 1 once closed and nothing is left to claim, else 0; -EBADF. */
+RMPSC_API int rmpsc_spmc_is_drained(const rmpsc_spmc *ch);
+/** As rmpsc_spmc_is_drained(), over every ring. */
+RMPSC_API int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmpsc_spmc and rmpsc_mpmc: producer rings (ringset.h) whose consumers
+ * claim runs with a CAS on the ring's claim index and complete them out of
+ * order (ring_core.h, M1/M2). SPMC is the one-ring case with the producer
+ * calls on the channel handle; the consumer code is one for both.
+ *
+ * Synchronization
+ * ---------------
+ * Rings, directory, closed: ringset.h (C1-C3). Claims and completions:
+ *         ring_core.h (M1, M2). MPMC rings are never handed back (FREE)
+ *         once used: several consumers may still be inside a claim on a
+ *         drained ring, so a deregistered producer's ring stays closed.
+ * consumers[], nconsumers  written under rs.lock by register/deregister;
+ *         nconsumers is read relaxed by a registering consumer only (for
+ *         its shard) and by destroy (exclusive).
+ * cons_waiters, cons_seq  every ring's cwait/cseq point here (E4/E5): a
+ *         consumer sleeping in a _timed call is woken by any publication.
+ *         Every sleeping consumer is woken (FUTEX_WAKE of all).
+ * A consumer handle's fields are its own thread's.
+ */
+#include <stdlib.h>
+
+#include "ringmpsc/channel.h"
+#include "ringmpsc/ring.h"
+
+#include "ring_core.h"
+#include "ringset.h"
+#include "wait_core.h"
+
+enum {
+	MC_DEFAULT_CAP = 1024,
+	MC_DEFAULT_PRODUCERS = 4,
+	MC_DEFAULT_MAX = 256,
+	MC_DEFAULT_CONSUMERS = 64,
+	MC_F_ALL = RMPSC_MPSC_F_HUGEPAGE | RMPSC_MPSC_F_PREFAULT,
+};
+
+struct rmpsc__mc {
+	struct rmpsc__ringset rs;
+	struct rmpsc_consumer **consumers; /* [max_consumers], under rs.lock */
+	uint32_t max_consumers;
+	_Atomic uint32_t nconsumers;
+	rmpsc_wait wait; /* the consumers' default strategy */
+	alignas(RMPSC__GROUP) _Atomic uint32_t cons_waiters; /* E4 */
+	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq;     /* E5 */
+};
+
+struct rmpsc_spmc {
+	uint32_t magic;
+	struct rmpsc_producer *prod; /* the one ring */
+	struct rmpsc__mc mc;
+};
+
+struct rmpsc_mpmc {
+	uint32_t magic;
+	struct rmpsc__mc mc;
+};
+
+struct rmpsc_consumer {
+	uint32_t magic;
+	uint32_t index;  /* slot in consumers[] */
+	uint32_t nshard; /* consumers registered when this one registered */
+	uint32_t cursor; /* next own-shard ring to try */
+	uint64_t rng;    /* xorshift state for phase 3 */
+	struct rmpsc__mc *mc;
+};
+
+#define SPMC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_SPMC, -EBADF)
+#define MPMC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_MPMC, -EBADF)
+#define CONS_CHECK(c) RMPSC__CHECK(!(c) || (c)->magic != RMPSC__MAGIC_CONSUMER, -EBADF)
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+int rmpsc_mc_config_init(rmpsc_mc_config *cfg, uint32_t size, int spmc)
+{
+	rmpsc_mc_config d = {
+		.size = size,
+		.flags = 0,
+		.elem_size = 8,
+		.ring_capacity = MC_DEFAULT_CAP,
+		.producers = spmc ? 1 : MC_DEFAULT_PRODUCERS,
+		.max_producers = spmc ? 1 : MC_DEFAULT_MAX,
+		.max_consumers = MC_DEFAULT_CONSUMERS,
+		.numa_node = RMPSC_NODE_ANY,
+	};
+
+	return rmpsc__size_out(cfg, size, &d, sizeof d, RMPSC_MC_CONFIG_SIZE_V1);
+}
+
+static void mc_fini(struct rmpsc__mc *mc)
+{
+	for (uint32_t i = 0; i < mc->max_consumers; i++) {
+		if (mc->consumers[i]) {
+			mc->consumers[i]->magic = RMPSC__MAGIC_DEAD;
+			free(mc->consumers[i]);
+		}
+	}
+	free(mc->consumers);
+	rmpsc__ringset_fini(&mc->rs);
+}
+
+static int mc_init(struct rmpsc__mc *mc, const rmpsc_mc_config *ucfg, bool spmc)
+{
+	rmpsc_mc_config cfg;
+	int err;
+
+	rmpsc_mc_config_init(&cfg, sizeof cfg, spmc);
+	err = rmpsc__config_copy(&cfg, sizeof cfg, ucfg, RMPSC_MC_CONFIG_SIZE_V1);
+	if (err)
+		return err;
+	RMPSC__CHECK(spmc && (cfg.producers != 1 || cfg.max_producers != 1), -EINVAL);
+	RMPSC__CHECK(cfg.max_consumers == 0 || cfg.max_consumers > RMPSC_CONSUMERS_MAX, -EINVAL);
+	err = rmpsc__ringset_check(cfg.flags, MC_F_ALL, cfg.elem_size, cfg.ring_capacity,
+				   cfg.producers, cfg.max_producers, cfg.numa_node);
+	if (err)
+		return err;
+	atomic_init(&mc->cons_waiters, 0);
+	atomic_init(&mc->cons_seq, 0);
+	atomic_init(&mc->nconsumers, 0);
+	mc->max_consumers = cfg.max_consumers;
+	rmpsc__wait_default(&mc->wait);
+	mc->consumers = calloc(cfg.max_consumers, sizeof *mc->consumers);
+	RMPSC__CHECK(!mc->consumers, -ENOMEM);
+	if (rmpsc__ringset_init(&mc->rs, cfg.elem_size, cfg.ring_capacity, cfg.flags,
+				cfg.producers, cfg.max_producers, cfg.numa_node, true,
+				&mc->cons_waiters, &mc->cons_seq)) {
+		free(mc->consumers);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+RMPSC__COLD int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out)
+{
+	rmpsc_spmc *ch;
+	int err;
+
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	RMPSC__CHECK(!cfg, -EINVAL);
+	ch = aligned_alloc(RMPSC__GROUP, sizeof *ch);
+	RMPSC__CHECK(!ch, -ENOMEM);
+	memset(ch, 0, sizeof *ch);
+	err = mc_init(&ch->mc, cfg, true);
+	if (err) {
+		free(ch);
+		return err;
+	}
+	err = rmpsc__ringset_register(&ch->mc.rs, &ch->prod);
+	if (err < 0) {
+		mc_fini(&ch->mc);
+		free(ch);
+		return err;
+	}
+	ch->magic = RMPSC__MAGIC_SPMC;
+	*out = ch;
+	return 0;
+}
+
+RMPSC__COLD void rmpsc_spmc_destroy(rmpsc_spmc *ch)
+{
+	if (!ch || ch->magic != RMPSC__MAGIC_SPMC)
+		return;
+	ch->magic = RMPSC__MAGIC_DEAD;
+	mc_fini(&ch->mc);
+	free(ch);
+}
+
+RMPSC__COLD int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out)
+{
+	rmpsc_mpmc *ch;
+	int err;
+
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	RMPSC__CHECK(!cfg, -EINVAL);
+	ch = aligned_alloc(RMPSC__GROUP, sizeof *ch);
+	RMPSC__CHECK(!ch, -ENOMEM);
+	memset(ch, 0, sizeof *ch);
+	err = mc_init(&ch->mc, cfg, false);
+	if (err) {
+		free(ch);
+		return err;
+	}
+	ch->magic = RMPSC__MAGIC_MPMC;
+	*out = ch;
+	return 0;
+}
+
+RMPSC__COLD void rmpsc_mpmc_destroy(rmpsc_mpmc *ch)
+{
+	if (!ch || ch->magic != RMPSC__MAGIC_MPMC)
+		return;
+	ch->magic = RMPSC__MAGIC_DEAD;
+	mc_fini(&ch->mc);
+	free(ch);
+}
+
+/* ---- registration -------------------------------------------------------- */
+
+static int mc_register_consumer(struct rmpsc__mc *mc, rmpsc_consumer **out)
+{
+	rmpsc_consumer *c;
+	int ret = -ENOSPC;
+
+	c = calloc(1, sizeof *c);
+	RMPSC__CHECK(!c, -ENOMEM);
+	pthread_mutex_lock(&mc->rs.lock);
+	if (atomic_load_explicit(&mc->rs.closed, memory_order_relaxed)) {
+		ret = -EPIPE;
+	} else {
+		for (uint32_t i = 0; i < mc->max_consumers; i++) {
+			if (mc->consumers[i])
+				continue;
+			mc->consumers[i] = c;
+			c->index = i;
+			c->nshard = atomic_fetch_add_explicit(&mc->nconsumers, 1,
+							      memory_order_relaxed) + 1;
+			c->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+			c->mc = mc;
+			c->magic = RMPSC__MAGIC_CONSUMER;
+			ret = (int)i;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mc->rs.lock);
+	if (ret < 0) {
+		free(c);
+		return ret;
+	}
+	*out = c;
+	return ret;
+}
+
+int rmpsc_spmc_register_consumer(rmpsc_spmc *ch, rmpsc_consumer **out)
+{
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	SPMC_CHECK(ch);
+	return mc_register_consumer(&ch->mc, out);
+}
+
+int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out)
+{
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	MPMC_CHECK(ch);
+	return mc_register_consumer(&ch->mc, out);
+}
+
+int rmpsc_consumer_deregister(rmpsc_consumer *c)
+{
+	struct rmpsc__mc *mc;
+
+	CONS_CHECK(c);
+	mc = c->mc;
+	pthread_mutex_lock(&mc->rs.lock);
+	mc->consumers[c->index] = NULL;
+	atomic_fetch_sub_explicit(&mc->nconsumers, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&mc->rs.lock);
+	c->magic = RMPSC__MAGIC_DEAD;
+	free(c);
+	return 0;
+}
+
+int rmpsc_mpmc_register_producer(rmpsc_mpmc *ch, rmpsc_producer **out)
+{
+	RMPSC__CHECK(!out, -EINVAL);
+	*out = NULL;
+	MPMC_CHECK(ch);
+	return rmpsc__ringset_register(&ch->mc.rs, out);
+}
+
+/* ---- SPMC producer ------------------------------------------------------- */
+
+int rmpsc_spmc_reserve(rmpsc_spmc *ch, uint32_t n, rmpsc_span *out)
+{
+	SPMC_CHECK(ch);
+	RMPSC__CHECK(!out, -EINVAL);
+	return rc_reserve(&ch->prod->core, n, false, out);
+}
+
+int rmpsc_spmc_commit(rmpsc_spmc *ch, uint32_t n)
+{
+	SPMC_CHECK(ch);
+	return rc_commit(&ch->prod->core, n);
+}
+
+int rmpsc_spmc_push(rmpsc_spmc *ch, const void *item)
+{
+	SPMC_CHECK(ch);
+	RMPSC__CHECK(!item, -EINVAL);
+	return rc_push1_fast(&ch->prod->core, item);
+}
+
+int rmpsc_spmc_push_n(rmpsc_spmc *ch, const void *items, uint32_t n)
+{
+	SPMC_CHECK(ch);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	return rc_push_n(&ch->prod->core, items, n, false);
+}
+
+int rmpsc_spmc_push_timed(rmpsc_spmc *ch, const void *item, int64_t timeout_ns,
+			  const rmpsc_wait *w)
+{
+	SPMC_CHECK(ch);
+	return rmpsc__rc_push_timed(&ch->prod->core, item, timeout_ns, w);
+}
+
+int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_t n, int64_t timeout_ns,
+			    const rmpsc_wait *w)
+{
+	SPMC_CHECK(ch);
+	return rmpsc__rc_push_n_timed(&ch->prod->core, items, n, timeout_ns, w);
+}
+
+/* ---- consumers ----------------------------------------------------------- */
+
+struct take {
+	unsigned char *dst; /* copy out here, or */
+	rmpsc_mpsc_fn fn;   /* hand to this */
+	void *ctx;
+	uint32_t n;
+};
+
+/* Claim from one ring, read, complete. The count, -EAGAIN or -EPIPE. */
+static int take_ring(rc_t *rc, const struct take *tk)
+{
+	uint64_t pos;
+	int k = rc_mc_claim(rc, tk->n, &pos);
+
+	if (k <= 0)
+		return k;
+	if (tk->dst) {
+		rc_copy_out(rc, pos, tk->dst, (uint32_t)k);
+	} else {
+		rmpsc_span s;
+
+		rc_span(rc, pos, (uint32_t)k, &s);
+		tk->fn(tk->ctx, rc->id, s.iov[0].iov_base, s.count[0]);
+		if (s.nseg > 1)
+			tk->fn(tk->ctx, rc->id, s.iov[1].iov_base, s.count[1]);
+	}
+	rc_mc_complete(rc, pos, (uint32_t)k);
+	return k;
+}
+
+static uint64_t xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * The three phases: own shard, hottest ring, every ring from a random start.
+ * -EPIPE only from phase 3, when closed and every used ring said so.
+ */
+static int mc_take(rmpsc_consumer *c, const struct take *tk)
+{
+	struct rmpsc__ringset *rs = &c->mc->rs;
+	uint32_t n = rmpsc__ringset_count(rs), best = 0, start, drained = 0, used = 0, base, nown;
+	uint64_t most = 0;
+	bool closed;
+	int k;
+
+	if (!n)
+		return atomic_load_explicit(&rs->closed, memory_order_acquire) ? -EPIPE : -EAGAIN;
+	/* Phase 1: the own shard, rings id % nshard == index % nshard, a few
+	 * of them from the cursor on. */
+	base = c->index % c->nshard;
+	nown = base < n ? (n - 1 - base) / c->nshard + 1 : 0;
+	for (uint32_t t = 0; t < nown && t < 4; t++) {
+		rc_t *rc = rmpsc__ringset_ring(rs, base + ((c->cursor + t) % nown) * c->nshard);
+
+		if (rmpsc__ring_free(rc))
+			continue;
+		k = take_ring(rc, tk);
+		if (k > 0)
+			return k;
+	}
+	c->cursor++;
+	/* Phase 2: the ring with the most unclaimed elements. */
+	for (uint32_t i = 0; i < n && n > 1; i++) {
+		uint64_t len = rc_mc_len(rmpsc__ringset_ring(rs, i));
+
+		if (len > most) {
+			most = len;
+			best = i;
+		}
+	}
+	if (most) {
+		k = take_ring(rmpsc__ringset_ring(rs, best), tk);
+		if (k > 0)
+			return k;
+	}
+	/* Phase 3: every ring, from a random one. C3 acquire before the
+	 * looks, so -EPIPE from each ring below is final for the channel. */
+	closed = atomic_load_explicit(&rs->closed, memory_order_acquire);
+	start = (uint32_t)(xs(&c->rng) % n);
+	for (uint32_t i = 0; i < n; i++) {
+		rc_t *rc = rmpsc__ringset_ring(rs, (start + i) % n);
+
+		if (rmpsc__ring_free(rc))
+			continue;
+		used++;
+		k = take_ring(rc, tk);
+		if (k > 0)
+			return k;
+		if (k == -EPIPE)
+			drained++;
+	}
+	return closed && drained == used ? -EPIPE : -EAGAIN;
+}
+
+int rmpsc_consumer_steal(rmpsc_consumer *c, void *items, uint32_t n)
+{
+	struct take tk = { .dst = items, .n = n };
+
+	CONS_CHECK(c);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	if (n == 0)
+		return 0;
+	return mc_take(c, &tk);
+}
+
+int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item)
+{
+	int k;
+
+	RMPSC__CHECK(c && c->magic == RMPSC__MAGIC_CONSUMER && !item, -EINVAL);
+	k = rmpsc_consumer_steal(c, item, 1);
+	return k > 0 ? 0 : k;
+}
+
+int rmpsc_consumer_consume(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn fn, void *ctx)
+{
+	struct take tk = { .fn = fn, .ctx = ctx, .n = max };
+
+	CONS_CHECK(c);
+	RMPSC__CHECK(!fn, -EINVAL);
+	if (max == 0)
+		return 0;
+	return mc_take(c, &tk);
+}
+
+struct mc_try {
+	rmpsc_consumer *c;
+	struct take tk;
+	int got;
+};
+
+static int try_take(void *arg)
+{
+	struct mc_try *t = arg;
+
+	t->got = mc_take(t->c, &t->tk);
+	return t->got > 0 ? 0 : t->got;
+}
+
+static int mc_wait(rmpsc_consumer *c, struct mc_try *t, int64_t timeout_ns,
+		   const rmpsc_wait *uw)
+{
+	struct rmpsc__mc *mc = c->mc;
+	const struct rmpsc__waitsite ws = {
+		.watch = NULL,
+		.closed = &mc->rs.closed,
+		.waiters = &mc->cons_waiters,
+		.seq = &mc->cons_seq,
+	};
+	rmpsc_wait w;
+	int r = rmpsc__wait_resolve(uw, &mc->wait, &w);
+
+	if (r)
+		return r;
+	r = rmpsc__wait_run(&w, timeout_ns, &ws, try_take, t);
+	return r < 0 ? r : t->got;
+}
+
+int rmpsc_consumer_steal_timed(rmpsc_consumer *c, void *items, uint32_t n, int64_t timeout_ns,
+			       const rmpsc_wait *w)
+{
+	struct mc_try t = { .c = c, .tk = { .dst = items, .n = n } };
+
+	CONS_CHECK(c);
+	RMPSC__CHECK(!items && n, -EINVAL);
+	if (n == 0)
+		return rmpsc__wait_resolve(w, &c->mc->wait, &(rmpsc_wait){ 0 });
+	return mc_wait(c, &t, timeout_ns, w);
+}
+
+int rmpsc_consumer_consume_timed(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn fn, void *ctx,
+				 int64_t timeout_ns, const rmpsc_wait *w)
+{
+	struct mc_try t = { .c = c, .tk = { .fn = fn, .ctx = ctx, .n = max } };
+
+	CONS_CHECK(c);
+	RMPSC__CHECK(!fn, -EINVAL);
+	if (max == 0)
+		return rmpsc__wait_resolve(w, &c->mc->wait, &(rmpsc_wait){ 0 });
+	return mc_wait(c, &t, timeout_ns, w);
+}
+
+/* ---- lifecycle, status --------------------------------------------------- */
+
+int rmpsc_spmc_close(rmpsc_spmc *ch)
+{
+	SPMC_CHECK(ch);
+	rmpsc__ringset_close(&ch->mc.rs);
+	return 0;
+}
+
+int rmpsc_mpmc_close(rmpsc_mpmc *ch)
+{
+	MPMC_CHECK(ch);
+	rmpsc__ringset_close(&ch->mc.rs);
+	return 0;
+}
+
+int64_t rmpsc_spmc_len(const rmpsc_spmc *ch)
+{
+	SPMC_CHECK(ch);
+	return rmpsc__ringset_len(&ch->mc.rs);
+}
+
+int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch)
+{
+	MPMC_CHECK(ch);
+	return rmpsc__ringset_len(&ch->mc.rs);
+}
+
+static int mc_is_drained(const struct rmpsc__mc *mc)
+{
+	if (!atomic_load_explicit(&mc->rs.closed, memory_order_acquire))
+		return 0;
+	return rmpsc__ringset_len(&mc->rs) == 0;
+}
+
+int rmpsc_spmc_is_drained(const rmpsc_spmc *ch)
+{
+	SPMC_CHECK(ch);
+	return mc_is_drained(&ch->mc);
+}
+
+int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch)
+{
+	MPMC_CHECK(ch);
+	return mc_is_drained(&ch->mc);
+}

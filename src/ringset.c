@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The producer rings of the MPSC and MPMC channels: creation, registration
+ * with reuse of drained rings, close. See ringset.h for the
+ * Synchronization block (C1-C3).
+ */
+#include <stdlib.h>
+
+#include "ringmpsc/channel.h"
+#include "ringmpsc/ring.h"
+
+#include "ringset.h"
+
+int rmpsc__ringset_check(uint32_t flags, uint32_t flags_all, uint32_t esz, uint32_t cap,
+			 uint32_t producers, uint32_t max, int32_t numa_node)
+{
+	RMPSC__CHECK(flags & ~flags_all, -EINVAL);
+	RMPSC__CHECK(esz == 0 || esz > RMPSC_RING_ELEM_SIZE_MAX, -EINVAL);
+	RMPSC__CHECK(!rmpsc__is_pow2(cap) || cap > RMPSC_RING_CAPACITY_MAX, -EINVAL);
+	RMPSC__CHECK(max == 0 || max > RMPSC_MPSC_PRODUCERS_MAX, -EINVAL);
+	RMPSC__CHECK(producers > max, -EINVAL);
+	RMPSC__CHECK(numa_node < RMPSC_NODE_ANY, -EINVAL);
+	RMPSC__CHECK(cap > (SIZE_MAX - sizeof(struct rmpsc_producer)) / esz, -ENOMEM);
+	return 0;
+}
+
+static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, uint32_t id)
+{
+	uint32_t mf = ((rs->flags & RMPSC_MPSC_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |
+		      ((rs->flags & RMPSC_MPSC_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u);
+	size_t len = sizeof(struct rmpsc_producer) + (size_t)rs->ring_cap * rs->esz;
+	struct rmpsc_producer *p;
+	size_t mapped;
+
+	p = rmpsc__mem_map(len, mf, &mapped);
+	if (!p)
+		return NULL;
+	rc_init(&p->core, RMPSC__MAGIC_GONE, rs->ring_cap, rs->ring_cap, rs->esz,
+		(unsigned char *)p + sizeof *p);
+	if (rs->mc && rmpsc__rc_mc_init(&p->core)) {
+		rmpsc__mem_unmap(p, mapped);
+		return NULL;
+	}
+	p->core.flags = (rs->flags & RMPSC_MPSC_F_METRICS) ? RC_F_METRICS : 0u;
+	p->core.map_len = mapped;
+	p->core.cwait = rs->cwait;
+	p->core.cseq = rs->cseq;
+	p->core.owner = rs;
+	p->core.id = id;
+	p->core.numa_node = rs->numa_node;
+	atomic_store_explicit(&p->core.state, RING_FREE, memory_order_relaxed);
+	return p;
+}
+
+void rmpsc__ringset_fini(struct rmpsc__ringset *rs)
+{
+	uint32_t n = atomic_load_explicit(&rs->nrings, memory_order_acquire);
+
+	for (uint32_t i = 0; i < n; i++) {
+		rs->dir[i]->core.magic = RMPSC__MAGIC_DEAD;
+		rmpsc__rc_fini(&rs->dir[i]->core);
+		rmpsc__mem_unmap(rs->dir[i], rs->dir[i]->core.map_len);
+	}
+	pthread_mutex_destroy(&rs->lock);
+	free(rs->dir);
+	rs->dir = NULL;
+}
+
+int rmpsc__ringset_init(struct rmpsc__ringset *rs, uint32_t esz, uint32_t cap, uint32_t flags,
+			uint32_t producers, uint32_t max, int32_t numa_node, bool mc,
+			_Atomic uint32_t *cwait, _Atomic uint32_t *cseq)
+{
+	rs->esz = esz;
+	rs->ring_cap = cap;
+	rs->flags = flags;
+	rs->max = max;
+	rs->numa_node = numa_node;
+	rs->mc = mc;
+	rs->cwait = cwait;
+	rs->cseq = cseq;
+	atomic_init(&rs->nrings, 0);
+	atomic_init(&rs->closed, 0);
+	atomic_init(&rs->nactive, 0);
+	rs->dir = calloc(max, sizeof *rs->dir);
+	if (!rs->dir)
+		return -ENOMEM;
+	if (pthread_mutex_init(&rs->lock, NULL)) {
+		free(rs->dir);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < producers; i++) {
+		rs->dir[i] = ring_new(rs, i);
+		if (!rs->dir[i]) {
+			rmpsc__ringset_fini(rs);
+			return -ENOMEM;
+		}
+		atomic_store_explicit(&rs->nrings, i + 1, memory_order_release); /* C2 */
+	}
+	return 0;
+}
+
+int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **out)
+{
+	struct rmpsc_producer *p = NULL;
+	uint32_t n, i;
+	int ret;
+
+	pthread_mutex_lock(&rs->lock);
+	if (atomic_load_explicit(&rs->closed, memory_order_relaxed)) {
+		ret = -EPIPE;
+		goto out;
+	}
+	n = atomic_load_explicit(&rs->nrings, memory_order_relaxed); /* ours, under lock */
+	for (i = 0; i < n; i++) {
+		if (rmpsc__ring_free(&rs->dir[i]->core)) {
+			p = rs->dir[i];
+			break;
+		}
+	}
+	if (!p) {
+		if (n == rs->max) {
+			ret = -ENOSPC;
+			goto out;
+		}
+		p = ring_new(rs, n);
+		if (!p) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		rs->dir[n] = p;
+		atomic_store_explicit(&rs->nrings, n + 1, memory_order_release); /* C2 */
+	}
+	/* Nobody else touches a FREE ring: reset it for its new producer. */
+	rc_set_position(&p->core, 0);
+	atomic_store_explicit(&p->core.prod_waiters, 0, memory_order_relaxed);
+	rmpsc__wait_default(&p->core.wait);
+	p->core.magic = RMPSC__MAGIC_PRODUCER;
+	atomic_store_explicit(&p->core.state, RING_ACTIVE, memory_order_release); /* C1 */
+	atomic_fetch_add_explicit(&rs->nactive, 1, memory_order_relaxed);
+	*out = p;
+	ret = (int)p->core.id;
+out:
+	pthread_mutex_unlock(&rs->lock);
+	return ret;
+}
+
+/* MPSC and MPMC producers alike: the owner is their set. */
+int rmpsc_mpsc_deregister(rmpsc_producer *p)
+{
+	struct rmpsc__ringset *rs;
+
+	PROD_CHECK(p);
+	rs = p->core.owner;
+	pthread_mutex_lock(&rs->lock);
+	p->core.magic = RMPSC__MAGIC_GONE;
+	atomic_fetch_sub_explicit(&rs->nactive, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&rs->lock);
+	rmpsc__rc_close(&p->core);
+	return 0;
+}
+
+void rmpsc__ringset_close(struct rmpsc__ringset *rs)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&rs->lock);
+	atomic_store_explicit(&rs->closed, 1, memory_order_release); /* C3 */
+	n = atomic_load_explicit(&rs->nrings, memory_order_relaxed);
+	pthread_mutex_unlock(&rs->lock);
+	/* No ring is added once closed is set under the lock. Closing a FREE
+	 * ring is harmless: it is empty and stays FREE. Each close wakes the
+	 * consumers through the shared words. */
+	for (uint32_t i = 0; i < n; i++)
+		rmpsc__rc_close(&rs->dir[i]->core);
+	rmpsc__futex_wake_all(rs->cseq);
+}
+
+int64_t rmpsc__ringset_len(const struct rmpsc__ringset *rs)
+{
+	uint32_t n = rmpsc__ringset_count(rs);
+	int64_t total = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		total += (int64_t)(rs->mc ? rc_mc_len(&rs->dir[i]->core)
+					  : rc_len(&rs->dir[i]->core));
+	return total;
+}
