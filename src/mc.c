@@ -46,15 +46,19 @@ struct rmpsc__mc {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq;     /* E5 */
 };
 
-struct rmpsc_spmc {
+/* Both channel types: SPMC has one ring and holds its producer. */
+struct mc_chan {
 	uint32_t magic;
-	struct rmpsc_producer *prod; /* the one ring */
+	struct rmpsc_producer *prod; /* SPMC: the one ring */
 	struct rmpsc__mc mc;
 };
 
+struct rmpsc_spmc {
+	struct mc_chan ch;
+};
+
 struct rmpsc_mpmc {
-	uint32_t magic;
-	struct rmpsc__mc mc;
+	struct mc_chan ch;
 };
 
 struct rmpsc_consumer {
@@ -66,8 +70,8 @@ struct rmpsc_consumer {
 	struct rmpsc__mc *mc;
 };
 
-#define SPMC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_SPMC, -EBADF)
-#define MPMC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_MPMC, -EBADF)
+#define SPMC_CHECK(c) RMPSC__CHECK(!(c) || (c)->ch.magic != RMPSC__MAGIC_SPMC, -EBADF)
+#define MPMC_CHECK(c) RMPSC__CHECK(!(c) || (c)->ch.magic != RMPSC__MAGIC_MPMC, -EBADF)
 #define CONS_CHECK(c) RMPSC__CHECK(!(c) || (c)->magic != RMPSC__MAGIC_CONSUMER, -EBADF)
 
 /* ---- create / destroy ---------------------------------------------------- */
@@ -131,9 +135,9 @@ static int mc_init(struct rmpsc__mc *mc, const rmpsc_mc_config *ucfg, bool spmc)
 	return 0;
 }
 
-RMPSC__COLD int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out)
+static RMPSC__COLD int chan_create(const rmpsc_mc_config *cfg, bool spmc, struct mc_chan **out)
 {
-	rmpsc_spmc *ch;
+	struct mc_chan *ch;
 	int err;
 
 	RMPSC__CHECK(!out, -EINVAL);
@@ -142,59 +146,51 @@ RMPSC__COLD int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out)
 	ch = aligned_alloc(RMPSC__GROUP, sizeof *ch);
 	RMPSC__CHECK(!ch, -ENOMEM);
 	memset(ch, 0, sizeof *ch);
-	err = mc_init(&ch->mc, cfg, true);
+	err = mc_init(&ch->mc, cfg, spmc);
+	if (!err && spmc) {
+		err = rmpsc__ringset_register(&ch->mc.rs, &ch->prod);
+		if (err < 0)
+			mc_fini(&ch->mc);
+		else
+			err = 0;
+	}
 	if (err) {
 		free(ch);
 		return err;
 	}
-	err = rmpsc__ringset_register(&ch->mc.rs, &ch->prod);
-	if (err < 0) {
-		mc_fini(&ch->mc);
-		free(ch);
-		return err;
-	}
-	ch->magic = RMPSC__MAGIC_SPMC;
+	ch->magic = spmc ? RMPSC__MAGIC_SPMC : RMPSC__MAGIC_MPMC;
 	*out = ch;
 	return 0;
 }
 
-RMPSC__COLD void rmpsc_spmc_destroy(rmpsc_spmc *ch)
+static RMPSC__COLD void chan_destroy(struct mc_chan *ch, uint32_t magic)
 {
-	if (!ch || ch->magic != RMPSC__MAGIC_SPMC)
+	if (!ch || ch->magic != magic)
 		return;
 	ch->magic = RMPSC__MAGIC_DEAD;
 	mc_fini(&ch->mc);
 	free(ch);
 }
 
-RMPSC__COLD int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out)
+int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out)
 {
-	rmpsc_mpmc *ch;
-	int err;
-
-	RMPSC__CHECK(!out, -EINVAL);
-	*out = NULL;
-	RMPSC__CHECK(!cfg, -EINVAL);
-	ch = aligned_alloc(RMPSC__GROUP, sizeof *ch);
-	RMPSC__CHECK(!ch, -ENOMEM);
-	memset(ch, 0, sizeof *ch);
-	err = mc_init(&ch->mc, cfg, false);
-	if (err) {
-		free(ch);
-		return err;
-	}
-	ch->magic = RMPSC__MAGIC_MPMC;
-	*out = ch;
-	return 0;
+	/* The handle is its first member. */
+	return chan_create(cfg, true, (struct mc_chan **)(void *)out);
 }
 
-RMPSC__COLD void rmpsc_mpmc_destroy(rmpsc_mpmc *ch)
+void rmpsc_spmc_destroy(rmpsc_spmc *ch)
 {
-	if (!ch || ch->magic != RMPSC__MAGIC_MPMC)
-		return;
-	ch->magic = RMPSC__MAGIC_DEAD;
-	mc_fini(&ch->mc);
-	free(ch);
+	chan_destroy(&ch->ch, RMPSC__MAGIC_SPMC);
+}
+
+int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out)
+{
+	return chan_create(cfg, false, (struct mc_chan **)(void *)out);
+}
+
+void rmpsc_mpmc_destroy(rmpsc_mpmc *ch)
+{
+	chan_destroy(&ch->ch, RMPSC__MAGIC_MPMC);
 }
 
 /* ---- registration -------------------------------------------------------- */
@@ -238,7 +234,7 @@ int rmpsc_spmc_register_consumer(rmpsc_spmc *ch, rmpsc_consumer **out)
 	RMPSC__CHECK(!out, -EINVAL);
 	*out = NULL;
 	SPMC_CHECK(ch);
-	return mc_register_consumer(&ch->mc, out);
+	return mc_register_consumer(&ch->ch.mc, out);
 }
 
 int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out)
@@ -246,7 +242,7 @@ int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out)
 	RMPSC__CHECK(!out, -EINVAL);
 	*out = NULL;
 	MPMC_CHECK(ch);
-	return mc_register_consumer(&ch->mc, out);
+	return mc_register_consumer(&ch->ch.mc, out);
 }
 
 int rmpsc_consumer_deregister(rmpsc_consumer *c)
@@ -269,7 +265,7 @@ int rmpsc_mpmc_register_producer(rmpsc_mpmc *ch, rmpsc_producer **out)
 	RMPSC__CHECK(!out, -EINVAL);
 	*out = NULL;
 	MPMC_CHECK(ch);
-	return rmpsc__ringset_register(&ch->mc.rs, out);
+	return rmpsc__ringset_register(&ch->ch.mc.rs, out);
 }
 
 /* ---- SPMC producer ------------------------------------------------------- */
@@ -278,41 +274,41 @@ int rmpsc_spmc_reserve(rmpsc_spmc *ch, uint32_t n, rmpsc_span *out)
 {
 	SPMC_CHECK(ch);
 	RMPSC__CHECK(!out, -EINVAL);
-	return rc_reserve(&ch->prod->core, n, false, out);
+	return rc_reserve(&ch->ch.prod->core, n, false, out);
 }
 
 int rmpsc_spmc_commit(rmpsc_spmc *ch, uint32_t n)
 {
 	SPMC_CHECK(ch);
-	return rc_commit(&ch->prod->core, n);
+	return rc_commit(&ch->ch.prod->core, n);
 }
 
 int rmpsc_spmc_push(rmpsc_spmc *ch, const void *item)
 {
 	SPMC_CHECK(ch);
 	RMPSC__CHECK(!item, -EINVAL);
-	return rc_push1_fast(&ch->prod->core, item);
+	return rc_push1_fast(&ch->ch.prod->core, item);
 }
 
 int rmpsc_spmc_push_n(rmpsc_spmc *ch, const void *items, uint32_t n)
 {
 	SPMC_CHECK(ch);
 	RMPSC__CHECK(!items && n, -EINVAL);
-	return rc_push_n(&ch->prod->core, items, n, false);
+	return rc_push_n(&ch->ch.prod->core, items, n, false);
 }
 
 int rmpsc_spmc_push_timed(rmpsc_spmc *ch, const void *item, int64_t timeout_ns,
 			  const rmpsc_wait *w)
 {
 	SPMC_CHECK(ch);
-	return rmpsc__rc_push_timed(&ch->prod->core, item, timeout_ns, w);
+	return rmpsc__rc_push_timed(&ch->ch.prod->core, item, timeout_ns, w);
 }
 
 int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_t n, int64_t timeout_ns,
 			    const rmpsc_wait *w)
 {
 	SPMC_CHECK(ch);
-	return rmpsc__rc_push_n_timed(&ch->prod->core, items, n, timeout_ns, w);
+	return rmpsc__rc_push_n_timed(&ch->ch.prod->core, items, n, timeout_ns, w);
 }
 
 /* ---- consumers ----------------------------------------------------------- */
@@ -508,27 +504,27 @@ int rmpsc_consumer_consume_timed(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn 
 int rmpsc_spmc_close(rmpsc_spmc *ch)
 {
 	SPMC_CHECK(ch);
-	rmpsc__ringset_close(&ch->mc.rs);
+	rmpsc__ringset_close(&ch->ch.mc.rs);
 	return 0;
 }
 
 int rmpsc_mpmc_close(rmpsc_mpmc *ch)
 {
 	MPMC_CHECK(ch);
-	rmpsc__ringset_close(&ch->mc.rs);
+	rmpsc__ringset_close(&ch->ch.mc.rs);
 	return 0;
 }
 
 int64_t rmpsc_spmc_len(const rmpsc_spmc *ch)
 {
 	SPMC_CHECK(ch);
-	return rmpsc__ringset_len(&ch->mc.rs);
+	return rmpsc__ringset_len(&ch->ch.mc.rs);
 }
 
 int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch)
 {
 	MPMC_CHECK(ch);
-	return rmpsc__ringset_len(&ch->mc.rs);
+	return rmpsc__ringset_len(&ch->ch.mc.rs);
 }
 
 static int mc_is_drained(const struct rmpsc__mc *mc)
@@ -541,11 +537,11 @@ static int mc_is_drained(const struct rmpsc__mc *mc)
 int rmpsc_spmc_is_drained(const rmpsc_spmc *ch)
 {
 	SPMC_CHECK(ch);
-	return mc_is_drained(&ch->mc);
+	return mc_is_drained(&ch->ch.mc);
 }
 
 int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch)
 {
 	MPMC_CHECK(ch);
-	return mc_is_drained(&ch->mc);
+	return mc_is_drained(&ch->ch.mc);
 }
