@@ -53,7 +53,7 @@ struct rmpsc_mpsc {
 	uint32_t rd_count;                     /* its elements */
 	uint32_t pop_run;                      /* rmpsc_mpsc_pop: pops left on cursor */
 	_Atomic uint64_t m_received, m_batches, m_wait_ns;
-	_Atomic uint64_t m_bmin, m_bmax, m_btotal;
+	_Atomic uint64_t m_bmin, m_bmax, m_btotal, m_polls;
 
 	/* Read by every producer after each publication: written only when
 	 * the consumer goes to sleep (E4). */
@@ -361,6 +361,8 @@ again:
 			rmpsc__ring_retire(rc);
 		}
 	}
+	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS))
+		bump(&ch->m_polls, live - skipped);
 	/* The pull calls promise that -EAGAIN means empty: when the rings
 	 * looked at had nothing, look at the skipped ones as well. */
 	if (!done && skipped && rd->exact) {
@@ -463,6 +465,7 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 			if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
 				bump(&ch->m_received, 1);
 				bump(&ch->m_batches, 1);
+				bump(&ch->m_polls, 1);
 			}
 			return 0;
 		}
@@ -841,5 +844,6 @@ int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *ust, uint32_t si
 		st.batch_ns_min = 0;
 	st.batch_ns_max = relaxed(&ch->m_bmax);
 	st.batch_ns_total = relaxed(&ch->m_btotal);
+	st.polls = relaxed(&ch->m_polls);
 	return rmpsc__size_out(ust, size, &st, sizeof st, RMPSC_MPSC_STATS_SIZE_V1);
 }

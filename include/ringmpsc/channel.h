@@ -62,7 +62,7 @@ typedef struct rmpsc_producer rmpsc_producer;
 enum {
 	RMPSC_MPSC_PRODUCERS_MAX = 4096,  /**< largest max_producers */
 	RMPSC_MPSC_CONFIG_SIZE_V1 = 32,   /**< sizeof(rmpsc_mpsc_config) in 1.0 */
-	RMPSC_MPSC_STATS_SIZE_V1 = 104,   /**< sizeof(rmpsc_mpsc_snapshot) in 1.0 */
+	RMPSC_MPSC_STATS_SIZE_V1 = 112,   /**< sizeof(rmpsc_mpsc_snapshot) in 1.0 */
 };
 
 /** Creation flags (rmpsc_mpsc_config.flags). */
@@ -115,6 +115,7 @@ typedef struct rmpsc_mpsc_snapshot {
 	uint64_t batch_ns_min;     /**< metrics: shortest consumer batch (handler included), ns */
 	uint64_t batch_ns_max;     /**< metrics: longest, ns */
 	uint64_t batch_ns_total;   /**< metrics: all batches, ns (average: / batches_received) */
+	uint64_t polls;            /**< metrics: ring looks by the consumer (skipped rings not counted) */
 } rmpsc_mpsc_snapshot;
 
 /**
