@@ -45,6 +45,7 @@ void rmpsc__debug_log(const char *file, int line, const char *cond, int err);
 	} while (0)
 
 /* Per-type magic words: the first field of every handle. */
+#define RMPSC__HANDLE_IS(h, m) ((h) != NULL && rmpsc__magic(h) == (m))
 enum {
 	RMPSC__MAGIC_RING = 0x52494e47u, /* "RING" */
 	RMPSC__MAGIC_NOTIFIER = 0x4e4f5446u, /* "NOTF" */
@@ -57,6 +58,19 @@ enum {
 	RMPSC__MAGIC_CONSUMER = 0x434f4e53u, /* "CONS" */
 	RMPSC__MAGIC_DEAD = 0xdeadbeefu, /* written by destroy */
 };
+
+/*
+ * The magic word of a handle, read as bytes: a pointer to some other object
+ * (of another type, less aligned than ours) must get -EBADF, not an access
+ * through a pointer to a type whose alignment it does not have.
+ */
+static inline uint32_t rmpsc__magic(const void *h)
+{
+	uint32_t m;
+
+	memcpy(&m, h, sizeof m);
+	return m;
+}
 
 static inline void rmpsc__cpu_relax(void)
 {

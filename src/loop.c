@@ -65,7 +65,7 @@ static void *loop_main(void *arg)
 
 static bool loop_ok(const rmpsc_loop *l)
 {
-	return l && l->magic == RMPSC__MAGIC_LOOP;
+	return RMPSC__HANDLE_IS(l, RMPSC__MAGIC_LOOP);
 }
 
 RMPSC__COLD int rmpsc_loop_start_ring(rmpsc_ring *r, rmpsc_loop_fn fn, void *ctx,

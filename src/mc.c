@@ -70,9 +70,9 @@ struct rmpsc_consumer {
 	struct rmpsc__mc *mc;
 };
 
-#define SPMC_CHECK(c) RMPSC__CHECK(!(c) || (c)->ch.magic != RMPSC__MAGIC_SPMC, -EBADF)
-#define MPMC_CHECK(c) RMPSC__CHECK(!(c) || (c)->ch.magic != RMPSC__MAGIC_MPMC, -EBADF)
-#define CONS_CHECK(c) RMPSC__CHECK(!(c) || (c)->magic != RMPSC__MAGIC_CONSUMER, -EBADF)
+#define SPMC_CHECK(c) RMPSC__CHECK(!RMPSC__HANDLE_IS(c, RMPSC__MAGIC_SPMC), -EBADF)
+#define MPMC_CHECK(c) RMPSC__CHECK(!RMPSC__HANDLE_IS(c, RMPSC__MAGIC_MPMC), -EBADF)
+#define CONS_CHECK(c) RMPSC__CHECK(!RMPSC__HANDLE_IS(c, RMPSC__MAGIC_CONSUMER), -EBADF)
 
 /* ---- create / destroy ---------------------------------------------------- */
 
@@ -165,7 +165,7 @@ static RMPSC__COLD int chan_create(const rmpsc_mc_config *cfg, bool spmc, struct
 
 static RMPSC__COLD void chan_destroy(struct mc_chan *ch, uint32_t magic)
 {
-	if (!ch || ch->magic != magic)
+	if (!RMPSC__HANDLE_IS(ch, magic))
 		return;
 	ch->magic = RMPSC__MAGIC_DEAD;
 	mc_fini(&ch->mc);
@@ -426,7 +426,7 @@ int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item)
 {
 	int k;
 
-	RMPSC__CHECK(c && c->magic == RMPSC__MAGIC_CONSUMER && !item, -EINVAL);
+	RMPSC__CHECK(RMPSC__HANDLE_IS(c, RMPSC__MAGIC_CONSUMER) && !item, -EINVAL);
 	k = rmpsc_consumer_steal(c, item, 1);
 	return k > 0 ? 0 : k;
 }

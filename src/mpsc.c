@@ -51,7 +51,9 @@ struct rmpsc_mpsc {
 	alignas(RMPSC__GROUP) uint32_t cursor; /* first ring of the next round */
 	int32_t rd_ring;                       /* ring of an outstanding readable span */
 	uint32_t rd_count;                     /* its elements */
-	uint32_t pop_run;                      /* rmpsc_mpsc_pop: pops left on cursor */
+	uint32_t pop_run;                      /* rmpsc_mpsc_pop: pops left on pop_ring */
+	uint32_t pop_ring;                     /* the ring rmpsc_mpsc_pop stays on */
+	uint32_t last;                         /* ring of a round's last take */
 	_Atomic uint64_t m_received, m_batches, m_wait_ns;
 	_Atomic uint64_t m_bmin, m_bmax, m_btotal, m_polls;
 
@@ -62,7 +64,7 @@ struct rmpsc_mpsc {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq;
 };
 
-#define MPSC_CHECK(ch) RMPSC__CHECK(!(ch) || (ch)->magic != RMPSC__MAGIC_MPSC, -EBADF)
+#define MPSC_CHECK(ch) RMPSC__CHECK(!RMPSC__HANDLE_IS(ch, RMPSC__MAGIC_MPSC), -EBADF)
 
 static uint64_t relaxed(const _Atomic uint64_t *c)
 {
@@ -95,7 +97,7 @@ int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size)
 
 RMPSC__COLD void rmpsc_mpsc_destroy(rmpsc_mpsc *ch)
 {
-	if (!ch || ch->magic != RMPSC__MAGIC_MPSC)
+	if (!RMPSC__HANDLE_IS(ch, RMPSC__MAGIC_MPSC))
 		return;
 	ch->magic = RMPSC__MAGIC_DEAD;
 	rmpsc__ringset_fini(&ch->rs);
@@ -294,6 +296,11 @@ static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 	uint32_t live, batches = 0, skipped, k;
 	uint64_t done = 0;
 
+	/* Any other consumer call drops an outstanding readable span: its
+	 * elements were not released and are delivered again. */
+	if (rd->mode != R_READABLE)
+		ch->rd_ring = -1;
+
 again:
 	live = 0;
 	skipped = 0;
@@ -344,6 +351,7 @@ again:
 		if (got > 0) {
 			done += (uint64_t)got;
 			batches++;
+			ch->last = i;
 			sk->level = sk->left = 0;
 			if (rd->mode == R_READABLE || rd->mode == R_BORROW) {
 				k++;
@@ -369,13 +377,12 @@ again:
 		use_skip = false;
 		goto again;
 	}
-	/* The next round starts after the last ring looked at (or at the ring
-	 * a bounded round stopped in), so no ring is starved. */
+	/* The next round starts one ring further, or after the ring a bounded
+	 * round stopped in: no ring is starved by a busy one before it. */
 	if (n)
-		ch->cursor = (done >= rd->max && k) ? (start + k - 1) % n : (start + 1) % n;
+		ch->cursor = (done >= rd->max && k) ? (start + k) % n : (start + 1) % n;
 	if (done) {
-		if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE &&
-		    rd->mode != R_BORROW) {
+		if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE) {
 			bump(&ch->m_received, done);
 			bump(&ch->m_batches, batches);
 		}
@@ -446,20 +453,18 @@ enum { MPSC_POP_RUN = 64 }; /* pops from one ring before the next one's turn */
 int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 {
 	struct round rd = { .mode = R_POP, .skip = true, .exact = true, .max = 1, .dst = item };
-	uint32_t c = ch ? ch->cursor : 0;
 	int64_t k;
 
 	MPSC_CHECK(ch);
 	RMPSC__CHECK(!item, -EINVAL);
 	/* Stay on the ring that had data: its lines are in this core's cache
 	 * and its producer is likely still running. */
-	if (RMPSC__LIKELY(ch->pop_run && c < atomic_load_explicit(&ch->rs.nrings,
-								    memory_order_acquire))) {
-		rc_t *rc = &ch->rs.dir[c]->core;
+	if (RMPSC__LIKELY(ch->pop_run)) {
+		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
 
-		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_ACTIVE &&
-		    rc_pop1_fast(rc, item) == 0) {
+		if (!rmpsc__ring_free(rc) && rc_pop1_fast(rc, item) == 0) {
 			ch->pop_run--;
+			ch->rd_ring = -1;
 			if (producer_id)
 				*producer_id = rc->id;
 			if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
@@ -469,18 +474,17 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 			}
 			return 0;
 		}
-		ch->cursor = c + 1;
+		ch->pop_run = 0;
 	}
-	ch->pop_run = 0;
+	/* The run ended (64 pops, or the ring ran dry): the others' turn. */
+	ch->cursor = ch->pop_ring + 1;
 	k = mpsc_round(ch, &rd);
 	if (k <= 0)
 		return k == 0 ? -EAGAIN : (int)k;
-	/* A round that reached its bound leaves the cursor on the ring it
-	 * stopped in: the one it took from. */
-	c = ch->cursor;
+	ch->pop_ring = ch->last;
 	ch->pop_run = MPSC_POP_RUN - 1;
 	if (producer_id)
-		*producer_id = ch->rs.dir[c]->core.id;
+		*producer_id = ch->rs.dir[ch->pop_ring]->core.id;
 	return 0;
 }
 

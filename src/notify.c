@@ -40,7 +40,7 @@ struct rmpsc_notifier {
 
 bool rmpsc__notifier_ok(const struct rmpsc_notifier *n)
 {
-	return n && n->magic == RMPSC__MAGIC_NOTIFIER;
+	return RMPSC__HANDLE_IS(n, RMPSC__MAGIC_NOTIFIER);
 }
 
 #define NOTIFIER_CHECK(n) RMPSC__CHECK(!rmpsc__notifier_ok(n), -EBADF)

@@ -29,7 +29,7 @@ _Static_assert(sizeof(rmpsc_ring_config) == 32, "rmpsc_ring_config layout");
  * line, so this is an L1 hit on the hot path. */
 static inline bool ring_ok(const rmpsc_ring *r)
 {
-	return RMPSC__LIKELY(r != NULL) && RMPSC__LIKELY(r->core.magic == RMPSC__MAGIC_RING);
+	return RMPSC__LIKELY(RMPSC__HANDLE_IS(r, RMPSC__MAGIC_RING));
 }
 
 #define RING_CHECK(r) RMPSC__CHECK(!ring_ok(r), -EBADF)

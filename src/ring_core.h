@@ -490,7 +490,7 @@ static inline int rc_commit(rc_t *rc, uint32_t n)
 	uint64_t t;
 
 	if (n == 0)
-		return 0;
+		return rc_prod_closed(rc) ? -EPIPE : 0;
 	t = rc_tail(rc);
 	RMPSC__CHECK(n > rc->resv || rc->resv_pos != t, -EINVAL);
 	rc_prod_enter(rc);

@@ -52,7 +52,7 @@ struct rmpsc__ringset {
 };
 
 #define PROD_CHECK(p)                                                          \
-	RMPSC__CHECK(!(p) || (p)->core.magic != RMPSC__MAGIC_PRODUCER, -EBADF)
+	RMPSC__CHECK(!RMPSC__HANDLE_IS(p, RMPSC__MAGIC_PRODUCER), -EBADF)
 
 /* Validate the common config fields; 0 or -EINVAL / -ENOMEM. */
 RMPSC__INTERNAL int rmpsc__ringset_check(uint32_t flags, uint32_t flags_all, uint32_t esz,

@@ -341,7 +341,9 @@ RMPSC_API int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *
 
 /**
  * Release the first @p n elements of the span the last readable call
- * returned.
+ * returned. Any other consumer call in between drops that span (its
+ * elements stay in the ring and are delivered again), and advance then
+ * returns -EINVAL.
  *
  * @return 0; -EINVAL: no readable span is outstanding, or @p n is more than
  *  it holds; -EBADF. Concurrency: the consumer thread. Progress: wait-free.

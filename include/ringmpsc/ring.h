@@ -178,10 +178,11 @@ RMPSC_API int rmpsc_ring_reserve_exact(rmpsc_ring *r, uint32_t n, rmpsc_span *ou
  * Publish the first @p n slots of the current reservation. A partial commit
  * leaves the rest reserved (at the new write position) for a later commit.
  *
- * @param n slots to publish; 0 is a no-op.
+ * @param n slots to publish; 0 publishes nothing.
  * @return 0;
  *  -EINVAL: @p n is more than is reserved and uncommitted (nothing changes);
- *  -EPIPE: the ring was closed after the reserve; nothing is published;
+ *  -EPIPE: the ring is closed (for n > 0: it was closed after the reserve;
+ *          nothing is published);
  *  -EBADF: @p r is not a ring.
  * Concurrency: the producer thread. Progress: wait-free.
  * Ordering: release; the writes into the slots happen-before the consumer
