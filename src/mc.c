@@ -180,7 +180,7 @@ int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out)
 
 void rmpsc_spmc_destroy(rmpsc_spmc *ch)
 {
-	chan_destroy(&ch->ch, RMPSC__MAGIC_SPMC);
+	chan_destroy((struct mc_chan *)(void *)ch, RMPSC__MAGIC_SPMC);
 }
 
 int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out)
@@ -190,7 +190,7 @@ int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out)
 
 void rmpsc_mpmc_destroy(rmpsc_mpmc *ch)
 {
-	chan_destroy(&ch->ch, RMPSC__MAGIC_MPMC);
+	chan_destroy((struct mc_chan *)(void *)ch, RMPSC__MAGIC_MPMC);
 }
 
 /* ---- registration -------------------------------------------------------- */
@@ -357,13 +357,15 @@ static uint64_t xs(uint64_t *s)
 static int mc_take(rmpsc_consumer *c, const struct take *tk)
 {
 	struct rmpsc__ringset *rs = &c->mc->rs;
+	/* C3 acquire before the ring count (C2): every ring registered before
+	 * the close is then counted, so -EPIPE below covers all of them. */
+	bool closed = atomic_load_explicit(&rs->closed, memory_order_acquire);
 	uint32_t n = rmpsc__ringset_count(rs), best = 0, start, drained = 0, used = 0, base, nown;
 	uint64_t most = 0;
-	bool closed;
 	int k;
 
 	if (!n)
-		return atomic_load_explicit(&rs->closed, memory_order_acquire) ? -EPIPE : -EAGAIN;
+		return closed ? -EPIPE : -EAGAIN;
 	/* Phase 1: the own shard, rings id % nshard == index % nshard, a few
 	 * of them from the cursor on. */
 	base = c->index % c->nshard;
@@ -392,9 +394,8 @@ static int mc_take(rmpsc_consumer *c, const struct take *tk)
 		if (k > 0)
 			return k;
 	}
-	/* Phase 3: every ring, from a random one. C3 acquire before the
-	 * looks, so -EPIPE from each ring below is final for the channel. */
-	closed = atomic_load_explicit(&rs->closed, memory_order_acquire);
+	/* Phase 3: every ring, from a random one; -EPIPE from each of them,
+	 * with closed seen above, is final for the channel. */
 	start = (uint32_t)(xs(&c->rng) % n);
 	for (uint32_t i = 0; i < n; i++) {
 		rc_t *rc = rmpsc__ringset_ring(rs, (start + i) % n);

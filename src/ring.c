@@ -579,7 +579,7 @@ int rmpsc__rc_mc_init(rc_t *rc)
 	rc->mc_end = calloc((size_t)rc_slots(rc), sizeof *rc->mc_end);
 	RMPSC__CHECK(!rc->mc_end, -ENOMEM);
 	for (uint64_t i = 0; i < rc_slots(rc); i++)
-		atomic_init(&rc->mc_end[i], 0);
+		atomic_init(&rc->mc_end[i], rc_head(rc));
 	return 0;
 }
 
@@ -598,11 +598,12 @@ void rmpsc__rc_mc_advance(rc_t *rc)
 		if (atomic_compare_exchange_strong_explicit(&rc->head, &h, end,
 							    memory_order_seq_cst,
 							    memory_order_seq_cst)) {
-			/* Clear it unless a later lap's run already stored its
-			 * own (unique) end there. */
+			/* Clear it, to the run's start (0 would be a plausible
+			 * end once positions pass 2^64), unless a later lap's
+			 * run already stored its own (unique) end there. */
 			uint64_t mine = end;
 
-			atomic_compare_exchange_strong_explicit(e, &mine, 0, memory_order_relaxed,
+			atomic_compare_exchange_strong_explicit(e, &mine, h, memory_order_relaxed,
 								memory_order_relaxed);
 			rc_after_release(rc);
 		}

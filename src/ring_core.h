@@ -80,7 +80,8 @@
  * M2 completion: the consumer stores the run's end into mc_end[c] (seq_cst)
  *    after reading it, then advances: while mc_end[head] holds a plausible
  *    end, CAS head from head to that end (seq_cst; E2's release for the
- *    producer) and clear the entry with a CAS from that end to 0. Ends are
+ *    producer) and clear the entry with a CAS from that end to the run's
+ *    start (0 would be a plausible end once positions pass 2^64). Ends are
  *    free-running positions, unique, so a stale entry or a late clear can
  *    never be mistaken for a later lap's. The completer's "store end; load
  *    head" and the advancer's "CAS head; load mc_end[head]" are both
@@ -244,9 +245,10 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	if (rc->blen)
 		memset(rc->blen, 0, (size_t)rc_slots(rc) * sizeof *rc->blen);
 	atomic_store_explicit(&rc->claim, pos, memory_order_relaxed);
+	/* No entry may look like the end of a run at the new head. */
 	if (rc->mc_end)
 		for (uint64_t i = 0; i < rc_slots(rc); i++)
-			atomic_store_explicit(&rc->mc_end[i], 0, memory_order_relaxed);
+			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->prod_busy, 0, memory_order_relaxed);
 	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
 }
