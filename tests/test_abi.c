@@ -24,6 +24,7 @@
 
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
+#include "ringmpsc/channel.h"
 
 #define FIELD(type, f) (((type *)0)->f)
 #define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
@@ -413,6 +414,64 @@ static void test_abi_span_iov_passes_to_readv_writev(void **state)
 	rmpsc_ring_destroy(r);
 }
 
+/* ---- rmpsc_borrow and the channel structs --------------------------------- */
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(offsetof(rmpsc_borrow, data) == 0, "borrow.data at 0");
+_Static_assert(offsetof(rmpsc_borrow, count) == 8, "borrow.count at 8");
+_Static_assert(offsetof(rmpsc_borrow, _pad0) == 12, "borrow._pad0 at 12");
+_Static_assert(offsetof(rmpsc_borrow, token) == 16, "borrow.token at 16");
+_Static_assert(sizeof(rmpsc_borrow) == 24, "sizeof(rmpsc_borrow) == 24");
+#endif
+_Static_assert(offsetof(rmpsc_mpsc_config, flags) == 4, "mpsc_config.flags at 4");
+_Static_assert(offsetof(rmpsc_mpsc_config, elem_size) == 8, "mpsc_config.elem_size at 8");
+_Static_assert(offsetof(rmpsc_mpsc_config, ring_capacity) == 12, "ring_capacity at 12");
+_Static_assert(offsetof(rmpsc_mpsc_config, producers) == 16, "producers at 16");
+_Static_assert(offsetof(rmpsc_mpsc_config, max_producers) == 20, "max_producers at 20");
+_Static_assert(offsetof(rmpsc_mpsc_config, numa_node) == 24, "numa_node at 24");
+_Static_assert(offsetof(rmpsc_mpsc_config, _pad0) == 28, "_pad0 at 28");
+_Static_assert(sizeof(rmpsc_mpsc_config) == RMPSC_MPSC_CONFIG_SIZE_V1, "mpsc config size");
+_Static_assert(RMPSC_MPSC_CONFIG_SIZE_V1 == 32, "RMPSC_MPSC_CONFIG_SIZE_V1");
+_Static_assert(offsetof(rmpsc_mpsc_snapshot, pending) == 16, "snapshot.pending at 16");
+_Static_assert(offsetof(rmpsc_mpsc_snapshot, sent) == 32, "snapshot.sent at 32");
+_Static_assert(offsetof(rmpsc_mpsc_snapshot, batch_ns_total) == 96, "batch_ns_total at 96");
+_Static_assert(offsetof(rmpsc_mpsc_snapshot, polls) == 104, "snapshot.polls at 104");
+_Static_assert(sizeof(rmpsc_mpsc_snapshot) == RMPSC_MPSC_STATS_SIZE_V1, "snapshot size");
+_Static_assert(RMPSC_MPSC_STATS_SIZE_V1 == 112, "RMPSC_MPSC_STATS_SIZE_V1");
+_Static_assert(offsetof(rmpsc_mc_config, max_consumers) == 24, "mc.max_consumers at 24");
+_Static_assert(offsetof(rmpsc_mc_config, numa_node) == 28, "mc.numa_node at 28");
+_Static_assert(sizeof(rmpsc_mc_config) == RMPSC_MC_CONFIG_SIZE_V1, "mc config size");
+_Static_assert(RMPSC_MC_CONFIG_SIZE_V1 == 32, "RMPSC_MC_CONFIG_SIZE_V1");
+_Static_assert(RMPSC_MPSC_F_METRICS == 1 && RMPSC_MPSC_F_HUGEPAGE == 2 &&
+		       RMPSC_MPSC_F_PREFAULT == 4 && RMPSC_MPSC_F_ALL == 7,
+	       "RMPSC_MPSC_F_* bits");
+_Static_assert(RMPSC_MPSC_PRODUCERS_MAX == 4096 && RMPSC_CONSUMERS_MAX == 1024,
+	       "channel limits");
+
+static void test_abi_channel_structs_match_pins(void **state)
+{
+	rmpsc_mpsc_config m;
+	rmpsc_mc_config c;
+
+	(void)state;
+	assert_int_equal(sizeof(rmpsc_mpsc_snapshot), 112);
+	assert_int_equal(sizeof(rmpsc_mpsc_config), 32);
+	assert_int_equal(sizeof(rmpsc_mc_config), 32);
+	assert_int_equal(rmpsc_mpsc_config_init(&m, sizeof m), 0);
+	assert_int_equal(m.size, 32);
+	assert_int_equal(m.elem_size, 8);
+	assert_int_equal(m.ring_capacity, 1024);
+	assert_int_equal(m.producers, 4);
+	assert_int_equal(m.max_producers, 256);
+	assert_int_equal(rmpsc_mc_config_init(&c, sizeof c, 1), 0);
+	assert_int_equal(c.producers, 1);
+	assert_int_equal(c.max_producers, 1);
+	assert_int_equal(c.max_consumers, 64);
+	assert_int_equal(rmpsc_mc_config_init(&c, sizeof c, 0), 0);
+	assert_int_equal(c.producers, 4);
+	assert_int_equal(c.max_producers, 256);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_abi_features_only_known_bits_set),
 		cmocka_unit_test(test_abi_config_init_sized_struct_round_trips),
 		cmocka_unit_test(test_abi_span_iov_passes_to_readv_writev),
+		cmocka_unit_test(test_abi_channel_structs_match_pins),
 	};
 
 	return cmocka_run_group_tests_name("test_abi", tests, NULL, NULL);

@@ -75,6 +75,44 @@ class Wait(Structure):
     ]
 
 
+class Borrow(Structure):
+    """rmpsc_borrow: a borrowed view and its token (24 bytes on LP64)."""
+    _fields_ = [
+        ("data", c_void_p),
+        ("count", c_uint32),
+        ("_pad0", c_uint32),
+        ("token", c_uint64),
+    ]
+
+
+class MpscConfig(Structure):
+    """rmpsc_mpsc_config (RMPSC_MPSC_CONFIG_SIZE_V1 == 32)."""
+    _fields_ = [
+        ("size", c_uint32),
+        ("flags", c_uint32),
+        ("elem_size", c_uint32),
+        ("ring_capacity", c_uint32),
+        ("producers", c_uint32),
+        ("max_producers", c_uint32),
+        ("numa_node", c_int32),
+        ("_pad0", c_uint32),
+    ]
+
+
+class McConfig(Structure):
+    """rmpsc_mc_config (RMPSC_MC_CONFIG_SIZE_V1 == 32)."""
+    _fields_ = [
+        ("size", c_uint32),
+        ("flags", c_uint32),
+        ("elem_size", c_uint32),
+        ("ring_capacity", c_uint32),
+        ("producers", c_uint32),
+        ("max_producers", c_uint32),
+        ("max_consumers", c_uint32),
+        ("numa_node", c_int32),
+    ]
+
+
 class Ring(Structure):
     """Opaque rmpsc_ring."""
 
@@ -84,6 +122,7 @@ class Notifier(Structure):
 
 
 RingP = POINTER(Ring)
+ChanP = c_void_p  # opaque channel, producer and consumer handles
 NotifierP = POINTER(Notifier)
 WaitP = POINTER(Wait)
 U64P = POINTER(c_uint64)
@@ -160,6 +199,27 @@ def load(path):
         "rmpsc_notifier_fd": (c_int, [NotifierP]),
         "rmpsc_notifier_signal": (c_int, [NotifierP]),
         "rmpsc_notifier_consume": (c_int64, [NotifierP]),
+        "rmpsc_ring_borrow": (c_int, [RingP, c_uint32, POINTER(Borrow)]),
+        "rmpsc_ring_borrow_commit": (c_int, [RingP, c_uint64]),
+        "rmpsc_ring_borrow_commit_all": (c_int, [RingP]),
+        "rmpsc_mpsc_config_init": (c_int, [POINTER(MpscConfig), c_uint32]),
+        "rmpsc_mpsc_create": (c_int, [POINTER(MpscConfig), POINTER(ChanP)]),
+        "rmpsc_mpsc_destroy": (None, [ChanP]),
+        "rmpsc_mpsc_register": (c_int, [ChanP, POINTER(ChanP)]),
+        "rmpsc_mpsc_deregister": (c_int, [ChanP]),
+        "rmpsc_producer_push_n": (c_int, [ChanP, c_void_p, c_uint32]),
+        "rmpsc_mpsc_pop_n": (c_int, [ChanP, c_void_p, c_uint32]),
+        "rmpsc_mpsc_pop_n_timed": (c_int, [ChanP, c_void_p, c_uint32, c_int64, WaitP]),
+        "rmpsc_mpsc_close": (c_int, [ChanP]),
+        "rmpsc_mpsc_len": (c_int64, [ChanP]),
+        "rmpsc_mc_config_init": (c_int, [POINTER(McConfig), c_uint32, c_int]),
+        "rmpsc_mpmc_create": (c_int, [POINTER(McConfig), POINTER(ChanP)]),
+        "rmpsc_mpmc_destroy": (None, [ChanP]),
+        "rmpsc_mpmc_register_producer": (c_int, [ChanP, POINTER(ChanP)]),
+        "rmpsc_mpmc_register_consumer": (c_int, [ChanP, POINTER(ChanP)]),
+        "rmpsc_consumer_steal": (c_int, [ChanP, c_void_p, c_uint32]),
+        "rmpsc_consumer_deregister": (c_int, [ChanP]),
+        "rmpsc_mpmc_close": (c_int, [ChanP]),
     }
     for name, (restype, argtypes) in protos.items():
         fn = getattr(lib, name)
@@ -539,6 +599,83 @@ def test_ffi_notifier_round_trip(lib):
     lib.rmpsc_notifier_destroy(None)  # accepted
 
 
+def test_ffi_borrow_tokens_commit_out_of_order(lib):
+    r = make_ring(lib, 8)
+    vals = (c_uint64 * 6)(*range(10, 16))
+    check_eq(lib.rmpsc_ring_push_n(r, vals, 6), 6, "push_n")
+    a, b = Borrow(), Borrow()
+    check_eq(lib.rmpsc_ring_borrow(r, 2, byref(a)), 2, "borrow a")
+    check_eq(lib.rmpsc_ring_borrow(r, 4, byref(b)), 4, "borrow b")
+    got = ctypes.cast(b.data, POINTER(c_uint64))
+    check_eq([got[i] for i in range(4)], [12, 13, 14, 15], "b in place")
+    check_eq(lib.rmpsc_ring_borrow_commit(r, b.token), 0, "commit b")
+    check_eq(lib.rmpsc_ring_len(r), 6, "a still holds head")
+    check_eq(lib.rmpsc_ring_borrow_commit(r, b.token), -errno.EINVAL, "stale")
+    check_eq(lib.rmpsc_ring_borrow_commit(r, a.token), 0, "commit a")
+    check_eq(lib.rmpsc_ring_len(r), 0, "all released")
+    check_eq(lib.rmpsc_ring_borrow_commit_all(r), 0, "nothing left")
+    lib.rmpsc_ring_destroy(r)
+
+
+def test_ffi_mpsc_pull_api_without_callbacks(lib):
+    cfg = MpscConfig()
+    check_eq(lib.rmpsc_mpsc_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "init")
+    cfg.ring_capacity = 16
+    ch = ChanP()
+    check_eq(lib.rmpsc_mpsc_create(byref(cfg), byref(ch)), 0, "create")
+    prods = []
+    for want in range(3):
+        p = ChanP()
+        check_eq(lib.rmpsc_mpsc_register(ch, byref(p)), want, "register id")
+        vals = (c_uint64 * 5)(*[want * 100 + i for i in range(5)])
+        check_eq(lib.rmpsc_producer_push_n(p, vals, 5), 5, "push_n")
+        prods.append(p)
+    check_eq(lib.rmpsc_mpsc_len(ch), 15, "len")
+    out = (c_uint64 * 32)()
+    seen = []
+    while True:
+        k = lib.rmpsc_mpsc_pop_n(ch, out, 32)
+        if k == -errno.EAGAIN:
+            break
+        check(k > 0, "pop_n count")
+        seen += list(out[:k])
+    check_eq(sorted(seen), sorted(p * 100 + i for p in range(3) for i in range(5)), "all")
+    for p in range(3):
+        mine = [v for v in seen if v // 100 == p]
+        check_eq(mine, sorted(mine), "per-producer FIFO")
+    for p in prods:
+        check_eq(lib.rmpsc_mpsc_deregister(p), 0, "deregister")
+    check_eq(lib.rmpsc_mpsc_close(ch), 0, "close")
+    check_eq(lib.rmpsc_mpsc_pop_n_timed(ch, out, 1, 0, None), -errno.EPIPE, "drained")
+    lib.rmpsc_mpsc_destroy(ch)
+
+
+def test_ffi_mpmc_consumers_steal(lib):
+    cfg = McConfig()
+    check_eq(lib.rmpsc_mc_config_init(byref(cfg), ctypes.sizeof(cfg), 0), 0, "init")
+    cfg.ring_capacity = 8
+    ch = ChanP()
+    check_eq(lib.rmpsc_mpmc_create(byref(cfg), byref(ch)), 0, "create")
+    p, c1, c2 = ChanP(), ChanP(), ChanP()
+    check_eq(lib.rmpsc_mpmc_register_producer(ch, byref(p)), 0, "producer")
+    check_eq(lib.rmpsc_mpmc_register_consumer(ch, byref(c1)), 0, "consumer 1")
+    check_eq(lib.rmpsc_mpmc_register_consumer(ch, byref(c2)), 1, "consumer 2")
+    vals = (c_uint64 * 8)(*range(8))
+    check_eq(lib.rmpsc_producer_push_n(p, vals, 8), 8, "push_n")
+    out = (c_uint64 * 3)()
+    got = []
+    for c in (c1, c2, c1, c2):
+        k = lib.rmpsc_consumer_steal(c, out, 3)
+        if k > 0:
+            got += list(out[:k])
+    check_eq(got, list(range(8)), "each element once, in claim order")
+    check_eq(lib.rmpsc_consumer_steal(c1, out, 3), -errno.EAGAIN, "empty")
+    check_eq(lib.rmpsc_mpmc_close(ch), 0, "close")
+    check_eq(lib.rmpsc_consumer_steal(c2, out, 3), -errno.EPIPE, "drained")
+    check_eq(lib.rmpsc_consumer_deregister(c1), 0, "deregister")
+    lib.rmpsc_mpmc_destroy(ch)
+
+
 CASES = [
     test_ffi_version_matches_header,
     test_ffi_struct_layout_matches_abi,
@@ -552,6 +689,9 @@ CASES = [
     test_ffi_timed_calls_time_out_and_return_items,
     test_ffi_timed_pop_blocks_without_the_gil,
     test_ffi_notifier_round_trip,
+    test_ffi_borrow_tokens_commit_out_of_order,
+    test_ffi_mpsc_pull_api_without_callbacks,
+    test_ffi_mpmc_consumers_steal,
 ]
 
 
