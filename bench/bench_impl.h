@@ -124,7 +124,60 @@ struct bench_impl {
 	 * is never "the best other implementation" of any row, and its own
 	 * rows are compared with peers only, not with that implementation. */
 	const char *variant_of;
+	/* BENCH_F_* bits. */
+	uint32_t flags;
 };
+
+/* bench_impl.flags bits. */
+enum {
+	/* A "<peer>-call" diagnostic variant (BENCH_CALL below): its rows are
+	 * what ringmpsc's W1/W4 rows are also compared with, "at equal call
+	 * depth"; it needs variant_of set too. */
+	BENCH_F_CALL = 1u << 0,
+};
+
+/*
+ * The "-call" diagnostic variants. ringmpsc's adapter reaches the ring
+ * through one exported (not inlined) call per operation; a header-only
+ * peer's queue code is inlined into its adapter. To compare the two at the
+ * same call depth, each peer adapter is compiled a second time with
+ * BENCH_CALL defined (impl_<peer>_call.c/.cc: the define and an #include of
+ * the adapter, as impl_ringmpsc_poll.c does). Each adapter keeps its
+ * single-item queue operations in BENCH_QOP functions that push1/pop1 call
+ * (push1/pop1 translate their result, as ringmpsc's adapter translates the
+ * library's return code):
+ *  - normal build: always inlined, so push1/pop1 are the same code as with
+ *    the operation written in place;
+ *  - BENCH_CALL: noinline and noipa (no inlining, cloning, or knowledge of
+ *    the callee's registers, memory effects or return value at the call
+ *    site: what the compiler knows of a call into another object), and
+ *    aligned to 64 bytes as the library's entry points are
+ *    (-falign-functions=64). CMake also compiles these files with
+ *    -fno-optimize-sibling-calls, so push1/pop1 call the operation and
+ *    return, and never jump into it (see README.md, "Call depth").
+ * The BENCH_*_OF macros give the impl table entry its variable, name,
+ * note, workloads (W1 and W4 only), variant_of and flags.
+ */
+#ifdef BENCH_CALL
+#define BENCH_QOP		   static __attribute__((noinline, noipa, aligned(64)))
+#define BENCH_IMPL_OF(peer)	   bench_impl_##peer##_call
+#define BENCH_NAME_OF(peer)	   #peer "-call"
+#define BENCH_NOTE_OF(peer, note) \
+	"diagnostic: the " #peer " adapter with push1/pop1 reaching the queue "  \
+	"through one non-inlined call per operation (ringmpsc's call depth); " \
+	"W1 and W4 only"
+#define BENCH_WORKLOADS_OF(wl)	   (BENCH_WL_W1 | BENCH_WL_W4)
+#define BENCH_VARIANT_OF(peer)	   #peer
+#define BENCH_FLAGS_OF		   BENCH_F_CALL
+#else
+#define BENCH_QOP		   static inline __attribute__((always_inline))
+#define BENCH_IMPL_OF(peer)	   bench_impl_##peer
+#define BENCH_NAME_OF(peer)	   #peer
+#define BENCH_NOTE_OF(peer, note) note
+#define BENCH_WORKLOADS_OF(wl)	   (wl)
+#define BENCH_VARIANT_OF(peer)	   ((const char *)0)
+#define BENCH_FLAGS_OF		   0u
+#endif
 
 /* The adapters (bench/impl_<name>.c). */
 extern const struct bench_impl bench_impl_ringmpsc;
@@ -139,6 +192,14 @@ extern const struct bench_impl bench_impl_ck;    /* impl_ck.c */
 extern const struct bench_impl bench_impl_urcu;  /* impl_urcu.c */
 extern const struct bench_impl bench_impl_rwq;   /* impl_rwq.cc */
 extern const struct bench_impl bench_impl_mccq;  /* impl_mccq.cc */
+/* The same adapters with BENCH_CALL (impl_<peer>_call.c/.cc), "<peer>-call". */
+extern const struct bench_impl bench_impl_mutex_call;
+extern const struct bench_impl bench_impl_boost_call;
+extern const struct bench_impl bench_impl_dpdk_call;
+extern const struct bench_impl bench_impl_ck_call;
+extern const struct bench_impl bench_impl_urcu_call;
+extern const struct bench_impl bench_impl_rwq_call;
+extern const struct bench_impl bench_impl_mccq_call;
 
 /*
  * The fill and check every zero-copy adapter runs over its in-place spans,

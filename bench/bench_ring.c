@@ -69,6 +69,27 @@ static const struct bench_impl *const all_impls[] = {
 	&bench_impl_mccq,
 #endif
 	&bench_impl_mutex,
+	/* The "-call" diagnostics: each peer behind one non-inlined call per
+	 * operation, W1 and W4 only (README.md, "Call depth"). */
+#ifdef BENCH_HAVE_BOOST
+	&bench_impl_boost_call,
+#endif
+#ifdef BENCH_HAVE_DPDK
+	&bench_impl_dpdk_call,
+#endif
+#ifdef BENCH_HAVE_CK
+	&bench_impl_ck_call,
+#endif
+#ifdef BENCH_HAVE_URCU
+	&bench_impl_urcu_call,
+#endif
+#ifdef BENCH_HAVE_MOODYCAMEL_RWQ
+	&bench_impl_rwq_call,
+#endif
+#ifdef BENCH_HAVE_MOODYCAMEL_CQ
+	&bench_impl_mccq_call,
+#endif
+	&bench_impl_mutex_call,
 };
 #define N_IMPLS (sizeof all_impls / sizeof all_impls[0])
 #define OURS	"ringmpsc"
@@ -110,6 +131,8 @@ struct mode {
 	const char *name;
 	uint64_t tput_ns;   /* W1-W3 */
 	uint64_t lat_ns;    /* W4 */
+	uint64_t call_tput_ns; /* W1 of the -call variants (BENCH_F_CALL) */
+	uint64_t call_lat_ns;  /* W4 of the -call variants */
 	uint64_t lat_max;   /* W4 round trips at most */
 	uint64_t memset_ns; /* LIM memset */
 	uint64_t wake_ns;   /* W5: longest repetition */
@@ -128,6 +151,10 @@ static const struct mode mode_quick = {
 	.name = "quick",
 	.tput_ns = 200 * MS,
 	.lat_ns = 60 * MS,
+	/* Shorter: seven diagnostic rows more, and the run stays under a
+	 * minute (README.md, "Call depth"). */
+	.call_tput_ns = 50 * MS,
+	.call_lat_ns = 20 * MS,
 	.lat_max = 200000,
 	.wake_ns = 400 * MS,
 	.wake_max = 1000,
@@ -138,7 +165,11 @@ static const struct mode mode_quick = {
 	.probe_wait_ns = 20 * MS,
 	.probe_waits = 5,
 	.calib_ns = 30 * MS,
-	.budget_s = 50.0,
+	/* First attempts ~48 s with the -call rows (~45 s without); a run
+	 * can overshoot the budget by several seconds on this guest (reps in a
+	 * slow episode take longer than the projection), so this stays well
+	 * under the minute. */
+	.budget_s = 52.0,
 	.reps = 5,
 };
 
@@ -146,6 +177,8 @@ static const struct mode mode_full = {
 	.name = "full",
 	.tput_ns = 800 * MS,
 	.lat_ns = 250 * MS,
+	.call_tput_ns = 800 * MS,
+	.call_lat_ns = 250 * MS,
 	.lat_max = 500000,
 	.wake_ns = 2000 * MS,
 	.wake_max = 4000,
@@ -1305,7 +1338,8 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 		run->w[1].fn = k == C_W1	? consumer_one
 			       : k == C_W2_COPY ? consumer_copy
 						: consumer_zc;
-		run_threads(run, 2, mode.tput_ns, what);
+		run_threads(run, 2, im->flags & BENCH_F_CALL ? mode.call_tput_ns : mode.tput_ns,
+			    what);
 		if (run->w[1].count != run->w[0].count)
 			die(1, "%s: produced %" PRIu64 ", consumed %" PRIu64, what,
 			    run->w[0].count, run->w[1].count);
@@ -1366,7 +1400,8 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 		run->w[0].cpu = cpu_a;
 		run->w[1].fn = w4_pong;
 		run->w[1].cpu = cpu_b;
-		run_threads(run, 2, mode.lat_ns, what);
+		run_threads(run, 2, im->flags & BENCH_F_CALL ? mode.call_lat_ns : mode.lat_ns,
+			    what);
 		if (run->w[1].count != run->w[0].count)
 			die(1, "%s: %" PRIu64 " pings, %" PRIu64 " pongs", what,
 			    run->w[0].count, run->w[1].count);
@@ -1733,9 +1768,19 @@ static int better(const struct series *s, double a, double b)
 	return s->lower_better ? a < b : a > b;
 }
 
-/* The best median among the other implementations of the same workload,
- * path and unit; NULL when there is none. */
-static const struct series *best_other(const struct series *s)
+/* Whether @o is a "-call" diagnostic row (BENCH_F_CALL) of the same
+ * workload, path and unit as @s: what ringmpsc is compared with at equal
+ * call depth. */
+static int is_call(const struct series *o, const struct series *s)
+{
+	return o != s && o->n && o->wl == s->wl && !strcmp(o->path, s->path) &&
+	       !strcmp(o->unit, s->unit) && o->im && (o->im->flags & BENCH_F_CALL);
+}
+
+/* The best median among the rows @pick accepts for @s; NULL when none. */
+static const struct series *best_of(const struct series *s,
+				    int (*pick)(const struct series *o,
+						const struct series *s))
 {
 	const struct series *best = NULL;
 	unsigned i;
@@ -1743,10 +1788,17 @@ static const struct series *best_other(const struct series *s)
 	for (i = 0; i < g_nseries; i++) {
 		const struct series *o = &g_series[i];
 
-		if (is_other(o, s) && (!best || better(s, o->med, best->med)))
+		if (pick(o, s) && (!best || better(s, o->med, best->med)))
 			best = o;
 	}
 	return best;
+}
+
+/* The best median among the other implementations of the same workload,
+ * path and unit; NULL when there is none. */
+static const struct series *best_other(const struct series *s)
+{
+	return best_of(s, is_other);
 }
 
 /*
@@ -1757,7 +1809,8 @@ static const struct series *best_other(const struct series *s)
  * ratio of medians can pair a fast-regime median with a slow-regime one.
  * 0 when no round has a comparison.
  */
-static double paired_ratio(const struct series *s, const struct series *vs)
+static double paired_ratio_of(const struct series *s, const struct series *vs,
+			       int (*pick)(const struct series *o, const struct series *s))
 {
 	double r[REPS_MAX];
 	unsigned i, j, n = 0;
@@ -1769,7 +1822,7 @@ static double paired_ratio(const struct series *s, const struct series *vs)
 		for (i = 0; i < g_nseries && !vs; i++) {
 			const struct series *o = &g_series[i];
 
-			if (!is_other(o, s) || o->n <= j)
+			if (!pick(o, s) || o->n <= j)
 				continue;
 			if (!have || better(s, o->v[j], best))
 				best = o->v[j];
@@ -1783,6 +1836,11 @@ static double paired_ratio(const struct series *s, const struct series *vs)
 			r[n++] = s->v[j] / best;
 	}
 	return median_of(r, n);
+}
+
+static double paired_ratio(const struct series *s, const struct series *vs)
+{
+	return paired_ratio_of(s, vs, is_other);
 }
 
 static double lim_value(const char *path, const char *unit)
@@ -1863,6 +1921,69 @@ static const char *verdict(double ours, double peer, int lower_better)
 	return (lower_better ? ours < peer : ours > peer) ? "better" : "WORSE";
 }
 
+/* The rows ringmpsc is also compared on at equal call depth, against the
+ * best "-call" variant (README.md, "Call depth"). */
+static const struct {
+	const char *key; /* JSON */
+	enum wl_id wl;
+	const char *path;
+	const char *unit;
+} call_rows[] = {
+	{ "W1_single", WL_W1, "single", "Mmsg/s" },
+	{ "W4_p50", WL_W4, "p50", "ns" },
+};
+#define N_CALL_ROWS (sizeof call_rows / sizeof call_rows[0])
+
+/* Ours on call_rows[i] and its best -call variant; 0 unless both ran. */
+static int call_pair(unsigned i, const struct series **a, const struct series **c)
+{
+	*a = find_series(call_rows[i].wl, call_rows[i].path, call_rows[i].unit, OURS);
+	*c = *a && (*a)->n ? best_of(*a, is_call) : NULL;
+	return *c && (*c)->med > 0;
+}
+
+/* The inlined build of the -call row @c (its variant_of), or NULL. */
+static const struct series *call_inline(const struct series *c)
+{
+	const struct series *s = find_series(c->wl, c->path, c->unit, c->im->variant_of);
+
+	return s && s->n && s->med > 0 ? s : NULL;
+}
+
+static void print_call_depth(void)
+{
+	unsigned i, j, head = 1;
+
+	for (i = 0; i < N_CALL_ROWS; i++) {
+		const struct series *a, *c;
+		int first = 1;
+
+		if (!call_pair(i, &a, &c))
+			continue;
+		if (head)
+			printf("  at equal call depth (ratio = %s / best -call variant; "
+			       "then each peer's -call / inlined, paired):\n",
+			       OURS);
+		head = 0;
+		printf("  %-3s %-10s %9.2f %-6s  vs %-10s %9.2f: ratio %5.2f, paired %5.2f "
+		       "(%s)\n",
+		       wl_names[a->wl], a->path, a->med, a->unit, c->impl, c->med,
+		       a->med / c->med, paired_ratio_of(a, NULL, is_call),
+		       verdict(a->med, c->med, a->lower_better));
+		for (j = 0; j < g_nseries; j++) {
+			const struct series *o = &g_series[j], *inl;
+
+			if (!is_call(o, a) || !(inl = call_inline(o)))
+				continue;
+			printf("%s %s %.2f", first ? "      " : ",", inl->impl,
+			       paired_ratio(o, inl));
+			first = 0;
+		}
+		if (!first)
+			printf("\n");
+	}
+}
+
 static void print_summary(void)
 {
 	const double memset_gbs = lim_value("memset", "GB/s");
@@ -1933,6 +2054,7 @@ static void print_summary(void)
 		       wl_names[wake_ab[i].wl], wake_ab[i].path, OURS, a->med, OURS_POLL,
 		       p->med, a->unit, a->med / p->med, paired_ratio(a, p));
 	}
+	print_call_depth();
 	printf("  repetitions repeated after a slow probe: %u; kept slow: %u; "
 	       "probes: %u (%u slow, lowest %.1f ns, median %.1f ns)\n",
 	       pr.repeated, pr.kept_slow, pr.n, pr.slow,
@@ -2056,6 +2178,58 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 		json_num(f, paired_ratio(a, p));
 		fputc('}', f);
 	}
+	fputs("},\n  \"call_depth\": {", f);
+	first = 1;
+	for (i = 0; i < N_CALL_ROWS; i++) {
+		const struct series *a, *c, *b;
+		unsigned j, firstp = 1;
+
+		if (!call_pair(i, &a, &c))
+			continue;
+		b = best_other(a);
+		fprintf(f, "%s\"%s\": {\"unit\": \"%s\", \"%s\": ", first ? "" : ", ",
+			call_rows[i].key, a->unit, OURS);
+		first = 0;
+		json_num(f, a->med);
+		if (b && b->med > 0) {
+			fputs(", \"best_peer\": ", f);
+			json_str(f, b->impl);
+			fputs(", \"best_peer_median\": ", f);
+			json_num(f, b->med);
+			fputs(", \"ratio_vs_best_peer\": ", f);
+			json_num(f, a->med / b->med);
+			fputs(", \"paired_ratio_vs_best_peer\": ", f);
+			json_num(f, a->paired);
+		}
+		fputs(", \"best_call\": ", f);
+		json_str(f, c->impl);
+		fputs(", \"best_call_median\": ", f);
+		json_num(f, c->med);
+		fputs(", \"ratio_vs_best_call\": ", f);
+		json_num(f, a->med / c->med);
+		fputs(", \"paired_ratio_vs_best_call\": ", f);
+		json_num(f, paired_ratio_of(a, NULL, is_call));
+		fputs(", \"call_vs_inline\": {", f);
+		for (j = 0; j < g_nseries; j++) {
+			const struct series *o = &g_series[j], *inl;
+
+			if (!is_call(o, a) || !(inl = call_inline(o)))
+				continue;
+			fprintf(f, "%s", firstp ? "" : ", ");
+			firstp = 0;
+			json_str(f, inl->impl);
+			fputs(": {\"inline\": ", f);
+			json_num(f, inl->med);
+			fputs(", \"call\": ", f);
+			json_num(f, o->med);
+			fputs(", \"ratio\": ", f);
+			json_num(f, o->med / inl->med);
+			fputs(", \"paired_ratio\": ", f);
+			json_num(f, paired_ratio(o, inl));
+			fputc('}', f);
+		}
+		fputs("}}", f);
+	}
 	first = 1;
 	fputs("},\n  \"records\": [\n", f);
 	for (i = 0; i < g_nseries; i++) {
@@ -2080,6 +2254,8 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 			json_str(f, s->im->variant_of);
 			fputs(", ", f);
 		}
+		if (s->im && (s->im->flags & BENCH_F_CALL))
+			fputs("\"call_variant\": true, ", f);
 		json_stats(f, s, 1);
 		if (b) {
 			fputs(", \"best_other\": ", f);

@@ -118,22 +118,34 @@ inline ct_queue &ctq(void *p)
 	return static_cast<bq_ct *>(static_cast<bq *>(p))->q;
 }
 
-int bq_push1(void *p, uint64_t v)
+/* The single-item queue operations: inlined into push1/pop1, or behind one
+ * non-inlined call in boost-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP bool bq_op_push(void *p, uint64_t v)
 {
 	rt_queue *rt = static_cast<bq *>(p)->rt;
 
 	if (__builtin_expect(rt == nullptr, 1))
-		return ctq(p).push(v) ? 1 : 0;
-	return rt->push(v) ? 1 : 0;
+		return ctq(p).push(v);
+	return rt->push(v);
+}
+
+BENCH_QOP bool bq_op_pop(void *p, uint64_t *v)
+{
+	rt_queue *rt = static_cast<bq *>(p)->rt;
+
+	if (__builtin_expect(rt == nullptr, 1))
+		return ctq(p).pop(*v);
+	return rt->pop(*v);
+}
+
+int bq_push1(void *p, uint64_t v)
+{
+	return bq_op_push(p, v) ? 1 : 0;
 }
 
 int bq_pop1(void *p, uint64_t *v)
 {
-	rt_queue *rt = static_cast<bq *>(p)->rt;
-
-	if (__builtin_expect(rt == nullptr, 1))
-		return ctq(p).pop(*v) ? 1 : 0;
-	return rt->pop(*v) ? 1 : 0;
+	return bq_op_pop(p, v) ? 1 : 0;
 }
 
 int bq_push_n(void *p, const uint64_t *v, uint32_t n)
@@ -186,14 +198,15 @@ int bq_mp_pop1(void *p, uint64_t *v)
 
 } // namespace
 
-const struct bench_impl bench_impl_boost = {
-	.name = "boost",
-	.api_note = "spsc_queue<u64, capacity<65536>> (holds exactly 65536; 65537 slots "
-		    "inside, wrap by compare, not mask); bulk push/pop copy in and out; "
-		    "consumer-only in-place read (front/consume_all), no in-place "
-		    "produce, so no zero-copy; W3 one shared MPMC queue<u64>, 65536 "
-		    "preallocated nodes + bounded_push (exactly 65536; its fixed_sized "
-		    "form tops out at 65534), a CAS per push and per pop",
+const struct bench_impl BENCH_IMPL_OF(boost) = {
+	.name = BENCH_NAME_OF(boost),
+	.api_note = BENCH_NOTE_OF(
+		boost, "spsc_queue<u64, capacity<65536>> (holds exactly 65536; 65537 "
+		       "slots inside, wrap by compare, not mask); bulk push/pop copy in "
+		       "and out; consumer-only in-place read (front/consume_all), no "
+		       "in-place produce, so no zero-copy; W3 one shared MPMC queue<u64>, "
+		       "65536 preallocated nodes + bounded_push (exactly 65536; its "
+		       "fixed_sized form tops out at 65534), a CAS per push and per pop"),
 	.create = bq_create,
 	.destroy = bq_destroy,
 	.push1 = bq_push1,
@@ -212,6 +225,7 @@ const struct bench_impl bench_impl_boost = {
 	.wake_destroy = nullptr,
 	.wake_push1 = nullptr,
 	.wake_pop1 = nullptr,
-	.workloads = 0,
-	.variant_of = nullptr,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(boost),
+	.flags = BENCH_FLAGS_OF,
 };

@@ -23,6 +23,7 @@
  * for the earlier ones to move p_tail) and ck_ring_dequeue_mpsc (the
  * single-consumer dequeue of the mpsc namespace).
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,22 +66,34 @@ static void ckb_destroy(void *p)
 	free(q);
 }
 
-static int ckb_push1(void *p, uint64_t v)
+/* The single-item queue operations: inlined into push1/pop1, or behind one
+ * non-inlined call in ck-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP bool ckb_op_push(void *p, uint64_t v)
 {
 	struct ckb_q *q = p;
 
 	return ck_ring_enqueue_spsc(&q->ring, q->buf, (void *)(uintptr_t)v);
 }
 
-static int ckb_pop1(void *p, uint64_t *v)
+BENCH_QOP bool ckb_op_pop(void *p, uint64_t *v)
 {
 	struct ckb_q *q = p;
 	void *e;
 
 	if (!ck_ring_dequeue_spsc(&q->ring, q->buf, &e))
-		return 0;
+		return false;
 	*v = (uint64_t)(uintptr_t)e;
-	return 1;
+	return true;
+}
+
+static int ckb_push1(void *p, uint64_t v)
+{
+	return ckb_op_push(p, v);
+}
+
+static int ckb_pop1(void *p, uint64_t *v)
+{
+	return ckb_op_pop(p, v);
 }
 
 static int ckb_push_n(void *p, const uint64_t *v, uint32_t n)
@@ -136,13 +149,14 @@ static int ckb_mp_pop1(void *p, uint64_t *v)
 	return 1;
 }
 
-const struct bench_impl bench_impl_ck = {
-	.name = "ck",
-	.api_note = "ck_ring pointer API, u64 as the pointer value, header inlines; "
+const struct bench_impl BENCH_IMPL_OF(ck) = {
+	.name = BENCH_NAME_OF(ck),
+	.api_note = BENCH_NOTE_OF(
+		ck, "ck_ring pointer API, u64 as the pointer value, header inlines; "
 		    "size 65536 holds 65535 (N - 1, N a power of two); no batch calls, "
 		    "so push_n/pop_n loop per item (index load + publish each); no "
 		    "consumer-side peek, so no zero-copy; W3 one ring, "
-		    "enqueue_mpsc producers wait in the library for earlier ones",
+		    "enqueue_mpsc producers wait in the library for earlier ones"),
 	.create = ckb_create,
 	.destroy = ckb_destroy,
 	.push1 = ckb_push1,
@@ -155,4 +169,7 @@ const struct bench_impl bench_impl_ck = {
 	.mp_destroy = ckb_destroy,
 	.mp_push1 = ckb_mp_push1,
 	.mp_pop1 = ckb_mp_pop1,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(ck),
+	.flags = BENCH_FLAGS_OF,
 };

@@ -85,14 +85,26 @@ static inline int dp_one(int err)
 	return (err == -ENOBUFS || err == -ENOENT) ? 0 : BENCH_ERR_IMPL;
 }
 
+/* The single-item queue operations: inlined into push1/pop1, or behind one
+ * non-inlined call in dpdk-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP int dp_op_push(void *q, uint64_t v)
+{
+	return rte_ring_sp_enqueue_elem(q, &v, DP_ESIZE);
+}
+
+BENCH_QOP int dp_op_pop(void *q, uint64_t *v)
+{
+	return rte_ring_sc_dequeue_elem(q, v, DP_ESIZE);
+}
+
 static int dp_push1(void *q, uint64_t v)
 {
-	return dp_one(rte_ring_sp_enqueue_elem(q, &v, DP_ESIZE));
+	return dp_one(dp_op_push(q, v));
 }
 
 static int dp_pop1(void *q, uint64_t *v)
 {
-	return dp_one(rte_ring_sc_dequeue_elem(q, v, DP_ESIZE));
+	return dp_one(dp_op_pop(q, v));
 }
 
 static int dp_push_n(void *q, const uint64_t *v, uint32_t n)
@@ -159,14 +171,15 @@ static int dp_mp_push1(void *q, unsigned producer, uint64_t v)
 	return dp_one(rte_ring_enqueue_elem(q, &v, DP_ESIZE));
 }
 
-const struct bench_impl bench_impl_dpdk = {
-	.name = "dpdk",
-	.api_note = "rte_ring without EAL (rte_ring_init on our memory), u64 via the "
-		    "_elem API (esize 8), header inlines; RING_F_EXACT_SZ gives exactly "
-		    "65536 usable slots but a 131072-slot (1 MiB) array; burst calls "
-		    "copy, zero-copy via peek_zc start/finish (SP/SC only); W3 one ring "
-		    "with RTS multi-producer enqueue (DPDK's choice when threads share "
-		    "cores; the default MP mode convoys there)",
+const struct bench_impl BENCH_IMPL_OF(dpdk) = {
+	.name = BENCH_NAME_OF(dpdk),
+	.api_note = BENCH_NOTE_OF(
+		dpdk, "rte_ring without EAL (rte_ring_init on our memory), u64 via the "
+		      "_elem API (esize 8), header inlines; RING_F_EXACT_SZ gives "
+		      "exactly 65536 usable slots but a 131072-slot (1 MiB) array; burst "
+		      "calls copy, zero-copy via peek_zc start/finish (SP/SC only); W3 "
+		      "one ring with RTS multi-producer enqueue (DPDK's choice when "
+		      "threads share cores; the default MP mode convoys there)"),
 	.create = dp_create,
 	.destroy = dp_destroy,
 	.push1 = dp_push1,
@@ -179,4 +192,7 @@ const struct bench_impl bench_impl_dpdk = {
 	.mp_destroy = dp_destroy,
 	.mp_push1 = dp_mp_push1,
 	.mp_pop1 = dp_pop1,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(dpdk),
+	.flags = BENCH_FLAGS_OF,
 };

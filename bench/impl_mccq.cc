@@ -128,18 +128,30 @@ void *mc_create(uint32_t capacity)
 	return m;
 }
 
-int mc_push1(void *p, uint64_t v)
+/* The single-item queue operations: inlined into push1/pop1, or behind one
+ * non-inlined call in mccq-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP bool mc_op_push(void *p, uint64_t v)
 {
 	mc_spsc *m = static_cast<mc_spsc *>(p);
 
-	return m->q.try_enqueue(m->ptok, v) ? 1 : 0;
+	return m->q.try_enqueue(m->ptok, v);
+}
+
+BENCH_QOP bool mc_op_pop(void *p, uint64_t *v)
+{
+	mc_spsc *m = static_cast<mc_spsc *>(p);
+
+	return m->q.try_dequeue(m->ctok, *v);
+}
+
+int mc_push1(void *p, uint64_t v)
+{
+	return mc_op_push(p, v) ? 1 : 0;
 }
 
 int mc_pop1(void *p, uint64_t *v)
 {
-	mc_spsc *m = static_cast<mc_spsc *>(p);
-
-	return m->q.try_dequeue(m->ctok, *v) ? 1 : 0;
+	return mc_op_pop(p, v) ? 1 : 0;
 }
 
 /* All or nothing. */
@@ -201,13 +213,15 @@ int mc_mp_pop1(void *p, uint64_t *v)
 
 } // namespace
 
-const struct bench_impl bench_impl_mccq = {
-	.name = "mccq",
-	.api_note = "ConcurrentQueue<u64>(65536), explicit ProducerToken + ConsumerToken: "
-		    "2048 pooled blocks of 32, holds 65505..65536 (a block is reused only "
-		    "once fully read); try_enqueue_bulk is all-or-nothing, bulk calls copy; "
-		    "no zero-copy API; W3 one shared queue, a token per producer, "
-		    "MAX_SUBQUEUE_SIZE 32768 so neither producer can hoard the pool",
+const struct bench_impl BENCH_IMPL_OF(mccq) = {
+	.name = BENCH_NAME_OF(mccq),
+	.api_note = BENCH_NOTE_OF(
+		mccq, "ConcurrentQueue<u64>(65536), explicit ProducerToken + "
+		      "ConsumerToken: 2048 pooled blocks of 32, holds 65505..65536 (a "
+		      "block is reused only once fully read); try_enqueue_bulk is "
+		      "all-or-nothing, bulk calls copy; no zero-copy API; W3 one shared "
+		      "queue, a token per producer, MAX_SUBQUEUE_SIZE 32768 so neither "
+		      "producer can hoard the pool"),
 	.create = mc_create,
 	.destroy = mc_destroy,
 	.push1 = mc_push1,
@@ -226,6 +240,7 @@ const struct bench_impl bench_impl_mccq = {
 	.wake_destroy = nullptr,
 	.wake_push1 = nullptr,
 	.wake_pop1 = nullptr,
-	.workloads = 0,
-	.variant_of = nullptr,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(mccq),
+	.flags = BENCH_FLAGS_OF,
 };

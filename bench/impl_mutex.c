@@ -54,7 +54,9 @@ static void mx_destroy(void *q)
 	free(r);
 }
 
-static int mx_push1(void *q, uint64_t v)
+/* The single-item queue operations: inlined into push1/pop1, or behind one
+ * non-inlined call in mutex-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP int mx_op_push(void *q, uint64_t v)
 {
 	struct mx_ring *r = q;
 	int ok = 0;
@@ -69,7 +71,7 @@ static int mx_push1(void *q, uint64_t v)
 	return ok;
 }
 
-static int mx_pop1(void *q, uint64_t *v)
+BENCH_QOP int mx_op_pop(void *q, uint64_t *v)
 {
 	struct mx_ring *r = q;
 	int ok = 0;
@@ -82,6 +84,16 @@ static int mx_pop1(void *q, uint64_t *v)
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ok;
+}
+
+static int mx_push1(void *q, uint64_t v)
+{
+	return mx_op_push(q, v);
+}
+
+static int mx_pop1(void *q, uint64_t *v)
+{
+	return mx_op_pop(q, v);
 }
 
 static int mx_push_n(void *q, const uint64_t *v, uint32_t n)
@@ -137,11 +149,12 @@ static int mx_mp_push1(void *q, unsigned producer, uint64_t v)
 	return mx_push1(q, v);
 }
 
-const struct bench_impl bench_impl_mutex = {
-	.name = "mutex",
-	.api_note = "one pthread mutex around a u64 ring: every call takes the lock, "
-		    "so producer and consumer serialize and contend on one line; "
-		    "copying only; W3 shares the one ring",
+const struct bench_impl BENCH_IMPL_OF(mutex) = {
+	.name = BENCH_NAME_OF(mutex),
+	.api_note = BENCH_NOTE_OF(
+		mutex, "one pthread mutex around a u64 ring: every call takes the "
+		       "lock, so producer and consumer serialize and contend on one "
+		       "line; copying only; W3 shares the one ring"),
 	.create = mx_create,
 	.destroy = mx_destroy,
 	.push1 = mx_push1,
@@ -154,4 +167,7 @@ const struct bench_impl bench_impl_mutex = {
 	.mp_destroy = mx_destroy,
 	.mp_push1 = mx_mp_push1,
 	.mp_pop1 = mx_pop1,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(mutex),
+	.flags = BENCH_FLAGS_OF,
 };

@@ -79,14 +79,26 @@ void *rwq_create(uint32_t capacity)
 	return q;
 }
 
+/* The single-item queue operations: inlined into push1/pop1, or behind one
+ * non-inlined call in rwq-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP bool rwq_op_push(void *p, uint64_t v)
+{
+	return static_cast<rwq *>(p)->try_enqueue(v);
+}
+
+BENCH_QOP bool rwq_op_pop(void *p, uint64_t *v)
+{
+	return static_cast<rwq *>(p)->try_dequeue(*v);
+}
+
 int rwq_push1(void *p, uint64_t v)
 {
-	return static_cast<rwq *>(p)->try_enqueue(v) ? 1 : 0;
+	return rwq_op_push(p, v) ? 1 : 0;
 }
 
 int rwq_pop1(void *p, uint64_t *v)
 {
-	return static_cast<rwq *>(p)->try_dequeue(*v) ? 1 : 0;
+	return rwq_op_pop(p, v) ? 1 : 0;
 }
 
 /* No bulk API: one try_enqueue per item until the first refusal. */
@@ -114,13 +126,14 @@ int rwq_pop_n(void *p, uint64_t *v, uint32_t n)
 
 } // namespace
 
-const struct bench_impl bench_impl_rwq = {
-	.name = "rwq",
-	.api_note = "ReaderWriterQueue<u64, 65536>(65535): one preallocated block, holds "
-		    "exactly 65535 (one slot wasted; default 512-slot blocks would hold "
-		    "65919..66430); try_enqueue/try_dequeue only, so push_n/pop_n loop per "
-		    "item; consumer-only in-place read (peek+pop), no in-place produce, so "
-		    "no zero-copy; single producer, no W3",
+const struct bench_impl BENCH_IMPL_OF(rwq) = {
+	.name = BENCH_NAME_OF(rwq),
+	.api_note = BENCH_NOTE_OF(
+		rwq, "ReaderWriterQueue<u64, 65536>(65535): one preallocated block, holds "
+		     "exactly 65535 (one slot wasted; default 512-slot blocks would hold "
+		     "65919..66430); try_enqueue/try_dequeue only, so push_n/pop_n loop "
+		     "per item; consumer-only in-place read (peek+pop), no in-place "
+		     "produce, so no zero-copy; single producer, no W3"),
 	.create = rwq_create,
 	.destroy = rwq_destroy,
 	.push1 = rwq_push1,
@@ -139,6 +152,7 @@ const struct bench_impl bench_impl_rwq = {
 	.wake_destroy = nullptr,
 	.wake_push1 = nullptr,
 	.wake_pop1 = nullptr,
-	.workloads = 0,
-	.variant_of = nullptr,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(rwq),
+	.flags = BENCH_FLAGS_OF,
 };

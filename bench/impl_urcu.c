@@ -193,12 +193,15 @@ static inline __attribute__((always_inline)) int uq_dequeue(struct uq *q, uint64
 	return 1;
 }
 
-static int uq_push1(void *q, uint64_t v)
+/* The single-item queue operations (the adapter's credit bookkeeping
+ * included): inlined into push1/pop1, or behind one non-inlined call in
+ * urcu-call (BENCH_CALL, bench_impl.h). */
+BENCH_QOP int uq_op_push(void *q, uint64_t v)
 {
 	return uq_enqueue(q, 0, v);
 }
 
-static int uq_pop1(void *p, uint64_t *v)
+BENCH_QOP int uq_op_pop(void *p, uint64_t *v)
 {
 	struct uq *q = p;
 
@@ -206,6 +209,16 @@ static int uq_pop1(void *p, uint64_t *v)
 		return 1;
 	uq_publish_all(q);
 	return 0;
+}
+
+static int uq_push1(void *q, uint64_t v)
+{
+	return uq_op_push(q, v);
+}
+
+static int uq_pop1(void *p, uint64_t *v)
+{
+	return uq_op_pop(p, v);
 }
 
 static int uq_push_n(void *p, const uint64_t *v, uint32_t n)
@@ -243,14 +256,15 @@ static int uq_mp_push1(void *q, unsigned producer, uint64_t v)
 	return uq_enqueue(q, producer, v);
 }
 
-const struct bench_impl bench_impl_urcu = {
-	.name = "urcu",
-	.api_note = "wfcqueue (inlined, _LGPL_SOURCE): unbounded intrusive list, bounded "
-		    "here by 65536 preallocated 16-byte nodes (1 MiB) and per-producer "
-		    "credits the consumer publishes every 64 items or when empty; "
-		    "no batch enqueue, so push_n/pop_n loop per item (an xchg per "
-		    "enqueue); no zero-copy spans; W3 one queue, a node range and "
-		    "credit counter per producer",
+const struct bench_impl BENCH_IMPL_OF(urcu) = {
+	.name = BENCH_NAME_OF(urcu),
+	.api_note = BENCH_NOTE_OF(
+		urcu, "wfcqueue (inlined, _LGPL_SOURCE): unbounded intrusive list, "
+		      "bounded here by 65536 preallocated 16-byte nodes (1 MiB) and "
+		      "per-producer credits the consumer publishes every 64 items or "
+		      "when empty; no batch enqueue, so push_n/pop_n loop per item (an "
+		      "xchg per enqueue); no zero-copy spans; W3 one queue, a node range "
+		      "and credit counter per producer"),
 	.create = uq_create,
 	.destroy = uq_destroy,
 	.push1 = uq_push1,
@@ -263,4 +277,7 @@ const struct bench_impl bench_impl_urcu = {
 	.mp_destroy = uq_destroy,
 	.mp_push1 = uq_mp_push1,
 	.mp_pop1 = uq_pop1,
+	.workloads = BENCH_WORKLOADS_OF(0),
+	.variant_of = BENCH_VARIANT_OF(urcu),
+	.flags = BENCH_FLAGS_OF,
 };
