@@ -148,9 +148,10 @@ enum {
  * library's return code):
  *  - normal build: always inlined, so push1/pop1 are the same code as with
  *    the operation written in place;
- *  - BENCH_CALL: noinline and noipa (no inlining, cloning, or knowledge of
- *    the callee's registers, memory effects or return value at the call
- *    site: what the compiler knows of a call into another object), and
+ *  - BENCH_CALL: noinline and, where the compiler has it (GCC), noipa (no
+ *    inlining, cloning, or knowledge of the callee's registers, memory
+ *    effects or return value at the call site: what the compiler knows of
+ *    a call into another object), and
  *    aligned to 64 bytes as the library's entry points are
  *    (-falign-functions=64). CMake also compiles these files with
  *    -fno-optimize-sibling-calls, so push1/pop1 call the operation and
@@ -158,8 +159,16 @@ enum {
  * The BENCH_*_OF macros give the impl table entry its variable, name,
  * note, workloads (W1 and W4 only), variant_of and flags.
  */
+#if defined(__has_attribute)
+#if __has_attribute(noipa)
+#define BENCH_NOIPA noipa,
+#endif
+#endif
+#ifndef BENCH_NOIPA
+#define BENCH_NOIPA
+#endif
 #ifdef BENCH_CALL
-#define BENCH_QOP		   static __attribute__((noinline, noipa, aligned(64)))
+#define BENCH_QOP		   static __attribute__((BENCH_NOIPA noinline, aligned(64)))
 #define BENCH_IMPL_OF(peer)	   bench_impl_##peer##_call
 #define BENCH_NAME_OF(peer)	   #peer "-call"
 #define BENCH_NOTE_OF(peer, note) \
