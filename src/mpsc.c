@@ -64,6 +64,15 @@ struct rmpsc_mpsc {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq;
 };
 
+/* Whether a metrics flag is set. RMPSC_NO_METRICS (a benchmark build only,
+ * bench/CMakeLists.txt) compiles every metrics test and counter out, the
+ * baseline of the "zero cost when off" A/B. */
+#ifdef RMPSC_NO_METRICS
+#define METRICS_ON(flag_test) ((void)(flag_test), 0)
+#else
+#define METRICS_ON(flag_test) RMPSC__UNLIKELY(flag_test)
+#endif
+
 #define MPSC_CHECK(ch) RMPSC__CHECK(!RMPSC__HANDLE_IS(ch, RMPSC__MAGIC_MPSC), -EBADF)
 
 static uint64_t relaxed(const _Atomic uint64_t *c)
@@ -166,7 +175,7 @@ int rmpsc_producer_id(const rmpsc_producer *p)
  * found no room. One flag test when metrics are off. */
 static RMPSC__ALWAYS_INLINE int prod_done(rc_t *rc, int ret, uint64_t n)
 {
-	if (RMPSC__UNLIKELY(rc->flags & RC_F_METRICS)) {
+	if (METRICS_ON(rc->flags & RC_F_METRICS)) {
 		if (ret == -EAGAIN || ret == -ETIMEDOUT) {
 			bump(&rc->m_full, 1);
 		} else if (ret >= 0 && n) {
@@ -184,27 +193,54 @@ int rmpsc_producer_reserve(rmpsc_producer *p, uint32_t n, rmpsc_span *out)
 	return prod_done(&p->core, rc_reserve(&p->core, n, false, out), 0);
 }
 
+/*
+ * The metrics-on side of the hot producer calls, out of line: with metrics
+ * off, commit, push and push_n are the ring's own calls behind one flag
+ * test (a load from the handle's first line), so they keep the ring's fast
+ * paths, frame-free for push; counting after the call inline would give
+ * every call a stack frame to keep the handle across it.
+ */
+static __attribute__((noinline)) int commit_metrics(rc_t *rc, uint32_t n)
+{
+	return prod_done(rc, rc_commit(rc, n), n);
+}
+
+static __attribute__((noinline)) int push_metrics(rc_t *rc, const void *item)
+{
+	return prod_done(rc, rc_push1_fast(rc, item), 1);
+}
+
+static __attribute__((noinline)) int push_n_metrics(rc_t *rc, const void *items, uint32_t n)
+{
+	int k = rc_push_n(rc, items, n, false);
+
+	return prod_done(rc, k, k > 0 ? (uint64_t)k : 0);
+}
+
 int rmpsc_producer_commit(rmpsc_producer *p, uint32_t n)
 {
 	PROD_CHECK(p);
-	return prod_done(&p->core, rc_commit(&p->core, n), n);
+	if (METRICS_ON(p->core.flags & RC_F_METRICS))
+		return commit_metrics(&p->core, n);
+	return rc_commit(&p->core, n);
 }
 
 int rmpsc_producer_push(rmpsc_producer *p, const void *item)
 {
 	PROD_CHECK(p);
 	RMPSC__CHECK(!item, -EINVAL);
-	return prod_done(&p->core, rc_push1_fast(&p->core, item), 1);
+	if (METRICS_ON(p->core.flags & RC_F_METRICS))
+		return push_metrics(&p->core, item);
+	return rc_push1_fast(&p->core, item);
 }
 
 int rmpsc_producer_push_n(rmpsc_producer *p, const void *items, uint32_t n)
 {
-	int k;
-
 	PROD_CHECK(p);
 	RMPSC__CHECK(!items && n, -EINVAL);
-	k = rc_push_n(&p->core, items, n, false);
-	return prod_done(&p->core, k, k > 0 ? (uint64_t)k : 0);
+	if (METRICS_ON(p->core.flags & RC_F_METRICS))
+		return push_n_metrics(&p->core, items, n);
+	return rc_push_n(&p->core, items, n, false);
 }
 
 int rmpsc_producer_reserve_timed(rmpsc_producer *p, uint32_t n, rmpsc_span *out,
@@ -264,13 +300,13 @@ static int deliver(rmpsc_mpsc *ch, rc_t *rc, const struct round *rd, uint32_t li
 
 	if (k <= 0)
 		return k;
-	if (RMPSC__UNLIKELY(rc->flags & RC_F_METRICS))
+	if (METRICS_ON(rc->flags & RC_F_METRICS))
 		t0 = rmpsc__now_ns();
 	rd->fn(rd->ctx, rc->id, s.iov[0].iov_base, s.count[0]);
 	if (s.nseg > 1)
 		rd->fn(rd->ctx, rc->id, s.iov[1].iov_base, s.count[1]);
 	(void)rc_advance(rc, (uint32_t)k);
-	if (RMPSC__UNLIKELY(rc->flags & RC_F_METRICS)) {
+	if (METRICS_ON(rc->flags & RC_F_METRICS)) {
 		uint64_t dt = rmpsc__now_ns() - t0;
 
 		if (dt < relaxed(&ch->m_bmin))
@@ -291,7 +327,7 @@ static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 {
 	uint32_t n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire); /* C2 */
 	bool closed = atomic_load_explicit(&ch->rs.closed, memory_order_acquire); /* C3 */
-	bool use_skip = rd->skip && !closed;
+	bool use_skip = rd->skip && !closed && !(ch->rs.flags & RMPSC_MPSC_F_NOSKIP);
 	uint32_t start = ch->cursor < n ? ch->cursor : 0;
 	uint32_t live, batches = 0, skipped, k;
 	uint64_t done = 0;
@@ -367,9 +403,13 @@ again:
 			/* Closed and drained: free it for a later producer. */
 			live--;
 			rmpsc__ring_retire(rc);
+			/* rmpsc_mpsc_pop's fast path relies on it: a run is
+			 * never on a retired ring. */
+			if (i == ch->pop_ring)
+				ch->pop_run = 0;
 		}
 	}
-	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS))
+	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		bump(&ch->m_polls, live - skipped);
 	/* The pull calls promise that -EAGAIN means empty: when the rings
 	 * looked at had nothing, look at the skipped ones as well. */
@@ -382,7 +422,7 @@ again:
 	if (n)
 		ch->cursor = (done >= rd->max && k) ? (start + k) % n : (start + 1) % n;
 	if (done) {
-		if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE) {
+		if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS) && rd->mode != R_READABLE) {
 			bump(&ch->m_received, done);
 			bump(&ch->m_batches, batches);
 		}
@@ -450,42 +490,83 @@ int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
 
 enum { MPSC_POP_RUN = 64 }; /* pops from one ring before the next one's turn */
 
-int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
+static RMPSC__COLD void pop_metrics(rmpsc_mpsc *ch)
+{
+	bump(&ch->m_received, 1);
+	bump(&ch->m_batches, 1);
+	bump(&ch->m_polls, 1);
+}
+
+/* A pop from the run's ring succeeded. */
+static RMPSC__ALWAYS_INLINE int pop_hit(rmpsc_mpsc *ch, const rc_t *rc, uint32_t *producer_id)
+{
+	ch->pop_run--;
+	ch->rd_ring = -1;
+	if (producer_id)
+		*producer_id = rc->id;
+	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS))
+		pop_metrics(ch);
+	return 0;
+}
+
+/* rmpsc_mpsc_pop past what the consumer already knows is there: the run's
+ * ring through the general pop (it loads tail), then a round. */
+static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 {
 	struct round rd = { .mode = R_POP, .skip = true, .exact = true, .max = 1, .dst = item };
+	uint32_t run = ch->pop_run;
 	int64_t k;
 
-	MPSC_CHECK(ch);
-	RMPSC__CHECK(!item, -EINVAL);
-	/* Stay on the ring that had data: its lines are in this core's cache
-	 * and its producer is likely still running. */
-	if (RMPSC__LIKELY(ch->pop_run)) {
+	if (run) {
 		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
 
-		if (!rmpsc__ring_free(rc) && rc_pop1_fast(rc, item) == 0) {
-			ch->pop_run--;
-			ch->rd_ring = -1;
-			if (producer_id)
-				*producer_id = rc->id;
-			if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
-				bump(&ch->m_received, 1);
-				bump(&ch->m_batches, 1);
-				bump(&ch->m_polls, 1);
-			}
-			return 0;
-		}
+		if (rmpsc__rc_pop1(rc, item) == 0)
+			return pop_hit(ch, rc, producer_id);
 		ch->pop_run = 0;
 	}
 	/* The run ended (64 pops, or the ring ran dry): the others' turn. */
 	ch->cursor = ch->pop_ring + 1;
 	k = mpsc_round(ch, &rd);
-	if (k <= 0)
+	if (k <= 0) {
+		/* Every ring was empty: the run goes on where it was (a consumer
+		 * on its producer's heels finds the ring dry between most items,
+		 * and the ring it stays on is still the likeliest to fill),
+		 * unless the round retired that ring. */
+		if (!rmpsc__ring_free(&ch->rs.dir[ch->pop_ring]->core))
+			ch->pop_run = run;
 		return k == 0 ? -EAGAIN : (int)k;
+	}
 	ch->pop_ring = ch->last;
 	ch->pop_run = MPSC_POP_RUN - 1;
 	if (producer_id)
 		*producer_id = ch->rs.dir[ch->pop_ring]->core.id;
 	return 0;
+}
+
+/*
+ * Stay on the ring that had data: its lines are in this core's cache and
+ * its producer is likely still running. The fast path takes an 8-byte
+ * element the consumer already saw published (head below cached_tail),
+ * with no stack frame; everything else is pop_slow. A run is never on a
+ * retired ring (mpsc_round ends it when it retires that ring).
+ */
+int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
+{
+	MPSC_CHECK(ch);
+	RMPSC__CHECK(!item, -EINVAL);
+	if (RMPSC__LIKELY(ch->pop_run)) {
+		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
+		uint64_t h = rc_head(rc);
+
+		if (RMPSC__LIKELY(h != rc->cached_tail && rc->esz == 8)) {
+			memcpy(item, rc_slot(rc, h), 8);
+			pop_hit(ch, rc, producer_id);
+			/* Last, so that its wake-up call is the only one left. */
+			rc_release(rc, h + 1);
+			return 0;
+		}
+	}
+	return pop_slow(ch, item, producer_id);
 }
 
 /* The span of the outstanding readable ring, again. */
@@ -532,7 +613,7 @@ int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n)
 	RMPSC__CHECK(ch->rd_ring < 0 || n > ch->rd_count, -EINVAL);
 	rc = &ch->rs.dir[ch->rd_ring]->core;
 	(void)rc_advance(rc, n);
-	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
+	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS)) {
 		bump(&ch->m_received, n);
 		bump(&ch->m_batches, 1);
 	}
@@ -594,10 +675,10 @@ static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
 		return r;
 	if (try_round(t) != -EAGAIN)
 		return t->got;
-	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS))
+	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		t0 = rmpsc__now_ns();
 	r = rmpsc__wait_run(&w, timeout_ns, &ws, try_round, t);
-	if (RMPSC__UNLIKELY(ch->rs.flags & RMPSC_MPSC_F_METRICS))
+	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		bump(&ch->m_wait_ns, rmpsc__now_ns() - t0);
 	return r < 0 ? r : t->got;
 }

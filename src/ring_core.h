@@ -77,8 +77,11 @@
  * M1 claim: consumers CAS claim from c to c + k after an acquire load of
  *    tail (E1) that showed at least c + k: each run [c, c + k) goes to one
  *    consumer, which then reads it.
- * M2 completion: the consumer stores the run's end into mc_end[c] (seq_cst)
- *    after reading it, then advances: while mc_end[head] holds a plausible
+ * M2 completion: after reading its run, the consumer CASes head from c to
+ *    c + k (seq_cst) when head is c (the run is the earliest outstanding
+ *    one: nobody else can pass c while the run is not recorded); otherwise
+ *    it stores the run's end into mc_end[c] (seq_cst). Then it advances:
+ *    while mc_end[head] holds a plausible
  *    end, CAS head from head to that end (seq_cst; E2's release for the
  *    producer) and clear the entry with a CAS from that end to the run's
  *    start (0 would be a plausible end once positions pass 2^64). Ends are
@@ -768,10 +771,26 @@ static inline int rc_mc_claim(rc_t *rc, uint32_t n, uint64_t *pos)
 	}
 }
 
-/* The run [pos, pos + k) is read: record it (M2) and release what can be. */
+/*
+ * The run [pos, pos + k) is read: release it and what can be (M2). When it
+ * is the run at head (no earlier run outstanding, the usual case), a CAS of
+ * head from pos to pos + k releases it without a table entry: nobody else
+ * can move head past pos while this run is not recorded as complete. Then
+ * the advance looks for later runs completed meanwhile. Otherwise its end
+ * goes to the table for whoever releases the runs before it.
+ */
 static inline void rc_mc_complete(rc_t *rc, uint64_t pos, uint32_t k)
 {
-	atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k, memory_order_seq_cst);
+	uint64_t h = pos;
+
+	if (atomic_compare_exchange_strong_explicit(&rc->head, &h, pos + k,
+						    memory_order_seq_cst,
+						    memory_order_relaxed)) {
+		rc_after_release(rc);
+	} else {
+		atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k,
+				      memory_order_seq_cst);
+	}
 	rmpsc__rc_mc_advance(rc);
 }
 

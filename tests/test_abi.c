@@ -443,7 +443,8 @@ _Static_assert(offsetof(rmpsc_mc_config, numa_node) == 28, "mc.numa_node at 28")
 _Static_assert(sizeof(rmpsc_mc_config) == RMPSC_MC_CONFIG_SIZE_V1, "mc config size");
 _Static_assert(RMPSC_MC_CONFIG_SIZE_V1 == 32, "RMPSC_MC_CONFIG_SIZE_V1");
 _Static_assert(RMPSC_MPSC_F_METRICS == 1 && RMPSC_MPSC_F_HUGEPAGE == 2 &&
-		       RMPSC_MPSC_F_PREFAULT == 4 && RMPSC_MPSC_F_ALL == 7,
+		       RMPSC_MPSC_F_PREFAULT == 4 && RMPSC_MPSC_F_NOSKIP == 8 &&
+		       RMPSC_MPSC_F_ALL == 15,
 	       "RMPSC_MPSC_F_* bits");
 _Static_assert(RMPSC_MPSC_PRODUCERS_MAX == 4096 && RMPSC_CONSUMERS_MAX == 1024,
 	       "channel limits");

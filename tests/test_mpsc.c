@@ -521,7 +521,7 @@ static void test_mpsc_create_with_bad_config_returns_einval(void **state)
 	cfg = base; cfg.size = RMPSC_MPSC_CONFIG_SIZE_V1 - 8; create_expect(&cfg, -EINVAL);
 	cfg = base; cfg.size = RMPSC_MPSC_CONFIG_SIZE_V1 - 4; create_expect(&cfg, -EINVAL);
 	cfg = base; cfg.size = RMPSC_MPSC_CONFIG_SIZE_V1 + 4; create_expect(&cfg, -EINVAL);
-	cfg = base; cfg.flags = 1u << 3; create_expect(&cfg, -EINVAL);
+	cfg = base; cfg.flags = 1u << 4; create_expect(&cfg, -EINVAL);
 	cfg = base; cfg.flags = 1u << 31; create_expect(&cfg, -EINVAL);
 	cfg = base; cfg.flags = ~(uint32_t)RMPSC_MPSC_F_ALL; create_expect(&cfg, -EINVAL);
 	cfg = base; cfg.elem_size = 0; create_expect(&cfg, -EINVAL);
@@ -1678,6 +1678,53 @@ static void test_mpsc_skip_with_idle_ring_follows_documented_schedule(void **sta
 		}
 		rmpsc_mpsc_destroy(ch);
 	}
+}
+
+/*
+ * RMPSC_MPSC_F_NOSKIP: after any number of empty rounds, an element pushed
+ * to any ring is taken by the very next round, and (metrics) every round
+ * looks at every registered ring; the same channel without the flag skips
+ * (fewer looks over the same rounds).
+ */
+static void test_mpsc_noskip_with_idle_rings_delivers_next_round(void **state)
+{
+	uint64_t polls[2];
+
+	(void)state;
+	for (int noskip = 0; noskip < 2; noskip++) {
+		uint32_t flags = RMPSC_MPSC_F_METRICS | (noskip ? RMPSC_MPSC_F_NOSKIP : 0u);
+		rmpsc_mpsc *ch = mpsc_new(8, 32, 32, flags);
+		rmpsc_producer *p[32];
+		rmpsc_mpsc_snapshot st;
+		uint64_t rounds = 0;
+
+		for (int i = 0; i < 32; i++)
+			p[i] = reg(ch, i);
+		for (uint32_t rep = 0; rep < 100; rep++) {
+			uint32_t who = (rep * 13 + 3) % 32;
+
+			for (uint32_t i = 0; i < 70 + rep % 7; i++, rounds++)
+				assert_ret(rmpsc_mpsc_consume_all(ch, never_fn, NULL), 0);
+			push_vals(p[who], rep, 1);
+			if (noskip) {
+				assert_ret(rmpsc_mpsc_consume_count(ch, UINT64_MAX), 1);
+				rounds++;
+			} else {
+				int got = rounds_to_delivery(ch, 200);
+
+				assert_true(got >= 1 && got <= 65);
+				rounds += (uint64_t)got;
+			}
+		}
+		assert_ret(rmpsc_mpsc_stats(ch, &st, sizeof st), 0);
+		if (noskip)
+			assert_int_equal(st.polls, rounds * 32);
+		else
+			assert_true(st.polls < rounds * 32 / 4);
+		polls[noskip] = st.polls;
+		rmpsc_mpsc_destroy(ch);
+	}
+	assert_true(polls[0] < polls[1]);
 }
 
 static void test_mpsc_skip_with_busy_ring_serves_it_every_round(void **state)
@@ -3256,6 +3303,7 @@ int main(void)
 		/* adaptive skip */
 		U(test_mpsc_skip_with_idle_ring_delivers_within_65_rounds),
 		U(test_mpsc_skip_with_idle_ring_follows_documented_schedule),
+		U(test_mpsc_noskip_with_idle_rings_delivers_next_round),
 		U(test_mpsc_skip_with_busy_ring_serves_it_every_round),
 		U(test_mpsc_reset_skip_after_idle_rounds_delivers_next_round),
 		U(test_mpsc_pull_calls_with_idle_skipped_ring_find_its_data),

@@ -27,7 +27,8 @@
  * once; rmpsc_mpsc_reset_skip() forgets the history. Skipped rings cost
  * nothing, so a consumer with 32 registered producers of which one is busy
  * polls about one ring per message; the price is that a round may return 0
- * while a skipped ring has data (the next rounds find it). The pull calls
+ * while a skipped ring has data (the next rounds find it).
+ * RMPSC_MPSC_F_NOSKIP turns it off. The pull calls
  * (pop_n, readable) use the same history to choose where to look first but
  * return -EAGAIN only when every ring is empty, and drain_all ignores it.
  * The blocking consumer calls wait on the whole channel: any producer's
@@ -74,8 +75,12 @@ enum {
 	RMPSC_MPSC_F_HUGEPAGE = 1u << 1,
 	/** Fault every ring's pages in when it is created. */
 	RMPSC_MPSC_F_PREFAULT = 1u << 2,
+	/** No adaptive skip: every round looks at every ring (a round never
+	 *  returns 0 while a ring has data, at the price of one poll per
+	 *  registered ring per round). */
+	RMPSC_MPSC_F_NOSKIP = 1u << 3,
 	RMPSC_MPSC_F_ALL = RMPSC_MPSC_F_METRICS | RMPSC_MPSC_F_HUGEPAGE |
-			   RMPSC_MPSC_F_PREFAULT,
+			   RMPSC_MPSC_F_PREFAULT | RMPSC_MPSC_F_NOSKIP,
 };
 
 /**
