@@ -55,6 +55,9 @@ enum {
 	BENCH_WL_W3 = 1u << 2,
 	BENCH_WL_W4 = 1u << 3,
 	BENCH_WL_W5 = 1u << 4,
+	BENCH_WL_W6 = 1u << 5,
+	BENCH_WL_W7 = 1u << 6,
+	BENCH_WL_W8 = 1u << 7,
 };
 
 /* How wake_pop1 waits (W5). */
@@ -126,6 +129,41 @@ struct bench_impl {
 	const char *variant_of;
 	/* BENCH_F_* bits. */
 	uint32_t flags;
+
+	/* The channel workloads (W6-W8), appended; all optional. Values
+	 * carry the producer index as in W3 (index << BENCH_PROD_SHIFT |
+	 * sequence). */
+
+	/* W6 batch: producer @producer (one thread each) publishes up to @n
+	 * of @v with the implementation's own multi-item call, best effort
+	 * as push_n; the consumer takes up to @n from any producers into @v,
+	 * as pop_n. Queues from mp_create. NULL: no such call in the API. */
+	int (*mp_push_n)(void *q, unsigned producer, const uint64_t *v, uint32_t n);
+	int (*mp_pop_n)(void *q, uint64_t *v, uint32_t n);
+
+	/* W8: @nprod producers and @ncons consumers (1..BENCH_MAX_PROD
+	 * each; nprod 1 is SPMC and may get a single-producer queue),
+	 * @capacity slots in total; producer index @producer and consumer
+	 * index @consumer are each used by one thread. mc_pop1 returns as
+	 * pop1. */
+	void *(*mc_create)(uint32_t capacity, unsigned nprod, unsigned ncons);
+	void (*mc_destroy)(void *q);
+	int (*mc_push1)(void *q, unsigned producer, uint64_t v);
+	int (*mc_pop1)(void *q, unsigned consumer, uint64_t *v);
+
+	/* W7 (per-producer structures only): a multi-producer queue (used
+	 * with mp_push1/mp_pop_n/mp_destroy) with @nprod active producers
+	 * (indices 0..nprod-1) and @nidle more registered that never send;
+	 * @opts BENCH_MP_* bits. mp_polls: the consumer's queue looks so far
+	 * (per-producer queue polls), or -1 when it does not count them. */
+	void *(*mp_create_idle)(uint32_t capacity, unsigned nprod, unsigned nidle,
+				unsigned opts);
+	int64_t (*mp_polls)(void *q);
+};
+
+/* mp_create_idle opts. */
+enum {
+	BENCH_MP_NOSKIP = 1u << 0, /* the consumer looks at every producer's queue each round */
 };
 
 /* bench_impl.flags bits. */
@@ -193,6 +231,10 @@ extern const struct bench_impl bench_impl_ringmpsc;
 /* The same adapter on libringmpsc_poll.so (RMPSC_NO_WAKE), loaded with
  * dlopen (impl_ringmpsc_poll.c). */
 extern const struct bench_impl bench_impl_ringmpsc_poll;
+/* The MPSC channel with metrics on (impl_ringmpsc.c), and on the library
+ * built with RMPSC_NO_METRICS (impl_ringmpsc_nometrics.c); W3/W6 only. */
+extern const struct bench_impl bench_impl_ringmpsc_metrics;
+extern const struct bench_impl bench_impl_ringmpsc_nometrics;
 extern const struct bench_impl bench_impl_mutex;
 /* Peers, compiled in when their Debian package is present. */
 extern const struct bench_impl bench_impl_boost; /* impl_boost.cc */

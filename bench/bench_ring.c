@@ -9,6 +9,10 @@
  *   W3  MPSC, 2 producers + 1 consumer, pinned/unpinned     Mmsg/s
  *   W4  ping-pong round trip through two queues             ns p50/p99/min
  *   W5  wake-up latency of an idle consumer (spin, futex, epoll) ns p50/p99
+ *   W6  MPSC channel scaling: 1, 2, 4, 8 producers, single-item and batch Mmsg/s
+ *   W7  MPSC consumer with 32 registered producers, 1 active, adaptive skip
+ *       on and off                                      Mmsg/s, polls/msg
+ *   W8  SPMC (1 x 4) and MPMC (4 x 4) single-item throughput  Mmsg/s
  *   LIM the machine's own limits: memset into an L2-sized buffer (GB/s) and
  *       the raw cross-core cache-line round trip (ns p50)
  *
@@ -49,6 +53,10 @@ static const struct bench_impl *const all_impls[] = {
 	&bench_impl_ringmpsc,
 #ifdef BENCH_HAVE_RINGMPSC_POLL
 	&bench_impl_ringmpsc_poll,
+#endif
+	&bench_impl_ringmpsc_metrics,
+#ifdef BENCH_HAVE_RINGMPSC_NOMETRICS
+	&bench_impl_ringmpsc_nometrics,
 #endif
 #ifdef BENCH_HAVE_BOOST
 	&bench_impl_boost,
@@ -94,6 +102,8 @@ static const struct bench_impl *const all_impls[] = {
 #define N_IMPLS (sizeof all_impls / sizeof all_impls[0])
 #define OURS	"ringmpsc"
 #define OURS_POLL "ringmpsc-poll" /* the RMPSC_NO_WAKE build, for the wake A/B */
+#define OURS_METRICS "ringmpsc-metrics" /* the MPSC channel with metrics on */
+#define OURS_NOMETRICS "ringmpsc-nometrics" /* ...and with metrics compiled out */
 
 #ifdef BENCH_NATIVE
 #define HARNESS_ISA "native"
@@ -105,7 +115,10 @@ enum {
 	CAPACITY = 65536, /* slots per queue, every workload and impl */
 	BATCH = 32768,	  /* W2 batch */
 	W3_NPROD = 2,
-	MAX_THREADS = 4,
+	W6_BATCH = 32,	     /* W6 producer batch (DPDK's customary burst) */
+	W6_CONS_MAX = 256,   /* W6/W7 consumer: items per call at most */
+	W7_IDLE = 31,	     /* W7: registered producers that never send */
+	MAX_THREADS = 2 * BENCH_MAX_PROD + 1,
 	SPIN_YIELD = 1024,    /* consecutive failed tries before a sched_yield */
 	MAX_RETRY = 3,	      /* repeats of one repetition after a slow probe */
 	RT_WARM = 64,	      /* round trips dropped at the start of a run */
@@ -133,6 +146,7 @@ struct mode {
 	uint64_t lat_ns;    /* W4 */
 	uint64_t call_tput_ns; /* W1 of the -call variants (BENCH_F_CALL) */
 	uint64_t call_lat_ns;  /* W4 of the -call variants */
+	uint64_t chan_tput_ns; /* W6-W8 */
 	uint64_t lat_max;   /* W4 round trips at most */
 	uint64_t memset_ns; /* LIM memset */
 	uint64_t wake_ns;   /* W5: longest repetition */
@@ -155,6 +169,8 @@ static const struct mode mode_quick = {
 	 * minute (README.md, "Call depth"). */
 	.call_tput_ns = 50 * MS,
 	.call_lat_ns = 20 * MS,
+	/* W6-W8 run in --quick only when --only names them. */
+	.chan_tput_ns = 100 * MS,
 	.lat_max = 200000,
 	.wake_ns = 400 * MS,
 	.wake_max = 1000,
@@ -179,6 +195,7 @@ static const struct mode mode_full = {
 	.lat_ns = 250 * MS,
 	.call_tput_ns = 800 * MS,
 	.call_lat_ns = 250 * MS,
+	.chan_tput_ns = 400 * MS,
 	.lat_max = 500000,
 	.wake_ns = 2000 * MS,
 	.wake_max = 4000,
@@ -189,7 +206,7 @@ static const struct mode mode_full = {
 	.probe_wait_ns = 100 * MS,
 	.probe_waits = 10,
 	.calib_ns = 90 * MS,
-	.budget_s = 400.0,
+	.budget_s = 900.0,
 	.reps = 7,
 };
 
@@ -410,6 +427,9 @@ struct worker {
 	uint64_t sum;
 	uint64_t t0, t1; /* ns */
 	uint64_t per[BENCH_MAX_PROD];
+	/* W8 consumer: per producer, the sum and the sum of squares of the
+	 * sequence numbers it took (no loss and no duplicate, with per[]). */
+	uint64_t psum[BENCH_MAX_PROD], psq[BENCH_MAX_PROD];
 	double cpu_frac; /* W5 consumer: thread CPU time / wall time */
 	uint64_t early; /* W5 consumer: samples whose stamp was ahead of its clock */
 	int failed;
@@ -421,6 +441,8 @@ struct run {
 	_Alignas(128) const struct bench_impl *impl;
 	void *q[2];
 	unsigned nprod;
+	unsigned ncons; /* W8 */
+	int mc;		/* W8: producers use mc_push1 */
 	uint64_t *samples;
 	uint64_t max_samples;
 	_Atomic uint64_t *line;
@@ -432,7 +454,9 @@ struct run {
 	int may_end_early; /* the workers can finish before the stop flag */
 	/* Written once by each producer, at its end. */
 	_Alignas(128) _Atomic unsigned prod_done;
-	/* W5: messages the consumer has taken, written by the consumer. */
+	/* W5: messages the consumer has taken, written by the consumer.
+	 * W8: items the consumers have taken, added by each when it finds
+	 * the queue empty. */
 	_Alignas(128) _Atomic uint64_t acked;
 	/* Start and finish bookkeeping. */
 	_Alignas(128) _Atomic unsigned ready;
@@ -666,16 +690,52 @@ static void w3_producer(struct worker *w)
 	 * multi-producer peer can convoy (one item per scheduler slice), and
 	 * 256 more items would then take minutes. */
 	while (!(seq && atomic_load_explicit(&run->stop, memory_order_relaxed))) {
-		while ((rc = im->mp_push1(q, w->idx, tag | seq)) == 0)
+		while ((rc = run->mc ? im->mc_push1(q, w->idx, tag | seq)
+				     : im->mp_push1(q, w->idx, tag | seq)) == 0)
 			if (spin(run, &fails))
 				return;
 		if (rc < 0) {
-			worker_fail(w, "%s mp_push1 failed (%d)", im->name, rc);
+			worker_fail(w, "%s %s failed (%d)", im->name,
+				    run->mc ? "mc_push1" : "mp_push1", rc);
 			return;
 		}
 		fails = 0;
 		seq++;
 	}
+	producer_done(w, seq);
+}
+
+/* W6 batch: W6_BATCH tagged values per batch through mp_push_n. */
+static void w6_producer_batch(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	const uint64_t tag = (uint64_t)w->idx << BENCH_PROD_SHIFT;
+	uint64_t seq = 0, v[W6_BATCH];
+	unsigned fails = 0, i;
+
+	w->t0 = now_ns();
+	do {
+		uint32_t off = 0;
+
+		for (i = 0; i < W6_BATCH; i++)
+			v[i] = tag | (seq + i);
+		while (off < W6_BATCH) {
+			int rc = im->mp_push_n(q, w->idx, v + off, W6_BATCH - off);
+
+			if (rc > 0) {
+				off += (uint32_t)rc;
+				fails = 0;
+			} else if (rc < 0) {
+				worker_fail(w, "%s mp_push_n failed (%d)", im->name, rc);
+				return;
+			} else if (spin(run, &fails)) {
+				return;
+			}
+		}
+		seq += W6_BATCH;
+	} while (!atomic_load_explicit(&run->stop, memory_order_relaxed));
 	producer_done(w, seq);
 }
 
@@ -726,13 +786,32 @@ static void w2_producer_zc(struct worker *w)
 	w2_producer(w, 1);
 }
 
-enum take_kind { TAKE_ONE, TAKE_COPY, TAKE_ZC, TAKE_MP };
+enum take_kind { TAKE_ONE, TAKE_COPY, TAKE_ZC, TAKE_MP, TAKE_MP_N };
 
 struct cstate {
 	uint64_t expect; /* items taken so far == next value (SPSC) */
 	uint64_t sum;
 	uint64_t per[BENCH_MAX_PROD]; /* W3: next sequence per producer */
 };
+
+/* W3/W6/W7: @v must be the next value of its producer. */
+static inline __attribute__((always_inline)) int mp_check(struct worker *w,
+							   struct cstate *cs, uint64_t v)
+{
+	uint64_t p = v >> BENCH_PROD_SHIFT;
+	uint64_t seq = v & ((1ull << BENCH_PROD_SHIFT) - 1);
+
+	if (p >= w->run->nprod || seq != cs->per[p]) {
+		worker_fail(w,
+			    "%s: producer %" PRIu64 " sent %" PRIu64 ", expected %" PRIu64
+			    " (FIFO broken)",
+			    w->run->impl->name, p, seq,
+			    p < w->run->nprod ? cs->per[p] : 0);
+		return -1;
+	}
+	cs->per[p]++;
+	return 0;
+}
 
 /* One consumer try: > 0 items taken and checked, 0 nothing there, < 0 the
  * worker failed (message written). */
@@ -778,23 +857,26 @@ take(struct worker *w, enum take_kind kind, struct cstate *cs)
 		}
 		break;
 	case TAKE_MP:
-	default:
 		rc = im->mp_pop1(q, &v);
 		if (rc > 0) {
-			uint64_t p = v >> BENCH_PROD_SHIFT;
-			uint64_t seq = v & ((1ull << BENCH_PROD_SHIFT) - 1);
-
-			if (p >= w->run->nprod || seq != cs->per[p]) {
-				worker_fail(w,
-					    "%s: producer %" PRIu64 " sent %" PRIu64
-					    ", expected %" PRIu64 " (FIFO broken)",
-					    im->name, p, seq,
-					    p < w->run->nprod ? cs->per[p] : 0);
+			if (mp_check(w, cs, v))
 				return -1;
-			}
-			cs->per[p]++;
 			cs->expect++;
 		}
+		break;
+	case TAKE_MP_N:
+	default:
+		rc = im->mp_pop_n(q, w->buf, W6_CONS_MAX);
+		if (rc > W6_CONS_MAX) {
+			worker_fail(w, "%s: mp_pop_n returned %d of %d", im->name, rc,
+				    W6_CONS_MAX);
+			return -1;
+		}
+		for (int i = 0; i < rc; i++)
+			if (mp_check(w, cs, w->buf[i]))
+				return -1;
+		if (rc > 0)
+			cs->expect += (uint64_t)rc;
 		break;
 	}
 	if (rc < 0 && !w->failed)
@@ -807,6 +889,7 @@ static inline __attribute__((always_inline)) void consume(struct worker *w,
 {
 	struct run *run = w->run;
 	struct cstate cs;
+	uint64_t total = 0;
 	unsigned fails = 0;
 	int rc;
 
@@ -820,15 +903,17 @@ static inline __attribute__((always_inline)) void consume(struct worker *w,
 		}
 		if (rc < 0)
 			return;
-		if (atomic_load_explicit(&run->prod_done, memory_order_acquire) ==
-		    run->nprod) {
-			/* Every producer has finished: what is left is the tail. */
-			while ((rc = take(w, kind, &cs)) > 0)
-				;
-			if (rc < 0)
-				return;
+		/* Once every producer has finished, take until their total: a
+		 * call that found nothing does not prove the queue empty (a
+		 * round-based consumer may skip a ring that has data), and one
+		 * lost item keeps the consumer here until run_threads() gives
+		 * up on the run. */
+		if (!total && atomic_load_explicit(&run->prod_done, memory_order_acquire) ==
+				      run->nprod)
+			for (unsigned i = 0; i < run->nprod; i++)
+				total += run->w[i].count;
+		if (total && cs.expect >= total)
 			break;
-		}
 		if (spin(run, &fails))
 			return;
 	}
@@ -856,6 +941,76 @@ static void consumer_zc(struct worker *w)
 static void consumer_mp(struct worker *w)
 {
 	consume(w, TAKE_MP);
+}
+
+static void consumer_mp_n(struct worker *w)
+{
+	consume(w, TAKE_MP_N);
+}
+
+/*
+ * W8: consumer @idx of several. Per producer, the sequence numbers it takes
+ * must increase (a consumer's view of one producer's FIFO); counts, sums and
+ * sums of squares go to run_case, which checks them against what was sent.
+ * It leaves once every producer is done and the consumers together have
+ * taken everything: each adds what it took to run->acked whenever it finds
+ * the queue empty.
+ */
+static void consumer_mc(struct worker *w)
+{
+	struct run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	uint64_t last[BENCH_MAX_PROD], total = 0, unflushed = 0, n = 0, v;
+	unsigned fails = 0, i;
+	int rc;
+
+	for (i = 0; i < BENCH_MAX_PROD; i++)
+		last[i] = UINT64_MAX;
+	w->t0 = now_ns();
+	for (;;) {
+		rc = im->mc_pop1(q, w->idx, &v);
+		if (rc > 0) {
+			uint64_t p = v >> BENCH_PROD_SHIFT;
+			uint64_t seq = v & ((1ull << BENCH_PROD_SHIFT) - 1);
+
+			if (p >= run->nprod || (last[p] != UINT64_MAX && seq <= last[p])) {
+				worker_fail(w,
+					    "%s: consumer %u got %" PRIu64
+					    " of producer %" PRIu64 " after %" PRIu64,
+					    im->name, w->idx, seq, p,
+					    p < run->nprod ? last[p] : 0);
+				return;
+			}
+			last[p] = seq;
+			w->per[p]++;
+			w->psum[p] += seq;
+			w->psq[p] += seq * seq;
+			unflushed++;
+			n++;
+			fails = 0;
+			continue;
+		}
+		if (rc < 0) {
+			worker_fail(w, "%s: mc_pop1 failed (%d)", im->name, rc);
+			return;
+		}
+		if (unflushed) {
+			atomic_fetch_add_explicit(&run->acked, unflushed, memory_order_relaxed);
+			unflushed = 0;
+		}
+		if (!total && atomic_load_explicit(&run->prod_done, memory_order_acquire) ==
+				      run->nprod)
+			for (i = 0; i < run->nprod; i++)
+				total += run->w[i].count;
+		if (total &&
+		    atomic_load_explicit(&run->acked, memory_order_relaxed) == total)
+			break;
+		if (spin(run, &fails))
+			return;
+	}
+	w->t1 = now_ns();
+	w->count = n;
 }
 
 /*
@@ -1146,12 +1301,31 @@ enum case_kind {
 	C_W5_SPIN, /* the three in enum bench_wake order */
 	C_W5_FUTEX,
 	C_W5_EPOLL,
+	C_W6_S1, /* W6 single-item, 1/2/4/8 producers (case_spec.nprod) */
+	C_W6_S2,
+	C_W6_S4,
+	C_W6_S8,
+	C_W6_B1, /* W6 batch */
+	C_W6_B2,
+	C_W6_B4,
+	C_W6_B8,
+	C_W7_SKIP,
+	C_W7_NOSKIP,
+	C_W8_SPMC,
+	C_W8_MPMC,
 	C_N
 };
 
-enum wl_id { WL_LIM, WL_W1, WL_W2, WL_W3, WL_W4, WL_W5, WL_N };
+enum wl_id { WL_LIM, WL_W1, WL_W2, WL_W3, WL_W4, WL_W5, WL_W6, WL_W7, WL_W8, WL_N };
 
-static const char *const wl_names[WL_N] = { "LIM", "W1", "W2", "W3", "W4", "W5" };
+static const char *const wl_names[WL_N] = { "LIM", "W1", "W2", "W3", "W4",
+					    "W5",  "W6", "W7", "W8" };
+
+/* The channel workloads: in --quick only when --only names them. */
+static int wl_is_channel(enum wl_id wl)
+{
+	return wl == WL_W6 || wl == WL_W7 || wl == WL_W8;
+}
 
 struct metric_spec {
 	const char *path;
@@ -1167,6 +1341,8 @@ static const struct case_spec {
 	const char *label;
 	unsigned nm;
 	struct metric_spec m[3];
+	unsigned nprod, ncons; /* W6-W8 */
+	int batch;	       /* W6: mp_push_n / mp_pop_n */
 } case_specs[C_N] = {
 	[C_MEMSET] = { WL_LIM, "memset", 1, { { "memset", "GB/s", 0 } } },
 	[C_RT] = { WL_LIM, "cacheline-rt", 1, { { "cacheline-rt", "ns", 1 } } },
@@ -1203,6 +1379,28 @@ static const struct case_spec {
 			 { { "epoll-p50", "ns", 1 },
 			   { "epoll-p99", "ns", 1 },
 			   { "epoll-cpu", "cpu/wall", 1, 1 } } },
+#define W6_SPEC(label, np, b) { WL_W6, label, 1, { { label, "Mmsg/s", 0 } }, np, 1, b }
+	[C_W6_S1] = W6_SPEC("1p-single", 1, 0),
+	[C_W6_S2] = W6_SPEC("2p-single", 2, 0),
+	[C_W6_S4] = W6_SPEC("4p-single", 4, 0),
+	[C_W6_S8] = W6_SPEC("8p-single", 8, 0),
+	[C_W6_B1] = W6_SPEC("1p-batch", 1, 1),
+	[C_W6_B2] = W6_SPEC("2p-batch", 2, 1),
+	[C_W6_B4] = W6_SPEC("4p-batch", 4, 1),
+	[C_W6_B8] = W6_SPEC("8p-batch", 8, 1),
+#undef W6_SPEC
+	[C_W7_SKIP] = { WL_W7,
+			"skip",
+			2,
+			{ { "skip", "Mmsg/s", 0 }, { "skip-polls", "polls/msg", 1, 1 } },
+			1, 1, 1 },
+	[C_W7_NOSKIP] = { WL_W7,
+			  "noskip",
+			  2,
+			  { { "noskip", "Mmsg/s", 0 }, { "noskip-polls", "polls/msg", 1, 1 } },
+			  1, 1, 1 },
+	[C_W8_SPMC] = { WL_W8, "spmc-1x4", 1, { { "spmc-1x4", "Mmsg/s", 0 } }, 1, 4, 0 },
+	[C_W8_MPMC] = { WL_W8, "mpmc-4x4", 1, { { "mpmc-4x4", "Mmsg/s", 0 } }, 4, 4, 0 },
 };
 
 /* Whether @im runs workload @wl at all (its `workloads` mask). */
@@ -1234,9 +1432,21 @@ static int case_supported(enum case_kind k, const struct bench_impl *im)
 	case C_W5_EPOLL:
 		return im->wake_create && im->wake_destroy && im->wake_push1 &&
 		       im->wake_pop1;
+	case C_W7_SKIP:
+	case C_W7_NOSKIP:
+		return im->mp_create_idle && im->mp_polls && im->mp_destroy &&
+		       im->mp_push1 && im->mp_pop_n;
+	case C_W8_SPMC:
+	case C_W8_MPMC:
+		return im->mc_create && im->mc_destroy && im->mc_push1 && im->mc_pop1;
 	default:
-		return 1;
+		break;
 	}
+	if (case_specs[k].wl == WL_W6)
+		return im->mp_create && im->mp_destroy &&
+		       (case_specs[k].batch ? im->mp_push_n && im->mp_pop_n
+					    : im->mp_push1 && im->mp_pop1);
+	return 1;
 }
 
 static double rate_mmsg(uint64_t items, uint64_t t0, uint64_t t1)
@@ -1292,6 +1502,140 @@ static double measure_rt(uint64_t duration_ns, uint64_t max_rt, const char *what
 	rt_stats(run->w[0].count, st);
 	free(run);
 	return st[0];
+}
+
+/* Producer i sent w[i].count items: the consumer (*per) took as many. */
+static uint64_t check_per_producer(const struct run *run, const uint64_t *per,
+				   const char *what)
+{
+	uint64_t total = 0;
+	unsigned i;
+
+	for (i = 0; i < run->nprod; i++) {
+		if (per[i] != run->w[i].count)
+			die(1, "%s: producer %u sent %" PRIu64 ", consumers got %" PRIu64,
+			    what, i, run->w[i].count, per[i]);
+		total += run->w[i].count;
+	}
+	return total;
+}
+
+/*
+ * W6 and W7: case_spec.nprod producers pinned to one CPU, the consumer on
+ * the other (W3 pinned's layout: however many producers, the consumer's
+ * CPU is its own). W7 adds W7_IDLE registered producers that never send
+ * and reports the consumer's polls per message in *polls. Mmsg/s.
+ */
+static double run_mp(struct run *run, enum case_kind k, double *polls)
+{
+	const struct case_spec *sp = &case_specs[k];
+	const struct bench_impl *im = run->impl;
+	const struct worker *c;
+	char what[64];
+	unsigned i, np = sp->nprod;
+	uint64_t total;
+	double rate;
+
+	snprintf(what, sizeof what, "%s %s %s", wl_names[sp->wl], sp->label, im->name);
+	if (sp->wl == WL_W7)
+		run->q[0] = im->mp_create_idle(CAPACITY, np, W7_IDLE,
+					       k == C_W7_NOSKIP ? BENCH_MP_NOSKIP : 0u);
+	else
+		run->q[0] = im->mp_create(CAPACITY, np);
+	if (!run->q[0])
+		die(1, "%s: cannot create a queue of %u slots for %u producers", what,
+		    (unsigned)CAPACITY, np);
+	run->nprod = np;
+	for (i = 0; i < np; i++) {
+		run->w[i].fn = sp->batch && sp->wl == WL_W6 ? w6_producer_batch : w3_producer;
+		run->w[i].idx = i;
+		run->w[i].cpu = cpu_a;
+	}
+	run->w[np].fn = sp->batch ? consumer_mp_n : consumer_mp;
+	run->w[np].cpu = cpu_b;
+	run->w[np].buf = g_cbuf;
+	run_threads(run, np + 1, mode.chan_tput_ns, what);
+	c = &run->w[np];
+	total = check_per_producer(run, c->per, what);
+	if (c->count != total)
+		die(1, "%s: consumed %" PRIu64 " of %" PRIu64, what, c->count, total);
+	rate = rate_mmsg(c->count, c->t0, c->t1);
+	if (sp->wl == WL_W7) {
+		int64_t n = im->mp_polls(run->q[0]);
+
+		if (n < 0)
+			die(1, "%s: no poll count", what);
+		*polls = (double)n / (double)(total ? total : 1);
+	}
+	im->mp_destroy(run->q[0]);
+	return rate;
+}
+
+/* sum and sum of squares of 0..n-1, modulo 2^64. */
+static void seq_sums(uint64_t n, uint64_t *sum, uint64_t *sq)
+{
+	unsigned __int128 m = n;
+
+	*sum = (uint64_t)(m * (m - (n ? 1 : 0)) / 2);
+	*sq = n ? (uint64_t)((m - 1) * m * (2 * m - 1) / 6) : 0;
+}
+
+/* W8: nprod producers and ncons consumers, unpinned (more threads than
+ * CPUs: the scheduler shares them out). Mmsg/s over the consumers' span. */
+static double run_mc(struct run *run, enum case_kind k)
+{
+	const struct case_spec *sp = &case_specs[k];
+	const struct bench_impl *im = run->impl;
+	uint64_t per[BENCH_MAX_PROD] = { 0 }, total, t0 = UINT64_MAX, t1 = 0, got = 0;
+	char what[64];
+	unsigned i, j, np = sp->nprod, nc = sp->ncons;
+
+	snprintf(what, sizeof what, "%s %s %s", wl_names[sp->wl], sp->label, im->name);
+	run->q[0] = im->mc_create(CAPACITY, np, nc);
+	if (!run->q[0])
+		die(1, "%s: cannot create a queue of %u slots", what, (unsigned)CAPACITY);
+	run->nprod = np;
+	run->ncons = nc;
+	run->mc = 1;
+	for (i = 0; i < np; i++) {
+		run->w[i].fn = w3_producer;
+		run->w[i].idx = i;
+		run->w[i].cpu = -1;
+	}
+	for (j = 0; j < nc; j++) {
+		run->w[np + j].fn = consumer_mc;
+		run->w[np + j].idx = j;
+		run->w[np + j].cpu = -1;
+	}
+	run_threads(run, np + nc, mode.chan_tput_ns, what);
+	for (j = 0; j < nc; j++) {
+		const struct worker *c = &run->w[np + j];
+
+		for (i = 0; i < np; i++)
+			per[i] += c->per[i];
+		got += c->count;
+		t0 = c->t0 < t0 ? c->t0 : t0;
+		t1 = c->t1 > t1 ? c->t1 : t1;
+	}
+	total = check_per_producer(run, per, what);
+	if (got != total)
+		die(1, "%s: consumed %" PRIu64 " of %" PRIu64, what, got, total);
+	for (i = 0; i < np; i++) {
+		uint64_t sum = 0, sq = 0, want_sum, want_sq;
+
+		for (j = 0; j < nc; j++) {
+			sum += run->w[np + j].psum[i];
+			sq += run->w[np + j].psq[i];
+		}
+		seq_sums(run->w[i].count, &want_sum, &want_sq);
+		if (sum != want_sum || sq != want_sq)
+			die(1,
+			    "%s: producer %u: the sequence numbers taken are not 0..%" PRIu64
+			    " once each (lost or duplicated items)",
+			    what, i, run->w[i].count - 1);
+	}
+	im->mc_destroy(run->q[0]);
+	return rate_mmsg(total, t0, t1);
 }
 
 static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
@@ -1436,6 +1780,22 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 		m[2] = run->w[1].cpu_frac;
 		im->wake_destroy(run->q[0]);
 		break;
+	case C_W6_S1:
+	case C_W6_S2:
+	case C_W6_S4:
+	case C_W6_S8:
+	case C_W6_B1:
+	case C_W6_B2:
+	case C_W6_B4:
+	case C_W6_B8:
+	case C_W7_SKIP:
+	case C_W7_NOSKIP:
+		m[0] = run_mp(run, k, m + 1);
+		break;
+	case C_W8_SPMC:
+	case C_W8_MPMC:
+		m[0] = run_mc(run, k);
+		break;
 	default:
 		die(1, "internal: case %d", (int)k);
 	}
@@ -1493,7 +1853,7 @@ struct series {
 	const struct bench_impl *im; /* NULL: "machine" */
 	int lower_better;
 	int aux;	    /* see struct metric_spec */
-	struct series *cpu; /* W5: the aux series of the same case */
+	struct series *cpu; /* W5 (CPU), W7 (polls): the aux series of the same case */
 	/* v[i] is from round i: every case runs once per round, so the i-th
 	 * values of two series were measured close together in time. */
 	double *v;
@@ -1880,37 +2240,86 @@ static void print_table(void)
 	       "value of the same round; throughput: > 1 is better, ns: < 1 is better\n");
 	if (!ncpu)
 		return;
-	printf("W5 consumer CPU time / wall time (median, min-max):");
-	for (i = 0; i < g_nseries; i++) {
-		const struct series *s = &g_series[i];
+	for (unsigned u = 0; u < 2; u++) {
+		const char *unit = u ? "polls/msg" : "cpu/wall";
 
-		if (s->n && s->aux) {
+		first = 1;
+		for (i = 0; i < g_nseries; i++) {
+			const struct series *s = &g_series[i];
+
+			if (!s->n || !s->aux || strcmp(s->unit, unit))
+				continue;
+			if (first)
+				printf("%s (median, min-max):",
+				       u ? "W7 consumer polls (ring looks) per message"
+					 : "W5 consumer CPU time / wall time");
 			printf("%s %s %s %.3f (%.3f-%.3f)", first ? "" : ",", s->impl,
 			       s->path, s->med, s->min, s->max);
 			first = 0;
 		}
+		if (!first)
+			printf("\n");
 	}
-	printf("\n");
 }
 
-/* The polling-only A/B: ours against its RMPSC_NO_WAKE build. */
-static const struct {
+/* The A/B rows of ours against a variant of ours: the polling-only
+ * RMPSC_NO_WAKE build (the wake-up overhead), the MPSC channel with metrics
+ * on (their cost) and on the RMPSC_NO_METRICS build (what metrics cost
+ * when off: ringmpsc / ringmpsc-nometrics, 1.0 is "zero cost"). */
+static const struct ab_row {
 	const char *key; /* JSON */
 	enum wl_id wl;
 	const char *path;
 	const char *unit;
-} wake_ab[] = {
-	{ "W1_single", WL_W1, "single", "Mmsg/s" },
-	{ "W2_copy", WL_W2, "copy", "GB/s" },
-	{ "W2_zero-copy", WL_W2, "zero-copy", "GB/s" },
+	const char *variant;
+} ab_rows[] = {
+	{ "W1_single", WL_W1, "single", "Mmsg/s", OURS_POLL },
+	{ "W2_copy", WL_W2, "copy", "GB/s", OURS_POLL },
+	{ "W2_zero-copy", WL_W2, "zero-copy", "GB/s", OURS_POLL },
+#define AB_MPSC(variant)                                                        \
+	{ "W3_pinned", WL_W3, "pinned", "Mmsg/s", variant },                    \
+	{ "W3_unpinned", WL_W3, "unpinned", "Mmsg/s", variant },                \
+	{ "W6_1p-single", WL_W6, "1p-single", "Mmsg/s", variant },              \
+	{ "W6_2p-single", WL_W6, "2p-single", "Mmsg/s", variant },              \
+	{ "W6_4p-single", WL_W6, "4p-single", "Mmsg/s", variant },              \
+	{ "W6_8p-single", WL_W6, "8p-single", "Mmsg/s", variant },              \
+	{ "W6_1p-batch", WL_W6, "1p-batch", "Mmsg/s", variant },                \
+	{ "W6_2p-batch", WL_W6, "2p-batch", "Mmsg/s", variant },                \
+	{ "W6_4p-batch", WL_W6, "4p-batch", "Mmsg/s", variant },                \
+	{ "W6_8p-batch", WL_W6, "8p-batch", "Mmsg/s", variant }
+	AB_MPSC(OURS_NOMETRICS),
+	AB_MPSC(OURS_METRICS),
+#undef AB_MPSC
 };
-#define N_WAKE_AB (sizeof wake_ab / sizeof wake_ab[0])
 
-static int wake_ab_pair(unsigned i, const struct series **a, const struct series **p)
+/* The A/B groups: the JSON object of each and its summary label. */
+static const struct {
+	const char *variant;
+	const char *json;
+	const char *label;
+} ab_groups[] = {
+	{ OURS_POLL, "wake_overhead", "wake overhead" },
+	{ OURS_NOMETRICS, "metrics_off_cost", "metrics off cost" },
+	{ OURS_METRICS, "metrics_on_cost", "metrics on cost" },
+};
+#define N_AB_GROUPS (sizeof ab_groups / sizeof ab_groups[0])
+#define N_AB_ROWS (sizeof ab_rows / sizeof ab_rows[0])
+
+static int ab_pair(unsigned i, const struct series **a, const struct series **p)
 {
-	*a = find_series(wake_ab[i].wl, wake_ab[i].path, wake_ab[i].unit, OURS);
-	*p = find_series(wake_ab[i].wl, wake_ab[i].path, wake_ab[i].unit, OURS_POLL);
+	const struct ab_row *r = &ab_rows[i];
+
+	*a = find_series(r->wl, r->path, r->unit, OURS);
+	*p = find_series(r->wl, r->path, r->unit, r->variant);
 	return *a && *p && (*a)->n && (*p)->n && (*p)->med > 0;
+}
+
+/* W7: ours with adaptive skip and without. */
+static int skip_pair(const struct series **a, const struct series **b)
+{
+	*a = find_series(WL_W7, "skip", "Mmsg/s", OURS);
+	*b = find_series(WL_W7, "noskip", "Mmsg/s", OURS);
+	return *a && *b && (*a)->n && (*b)->n && (*b)->med > 0;
 }
 
 /* Whether ours beats the peer, given the unit's direction. */
@@ -2019,8 +2428,10 @@ static void print_summary(void)
 			printf("; %.3f of memset", s->med / memset_gbs);
 		if (s->wl == WL_W4 && rt_ns > 0 && strcmp(s->path, "p99"))
 			printf("; %.2fx the cache-line RT", s->med / rt_ns);
-		if (s->cpu && s->cpu->n)
+		if (s->cpu && s->cpu->n && !strcmp(s->cpu->unit, "cpu/wall"))
 			printf("; consumer CPU %.3f of wall", s->cpu->med);
+		else if (s->cpu && s->cpu->n)
+			printf("; %.2f %s", s->cpu->med, s->cpu->unit);
 		printf("\n");
 	}
 	/* W2: the best path of ours against the best path of any peer. */
@@ -2044,15 +2455,29 @@ static void print_summary(void)
 		       verdict(ours_best->med, peer_best->med, 0));
 	if (!nours)
 		printf("  (%s not selected)\n", OURS);
-	for (i = 0; i < N_WAKE_AB; i++) {
-		const struct series *a, *p;
+	for (unsigned g = 0; g < N_AB_GROUPS; g++) {
+		for (i = 0; i < N_AB_ROWS; i++) {
+			const struct series *a, *p;
 
-		if (!wake_ab_pair(i, &a, &p))
-			continue;
-		printf("  wake overhead %-3s %-9s: %s %.2f / %s %.2f %s: ratio %.3f, "
-		       "paired %.3f\n",
-		       wl_names[wake_ab[i].wl], wake_ab[i].path, OURS, a->med, OURS_POLL,
-		       p->med, a->unit, a->med / p->med, paired_ratio(a, p));
+			if (strcmp(ab_rows[i].variant, ab_groups[g].variant) ||
+			    !ab_pair(i, &a, &p))
+				continue;
+			printf("  %s %-3s %-9s: %s %.2f / %s %.2f %s: ratio %.3f, "
+			       "paired %.3f\n",
+			       ab_groups[g].label, wl_names[ab_rows[i].wl], ab_rows[i].path,
+			       OURS, a->med, ab_rows[i].variant, p->med, a->unit,
+			       a->med / p->med, paired_ratio(a, p));
+		}
+	}
+	{
+		const struct series *a, *b;
+
+		if (skip_pair(&a, &b))
+			printf("  W7  adaptive skip: %.2f Mmsg/s, %.2f polls/msg; without: "
+			       "%.2f Mmsg/s, %.2f polls/msg: ratio %.2f, paired %.2f\n",
+			       a->med, a->cpu ? a->cpu->med : 0.0, b->med,
+			       b->cpu ? b->cpu->med : 0.0, a->med / b->med,
+			       paired_ratio(a, b));
 	}
 	print_call_depth();
 	printf("  repetitions repeated after a slow probe: %u; kept slow: %u; "
@@ -2127,8 +2552,10 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 	json_str(f, rmpsc_version_string());
 	fprintf(f,
 		",\n  \"mode\": \"%s\",\n  \"reps_per_case\": %u,\n  \"capacity\": %u,\n"
-		"  \"w2_batch\": %u,\n  \"elapsed_s\": %.2f,\n",
-		mode.name, mode.reps, (unsigned)CAPACITY, (unsigned)BATCH, elapsed_s);
+		"  \"w2_batch\": %u,\n  \"w6_batch\": %u,\n  \"w6_consumer_max\": %u,\n"
+		"  \"w7_idle_producers\": %u,\n  \"elapsed_s\": %.2f,\n",
+		mode.name, mode.reps, (unsigned)CAPACITY, (unsigned)BATCH, (unsigned)W6_BATCH,
+		(unsigned)W6_CONS_MAX, (unsigned)W7_IDLE, elapsed_s);
 	fprintf(f, "  \"machine\": {\"cpu_model\": ");
 	json_str(f, g_cpu_model);
 	fprintf(f, ", \"nproc\": %ld, \"kernel\": ", g_nproc);
@@ -2160,23 +2587,47 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 		"},\n  \"w5\": {\"samples_per_rep\": %" PRIu64
 		", \"pause_ns\": [%llu, %llu]},\n",
 		mode.wake_max, WAKE_PAUSE_MIN_NS, WAKE_PAUSE_MAX_NS);
-	fputs("  \"wake_overhead\": {", f);
-	for (i = 0; i < N_WAKE_AB; i++) {
-		const struct series *a, *p;
+	for (unsigned g = 0; g < N_AB_GROUPS; g++) {
+		const char *variant = ab_groups[g].variant;
 
-		if (!wake_ab_pair(i, &a, &p))
-			continue;
-		fprintf(f, "%s\"%s\": {\"unit\": \"%s\", \"%s\": ", first ? "" : ", ",
-			wake_ab[i].key, a->unit, OURS);
-		first = 0;
-		json_num(f, a->med);
-		fprintf(f, ", \"%s\": ", OURS_POLL);
-		json_num(f, p->med);
-		fputs(", \"ratio\": ", f);
-		json_num(f, a->med / p->med);
-		fputs(", \"paired_ratio\": ", f);
-		json_num(f, paired_ratio(a, p));
-		fputc('}', f);
+		fprintf(f, "%s  \"%s\": {", g ? "},\n" : "", ab_groups[g].json);
+		first = 1;
+		for (i = 0; i < N_AB_ROWS; i++) {
+			const struct series *a, *p;
+
+			if (strcmp(ab_rows[i].variant, variant) || !ab_pair(i, &a, &p))
+				continue;
+			fprintf(f, "%s\"%s\": {\"unit\": \"%s\", \"%s\": ",
+				first ? "" : ", ", ab_rows[i].key, a->unit, OURS);
+			first = 0;
+			json_num(f, a->med);
+			fprintf(f, ", \"%s\": ", variant);
+			json_num(f, p->med);
+			fputs(", \"ratio\": ", f);
+			json_num(f, a->med / p->med);
+			fputs(", \"paired_ratio\": ", f);
+			json_num(f, paired_ratio(a, p));
+			fputc('}', f);
+		}
+	}
+	{
+		const struct series *a, *b;
+
+		fputs("},\n  \"adaptive_skip\": {", f);
+		if (skip_pair(&a, &b)) {
+			fputs("\"skip_mmsg_s\": ", f);
+			json_num(f, a->med);
+			fputs(", \"noskip_mmsg_s\": ", f);
+			json_num(f, b->med);
+			fputs(", \"skip_polls_per_msg\": ", f);
+			json_num(f, a->cpu ? a->cpu->med : 0.0);
+			fputs(", \"noskip_polls_per_msg\": ", f);
+			json_num(f, b->cpu ? b->cpu->med : 0.0);
+			fputs(", \"ratio\": ", f);
+			json_num(f, a->med / b->med);
+			fputs(", \"paired_ratio\": ", f);
+			json_num(f, paired_ratio(a, b));
+		}
 	}
 	fputs("},\n  \"call_depth\": {", f);
 	first = 1;
@@ -2271,7 +2722,9 @@ static void write_json(FILE *f, double timer_ns, double elapsed_s)
 			fputc('}', f);
 		}
 		if (s->cpu && s->cpu->n) {
-			fputs(", \"consumer_cpu\": {", f);
+			fputs(strcmp(s->cpu->unit, "cpu/wall") ? ", \"polls_per_msg\": {"
+							       : ", \"consumer_cpu\": {",
+			      f);
 			json_stats(f, s->cpu, 0);
 			fputc('}', f);
 		}
@@ -2300,9 +2753,10 @@ static void usage(FILE *f)
 		"usage: bench_ring [--quick] [--reps N] [--only LIST] [--impl LIST]\n"
 		"                  [--json FILE] [--verbose] [--help]\n"
 		"  --quick        short repetitions, %u reps: the whole run in under a minute\n"
+		"                 (the channel workloads W6-W8 only when --only names them)\n"
 		"  --reps N       repetitions per (workload, path, impl), %d..%d\n"
 		"                 (default %u, %u with --quick)\n"
-		"  --only LIST    workloads, comma-separated: W1,W2,W3,W4,W5,LIM\n"
+		"  --only LIST    workloads, comma-separated: W1,W2,W3,W4,W5,W6,W7,W8,LIM\n"
 		"                 (LIM, the machine limits the ratios use, always runs)\n"
 		"  --impl LIST    implementations, comma-separated:",
 		mode_quick.reps, REPS_MIN, REPS_MAX, mode_full.reps, mode_quick.reps);
@@ -2355,7 +2809,7 @@ static void select_wl(const char *item, void *ctx)
 			return;
 		}
 	}
-	bad_usage("unknown workload '%s' (W1, W2, W3, W4, W5, LIM)", item);
+	bad_usage("unknown workload '%s' (W1 ... W8, LIM)", item);
 }
 
 static void select_impl(const char *item, void *ctx)
@@ -2444,7 +2898,10 @@ int main(int argc, char **argv)
 			bad_usage("--only '%s' names no workload", only);
 	} else {
 		for (i = 0; i < WL_N; i++)
-			wl_selected[i] = 1;
+			wl_selected[i] = !(quick && wl_is_channel((enum wl_id)i));
+		if (quick)
+			fprintf(stderr, "bench_ring: --quick: the channel workloads "
+					"(W6, W7, W8) run only when --only names them\n");
 	}
 	wl_selected[WL_LIM] = 1;
 	if (impls)

@@ -31,6 +31,15 @@
  * reference guest, capacity<65534> ran W3 within about 10% of this form,
  * sometimes ahead when pinned: the exact capacity costs nothing material.)
  *
+ * W6 (batches): lockfree::queue has no bulk push and no bulk pop
+ * (consume_one/consume_all run a functor over single pops), so
+ * mp_push_n/mp_pop_n stay NULL and boost has no W6 row.
+ *
+ * W8 (several consumers): the same MPMC queue<uint64_t> as W3, 65536
+ * preallocated nodes and bounded_push, so exactly 65536 items; pop() from
+ * every consumer. It has no single-producer mode, so one producer is the
+ * same queue.
+ *
  * Memory is touched at creation (outside the timed region), as ringmpsc's
  * RMPSC_RING_F_PREFAULT does: the compile-time queue is constructed in
  * zeroed memory; the run-time-sized one gets one full push/pop pass; the
@@ -196,6 +205,21 @@ int bq_mp_pop1(void *p, uint64_t *v)
 	return static_cast<mp_queue *>(p)->pop(*v) ? 1 : 0;
 }
 
+/* ---- W8: the same MPMC queue, several consumers ------------------------- */
+
+void *bq_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
+{
+	if (ncons == 0 || ncons > BENCH_MAX_PROD)
+		return nullptr;
+	return bq_mp_create(capacity, nprod);
+}
+
+int bq_mc_pop1(void *p, unsigned consumer, uint64_t *v)
+{
+	(void)consumer;
+	return bq_mp_pop1(p, v);
+}
+
 } // namespace
 
 const struct bench_impl BENCH_IMPL_OF(boost) = {
@@ -206,7 +230,8 @@ const struct bench_impl BENCH_IMPL_OF(boost) = {
 		       "and out; consumer-only in-place read (front/consume_all), no "
 		       "in-place produce, so no zero-copy; W3 one shared MPMC queue<u64>, "
 		       "65536 preallocated nodes + bounded_push (exactly 65536; its "
-		       "fixed_sized form tops out at 65534), a CAS per push and per pop"),
+		       "fixed_sized form tops out at 65534), a CAS per push and per pop; "
+		       "no W6 (no bulk push or pop in queue<>); W8 the same MPMC queue"),
 	.create = bq_create,
 	.destroy = bq_destroy,
 	.push1 = bq_push1,
@@ -228,4 +253,12 @@ const struct bench_impl BENCH_IMPL_OF(boost) = {
 	.workloads = BENCH_WORKLOADS_OF(0),
 	.variant_of = BENCH_VARIANT_OF(boost),
 	.flags = BENCH_FLAGS_OF,
+	.mp_push_n = nullptr, /* queue<> has no bulk push or pop */
+	.mp_pop_n = nullptr,
+	.mc_create = bq_mc_create,
+	.mc_destroy = bq_mp_destroy,
+	.mc_push1 = bq_mp_push1,
+	.mc_pop1 = bq_mc_pop1,
+	.mp_create_idle = nullptr,
+	.mp_polls = nullptr,
 };

@@ -25,9 +25,20 @@
  * casts. Zero-copy: the peek_zc API (..._zc_burst_elem_start/_finish), which
  * DPDK supports for single-producer/single-consumer (and HTS) rings only.
  *
- * W3: one ring of 65536 slots in total, default multi-producer enqueue
- * (RTE_RING_SYNC_MT: CAS on prod.head, then each producer waits for the ones
- * before it to move prod.tail) and single-consumer dequeue.
+ * W3: one ring of 65536 slots in total, relaxed-tail-sync (RTS)
+ * multi-producer enqueue (see dp_mp_create) and single-consumer dequeue.
+ *
+ * W6 (batches): the same MP/SC ring, rte_ring_mp_rts_enqueue_burst_elem per
+ * producer (the RTS burst call, matching the ring's producer sync type) and
+ * rte_ring_sc_dequeue_burst_elem on the consumer, best effort both.
+ *
+ * W8 (several consumers): one ring of exactly 65536 usable slots, RTS on
+ * both sides (RING_F_MP_RTS_ENQ | RING_F_MC_RTS_DEQ), single-producer
+ * enqueue when there is one producer (RING_F_SP_ENQ, no CAS). RTS for the
+ * consumers for the same reason as for the producers: W8 runs up to eight
+ * threads on two CPUs, and in the default MC mode a consumer preempted
+ * between moving cons.head and cons.tail makes every later consumer spin
+ * until it runs again; RTS lets whoever finishes last move the tail.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -171,6 +182,34 @@ static int dp_mp_push1(void *q, unsigned producer, uint64_t v)
 	return dp_one(rte_ring_enqueue_elem(q, &v, DP_ESIZE));
 }
 
+/* W6: the ring from dp_mp_create has RTS producers, so the RTS burst call
+ * itself (no dispatch on the sync type); the consumer is dp_pop_n (SC). */
+static int dp_mp_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t n)
+{
+	(void)producer;
+	return (int)rte_ring_mp_rts_enqueue_burst_elem(q, v, DP_ESIZE, n, NULL);
+}
+
+/* ---- W8: one ring, RTS consumers ----------------------------------------- */
+
+static void *dp_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
+{
+	/* One producer: DPDK's single-producer enqueue; several: RTS, as in
+	 * W3. Consumers RTS (file comment: threads share the cores). */
+	unsigned int enq = nprod == 1 ? RING_F_SP_ENQ : RING_F_MP_RTS_ENQ;
+
+	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+		return NULL;
+	return dp_ring_new(capacity, enq | RING_F_MC_RTS_DEQ);
+}
+
+static int dp_mc_pop1(void *q, unsigned consumer, uint64_t *v)
+{
+	(void)consumer;
+	/* The generic call dispatches on the ring's sync type (RTS here). */
+	return dp_one(rte_ring_dequeue_elem(q, v, DP_ESIZE));
+}
+
 const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 	.name = BENCH_NAME_OF(dpdk),
 	.api_note = BENCH_NOTE_OF(
@@ -179,7 +218,9 @@ const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 		      "exactly 65536 usable slots but a 131072-slot (1 MiB) array; burst "
 		      "calls copy, zero-copy via peek_zc start/finish (SP/SC only); W3 "
 		      "one ring with RTS multi-producer enqueue (DPDK's choice when "
-		      "threads share cores; the default MP mode convoys there)"),
+		      "threads share cores; the default MP mode convoys there); W6 "
+		      "RTS enqueue burst + SC dequeue burst; W8 one ring, RTS "
+		      "consumers (SP enqueue for one producer, else RTS)"),
 	.create = dp_create,
 	.destroy = dp_destroy,
 	.push1 = dp_push1,
@@ -195,4 +236,10 @@ const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 	.workloads = BENCH_WORKLOADS_OF(0),
 	.variant_of = BENCH_VARIANT_OF(dpdk),
 	.flags = BENCH_FLAGS_OF,
+	.mp_push_n = dp_mp_push_n,
+	.mp_pop_n = dp_pop_n,
+	.mc_create = dp_mc_create,
+	.mc_destroy = dp_destroy,
+	.mc_push1 = dp_mp_push1,
+	.mc_pop1 = dp_mc_pop1,
 };

@@ -28,22 +28,44 @@
  * for the whole batch; the harness retries). try_dequeue_bulk is best
  * effort. Both copy. No zero-copy API at all: zc_* NULL.
  *
- * W3: one shared queue, one ProducerToken per producer index, one
- * ConsumerToken. Blocks are not shared between producers and an explicit
- * producer never gives a block back to the pool while it lives, so with a
- * pool of exactly 65536 slots and no per-producer bound, a producer that
- * fills the queue alone (both producers share CPU 0) keeps every block and
- * the other one can never enqueue again. The library's bound for that is
- * the MAX_SUBQUEUE_SIZE trait (per producer, enforced per block): set to
- * 65536 / 2 = 32768, the two sub-queues own at most 1024 blocks each and
- * together exactly the 2048 of the pool -- the same split as ringmpsc's
- * one 32768-slot ring per producer. The trait is compile-time, so W3 is
- * built for capacity / nprod == 32768 (the harness's 65536 and 2);
- * mp_create refuses other splits rather than risk that starvation.
+ * W3, W6 and W8: one shared queue, one ProducerToken per producer index,
+ * one ConsumerToken per consumer index (each used by one thread, so its
+ * rotation state is private). Blocks are not shared between producers and
+ * an explicit producer never gives a block back to the pool while it lives,
+ * so with a pool of exactly the capacity a producer that fills the queue
+ * alone (producers share CPUs) could keep every block, and another one that
+ * had none yet could never enqueue. The library's per-producer bound for
+ * that, the MAX_SUBQUEUE_SIZE trait, is compile-time and is not enough
+ * either: it bounds the items between the producer's tail and its head
+ * index, which advances when a consumer claims a slot, not when the block
+ * is empty again, so while a consumer is preempted inside a bulk dequeue
+ * (W6) its producer finds its own blocks busy and can take more from the
+ * pool, and that surplus is never returned. So each producer gets its share
+ * at creation instead: capacity / nprod rounded down to whole blocks of 32
+ * (the pool is exactly nprod shares), and creation fills every producer's
+ * share in turn, checks that each then refuses one more item (its blocks
+ * are full, the pool is empty) and drains the queue (checking every
+ * value). After that the pool stays empty and every producer owns exactly
+ * its share: none can take another's blocks, whatever the split, the same
+ * split as ringmpsc's one ring per producer. Totals: 65536 for 1, 2, 4
+ * and 8 producers (each 65536 / nprod minus its partly read head block),
+ * 65472 for 3 and 6, 65440 for 5, 65408 for 7.
+ *
+ * W6 batches: try_enqueue_bulk with the producer's token, all-or-nothing,
+ * and try_dequeue_bulk with the consumer's token, best effort. A batch
+ * needs the rest of the producer's current block plus whole empty blocks
+ * of its own, so a batch of more than (share - 1) blocks could never go in
+ * once the tail is inside a block; mp_push_n passes at most that many items
+ * (one call, still all-or-nothing for those) and returns the count or 0.
+ *
+ * W8: the same queue with ncons consumer tokens, try_enqueue /
+ * try_dequeue(token). There is no single-producer mode: a sub-queue always
+ * has exactly one producer.
  *
  * Memory: the pool's blocks are constructed (every page written) when the
  * queue is built, outside the timed region; the SPSC queue also gets one
- * fill-and-drain pass, which faults in the producer's block index.
+ * fill-and-drain pass, which faults in the producer's block index, and the
+ * shared queue gets the claiming pass above.
  */
 #include <concurrentqueue/concurrentqueue.h>
 
@@ -56,16 +78,12 @@ namespace {
 
 using traits_spsc = moodycamel::ConcurrentQueueDefaultTraits;
 
-constexpr size_t MP_PER_PRODUCER = 32768;
-
-struct traits_mp : moodycamel::ConcurrentQueueDefaultTraits {
-	static const size_t MAX_SUBQUEUE_SIZE = MP_PER_PRODUCER;
-};
-
 using cq_spsc = moodycamel::ConcurrentQueue<uint64_t, traits_spsc>;
-using cq_mp = moodycamel::ConcurrentQueue<uint64_t, traits_mp>;
+/* W3/W6/W8: the default traits too; the per-producer shares are claimed at
+ * creation (mc_chan_new) rather than bounded by MAX_SUBQUEUE_SIZE. */
+using cq_mp = moodycamel::ConcurrentQueue<uint64_t, traits_spsc>;
 
-static_assert(MP_PER_PRODUCER % traits_mp::BLOCK_SIZE == 0, "per-producer bound not in whole blocks");
+constexpr size_t MC_BLOCK = traits_spsc::BLOCK_SIZE;
 
 /* Each token on lines of its own: the producer only reads its token, the
  * consumer writes its token on every call. Tokens go before the queue is
@@ -82,12 +100,19 @@ struct alignas(128) mc_ptok_slot {
 	std::optional<moodycamel::ProducerToken> tok;
 };
 
-struct mc_mp {
-	cq_mp q;
-	mc_ptok_slot prod[BENCH_MAX_PROD];
-	alignas(128) moodycamel::ConsumerToken ctok;
+struct alignas(128) mc_ctok_slot {
+	std::optional<moodycamel::ConsumerToken> tok;
+};
 
-	explicit mc_mp(size_t capacity) : q(capacity), ctok(q) {}
+/* The W3/W6/W8 queue. The tokens are destroyed before the queue (reverse
+ * declaration order). */
+struct mc_chan {
+	cq_mp q;
+	uint32_t max_bulk; /* mp_push_n's largest batch: (share - 1) blocks */
+	mc_ptok_slot prod[BENCH_MAX_PROD];
+	mc_ctok_slot cons[BENCH_MAX_PROD];
+
+	explicit mc_chan(size_t capacity) : q(capacity), max_bulk(0) {}
 };
 
 void mc_destroy(void *p)
@@ -169,21 +194,51 @@ int mc_pop_n(void *p, uint64_t *v, uint32_t n)
 	return static_cast<int>(m->q.try_dequeue_bulk(m->ctok, v, n));
 }
 
-/* ---- W3: one shared queue, a token per producer -------------------------- */
+/* ---- W3/W6/W8: one shared queue, a token per producer and per consumer -- */
 
-void mc_mp_destroy(void *p)
+void mc_chan_destroy(void *p)
 {
-	delete static_cast<mc_mp *>(p);
+	delete static_cast<mc_chan *>(p);
 }
 
-void *mc_mp_create(uint32_t capacity, unsigned nprod)
+/* Every producer claims its share of the pool (file comment); the first
+ * consumer token drains what that put in. true when everything checked. */
+bool mc_chan_claim(mc_chan *m, unsigned nprod, size_t each)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || capacity / nprod != MP_PER_PRODUCER ||
-	    capacity % nprod)
+	uint64_t next[BENCH_MAX_PROD] = {0};
+	size_t got = 0;
+	uint64_t v;
+
+	for (unsigned i = 0; i < nprod; i++)
+		for (size_t s = 0; s < each; s++)
+			if (!m->q.try_enqueue(*m->prod[i].tok,
+					      (uint64_t(i) << BENCH_PROD_SHIFT) | s))
+				return false;
+	for (unsigned i = 0; i < nprod; i++)
+		if (m->q.try_enqueue(*m->prod[i].tok, uint64_t(0)))
+			return false; /* one more fits: the pool was not exactly the shares */
+	while (m->q.try_dequeue(*m->cons[0].tok, v)) {
+		const unsigned i = unsigned(v >> BENCH_PROD_SHIFT);
+
+		if (i >= nprod || (v & ((uint64_t(1) << BENCH_PROD_SHIFT) - 1)) != next[i])
+			return false;
+		next[i]++;
+		got++;
+	}
+	return got == size_t(nprod) * each && m->q.size_approx() == 0;
+}
+
+mc_chan *mc_chan_new(uint32_t capacity, unsigned nprod, unsigned ncons)
+{
+	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
 		return nullptr;
-	mc_mp *m;
+	/* Blocks per producer; at least two, so a batch can always go in. */
+	const size_t share = capacity / MC_BLOCK / nprod;
+	if (share < 2)
+		return nullptr;
+	mc_chan *m = nullptr;
 	try {
-		m = new mc_mp(capacity);
+		m = new mc_chan(share * nprod * MC_BLOCK);
 		for (unsigned i = 0; i < nprod; i++) {
 			m->prod[i].tok.emplace(m->q);
 			if (!m->prod[i].tok->valid()) {
@@ -191,24 +246,66 @@ void *mc_mp_create(uint32_t capacity, unsigned nprod)
 				return nullptr;
 			}
 		}
+		for (unsigned i = 0; i < ncons; i++)
+			m->cons[i].tok.emplace(m->q);
 	} catch (...) {
+		delete m;
+		return nullptr;
+	}
+	m->max_bulk = uint32_t((share - 1) * MC_BLOCK);
+	if (!mc_chan_claim(m, nprod, share * MC_BLOCK)) {
+		delete m;
 		return nullptr;
 	}
 	return m;
 }
 
+void *mc_mp_create(uint32_t capacity, unsigned nprod)
+{
+	return mc_chan_new(capacity, nprod, 1);
+}
+
 int mc_mp_push1(void *p, unsigned producer, uint64_t v)
 {
-	mc_mp *m = static_cast<mc_mp *>(p);
+	mc_chan *m = static_cast<mc_chan *>(p);
 
 	return m->q.try_enqueue(*m->prod[producer].tok, v) ? 1 : 0;
 }
 
 int mc_mp_pop1(void *p, uint64_t *v)
 {
-	mc_mp *m = static_cast<mc_mp *>(p);
+	mc_chan *m = static_cast<mc_chan *>(p);
 
-	return m->q.try_dequeue(m->ctok, *v) ? 1 : 0;
+	return m->q.try_dequeue(*m->cons[0].tok, *v) ? 1 : 0;
+}
+
+/* W6: all or nothing, at most max_bulk items (file comment). */
+int mc_mp_push_n(void *p, unsigned producer, const uint64_t *v, uint32_t n)
+{
+	mc_chan *m = static_cast<mc_chan *>(p);
+	const uint32_t k = n < m->max_bulk ? n : m->max_bulk;
+
+	return m->q.try_enqueue_bulk(*m->prod[producer].tok, v, k) ? static_cast<int>(k) : 0;
+}
+
+int mc_mp_pop_n(void *p, uint64_t *v, uint32_t n)
+{
+	mc_chan *m = static_cast<mc_chan *>(p);
+
+	return static_cast<int>(m->q.try_dequeue_bulk(*m->cons[0].tok, v, n));
+}
+
+/* W8 */
+void *mc_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
+{
+	return mc_chan_new(capacity, nprod, ncons);
+}
+
+int mc_mc_pop1(void *p, unsigned consumer, uint64_t *v)
+{
+	mc_chan *m = static_cast<mc_chan *>(p);
+
+	return m->q.try_dequeue(*m->cons[consumer].tok, *v) ? 1 : 0;
 }
 
 } // namespace
@@ -219,9 +316,11 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 		mccq, "ConcurrentQueue<u64>(65536), explicit ProducerToken + "
 		      "ConsumerToken: 2048 pooled blocks of 32, holds 65505..65536 (a "
 		      "block is reused only once fully read); try_enqueue_bulk is "
-		      "all-or-nothing, bulk calls copy; no zero-copy API; W3 one shared "
-		      "queue, a token per producer, MAX_SUBQUEUE_SIZE 32768 so neither "
-		      "producer can hoard the pool"),
+		      "all-or-nothing, bulk calls copy; no zero-copy API; W3/W6/W8 one "
+		      "shared queue, a token per producer and per consumer, each "
+		      "producer's share of the pool (capacity / nprod in whole blocks) "
+		      "claimed at creation so none can hoard it; W6 bulk calls (a batch "
+		      "capped at its share minus one block)"),
 	.create = mc_create,
 	.destroy = mc_destroy,
 	.push1 = mc_push1,
@@ -231,7 +330,7 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 	.zc_produce = nullptr,
 	.zc_consume = nullptr,
 	.mp_create = mc_mp_create,
-	.mp_destroy = mc_mp_destroy,
+	.mp_destroy = mc_chan_destroy,
 	.mp_push1 = mc_mp_push1,
 	.mp_pop1 = mc_mp_pop1,
 	.init = nullptr,
@@ -243,4 +342,12 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 	.workloads = BENCH_WORKLOADS_OF(0),
 	.variant_of = BENCH_VARIANT_OF(mccq),
 	.flags = BENCH_FLAGS_OF,
+	.mp_push_n = mc_mp_push_n,
+	.mp_pop_n = mc_mp_pop_n,
+	.mc_create = mc_mc_create,
+	.mc_destroy = mc_chan_destroy,
+	.mc_push1 = mc_mp_push1,
+	.mc_pop1 = mc_mc_pop1,
+	.mp_create_idle = nullptr,
+	.mp_polls = nullptr,
 };

@@ -6,6 +6,11 @@
  * W3 as one shared ring for all producers. No zero-copy API: handing out
  * pointers into the buffer would need the lock held across the caller's
  * work, which is not what this baseline is.
+ *
+ * Channel workloads: W6's batch calls are push_n/pop_n on the shared ring
+ * (one lock, copy up to n); W8's multi-consumer queue is the same ring
+ * again, every consumer taking the one lock (no single-producer mode: the
+ * lock is the whole synchronisation either way).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -149,12 +154,35 @@ static int mx_mp_push1(void *q, unsigned producer, uint64_t v)
 	return mx_push1(q, v);
 }
 
+/* W6: one lock, copy up to n (push_n already is that for any producer). */
+static int mx_mp_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t n)
+{
+	(void)producer;
+	return mx_push_n(q, v, n);
+}
+
+/* ---- W8: the same ring, any number of consumers ------------------------- */
+
+static void *mx_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
+{
+	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+		return NULL;
+	return mx_create(capacity);
+}
+
+static int mx_mc_pop1(void *q, unsigned consumer, uint64_t *v)
+{
+	(void)consumer;
+	return mx_pop1(q, v);
+}
+
 const struct bench_impl BENCH_IMPL_OF(mutex) = {
 	.name = BENCH_NAME_OF(mutex),
 	.api_note = BENCH_NOTE_OF(
 		mutex, "one pthread mutex around a u64 ring: every call takes the "
 		       "lock, so producer and consumer serialize and contend on one "
-		       "line; copying only; W3 shares the one ring"),
+		       "line; copying only; W3/W6/W8 share the one ring (W6 batches: "
+		       "one lock, copy up to n; W8: consumers take the same lock)"),
 	.create = mx_create,
 	.destroy = mx_destroy,
 	.push1 = mx_push1,
@@ -170,4 +198,10 @@ const struct bench_impl BENCH_IMPL_OF(mutex) = {
 	.workloads = BENCH_WORKLOADS_OF(0),
 	.variant_of = BENCH_VARIANT_OF(mutex),
 	.flags = BENCH_FLAGS_OF,
+	.mp_push_n = mx_mp_push_n,
+	.mp_pop_n = mx_pop_n,
+	.mc_create = mx_mc_create,
+	.mc_destroy = mx_destroy,
+	.mc_push1 = mx_mp_push1,
+	.mc_pop1 = mx_mc_pop1,
 };

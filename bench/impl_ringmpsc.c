@@ -13,7 +13,14 @@
  * W3 (multi-producer): the MPSC channel (rmpsc_mpsc), one ring of
  * capacity / nprod elements per producer; the consumer takes one element per
  * call with rmpsc_mpsc_pop(): from the ring it took from last while that
- * one has data (64 in a row at most), else from the next ring with data. W4: pop1_wait is rmpsc_ring_pop_timed with RMPSC_WAIT_SPIN (the
+ * one has data (64 in a row at most), else from the next ring with data.
+ * W6 batch: rmpsc_producer_push_n, and rmpsc_mpsc_consume_up_to with a
+ * handler that copies each ring's run out (one head update per ring per
+ * round, adaptive skip). W7: 1 active and 31 idle registered producers,
+ * with and without RMPSC_MPSC_F_NOSKIP, polls from the metrics. W8:
+ * rmpsc_spmc (1 producer) or rmpsc_mpmc, rmpsc_consumer_steal_one per
+ * element. ringmpsc-metrics: the MPSC rows with RMPSC_MPSC_F_METRICS.
+ * W4: pop1_wait is rmpsc_ring_pop_timed with RMPSC_WAIT_SPIN (the
  * poll loop runs inside the library). W5: the consumer waits in
  * rmpsc_ring_pop_timed (spin, or a futex sleep) or in epoll_wait on a
  * notifier attached to the ring.
@@ -66,6 +73,32 @@ static struct {
 #define RM_IMPL bench_impl_ringmpsc
 #define RM_NAME "ringmpsc"
 #define RM(f)	rmpsc_ring_##f
+#endif
+
+#ifdef BENCH_RM_NOMETRICS
+#include <dlfcn.h>
+
+#define RM_NM_LIB_ENV "RMPSC_BENCH_NOMETRICS_LIB"
+#ifndef BENCH_NOMETRICS_LIB
+#define BENCH_NOMETRICS_LIB "libringmpsc_nometrics.so"
+#endif
+
+/* The MPSC calls of the W3/W6/W7 section, resolved in
+ * libringmpsc_nometrics.so. */
+static struct {
+	__typeof__(rmpsc_mpsc_config_init) *mpsc_config_init;
+	__typeof__(rmpsc_mpsc_create) *mpsc_create;
+	__typeof__(rmpsc_mpsc_destroy) *mpsc_destroy;
+	__typeof__(rmpsc_mpsc_register) *mpsc_register;
+	__typeof__(rmpsc_mpsc_stats) *mpsc_stats;
+	__typeof__(rmpsc_mpsc_pop) *mpsc_pop;
+	__typeof__(rmpsc_mpsc_consume_up_to) *mpsc_consume_up_to;
+	__typeof__(rmpsc_producer_push) *producer_push;
+	__typeof__(rmpsc_producer_push_n) *producer_push_n;
+} mp_fn;
+#define MP(f) (mp_fn.f)
+#else
+#define MP(f) rmpsc_##f
 #endif
 
 static void *rm_create(uint32_t capacity)
@@ -163,14 +196,13 @@ static int rm_zc_consume(void *q, uint32_t n, uint64_t *expected_next, uint64_t 
 	return k;
 }
 
-/* ---- W3: one ring per producer ------------------------------------------ */
-
 #ifndef BENCH_RM_POLL
-/* ---- W3: the MPSC channel ------------------------------------------------ */
+/* ---- W3, W6, W7: the MPSC channel ---------------------------------------- */
 
 struct rm_mp {
 	rmpsc_mpsc *ch;
-	/* Read-only after creation; producer i uses prod[i] only. */
+	/* Read-only after creation; producer i uses prod[i] only. The idle
+	 * producers of W7 are registered after them and never send. */
 	rmpsc_producer *prod[BENCH_MAX_PROD];
 };
 
@@ -180,47 +212,87 @@ static void rm_mp_destroy(void *q)
 
 	if (!m)
 		return;
-	rmpsc_mpsc_destroy(m->ch);
+	MP(mpsc_destroy)(m->ch);
 	free(m);
 }
 
-static void *rm_mp_create(uint32_t capacity, unsigned nprod)
+/* @nprod rings of (capacity / nprod, a power of two) elements used by the
+ * producer threads, @nidle more registered, RMPSC_MPSC_F_* @flags. */
+static void *rm_mp_new(uint32_t capacity, unsigned nprod, unsigned nidle, uint32_t flags)
 {
 	rmpsc_mpsc_config cfg;
 	struct rm_mp *m;
 	uint32_t each = 1;
 
-	if (nprod == 0 || nprod > BENCH_MAX_PROD)
+	if (nprod == 0 || nprod > BENCH_MAX_PROD || nidle > 1024)
 		return NULL;
 	/* Same total slots as a shared queue: capacity / nprod per producer,
 	 * rounded down to a power of two. */
 	while ((uint64_t)each * 2 * nprod <= capacity)
 		each *= 2;
 	m = calloc(1, sizeof *m);
-	if (!m || rmpsc_mpsc_config_init(&cfg, sizeof cfg))
+	if (!m || MP(mpsc_config_init)(&cfg, sizeof cfg))
 		goto fail;
 	cfg.elem_size = sizeof(uint64_t);
 	cfg.ring_capacity = each;
-	cfg.producers = nprod;
-	cfg.max_producers = nprod;
-	cfg.flags = RMPSC_MPSC_F_PREFAULT;
-	if (rmpsc_mpsc_create(&cfg, &m->ch))
+	cfg.producers = nprod + nidle;
+	cfg.max_producers = nprod + nidle;
+	cfg.flags = RMPSC_MPSC_F_PREFAULT | flags;
+	if (MP(mpsc_create)(&cfg, &m->ch))
 		goto fail;
 	/* Registered here, used by the producer threads (one each). */
-	for (unsigned i = 0; i < nprod; i++)
-		if (rmpsc_mpsc_register(m->ch, &m->prod[i]) != (int)i)
+	for (unsigned i = 0; i < nprod + nidle; i++) {
+		rmpsc_producer *p;
+
+		if (MP(mpsc_register)(m->ch, &p) != (int)i)
 			goto fail;
+		if (i < nprod)
+			m->prod[i] = p;
+	}
 	return m;
 fail:
 	rm_mp_destroy(m);
 	return NULL;
 }
 
+static void *rm_mp_create(uint32_t capacity, unsigned nprod)
+{
+	return rm_mp_new(capacity, nprod, 0, 0);
+}
+
+#ifndef BENCH_RM_NOMETRICS
+/* ringmpsc-metrics: the same channel with RMPSC_MPSC_F_METRICS. */
+static void *rm_mp_create_metrics(uint32_t capacity, unsigned nprod)
+{
+	return rm_mp_new(capacity, nprod, 0, RMPSC_MPSC_F_METRICS);
+}
+#endif
+
+/* W7: metrics on for the poll count in both rows, so they differ only in
+ * the skip. */
+static void *rm_mp_create_idle(uint32_t capacity, unsigned nprod, unsigned nidle,
+			       unsigned opts)
+{
+	return rm_mp_new(capacity, nprod, nidle,
+			 RMPSC_MPSC_F_METRICS |
+				 ((opts & BENCH_MP_NOSKIP) ? RMPSC_MPSC_F_NOSKIP : 0u));
+}
+
+static int64_t rm_mp_polls(void *q)
+{
+	const struct rm_mp *m = q;
+	rmpsc_mpsc_snapshot st;
+
+	if (MP(mpsc_stats)(m->ch, &st, sizeof st))
+		return -1;
+	return (int64_t)st.polls;
+}
+
 static int rm_mp_push1(void *q, unsigned producer, uint64_t v)
 {
 	const struct rm_mp *m = q;
 
-	return rm_one(rmpsc_producer_push(m->prod[producer], &v));
+	return rm_one(MP(producer_push)(m->prod[producer], &v));
 }
 
 static int rm_mp_pop1(void *q, uint64_t *v)
@@ -229,11 +301,127 @@ static int rm_mp_pop1(void *q, uint64_t *v)
 
 	/* From the ring it took from last while that has data, else the next
 	 * ring that has some. */
-	return rm_one(rmpsc_mpsc_pop(m->ch, v, NULL));
+	return rm_one(MP(mpsc_pop)(m->ch, v, NULL));
+}
+
+static int rm_mp_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t n)
+{
+	const struct rm_mp *m = q;
+
+	return rm_count(MP(producer_push_n)(m->prod[producer], v, n));
+}
+
+struct rm_copy {
+	uint64_t *dst;
+};
+
+static void rm_copy_fn(void *ctx, uint32_t id, const void *items, uint32_t count)
+{
+	struct rm_copy *c = ctx;
+
+	(void)id;
+	memcpy(c->dst, items, (size_t)count * sizeof(uint64_t));
+	c->dst += count;
+}
+
+/* The round-based consumer: every ring's run handed over in place (here
+ * copied out, as the peers' bulk dequeues copy), one head update per ring
+ * per round, adaptive skip of idle rings. 0 when the round found nothing
+ * (possibly while a skipped ring has data: the next rounds find it). */
+static int rm_mp_pop_n(void *q, uint64_t *v, uint32_t n)
+{
+	const struct rm_mp *m = q;
+	struct rm_copy c = { v };
+	int64_t k = MP(mpsc_consume_up_to)(m->ch, n, rm_copy_fn, &c);
+
+	return k >= 0 ? (int)k : BENCH_ERR_IMPL;
+}
+
+#endif /* !BENCH_RM_POLL */
+
+#if !defined(BENCH_RM_POLL) && !defined(BENCH_RM_NOMETRICS)
+/* ---- W8: SPMC (nprod 1) and MPMC channels ------------------------------- */
+
+struct rm_mc {
+	rmpsc_spmc *sp; /* nprod == 1 */
+	rmpsc_mpmc *mp; /* otherwise */
+	rmpsc_producer *prod[BENCH_MAX_PROD];
+	rmpsc_consumer *cons[BENCH_MAX_PROD];
+};
+
+static void rm_mc_destroy(void *q)
+{
+	struct rm_mc *m = q;
+
+	if (!m)
+		return;
+	rmpsc_spmc_destroy(m->sp);
+	rmpsc_mpmc_destroy(m->mp);
+	free(m);
+}
+
+static void *rm_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
+{
+	rmpsc_mc_config cfg;
+	struct rm_mc *m;
+	uint32_t each = 1;
+	unsigned i;
+
+	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+		return NULL;
+	while ((uint64_t)each * 2 * nprod <= capacity)
+		each *= 2;
+	m = calloc(1, sizeof *m);
+	if (!m || rmpsc_mc_config_init(&cfg, sizeof cfg, nprod == 1))
+		goto fail;
+	cfg.elem_size = sizeof(uint64_t);
+	cfg.ring_capacity = each;
+	cfg.max_consumers = ncons;
+	cfg.flags = RMPSC_MPSC_F_PREFAULT;
+	if (nprod == 1) {
+		if (rmpsc_spmc_create(&cfg, &m->sp))
+			goto fail;
+		for (i = 0; i < ncons; i++)
+			if (rmpsc_spmc_register_consumer(m->sp, &m->cons[i]) < 0)
+				goto fail;
+		return m;
+	}
+	cfg.producers = nprod;
+	cfg.max_producers = nprod;
+	if (rmpsc_mpmc_create(&cfg, &m->mp))
+		goto fail;
+	/* Consumers first: each one's shard is the rings whose id modulo the
+	 * consumers registered then is its index. */
+	for (i = 0; i < ncons; i++)
+		if (rmpsc_mpmc_register_consumer(m->mp, &m->cons[i]) < 0)
+			goto fail;
+	for (i = 0; i < nprod; i++)
+		if (rmpsc_mpmc_register_producer(m->mp, &m->prod[i]) != (int)i)
+			goto fail;
+	return m;
+fail:
+	rm_mc_destroy(m);
+	return NULL;
+}
+
+static int rm_mc_push1(void *q, unsigned producer, uint64_t v)
+{
+	const struct rm_mc *m = q;
+
+	if (m->sp)
+		return rm_one(rmpsc_spmc_push(m->sp, &v));
+	return rm_one(rmpsc_producer_push(m->prod[producer], &v));
+}
+
+static int rm_mc_pop1(void *q, unsigned consumer, uint64_t *v)
+{
+	const struct rm_mc *m = q;
+
+	return rm_one(rmpsc_consumer_steal_one(m->cons[consumer], v));
 }
 #endif
 
-#ifndef BENCH_RM_POLL
+#if !defined(BENCH_RM_POLL) && !defined(BENCH_RM_NOMETRICS)
 /* ---- W4: waiting inside the library ------------------------------------- */
 
 static rmpsc_wait rm_spin_wait; /* RMPSC_WAIT_SPIN, set by rm_init() */
@@ -345,7 +533,7 @@ static int rm_init(char *why, unsigned len)
 	return err;
 }
 
-#else /* BENCH_RM_POLL */
+#elif defined(BENCH_RM_POLL)
 
 /*
  * Load libringmpsc_poll.so next to (not instead of) libringmpsc.so.1, which
@@ -423,8 +611,72 @@ static int rm_init(char *why, unsigned len)
 			path);
 	return 0;
 }
-#endif /* BENCH_RM_POLL */
+#else /* BENCH_RM_NOMETRICS */
 
+/*
+ * Load libringmpsc_nometrics.so beside libringmpsc.so.1 (as the poll build:
+ * RTLD_DEEPBIND) and check that it is the RMPSC_NO_METRICS build: a channel
+ * created with RMPSC_MPSC_F_METRICS must count nothing.
+ */
+static int rm_init(char *why, unsigned len)
+{
+	const char *path = getenv(RM_NM_LIB_ENV);
+	rmpsc_mpsc_snapshot st;
+	struct rm_mp *m;
+	uint64_t v = 0;
+	void *h;
+	int ok;
+
+	if (!path || !*path)
+		path = BENCH_NOMETRICS_LIB;
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+	if (!h) {
+		snprintf(why, len, "cannot load %s (%s)", path, dlerror());
+		return -1;
+	}
+#define RM_LOAD(var, sym)                                                      \
+	do {                                                                   \
+		var = (__typeof__(var))dlsym(h, #sym);                         \
+		if (!var) {                                                    \
+			snprintf(why, len, "%s has no %s", path, #sym);        \
+			return -1;                                             \
+		}                                                              \
+	} while (0)
+	RM_LOAD(mp_fn.mpsc_config_init, rmpsc_mpsc_config_init);
+	RM_LOAD(mp_fn.mpsc_create, rmpsc_mpsc_create);
+	RM_LOAD(mp_fn.mpsc_destroy, rmpsc_mpsc_destroy);
+	RM_LOAD(mp_fn.mpsc_register, rmpsc_mpsc_register);
+	RM_LOAD(mp_fn.mpsc_stats, rmpsc_mpsc_stats);
+	RM_LOAD(mp_fn.mpsc_pop, rmpsc_mpsc_pop);
+	RM_LOAD(mp_fn.mpsc_consume_up_to, rmpsc_mpsc_consume_up_to);
+	RM_LOAD(mp_fn.producer_push, rmpsc_producer_push);
+	RM_LOAD(mp_fn.producer_push_n, rmpsc_producer_push_n);
+#undef RM_LOAD
+	/* The handle stays open for the rest of the run. */
+	m = rm_mp_new(64, 1, 0, RMPSC_MPSC_F_METRICS);
+	if (!m) {
+		snprintf(why, len, "%s: cannot create a channel", path);
+		return -1;
+	}
+	ok = rm_mp_push1(m, 0, 1) == 1 && rm_mp_pop1(m, &v) == 1 && v == 1 &&
+	     !MP(mpsc_stats)(m->ch, &st, sizeof st);
+	rm_mp_destroy(m);
+	if (!ok) {
+		snprintf(why, len, "%s: a push and pop through it failed", path);
+		return -1;
+	}
+	/* RMPSC_BENCH_AA=1: an A/A control, any build of the library accepted
+	 * (RMPSC_BENCH_NOMETRICS_LIB naming the normal one). */
+	if ((st.sent || st.received || st.polls) && !getenv("RMPSC_BENCH_AA")) {
+		snprintf(why, len, "%s counts metrics: not the RMPSC_NO_METRICS build",
+			 path);
+		return -1;
+	}
+	return 0;
+}
+#endif
+
+#ifndef BENCH_RM_NOMETRICS
 const struct bench_impl RM_IMPL = {
 	.name = RM_NAME,
 #ifndef BENCH_RM_POLL
@@ -457,8 +709,73 @@ const struct bench_impl RM_IMPL = {
 	.wake_destroy = rm_wake_destroy,
 	.wake_push1 = rm_wake_push1,
 	.wake_pop1 = rm_wake_pop1,
+	.mp_push_n = rm_mp_push_n,
+	.mp_pop_n = rm_mp_pop_n,
+	.mc_create = rm_mc_create,
+	.mc_destroy = rm_mc_destroy,
+	.mc_push1 = rm_mc_push1,
+	.mc_pop1 = rm_mc_pop1,
+	.mp_create_idle = rm_mp_create_idle,
+	.mp_polls = rm_mp_polls,
 #else
 	.workloads = BENCH_WL_W1 | BENCH_WL_W2,
 	.variant_of = "ringmpsc",
 #endif
 };
+
+#endif /* !BENCH_RM_NOMETRICS */
+
+#if !defined(BENCH_RM_POLL) && !defined(BENCH_RM_NOMETRICS)
+/* The MPSC channel with RMPSC_MPSC_F_METRICS: the metrics on/off A/B. */
+const struct bench_impl bench_impl_ringmpsc_metrics = {
+	.name = "ringmpsc-metrics",
+	.api_note = "the ringmpsc adapter's MPSC channel created with "
+		    "RMPSC_MPSC_F_METRICS (counters on every push and pop); W3 and "
+		    "W6 only, the metrics-on side of the zero-cost A/B",
+	.create = rm_create,
+	.destroy = rm_destroy,
+	.push1 = rm_push1,
+	.pop1 = rm_pop1,
+	.push_n = rm_push_n,
+	.pop_n = rm_pop_n,
+	.mp_create = rm_mp_create_metrics,
+	.mp_destroy = rm_mp_destroy,
+	.mp_push1 = rm_mp_push1,
+	.mp_pop1 = rm_mp_pop1,
+	.init = rm_init,
+	.workloads = BENCH_WL_W3 | BENCH_WL_W6,
+	.variant_of = "ringmpsc",
+	.mp_push_n = rm_mp_push_n,
+	.mp_pop_n = rm_mp_pop_n,
+};
+#endif
+
+#ifdef BENCH_RM_NOMETRICS
+/* The MPSC rows on libringmpsc_nometrics.so: the metrics "zero cost when
+ * off" baseline (ringmpsc / ringmpsc-nometrics). */
+const struct bench_impl bench_impl_ringmpsc_nometrics = {
+	.name = "ringmpsc-nometrics",
+	.api_note = "the ringmpsc adapter's MPSC channel on libringmpsc_nometrics.so "
+		    "(RMPSC_NO_METRICS: metrics compiled out), through dlsym'd "
+		    "pointers; W3 and W6 only, the baseline of the metrics-off A/B",
+	.create = rm_create,
+	.destroy = rm_destroy,
+	.push1 = rm_push1,
+	.pop1 = rm_pop1,
+	.push_n = rm_push_n,
+	.pop_n = rm_pop_n,
+	.zc_produce = rm_zc_produce,
+	.zc_consume = rm_zc_consume,
+	.mp_create = rm_mp_create,
+	.mp_destroy = rm_mp_destroy,
+	.mp_push1 = rm_mp_push1,
+	.mp_pop1 = rm_mp_pop1,
+	.init = rm_init,
+	.workloads = BENCH_WL_W3 | BENCH_WL_W6,
+	.variant_of = "ringmpsc",
+	.mp_push_n = rm_mp_push_n,
+	.mp_pop_n = rm_mp_pop_n,
+	.mp_create_idle = rm_mp_create_idle,
+	.mp_polls = rm_mp_polls,
+};
+#endif

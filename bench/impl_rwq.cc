@@ -155,4 +155,13 @@ const struct bench_impl BENCH_IMPL_OF(rwq) = {
 	.workloads = BENCH_WORKLOADS_OF(0),
 	.variant_of = BENCH_VARIANT_OF(rwq),
 	.flags = BENCH_FLAGS_OF,
+	/* SPSC only: no channel workloads. */
+	.mp_push_n = nullptr,
+	.mp_pop_n = nullptr,
+	.mc_create = nullptr,
+	.mc_destroy = nullptr,
+	.mc_push1 = nullptr,
+	.mc_pop1 = nullptr,
+	.mp_create_idle = nullptr,
+	.mp_polls = nullptr,
 };

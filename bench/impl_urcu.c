@@ -47,6 +47,18 @@
  * W3: the same queue, nprod producers, each with its own node range of
  * 65536 / nprod nodes and its own credit counter (per-producer FIFO is kept
  * by the queue); the consumer tells the producer of a node by its address.
+ *
+ * No W6 row (mp_push_n/mp_pop_n NULL): wfcqueue has no multi-node enqueue.
+ * Its one multi-node call, __cds_wfcq_splice, moves a whole queue into
+ * another: a producer would first build a private queue with one
+ * cds_wfcq_enqueue (an xchg) per node, which is the per-item loop again,
+ * and the consumer side of it is the splice pop_n above that measured
+ * slower than the per-item dequeue.
+ *
+ * No W8 row (mc_* NULL): dequeue, splice and iteration need mutual exclusion
+ * among themselves (the header's synchronisation table), i.e. several
+ * consumers must share cds_wfcq_dequeue_lock (a pthread mutex) around every
+ * dequeue: the queue has no multi-consumer mode of its own.
  */
 #define _LGPL_SOURCE 1
 
@@ -264,7 +276,8 @@ const struct bench_impl BENCH_IMPL_OF(urcu) = {
 		      "per-producer credits the consumer publishes every 64 items or "
 		      "when empty; no batch enqueue, so push_n/pop_n loop per item (an "
 		      "xchg per enqueue); no zero-copy spans; W3 one queue, a node range "
-		      "and credit counter per producer"),
+		      "and credit counter per producer; no W6 (no multi-node enqueue, "
+		      "splice moves whole queues) and no W8 (dequeuers need a mutex)"),
 	.create = uq_create,
 	.destroy = uq_destroy,
 	.push1 = uq_push1,
@@ -280,4 +293,10 @@ const struct bench_impl BENCH_IMPL_OF(urcu) = {
 	.workloads = BENCH_WORKLOADS_OF(0),
 	.variant_of = BENCH_VARIANT_OF(urcu),
 	.flags = BENCH_FLAGS_OF,
+	.mp_push_n = NULL, /* no multi-node enqueue (file comment) */
+	.mp_pop_n = NULL,
+	.mc_create = NULL, /* dequeuers need mutual exclusion (a lock) */
+	.mc_destroy = NULL,
+	.mc_push1 = NULL,
+	.mc_pop1 = NULL,
 };

@@ -490,7 +490,7 @@ int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
 
 enum { MPSC_POP_RUN = 64 }; /* pops from one ring before the next one's turn */
 
-static RMPSC__COLD void pop_metrics(rmpsc_mpsc *ch)
+static RMPSC__ALWAYS_INLINE void pop_metrics(rmpsc_mpsc *ch)
 {
 	bump(&ch->m_received, 1);
 	bump(&ch->m_batches, 1);
