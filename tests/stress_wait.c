@@ -1187,11 +1187,18 @@ static bool round_wait_until(struct round *rd, bool (*ready)(struct round *))
 	return true;
 }
 
+/*
+ * The consumer's place first: once it waits on Y it has released its k
+ * elements of X, so a full X after that means k + cap pushed. In the other
+ * order a full X seen while the consumer was still taking its k (head
+ * behind) could pair with its wait on Y seen a moment later, when X was
+ * no longer full and the producer still pushing.
+ */
 static bool ready_prod_x_cons_y(struct round *rd)
 {
-	return rmpsc_ring_is_full(rd->x) == 1 &&
-	       atomic_load_explicit(&rd->cons_where, memory_order_acquire) ==
-		       W_OTHER_RING;
+	return atomic_load_explicit(&rd->cons_where, memory_order_acquire) ==
+		       W_OTHER_RING &&
+	       rmpsc_ring_is_full(rd->x) == 1;
 }
 
 static bool ready_cons_x_prod_y(struct round *rd)
