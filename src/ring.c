@@ -578,6 +578,8 @@ int rmpsc__rc_mc_init(rc_t *rc)
 {
 	rc->mc_end = calloc((size_t)rc_slots(rc), sizeof *rc->mc_end);
 	RMPSC__CHECK(!rc->mc_end, -ENOMEM);
+	/* Consumers release through head itself (M2): no private position. */
+	rc->rel_mask = 0;
 	for (uint64_t i = 0; i < rc_slots(rc); i++)
 		atomic_init(&rc->mc_end[i], rc_head(rc));
 	return 0;

@@ -44,7 +44,12 @@
  *         (store-release E6); read with acquire (E6) by the producer after
  *         each publication.
  * cached_head, resv, resv_pos   producer-private, plain.
- * cached_tail, brd, nborrow, blen[]   consumer-private, plain.
+ * chead, cached_tail, brd, nborrow, blen[]   consumer-private, plain, on a
+ *         line of their own (group 2b): chead is the consumer's position,
+ *         head its last publication; rc_pop1_fast() lets chead run up to
+ *         rel_mask ahead of head (published every rel_mask + 1 elements, at
+ *         once while a producer sleeps, and by rc_cons_empty() before any
+ *         "empty"); every other release publishes at once (rc_release).
  * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
  *         written by whichever consumer completes the earliest run.
  *
@@ -105,6 +110,10 @@
 #include "internal.h"
 #include "ringmpsc/wait.h"
 
+/* Lazy head publication of the single-element pop (rel_mask): every
+ * RC_LAZY elements, on rings of at least RC_LAZY_MIN_CAP. */
+enum { RC_LAZY = 32, RC_LAZY_MIN_CAP = 1024 };
+
 struct rmpsc__rcore {
 	/* Group 0: read-mostly, shared by both sides. The first line holds
 	 * everything a hot path reads: the owner's magic (handle checks),
@@ -122,7 +131,10 @@ struct rmpsc__rcore {
 	 * own, the channel's count for a channel's ring. */
 	_Atomic uint32_t *cwait;
 	uint32_t flags;        /* owner's creation flags (read on hot paths) */
-	uint32_t _pad1;
+	/* The single-element pop publishes head when (head & rel_mask) == 0
+	 * (and whenever a producer sleeps, and before saying empty): 0 on
+	 * small and multi-consumer rings, every element. */
+	uint32_t rel_mask;
 	/* Second line of group 0: cold. */
 	alignas(RMPSC__CACHELINE) size_t map_len; /* bytes mapped for this ring */
 	_Atomic uint32_t *cseq; /* futex word consumers sleep on (E5): &cons_seq
@@ -140,8 +152,17 @@ struct rmpsc__rcore {
 	uint64_t resv_pos;    /* tail when the reservation was made: a push or a
 			       * commit that moves tail invalidates the rest */
 
-	/* Group 2: consumer-written. */
+	/* Group 2: consumer-written, read by producers. */
 	alignas(RMPSC__GROUP) _Atomic uint64_t head;
+	/* Multi-consumer rings (SPMC, MPMC): the claim index, CAS by every
+	 * consumer (M1), and per slot the end position of the run that starts
+	 * there once it is complete (M2); NULL for single-consumer rings. */
+	_Atomic uint64_t claim;
+	_Atomic uint64_t *mc_end;
+
+	/* Group 2b: consumer-private. */
+	alignas(RMPSC__GROUP) uint64_t chead; /* the consumer's position: head,
+					       * or up to rel_mask ahead of it */
 	uint64_t cached_tail; /* last tail seen by the consumer */
 	/* Borrowed reads (consumer-private): read position, outstanding
 	 * borrows, and per slot the length of the borrow starting there
@@ -149,11 +170,6 @@ struct rmpsc__rcore {
 	uint64_t brd;
 	uint32_t nborrow;
 	uint32_t *blen;
-	/* Multi-consumer rings (SPMC, MPMC): the claim index, CAS by every
-	 * consumer (M1), and per slot the end position of the run that starts
-	 * there once it is complete (M2); NULL for single-consumer rings. */
-	_Atomic uint64_t claim;
-	_Atomic uint64_t *mc_end;
 
 	/* Group 3: cold state written by neither hot path. */
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
@@ -169,13 +185,13 @@ struct rmpsc__rcore {
 	_Atomic uint64_t m_sent, m_batches, m_full;
 };
 
-_Static_assert(offsetof(struct rmpsc__rcore, _pad1) + 4 <= RMPSC__CACHELINE,
+_Static_assert(offsetof(struct rmpsc__rcore, rel_mask) + 4 <= RMPSC__CACHELINE,
 	       "the hot read-mostly fields share one line");
 _Static_assert(offsetof(struct rmpsc__rcore, tail) == 1 * RMPSC__GROUP,
 	       "producer group at 128");
 _Static_assert(offsetof(struct rmpsc__rcore, head) == 2 * RMPSC__GROUP,
 	       "consumer group at 256");
-_Static_assert(sizeof(struct rmpsc__rcore) == 4 * RMPSC__GROUP,
+_Static_assert(sizeof(struct rmpsc__rcore) == 5 * RMPSC__GROUP,
 	       "slots that follow the core start on a 128-byte boundary");
 
 typedef struct rmpsc__rcore rc_t;
@@ -217,8 +233,10 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->owner = NULL;
 	rc->id = 0;
 	rc->flags = 0;
+	rc->rel_mask = cap >= RC_LAZY_MIN_CAP ? RC_LAZY - 1 : 0;
 	atomic_init(&rc->tail, 0);
 	atomic_init(&rc->head, 0);
+	rc->chead = 0;
 	atomic_init(&rc->cons_seq, 0);
 	atomic_init(&rc->prod_seq, 0);
 	atomic_init(&rc->prod_busy, 0);
@@ -239,6 +257,7 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 {
 	atomic_store_explicit(&rc->tail, pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->head, pos, memory_order_relaxed);
+	rc->chead = pos;
 	rc->cached_head = pos;
 	rc->cached_tail = pos;
 	rc->resv = 0;
@@ -260,6 +279,7 @@ enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2 };
 
 /* rc->flags bits the library sets for itself, above every public flag. */
 enum { RC_F_METRICS = 1u << 31 };
+
 
 /* Closed or closing, as the status call reports it. */
 static inline bool rc_is_closed(const rc_t *rc)
@@ -549,8 +569,16 @@ static inline int rc_push1(rc_t *rc, const void *item)
 
 static inline uint64_t rc_head(const rc_t *rc)
 {
-	/* Relaxed: consumer's own index. */
-	return atomic_load_explicit(&rc->head, memory_order_relaxed);
+	/* The consumer's own position (head or a little ahead, see rel_mask). */
+	return rc->chead;
+}
+
+static RMPSC__ALWAYS_INLINE void rc_release(rc_t *rc, uint64_t new_head)
+{
+	rc->chead = new_head;
+	/* E2 release: hands the slots below new_head back to the producer. */
+	atomic_store_explicit(&rc->head, new_head, memory_order_release);
+	rc_after_release(rc);
 }
 
 /* Committed unread elements, refreshing the cached tail only when it shows
@@ -577,6 +605,10 @@ static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
 {
 	uint64_t av;
 
+	/* What the fast pop took and has not published yet goes back now. */
+	if (atomic_load_explicit(&rc->head, memory_order_relaxed) != rc->chead)
+		rc_release(rc, rc->chead);
+
 	/* E3 acquire: pairs with the closer's final store. */
 	if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
 		return -EAGAIN;
@@ -590,13 +622,6 @@ static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
 	uint64_t av = rc_cons_avail(rc, want);
 
 	return RMPSC__LIKELY(av) ? (int64_t)av : rc_cons_empty(rc);
-}
-
-static RMPSC__ALWAYS_INLINE void rc_release(rc_t *rc, uint64_t new_head)
-{
-	/* E2 release: hands the slots below new_head back to the producer. */
-	atomic_store_explicit(&rc->head, new_head, memory_order_release);
-	rc_after_release(rc);
 }
 
 /* Take up to @n (exactly @n with @exact) elements: returns the count or
@@ -847,7 +872,14 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
 	if (RMPSC__UNLIKELY(rc->esz != 8 || h == rc->cached_tail))
 		return rmpsc__rc_pop1(rc, item);
 	memcpy(item, rc_slot(rc, h), 8);
-	rc_release(rc, h + 1);
+	/* Publish every rel_mask + 1 elements, or at once for a producer
+	 * asleep; in between the head line stays in this core's cache while
+	 * a producer that found the ring full polls it. */
+	if (((h + 1) & rc->rel_mask) == 0 ||
+	    RMPSC__UNLIKELY(atomic_load_explicit(&rc->prod_waiters, memory_order_relaxed)))
+		rc_release(rc, h + 1);
+	else
+		rc->chead = h + 1;
 	return 0;
 }
 

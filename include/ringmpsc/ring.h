@@ -32,6 +32,15 @@
  * (it saw the ring still open) to finish, so a push or commit either
  * returned success and its elements reach the consumer before -EPIPE, or
  * returned -EPIPE itself. Nothing that was reported as sent is lost.
+ *
+ * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
+ * hands the slots it empties back to the producer in batches: every 32
+ * elements, at once while a producer sleeps waiting for room, and before it
+ * reports the ring empty (-EAGAIN, -EPIPE); every other consumer call
+ * releases everything taken before it returns. In between, up to 31 popped
+ * elements still take room for the producer and count in len, is_empty and
+ * is_full. This keeps the consumer's index line in its own cache while a
+ * producer polls a full ring (bench/README.md, tuning log).
  */
 #ifndef RINGMPSC_RING_H
 #define RINGMPSC_RING_H
@@ -265,7 +274,8 @@ RMPSC_API int rmpsc_ring_readable(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
 RMPSC_API int rmpsc_ring_advance(rmpsc_ring *r, uint32_t n);
 
 /**
- * Copy one element out and release its slot (try pop).
+ * Copy one element out and release its slot (try pop; on rings of
+ * capacity 1024 or more the release is batched, see "Release batching").
  *
  * @param item receives elem_size bytes.
  * @return 0;
@@ -563,7 +573,8 @@ RMPSC_API int rmpsc_ring_is_closed(const rmpsc_ring *r);
 
 /**
  * Committed elements not yet released by the consumer. Exact when called by
- * either side with the other idle; a snapshot otherwise.
+ * either side with the other idle and no pop release pending (see "Release
+ * batching"); a snapshot otherwise.
  *
  * @return 0..capacity; -EBADF: @p r is not a ring.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
