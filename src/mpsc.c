@@ -561,8 +561,9 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 		if (RMPSC__LIKELY(h != rc->cached_tail && rc->esz == 8)) {
 			memcpy(item, rc_slot(rc, h), 8);
 			pop_hit(ch, rc, producer_id);
-			/* Last, so that its wake-up call is the only one left. */
-			rc_release(rc, h + 1);
+			/* Last, so that its wake-up call is the only one left;
+			 * batched as rmpsc_ring_pop's (ring.h). */
+			rc_release_lazy(rc, h + 1);
 			return 0;
 		}
 	}

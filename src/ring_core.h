@@ -581,6 +581,18 @@ static RMPSC__ALWAYS_INLINE void rc_release(rc_t *rc, uint64_t new_head)
 	rc_after_release(rc);
 }
 
+/* The single-element pops' release: publish every rel_mask + 1 elements,
+ * or at once for a producer asleep; in between the head line stays in this
+ * core's cache while a producer that found the ring full polls it. */
+static RMPSC__ALWAYS_INLINE void rc_release_lazy(rc_t *rc, uint64_t new_head)
+{
+	if ((new_head & rc->rel_mask) == 0 ||
+	    RMPSC__UNLIKELY(atomic_load_explicit(&rc->prod_waiters, memory_order_relaxed)))
+		rc_release(rc, new_head);
+	else
+		rc->chead = new_head;
+}
+
 /* Committed unread elements, refreshing the cached tail only when it shows
  * fewer than @want. */
 static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
@@ -872,14 +884,7 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
 	if (RMPSC__UNLIKELY(rc->esz != 8 || h == rc->cached_tail))
 		return rmpsc__rc_pop1(rc, item);
 	memcpy(item, rc_slot(rc, h), 8);
-	/* Publish every rel_mask + 1 elements, or at once for a producer
-	 * asleep; in between the head line stays in this core's cache while
-	 * a producer that found the ring full polls it. */
-	if (((h + 1) & rc->rel_mask) == 0 ||
-	    RMPSC__UNLIKELY(atomic_load_explicit(&rc->prod_waiters, memory_order_relaxed)))
-		rc_release(rc, h + 1);
-	else
-		rc->chead = h + 1;
+	rc_release_lazy(rc, h + 1);
 	return 0;
 }
 

@@ -289,7 +289,10 @@ RMPSC_API int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch);
 /**
  * Copy one element out and release its slot: from the ring the consumer
  * took from last while it has data (at most 64 in a row, then the next
- * ring's turn), else from the next ring that has one. Callback-free.
+ * ring's turn), else from the next ring that has one. Callback-free. The
+ * release is batched as rmpsc_ring_pop()'s on rings of capacity 1024 or
+ * more (ring.h, "Release batching"); the consumer's next look at a ring
+ * that it finds empty, and every other consumer call on it, publishes it.
  *
  * @param item   receives elem_size bytes.
  * @param producer_id receives the producer id (may be NULL).
@@ -422,7 +425,10 @@ RMPSC_API int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *c
 
 /**
  * @return 1 if the channel is closed and every ring is empty, else 0;
- *  -EBADF. Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ *  -EBADF. Elements rmpsc_mpsc_pop() took and has not released yet (its
+ *  release batching) still count, here and in the len calls, until the
+ *  consumer's next call on their ring.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch);
 
