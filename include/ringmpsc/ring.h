@@ -35,12 +35,14 @@
  *
  * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
  * hands the slots it empties back to the producer in batches: every 32
- * elements, at once while a producer sleeps waiting for room, and before it
- * reports the ring empty (-EAGAIN, -EPIPE); every other consumer call
- * releases everything taken before it returns. In between, up to 31 popped
- * elements still take room for the producer and count in len, is_empty and
- * is_full. This keeps the consumer's index line in its own cache while a
- * producer polls a full ring (bench/README.md, tuning log).
+ * elements, at once when it finds a producer asleep waiting for room (one
+ * that goes to sleep just after a pop is woken by the consumer's next pop
+ * or release), and before it reports the ring empty (-EAGAIN, -EPIPE).
+ * Every other consumer call releases everything taken before it returns.
+ * In between, up to 31 popped elements still take room for the producer
+ * and count in len, is_empty and is_full. This keeps the consumer's index
+ * line in its own cache while a producer polls a full ring
+ * (bench/README.md, tuning log).
  */
 #ifndef RINGMPSC_RING_H
 #define RINGMPSC_RING_H
