@@ -532,7 +532,7 @@ static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32
 		 * on its producer's heels finds the ring dry between most items,
 		 * and the ring it stays on is still the likeliest to fill),
 		 * unless the round retired that ring. */
-		if (!rmpsc__ring_free(&ch->rs.dir[ch->pop_ring]->core))
+		if (run && !rmpsc__ring_free(&ch->rs.dir[ch->pop_ring]->core))
 			ch->pop_run = run;
 		return k == 0 ? -EAGAIN : (int)k;
 	}
@@ -548,7 +548,8 @@ static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32
  * its producer is likely still running. The fast path takes an 8-byte
  * element the consumer already saw published (head below cached_tail),
  * with no stack frame; everything else is pop_slow. A run is never on a
- * retired ring (mpsc_round ends it when it retires that ring).
+ * free ring (mpsc_round ends it when it retires that ring; a ring retired
+ * and registered again meanwhile is a live ring, reset under C1).
  */
 int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 {

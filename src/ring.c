@@ -3,8 +3,8 @@
  * rmpsc_ring: the public SPSC ring. Handle and argument checks around the
  * shared core in ring_core.h; see its Synchronization block for the edges.
  *
- * Memory: one mapping holds the core (control groups, 512 bytes) and then the
- * slots, so the data area is page aligned plus 512, i.e. cache-line aligned.
+ * Memory: one mapping holds the core (control groups, 640 bytes) and then the
+ * slots, so the data area is page aligned plus 640, i.e. cache-line aligned.
  */
 #include <stdlib.h>
 
@@ -470,8 +470,10 @@ int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)
 
 int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
 {
-	uint64_t h = rc_head(rc), t, idx, room, k;
+	uint64_t h, t, idx, room, k;
 
+	rc_flush(rc);
+	h = rc_head(rc);
 	RMPSC__CHECK(!out, -EINVAL);
 	if (n == 0) {
 		memset(out, 0, sizeof *out);

@@ -12,8 +12,8 @@
  *         producer relaxed (own index, single writer) and by the consumer with
  *         acquire (E1) when its cached copy shows too little data.
  * head    written by the consumer only (store-release E2); read by the
- *         consumer relaxed (own index) and by the producer with acquire (E2)
- *         when its cached copy shows too little room.
+ *         producer with acquire (E2) when its cached copy shows too little
+ *         room. The consumer's own index is chead (below), never head.
  * closed  0 open, 1 closing, 2 closed. Written by any thread through
  *         rmpsc__rc_close(): 0 -> 1 (CAS), then, once no publication is in
  *         flight (E7), 1 -> 2 (store-release E3); reset writes 0 with no
@@ -48,8 +48,11 @@
  *         line of their own (group 2b): chead is the consumer's position,
  *         head its last publication; rc_pop1_fast() lets chead run up to
  *         rel_mask ahead of head (published every rel_mask + 1 elements, at
- *         once while a producer sleeps, and by rc_cons_empty() before any
- *         "empty"); every other release publishes at once (rc_release).
+ *         once when a producer is seen asleep, and by rc_flush() at the
+ *         start of every other consumer call and before any "empty");
+ *         rmpsc_mpsc_pop() batches the same way (rc_release_lazy()); every
+ *         other release publishes at once (rc_release). phead is the last
+ *         head published, so rc_flush() never reads head's line.
  * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
  *         written by whichever consumer completes the earliest run.
  *
@@ -163,6 +166,7 @@ struct rmpsc__rcore {
 	/* Group 2b: consumer-private. */
 	alignas(RMPSC__GROUP) uint64_t chead; /* the consumer's position: head,
 					       * or up to rel_mask ahead of it */
+	uint64_t phead;       /* the last head the consumer published */
 	uint64_t cached_tail; /* last tail seen by the consumer */
 	/* Borrowed reads (consumer-private): read position, outstanding
 	 * borrows, and per slot the length of the borrow starting there
@@ -237,6 +241,7 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	atomic_init(&rc->tail, 0);
 	atomic_init(&rc->head, 0);
 	rc->chead = 0;
+	rc->phead = 0;
 	atomic_init(&rc->cons_seq, 0);
 	atomic_init(&rc->prod_seq, 0);
 	atomic_init(&rc->prod_busy, 0);
@@ -258,6 +263,7 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	atomic_store_explicit(&rc->tail, pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->head, pos, memory_order_relaxed);
 	rc->chead = pos;
+	rc->phead = pos;
 	rc->cached_head = pos;
 	rc->cached_tail = pos;
 	rc->resv = 0;
@@ -576,6 +582,7 @@ static inline uint64_t rc_head(const rc_t *rc)
 static RMPSC__ALWAYS_INLINE void rc_release(rc_t *rc, uint64_t new_head)
 {
 	rc->chead = new_head;
+	rc->phead = new_head;
 	/* E2 release: hands the slots below new_head back to the producer. */
 	atomic_store_explicit(&rc->head, new_head, memory_order_release);
 	rc_after_release(rc);
@@ -591,6 +598,16 @@ static RMPSC__ALWAYS_INLINE void rc_release_lazy(rc_t *rc, uint64_t new_head)
 		rc_release(rc, new_head);
 	else
 		rc->chead = new_head;
+}
+
+/* Publish what the single-element pops took and have not released yet:
+ * first thing in every other consumer call, so that none returns with
+ * elements held (the exact calls would otherwise wait for room or data
+ * that the consumer itself holds back). */
+static RMPSC__ALWAYS_INLINE void rc_flush(rc_t *rc)
+{
+	if (RMPSC__UNLIKELY(rc->chead != rc->phead))
+		rc_release(rc, rc->chead);
 }
 
 /* Committed unread elements, refreshing the cached tail only when it shows
@@ -617,9 +634,7 @@ static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
 {
 	uint64_t av;
 
-	/* What the fast pop took and has not published yet goes back now. */
-	if (atomic_load_explicit(&rc->head, memory_order_relaxed) != rc->chead)
-		rc_release(rc, rc->chead);
+	rc_flush(rc);
 
 	/* E3 acquire: pairs with the closer's final store. */
 	if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
@@ -642,6 +657,7 @@ static inline int rc_take(rc_t *rc, uint32_t n, bool exact)
 {
 	int64_t av;
 
+	rc_flush(rc);
 	/* Borrowed elements are not the others' to read again. */
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return -EINVAL;
@@ -670,6 +686,7 @@ static inline int rc_readable(rc_t *rc, uint32_t n, rmpsc_span *s)
 
 static inline int rc_advance(rc_t *rc, uint32_t n)
 {
+	rc_flush(rc);
 	RMPSC__CHECK(rc->nborrow, -EINVAL);
 	RMPSC__CHECK(rc_cons_avail(rc, n) < n, -EINVAL);
 	if (n)
@@ -699,6 +716,7 @@ static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
 {
 	uint64_t h;
 
+	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return -EINVAL;
 	if (RMPSC__UNLIKELY(!rc_cons_avail(rc, 1))) {
@@ -719,6 +737,7 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
 {
 	uint32_t done = 0;
 
+	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return -EINVAL;
 	while (done < max) {

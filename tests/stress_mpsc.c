@@ -798,7 +798,7 @@ static int64_t cons_timeout(struct stress *st)
  * must come back (same ring, position moved by what was advanced). */
 static int64_t cons_readable(struct stress *st, bool timed)
 {
-	const uint32_t n = pick_n(&st->rng_c, 2 * st->cap);
+	const uint32_t n = pick_n(&st->rng_c, 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX);
 	uint32_t id = UINT32_MAX, a;
 	rmpsc_span s;
 	int k, rc;
@@ -927,7 +927,7 @@ static bool cons_commit_one(struct stress *st)
 /* borrow (up to four outstanding, committed in any order) or borrow_fn */
 static int64_t cons_borrow(struct stress *st)
 {
-	const uint32_t n = pick_n(&st->rng_c, 2 * st->cap);
+	const uint32_t n = pick_n(&st->rng_c, 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX);
 	uint32_t id = UINT32_MAX;
 	rmpsc_borrow b;
 	int k;
@@ -984,7 +984,7 @@ static int64_t cons_borrow(struct stress *st)
  * -EAGAIN / -ETIMEDOUT for none, -EPIPE, or STRESS_BROKEN. */
 static int64_t cons_step(struct stress *st)
 {
-	uint32_t op = xs_below(&st->rng_c, 20), n = pick_n(&st->rng_c, 2 * st->cap), id;
+	uint32_t op = xs_below(&st->rng_c, 20), n = pick_n(&st->rng_c, 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX), id;
 	int64_t k;
 
 	if (st->open_left)
@@ -1383,11 +1383,9 @@ static void print_stats(struct stress *st, double dt)
 
 /* ---- (1) eight producers, mixed calls ------------------------------------ */
 
-static void test_mpsc_stress_eight_producers_mixed_calls_preserve_fifo(void **state)
+static void run_mixed_producers(const char *name, uint32_t cap, uint32_t nprod, uint64_t per)
 {
-	const uint32_t nprod = 8;
-	const uint64_t per = STRESS_SCALE(1000000ull, 500000ull, 250000ull);
-	struct stress *st = stress_new(64, nprod, nprod, RMPSC_MPSC_F_METRICS, nprod + 1,
+	struct stress *st = stress_new(cap, nprod, nprod, RMPSC_MPSC_F_METRICS, nprod + 1,
 				       stress_seed());
 	struct prod_arg args[8];
 	struct slot *slots[8];
@@ -1396,7 +1394,6 @@ static void test_mpsc_stress_eight_producers_mixed_calls_preserve_fifo(void **st
 	uint64_t total;
 	int64_t t0 = now_ns();
 
-	(void)state;
 	st->nprod = nprod;
 	st->per_prod = per;
 	assert_int_equal(pthread_create(&cons, NULL, cons_main, st), 0);
@@ -1405,14 +1402,14 @@ static void test_mpsc_stress_eight_producers_mixed_calls_preserve_fifo(void **st
 		slots[i] = &st->prod[i];
 		assert_int_equal(pthread_create(&prod[i], NULL, prod_fixed_main, &args[i]), 0);
 	}
-	if (!watch(st, slots, nprod, __func__))
-		fail_msg("%s: threads stuck, not joined", __func__);
+	if (!watch(st, slots, nprod, name))
+		fail_msg("%s: threads stuck, not joined", name);
 	/* every producer is done: close; the consumer takes the rest, then -EPIPE */
 	atomic_store_explicit(&st->closing, true, memory_order_release);
 	assert_int_equal(rmpsc_mpsc_close(st->ch), 0);
 	slots[0] = &st->cons;
-	if (!watch(st, slots, 1, __func__))
-		fail_msg("%s: consumer stuck, not joined", __func__);
+	if (!watch(st, slots, 1, name))
+		fail_msg("%s: consumer stuck, not joined", name);
 	for (uint32_t i = 0; i < nprod; i++)
 		join(prod[i]);
 	join(cons);
@@ -1428,8 +1425,21 @@ static void test_mpsc_stress_eight_producers_mixed_calls_preserve_fifo(void **st
 			    ss.sent, ss.received, ss.pending, ss.producers, ss.rings, ss.closed,
 			    total);
 	print_stats(st, (double)(now_ns() - t0) * 1e-9);
-	stress_check(st, __func__);
+	stress_check(st, name);
 	stress_free(st);
+}
+
+static void test_mpsc_stress_eight_producers_mixed_calls_preserve_fifo(void **state)
+{
+	(void)state;
+	run_mixed_producers(__func__, 64, 8, STRESS_SCALE(1000000ull, 500000ull, 250000ull));
+}
+
+/* Rings large enough for rmpsc_mpsc_pop's batched release (channel.h). */
+static void test_mpsc_stress_batched_release_rings_preserve_fifo(void **state)
+{
+	(void)state;
+	run_mixed_producers(__func__, 1024, 4, STRESS_SCALE(1000000ull, 400000ull, 200000ull));
 }
 
 /* ---- (2) registration churn ---------------------------------------------- */
@@ -1606,6 +1616,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mpsc_stress_eight_producers_mixed_calls_preserve_fifo),
+		cmocka_unit_test(test_mpsc_stress_batched_release_rings_preserve_fifo),
 		cmocka_unit_test(test_mpsc_stress_register_deregister_during_traffic_loses_nothing),
 		cmocka_unit_test(test_mpsc_stress_close_during_traffic_delivers_every_success),
 	};

@@ -70,6 +70,8 @@
 #endif
 
 #define STRESS_SEED 0x9e3779b97f4a7c15ull
+/* Elements per batch call of the sequence runs at most (their buffers). */
+#define RUN_BUF 64u
 /* No progress for this long: a wake-up was lost. */
 #define WATCHDOG_SEC 20
 #define MS 1000000ll
@@ -353,7 +355,7 @@ static int prod_push1(struct run *st, uint64_t next, int64_t timeout, const rmps
 static int prod_push_n(struct run *st, uint64_t next, uint32_t n, int64_t timeout,
 		       const rmpsc_wait *w, struct side_stats *s)
 {
-	uint64_t buf[64];
+	uint64_t buf[RUN_BUF];
 	bool partial_ok = timeout >= 0 || st->may_time_out;
 	int rc;
 
@@ -419,7 +421,7 @@ static void *run_producer(void *arg)
 		const uint32_t op = (uint32_t)(xs_next(&rng) >> 60);
 		const int64_t timeout = pick_timeout(&rng, st->finite_timeouts);
 		const rmpsc_wait *w = pick_wait(&rng, &st->wp);
-		uint32_t n = pick_n(&rng, 2 * st->cap);
+		uint32_t n = pick_n(&rng, 2 * st->cap < RUN_BUF ? 2 * st->cap : RUN_BUF);
 		int rc;
 
 		if (n > left)
@@ -493,10 +495,34 @@ static int cons_pop1(struct run *st, uint64_t expect, int64_t timeout,
 	return 1;
 }
 
+/* The try pop (on rings of capacity >= 1024 it releases in batches, see
+ * ring.h), polled until it takes one: the producer meanwhile sleeps for
+ * room and must be woken by the batched release. */
+static int cons_pop_try(struct run *st, uint64_t expect, struct side_stats *s)
+{
+	uint64_t v = ~0ull;
+	unsigned polls = 0;
+	int rc;
+
+	set_where(&st->cons_where, W_POP);
+	while ((rc = rmpsc_ring_pop(st->r, &v)) == -EAGAIN) {
+		if (run_failed(st))
+			return BROKEN;
+		if (++polls % 64 == 0)
+			sched_yield();
+	}
+	if (rc != 0)
+		return rc;
+	if (!cons_check(st, expect, &v, 1, "pop"))
+		return BROKEN;
+	s->one++;
+	return 1;
+}
+
 static int cons_pop_n(struct run *st, uint64_t expect, uint32_t n, int64_t timeout,
 		      const rmpsc_wait *w, struct side_stats *s)
 {
-	uint64_t buf[64];
+	uint64_t buf[RUN_BUF];
 	int rc;
 
 	set_where(&st->cons_where, W_POP_N);
@@ -563,11 +589,13 @@ static void *run_consumer(void *arg)
 		const uint32_t op = (uint32_t)(xs_next(&rng) >> 60);
 		const int64_t timeout = pick_timeout(&rng, st->finite_timeouts);
 		const rmpsc_wait *w = pick_wait(&rng, &st->wc);
-		const uint32_t n = pick_n(&rng, 2 * st->cap);
+		const uint32_t n = pick_n(&rng, 2 * st->cap < RUN_BUF ? 2 * st->cap : RUN_BUF);
 
 		s.calls++;
-		if (op < 5)
+		if (op < 4)
 			rc = cons_pop1(st, expect, timeout, w, &s);
+		else if (op < 5)
+			rc = cons_pop_try(st, expect, &s);
 		else if (op < 10)
 			rc = cons_pop_n(st, expect, n, timeout, w, &s);
 		else
@@ -790,6 +818,16 @@ static void test_wait_stress_block_capacity_8_loses_no_wakeup(void **state)
 	(void)state;
 	run_block(__func__, 8, 1, 0,
 		  STRESS_SCALE(6000000ull, 1200000ull, 600000ull));
+}
+
+/* Rings large enough for the try pop's batched release (ring.h): a
+ * producer asleep for room while the consumer holds up to 31 popped
+ * elements back must still be woken. */
+static void test_wait_stress_block_capacity_1024_batched_release_loses_no_wakeup(void **state)
+{
+	(void)state;
+	run_block(__func__, 1024, 4, 1,
+		  STRESS_SCALE(8000000ull, 2000000ull, 1000000ull));
 }
 
 /* (1) again with tries and short timeouts mixed in: a wait that times out
@@ -1381,6 +1419,7 @@ int main(void)
 		cmocka_unit_test(test_wait_stress_block_capacity_2_loses_no_wakeup),
 		cmocka_unit_test(test_wait_stress_block_capacity_4_loses_no_wakeup),
 		cmocka_unit_test(test_wait_stress_block_capacity_8_loses_no_wakeup),
+		cmocka_unit_test(test_wait_stress_block_capacity_1024_batched_release_loses_no_wakeup),
 		cmocka_unit_test(test_wait_stress_block_mixed_timeouts_lose_no_wakeup),
 		cmocka_unit_test(test_wait_stress_close_wakes_blocked_producer_and_consumer),
 		cmocka_unit_test(test_wait_stress_spin_preserves_sequence),

@@ -426,8 +426,10 @@ RMPSC_API int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *c
 /**
  * @return 1 if the channel is closed and every ring is empty, else 0;
  *  -EBADF. Elements rmpsc_mpsc_pop() took and has not released yet (its
- *  release batching) still count, here and in the len calls, until the
- *  consumer's next call on their ring.
+ *  release batching) still count, here, in the len calls, in the stats'
+ *  pending figures and for rmpsc_mpsc_hottest(), until the consumer's next
+ *  call that looks at their ring; a consumer that stops right after taking
+ *  the last element leaves them counted.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch);
