@@ -656,6 +656,14 @@ static void test_loop_start_with_items_already_queued_delivers_them(void **state
 	seq_ctx_init(&c, 8, 128);
 	assert_ret(rmpsc_loop_start_ring(r, seq_handler, &c, NULL, &l), 0);
 	wait_seen(&c, 100);
+	/* The count follows the handler call (after the advance): wait for
+	 * it too, it must reach exactly 100. */
+	{
+		unsigned spins = 0;
+
+		while (rmpsc_loop_processed(l) < 100)
+			backoff(&spins);
+	}
 	assert_ret(rmpsc_loop_processed(l), 100);
 	assert_ret(rmpsc_loop_stop(l), 0);
 	assert_ret(rmpsc_loop_processed(l), 100);

@@ -1599,6 +1599,19 @@ static void test_mpsc_consume_all_timed_with_bad_wait_returns_einval_or_e2big(vo
 	assert_ret(rmpsc_mpsc_consume_all_timed(f->ch, rec_fn, f->rec, 0, &big.w), 1);
 }
 
+/* A channel created with no rings: pop says empty (it used to look at
+ * ring 0, which does not exist). */
+static void test_mpsc_pop_with_no_rings_returns_eagain(void **state)
+{
+	rmpsc_mpsc *ch = mpsc_new(8, 0, 4, 0);
+	uint64_t v;
+
+	(void)state;
+	assert_ret(rmpsc_mpsc_pop(ch, &v, NULL), -EAGAIN);
+	assert_ret(rmpsc_mpsc_pop(ch, &v, NULL), -EAGAIN);
+	rmpsc_mpsc_destroy(ch);
+}
+
 /* ---- adaptive skip ------------------------------------------------------- */
 
 /* Rounds until the element just pushed shows up (a bounded search). */
@@ -3304,6 +3317,7 @@ int main(void)
 		U(test_mpsc_skip_with_idle_ring_delivers_within_65_rounds),
 		U(test_mpsc_skip_with_idle_ring_follows_documented_schedule),
 		U(test_mpsc_noskip_with_idle_rings_delivers_next_round),
+		U(test_mpsc_pop_with_no_rings_returns_eagain),
 		U(test_mpsc_skip_with_busy_ring_serves_it_every_round),
 		U(test_mpsc_reset_skip_after_idle_rounds_delivers_next_round),
 		U(test_mpsc_pull_calls_with_idle_skipped_ring_find_its_data),

@@ -1747,6 +1747,93 @@ static void test_ring_pop_n_with_zero_n_returns_zero(void **state)
 	assert_ret(rmpsc_ring_len(r), 2);
 }
 
+/* ---- release batching (rings of capacity >= 1024) ------------------------ */
+
+/*
+ * rmpsc_ring_pop on a large ring holds up to 31 popped elements back; every
+ * other consumer call publishes them first (ring.h, "Release batching"), so
+ * an exact call on either side never waits for room or data that the
+ * consumer itself holds.
+ */
+static void test_ring_pop_batched_release_then_exact_calls_see_every_slot(void **state)
+{
+	rmpsc_ring *r = ring_new(1024, 8, 0);
+	uint64_t v, *buf = calloc(1024, sizeof *buf);
+
+	(void)state;
+	assert_non_null(buf);
+	for (uint64_t i = 0; i < 1024; i++)
+		buf[i] = i;
+	assert_ret(rmpsc_ring_push_n_exact(r, buf, 1000), 1000);
+	for (uint64_t i = 0; i < 10; i++) {
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+		assert_int_equal(v, i);
+	}
+	/* held back: the first pop (which loaded tail) released its element,
+	 * the next nine are held, so the producer sees 999: room for 25 */
+	assert_int_equal(rmpsc_ring_len(r), 999);
+	assert_ret(rmpsc_ring_push_n_exact(r, buf, 30), -EAGAIN);
+	/* the consumer's exact call publishes the 10 first, then takes 990 */
+	assert_ret(rmpsc_ring_pop_n_exact(r, buf, 990), 990);
+	assert_int_equal(buf[0], 10);
+	assert_int_equal(rmpsc_ring_len(r), 0);
+	for (uint64_t i = 0; i < 30; i++)
+		buf[i] = 1000 + i;
+	assert_ret(rmpsc_ring_push_n_exact(r, buf, 30), 30);
+	free(buf);
+	rmpsc_ring_destroy(r);
+}
+
+/* Every 32nd pop publishes; drain, peek and an empty pop publish too. */
+static void test_ring_pop_batched_release_publishes_every_32_and_on_other_calls(void **state)
+{
+	rmpsc_ring *r = ring_new(1024, 8, 0);
+	uint64_t v, buf[64];
+
+	(void)state;
+	for (uint64_t i = 0; i < 64; i++)
+		buf[i] = i;
+	assert_ret(rmpsc_ring_push_n(r, buf, 64), 64);
+	for (uint64_t i = 0; i < 31; i++)
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_len(r), 63); /* the first pop released */
+	assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(v, 31);
+	assert_int_equal(rmpsc_ring_len(r), 32); /* the 32nd published all */
+	assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_len(r), 32);
+	assert_ret(rmpsc_ring_peek(r, &v), 0); /* a peek publishes the one held */
+	assert_int_equal(v, 33);
+	assert_int_equal(rmpsc_ring_len(r), 31);
+	assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_drain(r, buf, 64), 30); /* and so does drain */
+	assert_int_equal(buf[0], 34);
+	assert_int_equal(rmpsc_ring_len(r), 0);
+	assert_int_equal(rmpsc_ring_is_empty(r), 1);
+	/* pops down to empty: the empty answer publishes what was held */
+	assert_ret(rmpsc_ring_push_n(r, buf, 3), 3);
+	for (int i = 0; i < 3; i++)
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_len(r), 2);
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+	assert_int_equal(rmpsc_ring_len(r), 0);
+	rmpsc_ring_destroy(r);
+}
+
+/* Small rings release at every pop, as before. */
+static void test_ring_pop_on_small_ring_releases_at_once(void **state)
+{
+	rmpsc_ring *r = ring_new(512, 8, 0);
+	uint64_t v = 7;
+
+	(void)state;
+	assert_ret(rmpsc_ring_push(r, &v), 0);
+	assert_ret(rmpsc_ring_push(r, &v), 0);
+	assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_len(r), 1);
+	rmpsc_ring_destroy(r);
+}
+
 static void test_ring_pop_n_exact_when_enough_committed_returns_n(void **state)
 {
 	rmpsc_ring *r = *state;
@@ -3002,6 +3089,9 @@ int main(void)
 		T(test_ring_pop_n_when_closed_returns_remaining_then_epipe),
 		T(test_ring_pop_n_with_null_items_returns_einval),
 		T(test_ring_pop_n_with_zero_n_returns_zero),
+		U(test_ring_pop_batched_release_then_exact_calls_see_every_slot),
+		U(test_ring_pop_batched_release_publishes_every_32_and_on_other_calls),
+		U(test_ring_pop_on_small_ring_releases_at_once),
 		T(test_ring_pop_n_exact_when_enough_committed_returns_n),
 		T(test_ring_pop_n_exact_with_fewer_committed_returns_eagain),
 		T(test_ring_pop_n_exact_after_close_with_short_tail_returns_eagain),
