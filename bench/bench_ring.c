@@ -1341,7 +1341,7 @@ static const struct case_spec {
 	const char *label;
 	unsigned nm;
 	struct metric_spec m[3];
-	unsigned nprod, ncons; /* W6-W8 */
+	unsigned nprod, ncons; /* W3, W6-W8 */
 	int batch;	       /* W6: mp_push_n / mp_pop_n */
 } case_specs[C_N] = {
 	[C_MEMSET] = { WL_LIM, "memset", 1, { { "memset", "GB/s", 0 } } },
@@ -1355,8 +1355,8 @@ static const struct case_spec {
 		      "zero-copy",
 		      2,
 		      { { "zero-copy", "GB/s", 0 }, { "zero-copy", "Mmsg/s", 0 } } },
-	[C_W3_PIN] = { WL_W3, "pinned", 1, { { "pinned", "Mmsg/s", 0 } } },
-	[C_W3_FREE] = { WL_W3, "unpinned", 1, { { "unpinned", "Mmsg/s", 0 } } },
+	[C_W3_PIN] = { WL_W3, "pinned", 1, { { "pinned", "Mmsg/s", 0 } }, W3_NPROD, 1, 0 },
+	[C_W3_FREE] = { WL_W3, "unpinned", 1, { { "unpinned", "Mmsg/s", 0 } }, W3_NPROD, 1, 0 },
 	[C_W4] = { WL_W4,
 		   "pingpong",
 		   3,
@@ -1474,9 +1474,9 @@ static void rt_stats(uint64_t n, double *out)
 	out[2] = ticks_to_ns(s[0]);
 }
 
-static void *create_or_die(const struct bench_impl *im, int mp)
+static void *create_or_die(const struct bench_impl *im)
 {
-	void *q = mp ? im->mp_create(CAPACITY, W3_NPROD) : im->create(CAPACITY);
+	void *q = im->create(CAPACITY);
 
 	if (!q)
 		die(1, "%s: cannot create a queue of %u slots", im->name,
@@ -1521,10 +1521,11 @@ static uint64_t check_per_producer(const struct run *run, const uint64_t *per,
 }
 
 /*
- * W6 and W7: case_spec.nprod producers pinned to one CPU, the consumer on
- * the other (W3 pinned's layout: however many producers, the consumer's
- * CPU is its own). W7 adds W7_IDLE registered producers that never send
- * and reports the consumer's polls per message in *polls. Mmsg/s.
+ * W3, W6 and W7: case_spec.nprod producers pinned to one CPU, the consumer
+ * on the other (however many producers, the consumer's CPU is its own);
+ * W3 unpinned lets the scheduler place them all. W7 adds W7_IDLE
+ * registered producers that never send and reports the consumer's polls
+ * per message in *polls. Mmsg/s.
  */
 static double run_mp(struct run *run, enum case_kind k, double *polls)
 {
@@ -1533,6 +1534,7 @@ static double run_mp(struct run *run, enum case_kind k, double *polls)
 	const struct worker *c;
 	char what[64];
 	unsigned i, np = sp->nprod;
+	const int pin = k != C_W3_FREE;
 	uint64_t total;
 	double rate;
 
@@ -1549,12 +1551,12 @@ static double run_mp(struct run *run, enum case_kind k, double *polls)
 	for (i = 0; i < np; i++) {
 		run->w[i].fn = sp->batch && sp->wl == WL_W6 ? w6_producer_batch : w3_producer;
 		run->w[i].idx = i;
-		run->w[i].cpu = cpu_a;
+		run->w[i].cpu = pin ? cpu_a : -1;
 	}
 	run->w[np].fn = sp->batch ? consumer_mp_n : consumer_mp;
-	run->w[np].cpu = cpu_b;
+	run->w[np].cpu = pin ? cpu_b : -1;
 	run->w[np].buf = g_cbuf;
-	run_threads(run, np + 1, mode.chan_tput_ns, what);
+	run_threads(run, np + 1, sp->wl == WL_W3 ? mode.tput_ns : mode.chan_tput_ns, what);
 	c = &run->w[np];
 	total = check_per_producer(run, c->per, what);
 	if (c->count != total)
@@ -1641,7 +1643,6 @@ static double run_mc(struct run *run, enum case_kind k)
 static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 {
 	struct run *run;
-	unsigned i, nthr = 2;
 	const char *what = case_specs[k].label;
 	char label[64];
 
@@ -1671,7 +1672,7 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 	case C_W1:
 	case C_W2_COPY:
 	case C_W2_ZC:
-		run->q[0] = create_or_die(im, 0);
+		run->q[0] = create_or_die(im);
 		run->w[0].cpu = cpu_a;
 		run->w[1].cpu = cpu_b;
 		run->w[0].buf = g_pbuf;
@@ -1703,41 +1704,9 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 		}
 		im->destroy(run->q[0]);
 		break;
-	case C_W3_PIN:
-	case C_W3_FREE:
-		run->q[0] = create_or_die(im, 1);
-		run->nprod = W3_NPROD;
-		for (i = 0; i < W3_NPROD; i++) {
-			run->w[i].fn = w3_producer;
-			run->w[i].idx = i;
-			run->w[i].cpu = k == C_W3_PIN ? cpu_a : -1;
-		}
-		run->w[W3_NPROD].fn = consumer_mp;
-		run->w[W3_NPROD].cpu = k == C_W3_PIN ? cpu_b : -1;
-		nthr = W3_NPROD + 1;
-		run_threads(run, nthr, mode.tput_ns, what);
-		{
-			const struct worker *c = &run->w[W3_NPROD];
-			uint64_t total = 0;
-
-			for (i = 0; i < W3_NPROD; i++) {
-				if (c->per[i] != run->w[i].count)
-					die(1,
-					    "%s: producer %u sent %" PRIu64
-					    ", consumer got %" PRIu64,
-					    what, i, run->w[i].count, c->per[i]);
-				total += run->w[i].count;
-			}
-			if (c->count != total)
-				die(1, "%s: consumed %" PRIu64 " of %" PRIu64, what,
-				    c->count, total);
-			m[0] = rate_mmsg(c->count, c->t0, c->t1);
-		}
-		im->mp_destroy(run->q[0]);
-		break;
 	case C_W4:
-		run->q[0] = create_or_die(im, 0);
-		run->q[1] = create_or_die(im, 0);
+		run->q[0] = create_or_die(im);
+		run->q[1] = create_or_die(im);
 		run->samples = g_samples;
 		run->max_samples = mode.lat_max;
 		run->w[0].fn = w4_ping;
@@ -1780,6 +1749,8 @@ static void run_case(enum case_kind k, const struct bench_impl *im, double *m)
 		m[2] = run->w[1].cpu_frac;
 		im->wake_destroy(run->q[0]);
 		break;
+	case C_W3_PIN:
+	case C_W3_FREE:
 	case C_W6_S1:
 	case C_W6_S2:
 	case C_W6_S4:

@@ -216,25 +216,31 @@ static void rm_mp_destroy(void *q)
 	free(m);
 }
 
+/* capacity / nprod, rounded down to a power of two (at least 1): each
+ * ring's share of the same total slots as a shared queue. */
+static uint32_t rm_share(uint32_t capacity, unsigned nprod)
+{
+	uint32_t each = 1;
+
+	while ((uint64_t)each * 2 * nprod <= capacity)
+		each *= 2;
+	return each;
+}
+
 /* @nprod rings of (capacity / nprod, a power of two) elements used by the
  * producer threads, @nidle more registered, RMPSC_MPSC_F_* @flags. */
 static void *rm_mp_new(uint32_t capacity, unsigned nprod, unsigned nidle, uint32_t flags)
 {
 	rmpsc_mpsc_config cfg;
 	struct rm_mp *m;
-	uint32_t each = 1;
 
 	if (nprod == 0 || nprod > BENCH_MAX_PROD || nidle > 1024)
 		return NULL;
-	/* Same total slots as a shared queue: capacity / nprod per producer,
-	 * rounded down to a power of two. */
-	while ((uint64_t)each * 2 * nprod <= capacity)
-		each *= 2;
 	m = calloc(1, sizeof *m);
 	if (!m || MP(mpsc_config_init)(&cfg, sizeof cfg))
 		goto fail;
 	cfg.elem_size = sizeof(uint64_t);
-	cfg.ring_capacity = each;
+	cfg.ring_capacity = rm_share(capacity, nprod);
 	cfg.producers = nprod + nidle;
 	cfg.max_producers = nprod + nidle;
 	cfg.flags = RMPSC_MPSC_F_PREFAULT | flags;
@@ -364,18 +370,15 @@ static void *rm_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
 {
 	rmpsc_mc_config cfg;
 	struct rm_mc *m;
-	uint32_t each = 1;
 	unsigned i;
 
 	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
 		return NULL;
-	while ((uint64_t)each * 2 * nprod <= capacity)
-		each *= 2;
 	m = calloc(1, sizeof *m);
 	if (!m || rmpsc_mc_config_init(&cfg, sizeof cfg, nprod == 1))
 		goto fail;
 	cfg.elem_size = sizeof(uint64_t);
-	cfg.ring_capacity = each;
+	cfg.ring_capacity = rm_share(capacity, nprod);
 	cfg.max_consumers = ncons;
 	cfg.flags = RMPSC_MPSC_F_PREFAULT;
 	if (nprod == 1) {
@@ -419,6 +422,38 @@ static int rm_mc_pop1(void *q, unsigned consumer, uint64_t *v)
 
 	return rm_one(rmpsc_consumer_steal_one(m->cons[consumer], v));
 }
+#endif
+
+#if defined(BENCH_RM_POLL) || defined(BENCH_RM_NOMETRICS)
+/*
+ * The variant builds' library: *path (from its environment variable, or
+ * @dflt when that is unset or empty), loaded next to (not instead of)
+ * libringmpsc.so.1, which the harness links: RTLD_DEEPBIND makes the loaded
+ * library resolve its own symbols first, so its internal calls never land
+ * in the other copy. NULL, with @why, when it cannot be loaded; the handle
+ * stays open for the rest of the run.
+ */
+static void *rm_open(const char **path, const char *dflt, char *why, unsigned len)
+{
+	void *h;
+
+	if (!*path || !**path)
+		*path = dflt;
+	h = dlopen(*path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+	if (!h)
+		snprintf(why, len, "cannot load %s (%s)", *path, dlerror());
+	return h;
+}
+
+/* In an rm_init(): resolve @sym in h into @var, or fail with @why. */
+#define RM_LOAD(var, sym)                                                      \
+	do {                                                                   \
+		var = (__typeof__(var))dlsym(h, #sym);                         \
+		if (!var) {                                                    \
+			snprintf(why, len, "%s has no %s", path, #sym);        \
+			return -1;                                             \
+		}                                                              \
+	} while (0)
 #endif
 
 #if !defined(BENCH_RM_POLL) && !defined(BENCH_RM_NOMETRICS)
@@ -536,11 +571,8 @@ static int rm_init(char *why, unsigned len)
 #elif defined(BENCH_RM_POLL)
 
 /*
- * Load libringmpsc_poll.so next to (not instead of) libringmpsc.so.1, which
- * the harness links: RTLD_DEEPBIND makes the loaded library resolve its own
- * symbols first, so its internal calls never land in the other copy.
- * Then check that it is the RMPSC_NO_WAKE build: with a notifier attached,
- * its push must not signal.
+ * Load libringmpsc_poll.so (rm_open), then check that it is the
+ * RMPSC_NO_WAKE build: with a notifier attached, its push must not signal.
  */
 static int rm_init(char *why, unsigned len)
 {
@@ -555,21 +587,9 @@ static int rm_init(char *why, unsigned len)
 	int64_t sig;
 	void *h;
 
-	if (!path || !*path)
-		path = BENCH_POLL_LIB;
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-	if (!h) {
-		snprintf(why, len, "cannot load %s (%s)", path, dlerror());
+	h = rm_open(&path, BENCH_POLL_LIB, why, len);
+	if (!h)
 		return -1;
-	}
-#define RM_LOAD(var, sym)                                                      \
-	do {                                                                   \
-		var = (__typeof__(var))dlsym(h, #sym);                         \
-		if (!var) {                                                    \
-			snprintf(why, len, "%s has no %s", path, #sym);        \
-			return -1;                                             \
-		}                                                              \
-	} while (0)
 	RM_LOAD(rm_fn.config_init, rmpsc_ring_config_init);
 	RM_LOAD(rm_fn.create, rmpsc_ring_create);
 	RM_LOAD(rm_fn.destroy, rmpsc_ring_destroy);
@@ -585,8 +605,6 @@ static int rm_init(char *why, unsigned len)
 	RM_LOAD(n_destroy, rmpsc_notifier_destroy);
 	RM_LOAD(n_consume, rmpsc_notifier_consume);
 	RM_LOAD(set_notifier, rmpsc_ring_set_notifier);
-#undef RM_LOAD
-	/* The handle stays open for the rest of the run. */
 	r = rm_create(64);
 	if (!r) {
 		snprintf(why, len, "%s: cannot create a ring", path);
@@ -614,8 +632,8 @@ static int rm_init(char *why, unsigned len)
 #else /* BENCH_RM_NOMETRICS */
 
 /*
- * Load libringmpsc_nometrics.so beside libringmpsc.so.1 (as the poll build:
- * RTLD_DEEPBIND) and check that it is the RMPSC_NO_METRICS build: a channel
+ * Load libringmpsc_nometrics.so (rm_open) and check that it is the
+ * RMPSC_NO_METRICS build: a channel
  * created with RMPSC_MPSC_F_METRICS must count nothing.
  */
 static int rm_init(char *why, unsigned len)
@@ -627,21 +645,9 @@ static int rm_init(char *why, unsigned len)
 	void *h;
 	int ok;
 
-	if (!path || !*path)
-		path = BENCH_NOMETRICS_LIB;
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-	if (!h) {
-		snprintf(why, len, "cannot load %s (%s)", path, dlerror());
+	h = rm_open(&path, BENCH_NOMETRICS_LIB, why, len);
+	if (!h)
 		return -1;
-	}
-#define RM_LOAD(var, sym)                                                      \
-	do {                                                                   \
-		var = (__typeof__(var))dlsym(h, #sym);                         \
-		if (!var) {                                                    \
-			snprintf(why, len, "%s has no %s", path, #sym);        \
-			return -1;                                             \
-		}                                                              \
-	} while (0)
 	RM_LOAD(mp_fn.mpsc_config_init, rmpsc_mpsc_config_init);
 	RM_LOAD(mp_fn.mpsc_create, rmpsc_mpsc_create);
 	RM_LOAD(mp_fn.mpsc_destroy, rmpsc_mpsc_destroy);
@@ -651,8 +657,6 @@ static int rm_init(char *why, unsigned len)
 	RM_LOAD(mp_fn.mpsc_consume_up_to, rmpsc_mpsc_consume_up_to);
 	RM_LOAD(mp_fn.producer_push, rmpsc_producer_push);
 	RM_LOAD(mp_fn.producer_push_n, rmpsc_producer_push_n);
-#undef RM_LOAD
-	/* The handle stays open for the rest of the run. */
 	m = rm_mp_new(64, 1, 0, RMPSC_MPSC_F_METRICS);
 	if (!m) {
 		snprintf(why, len, "%s: cannot create a channel", path);
