@@ -74,6 +74,7 @@
 #endif
 
 #define STRESS_SEED 0x5851f42d4c957f2dull
+#include "stress_util.h" /* stress_seed(), xs_next() */
 #define WATCHDOG_SEC 20
 #define US 1000ll
 #define MS 1000000ll
@@ -100,27 +101,6 @@ static void sleep_ns(int64_t ns)
 
 	while (nanosleep(&ts, &ts))
 		;
-}
-
-static uint64_t stress_seed(void)
-{
-	const char *e = getenv("RMPSC_STRESS_SEED");
-
-	if (e && *e)
-		return strtoull(e, NULL, 0) | 1;
-	return STRESS_SEED;
-}
-
-/* xorshift64: deterministic per thread, never 0 for a non-zero seed. */
-static inline uint64_t xs_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
 }
 
 static inline uint32_t xs_below(uint64_t *s, uint32_t n)

@@ -62,6 +62,7 @@
 #endif
 
 #define STRESS_SEED 0x2545f4914f6cdd1dull
+#include "stress_util.h" /* stress_seed(), xs_next() */
 #define STRESS_K 0x9e3779b97f4a7c15ull
 #define STRESS_ELEM_MAX 32
 /* An op already reported its failure. */
@@ -153,27 +154,6 @@ static double now_sec(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t stress_seed(void)
-{
-	const char *e = getenv("RMPSC_STRESS_SEED");
-
-	if (e && *e)
-		return strtoull(e, NULL, 0) | 1;
-	return STRESS_SEED;
-}
-
-/* xorshift64: deterministic per thread, never 0 for a non-zero seed. */
-static inline uint64_t xs_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
 }
 
 /* 1..max: three times in four a batch of at most 8, else up to max. */

@@ -70,6 +70,7 @@
 #endif
 
 #define STRESS_SEED 0x9e3779b97f4a7c15ull
+#include "stress_util.h" /* stress_seed(), xs_next() */
 /* Elements per batch call of the sequence runs at most (their buffers). */
 #define RUN_BUF 64u
 /* No progress for this long: a wake-up was lost. */
@@ -94,27 +95,6 @@ static void sleep_ns(int64_t ns)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static uint64_t stress_seed(void)
-{
-	const char *e = getenv("RMPSC_STRESS_SEED");
-
-	if (e && *e)
-		return strtoull(e, NULL, 0) | 1;
-	return STRESS_SEED;
-}
-
-/* xorshift64: deterministic per thread, never 0 for a non-zero seed. */
-static inline uint64_t xs_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
 }
 
 /* 1..max: three times in four a batch of at most 8, else up to max. */
