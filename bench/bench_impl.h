@@ -41,6 +41,24 @@
 extern "C" {
 #endif
 
+struct rmpsc_ring; /* <ringmpsc/ring.h>, for bench_ex */
+
+/*
+ * A library's own exported single-item calls, when they already have the
+ * shape the harness needs (errno convention: 0 done, -EAGAIN full or empty,
+ * any other negative value an error; the element through a pointer). With
+ * bench_impl.ex set, W1 and W4 call these directly instead of push1/pop1:
+ * the harness reaches the library's code through one indirect call, as it
+ * reaches every header-only peer's inlined code through one indirect call
+ * into its adapter, instead of through an adapter shell that only
+ * translates the return code and then makes the real call. A table behind
+ * a pointer, so that a dlopen'ed variant can fill it at init.
+ */
+struct bench_ex {
+	int (*push1)(struct rmpsc_ring *r, const void *item);
+	int (*pop1)(struct rmpsc_ring *r, void *item);
+};
+
 enum {
 	BENCH_ERR_MISMATCH = -1, /* zc_consume: a value broke the sequence */
 	BENCH_ERR_IMPL = -2,	 /* the implementation failed unexpectedly */
@@ -159,6 +177,10 @@ struct bench_impl {
 	void *(*mp_create_idle)(uint32_t capacity, unsigned nprod, unsigned nidle,
 				unsigned opts);
 	int64_t (*mp_polls)(void *q);
+
+	/* Optional: the exported single-item calls W1 and W4 use instead of
+	 * push1/pop1 (struct bench_ex above; queues from create). */
+	const struct bench_ex *ex;
 };
 
 /* mp_create_idle opts. */
@@ -168,17 +190,18 @@ enum {
 
 /* bench_impl.flags bits. */
 enum {
-	/* A "<peer>-call" diagnostic variant (BENCH_CALL below): its rows are
-	 * what ringmpsc's W1/W4 rows are also compared with, "at equal call
-	 * depth"; it needs variant_of set too. */
+	/* A "<peer>-call" diagnostic variant (BENCH_CALL below): the peer
+	 * one call deeper; its W1/W4 rows are compared with ringmpsc's and
+	 * with the peer's own; it needs variant_of set too. */
 	BENCH_F_CALL = 1u << 0,
 };
 
 /*
- * The "-call" diagnostic variants. ringmpsc's adapter reaches the ring
- * through one exported (not inlined) call per operation; a header-only
- * peer's queue code is inlined into its adapter. To compare the two at the
- * same call depth, each peer adapter is compiled a second time with
+ * The "-call" diagnostic variants. A header-only peer's queue code is
+ * inlined into its adapter; ringmpsc's W1/W4 rows call its exported
+ * functions (bench_ex), the same depth. To measure what one more call per
+ * operation costs each peer (the depth ringmpsc had when its W1/W4 rows
+ * went through its adapter shell), each peer adapter is compiled a second time with
  * BENCH_CALL defined (impl_<peer>_call.c/.cc: the define and an #include of
  * the adapter, as impl_ringmpsc_poll.c does). Each adapter keeps its
  * single-item queue operations in BENCH_QOP functions that push1/pop1 call
@@ -211,7 +234,8 @@ enum {
 #define BENCH_NAME_OF(peer)	   #peer "-call"
 #define BENCH_NOTE_OF(peer, note) \
 	"diagnostic: the " #peer " adapter with push1/pop1 reaching the queue "  \
-	"through one non-inlined call per operation (ringmpsc's call depth); " \
+	"through one non-inlined call per operation (one call deeper than the " \
+	"inlined peers and ringmpsc's exported calls); " \
 	"W1 and W4 only"
 #define BENCH_WORKLOADS_OF(wl)	   (BENCH_WL_W1 | BENCH_WL_W4)
 #define BENCH_VARIANT_OF(peer)	   #peer

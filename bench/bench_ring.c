@@ -509,6 +509,23 @@ static inline int spin(struct run *run, unsigned *fails)
 	return 0;
 }
 
+/* RMPSC_BENCH_NO_EX=1: ignore bench_impl.ex (W1/W4 through push1/pop1,
+ * the adapter shell), for an A/B of the call structure across runs. */
+static int g_no_ex;
+
+static inline const struct bench_ex *ex_of(const struct bench_impl *im)
+{
+	return g_no_ex ? NULL : im->ex;
+}
+
+/* A bench_ex call's result in push1/pop1's convention. */
+static inline int ex_result(int err)
+{
+	if (err == 0)
+		return 1;
+	return err == -EAGAIN ? 0 : err < 0 ? err : BENCH_ERR_IMPL;
+}
+
 /* Producers look at the stop flag every 256 items, never before the first
  * 256 (so even a starved thread produces something). */
 static inline int stopped(struct run *run, uint64_t i)
@@ -649,8 +666,10 @@ static void producer_done(struct worker *w, uint64_t count)
 	atomic_fetch_add_explicit(&w->run->prod_done, 1, memory_order_release);
 }
 
-/* W1: one item per call. */
-static void w1_producer(struct worker *w)
+/* W1: one item per call; through the exported call itself when @ex is set
+ * (a compile-time constant in each of w1_producer's two expansions). */
+static inline __attribute__((always_inline)) void w1_produce(struct worker *w,
+							     const struct bench_ex *ex)
 {
 	struct run *run = w->run;
 	const struct bench_impl *im = run->impl;
@@ -661,7 +680,7 @@ static void w1_producer(struct worker *w)
 
 	w->t0 = now_ns();
 	while (!stopped(run, seq)) {
-		while ((rc = im->push1(q, seq)) == 0)
+		while ((rc = ex ? ex_result(ex->push1(q, &seq)) : im->push1(q, seq)) == 0)
 			if (spin(run, &fails))
 				return;
 		if (rc < 0) {
@@ -672,6 +691,16 @@ static void w1_producer(struct worker *w)
 		seq++;
 	}
 	producer_done(w, seq);
+}
+
+static void w1_producer(struct worker *w)
+{
+	const struct bench_ex *ex = ex_of(w->run->impl);
+
+	if (ex)
+		w1_produce(w, ex);
+	else
+		w1_produce(w, NULL);
 }
 
 /* W3: producer @idx tags its values with its index. */
@@ -786,12 +815,13 @@ static void w2_producer_zc(struct worker *w)
 	w2_producer(w, 1);
 }
 
-enum take_kind { TAKE_ONE, TAKE_COPY, TAKE_ZC, TAKE_MP, TAKE_MP_N };
+enum take_kind { TAKE_ONE, TAKE_EX, TAKE_COPY, TAKE_ZC, TAKE_MP, TAKE_MP_N };
 
 struct cstate {
 	uint64_t expect; /* items taken so far == next value (SPSC) */
 	uint64_t sum;
 	uint64_t per[BENCH_MAX_PROD]; /* W3: next sequence per producer */
+	int (*ex_pop1)(struct rmpsc_ring *r, void *item); /* TAKE_EX */
 };
 
 /* W3/W6/W7: @v must be the next value of its producer. */
@@ -825,7 +855,8 @@ take(struct worker *w, enum take_kind kind, struct cstate *cs)
 
 	switch (kind) {
 	case TAKE_ONE:
-		rc = im->pop1(q, &v);
+	case TAKE_EX:
+		rc = kind == TAKE_EX ? ex_result(cs->ex_pop1(q, &v)) : im->pop1(q, &v);
 		if (rc > 0) {
 			if (v != cs->expect) {
 				worker_fail(w, "%s: got %" PRIu64 ", expected %" PRIu64,
@@ -894,6 +925,8 @@ static inline __attribute__((always_inline)) void consume(struct worker *w,
 	int rc;
 
 	memset(&cs, 0, sizeof cs);
+	if (kind == TAKE_EX)
+		cs.ex_pop1 = run->impl->ex->pop1;
 	w->t0 = now_ns();
 	for (;;) {
 		rc = take(w, kind, &cs);
@@ -925,7 +958,10 @@ static inline __attribute__((always_inline)) void consume(struct worker *w,
 
 static void consumer_one(struct worker *w)
 {
-	consume(w, TAKE_ONE);
+	if (ex_of(w->run->impl))
+		consume(w, TAKE_EX);
+	else
+		consume(w, TAKE_ONE);
 }
 
 static void consumer_copy(struct worker *w)
@@ -1021,15 +1057,24 @@ static void consumer_mc(struct worker *w)
 static inline int w4_pop(struct run *run, const struct bench_impl *im, void *q,
 			 uint64_t *v, unsigned *fails)
 {
+	const struct bench_ex *ex = ex_of(im);
 	int rc;
 
 	if (im->pop1_wait)
 		return im->pop1_wait(q, v);
-	while ((rc = im->pop1(q, v)) == 0)
+	while ((rc = ex ? ex_result(ex->pop1(q, v)) : im->pop1(q, v)) == 0)
 		if (spin(run, fails))
 			return 0;
 	*fails = 0;
 	return rc;
+}
+
+/* W4's push: the exported call when the implementation has one. */
+static inline int w4_push(const struct bench_impl *im, void *q, uint64_t v)
+{
+	const struct bench_ex *ex = ex_of(im);
+
+	return ex ? ex_result(ex->push1(q, &v)) : im->push1(q, v);
 }
 
 /* W4: one item bouncing through q[0] (there) and q[1] (back). Neither queue
@@ -1047,7 +1092,7 @@ static void w4_ping(struct worker *w)
 	for (i = 0; i < run->max_samples && !stopped(run, i); i++) {
 		uint64_t t0 = ticks(), t1;
 
-		while ((rc = im->push1(there, i)) == 0)
+		while ((rc = w4_push(im, there, i)) == 0)
 			if (spin(run, &fails))
 				return;
 		fails = 0;
@@ -1067,7 +1112,7 @@ static void w4_ping(struct worker *w)
 	}
 	w->t1 = now_ns();
 	w->count = i;
-	while ((rc = im->push1(there, PING_STOP)) == 0)
+	while ((rc = w4_push(im, there, PING_STOP)) == 0)
 		if (spin(run, &fails))
 			return;
 }
@@ -1096,7 +1141,7 @@ static void w4_pong(struct worker *w)
 			return;
 		}
 		expect++;
-		while ((rc = im->push1(back, v + 1)) == 0)
+		while ((rc = w4_push(im, back, v + 1)) == 0)
 			if (spin(run, &fails))
 				return;
 		fails = 0;
@@ -2818,6 +2863,7 @@ int main(int argc, char **argv)
 	double timer_ns;
 	FILE *jf = NULL;
 
+	g_no_ex = getenv("RMPSC_BENCH_NO_EX") && strcmp(getenv("RMPSC_BENCH_NO_EX"), "0");
 	while ((c = getopt_long(argc, argv, "qr:o:i:j:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q':

@@ -261,4 +261,5 @@ const struct bench_impl BENCH_IMPL_OF(boost) = {
 	.mc_pop1 = bq_mc_pop1,
 	.mp_create_idle = nullptr,
 	.mp_polls = nullptr,
+	.ex = nullptr, /* header-only: no exported calls */
 };

@@ -350,4 +350,5 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 	.mc_pop1 = mc_mc_pop1,
 	.mp_create_idle = nullptr,
 	.mp_polls = nullptr,
+	.ex = nullptr, /* header-only: no exported calls */
 };

@@ -164,4 +164,5 @@ const struct bench_impl BENCH_IMPL_OF(rwq) = {
 	.mc_pop1 = nullptr,
 	.mp_create_idle = nullptr,
 	.mp_polls = nullptr,
+	.ex = nullptr, /* header-only: no exported calls */
 };

@@ -459,11 +459,30 @@ int rmpsc_ring_get_wait(const rmpsc_ring *r, rmpsc_wait *w)
 
 int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)
 {
+	rc_t *rc = &r->core;
+
 	RING_CHECK(r);
 	RMPSC__CHECK(n && !rmpsc__notifier_ok(n), -EBADF);
 	/* E6 release: the notifier is complete before a producer sees it. */
-	atomic_store_explicit(&r->core.notifier, n, memory_order_release);
-	return 0;
+	atomic_store_explicit(&rc->notifier, n, memory_order_seq_cst);
+	/* Make the wake word's bit say whether a notifier is attached. With
+	 * setters racing, each one re-reads the pointer after its own update
+	 * of the bit and corrects it while the two disagree, so the last one
+	 * leaves them agreeing; sleepers' +1/-1 on the same word only make a
+	 * CAS retry. */
+	for (;;) {
+		struct rmpsc_notifier *cur = atomic_load_explicit(&rc->notifier, memory_order_seq_cst);
+		uint32_t w = atomic_load_explicit(&rc->cons_waiters, memory_order_seq_cst);
+		uint32_t want = cur ? w | RC_WAKE_NOTIFIER : w & ~RC_WAKE_NOTIFIER;
+
+		if (w != want &&
+		    !atomic_compare_exchange_weak_explicit(&rc->cons_waiters, &w, want,
+							   memory_order_seq_cst,
+							   memory_order_seq_cst))
+			continue;
+		if (atomic_load_explicit(&rc->notifier, memory_order_seq_cst) == cur)
+			return 0;
+	}
 }
 
 /* ---- borrowed reads ------------------------------------------------------- */

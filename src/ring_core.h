@@ -33,6 +33,8 @@
  *         rmpsc__light_barrier() (E4). For a ring of its own cwait/cseq
  *         point at cons_waiters/cons_seq; the rings of a channel share the
  *         channel's, so one sleeping consumer is woken by any producer.
+ *         A ring's own word also carries RC_WAKE_NOTIFIER while a notifier
+ *         is attached, so the producer's check is one load either way.
  * *cseq, prod_seq
  *         futex words, bumped (release RMW, E5) by a waker before
  *         FUTEX_WAKE; read with acquire (E5) by the sleeper before it
@@ -41,8 +43,10 @@
  * m_sent, m_batches, m_full  producer-written metrics, relaxed (counters
  *         a snapshot reads; nothing is ordered by them).
  * notifier  written by rmpsc_ring_set_notifier() from any thread
- *         (store-release E6); read with acquire (E6) by the producer after
- *         each publication.
+ *         (exchange, release E6), which then sets or clears
+ *         RC_WAKE_NOTIFIER in the ring's wake word (seq_cst RMW); read with
+ *         acquire (E6) by rmpsc__rc_wake_cons(), which a producer calls
+ *         after a publication when it finds the wake word nonzero.
  * cached_head, resv, resv_pos   producer-private, plain.
  * chead, cached_tail, brd, nborrow, blen[]   consumer-private, plain, on a
  *         line of their own (group 2b): chead is the consumer's position,
@@ -129,10 +133,13 @@ struct rmpsc__rcore {
 	unsigned char *data;   /* slot 0, cache-line aligned */
 	_Atomic uint32_t closed;
 	_Atomic uint32_t prod_waiters; /* producers registered to sleep (E4) */
-	struct rmpsc_notifier *_Atomic notifier; /* E6 */
-	/* The consumers' sleeper count (E4): &cons_waiters for a ring of its
-	 * own, the channel's count for a channel's ring. */
+	/* The consumers' wake word (E4): &cons_waiters for a ring of its
+	 * own, the channel's sleeper count for a channel's ring. Nonzero
+	 * means "call rmpsc__rc_wake_cons() after publishing": the count of
+	 * registered sleepers, plus RC_WAKE_NOTIFIER while a notifier is
+	 * attached (rings of their own only). */
 	_Atomic uint32_t *cwait;
+	_Atomic uint32_t cons_waiters; /* this ring's own wake word */
 	uint32_t flags;        /* owner's creation flags (read on hot paths) */
 	/* The single-element pop publishes head when (head & rel_mask) == 0
 	 * (and whenever a producer sleeps, and before saying empty): 0 on
@@ -143,7 +150,7 @@ struct rmpsc__rcore {
 	_Atomic uint32_t *cseq; /* futex word consumers sleep on (E5): &cons_seq
 				 * or the channel's */
 	void *owner;           /* the channel of a channel's ring */
-	_Atomic uint32_t cons_waiters; /* this ring's own sleeper count */
+	struct rmpsc_notifier *_Atomic notifier; /* E6; read by the slow path */
 	_Atomic uint32_t state;   /* channel rings: in use or free (mpsc.c, C1) */
 	uint32_t id;           /* channel rings: index in the channel */
 	int32_t numa_node;
@@ -286,6 +293,10 @@ enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2 };
 /* rc->flags bits the library sets for itself, above every public flag. */
 enum { RC_F_METRICS = 1u << 31 };
 
+/* In a ring's own wake word (cons_waiters): a notifier is attached. The
+ * sleepers' count is the rest (they add and subtract 1). */
+#define RC_WAKE_NOTIFIER (1u << 31)
+
 
 /* Closed or closing, as the status call reports it. */
 static inline bool rc_is_closed(const rc_t *rc)
@@ -303,23 +314,30 @@ RMPSC__INTERNAL void rmpsc__rc_wake_cons(rc_t *rc);
 RMPSC__INTERNAL void rmpsc__rc_wake_prod(rc_t *rc);
 
 /*
- * After a publication (E1): wake a sleeping consumer or signal the
- * notifier. Two loads of the hot read-mostly line, and nothing else while
- * nobody sleeps. RMPSC_NO_WAKE (the benchmark's polling-only A/B build)
- * compiles the check out.
+ * After a publication (E1), behind the E4 barrier: wake a sleeping consumer
+ * or signal the notifier. One load of the wake word (through the hot line's
+ * pointer), and nothing else while nobody sleeps and no notifier is
+ * attached. RMPSC_NO_WAKE (the benchmark's polling-only A/B build) compiles
+ * the check out.
  */
-static RMPSC__ALWAYS_INLINE void rc_after_publish(rc_t *rc)
+static RMPSC__ALWAYS_INLINE void rc_wake_check(rc_t *rc)
 {
 #ifndef RMPSC_NO_WAKE
-	rmpsc__light_barrier(); /* E4 */
-	/* Relaxed: E4 orders it; the notifier pointer is re-read with
-	 * acquire (E6) before use. */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(rc->cwait, memory_order_relaxed) |
-			    (atomic_load_explicit(&rc->notifier, memory_order_relaxed) != NULL)))
+	/* Relaxed: E4 orders it; the slow path re-reads the word and the
+	 * notifier pointer with acquire (E6). */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(rc->cwait, memory_order_relaxed)))
 		rmpsc__rc_wake_cons(rc);
 #else
 	(void)rc;
 #endif
+}
+
+static RMPSC__ALWAYS_INLINE void rc_after_publish(rc_t *rc)
+{
+#ifndef RMPSC_NO_WAKE
+	rmpsc__light_barrier(); /* E4 */
+#endif
+	rc_wake_check(rc);
 }
 
 /* After a release (E2): wake a producer sleeping for room. */
@@ -877,11 +895,19 @@ RMPSC__INTERNAL int rmpsc__rc_pop1(rc_t *rc, void *item);
  * or index store waits for its line to come back from the other core, each
  * stack store of a frame (and each spilled register) queues behind it.
  */
+/* The 8-byte push with the asymmetric barrier (the usual case): the two
+ * light barriers of the bracket (E7) and of the wake check (E4) are then
+ * compiler barriers, so the mode is tested once, up front; without
+ * membarrier the general path takes the real fences. */
 static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 {
 	uint64_t t;
 
-	rc_prod_enter(rc);
+	if (RMPSC__UNLIKELY(!rmpsc__asym_barrier))
+		return rmpsc__rc_push1(rc, item);
+	/* rc_prod_enter(), its light barrier known to be a compiler barrier. */
+	atomic_store_explicit(&rc->prod_busy, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* E7 */
 	t = rc_tail(rc);
 	/* Closed, full as far as the cached head shows, or another size: the
 	 * general path sorts out which (closed first). */
@@ -891,7 +917,11 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 		return rmpsc__rc_push1(rc, item);
 	}
 	memcpy(rc_slot(rc, t), item, 8);
-	rc_publish(rc, t + 1);
+	/* rc_publish(), the same way. */
+	atomic_store_explicit(&rc->tail, t + 1, memory_order_release); /* E1 */
+	rc_prod_leave(rc); /* E7 */
+	atomic_signal_fence(memory_order_seq_cst); /* E4 */
+	rc_wake_check(rc);
 	return 0;
 }
 

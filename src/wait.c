@@ -93,7 +93,8 @@ void rmpsc__rc_wake_cons(rc_t *rc)
 {
 	struct rmpsc_notifier *n;
 
-	if (atomic_load_explicit(rc->cwait, memory_order_relaxed))
+	/* Sleepers registered (E4): the word without the notifier bit. */
+	if (atomic_load_explicit(rc->cwait, memory_order_relaxed) & ~RC_WAKE_NOTIFIER)
 		rmpsc__futex_wake_all(rc->cseq);
 	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
 	if (n)

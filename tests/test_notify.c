@@ -29,12 +29,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "ringmpsc/notify.h"
 #include "ringmpsc/ring.h"
+#include "ringmpsc/wait.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define NOTIFY_TSAN 1
@@ -844,6 +846,147 @@ static void test_notify_set_notifier_when_replacing_signals_only_new(void **stat
 	rmpsc_notifier_destroy(n2);
 }
 
+/* ---- threads: setters racing, a sleeper with a notifier attached ----------- */
+
+/* The push checks one wake word, which carries "a notifier is attached"
+ * next to the sleepers' count; set_notifier keeps the two in step. */
+struct setter {
+	rmpsc_ring *r;
+	rmpsc_notifier *n;
+	atomic_int *round; /* round to run; -1: leave */
+	atomic_int *done;  /* rounds finished, both setters together */
+	int err;
+};
+
+/* Each round, as soon as it starts: attach, detach, attach again, so that
+ * both setters' calls overlap and the last call of each attaches. */
+static void *setter_main(void *arg)
+{
+	struct setter *x = arg;
+	int seen = 0;
+
+	for (;;) {
+		unsigned spins = 0;
+		int r;
+
+		/* Spin for a prompt, simultaneous start; yield when it takes
+		 * long (more threads than CPUs). */
+		while ((r = atomic_load(x->round)) == seen)
+			if (++spins > 2000)
+				sched_yield();
+		if (r < 0)
+			return NULL;
+		seen = r;
+		if (!x->err)
+			x->err = rmpsc_ring_set_notifier(x->r, x->n);
+		if (!x->err)
+			x->err = rmpsc_ring_set_notifier(x->r, NULL);
+		if (!x->err)
+			x->err = rmpsc_ring_set_notifier(x->r, x->n);
+		atomic_fetch_add(x->done, 1);
+	}
+}
+
+static void test_notify_set_notifier_when_setters_race_last_one_signals(void **state)
+{
+	enum { ROUNDS = 25000 };
+	struct fx *f = *state;
+	rmpsc_notifier *n2 = notifier_new();
+	atomic_int round = 0, done = 0;
+	struct setter a = { f->r, f->n, &round, &done, 0 };
+	struct setter b = { f->r, n2, &round, &done, 0 };
+	uint64_t v = 7, got;
+	pthread_t ta, tb;
+	int bad = 0;
+
+	assert_int_equal(pthread_create(&ta, NULL, setter_main, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, setter_main, &b), 0);
+	for (int r = 1; r <= ROUNDS && !bad; r++) {
+		int64_t ca, cb;
+
+		atomic_store(&round, r);
+		while (atomic_load(&done) < 2 * r)
+			sched_yield();
+		/* Whichever attached last is attached, and a push signals it:
+		 * a wake word left without its notifier bit would signal
+		 * neither. */
+		assert_ret(rmpsc_ring_push(f->r, &v), 0);
+		ca = rmpsc_notifier_consume(f->n);
+		cb = rmpsc_notifier_consume(n2);
+		if (ca < 0 || cb < 0 || ca + cb != 1)
+			bad = r;
+		assert_ret(rmpsc_ring_pop(f->r, &got), 0);
+		/* Detached: no signal any more. */
+		assert_ret(rmpsc_ring_set_notifier(f->r, NULL), 0);
+		assert_ret(rmpsc_ring_push(f->r, &v), 0);
+		if (rmpsc_notifier_consume(f->n) || rmpsc_notifier_consume(n2))
+			bad = r;
+		assert_ret(rmpsc_ring_pop(f->r, &got), 0);
+	}
+	atomic_store(&round, -1);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(b.err, 0);
+	if (bad)
+		fail_msg("round %d: the notifier attached last was not signalled exactly once", bad);
+	rmpsc_notifier_destroy(n2);
+}
+
+struct sleeper {
+	rmpsc_ring *r;
+	atomic_int started;
+	int err;
+	uint64_t v;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *x = arg;
+	rmpsc_wait w;
+
+	x->err = rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK);
+	if (!x->err) {
+		w.spin_count = 0;
+		w.yield_count = 0;
+		atomic_store(&x->started, 1);
+		x->err = rmpsc_ring_pop_timed(x->r, &x->v, 10 * 1000000000LL, &w);
+	}
+	atomic_store(&x->started, 1);
+	return NULL;
+}
+
+/* A consumer asleep on its futex while a notifier is attached: the push
+ * wakes it (the sleepers' part of the word) and signals the notifier. */
+static void test_notify_ring_push_when_notifier_and_sleeper_wakes_both(void **state)
+{
+	struct fx *f = *state;
+	struct sleeper x = { .r = f->r };
+	struct timespec t0, t1;
+	pthread_t tid;
+	uint64_t v = 42;
+
+	assert_ret(rmpsc_ring_set_notifier(f->r, f->n), 0);
+	assert_int_equal(pthread_create(&tid, NULL, sleeper_main, &x), 0);
+	while (!atomic_load(&x.started))
+		sched_yield();
+	usleep(50000); /* long enough to be asleep in the kernel */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_ret(rmpsc_ring_push(f->r, &v), 0);
+	pthread_join(tid, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(x.err, 0);
+	assert_int_equal(x.v, 42);
+	/* Woken by the push, not by the 10 s timeout. */
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	assert_true(rmpsc_notifier_consume(f->n) >= 1);
+	/* Detached with the sleeper gone: the word is back to zero, and a
+	 * push neither signals nor has anyone to wake. */
+	assert_ret(rmpsc_ring_set_notifier(f->r, NULL), 0);
+	assert_ret(rmpsc_ring_push(f->r, &v), 0);
+	assert_ret(rmpsc_notifier_consume(f->n), 0);
+}
+
 /* ---- threads: signal racing consume ----------------------------------------- */
 
 struct racer {
@@ -1269,6 +1412,8 @@ int main(void)
 		T(test_notify_ring_failed_push_when_attached_keeps_data_visible),
 		T(test_notify_set_notifier_with_null_detaches),
 		T(test_notify_set_notifier_when_replacing_signals_only_new),
+		T(test_notify_set_notifier_when_setters_race_last_one_signals),
+		T(test_notify_ring_push_when_notifier_and_sleeper_wakes_both),
 		/* threads */
 		U(test_notify_signal_racing_consume_never_leaves_stale_pending),
 		U(test_notify_ring_consume_then_drain_across_threads_loses_nothing),
