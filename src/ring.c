@@ -459,10 +459,11 @@ int rmpsc_ring_get_wait(const rmpsc_ring *r, rmpsc_wait *w)
 
 int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)
 {
-	rc_t *rc = &r->core;
+	rc_t *rc;
 
 	RING_CHECK(r);
 	RMPSC__CHECK(n && !rmpsc__notifier_ok(n), -EBADF);
+	rc = &r->core;
 	/* E6 release: the notifier is complete before a producer sees it. */
 	atomic_store_explicit(&rc->notifier, n, memory_order_seq_cst);
 	/* Make the wake word's bit say whether a notifier is attached. With
