@@ -505,8 +505,8 @@ int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
 	}
 	if (!rc->nborrow)
 		rc->brd = h;
-	/* E1 acquire: pairs with the producer's publication. */
-	t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+	/* E1, E7: the tail this consumer may use. */
+	t = rc_cons_tail(rc);
 	if (t == rc->brd) {
 		int64_t err;
 

@@ -9,22 +9,25 @@
  * Synchronization
  * ---------------
  * tail    written by the producer only (store-release E1); read by the
- *         producer relaxed (own index, single writer) and by the consumer with
- *         acquire (E1) when its cached copy shows too little data.
+ *         producer relaxed (own index, single writer), by the consumers
+ *         (seq_cst: E1's acquire and E7) when a cached copy shows too
+ *         little data, by a closer (seq_cst, E7) and by the status calls.
  * head    written by the consumer only (store-release E2); read by the
  *         producer with acquire (E2) when its cached copy shows too little
  *         room. The consumer's own index is chead (below), never head.
- * closed  0 open, 1 closing, 2 closed. Written by any thread through
- *         rmpsc__rc_close(): 0 -> 1 (CAS), then, once no publication is in
- *         flight (E7), 1 -> 2 (store-release E3); reset writes 0 with no
- *         other call running. Read by the consumer with acquire (E3) when
- *         it finds the ring empty: only 2 ends the stream. Read relaxed by
- *         the producer inside its publication bracket (E7).
- * prod_busy  1 while the producer is inside a call that may publish
- *         (push*, commit). Written by the producer only: relaxed store of
- *         1 followed by rmpsc__light_barrier() (E7), store-release of 0
- *         after the publication (E7); read with acquire by the closer after
- *         its heavy barrier.
+ * closed  0 open, 1 closing, 3 deciding, 2 closed. Written by any thread
+ *         through rmpsc__rc_close(): 0 -> 1 (seq_cst CAS); then whichever
+ *         of the closers and the producer decides the stream's end first
+ *         (E7) takes it 1 -> 3 (seq_cst CAS), stores final_tail and 2
+ *         (store-release E3); reset writes 0 with no other call running.
+ *         Read by the producer relaxed before and after each publication
+ *         (E7), and by the consumers with each tail read (seq_cst, E7) and
+ *         when they find the ring empty (acquire, E3).
+ * final_tail  the end of the stream: the tail a closer read after its
+ *         heavy barrier, or the tail of the publication of a producer that
+ *         found the close undecided (E7). Written once, by the thread that
+ *         took closed to 3, before closed = 2; read after an acquire load
+ *         of closed that saw 2.
  * *cwait, prod_waiters
  *         incremented/decremented by a thread about to sleep on *cseq
  *         (consumer waiting for data) or prod_seq (producer waiting for
@@ -48,7 +51,7 @@
  *         acquire (E6) by rmpsc__rc_wake_cons(), which a producer calls
  *         after a publication when it finds the wake word nonzero.
  * cached_head, resv, resv_pos   producer-private, plain.
- * chead, cached_tail, brd, nborrow, blen[]   consumer-private, plain, on a
+ * chead, cached_tail, otail, brd, nborrow, blen[]   consumer-private, plain, on a
  *         line of their own (group 2b): chead is the consumer's position,
  *         head its last publication; rc_pop1_fast() lets chead run up to
  *         rel_mask ahead of head (published every rel_mask + 1 elements, at
@@ -56,19 +59,21 @@
  *         start of every other consumer call and before any "empty");
  *         rmpsc_mpsc_pop() batches the same way (rc_release_lazy()); every
  *         other release publishes at once (rc_release). phead is the last
- *         head published, so rc_flush() never reads head's line.
+ *         head published, so rc_flush() never reads head's line. otail is
+ *         the last tail the consumer may use (E7, rc_cons_tail()).
  * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
  *         written by whichever consumer completes the earliest run.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
- *    E1 acquire in rc_cons_avail(), so the consumer's reads of those slots
- *    see the producer's writes.
+ *    the consumers' loads of tail in rc_cons_tail() and rc_mc_claim(), so
+ *    their reads of those slots see the producer's writes.
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
  *    slots cannot be seen by (or overtake) the consumer's earlier reads.
- * E3 release: close; pairs with E3 acquire in rc_cons_empty(), the one
- *    place the consumer looks at it. A consumer that sees closed, then re-reads tail
- *    (acquire E1), sees every commit that happened-before the close.
+ * E3 release: close; pairs with E3 acquire wherever a thread reads closed
+ *    == 2 before final_tail: every slot below final_tail is then visible to
+ *    it (the close read tail with seq_cst, after the publications it
+ *    covers).
  * E4 Dekker handshake, sleeper vs waker (see internal.h): the sleeper's
  *    "waiters++; heavy barrier; re-check the ring" against the waker's
  *    "publish; light barrier; load waiters". Either the sleeper's re-check
@@ -78,16 +83,33 @@
  *    read the new value sees the state change through the acquire.
  * E6 release: the notifier is fully constructed before a producer can see
  *    the pointer.
- * E7 close versus publication, a Dekker handshake like E4: the producer's
- *    "busy = 1; light barrier; load closed" against the closer's "closed =
- *    1; heavy barrier; wait for busy == 0". Either the producer sees the
- *    close and publishes nothing, or the closer waits for its publication,
- *    whose tail store happens-before (busy = 0 release, closed = 2 release)
- *    the consumer's final look at tail. So -EPIPE on the consumer side is
- *    final: every call that reported success is delivered before it, and a
- *    call that lost the race returns -EPIPE.
- * M1 claim: consumers CAS claim from c to c + k after an acquire load of
- *    tail (E1) that showed at least c + k: each run [c, c + k) goes to one
+ * E7 close versus publication, with no store of the producer's beyond the
+ *    slot and tail: the producer publishes first and looks at closed after
+ *    (store tail; light barrier; load closed), a closer does the mirror
+ *    image (closed = 1; heavy barrier; load tail), a Dekker handshake like
+ *    E4. If the producer still sees the ring open, a closer's tail read
+ *    sees its publication. Whoever decides the end first wins a CAS of
+ *    closed from 1 to 3, stores final_tail, then 2: a closer decides the
+ *    tail it read after its heavy barrier; the producer, when it finds the
+ *    close undecided after publishing, decides its own new tail (it is the
+ *    only writer of tail, so nothing anyone read exceeds it, and its
+ *    publication is then covered). A publication covered by final_tail
+ *    succeeded; one that is not (the producer found the end decided, below
+ *    its tail) returns -EPIPE and is never delivered. A single consumer
+ *    uses a tail it read only if it still sees the ring open after the read
+ *    (both loads seq_cst): a later closer's tail read cannot return less
+ *    (C11 as strengthened by C++20, P0668: coherence order agrees with the
+ *    seq_cst order; on x86-64 and arm64 the hardware gives it), so
+ *    everything it delivers is covered. While the end is undecided it keeps
+ *    to the last such tail (otail); multi-consumer rings, which share no
+ *    such tail, report -EAGAIN; once closed is 2, final_tail is the tail.
+ *    So -EPIPE on the consumer side is final, every call that reported
+ *    success is delivered before it, and nothing of a call that returned
+ *    -EPIPE is ever delivered. Nobody waits for the producer or for a heavy
+ *    barrier: a thread that needs the end and finds it being decided
+ *    (closed == 3) waits for the decider's two stores.
+ * M1 claim: consumers CAS claim from c to c + k after a load of tail (E1,
+ *    E7) that showed at least c + k: each run [c, c + k) goes to one
  *    consumer, which then reads it.
  * M2 completion: after reading its run, the consumer CASes head from c to
  *    c + k (seq_cst) when head is c (the run is the earliest outstanding
@@ -175,6 +197,7 @@ struct rmpsc__rcore {
 					       * or up to rel_mask ahead of it */
 	uint64_t phead;       /* the last head the consumer published */
 	uint64_t cached_tail; /* last tail seen by the consumer */
+	uint64_t otail;       /* last tail the consumer may use (E7) */
 	/* Borrowed reads (consumer-private): read position, outstanding
 	 * borrows, and per slot the length of the borrow starting there
 	 * (RC_BORROW_DONE set once committed; allocated at the first borrow). */
@@ -186,11 +209,8 @@ struct rmpsc__rcore {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
 	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
 	rmpsc_wait wait;           /* the owner's default strategy */
-	/* Producer-written on every publication, read only by a closer (and
-	 * a stats reader): a line of its own that neither hot index line
-	 * drags along. */
-	alignas(RMPSC__CACHELINE) _Atomic uint32_t prod_busy; /* E7 */
-	uint32_t _pad2;
+	/* Where the close ended the stream (E7), valid once closed == 2. */
+	alignas(RMPSC__CACHELINE) _Atomic uint64_t final_tail;
 	/* Metrics (channels with RMPSC_MPSC_F_METRICS), producer-written,
 	 * read relaxed by stats: elements, publications, calls without room. */
 	_Atomic uint64_t m_sent, m_batches, m_full;
@@ -251,9 +271,10 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->phead = 0;
 	atomic_init(&rc->cons_seq, 0);
 	atomic_init(&rc->prod_seq, 0);
-	atomic_init(&rc->prod_busy, 0);
+	atomic_init(&rc->final_tail, 0);
 	rc->cached_head = 0;
 	rc->cached_tail = 0;
+	rc->otail = 0;
 	rc->resv = 0;
 	rc->resv_pos = 0;
 	rc->brd = 0;
@@ -273,6 +294,7 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->phead = pos;
 	rc->cached_head = pos;
 	rc->cached_tail = pos;
+	rc->otail = pos;
 	rc->resv = 0;
 	rc->resv_pos = pos;
 	rc->brd = pos;
@@ -284,11 +306,13 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	if (rc->mc_end)
 		for (uint64_t i = 0; i < rc_slots(rc); i++)
 			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
-	atomic_store_explicit(&rc->prod_busy, 0, memory_order_relaxed);
+	atomic_store_explicit(&rc->final_tail, pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
 }
 
-enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2 };
+/* closed: open; closing, the end not decided yet; one thread deciding it
+ * (between its two stores, E7); closed, final_tail valid. */
+enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2, RC_DECIDING = 3 };
 
 /* rc->flags bits the library sets for itself, above every public flag. */
 enum { RC_F_METRICS = 1u << 31 };
@@ -304,9 +328,15 @@ static inline bool rc_is_closed(const rc_t *rc)
 	return atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_OPEN;
 }
 
-/* Close: refuse further publications, wait for one in flight (E7), mark
- * the stream ended and wake every sleeper of both sides (wait.c). */
+/* Close: refuse further publications, end the stream at the tail seen
+ * after the heavy barrier (E7), and wake every sleeper of both sides
+ * (wait.c). A second close returns once the first one is done. */
 RMPSC__INTERNAL void rmpsc__rc_close(rc_t *rc);
+
+/* A publication that found the ring closing or closed afterwards (E7):
+ * decides the end at @new_tail if nobody has; 0 when the end covers
+ * @new_tail, else -EPIPE (wait.c). */
+RMPSC__INTERNAL int rmpsc__rc_publish_closed(rc_t *rc, uint64_t new_tail);
 
 /* Slow halves of the wake-up hooks (wait.c): wake the sleeping consumer
  * and signal the notifier / wake the sleeping producer. */
@@ -332,13 +362,7 @@ static RMPSC__ALWAYS_INLINE void rc_wake_check(rc_t *rc)
 #endif
 }
 
-static RMPSC__ALWAYS_INLINE void rc_after_publish(rc_t *rc)
-{
-#ifndef RMPSC_NO_WAKE
-	rmpsc__light_barrier(); /* E4 */
-#endif
-	rc_wake_check(rc);
-}
+
 
 /* After a release (E2): wake a producer sleeping for room. */
 static RMPSC__ALWAYS_INLINE void rc_after_release(rc_t *rc)
@@ -359,8 +383,18 @@ static inline uint64_t rc_len(const rc_t *rc)
 	 * E2/E1 acquire; a snapshot when both sides run. */
 	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
 	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
-	uint64_t n = t - h;
+	uint64_t n;
 
+	/* E3: after a close, what the stream holds ends at final_tail (a
+	 * publication that lost the race may have moved tail past it); while
+	 * the end is undecided, a snapshot that may count such a publication. */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED)) {
+		uint64_t f = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+
+		if (f - h < t - h)
+			t = f;
+	}
+	n = t - h;
 	return n > rc_cap(rc) ? rc_cap(rc) : n;
 }
 
@@ -455,35 +489,27 @@ static inline uint64_t rc_tail(const rc_t *rc)
 	return atomic_load_explicit(&rc->tail, memory_order_relaxed);
 }
 
-/* Open the publication bracket (E7): from here until rc_publish() or
- * rc_prod_leave(), a closer waits for this call. */
-static RMPSC__ALWAYS_INLINE void rc_prod_enter(rc_t *rc)
-{
-	/* Relaxed: ordered before the closed check by the light barrier. */
-	atomic_store_explicit(&rc->prod_busy, 1, memory_order_relaxed);
-	rmpsc__light_barrier(); /* E7 */
-}
-
-/* Close the bracket without publishing. */
-static RMPSC__ALWAYS_INLINE void rc_prod_leave(rc_t *rc)
-{
-	atomic_store_explicit(&rc->prod_busy, 0, memory_order_release); /* E7 */
-}
-
-/* Publish the slots below @new_tail and close the bracket. */
-static RMPSC__ALWAYS_INLINE void rc_publish(rc_t *rc, uint64_t new_tail)
+/*
+ * Publish the slots below @new_tail (E1), then look for a close that raced
+ * the call (E7) and for sleepers (E4), behind one light barrier. 0, or
+ * -EPIPE when a concurrent close ended the stream before this publication
+ * (its slots are then never delivered).
+ */
+static RMPSC__ALWAYS_INLINE int rc_publish(rc_t *rc, uint64_t new_tail)
 {
 	/* E1 release: publishes the slots below new_tail. */
 	atomic_store_explicit(&rc->tail, new_tail, memory_order_release);
-	rc_prod_leave(rc); /* E7: after the tail store */
-	rc_after_publish(rc);
+	rmpsc__light_barrier(); /* E7, E4 */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN))
+		return rmpsc__rc_publish_closed(rc, new_tail);
+	rc_wake_check(rc);
+	return 0;
 }
 
 static inline bool rc_prod_closed(const rc_t *rc)
 {
-	/* Relaxed: inside the bracket, E7 orders it; outside (reserve, the
-	 * room check of a blocking call) it is an early answer that the
-	 * publishing call confirms. */
+	/* Relaxed: an early answer (nothing is published after a close that
+	 * was seen); the look after the publication decides (E7). */
 	return atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN;
 }
 
@@ -542,30 +568,25 @@ static inline int rc_commit(rc_t *rc, uint32_t n)
 		return rc_prod_closed(rc) ? -EPIPE : 0;
 	t = rc_tail(rc);
 	RMPSC__CHECK(n > rc->resv || rc->resv_pos != t, -EINVAL);
-	rc_prod_enter(rc);
-	if (RMPSC__UNLIKELY(rc_prod_closed(rc))) {
-		rc_prod_leave(rc);
+	if (RMPSC__UNLIKELY(rc_prod_closed(rc)))
 		return -EPIPE;
-	}
 	rc->resv -= n;
 	rc->resv_pos = t + n;
-	rc_publish(rc, t + n);
-	return 0;
+	return rc_publish(rc, t + n);
 }
 
 static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
 {
-	int k;
+	int k = rc_claim(rc, n, exact);
 
-	rc_prod_enter(rc);
-	k = rc_claim(rc, n, exact);
 	if (k > 0) {
 		uint64_t t = rc_tail(rc);
+		int err;
 
 		rc_copy_in(rc, t, items, (uint32_t)k);
-		rc_publish(rc, t + (uint64_t)k);
-	} else {
-		rc_prod_leave(rc);
+		err = rc_publish(rc, t + (uint64_t)k);
+		if (RMPSC__UNLIKELY(err))
+			return err;
 	}
 	return k;
 }
@@ -574,18 +595,14 @@ static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
  * shorter path for 8-byte elements). */
 static inline int rc_push1(rc_t *rc, const void *item)
 {
-	int k;
+	int k = rc_claim(rc, 1, true);
 
-	rc_prod_enter(rc);
-	k = rc_claim(rc, 1, true);
 	if (RMPSC__LIKELY(k > 0)) {
 		uint64_t t = rc_tail(rc);
 
 		rc_copy1(rc_slot(rc, t), item, rc->esz);
-		rc_publish(rc, t + 1);
-		return 0;
+		return rc_publish(rc, t + 1);
 	}
-	rc_prod_leave(rc);
 	return k;
 }
 
@@ -628,6 +645,30 @@ static RMPSC__ALWAYS_INLINE void rc_flush(rc_t *rc)
 		rc_release(rc, rc->chead);
 }
 
+/* A close is running or done: the tail the consumer may use (E7), while
+ * closing the last one read while open, then the close's final tail. */
+static RMPSC__COLD uint64_t rc_cons_tail_closed(rc_t *rc)
+{
+	/* E3 acquire: final_tail and the slots below it. */
+	if (atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED)
+		rc->otail = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+	return rc->otail;
+}
+
+/* The producer's tail as the single consumer may use it (E7): one that it
+ * still sees the ring open after reading. */
+static inline uint64_t rc_cons_tail(rc_t *rc)
+{
+	/* E1 (acquire) and E7: seq_cst, a plain load on x86 and an acquire
+	 * load on arm64. */
+	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
+
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) != RC_OPEN))
+		return rc_cons_tail_closed(rc);
+	rc->otail = t;
+	return t;
+}
+
 /* Committed unread elements, refreshing the cached tail only when it shows
  * fewer than @want. */
 static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
@@ -636,17 +677,15 @@ static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
 	uint64_t av = rc->cached_tail - h;
 
 	if (av < want) {
-		/* E1 acquire: pairs with the producer's publication. */
-		rc->cached_tail = atomic_load_explicit(&rc->tail, memory_order_acquire);
+		rc->cached_tail = rc_cons_tail(rc);
 		av = rc->cached_tail - h;
 	}
 	return av;
 }
 
 /* The ring looked empty: -EAGAIN, or -EPIPE once it is closed (not just
- * closing) and a re-read of tail after seeing the close still finds it
- * empty; otherwise the count of elements published before the close that
- * became visible. Out of line, so a waiting consumer's poll loop stays short
+ * closing) and nothing is left below the close's final tail; otherwise the
+ * count of elements the final tail covers that this consumer had not seen. Out of line, so a waiting consumer's poll loop stays short
  * and loads the contended tail line once per poll. */
 static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
 {
@@ -806,6 +845,9 @@ static inline uint64_t rc_mc_len(const rc_t *rc)
 	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
 	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
 
+	/* E3: after a close the stream ends at final_tail. */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED))
+		t = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
 	return t - c > rc_cap(rc) ? 0 : t - c;
 }
 
@@ -816,29 +858,36 @@ static inline uint64_t rc_mc_len(const rc_t *rc)
  */
 static inline int rc_mc_claim(rc_t *rc, uint32_t n, uint64_t *pos)
 {
-	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_relaxed);
+	/* Acquire (and on CAS failure): claim is then never newer than a
+	 * tail read after it, so t - c cannot underflow. */
+	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
 
 	for (;;) {
-		/* E1 acquire: the claimed slots' contents. claim never passes
-		 * a tail that was read, so t - c is the unclaimed count. */
-		uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
-		uint64_t k = t - c;
+		/* E1 acquire: the claimed slots' contents; seq_cst for E7.
+		 * claim never passes a tail that was read, so t - c is the
+		 * unclaimed count. */
+		uint64_t t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
+		uint32_t cl = atomic_load_explicit(&rc->closed, memory_order_seq_cst);
+		uint64_t k;
 
-		if (k == 0) {
-			/* E3 acquire: once closed is final, a tail re-read that
-			 * still equals c means nothing more will come. */
-			if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
+		/* E7: a tail read while open is covered by any later close;
+		 * once closed, the close's final tail; while the end is being
+		 * decided, nothing (consumers share no "last open tail"). */
+		if (RMPSC__UNLIKELY(cl != RC_OPEN)) {
+			if (cl != RC_CLOSED)
 				return -EAGAIN;
-			if (atomic_load_explicit(&rc->tail, memory_order_acquire) == c)
-				return -EPIPE;
-			continue;
+			/* E3: the seq_cst load that saw 2 is an acquire. */
+			t = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
 		}
+		k = t - c;
+		if (k == 0)
+			return cl == RC_CLOSED ? -EPIPE : -EAGAIN;
 		if (k > n)
 			k = n;
 		/* M1: acq_rel so that claims form one chain; failure reloads c. */
 		if (atomic_compare_exchange_weak_explicit(&rc->claim, &c, c + k,
 							  memory_order_acq_rel,
-							  memory_order_relaxed)) {
+							  memory_order_acquire)) {
 			*pos = c;
 			return (int)k;
 		}
@@ -895,32 +944,28 @@ RMPSC__INTERNAL int rmpsc__rc_pop1(rc_t *rc, void *item);
  * or index store waits for its line to come back from the other core, each
  * stack store of a frame (and each spilled register) queues behind it.
  */
-/* The 8-byte push with the asymmetric barrier (the usual case): the two
- * light barriers of the bracket (E7) and of the wake check (E4) are then
- * compiler barriers, so the mode is tested once, up front; without
- * membarrier the general path takes the real fences. */
+/* The 8-byte push with the asymmetric barrier (the usual case): its one
+ * light barrier (E7, E4) is then a compiler barrier, so the mode is tested
+ * up front; without membarrier the general path takes the real fence. Two
+ * stores (slot, tail), nothing else written. */
 static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 {
 	uint64_t t;
 
 	if (RMPSC__UNLIKELY(!rmpsc__asym_barrier))
 		return rmpsc__rc_push1(rc, item);
-	/* rc_prod_enter(), its light barrier known to be a compiler barrier. */
-	atomic_store_explicit(&rc->prod_busy, 1, memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst); /* E7 */
 	t = rc_tail(rc);
 	/* Closed, full as far as the cached head shows, or another size: the
 	 * general path sorts out which (closed first). */
 	if (RMPSC__UNLIKELY(rc->esz != 8 || rc_prod_closed(rc) ||
-			    t - rc->cached_head >= rc_cap(rc))) {
-		rc_prod_leave(rc);
+			    t - rc->cached_head >= rc_cap(rc)))
 		return rmpsc__rc_push1(rc, item);
-	}
 	memcpy(rc_slot(rc, t), item, 8);
-	/* rc_publish(), the same way. */
+	/* rc_publish(), its barrier known to be a compiler barrier. */
 	atomic_store_explicit(&rc->tail, t + 1, memory_order_release); /* E1 */
-	rc_prod_leave(rc); /* E7 */
-	atomic_signal_fence(memory_order_seq_cst); /* E4 */
+	atomic_signal_fence(memory_order_seq_cst); /* E7, E4 */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN))
+		return rmpsc__rc_publish_closed(rc, t + 1);
 	rc_wake_check(rc);
 	return 0;
 }

@@ -10,7 +10,7 @@
  *         every light/heavy barrier.
  * A ring's waiter counts and futex words: see ring_core.h (E4, E5). Here:
  *   the sleeper's side of E4 is rmpsc__wait_idle()'s "waiters++; heavy
- *   barrier; try"; the waker's side is rc_after_publish()/rc_after_release()
+ *   barrier; try"; the waker's side is rc_publish()/rc_after_release()
  *   in ring_core.h and the FUTEX_WAKE in rmpsc__futex_wake_all();
  *   E5 release is the fetch_add in rmpsc__futex_wake_all(), E5 acquire the
  *   load of the word before the sleeper registers.
@@ -106,23 +106,63 @@ void rmpsc__rc_wake_prod(rc_t *rc)
 	rmpsc__futex_wake_all(&rc->prod_seq);
 }
 
+/* Decide the stream's end at @final (E7), unless someone already has:
+ * closed 1 -> 3, final_tail, closed 2. Whether this call decided. */
+static bool rc_decide(rc_t *rc, uint64_t final)
+{
+	uint32_t c = RC_CLOSING;
+
+	if (!atomic_compare_exchange_strong_explicit(&rc->closed, &c, RC_DECIDING,
+						     memory_order_seq_cst, memory_order_relaxed))
+		return false;
+	atomic_store_explicit(&rc->final_tail, final, memory_order_relaxed);
+	/* E3 release: final_tail, and the slots below it, for whoever sees 2
+	 * (a closer read them with seq_cst; a deciding producer wrote them). */
+	atomic_store_explicit(&rc->closed, RC_CLOSED, memory_order_release);
+	return true;
+}
+
+/* The decided end: when another thread is between its two stores in
+ * rc_decide(), waits for the second one (a few instructions, unless that
+ * thread is preempted right there). Only called once closed is 3 or 2. */
+static uint64_t rc_final_tail(rc_t *rc)
+{
+	/* E3 acquire: final_tail is written before closed = 2. */
+	while (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
+		sched_yield();
+	return atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+}
+
+int rmpsc__rc_publish_closed(rc_t *rc, uint64_t new_tail)
+{
+	/* Undecided: this producer's tail is a valid end (E7), and one that
+	 * covers this publication. */
+	if (atomic_load_explicit(&rc->closed, memory_order_relaxed) == RC_CLOSING &&
+	    rc_decide(rc, new_tail))
+		return 0;
+	/* The end either covers new_tail or is below it: a closer read tail
+	 * before this publication, or this producer decided at an earlier
+	 * one. Positions are free-running, so compare by difference. */
+	return (int64_t)(rc_final_tail(rc) - new_tail) >= 0 ? 0 : -EPIPE;
+}
+
 void rmpsc__rc_close(rc_t *rc)
 {
 	struct rmpsc_notifier *n;
-	uint32_t open = RC_OPEN;
+	uint32_t c = RC_OPEN;
 
-	/* The heavy barrier below orders the store against prod_busy (E7). */
-	atomic_compare_exchange_strong_explicit(&rc->closed, &open, RC_CLOSING,
-						memory_order_acq_rel, memory_order_acquire);
-	if (open == RC_CLOSED)
+	/* seq_cst: the store of E7's handshake. */
+	if (!atomic_compare_exchange_strong_explicit(&rc->closed, &c, RC_CLOSING,
+						     memory_order_seq_cst, memory_order_acquire) &&
+	    c == RC_CLOSED)
 		return; /* an earlier close finished */
+	/* This close or a concurrent one set 1: decide the end unless the
+	 * producer or the other closer does first. After the heavy barrier,
+	 * every publication whose producer saw the ring open is below tail
+	 * (E7); seq_cst against the consumers' open-tail reads. */
 	rmpsc__heavy_barrier(); /* E7 */
-	/* A publication in flight saw the ring open: it completes in a few
-	 * instructions unless its thread is preempted. */
-	while (atomic_load_explicit(&rc->prod_busy, memory_order_acquire)) /* E7 */
-		sched_yield();
-	/* E3 release: every publication is visible to a consumer that sees 2. */
-	atomic_store_explicit(&rc->closed, RC_CLOSED, memory_order_release);
+	(void)rc_decide(rc, atomic_load_explicit(&rc->tail, memory_order_seq_cst));
+	(void)rc_final_tail(rc);
 	/* Unconditional: bumping both words after the store refuses any
 	 * sleeper that read them before seeing the close (E5). */
 	rmpsc__futex_wake_all(rc->cseq);

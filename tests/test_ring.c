@@ -28,6 +28,7 @@
 
 #include "ringmpsc/ring.h"
 #include "internal.h"
+#include "ring_core.h"
 
 /* The span's iov member is a real struct iovec[2] at offset 0. */
 _Static_assert(offsetof(rmpsc_span, iov) == 0, "iov first");
@@ -2213,6 +2214,136 @@ static void test_ring_epipe_is_final_when_commit_follows_close(void **state)
 	assert_ret(rmpsc_ring_len(r), 0);
 }
 
+/*
+ * The close-versus-publication race (E7 in src/ring_core.h), one path at a
+ * time: the states a concurrent close passes through are set by hand on the
+ * ring's core (struct rmpsc_ring is just the core), and the producer's
+ * publication is the slot and tail stores followed by the call that
+ * resolves a publication that found the ring closing.
+ */
+static rc_t *core_of(rmpsc_ring *r)
+{
+	return (rc_t *)(void *)r;
+}
+
+/* What the producer's push does up to its look at closed. */
+static void publish_by_hand(rc_t *rc, uint64_t v)
+{
+	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_relaxed);
+
+	memcpy(rc_slot(rc, t), &v, sizeof v);
+	atomic_store_explicit(&rc->tail, t + 1, memory_order_release);
+}
+
+static void test_ring_publish_racing_undecided_close_ends_stream_at_itself(void **state)
+{
+	rmpsc_ring *r = *state;
+	rc_t *rc = core_of(r);
+	uint64_t v;
+
+	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 1), 0); /* across 2^64 */
+	push_seq(r, 0, 2);
+	/* A closer is in its heavy barrier (closed = 1); the producer
+	 * publishes one more and then sees it: it decides the end. */
+	atomic_store(&rc->closed, RC_CLOSING);
+	publish_by_hand(rc, 2);
+	assert_ret(rmpsc__rc_publish_closed(rc, UINT64_MAX - 1 + 3), 0);
+	assert_int_equal(atomic_load(&rc->closed), RC_CLOSED);
+	assert_true(atomic_load(&rc->final_tail) == UINT64_MAX - 1 + 3);
+	/* The closer's own decision now loses; close returns at once. */
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_ring_len(r), 3);
+	pop_seq(r, 0, 3);
+	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+	assert_ret(rmpsc_ring_push(r, &v), -EPIPE);
+}
+
+static void test_ring_publish_after_decided_close_returns_epipe_never_delivered(void **state)
+{
+	rmpsc_ring *r = *state;
+	rc_t *rc = core_of(r);
+	uint64_t v, buf[4];
+	rmpsc_span s;
+
+	push_seq(r, 0, 2);
+	/* A closer read tail == 2 after its barrier and decided; then the
+	 * producer's publication lands (it had seen the ring open before). */
+	atomic_store(&rc->final_tail, 2);
+	atomic_store(&rc->closed, RC_CLOSED);
+	publish_by_hand(rc, 99);
+	assert_ret(rmpsc__rc_publish_closed(rc, 3), -EPIPE);
+	/* Neither status nor any consumer call sees the lost element. */
+	assert_ret(rmpsc_ring_len(r), 2);
+	assert_ret(rmpsc_ring_readable(r, 4, &s), 2);
+	assert_ret(rmpsc_ring_pop_n(r, buf, 4), 2);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(buf[1], 1);
+	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+	assert_ret(rmpsc_ring_peek(r, &v), -EPIPE);
+	assert_ret(rmpsc_ring_len(r), 0);
+	assert_ret(rmpsc_ring_is_empty(r), 1);
+}
+
+static void test_ring_consumer_during_undecided_close_keeps_to_open_tail(void **state)
+{
+	rmpsc_ring *r = *state;
+	rc_t *rc = core_of(r);
+	uint64_t v;
+
+	push_seq(r, 0, 3);
+	pop_seq(r, 0, 1); /* the consumer has seen tail == 3 while open */
+	/* One more publication, then a close starts before the consumer looks
+	 * again: it must not use the new tail (the close may end below it). */
+	publish_by_hand(rc, 3);
+	atomic_store(&rc->closed, RC_CLOSING);
+	pop_seq(r, 1, 2);
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+	assert_ret(rmpsc_ring_peek(r, &v), -EAGAIN);
+	/* The end is decided below it: the consumer never gets element 3. */
+	atomic_store(&rc->final_tail, 3);
+	atomic_store(&rc->closed, RC_CLOSED);
+	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+	assert_ret(rmpsc__rc_publish_closed(rc, 4), -EPIPE);
+}
+
+static void test_ring_consumer_during_undecided_close_gets_covered_tail_once_decided(
+	void **state)
+{
+	rmpsc_ring *r = *state;
+	rc_t *rc = core_of(r);
+	uint64_t v;
+
+	push_seq(r, 0, 1);
+	pop_seq(r, 0, 1);
+	publish_by_hand(rc, 1);
+	atomic_store(&rc->closed, RC_DECIDING); /* somebody between its two stores */
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+	atomic_store(&rc->final_tail, 2);
+	atomic_store(&rc->closed, RC_CLOSED);
+	pop_seq(r, 1, 1);
+	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+}
+
+static void test_ring_mc_claim_during_undecided_close_returns_eagain_then_final(void **state)
+{
+	rmpsc_ring *r = *state;
+	rc_t *rc = core_of(r);
+	uint64_t pos;
+
+	assert_ret(rmpsc__rc_mc_init(rc), 0);
+	push_seq(r, 0, 2);
+	publish_by_hand(rc, 2);
+	atomic_store(&rc->closed, RC_CLOSING);
+	assert_ret(rc_mc_claim(rc, 8, &pos), -EAGAIN);
+	atomic_store(&rc->final_tail, 2);
+	atomic_store(&rc->closed, RC_CLOSED);
+	assert_ret(rc_mc_claim(rc, 8, &pos), 2);
+	assert_true(pos == 0);
+	assert_ret(rc_mc_claim(rc, 8, &pos), -EPIPE);
+	rc_mc_complete(rc, 0, 2);
+	assert_ret(rmpsc_ring_len(r), 0);
+}
+
 static void test_ring_len_when_filling_and_draining_tracks_committed(void **state)
 {
 	rmpsc_ring *r = *state;
@@ -3124,6 +3255,11 @@ int main(void)
 		T(test_ring_close_when_called_twice_returns_zero),
 		T(test_ring_close_with_data_keeps_it_for_consumer_then_epipe),
 		T(test_ring_epipe_is_final_when_commit_follows_close),
+		T(test_ring_publish_racing_undecided_close_ends_stream_at_itself),
+		T(test_ring_publish_after_decided_close_returns_epipe_never_delivered),
+		T(test_ring_consumer_during_undecided_close_keeps_to_open_tail),
+		T(test_ring_consumer_during_undecided_close_gets_covered_tail_once_decided),
+		T(test_ring_mc_claim_during_undecided_close_returns_eagain_then_final),
 		T(test_ring_len_when_filling_and_draining_tracks_committed),
 		U(test_ring_capacity_and_elem_size_return_configured_values),
 		U(test_ring_footprint_when_created_covers_slots_in_whole_pages),

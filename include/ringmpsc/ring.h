@@ -27,11 +27,16 @@
  * except that an over-commit is still -EINVAL): slots reserved before the
  * close and not yet committed are dropped, and the producer is told so. The
  * consumer keeps receiving every element published before the close and
- * gets -EPIPE once the ring is closed and empty. That -EPIPE is final:
- * close waits for a publication that is in progress on the producer thread
- * (it saw the ring still open) to finish, so a push or commit either
- * returned success and its elements reach the consumer before -EPIPE, or
- * returned -EPIPE itself. Nothing that was reported as sent is lost.
+ * gets -EPIPE once the ring is closed and empty. That -EPIPE is final: the
+ * close ends the stream at the tail it sees, and a push or commit that
+ * raced with it finds out afterwards which side of that end it landed on,
+ * so it either returned success and its elements reach the consumer before
+ * -EPIPE, or returned -EPIPE itself and none of its elements is ever
+ * delivered. Nothing that was reported as sent is lost. A producer call
+ * racing a close may end the stream itself, at its own publication; it
+ * waits only when another thread is between the two stores that record
+ * the end (so the producer calls below are wait-free except for that
+ * window, and close never waits for the producer).
  *
  * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
  * hands the slots it empties back to the producer in batches: every 32
@@ -559,9 +564,10 @@ RMPSC_API int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n);
  * side.
  *
  * @return 0; -EBADF: @p r is not a ring.
- * Concurrency: any thread. Progress: blocking: waits for a push or commit
- *   that is running on the producer thread to finish (a few instructions,
- *   unless that thread is preempted), and makes up to three system calls.
+ * Concurrency: any thread. Progress: one membarrier(2) system call, then
+ *   it waits only for a concurrent close or producer call that is between
+ *   the two stores recording the stream's end; then two futex wakes and
+ *   the notifier's signal, if one is attached.
  * Ordering: release; a consumer that sees the ring closed also sees every
  *   commit that happened-before the close.
  */
