@@ -16,7 +16,8 @@
  *         producer with acquire (E2) when its cached copy shows too little
  *         room. The consumer's own index is chead (below), never head.
  * closed  0 open, 1 closing, 3 deciding, 2 closed. Written by any thread
- *         through rmpsc__rc_close(): 0 -> 1 (seq_cst CAS); then whichever
+ *         through rmpsc__rc_close() (0 -> 1, seq_cst CAS) and by the
+ *         producer through rmpsc__rc_publish_closed(); then whichever
  *         of the closers and the producer decides the stream's end first
  *         (E7) takes it 1 -> 3 (seq_cst CAS), stores final_tail and 2
  *         (store-release E3); reset writes 0 with no other call running.
@@ -70,10 +71,11 @@
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
  *    slots cannot be seen by (or overtake) the consumer's earlier reads.
- * E3 release: close; pairs with E3 acquire wherever a thread reads closed
- *    == 2 before final_tail: every slot below final_tail is then visible to
- *    it (the close read tail with seq_cst, after the publications it
- *    covers).
+ * E3 release: the decider's store of closed = 2; pairs with E3 acquire
+ *    wherever a thread reads closed == 2 before final_tail: final_tail and
+ *    every slot below it are then visible to it (a deciding closer read
+ *    tail with seq_cst after the publications it covers; a deciding
+ *    producer wrote those slots itself, before the store).
  * E4 Dekker handshake, sleeper vs waker (see internal.h): the sleeper's
  *    "waiters++; heavy barrier; re-check the ring" against the waker's
  *    "publish; light barrier; load waiters". Either the sleeper's re-check
@@ -105,9 +107,12 @@
  *    such tail, report -EAGAIN; once closed is 2, final_tail is the tail.
  *    So -EPIPE on the consumer side is final, every call that reported
  *    success is delivered before it, and nothing of a call that returned
- *    -EPIPE is ever delivered. Nobody waits for the producer or for a heavy
- *    barrier: a thread that needs the end and finds it being decided
- *    (closed == 3) waits for the decider's two stores.
+ *    -EPIPE is ever delivered. Nobody waits for a heavy barrier: a thread
+ *    that needs the end and finds it being decided (closed == 3) waits for
+ *    the decider's two stores, whether the decider is a closer or the
+ *    producer. A producer whose covered publication found the ring closing
+ *    skips its wake check: the close wakes every sleeper and signals the
+ *    notifier after the end is decided.
  * M1 claim: consumers CAS claim from c to c + k after a load of tail (E1,
  *    E7) that showed at least c + k: each run [c, c + k) goes to one
  *    consumer, which then reads it.
@@ -329,8 +334,9 @@ static inline bool rc_is_closed(const rc_t *rc)
 }
 
 /* Close: refuse further publications, end the stream at the tail seen
- * after the heavy barrier (E7), and wake every sleeper of both sides
- * (wait.c). A second close returns once the first one is done. */
+ * after the heavy barrier unless the producer ended it first (E7), and wake
+ * every sleeper of both sides (wait.c). A concurrent second close returns
+ * once the end is decided. Not async-signal-safe. */
 RMPSC__INTERNAL void rmpsc__rc_close(rc_t *rc);
 
 /* A publication that found the ring closing or closed afterwards (E7):
@@ -659,8 +665,8 @@ static RMPSC__COLD uint64_t rc_cons_tail_closed(rc_t *rc)
  * still sees the ring open after reading. */
 static inline uint64_t rc_cons_tail(rc_t *rc)
 {
-	/* E1 (acquire) and E7: seq_cst, a plain load on x86 and an acquire
-	 * load on arm64. */
+	/* E1 (acquire) and E7: seq_cst, a plain load on x86-64 and LDAR on
+	 * arm64. */
 	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
 
 	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) != RC_OPEN))
@@ -685,15 +691,16 @@ static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
 
 /* The ring looked empty: -EAGAIN, or -EPIPE once it is closed (not just
  * closing) and nothing is left below the close's final tail; otherwise the
- * count of elements the final tail covers that this consumer had not seen. Out of line, so a waiting consumer's poll loop stays short
- * and loads the contended tail line once per poll. */
+ * count of elements the final tail covers that this consumer had not seen.
+ * Out of line, so a waiting consumer's poll loop stays short and loads the
+ * contended tail line once per poll. */
 static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
 {
 	uint64_t av;
 
 	rc_flush(rc);
 
-	/* E3 acquire: pairs with the closer's final store. */
+	/* E3 acquire: pairs with the decider's store of 2. */
 	if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
 		return -EAGAIN;
 	av = rc_cons_avail(rc, 1);
@@ -839,7 +846,8 @@ RMPSC__INTERNAL int rmpsc__rc_mc_init(rc_t *rc);
 /* Release every completed run from head on (ring.c, M2). */
 RMPSC__INTERNAL void rmpsc__rc_mc_advance(rc_t *rc);
 
-/* Published and not yet claimed. */
+/* Published and not yet claimed; while a close's end is undecided, a
+ * snapshot that may count a publication the close then drops. */
 static inline uint64_t rc_mc_len(const rc_t *rc)
 {
 	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);

@@ -140,9 +140,9 @@ int rmpsc__rc_publish_closed(rc_t *rc, uint64_t new_tail)
 	if (atomic_load_explicit(&rc->closed, memory_order_relaxed) == RC_CLOSING &&
 	    rc_decide(rc, new_tail))
 		return 0;
-	/* The end either covers new_tail or is below it: a closer read tail
-	 * before this publication, or this producer decided at an earlier
-	 * one. Positions are free-running, so compare by difference. */
+	/* Decided by a closer: its tail read either saw this publication
+	 * (final_tail == new_tail) or came before it. Positions are
+	 * free-running, so compare by difference. */
 	return (int64_t)(rc_final_tail(rc) - new_tail) >= 0 ? 0 : -EPIPE;
 }
 
@@ -161,8 +161,8 @@ void rmpsc__rc_close(rc_t *rc)
 	 * every publication whose producer saw the ring open is below tail
 	 * (E7); seq_cst against the consumers' open-tail reads. */
 	rmpsc__heavy_barrier(); /* E7 */
-	(void)rc_decide(rc, atomic_load_explicit(&rc->tail, memory_order_seq_cst));
-	(void)rc_final_tail(rc);
+	if (!rc_decide(rc, atomic_load_explicit(&rc->tail, memory_order_seq_cst)))
+		(void)rc_final_tail(rc); /* another thread is deciding */
 	/* Unconditional: bumping both words after the store refuses any
 	 * sleeper that read them before seeing the close (E5). */
 	rmpsc__futex_wake_all(rc->cseq);

@@ -197,6 +197,8 @@ RMPSC_API int rmpsc_mpsc_deregister(rmpsc_producer *p);
 RMPSC_API int rmpsc_producer_id(const rmpsc_producer *p);
 
 /* ---- producer calls: as the rmpsc_ring_ calls of the same name ---------- */
+/* (Wait-free as those are: except for a call racing a close of its ring,
+ * see the file comment of ring.h.) */
 
 /** As rmpsc_ring_reserve(); -EBADF: @p p is not a producer. Concurrency:
  *  the producer's thread. Progress: wait-free. Ordering: as the ring's. */

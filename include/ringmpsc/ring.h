@@ -34,9 +34,9 @@
  * -EPIPE, or returned -EPIPE itself and none of its elements is ever
  * delivered. Nothing that was reported as sent is lost. A producer call
  * racing a close may end the stream itself, at its own publication; it
- * waits only when another thread is between the two stores that record
- * the end (so the producer calls below are wait-free except for that
- * window, and close never waits for the producer).
+ * waits only when another thread (a closer, or for a close that found the
+ * end being decided, the producer) is between the two stores that record
+ * the end: the producer calls below are wait-free except in that window.
  *
  * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
  * hands the slots it empties back to the producer in batches: every 32
@@ -170,7 +170,8 @@ RMPSC_API void rmpsc_ring_destroy(rmpsc_ring *r);
  *  -EPIPE: the ring is closed;
  *  -EINVAL: @p out is NULL;
  *  -EBADF: @p r is not a ring.
- * Concurrency: the producer thread. Progress: wait-free.
+ * Concurrency: the producer thread. Progress: wait-free (see the file
+ *  comment for a call racing a close).
  * Ordering: the slots' previous contents were fully consumed (acquire of the
  *   consumer's advance).
  */
@@ -185,7 +186,8 @@ RMPSC_API int rmpsc_ring_reserve(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
  *  -EINVAL: @p out is NULL or @p n exceeds the capacity (it could never
  *           succeed);
  *  -EBADF: @p r is not a ring.
- * Concurrency: the producer thread. Progress: wait-free.
+ * Concurrency: the producer thread. Progress: wait-free (see the file
+ *  comment for a call racing a close).
  * Ordering: as rmpsc_ring_reserve().
  */
 RMPSC_API int rmpsc_ring_reserve_exact(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
@@ -198,9 +200,10 @@ RMPSC_API int rmpsc_ring_reserve_exact(rmpsc_ring *r, uint32_t n, rmpsc_span *ou
  * @return 0;
  *  -EINVAL: @p n is more than is reserved and uncommitted (nothing changes);
  *  -EPIPE: the ring is closed (for n > 0: it was closed after the reserve;
- *          nothing is published);
+ *          nothing is delivered and the reservation is gone);
  *  -EBADF: @p r is not a ring.
- * Concurrency: the producer thread. Progress: wait-free.
+ * Concurrency: the producer thread. Progress: wait-free (see the file
+ *  comment for a call racing a close).
  * Ordering: release; the writes into the slots happen-before the consumer
  *   call that sees them.
  */
@@ -215,7 +218,8 @@ RMPSC_API int rmpsc_ring_commit(rmpsc_ring *r, uint32_t n);
  *  -EPIPE: the ring is closed;
  *  -EINVAL: @p item is NULL;
  *  -EBADF: @p r is not a ring.
- * Concurrency: the producer thread. Progress: wait-free.
+ * Concurrency: the producer thread. Progress: wait-free (see the file
+ *  comment for a call racing a close).
  * Ordering: release, as rmpsc_ring_commit().
  */
 RMPSC_API int rmpsc_ring_push(rmpsc_ring *r, const void *item);
@@ -229,7 +233,8 @@ RMPSC_API int rmpsc_ring_push(rmpsc_ring *r, const void *item);
  *  -EPIPE: the ring is closed;
  *  -EINVAL: @p items is NULL and @p n is not 0;
  *  -EBADF: @p r is not a ring.
- * Concurrency: the producer thread. Progress: wait-free.
+ * Concurrency: the producer thread. Progress: wait-free (see the file
+ *  comment for a call racing a close).
  * Ordering: release, as rmpsc_ring_commit().
  */
 RMPSC_API int rmpsc_ring_push_n(rmpsc_ring *r, const void *items, uint32_t n);
@@ -242,7 +247,8 @@ RMPSC_API int rmpsc_ring_push_n(rmpsc_ring *r, const void *items, uint32_t n);
  *  -EPIPE: the ring is closed;
  *  -EINVAL: @p items is NULL and @p n is not 0, or @p n exceeds the capacity;
  *  -EBADF: @p r is not a ring.
- * Concurrency: the producer thread. Progress: wait-free.
+ * Concurrency: the producer thread. Progress: wait-free (see the file
+ *  comment for a call racing a close).
  * Ordering: release, as rmpsc_ring_commit().
  */
 RMPSC_API int rmpsc_ring_push_n_exact(rmpsc_ring *r, const void *items, uint32_t n);
@@ -567,7 +573,7 @@ RMPSC_API int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n);
  * Concurrency: any thread. Progress: one membarrier(2) system call, then
  *   it waits only for a concurrent close or producer call that is between
  *   the two stores recording the stream's end; then two futex wakes and
- *   the notifier's signal, if one is attached.
+ *   the notifier's signal, if one is attached. Not async-signal-safe.
  * Ordering: release; a consumer that sees the ring closed also sees every
  *   commit that happened-before the close.
  */
