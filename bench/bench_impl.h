@@ -41,7 +41,10 @@
 extern "C" {
 #endif
 
-struct rmpsc_ring; /* <ringmpsc/ring.h>, for bench_ex */
+/* <ringmpsc/ring.h>, <ringmpsc/channel.h>, for bench_ex */
+struct rmpsc_ring;
+struct rmpsc_mpsc;
+struct rmpsc_producer;
 
 /*
  * A library's own exported single-item calls, when they already have the
@@ -52,11 +55,20 @@ struct rmpsc_ring; /* <ringmpsc/ring.h>, for bench_ex */
  * reaches every header-only peer's inlined code through one indirect call
  * into its adapter, instead of through an adapter shell that only
  * translates the return code and then makes the real call. A table behind
- * a pointer, so that a dlopen'ed variant can fill it at init.
+ * a pointer, so that a dlopen'ed variant can fill it at init. Either half
+ * may be NULL.
  */
 struct bench_ex {
+	/* W1, W4: queues from create. */
 	int (*push1)(struct rmpsc_ring *r, const void *item);
 	int (*pop1)(struct rmpsc_ring *r, void *item);
+	/* W3, W6 single, W7: queues from mp_create/mp_create_idle; the
+	 * producer handle of producer @idx and the consumer's channel handle
+	 * come from the adapter, once per thread. */
+	int (*mp_push1)(struct rmpsc_producer *p, const void *item);
+	int (*mp_pop1)(struct rmpsc_mpsc *ch, void *item, uint32_t *producer_id);
+	struct rmpsc_producer *(*mp_producer)(void *q, unsigned idx);
+	struct rmpsc_mpsc *(*mp_channel)(void *q);
 };
 
 enum {

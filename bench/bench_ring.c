@@ -515,7 +515,15 @@ static int g_no_ex;
 
 static inline const struct bench_ex *ex_of(const struct bench_impl *im)
 {
-	return g_no_ex ? NULL : im->ex;
+	return g_no_ex || !im->ex || !im->ex->push1 ? NULL : im->ex;
+}
+
+/* The multi-producer half, for W3/W6 single/W7 (never W8's mc queues). */
+static inline const struct bench_ex *exmp_of(const struct run *run)
+{
+	const struct bench_ex *ex = run->impl->ex;
+
+	return g_no_ex || run->mc || !ex || !ex->mp_push1 ? NULL : ex;
 }
 
 /* A bench_ex call's result in push1/pop1's convention. */
@@ -703,14 +711,17 @@ static void w1_producer(struct worker *w)
 		w1_produce(w, NULL);
 }
 
-/* W3: producer @idx tags its values with its index. */
-static void w3_producer(struct worker *w)
+/* W3: producer @idx tags its values with its index; through the exported
+ * call itself when @ex is set (as w1_produce). */
+static inline __attribute__((always_inline)) void w3_produce(struct worker *w,
+							     const struct bench_ex *ex)
 {
 	struct run *run = w->run;
 	const struct bench_impl *im = run->impl;
 	void *q = run->q[0];
+	struct rmpsc_producer *ph = ex ? ex->mp_producer(q, w->idx) : NULL;
 	const uint64_t tag = (uint64_t)w->idx << BENCH_PROD_SHIFT;
-	uint64_t seq = 0;
+	uint64_t seq = 0, v;
 	unsigned fails = 0;
 	int rc;
 
@@ -719,8 +730,10 @@ static void w3_producer(struct worker *w)
 	 * multi-producer peer can convoy (one item per scheduler slice), and
 	 * 256 more items would then take minutes. */
 	while (!(seq && atomic_load_explicit(&run->stop, memory_order_relaxed))) {
-		while ((rc = run->mc ? im->mc_push1(q, w->idx, tag | seq)
-				     : im->mp_push1(q, w->idx, tag | seq)) == 0)
+		v = tag | seq;
+		while ((rc = ex	     ? ex_result(ex->mp_push1(ph, &v))
+			     : run->mc ? im->mc_push1(q, w->idx, v)
+				       : im->mp_push1(q, w->idx, v)) == 0)
 			if (spin(run, &fails))
 				return;
 		if (rc < 0) {
@@ -732,6 +745,16 @@ static void w3_producer(struct worker *w)
 		seq++;
 	}
 	producer_done(w, seq);
+}
+
+static void w3_producer(struct worker *w)
+{
+	const struct bench_ex *ex = exmp_of(w->run);
+
+	if (ex)
+		w3_produce(w, ex);
+	else
+		w3_produce(w, NULL);
 }
 
 /* W6 batch: W6_BATCH tagged values per batch through mp_push_n. */
@@ -815,13 +838,15 @@ static void w2_producer_zc(struct worker *w)
 	w2_producer(w, 1);
 }
 
-enum take_kind { TAKE_ONE, TAKE_EX, TAKE_COPY, TAKE_ZC, TAKE_MP, TAKE_MP_N };
+enum take_kind { TAKE_ONE, TAKE_EX, TAKE_COPY, TAKE_ZC, TAKE_MP, TAKE_EXMP, TAKE_MP_N };
 
 struct cstate {
 	uint64_t expect; /* items taken so far == next value (SPSC) */
 	uint64_t sum;
 	uint64_t per[BENCH_MAX_PROD]; /* W3: next sequence per producer */
 	int (*ex_pop1)(struct rmpsc_ring *r, void *item); /* TAKE_EX */
+	int (*ex_mp_pop1)(struct rmpsc_mpsc *ch, void *item, uint32_t *id); /* TAKE_EXMP */
+	struct rmpsc_mpsc *ch;                                               /* TAKE_EXMP */
 };
 
 /* W3/W6/W7: @v must be the next value of its producer. */
@@ -888,7 +913,9 @@ take(struct worker *w, enum take_kind kind, struct cstate *cs)
 		}
 		break;
 	case TAKE_MP:
-		rc = im->mp_pop1(q, &v);
+	case TAKE_EXMP:
+		rc = kind == TAKE_EXMP ? ex_result(cs->ex_mp_pop1(cs->ch, &v, NULL))
+				       : im->mp_pop1(q, &v);
 		if (rc > 0) {
 			if (mp_check(w, cs, v))
 				return -1;
@@ -927,6 +954,10 @@ static inline __attribute__((always_inline)) void consume(struct worker *w,
 	memset(&cs, 0, sizeof cs);
 	if (kind == TAKE_EX)
 		cs.ex_pop1 = run->impl->ex->pop1;
+	if (kind == TAKE_EXMP) {
+		cs.ex_mp_pop1 = run->impl->ex->mp_pop1;
+		cs.ch = run->impl->ex->mp_channel(run->q[0]);
+	}
 	w->t0 = now_ns();
 	for (;;) {
 		rc = take(w, kind, &cs);
@@ -976,7 +1007,10 @@ static void consumer_zc(struct worker *w)
 
 static void consumer_mp(struct worker *w)
 {
-	consume(w, TAKE_MP);
+	if (exmp_of(w->run))
+		consume(w, TAKE_EXMP);
+	else
+		consume(w, TAKE_MP);
 }
 
 static void consumer_mp_n(struct worker *w)

@@ -150,14 +150,6 @@ static int rm_pop1(void *q, uint64_t *v)
 	return rm_one(RM(pop)(q, v));
 }
 
-/* W1 and W4 call the exported functions themselves (bench_ex); rm_push1 and
- * rm_pop1 serve the other workloads. The dlopen'ed variant fills its table
- * at init. */
-#ifndef BENCH_RM_POLL
-static const struct bench_ex rm_ex = { .push1 = rmpsc_ring_push, .pop1 = rmpsc_ring_pop };
-#else
-static struct bench_ex rm_ex;
-#endif
 
 static int rm_push_n(void *q, const uint64_t *v, uint32_t n)
 {
@@ -319,6 +311,16 @@ static int rm_mp_pop1(void *q, uint64_t *v)
 	return rm_one(MP(mpsc_pop)(m->ch, v, NULL));
 }
 
+static struct rmpsc_producer *rm_mp_producer(void *q, unsigned idx)
+{
+	return ((const struct rm_mp *)q)->prod[idx];
+}
+
+static struct rmpsc_mpsc *rm_mp_channel(void *q)
+{
+	return ((const struct rm_mp *)q)->ch;
+}
+
 static int rm_mp_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t n)
 {
 	const struct rm_mp *m = q;
@@ -353,6 +355,27 @@ static int rm_mp_pop_n(void *q, uint64_t *v, uint32_t n)
 }
 
 #endif /* !BENCH_RM_POLL */
+
+/*
+ * The exported calls the harness makes itself (bench_ex): W1/W4 on a ring,
+ * W3/W6 single/W7 on the MPSC channel; rm_push1, rm_mp_push1 and the rest
+ * serve the other workloads. The dlopen'ed variants fill their tables at
+ * init from the pointers they resolved.
+ */
+#if defined(BENCH_RM_POLL)
+static struct bench_ex rm_ex; /* push1, pop1 */
+#elif defined(BENCH_RM_NOMETRICS)
+static struct bench_ex rm_ex = { .mp_producer = rm_mp_producer, .mp_channel = rm_mp_channel };
+#else
+static const struct bench_ex rm_ex = {
+	.push1 = rmpsc_ring_push,
+	.pop1 = rmpsc_ring_pop,
+	.mp_push1 = rmpsc_producer_push,
+	.mp_pop1 = rmpsc_mpsc_pop,
+	.mp_producer = rm_mp_producer,
+	.mp_channel = rm_mp_channel,
+};
+#endif
 
 #if !defined(BENCH_RM_POLL) && !defined(BENCH_RM_NOMETRICS)
 /* ---- W8: SPMC (nprod 1) and MPMC channels ------------------------------- */
@@ -670,6 +693,8 @@ static int rm_init(char *why, unsigned len)
 	RM_LOAD(mp_fn.mpsc_consume_up_to, rmpsc_mpsc_consume_up_to);
 	RM_LOAD(mp_fn.producer_push, rmpsc_producer_push);
 	RM_LOAD(mp_fn.producer_push_n, rmpsc_producer_push_n);
+	rm_ex.mp_push1 = mp_fn.producer_push;
+	rm_ex.mp_pop1 = mp_fn.mpsc_pop;
 	m = rm_mp_new(64, 1, 0, RMPSC_MPSC_F_METRICS);
 	if (!m) {
 		snprintf(why, len, "%s: cannot create a channel", path);
@@ -765,6 +790,7 @@ const struct bench_impl bench_impl_ringmpsc_metrics = {
 	.variant_of = "ringmpsc",
 	.mp_push_n = rm_mp_push_n,
 	.mp_pop_n = rm_mp_pop_n,
+	.ex = &rm_ex,
 };
 #endif
 
@@ -795,5 +821,6 @@ const struct bench_impl bench_impl_ringmpsc_nometrics = {
 	.mp_pop_n = rm_mp_pop_n,
 	.mp_create_idle = rm_mp_create_idle,
 	.mp_polls = rm_mp_polls,
+	.ex = &rm_ex,
 };
 #endif
