@@ -230,6 +230,10 @@ _Static_assert(offsetof(struct rmpsc__rcore, head) == 2 * RMPSC__GROUP,
 _Static_assert(sizeof(struct rmpsc__rcore) == 5 * RMPSC__GROUP,
 	       "slots that follow the core start on a 128-byte boundary");
 
+/* closed: open; closing, the end not decided yet; one thread deciding it
+ * (between its two stores, E7); closed, final_tail valid. */
+enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2, RC_DECIDING = 3 };
+
 typedef struct rmpsc__rcore rc_t;
 
 static inline uint64_t rc_cap(const rc_t *rc)
@@ -256,7 +260,7 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->mask = slots - 1;
 	rc->cap = cap;
 	rc->data = data;
-	atomic_init(&rc->closed, 0);
+	atomic_init(&rc->closed, RC_OPEN);
 	atomic_init(&rc->cons_waiters, 0);
 	atomic_init(&rc->prod_waiters, 0);
 	atomic_init(&rc->notifier, NULL);
@@ -312,12 +316,8 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 		for (uint64_t i = 0; i < rc_slots(rc); i++)
 			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->final_tail, pos, memory_order_relaxed);
-	atomic_store_explicit(&rc->closed, 0, memory_order_relaxed);
+	atomic_store_explicit(&rc->closed, RC_OPEN, memory_order_relaxed);
 }
-
-/* closed: open; closing, the end not decided yet; one thread deciding it
- * (between its two stores, E7); closed, final_tail valid. */
-enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2, RC_DECIDING = 3 };
 
 /* rc->flags bits the library sets for itself, above every public flag. */
 enum { RC_F_METRICS = 1u << 31 };
