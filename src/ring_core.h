@@ -382,25 +382,28 @@ static RMPSC__ALWAYS_INLINE void rc_after_release(rc_t *rc)
 #endif
 }
 
+/* The tail for the status calls (E1 acquire): once a close is decided, the
+ * stream ends at final_tail (a publication that lost the race may have
+ * moved tail past it; final_tail never exceeds tail); while the end is
+ * undecided, a snapshot that may count such a publication. */
+static inline uint64_t rc_status_tail(const rc_t *rc)
+{
+	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+
+	/* E3 acquire: final_tail. */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED))
+		t = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+	return t;
+}
+
 /* Committed and unreleased elements, as seen from any thread. */
 static inline uint64_t rc_len(const rc_t *rc)
 {
-	/* Head first: it never passes tail, so tail - head cannot underflow.
-	 * E2/E1 acquire; a snapshot when both sides run. */
+	/* Head first: it never passes tail (nor final_tail), so tail - head
+	 * cannot underflow. E2 acquire; a snapshot when both sides run. */
 	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
-	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
-	uint64_t n;
+	uint64_t n = rc_status_tail(rc) - h;
 
-	/* E3: after a close, what the stream holds ends at final_tail (a
-	 * publication that lost the race may have moved tail past it); while
-	 * the end is undecided, a snapshot that may count such a publication. */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED)) {
-		uint64_t f = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
-
-		if (f - h < t - h)
-			t = f;
-	}
-	n = t - h;
 	return n > rc_cap(rc) ? rc_cap(rc) : n;
 }
 
@@ -501,15 +504,25 @@ static inline uint64_t rc_tail(const rc_t *rc)
  * -EPIPE when a concurrent close ended the stream before this publication
  * (its slots are then never delivered).
  */
-static RMPSC__ALWAYS_INLINE int rc_publish(rc_t *rc, uint64_t new_tail)
+static RMPSC__ALWAYS_INLINE int rc_publish_as(rc_t *rc, uint64_t new_tail, bool asym_known)
 {
 	/* E1 release: publishes the slots below new_tail. */
 	atomic_store_explicit(&rc->tail, new_tail, memory_order_release);
-	rmpsc__light_barrier(); /* E7, E4 */
+	/* E7, E4. @asym_known: the caller has seen rmpsc__asym_barrier set,
+	 * so the light barrier is a compiler barrier without the flag test. */
+	if (asym_known)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		rmpsc__light_barrier();
 	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN))
 		return rmpsc__rc_publish_closed(rc, new_tail);
 	rc_wake_check(rc);
 	return 0;
+}
+
+static RMPSC__ALWAYS_INLINE int rc_publish(rc_t *rc, uint64_t new_tail)
+{
+	return rc_publish_as(rc, new_tail, false);
 }
 
 static inline bool rc_prod_closed(const rc_t *rc)
@@ -851,11 +864,8 @@ RMPSC__INTERNAL void rmpsc__rc_mc_advance(rc_t *rc);
 static inline uint64_t rc_mc_len(const rc_t *rc)
 {
 	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
-	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+	uint64_t t = rc_status_tail(rc);
 
-	/* E3: after a close the stream ends at final_tail. */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED))
-		t = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
 	return t - c > rc_cap(rc) ? 0 : t - c;
 }
 
@@ -969,13 +979,7 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 			    t - rc->cached_head >= rc_cap(rc)))
 		return rmpsc__rc_push1(rc, item);
 	memcpy(rc_slot(rc, t), item, 8);
-	/* rc_publish(), its barrier known to be a compiler barrier. */
-	atomic_store_explicit(&rc->tail, t + 1, memory_order_release); /* E1 */
-	atomic_signal_fence(memory_order_seq_cst); /* E7, E4 */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN))
-		return rmpsc__rc_publish_closed(rc, t + 1);
-	rc_wake_check(rc);
-	return 0;
+	return rc_publish_as(rc, t + 1, true);
 }
 
 static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
