@@ -54,7 +54,8 @@
  * cached_head, resv, resv_pos   producer-private, plain.
  * chead, cached_tail, otail, brd, nborrow, blen[]   consumer-private, plain, on a
  *         line of their own (group 2b): chead is the consumer's position,
- *         head its last publication; rc_pop1_fast() lets chead run up to
+ *         head its last publication; rc_pop1_fast() (rmpsc_ring_pop and
+ *         rmpsc_ring_pop_timed) lets chead run up to
  *         rel_mask ahead of head (published every rel_mask + 1 elements, at
  *         once when a producer is seen asleep, and by rc_flush() at the
  *         start of every other consumer call and before any "empty");
@@ -982,14 +983,39 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 	return rc_publish_as(rc, t + 1, true);
 }
 
+/*
+ * The 8-byte pop. When nothing is left of what the consumer last saw, it
+ * reads tail itself (rc_cons_tail()'s two loads, E1 and E7) and, for an
+ * empty ring with nothing to publish, answers -EAGAIN at once: an empty
+ * poll is then three loads and no store, the caught-up consumer's refresh
+ * writes only its private line, and neither builds a frame. Any other case
+ * (another size, borrows out, a close begun, a head to publish before
+ * saying empty) is the general path's.
+ */
 static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
 {
 	uint64_t h = rc_head(rc);
 
-	/* Nothing left of what the consumer last saw, or another size. */
-	if (RMPSC__UNLIKELY(rc->esz != 8 || h == rc->cached_tail))
+	if (RMPSC__UNLIKELY(rc->esz != 8))
 		return rmpsc__rc_pop1(rc, item);
-	memcpy(item, rc_slot(rc, h), 8);
+	if (h == rc->cached_tail) {
+		uint64_t t;
+
+		/* Borrows keep cached_tail at head (rmpsc__rc_borrow). */
+		if (RMPSC__UNLIKELY(rc->nborrow))
+			return rmpsc__rc_pop1(rc, item);
+		/* E1 (acquire) and E7, as in rc_cons_tail(). */
+		t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
+		if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) !=
+				    RC_OPEN))
+			return rmpsc__rc_pop1(rc, item);
+		if (t == h)
+			return RMPSC__LIKELY(rc->phead == h) ? -EAGAIN : rmpsc__rc_pop1(rc, item);
+		rc->cached_tail = t;
+		rc->otail = t;
+	}
+	/* The size is known: no multiply (the atomics above reload esz). */
+	memcpy(item, rc->data + (size_t)(h & rc->mask) * 8, 8);
 	rc_release_lazy(rc, h + 1);
 	return 0;
 }

@@ -1770,9 +1770,9 @@ static void test_ring_pop_batched_release_then_exact_calls_see_every_slot(void *
 		assert_ret(rmpsc_ring_pop(r, &v), 0);
 		assert_int_equal(v, i);
 	}
-	/* held back: the first pop (which loaded tail) released its element,
-	 * the next nine are held, so the producer sees 999: room for 25 */
-	assert_int_equal(rmpsc_ring_len(r), 999);
+	/* held back, the first pop's too (it loaded tail itself and found
+	 * elements), so the producer sees 1000: room for 24 */
+	assert_int_equal(rmpsc_ring_len(r), 1000);
 	assert_ret(rmpsc_ring_push_n_exact(r, buf, 30), -EAGAIN);
 	/* the consumer's exact call publishes the 10 first, then takes 990 */
 	assert_ret(rmpsc_ring_pop_n_exact(r, buf, 990), 990);
@@ -1797,7 +1797,7 @@ static void test_ring_pop_batched_release_publishes_every_32_and_on_other_calls(
 	assert_ret(rmpsc_ring_push_n(r, buf, 64), 64);
 	for (uint64_t i = 0; i < 31; i++)
 		assert_ret(rmpsc_ring_pop(r, &v), 0);
-	assert_int_equal(rmpsc_ring_len(r), 63); /* the first pop released */
+	assert_int_equal(rmpsc_ring_len(r), 64); /* all 31 held */
 	assert_ret(rmpsc_ring_pop(r, &v), 0);
 	assert_int_equal(v, 31);
 	assert_int_equal(rmpsc_ring_len(r), 32); /* the 32nd published all */
@@ -1815,8 +1815,39 @@ static void test_ring_pop_batched_release_publishes_every_32_and_on_other_calls(
 	assert_ret(rmpsc_ring_push_n(r, buf, 3), 3);
 	for (int i = 0; i < 3; i++)
 		assert_ret(rmpsc_ring_pop(r, &v), 0);
-	assert_int_equal(rmpsc_ring_len(r), 2);
+	assert_int_equal(rmpsc_ring_len(r), 3);
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+	assert_int_equal(rmpsc_ring_len(r), 0);
+	rmpsc_ring_destroy(r);
+}
+
+/* rmpsc_ring_pop_timed takes the same path: it batches its releases, and
+ * publishes what it holds before it reports empty or waits. */
+static void test_ring_pop_timed_batches_release_and_publishes_before_waiting(void **state)
+{
+	rmpsc_ring *r = ring_new(1024, 8, 0);
+	uint64_t v, buf[40];
+
+	(void)state;
+	for (uint64_t i = 0; i < 40; i++)
+		buf[i] = 100 + i;
+	assert_ret(rmpsc_ring_push_n(r, buf, 40), 40);
+	for (uint64_t i = 0; i < 40; i++) {
+		assert_ret(rmpsc_ring_pop_timed(r, &v, 0, NULL), 0);
+		assert_int_equal(v, 100 + i);
+	}
+	/* the 32nd published; the last 8 are held */
+	assert_int_equal(rmpsc_ring_len(r), 8);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 0, NULL), -ETIMEDOUT);
+	assert_int_equal(rmpsc_ring_len(r), 0);
+	assert_ret(rmpsc_ring_push_n(r, buf, 3), 3);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 0, NULL), 0);
+	assert_int_equal(rmpsc_ring_len(r), 3);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 0, NULL), 0);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 0, NULL), 0);
+	assert_int_equal(v, 102);
+	/* a wait with a timeout: the held three are published before it */
+	assert_ret(rmpsc_ring_pop_timed(r, &v, 1000000, NULL), -ETIMEDOUT);
 	assert_int_equal(rmpsc_ring_len(r), 0);
 	rmpsc_ring_destroy(r);
 }
@@ -3222,6 +3253,7 @@ int main(void)
 		T(test_ring_pop_n_with_zero_n_returns_zero),
 		U(test_ring_pop_batched_release_then_exact_calls_see_every_slot),
 		U(test_ring_pop_batched_release_publishes_every_32_and_on_other_calls),
+		U(test_ring_pop_timed_batches_release_and_publishes_before_waiting),
 		U(test_ring_pop_on_small_ring_releases_at_once),
 		T(test_ring_pop_n_exact_when_enough_committed_returns_n),
 		T(test_ring_pop_n_exact_with_fewer_committed_returns_eagain),

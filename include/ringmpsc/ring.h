@@ -39,10 +39,11 @@
  * the end: the producer calls below are wait-free except in that window.
  *
  * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
- * hands the slots it empties back to the producer in batches: every 32
- * elements, at once when it finds a producer asleep waiting for room (one
- * that goes to sleep just after a pop is woken by the consumer's next pop
- * or release), and before it reports the ring empty (-EAGAIN, -EPIPE).
+ * and rmpsc_ring_pop_timed() hand the slots they empty back to the
+ * producer in batches: every 32 elements, at once when they find a
+ * producer asleep waiting for room (one that goes to sleep just after a
+ * pop is woken by the consumer's next pop or release), and before they
+ * report the ring empty (-EAGAIN, -EPIPE, -ETIMEDOUT) or wait for data.
  * Every other consumer call releases everything taken before it returns.
  * In between, up to 31 popped elements still take room for the producer
  * and count in len, is_empty and is_full. This keeps the consumer's index
@@ -504,7 +505,9 @@ RMPSC_API int rmpsc_ring_readable_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *o
 					int64_t timeout_ns, const rmpsc_wait *w);
 
 /**
- * Wait for an element, then pop it.
+ * Wait for an element, then pop it. Its releases are batched as
+ * rmpsc_ring_pop()'s (see "Release batching"); what it holds back is
+ * published before it waits.
  *
  * @return 0; -EINVAL: @p item is NULL; and the codes of the blocking calls.
  * Ordering: acquire then release, as rmpsc_ring_pop().
