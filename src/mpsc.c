@@ -510,7 +510,8 @@ static RMPSC__ALWAYS_INLINE int pop_hit(rmpsc_mpsc *ch, const rc_t *rc, uint32_t
 }
 
 /* rmpsc_mpsc_pop past what the consumer already knows is there: the run's
- * ring through the general pop (it loads tail), then a round. */
+ * ring through rmpsc_ring_pop's path (it loads tail; batched release), then
+ * a round. */
 static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 {
 	struct round rd = { .mode = R_POP, .skip = true, .exact = true, .max = 1, .dst = item };
@@ -520,7 +521,7 @@ static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32
 	if (run) {
 		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
 
-		if (rmpsc__rc_pop1(rc, item) == 0)
+		if (rc_pop1_fast(rc, item) == 0)
 			return pop_hit(ch, rc, producer_id);
 		ch->pop_run = 0;
 	}
