@@ -269,8 +269,8 @@ static int try_pop1(void *arg)
 {
 	struct ring_try *t = arg;
 
-	/* The exported pop's path: a ready 8-byte element costs no frame. */
-	return rc_pop1_fast(t->rc, t->buf);
+	/* The exported pop's path, publishing at once (rc_pop1_fast_as()). */
+	return rc_pop1_fast_as(t->rc, t->buf, false);
 }
 
 static int try_pop_n(void *arg)

@@ -54,8 +54,8 @@
  * cached_head, resv, resv_pos   producer-private, plain.
  * chead, cached_tail, otail, brd, nborrow, blen[]   consumer-private, plain, on a
  *         line of their own (group 2b): chead is the consumer's position,
- *         head its last publication; rc_pop1_fast() (rmpsc_ring_pop and
- *         rmpsc_ring_pop_timed) lets chead run up to
+ *         head its last publication; rc_pop1_fast() (rmpsc_ring_pop) lets
+ *         chead run up to
  *         rel_mask ahead of head (published every rel_mask + 1 elements, at
  *         once when a producer is seen asleep, and by rc_flush() at the
  *         start of every other consumer call and before any "empty");
@@ -67,7 +67,8 @@
  *         written by whichever consumer completes the earliest run.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
- *    the consumers' loads of tail in rc_cons_tail() and rc_mc_claim(), so
+ *    the consumers' loads of tail in rc_cons_tail(), rc_pop1_fast_as() and
+ *    rc_mc_claim(), so
  *    their reads of those slots see the producer's writes.
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
@@ -987,12 +988,15 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
  * The 8-byte pop. When nothing is left of what the consumer last saw, it
  * reads tail itself (rc_cons_tail()'s two loads, E1 and E7) and, for an
  * empty ring with nothing to publish, answers -EAGAIN at once: an empty
- * poll is then three loads and no store, the caught-up consumer's refresh
- * writes only its private line, and neither builds a frame. Any other case
- * (another size, borrows out, a close begun, a head to publish before
- * saying empty) is the general path's.
+ * poll reads three lines (the hot geometry line, the consumer's own, tail's)
+ * and stores nothing, the caught-up consumer's refresh writes only its
+ * private line, and neither builds a frame. Any other case (another size,
+ * borrows out, a close begun, a head to publish before saying empty) is
+ * the general path's. @lazy: batch the release (rc_release_lazy(), the try
+ * pops), else publish at once (the timed pop: its caller may go on to
+ * block elsewhere while a producer sleeps for the room it took).
  */
-static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
 {
 	uint64_t h = rc_head(rc);
 
@@ -1014,10 +1018,19 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
 		rc->cached_tail = t;
 		rc->otail = t;
 	}
-	/* The size is known: no multiply (the atomics above reload esz). */
+	/* esz is 8 here: the slot's offset without a multiply. */
 	memcpy(item, rc->data + (size_t)(h & rc->mask) * 8, 8);
-	rc_release_lazy(rc, h + 1);
+	if (lazy)
+		rc_release_lazy(rc, h + 1);
+	else
+		rc_release(rc, h + 1);
 	return 0;
+}
+
+/* rmpsc_ring_pop() and the MPSC pop's run: releases batched. */
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
+{
+	return rc_pop1_fast_as(rc, item, true);
 }
 
 #endif /* RMPSC_RING_CORE_H */

@@ -1973,6 +1973,39 @@ static void test_mpsc_pop_when_ring_empties_moves_to_next_ring(void **state)
 	assert_ret(rmpsc_mpsc_pop(f->ch, &v, &id), -EAGAIN);
 }
 
+/* A pop whose run has used up what the consumer saw loads the ring's tail
+ * itself and batches its release like the fast pop (channel.h): on a ring
+ * of capacity 1024 the elements it took still count until the 32nd or the
+ * next empty answer. */
+static void test_mpsc_pop_run_refresh_batches_release(void **state)
+{
+	rmpsc_mpsc *ch = mpsc_new(1024, 1, 1, 0);
+	rmpsc_producer *p = reg(ch, 0);
+	uint32_t id;
+	uint64_t v;
+
+	(void)state;
+	push_vals(p, 0, 1);
+	assert_ret(rmpsc_mpsc_pop(ch, &v, &id), 0); /* a round: released */
+	assert_int_equal(v, val(0, 0));
+	assert_ret(rmpsc_mpsc_ring_len(ch, 0), 0);
+	push_vals(p, 1, 3);
+	/* the run's ring, past its cached tail: refreshed, held back */
+	assert_ret(rmpsc_mpsc_pop(ch, &v, &id), 0);
+	assert_int_equal(v, val(0, 1));
+	assert_ret(rmpsc_mpsc_ring_len(ch, 0), 3);
+	assert_ret(rmpsc_mpsc_pop(ch, &v, &id), 0);
+	assert_ret(rmpsc_mpsc_pop(ch, &v, &id), 0);
+	assert_int_equal(v, val(0, 3));
+	assert_ret(rmpsc_mpsc_ring_len(ch, 0), 3);
+	assert_ret(rmpsc_producer_len(p), 3);
+	/* the empty answer publishes them */
+	assert_ret(rmpsc_mpsc_pop(ch, &v, &id), -EAGAIN);
+	assert_ret(rmpsc_mpsc_ring_len(ch, 0), 0);
+	assert_ret(rmpsc_producer_len(p), 0);
+	rmpsc_mpsc_destroy(ch);
+}
+
 static void test_mpsc_pop_with_metrics_counts_each_element(void **state)
 {
 	struct fx *f = *state;
@@ -3330,6 +3363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mpsc_pop_stays_on_ring_then_yields_after_64,
 						setup_mpsc_wide, teardown_mpsc),
 		T(test_mpsc_pop_when_ring_empties_moves_to_next_ring),
+		U(test_mpsc_pop_run_refresh_batches_release),
 		M(test_mpsc_pop_with_metrics_counts_each_element),
 		/* pop_n / pop_n_timed */
 		T(test_mpsc_pop_n_when_empty_returns_eagain),

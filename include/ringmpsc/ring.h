@@ -39,11 +39,13 @@
  * the end: the producer calls below are wait-free except in that window.
  *
  * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
- * and rmpsc_ring_pop_timed() hand the slots they empty back to the
- * producer in batches: every 32 elements, at once when they find a
- * producer asleep waiting for room (one that goes to sleep just after a
- * pop is woken by the consumer's next pop or release), and before they
- * report the ring empty (-EAGAIN, -EPIPE, -ETIMEDOUT) or wait for data.
+ * hands the slots it empties back to the producer in batches: every 32
+ * elements, at once when it finds a producer asleep waiting for room (one
+ * that goes to sleep just after a pop is woken by the consumer's next pop
+ * or release), and before it reports the ring empty (-EAGAIN, -EPIPE).
+ * So a consumer that try-pops from one ring and then blocks on another
+ * may leave this ring's producer waiting for up to 31 slots; the blocking
+ * pops (rmpsc_ring_pop_timed() and the rest) release at once.
  * Every other consumer call releases everything taken before it returns.
  * In between, up to 31 popped elements still take room for the producer
  * and count in len, is_empty and is_full. This keeps the consumer's index
@@ -505,9 +507,9 @@ RMPSC_API int rmpsc_ring_readable_timed(rmpsc_ring *r, uint32_t n, rmpsc_span *o
 					int64_t timeout_ns, const rmpsc_wait *w);
 
 /**
- * Wait for an element, then pop it. Its releases are batched as
- * rmpsc_ring_pop()'s (see "Release batching"); what it holds back is
- * published before it waits.
+ * Wait for an element, then pop it. It releases the slot at once, and
+ * publishes first whatever earlier rmpsc_ring_pop() calls held back (see
+ * "Release batching").
  *
  * @return 0; -EINVAL: @p item is NULL; and the codes of the blocking calls.
  * Ordering: acquire then release, as rmpsc_ring_pop().
