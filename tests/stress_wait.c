@@ -1234,7 +1234,11 @@ struct close_totals {
 /* Returns false when the threads are stuck for good (memory left to them). */
 static bool close_round(unsigned i, uint64_t *rng, struct close_totals *tot)
 {
-	static const uint32_t caps[] = { 1, 2, 4, 8 };
+	/* 1024: large enough for the try pop's batched release (ring.h); the
+	 * consumer's calls here are the blocking ones, which must release at
+	 * once, or the producer on X (CM_PROD_X_CONS_Y) never gets its
+	 * k + cap pushes in while the consumer sleeps on Y. */
+	static const uint32_t caps[] = { 1, 2, 4, 8, 1024 };
 	static const uint32_t kinds[] = {
 		RMPSC_WAIT_BLOCK,   RMPSC_WAIT_BLOCK,    RMPSC_WAIT_BLOCK,
 		RMPSC_WAIT_BLOCK,   RMPSC_WAIT_BACKOFF,  RMPSC_WAIT_DEADLINE,
@@ -1253,7 +1257,7 @@ static bool close_round(unsigned i, uint64_t *rng, struct close_totals *tot)
 
 	assert_non_null(rd);
 	rd->mode = (enum close_mode)(i % CM_COUNT);
-	rd->cap = caps[(x >> 8) & 3];
+	rd->cap = caps[((x >> 8) & 7) % 5];
 	kind = kinds[(x >> 12) & 15];
 	rd->w = make_wait(kind, (uint32_t)(x >> 16) & 3, (uint32_t)(x >> 18) & 1, 2 * US,
 			  ((x >> 19) & 1) ? 5 * US : 600000 * MS);
