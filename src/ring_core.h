@@ -67,7 +67,7 @@
  *         written by whichever consumer completes the earliest run.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
- *    the consumers' loads of tail in rc_cons_tail(), rc_pop1_fast_as() and
+ *    the consumers' loads of tail in rc_cons_read_tail() and
  *    rc_mc_claim(), so
  *    their reads of those slots see the producer's writes.
  * E2 release: returns slots [old head, new head) to the producer; pairs with
@@ -369,8 +369,6 @@ static RMPSC__ALWAYS_INLINE void rc_wake_check(rc_t *rc)
 	(void)rc;
 #endif
 }
-
-
 
 /* After a release (E2): wake a producer sleeping for room. */
 static RMPSC__ALWAYS_INLINE void rc_after_release(rc_t *rc)
@@ -676,15 +674,23 @@ static RMPSC__COLD uint64_t rc_cons_tail_closed(rc_t *rc)
 	return rc->otail;
 }
 
+/* The single consumer's read of tail (E1 acquire, E7): tail, then closed,
+ * both seq_cst (plain loads on x86-64, LDAR on arm64). True when the ring
+ * was still open after the read: *@t is then a tail this consumer may use;
+ * otherwise the caller takes the close's path. */
+static RMPSC__ALWAYS_INLINE bool rc_cons_read_tail(const rc_t *rc, uint64_t *t)
+{
+	*t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
+	return RMPSC__LIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) == RC_OPEN);
+}
+
 /* The producer's tail as the single consumer may use it (E7): one that it
  * still sees the ring open after reading. */
 static inline uint64_t rc_cons_tail(rc_t *rc)
 {
-	/* E1 (acquire) and E7: seq_cst, a plain load on x86-64 and LDAR on
-	 * arm64. */
-	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
+	uint64_t t;
 
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) != RC_OPEN))
+	if (!rc_cons_read_tail(rc, &t))
 		return rc_cons_tail_closed(rc);
 	rc->otail = t;
 	return t;
@@ -986,7 +992,7 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 
 /*
  * The 8-byte pop. When nothing is left of what the consumer last saw, it
- * reads tail itself (rc_cons_tail()'s two loads, E1 and E7) and, for an
+ * reads tail itself (rc_cons_read_tail(), E1 and E7) and, for an
  * empty ring with nothing to publish, answers -EAGAIN at once: an empty
  * poll reads three lines (the hot geometry line, the consumer's own, tail's)
  * and stores nothing, the caught-up consumer's refresh writes only its
@@ -1008,10 +1014,8 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
 		/* Borrows keep cached_tail at head (rmpsc__rc_borrow). */
 		if (RMPSC__UNLIKELY(rc->nborrow))
 			return rmpsc__rc_pop1(rc, item);
-		/* E1 (acquire) and E7, as in rc_cons_tail(). */
-		t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
-		if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) !=
-				    RC_OPEN))
+		/* A close begun: the general path (rc_cons_tail_closed()). */
+		if (!rc_cons_read_tail(rc, &t))
 			return rmpsc__rc_pop1(rc, item);
 		if (t == h)
 			return RMPSC__LIKELY(rc->phead == h) ? -EAGAIN : rmpsc__rc_pop1(rc, item);
