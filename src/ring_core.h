@@ -990,6 +990,26 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 	return rc_publish_as(rc, t + 1, true);
 }
 
+/* The single consumer saw @t open (rc_cons_read_tail()): cache it and keep
+ * it as the tail it may use (E7). */
+static RMPSC__ALWAYS_INLINE void rc_cons_saw(rc_t *rc, uint64_t t)
+{
+	rc->cached_tail = t;
+	rc->otail = t;
+}
+
+/* Take the 8-byte element at @h, which the consumer has seen published,
+ * and release its slot: batched (@lazy) or at once. */
+static RMPSC__ALWAYS_INLINE void rc_take8(rc_t *rc, void *item, uint64_t h, bool lazy)
+{
+	/* esz is 8 here: the slot's offset without a multiply. */
+	memcpy(item, rc->data + (size_t)(h & rc->mask) * 8, 8);
+	if (lazy)
+		rc_release_lazy(rc, h + 1);
+	else
+		rc_release(rc, h + 1);
+}
+
 /*
  * The 8-byte pop. When nothing is left of what the consumer last saw, it
  * reads tail itself (rc_cons_read_tail(), E1 and E7) and, for an
@@ -1019,15 +1039,9 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
 			return rmpsc__rc_pop1(rc, item);
 		if (t == h)
 			return RMPSC__LIKELY(rc->phead == h) ? -EAGAIN : rmpsc__rc_pop1(rc, item);
-		rc->cached_tail = t;
-		rc->otail = t;
+		rc_cons_saw(rc, t);
 	}
-	/* esz is 8 here: the slot's offset without a multiply. */
-	memcpy(item, rc->data + (size_t)(h & rc->mask) * 8, 8);
-	if (lazy)
-		rc_release_lazy(rc, h + 1);
-	else
-		rc_release(rc, h + 1);
+	rc_take8(rc, item, h, lazy);
 	return 0;
 }
 

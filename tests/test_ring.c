@@ -12,6 +12,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1855,6 +1858,128 @@ static void test_ring_pop_timed_releases_at_once_and_publishes_what_pop_held(voi
 	rmpsc_ring_destroy(r);
 }
 
+/* The timed pop of an 8-byte element with RMPSC_WAIT_SPIN and no time
+ * limit takes a path of its own (pop1_spin() in ring.c). It answers as the
+ * general driver does: releases at once, publishes what try pops held
+ * first, honours the ring's own strategy and any negative timeout; with
+ * borrows out, on a closed ring and for another element size the driver
+ * answers (the waits themselves: test_wait's every-kind tests). */
+static void test_ring_pop_timed_spin_unlimited_answers_as_the_driver(void **state)
+{
+	rmpsc_ring *r = ring_new(1024, 8, 0), *r16 = ring_new(4, 16, 0);
+	uint64_t v = 0, buf[40], w16[2] = { 5, 6 }, got16[2] = { 0, 0 };
+	rmpsc_wait spin;
+	rmpsc_borrow b;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&spin, sizeof spin, RMPSC_WAIT_SPIN), 0);
+	for (uint64_t i = 0; i < 40; i++)
+		buf[i] = 200 + i;
+	assert_ret(rmpsc_ring_push_n(r, buf, 40), 40);
+	/* the first reads tail, the second takes from the cached view */
+	for (uint64_t i = 0; i < 2; i++) {
+		assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &spin), 0);
+		assert_int_equal(v, 200 + i);
+		assert_int_equal(rmpsc_ring_len(r), 39 - (int64_t)i);
+	}
+	/* three try pops hold back; the timed pop publishes all four */
+	for (uint64_t i = 2; i < 5; i++)
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_len(r), 38);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &spin), 0);
+	assert_int_equal(v, 205);
+	assert_int_equal(rmpsc_ring_len(r), 34);
+	/* the ring's own strategy, and negative timeouts other than -1 */
+	assert_ret(rmpsc_ring_set_wait(r, &spin), 0);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, NULL), 0);
+	assert_int_equal(v, 206);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, INT64_MIN, &spin), 0);
+	assert_int_equal(v, 207);
+	assert_int_equal(rmpsc_ring_len(r), 32);
+	/* borrows out: -EINVAL, as every pop, and nothing taken */
+	assert_ret(rmpsc_ring_borrow(r, 2, &b), 2);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &spin), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_commit_all(r), 2);
+	assert_int_equal(rmpsc_ring_len(r), 30);
+	for (uint64_t i = 210; i < 240; i++) {
+		assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &spin), 0);
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(rmpsc_ring_len(r), 0);
+	/* closed with one element left: the element, then -EPIPE */
+	assert_ret(rmpsc_ring_push(r, &(uint64_t){ 7 }), 0);
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &spin), 0);
+	assert_int_equal(v, 7);
+	assert_ret(rmpsc_ring_pop_timed(r, &v, -1, &spin), -EPIPE);
+	/* another element size */
+	assert_ret(rmpsc_ring_push(r16, w16), 0);
+	assert_ret(rmpsc_ring_pop_timed(r16, got16, -1, &spin), 0);
+	assert_memory_equal(got16, w16, sizeof w16);
+	assert_int_equal(rmpsc_ring_len(r16), 0);
+	assert_ret(rmpsc_ring_pop_timed(r16, got16, 0, &spin), -ETIMEDOUT);
+	rmpsc_ring_destroy(r);
+	rmpsc_ring_destroy(r16);
+}
+
+struct spin_pop {
+	rmpsc_ring *r;
+	const rmpsc_wait *w;
+	uint64_t v;
+	int rc;
+};
+
+static void *spin_pop_main(void *arg)
+{
+	struct spin_pop *s = arg;
+
+	s->rc = rmpsc_ring_pop_timed(s->r, &s->v, -1, s->w);
+	return NULL;
+}
+
+/* Before it spins, that path publishes what try pops held back: a
+ * producer that needs the whole ring (reserve_exact of the capacity) gets
+ * it while the consumer waits on the empty ring. */
+static void test_ring_pop_timed_spin_unlimited_publishes_before_spinning(void **state)
+{
+	rmpsc_ring *r = ring_new(1024, 8, 0);
+	struct spin_pop s = { .r = r, .rc = 1 };
+	struct timespec t0, t;
+	rmpsc_wait spin;
+	rmpsc_span sp;
+	pthread_t th;
+	uint64_t v;
+	int rc;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&spin, sizeof spin, RMPSC_WAIT_SPIN), 0);
+	s.w = &spin;
+	for (uint64_t i = 0; i < 8; i++)
+		assert_ret(rmpsc_ring_push(r, &i), 0);
+	for (uint64_t i = 0; i < 8; i++)
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+	assert_int_equal(rmpsc_ring_len(r), 8); /* held back */
+	assert_int_equal(pthread_create(&th, NULL, spin_pop_main, &s), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		rc = rmpsc_ring_reserve_exact(r, 1024, &sp);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (rc == -EAGAIN && t.tv_sec - t0.tv_sec < 5 && sched_yield() == 0);
+	if (rc == 1024) {
+		memcpy(sp.iov[0].iov_base, &(uint64_t){ 77 }, 8);
+		assert_ret(rmpsc_ring_commit(r, 1), 0);
+	} else {
+		/* let the consumer go before failing */
+		assert_ret(rmpsc_ring_push(r, &(uint64_t){ 77 }), 0);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	if (rc != 1024)
+		fail_msg("reserve_exact(capacity) while the consumer spun: %d", rc);
+	assert_ret(s.rc, 0);
+	assert_int_equal(s.v, 77);
+	rmpsc_ring_destroy(r);
+}
+
 /* Small rings release at every pop, as before. */
 static void test_ring_pop_on_small_ring_releases_at_once(void **state)
 {
@@ -3257,6 +3382,8 @@ int main(void)
 		U(test_ring_pop_batched_release_then_exact_calls_see_every_slot),
 		U(test_ring_pop_batched_release_publishes_every_32_and_on_other_calls),
 		U(test_ring_pop_timed_releases_at_once_and_publishes_what_pop_held),
+		U(test_ring_pop_timed_spin_unlimited_answers_as_the_driver),
+		U(test_ring_pop_timed_spin_unlimited_publishes_before_spinning),
 		U(test_ring_pop_on_small_ring_releases_at_once),
 		T(test_ring_pop_n_exact_when_enough_committed_returns_n),
 		T(test_ring_pop_n_exact_with_fewer_committed_returns_eagain),
