@@ -375,11 +375,13 @@ int rmpsc__rc_readable_timed(rc_t *rc, uint32_t n, rmpsc_span *out, int64_t time
 
 /*
  * The timed pop of an 8-byte element with RMPSC_WAIT_SPIN and no time
- * limit (W4's wait, a latency-bound consumer's): publish what earlier try
- * pops held back, spin on tail alone and take the element with the tail
- * the spin read, so the path from the producer's publication to the
- * return is the fast pop's and no longer the driver's loop around it
- * (one 10 ns timer step of the ping-pong's p50, bench/README.md). False
+ * limit (W4's wait, a latency-bound consumer's). With the cached view used
+ * up it publishes what earlier try pops held back, spins on tail and
+ * closed (rc_cons_read_tail(), E7) and takes the element with the tail the
+ * spin read, so the path from the producer's publication to the return is
+ * the fast pop's and no longer the driver's loop around it (one 10 ns
+ * timer step of the ping-pong's p50, bench/README.md); an element in the
+ * cached view is taken at once (its release publishes the rest). False
  * when the wait belongs to the general driver: borrows out, or a close
  * begun (the driver then waits for its end to be decided).
  */
@@ -389,9 +391,10 @@ static bool pop1_spin(rc_t *rc, void *item)
 
 	if (rc->nborrow)
 		return false;
-	rc_flush(rc);
 	h = rc_head(rc);
 	if (h == rc->cached_tail) {
+		/* a producer may wait for the room try pops took */
+		rc_flush(rc);
 		for (;;) {
 			if (!rc_cons_read_tail(rc, &t))
 				return false;
