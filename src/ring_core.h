@@ -55,21 +55,20 @@
  * chead, cached_tail, otail, brd, nborrow, blen[]   consumer-private, plain, on a
  *         line of their own (group 2b): chead is the consumer's position,
  *         head its last publication; rc_pop1_fast() (rmpsc_ring_pop) lets
- *         chead run up to
- *         rel_mask ahead of head (published every rel_mask + 1 elements, at
- *         once when a producer is seen asleep, and by rc_flush() at the
- *         start of every other consumer call and before any "empty");
- *         rmpsc_mpsc_pop() batches the same way (rc_release_lazy()); every
- *         other release publishes at once (rc_release). phead is the last
- *         head published, so rc_flush() never reads head's line. otail is
- *         the last tail the consumer may use (E7, rc_cons_tail()).
+ *         chead run up to rel_mask ahead of head (published every
+ *         rel_mask + 1 elements, at once when a producer is seen asleep,
+ *         and by rc_flush() at the start of every other consumer call and
+ *         before any "empty"); rmpsc_mpsc_pop() batches the same way
+ *         (rc_release_lazy()); every other release publishes at once
+ *         (rc_release). phead is the last head published, so rc_flush()
+ *         never reads head's line. otail is the last tail the consumer may
+ *         use (E7; set by rc_cons_tail() and rc_cons_saw()).
  * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
  *         written by whichever consumer completes the earliest run.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
- *    the consumers' loads of tail in rc_cons_read_tail() and
- *    rc_mc_claim(), so
- *    their reads of those slots see the producer's writes.
+ *    the consumers' loads of tail in rc_cons_read_tail() and rc_mc_claim(),
+ *    so their reads of those slots see the producer's writes.
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
  *    slots cannot be seen by (or overtake) the consumer's earlier reads.
