@@ -47,6 +47,7 @@
 #include <ringmpsc/common.h>
 
 #include "bench_impl.h"
+#include "bench_stats.h"
 
 /* The adapters, in table order (the first is "ours"). */
 static const struct bench_impl *const all_impls[] = {
@@ -1419,7 +1420,7 @@ static const struct case_spec {
 	enum wl_id wl;
 	const char *label;
 	unsigned nm;
-	struct metric_spec m[3];
+	struct metric_spec m[4];
 	unsigned nprod, ncons; /* W3, W6-W8 */
 	int batch;	       /* W6: mp_push_n / mp_pop_n */
 } case_specs[C_N] = {
@@ -1438,8 +1439,11 @@ static const struct case_spec {
 	[C_W3_FREE] = { WL_W3, "unpinned", 1, { { "unpinned", "Mmsg/s", 0 } }, W3_NPROD, 1, 0 },
 	[C_W4] = { WL_W4,
 		   "pingpong",
-		   3,
-		   { { "p50", "ns", 1 }, { "p99", "ns", 1 }, { "min", "ns", 1 } } },
+		   4,
+		   { { "p50", "ns", 1 },
+		     { "p99", "ns", 1 },
+		     { "min", "ns", 1 },
+		     { "p50-step", "ns", 1 } } },
 	[C_W5_SPIN] = { WL_W5,
 			"spin",
 			3,
@@ -1535,7 +1539,11 @@ static double rate_mmsg(uint64_t items, uint64_t t0, uint64_t t1)
 	return (double)items * 1e3 / (double)dt;
 }
 
-/* Percentiles of samples[RT_WARM..n) in ns: out[0] p50, out[1] p99, out[2] min. */
+/*
+ * Percentiles of samples[RT_WARM..n) in ns: out[0] p50, interpolated within
+ * the timer's step (bench_median_grouped(), bench_stats.h); out[1] p99;
+ * out[2] min; out[3] the middle sample itself (p50 in whole timer steps).
+ */
 static void rt_stats(uint64_t n, double *out)
 {
 	uint64_t *s = g_samples, m;
@@ -1548,9 +1556,10 @@ static void rt_stats(uint64_t n, double *out)
 		die(1, "no round trips measured");
 	qsort(s, n, sizeof *s, cmp_u64);
 	m = n * 99 / 100;
-	out[0] = ticks_to_ns(s[n / 2]);
+	out[0] = bench_median_grouped(s, n) / tsc_per_ns;
 	out[1] = ticks_to_ns(s[m < n ? m : n - 1]);
 	out[2] = ticks_to_ns(s[0]);
+	out[3] = ticks_to_ns(s[n / 2]);
 }
 
 static void *create_or_die(const struct bench_impl *im)
@@ -1567,7 +1576,7 @@ static void *create_or_die(const struct bench_impl *im)
 static double measure_rt(uint64_t duration_ns, uint64_t max_rt, const char *what)
 {
 	struct run *run = run_new();
-	double st[3];
+	double st[4];
 
 	atomic_store_explicit(g_line, 0, memory_order_relaxed);
 	run->line = g_line;
@@ -1916,7 +1925,7 @@ struct series {
 struct bcase {
 	enum case_kind kind;
 	const struct bench_impl *im; /* NULL: LIM */
-	struct series *s[3];
+	struct series *s[4];
 	unsigned done;	   /* repetitions kept so far */
 	uint64_t last_ns;  /* the last attempt, with its "after" probe */
 };
@@ -1957,7 +1966,7 @@ static int budget_allows(uint64_t extra_ns)
 static void run_rep(struct bcase *c)
 {
 	const struct case_spec *sp = &case_specs[c->kind];
-	double m[3] = { 0, 0, 0 }, pre, post = 0;
+	double m[4] = { 0, 0, 0, 0 }, pre, post = 0;
 	unsigned attempt, i, w;
 	int slow, again;
 
@@ -3001,7 +3010,7 @@ int main(int argc, char **argv)
 	g_mbuf = xalloc(64, g_l2_size);
 
 	/* Series in print order: workload, path, unit, implementation. */
-	g_series = xalloc(8, (C_N * 3 * (N_IMPLS + 1)) * sizeof *g_series);
+	g_series = xalloc(8, (C_N * 4 * (N_IMPLS + 1)) * sizeof *g_series);
 	for (k = 0; k < C_N; k++) {
 		const struct case_spec *sp = &case_specs[k];
 		unsigned m;
