@@ -21,20 +21,24 @@
  * differences W4 has to tell apart.
  *
  * The grouped-data median: the group of samples within BENCH_GROUP ticks of
- * v = s[n / 2] (24 or 25 ticks are one step) stands for the interval
- * [v - q/2, v + q/2), q the mean distance to the groups beside it, and the
- * median is interpolated linearly within it: v - q/2 + q * (n/2 - below) /
- * in_group. Where there is no such grouping - a timer finer than the spread
- * (the neighbours within 4 * BENCH_GROUP), neighbours at very different
- * distances (a sparse tail), or the middle group at an end - it is s[n / 2]
- * itself.
+ * v = s[n / 2] (a step of 24.5 ticks reads as 24 or 25, so one step's
+ * samples take one or two adjacent values) stands for the interval of one
+ * step q centred on the group, [c - q/2, c + q/2) with c the midpoint of
+ * the group's values, and the median is interpolated linearly within it:
+ * c - q/2 + q * (n/2 - below) / in_group. q is half the distance between
+ * the groups on either side, counted from the values facing this group and
+ * widened by this group's own spread. Where there is no such grouping - a
+ * timer finer than the spread (a gap to either neighbour under 4 *
+ * BENCH_GROUP ticks), gaps of very different sizes (over 1.5 to 1: a step
+ * with no samples, a sparse tail), or the middle group at an end - it is
+ * s[n / 2] itself.
  */
 enum { BENCH_GROUP = 3 };
 
 static inline double bench_median_grouped(const uint64_t *s, uint64_t n)
 {
 	uint64_t v = s[n / 2], lo = n / 2, hi = n / 2, below, above;
-	double q;
+	double q, c;
 
 	while (lo > 0 && s[lo - 1] + BENCH_GROUP >= v)
 		lo--;
@@ -42,14 +46,14 @@ static inline double bench_median_grouped(const uint64_t *s, uint64_t n)
 		hi++;
 	if (lo == 0 || hi + 1 == n)
 		return (double)v;
-	below = v - s[lo - 1];
-	above = s[hi + 1] - v;
-	if (below < 4 * BENCH_GROUP || above < 4 * BENCH_GROUP || below > 2 * above ||
-	    above > 2 * below)
+	below = s[lo] - s[lo - 1]; /* the gaps to the neighbouring groups */
+	above = s[hi + 1] - s[hi];
+	if (below < 4 * BENCH_GROUP || above < 4 * BENCH_GROUP || 2 * below > 3 * above ||
+	    2 * above > 3 * below)
 		return (double)v;
-	q = (double)(below + above) / 2.0;
-	return (double)v - q / 2.0 +
-	       q * ((double)n / 2.0 - (double)lo) / (double)(hi - lo + 1);
+	q = (double)(s[hi + 1] - s[lo - 1] + (s[hi] - s[lo])) / 2.0;
+	c = (double)(s[lo] + s[hi]) / 2.0;
+	return c - q / 2.0 + q * ((double)n / 2.0 - (double)lo) / (double)(hi - lo + 1);
 }
 
 #endif /* BENCH_STATS_H */
