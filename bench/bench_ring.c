@@ -298,20 +298,6 @@ static double ticks_to_ns(uint64_t t)
 	return (double)t / tsc_per_ns;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double median_of(const double *v, unsigned n)
 {
 	double *s;
@@ -321,7 +307,7 @@ static double median_of(const double *v, unsigned n)
 		return 0.0;
 	s = xalloc(8, n * sizeof *s);
 	memcpy(s, v, n * sizeof *s);
-	qsort(s, n, sizeof *s, cmp_double);
+	qsort(s, n, sizeof *s, bench_cmp_double);
 	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
 	free(s);
 	return m;
@@ -1554,7 +1540,7 @@ static void rt_stats(uint64_t n, double *out)
 	}
 	if (!n)
 		die(1, "no round trips measured");
-	qsort(s, n, sizeof *s, cmp_u64);
+	qsort(s, n, sizeof *s, bench_cmp_u64);
 	m = n * 99 / 100;
 	out[0] = bench_median_grouped(s, n) / tsc_per_ns;
 	out[1] = ticks_to_ns(s[m < n ? m : n - 1]);

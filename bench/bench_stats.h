@@ -1,12 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_stats.h: the statistics of bench_ring that are worth a test of
- * their own (tests/test_bench_stats.c). Header-only, no timing.
+ * bench_stats.h: the statistics of bench_ring, shared with their test
+ * (tests/test_bench_stats.c). Header-only, no timing.
  */
 #ifndef BENCH_STATS_H
 #define BENCH_STATS_H
 
 #include <stdint.h>
+
+/* qsort() comparators for the samples (ticks) and per-repetition values. */
+static inline int bench_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
 
 /*
  * The median of sorted samples s[0..n) (n >= 1), interpolated within the

@@ -40,20 +40,6 @@ static double normal(void)
 	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * n round trips of true length mu + sigma * normal (ticks), one in ten with
  * a tail of up to 40 steps, read with a timer of step q: after k steps the
@@ -80,8 +66,8 @@ static double quantized(uint64_t *s, double *t, uint64_t n, double mu, double si
 		b = (uint64_t)llround((k0 + floor(ph + x / q)) * q);
 		s[i] = b - a;
 	}
-	qsort(s, n, sizeof *s, cmp_u64);
-	qsort(t, n, sizeof *t, cmp_double);
+	qsort(s, n, sizeof *s, bench_cmp_u64);
+	qsort(t, n, sizeof *t, bench_cmp_double);
 	return t[n / 2];
 }
 
@@ -192,12 +178,12 @@ static void test_worked_case(void **state)
 	(void)state;
 	for (i = 0; i < 40; i++)
 		v[i] = i < 10 ? 587 : i < 30 ? (i % 2 ? 611 : 612) : 636;
-	qsort(v, 40, sizeof *v, cmp_u64);
+	qsort(v, 40, sizeof *v, bench_cmp_u64);
 	assert_true(fabs(bench_median_grouped(v, 40) - 611.5) < 1e-9);
 	/* one sample moved from 612 to 611 moves the median by 1/20 of the
 	 * interval, not by a whole tick */
 	v[20] = 611;
-	qsort(v, 40, sizeof *v, cmp_u64);
+	qsort(v, 40, sizeof *v, bench_cmp_u64);
 	assert_true(fabs(bench_median_grouped(v, 40) - 611.5) < 1e-9);
 	for (i = 0; i < 40; i++)
 		v[i] = i < 15 ? 587 : i < 30 ? 611 : 636;
