@@ -211,4 +211,25 @@ RMPSC__INTERNAL bool rmpsc__notifier_ok(const struct rmpsc_notifier *n);
 struct rmpsc_ring;
 RMPSC__INTERNAL int rmpsc__ring_set_position(struct rmpsc_ring *r, uint64_t pos);
 
+/*
+ * Test points: places inside a protocol where a test (through the static
+ * library) runs its own code, to put another thread's actions at exactly
+ * that point of a race and so make it deterministic. rmpsc__test_hook is
+ * NULL outside such tests: a load and a predictable branch, on cold paths
+ * only (never the single-element fast paths). Set it while no other thread
+ * is inside the library.
+ */
+enum rmpsc__test_point {
+	/* mpsc.c: a consumer round, between its loads of closed and nrings */
+	RMPSC__TP_MPSC_ROUND = 1,
+	/* ringset.c: register, with a reused ring half way through its reset */
+	RMPSC__TP_RING_REUSE = 2,
+};
+extern RMPSC__INTERNAL void (*rmpsc__test_hook)(int point, void *obj);
+#define RMPSC__TEST_POINT(point, obj)                                          \
+	do {                                                                   \
+		if (RMPSC__UNLIKELY(rmpsc__test_hook != NULL))                 \
+			rmpsc__test_hook((point), (obj));                      \
+	} while (0)
+
 #endif /* RMPSC_INTERNAL_H */

@@ -325,12 +325,20 @@ static int deliver(rmpsc_mpsc *ch, rc_t *rc, const struct round *rd, uint32_t li
  */
 static int64_t mpsc_round(rmpsc_mpsc *ch, const struct round *rd)
 {
-	uint32_t n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire); /* C2 */
-	bool closed = atomic_load_explicit(&ch->rs.closed, memory_order_acquire); /* C3 */
-	bool use_skip = rd->skip && !closed && !(ch->rs.flags & RMPSC_MPSC_F_NOSKIP);
-	uint32_t start = ch->cursor < n ? ch->cursor : 0;
-	uint32_t live, batches = 0, skipped, k;
+	bool closed, use_skip;
+	uint32_t n, start, live, batches = 0, skipped, k;
 	uint64_t done = 0;
+
+	/* C3 acquire before the ring count (C2): a close seen here was made
+	 * under the lock after every registration it refused to follow, so
+	 * the count read next includes each ring registered before the close
+	 * and the -EPIPE below covers all of them. (The other order could
+	 * miss a ring registered, pushed into and closed between the loads.) */
+	closed = atomic_load_explicit(&ch->rs.closed, memory_order_acquire);
+	RMPSC__TEST_POINT(RMPSC__TP_MPSC_ROUND, ch);
+	n = rmpsc__ringset_count(&ch->rs);
+	use_skip = rd->skip && !closed && !(ch->rs.flags & RMPSC_MPSC_F_NOSKIP);
+	start = ch->cursor < n ? ch->cursor : 0;
 
 	/* Any other consumer call drops an outstanding readable span: its
 	 * elements were not released and are delivered again. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "internal.h"
 
+void (*rmpsc__test_hook)(int point, void *obj);
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 

@@ -26,6 +26,10 @@
  *     consume_all_timed: every push reported as successful arrives before
  *     the consumer's -EPIPE, nothing after it. Hundreds of rounds.
  *
+ * (4) A late producer registers, pushes one element and closes the channel
+ *     while the consumer polls with pop_n (and the other pull calls): the
+ *     element arrives before the consumer's -EPIPE, in every round.
+ *
  * A watchdog (the main thread) fails a case after 20 s without progress,
  * closes the channel to free every thread and reports where each one was.
  * -EAGAIN is answered with sched_yield(); no duration is asserted, times are
@@ -1592,6 +1596,91 @@ static void test_mpsc_stress_close_during_traffic_delivers_every_success(void **
 	assert_int_equal(epipe_rounds, rounds);
 }
 
+/* (4): a producer that registers, pushes and closes while the consumer polls. */
+struct late_arg {
+	rmpsc_mpsc *ch;
+	uint64_t value;
+	int reg_ret;
+	int push_ret;
+};
+
+static void *late_producer_main(void *arg)
+{
+	struct late_arg *a = arg;
+	rmpsc_producer *p = NULL;
+
+	a->reg_ret = rmpsc_mpsc_register(a->ch, &p);
+	a->push_ret = a->reg_ret < 0 ? a->reg_ret : rmpsc_producer_push(p, &a->value);
+	assert_int_equal(rmpsc_mpsc_close(a->ch), 0);
+	return NULL;
+}
+
+static void test_mpsc_stress_late_register_push_close_arrives_before_epipe(void **state)
+{
+	const uint32_t rounds = STRESS_SCALE(10000u, 3000u, 1000u);
+	uint64_t rng = stress_seed() ^ 0x6c617465ull, polls = 0;
+	int64_t t0 = now_ns();
+
+	(void)state;
+	for (uint32_t round = 0; round < rounds; round++) {
+		rmpsc_mpsc_config cfg;
+		rmpsc_mpsc *ch = NULL;
+		rmpsc_producer *p0 = NULL;
+		struct late_arg a;
+		pthread_t t;
+		uint64_t got[4];
+		uint32_t taken = 0, kind = xs_below(&rng, 3), id;
+		int k;
+
+		assert_int_equal(rmpsc_mpsc_config_init(&cfg, sizeof cfg), 0);
+		cfg.ring_capacity = 16;
+		cfg.producers = 0;
+		cfg.max_producers = 4;
+		assert_int_equal(rmpsc_mpsc_create(&cfg, &ch), 0);
+		assert_true(rmpsc_mpsc_register(ch, &p0) == 0);
+		if (xs_below(&rng, 4) == 0)
+			assert_int_equal(rmpsc_mpsc_deregister(p0), 0);
+		a = (struct late_arg){ .ch = ch, .value = 0x1a7e000000ull + round };
+		assert_int_equal(pthread_create(&t, NULL, late_producer_main, &a), 0);
+		for (;;) {
+			rmpsc_span s;
+
+			polls++;
+			if (kind == 0) {
+				k = rmpsc_mpsc_pop_n(ch, got, 4);
+			} else if (kind == 1) {
+				k = rmpsc_mpsc_pop(ch, got, &id);
+				k = k == 0 ? 1 : k;
+			} else {
+				k = rmpsc_mpsc_readable(ch, 4, &s, &id);
+				if (k > 0) {
+					memcpy(got, s.iov[0].iov_base, 8);
+					assert_int_equal(rmpsc_mpsc_advance(ch, (uint32_t)k), 0);
+				}
+			}
+			if (k == -EPIPE)
+				break;
+			if (k == -EAGAIN)
+				continue;
+			assert_int_equal(k, 1);
+			assert_int_equal(got[0], a.value);
+			taken++;
+		}
+		join(t);
+		/* ring 1, or ring 0 again once its deregistered producer's ring
+		 * was retired */
+		assert_true(a.reg_ret == 0 || a.reg_ret == 1);
+		assert_int_equal(a.push_ret, 0);
+		if (taken != 1)
+			fail_msg("round %u (call %u): %u elements before -EPIPE, expected the one"
+				 " pushed", round, kind, taken);
+		assert_int_equal(rmpsc_mpsc_pop_n(ch, got, 4), -EPIPE);
+		rmpsc_mpsc_destroy(ch);
+	}
+	print_message("  %.2f s [%s], %u rounds, %" PRIu64 " consumer polls\n",
+		      (double)(now_ns() - t0) * 1e-9, STRESS_BUILD, rounds, polls);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1599,6 +1688,7 @@ int main(void)
 		cmocka_unit_test(test_mpsc_stress_batched_release_rings_preserve_fifo),
 		cmocka_unit_test(test_mpsc_stress_register_deregister_during_traffic_loses_nothing),
 		cmocka_unit_test(test_mpsc_stress_close_during_traffic_delivers_every_success),
+		cmocka_unit_test(test_mpsc_stress_late_register_push_close_arrives_before_epipe),
 	};
 
 	print_message("stress_mpsc [%s], seed %#" PRIx64 "\n", STRESS_BUILD, stress_seed());

@@ -36,6 +36,8 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
+#include "internal.h" /* rmpsc__test_hook */
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static const char *errname(long long v)
@@ -51,6 +53,7 @@ static const char *errname(long long v)
 	case -ENOSPC: return "-ENOSPC";
 	case -ENOENT: return "-ENOENT";
 	case -E2BIG: return "-E2BIG";
+	case -EBUSY: return "-EBUSY";
 	default: return v < 0 ? "negative" : "positive";
 	}
 }
@@ -3275,6 +3278,141 @@ static void test_mpsc_calls_with_notifier_handle_return_ebadf(void **state)
 	rmpsc_notifier_destroy(n);
 }
 
+/* ---- a round racing a registration, a push and a close ------------------- */
+
+/*
+ * The consumer's round reads the channel's closed flag and its ring count.
+ * If it read the count first, a producer that registered after that load,
+ * pushed (returning 0) and closed the channel before the load of closed
+ * would have its element missed by a round that then reports the final
+ * -EPIPE. The test point between the two loads runs exactly that sequence
+ * inside the first round; every consumer call must deliver the element
+ * before its -EPIPE.
+ */
+enum race_call {
+	RACE_POP_N, RACE_POP_N_TIMED, RACE_POP, RACE_CONSUME_ALL, RACE_CONSUME_UP_TO,
+	RACE_CONSUME_COUNT, RACE_CONSUME_ALL_TIMED, RACE_READABLE, RACE_BORROW,
+	RACE_DRAIN_ALL, RACE_NCALLS,
+};
+
+static struct {
+	rmpsc_mpsc *ch;
+	int fired, reg_ret, push_ret, close_ret;
+	rmpsc_producer *p1;
+} race;
+
+static void race_register_push_close(int point, void *obj)
+{
+	uint64_t v = val(1, 0);
+
+	if (point != RMPSC__TP_MPSC_ROUND || obj != race.ch || race.fired)
+		return;
+	race.fired = 1;
+	race.reg_ret = rmpsc_mpsc_register(race.ch, &race.p1);
+	race.push_ret = race.reg_ret >= 0 ? rmpsc_producer_push(race.p1, &v) : race.reg_ret;
+	race.close_ret = rmpsc_mpsc_close(race.ch);
+}
+
+/* One consumer call of kind @c: elements taken (into @got), 0 or an error. */
+static int64_t race_take(rmpsc_mpsc *ch, enum race_call c, struct rec *r, uint64_t *got)
+{
+	rmpsc_span s;
+	rmpsc_borrow b;
+	uint32_t id;
+	int64_t k;
+
+	switch (c) {
+	case RACE_POP_N:
+		return rmpsc_mpsc_pop_n(ch, got, 1);
+	case RACE_POP_N_TIMED:
+		k = rmpsc_mpsc_pop_n_timed(ch, got, 1, 0, NULL);
+		return k == -ETIMEDOUT ? 0 : k;
+	case RACE_POP:
+		k = rmpsc_mpsc_pop(ch, got, &id);
+		return k == 0 ? 1 : (k == -EAGAIN ? 0 : k);
+	case RACE_CONSUME_ALL:
+		k = rmpsc_mpsc_consume_all(ch, rec_fn, r);
+		break;
+	case RACE_CONSUME_UP_TO:
+		k = rmpsc_mpsc_consume_up_to(ch, 1, rec_fn, r);
+		break;
+	case RACE_CONSUME_COUNT:
+		k = rmpsc_mpsc_consume_count(ch, 1);
+		if (k > 0)
+			*got = val(1, 0); /* discarded: only the count is seen */
+		return k;
+	case RACE_CONSUME_ALL_TIMED:
+		k = rmpsc_mpsc_consume_all_timed(ch, rec_fn, r, 0, NULL);
+		k = k == -ETIMEDOUT ? 0 : k;
+		break;
+	case RACE_READABLE:
+		k = rmpsc_mpsc_readable(ch, 1, &s, &id);
+		if (k > 0) {
+			*got = span_val(&s, 0);
+			assert_ret(rmpsc_mpsc_advance(ch, (uint32_t)k), 0);
+		}
+		return k == -EAGAIN ? 0 : k;
+	case RACE_BORROW:
+		k = rmpsc_mpsc_borrow(ch, 1, &b, &id);
+		if (k > 0) {
+			memcpy(got, b.data, 8);
+			assert_ret(rmpsc_mpsc_borrow_commit(ch, b.token), 0);
+		}
+		return k == -EAGAIN ? 0 : k;
+	case RACE_DRAIN_ALL:
+	default:
+		/* drain_all never reports -EPIPE: 0 once nothing is left */
+		k = rmpsc_mpsc_drain_all(ch, rec_fn, r);
+		if (k == 0 && rmpsc_mpsc_is_drained(ch) == 1)
+			return -EPIPE;
+		break;
+	}
+	if (k > 0)
+		*got = r->v[r->n - 1];
+	return k;
+}
+
+static void test_mpsc_consumer_calls_when_producer_registers_pushes_and_closes_mid_round_deliver_before_epipe(
+	void **state)
+{
+	(void)state;
+	for (int c = 0; c < RACE_NCALLS; c++) {
+		rmpsc_mpsc *ch = mpsc_new(16, 0, 4, 0);
+		struct rec *r = rec_new();
+		uint64_t got = 0;
+		int64_t k = 0;
+		int taken = 0;
+
+		(void)reg(ch, 0);
+		memset(&race, 0, sizeof race);
+		race.ch = ch;
+		rmpsc__test_hook = race_register_push_close;
+		for (int i = 0; i < 8 && k != -EPIPE; i++) {
+			k = race_take(ch, (enum race_call)c, r, &got);
+			if (k > 0) {
+				taken += (int)k;
+				assert_int_equal(got, val(1, 0));
+			} else if (k != -EPIPE) {
+				assert_ret(k, 0);
+			}
+		}
+		rmpsc__test_hook = NULL;
+		assert_int_equal(race.fired, 1);
+		assert_ret(race.reg_ret, 1);
+		assert_ret(race.push_ret, 0);
+		assert_ret(race.close_ret, 0);
+		if (taken != 1 || k != -EPIPE) {
+			print_error("call kind %d: %d elements before %lld, expected 1 then -EPIPE\n",
+				    c, taken, (long long)k);
+			fail();
+		}
+		/* and -EPIPE is final */
+		assert_ret(race_take(ch, (enum race_call)c, r, &got), -EPIPE);
+		free(r);
+		rmpsc_mpsc_destroy(ch);
+	}
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_mpsc, teardown_mpsc)
@@ -3424,6 +3562,8 @@ int main(void)
 		T(test_mpsc_borrow_fn_hands_elements_then_commits),
 		T(test_mpsc_borrow_after_close_returns_rest_then_epipe),
 		M(test_mpsc_borrow_with_metrics_counts_received),
+		/* defects found by trying the API as a new user */
+		U(test_mpsc_consumer_calls_when_producer_registers_pushes_and_closes_mid_round_deliver_before_epipe),
 		/* last: under ASan+UBSan a failure here aborts the process */
 		T(test_mpsc_calls_with_notifier_handle_return_ebadf),
 	};
