@@ -336,8 +336,9 @@ int rmpsc__rc_push_n_timed(rc_t *rc, const void *items, uint32_t n, int64_t time
 
 	RC_WAIT_SETUP(rc, uw, w);
 	RMPSC__CHECK(!items && n, -EINVAL);
-	if (n > INT32_MAX)
-		n = INT32_MAX; /* the count is returned as int */
+	/* All of n, returned as an int: a count it could not report is
+	 * refused rather than cut short. */
+	RMPSC__CHECK(n > INT32_MAX, -EINVAL);
 	timeout_ns = rmpsc__wait_timeout(&w, timeout_ns);
 	deadline = timeout_ns > 0 ? rmpsc__deadline(timeout_ns) : UINT64_MAX;
 	for (;;) {

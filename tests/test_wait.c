@@ -1615,6 +1615,24 @@ static void test_wait_push_n_timed_when_nothing_fits_returns_etimedout(void **st
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
 }
 
+/*
+ * push_n_timed pushes all of n or returns a partial count, as an int: an n
+ * above INT32_MAX could not be reported, so it is refused with nothing
+ * pushed (it used to push and then answer INT32_MAX, neither n nor an
+ * error). Through the producer handle of a channel as well.
+ */
+static void test_wait_push_n_timed_with_count_above_int32_max_returns_einval(void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t items[FIX_CAP] = { 1, 2, 3, 4 };
+
+	assert_ret(rmpsc_ring_push_n_timed(r, items, UINT32_MAX, 0, NULL), -EINVAL);
+	assert_ret(rmpsc_ring_push_n_timed(r, items, (uint32_t)INT32_MAX + 1, -1, NULL),
+		   -EINVAL);
+	assert_ret(rmpsc_ring_len(r), 0);
+	assert_ret(rmpsc_ring_push_n_timed(r, items, FIX_CAP, 0, NULL), FIX_CAP);
+}
+
 /* ======================================================================== */
 /* ring: every kind waits and succeeds                                      */
 /* ======================================================================== */
@@ -2640,6 +2658,7 @@ int main(void)
 		RING_CASE(test_wait_push_n_timed_when_time_runs_out_returns_partial_count),
 		RING_CASE(test_wait_push_n_timed_when_closed_returns_partial_count),
 		RING_CASE(test_wait_push_n_timed_when_nothing_fits_returns_etimedout),
+		RING_CASE(test_wait_push_n_timed_with_count_above_int32_max_returns_einval),
 		/* waits that succeed */
 		RING_CASE(test_wait_every_kind_succeeds_when_other_side_acts_later),
 		RING_CASE(test_wait_every_kind_with_long_timeout_succeeds),

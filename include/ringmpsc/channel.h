@@ -306,11 +306,12 @@ RMPSC_API int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id);
 
 /**
  * Copy up to @p n elements out, taking from the rings in turn (one round),
- * and release them. Callback-free.
+ * and release them. Callback-free. At most INT32_MAX elements are taken
+ * (an @p n above it counts as INT32_MAX: the count is returned as int).
  *
- * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: nothing
- *  there; -EPIPE: closed and drained; -EINVAL: @p items NULL and n not 0;
- *  -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ * @return elements copied, 1..min(n, INT32_MAX) (0 when @p n is 0);
+ *  -EAGAIN: nothing there; -EPIPE: closed and drained; -EINVAL: @p items
+ *  NULL and n not 0; -EBADF. Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release, per ring.
  */
 RMPSC_API int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n);

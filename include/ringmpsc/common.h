@@ -8,6 +8,13 @@
  *  - Every function that can fail returns a negative errno code (`-EINVAL`,
  *    `-EAGAIN`, ...) and never touches `errno`. Counts are returned as `int`
  *    (>= 0 on success), byte quantities as `int64_t`.
+ *  - A call that returns an element count as `int` never takes more than
+ *    it can report, INT32_MAX: a ring's capacity (at most 2^30) bounds the
+ *    calls on one ring; a call that gathers from several rings or several
+ *    batches says its bound in its comment (at most INT32_MAX elements for
+ *    a best-effort call such as rmpsc_mpsc_pop_n(); -EINVAL for an @c n
+ *    above INT32_MAX where the call must take all of it, such as
+ *    rmpsc_ring_push_n_timed()). Counts that can exceed it are `int64_t`.
  *  - Handles are opaque pointers created by `rmpsc_<obj>_create` and released
  *    by `rmpsc_<obj>_destroy` (which accepts NULL). Passing NULL or a handle of
  *    another type returns `-EBADF`.

@@ -488,8 +488,9 @@ RMPSC_API int rmpsc_ring_push_timed(rmpsc_ring *r, const void *item,
  *
  * @return elements pushed: @p n, or 1..n-1 when interrupted by timeout or
  *  close after a partial push, 0 when @p n is 0; -EINVAL: @p items is NULL
- *  and @p n is not 0; -ETIMEDOUT / -EPIPE when nothing was pushed; and the
- *  other codes of the blocking calls.
+ *  and @p n is not 0, or @p n is above INT32_MAX (a count the int return
+ *  could not carry; nothing is pushed); -ETIMEDOUT / -EPIPE when nothing
+ *  was pushed; and the other codes of the blocking calls.
  * Ordering: release, as rmpsc_ring_commit(), for every batch published.
  */
 RMPSC_API int rmpsc_ring_push_n_timed(rmpsc_ring *r, const void *items, uint32_t n,
