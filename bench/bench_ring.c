@@ -2438,6 +2438,170 @@ static void print_call_depth(void)
 	}
 }
 
+/* What each workload is, for the summary at a glance (README.md, "Workloads"). */
+static const char *const wl_what[WL_N] = {
+	"the machine's limits",
+	"SPSC ring, one item per call",
+	"SPSC ring, batches",
+	"MPSC channel, 2 producers",
+	"ping-pong round trip",
+	"wake-up latency of an idle consumer",
+	"MPSC channel, 1-8 producers",
+	"MPSC channel, 32 producers, 1 sending",
+	"SPMC / MPMC",
+};
+
+/* +1 when @x (a ratio of ours to a peer) says ours is better, -1 worse, 0 equal. */
+static int ratio_sign(const struct series *s, double x)
+{
+	if (x == 1.0)
+		return 0;
+	return (s->lower_better ? x < 1.0 : x > 1.0) ? 1 : -1;
+}
+
+/*
+ * The verdict at a glance: the paired ratio's (the steadier estimate,
+ * README.md "Paired ratios"), "unclear" when the ratio of medians says the
+ * opposite (the run crossed the machine's regimes).
+ */
+static const char *glance_verdict(const struct series *s, double ratio)
+{
+	int m = ratio_sign(s, ratio), p = s->paired > 0 ? ratio_sign(s, s->paired) : m;
+
+	if (m * p < 0)
+		return "unclear";
+	if (!p)
+		p = m;
+	return p > 0 ? "better" : p < 0 ? "worse" : "equal";
+}
+
+/* A value in few characters: 87475, 33.8, 6.97. */
+static void fmt_short(char *buf, size_t len, double v)
+{
+	if (v >= 100)
+		snprintf(buf, len, "%.0f", v);
+	else if (v >= 10)
+		snprintf(buf, len, "%.1f", v);
+	else
+		snprintf(buf, len, "%.2f", v);
+}
+
+/* Whether row @s of ours is left out of the summary at a glance. */
+static int glance_skip(const struct series *s)
+{
+	return strcmp(s->impl, OURS) || !s->n || s->aux ||
+	       (s->wl == WL_W2 && strcmp(s->unit, "GB/s")) || /* the same / 125 */
+	       !strcmp(s->path, "p50-step"); /* p50's former estimator */
+}
+
+/* Ours' rows that no peer has, in one line (wrapped at about 100 columns). */
+static void print_glance_nopeer(void)
+{
+	const struct series *prev = NULL;
+	unsigned i, col = 0;
+
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+		int new_wl = !prev || prev->wl != s->wl;
+		char item[96], val[32];
+
+		if (glance_skip(s) || best_other(s))
+			continue;
+		if (!prev)
+			col = (unsigned)printf("  no peer has:");
+		else if (new_wl || strcmp(prev->unit, s->unit))
+			col += (unsigned)printf(" %s;", prev->unit);
+		else
+			col += (unsigned)printf(",");
+		fmt_short(val, sizeof val, s->med);
+		snprintf(item, sizeof item, "%s%s%s %s", new_wl ? wl_names[s->wl] : "",
+			 new_wl ? " " : "", s->path, val);
+		if (col + 1 + strlen(item) > 100)
+			col = (unsigned)printf("\n%14s", "") - 1;
+		col += (unsigned)printf(" %s", item);
+		prev = s;
+	}
+	if (prev)
+		printf(" %s\n", prev->unit);
+}
+
+/*
+ * The report's first lines: for each row of ours with a peer, the ratio to
+ * the best peer, the paired ratio and what they say, then the figures; the
+ * rows no peer has in one line. print_table() and print_summary() follow
+ * with everything else.
+ */
+static void print_glance(void)
+{
+	const char *peers[N_IMPLS];
+	unsigned i, j, npeers = 0, nbuilt = 0, nours = 0;
+	int last_wl = -1;
+
+	printf("At a glance: ratio = %s / best peer, paired = median over rounds of each "
+	       "round's ratio; > 1 is better for Mmsg/s and GB/s, < 1 for ns\n",
+	       OURS);
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+		const struct series *b;
+		char paired[16] = "-", row[40];
+		double ratio;
+
+		if (glance_skip(s))
+			continue;
+		nours++;
+		b = best_other(s);
+		if (!b || b->med <= 0)
+			continue;
+		ratio = s->med / b->med;
+		if (last_wl < 0)
+			printf("  %6s %6s  %-7s  %-14s %8s %6s   %s\n", "ratio", "paired",
+			       "verdict", "row", OURS, "", "best peer");
+		if (s->paired > 0)
+			snprintf(paired, sizeof paired, "%.2f", s->paired);
+		snprintf(row, sizeof row, "%s %s", wl_names[s->wl], s->path);
+		printf("  %6.2f %6s  %-7s  %-14s %8.2f %-6s   %-6s %9.2f", ratio, paired,
+		       glance_verdict(s, ratio), row, s->med, s->unit, b->impl, b->med);
+		if ((int)s->wl != last_wl)
+			printf("   %s", wl_what[s->wl]);
+		last_wl = (int)s->wl;
+		printf("\n");
+	}
+	if (!nours) {
+		printf("  (%s not selected: see Details)\n", OURS);
+		return;
+	}
+	print_glance_nopeer();
+	/* The peers that ran, and whether any queue library was built in. */
+	for (i = 0; i < g_nseries; i++) {
+		const struct series *s = &g_series[i];
+
+		if (!s->n || !s->im || s->im->variant_of || !strcmp(s->impl, OURS))
+			continue;
+		for (j = 0; j < npeers && strcmp(peers[j], s->impl); j++)
+			;
+		if (j == npeers)
+			peers[npeers++] = s->impl;
+	}
+	for (i = 0; i < N_IMPLS; i++)
+		if (!all_impls[i]->variant_of && strcmp(all_impls[i]->name, OURS))
+			nbuilt++;
+	printf("  peers:");
+	for (j = 0; j < npeers; j++)
+		printf("%s %s", j ? "," : "", peers[j]);
+	if (!npeers)
+		printf(" none selected");
+	if (nbuilt == 1)
+		printf(" (no peer queue library was found at build time; "
+		       "sh .ci/install-deps bench, then rebuild)");
+	printf("\n");
+	if (pr.kept_slow)
+		printf("  note: %u repetitions were kept from slow episodes of the machine "
+		       "(the probes line at the end): read the paired ratios\n",
+		       pr.kept_slow);
+	if (!pin_ok)
+		printf("  note: threads were NOT pinned (fewer than 2 usable CPUs)\n");
+}
+
 static void print_summary(void)
 {
 	const double memset_gbs = lim_value("memset", "GB/s");
@@ -3101,6 +3265,8 @@ int main(int argc, char **argv)
 	}
 
 	finish_series();
+	print_glance();
+	printf("\nDetails\n");
 	printf("bench_ring: libringmpsc %s, %s mode, %u reps per case, capacity %u, "
 	       "CPUs %d/%d%s, harness ISA %s\n",
 	       rmpsc_version_string(), mode.name, mode.reps, (unsigned)CAPACITY, cpu_a,
