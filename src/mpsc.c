@@ -771,19 +771,14 @@ int rmpsc_mpsc_set_wait(rmpsc_mpsc *ch, const rmpsc_wait *uw)
 
 /* ---- borrowed reads ------------------------------------------------------- */
 
-/* A channel token: the ring's id above the low 52 bits of the ring's own
- * token (a position). The position is recovered against the ring's head:
- * outstanding runs lie less than a ring's capacity past it. */
-enum { MPSC_TOKEN_POS_BITS = 52 };
-#define MPSC_TOKEN_POS_MASK ((UINT64_C(1) << MPSC_TOKEN_POS_BITS) - 1)
-
+/* A ring's token names the ring's id (ring_core.h, rc_token()): the
+ * channel finds the ring by it, and the ring checks the rest. */
 int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out, uint32_t *producer_id)
 {
 	struct round rd = {
 		.mode = R_BORROW, .skip = true, .exact = true, .max = n, .borrow = out,
 		.id = producer_id,
 	};
-	uint32_t id = 0;
 	int64_t k;
 
 	MPSC_CHECK(ch);
@@ -792,27 +787,20 @@ int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out, uint32_t *p
 		memset(out, 0, sizeof *out);
 		return 0;
 	}
-	if (!producer_id)
-		rd.id = &id;
 	k = mpsc_round(ch, &rd);
-	if (k <= 0)
-		return k == 0 ? -EAGAIN : (int)k;
-	out->token = ((uint64_t)*rd.id << MPSC_TOKEN_POS_BITS) | (out->token & MPSC_TOKEN_POS_MASK);
-	return (int)k;
+	return k == 0 ? -EAGAIN : (int)k;
 }
 
 int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token)
 {
-	uint64_t id = token >> MPSC_TOKEN_POS_BITS, h;
+	uint32_t id = rc_token_id(token);
 	rc_t *rc;
 
 	MPSC_CHECK(ch);
-	RMPSC__CHECK(id >= atomic_load_explicit(&ch->rs.nrings, memory_order_acquire), -EINVAL);
-	rc = &ch->rs.dir[id]->core;
-	RMPSC__CHECK(atomic_load_explicit(&rc->state, memory_order_acquire) != RING_ACTIVE,
-		     -EINVAL);
-	h = rc_head(rc);
-	return rmpsc__rc_borrow_commit(rc, h + ((token - h) & MPSC_TOKEN_POS_MASK));
+	RMPSC__CHECK(id >= rmpsc__ringset_count(&ch->rs), -EINVAL);
+	rc = rmpsc__ringset_ring(&ch->rs, id);
+	RMPSC__CHECK(rmpsc__ring_free(rc), -EINVAL);
+	return rmpsc__rc_borrow_commit(rc, token);
 }
 
 int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch)

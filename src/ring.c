@@ -527,6 +527,14 @@ int rmpsc_ring_set_notifier(rmpsc_ring *r, rmpsc_notifier *n)
 
 /* ---- borrowed reads ------------------------------------------------------- */
 
+uint32_t rmpsc__rc_serial(void)
+{
+	/* Relaxed: any distinct value will do; nothing is ordered by it. */
+	static _Atomic uint32_t next;
+
+	return atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % RC_SERIAL_MAX + 1;
+}
+
 int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
 {
 	uint64_t h, t, idx, room, k;
@@ -567,7 +575,7 @@ int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
 	out->data = rc->data + (size_t)idx * rc->esz;
 	out->count = (uint32_t)k;
 	out->_pad0 = 0;
-	out->token = rc->brd;
+	out->token = rc_token(rc, rc->brd);
 	rc->brd += k;
 	rc->nborrow++;
 	rc->cached_tail = h; /* keeps the fast pop out (see ring_core.h) */
@@ -595,13 +603,17 @@ static uint64_t borrow_release(rc_t *rc)
 
 int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token)
 {
-	uint64_t h = rc_head(rc);
+	uint64_t h = rc_head(rc), pos;
 	uint32_t *e;
 
-	/* Positions only grow: a token below head was released long ago,
+	/* Another ring's token (or one from before a reset or reuse). */
+	RMPSC__CHECK((uint32_t)(token >> 32) != rc_token_tag(rc), -EINVAL);
+	/* The position from its low 32 bits: outstanding runs lie less than
+	 * the capacity past head. A token below head was released long ago,
 	 * one at or past brd was never handed out. */
-	RMPSC__CHECK(!rc->nborrow || token - h >= rc->brd - h, -EINVAL);
-	e = &rc->blen[token & rc->mask];
+	pos = h + (uint32_t)((uint32_t)token - (uint32_t)h);
+	RMPSC__CHECK(!rc->nborrow || pos - h >= rc->brd - h, -EINVAL);
+	e = &rc->blen[pos & rc->mask];
 	RMPSC__CHECK(*e == 0 || (*e & RC_BORROW_DONE), -EINVAL);
 	*e |= RC_BORROW_DONE;
 	rc->nborrow--;

@@ -209,6 +209,7 @@ struct rmpsc__rcore {
 	 * (RC_BORROW_DONE set once committed; allocated at the first borrow). */
 	uint64_t brd;
 	uint32_t nborrow;
+	uint32_t serial;      /* tags this ring's borrow tokens (rc_token()) */
 	uint32_t *blen;
 
 	/* Group 3: cold state written by neither hot path. */
@@ -224,6 +225,9 @@ struct rmpsc__rcore {
 
 _Static_assert(offsetof(struct rmpsc__rcore, rel_mask) + 4 <= RMPSC__CACHELINE,
 	       "the hot read-mostly fields share one line");
+_Static_assert(offsetof(struct rmpsc__rcore, blen) + sizeof(uint32_t *) <=
+		       offsetof(struct rmpsc__rcore, chead) + RMPSC__CACHELINE,
+	       "the consumer-private fields share one line");
 _Static_assert(offsetof(struct rmpsc__rcore, tail) == 1 * RMPSC__GROUP,
 	       "producer group at 128");
 _Static_assert(offsetof(struct rmpsc__rcore, head) == 2 * RMPSC__GROUP,
@@ -236,6 +240,10 @@ _Static_assert(sizeof(struct rmpsc__rcore) == 5 * RMPSC__GROUP,
 enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2, RC_DECIDING = 3 };
 
 typedef struct rmpsc__rcore rc_t;
+
+/* A new borrow-token serial (ring.c): 1..RC_SERIAL_MAX, from a process-wide
+ * counter. */
+RMPSC__INTERNAL uint32_t rmpsc__rc_serial(void);
 
 static inline uint64_t rc_cap(const rc_t *rc)
 {
@@ -289,6 +297,7 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->resv_pos = 0;
 	rc->brd = 0;
 	rc->nborrow = 0;
+	rc->serial = rmpsc__rc_serial();
 	rc->blen = NULL;
 	atomic_init(&rc->claim, 0);
 	rc->mc_end = NULL;
@@ -309,6 +318,7 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->resv_pos = pos;
 	rc->brd = pos;
 	rc->nborrow = 0;
+	rc->serial = rmpsc__rc_serial(); /* tokens from before are another ring's */
 	if (rc->blen)
 		memset(rc->blen, 0, (size_t)rc_slots(rc) * sizeof *rc->blen);
 	atomic_store_explicit(&rc->claim, pos, memory_order_relaxed);
@@ -853,6 +863,35 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
  * element is never read twice.
  */
 enum { RC_BORROW_DONE = 1u << 31 };
+
+/*
+ * A borrow token: the ring's tag above the low 32 bits of the run's
+ * position. The tag is RC_SERIAL_BITS of the ring's serial (drawn from a
+ * process-wide counter at creation and at every reset or reuse, never 0)
+ * and, below them, the ring's id in its channel (0 for a ring of its own),
+ * so a channel finds the ring a token names and every ring refuses the
+ * tokens of the others: two rings alike only if their serials were drawn
+ * a multiple of 2^20 - 1 draws apart (and the ids and positions match).
+ * Outstanding runs lie less than the capacity (at most 2^30) past head, so
+ * 32 bits recover the position.
+ */
+enum { RC_TOKEN_ID_BITS = 12, RC_SERIAL_BITS = 20, RC_SERIAL_MAX = (1u << RC_SERIAL_BITS) - 1 };
+
+static inline uint32_t rc_token_tag(const rc_t *rc)
+{
+	return (rc->serial << RC_TOKEN_ID_BITS) | rc->id;
+}
+
+static inline uint64_t rc_token(const rc_t *rc, uint64_t pos)
+{
+	return ((uint64_t)rc_token_tag(rc) << 32) | (uint32_t)pos;
+}
+
+/* The ring id a token names (a channel's lookup; checked by the ring). */
+static inline uint32_t rc_token_id(uint64_t token)
+{
+	return (uint32_t)(token >> 32) & ((1u << RC_TOKEN_ID_BITS) - 1);
+}
 
 RMPSC__INTERNAL int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out);
 RMPSC__INTERNAL int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token);

@@ -11,6 +11,9 @@
 
 #include "ringset.h"
 
+_Static_assert(RMPSC_MPSC_PRODUCERS_MAX <= 1u << RC_TOKEN_ID_BITS,
+	       "every ring id fits the id field of a borrow token");
+
 int rmpsc__ringset_check(uint32_t flags, uint32_t flags_all, uint32_t esz, uint32_t cap,
 			 uint32_t producers, uint32_t max, int32_t numa_node)
 {

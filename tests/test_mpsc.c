@@ -3126,6 +3126,60 @@ static void test_mpsc_borrow_commit_with_stale_or_forged_token_returns_einval(vo
 	assert_ret(rmpsc_mpsc_ring_len(f->ch, 0), 0);
 }
 
+/*
+ * A token names its channel and ring: two channels with borrows at the same
+ * positions of ring 0 refuse each other's tokens (the first used to take
+ * the second's and release its own run while it was being read), a ring's
+ * own token is refused by a channel, and a token of a ring from before its
+ * reuse by a new producer is refused.
+ */
+static void test_mpsc_borrow_commit_with_token_of_another_channel_returns_einval(void **state)
+{
+	rmpsc_mpsc *a = mpsc_new(8, 1, 2, 0), *b = mpsc_new(8, 1, 2, 0);
+	rmpsc_producer *pa = reg(a, 0), *pb = reg(b, 0);
+	rmpsc_ring *r = NULL;
+	rmpsc_ring_config rcfg;
+	rmpsc_borrow ba, bb, br, old;
+	uint64_t v[4];
+
+	(void)state;
+	push_vals(pa, 0, 4);
+	push_vals(pb, 0, 4);
+	assert_ret(rmpsc_mpsc_borrow(a, 2, &ba, NULL), 2);
+	assert_ret(rmpsc_mpsc_borrow(b, 2, &bb, NULL), 2);
+	assert_ret(rmpsc_mpsc_borrow_commit(a, bb.token), -EINVAL);
+	assert_ret(rmpsc_mpsc_ring_len(a, 0), 4);
+	assert_ret(rmpsc_mpsc_borrow_commit(b, ba.token), -EINVAL);
+
+	/* a ring's token */
+	assert_ret(rmpsc_ring_config_init(&rcfg, sizeof rcfg), 0);
+	assert_ret(rmpsc_ring_create(&rcfg, &r), 0);
+	assert_ret(rmpsc_ring_push_n(r, v, 4), 4);
+	assert_ret(rmpsc_ring_borrow(r, 2, &br), 2);
+	assert_ret(rmpsc_mpsc_borrow_commit(a, br.token), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_commit(r, ba.token), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_commit(r, br.token), 0);
+	rmpsc_ring_destroy(r);
+
+	assert_ret(rmpsc_mpsc_borrow_commit(a, ba.token), 0);
+	assert_ret(rmpsc_mpsc_borrow_commit(b, bb.token), 0);
+	assert_ret(rmpsc_mpsc_pop_n(a, v, 4), 2);
+	buf_expect(v, 2, 0, 2, 2);
+
+	/* ring 0 of b reused by a new producer: its old tokens are foreign */
+	assert_ret(rmpsc_mpsc_borrow(b, 2, &old, NULL), 2);
+	assert_ret(rmpsc_mpsc_borrow_commit_all(b), 2);
+	assert_ret(rmpsc_mpsc_deregister(pb), 0);
+	assert_ret(rmpsc_mpsc_pop_n(b, v, 4), -EAGAIN); /* retires ring 0 */
+	pb = reg(b, 0);
+	push_vals(pb, 0, 4);
+	assert_ret(rmpsc_mpsc_borrow(b, 2, &bb, NULL), 2);
+	assert_ret(rmpsc_mpsc_borrow_commit(b, old.token), -EINVAL);
+	assert_ret(rmpsc_mpsc_borrow_commit(b, bb.token), 0);
+	rmpsc_mpsc_destroy(a);
+	rmpsc_mpsc_destroy(b);
+}
+
 static void test_mpsc_borrow_outstanding_other_calls_leave_that_ring_alone(void **state)
 {
 	struct fx *f = *state;
@@ -3631,6 +3685,7 @@ int main(void)
 		T(test_mpsc_borrow_across_rings_takes_next_ring),
 		T(test_mpsc_borrow_commit_out_of_order_releases_in_order),
 		T(test_mpsc_borrow_commit_with_stale_or_forged_token_returns_einval),
+		U(test_mpsc_borrow_commit_with_token_of_another_channel_returns_einval),
 		T(test_mpsc_borrow_outstanding_other_calls_leave_that_ring_alone),
 		T(test_mpsc_borrow_commit_all_releases_every_ring),
 		T(test_mpsc_borrow_when_ring_wraps_stops_at_buffer_end),

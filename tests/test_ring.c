@@ -3193,6 +3193,47 @@ static void test_ring_borrow_commit_with_stale_or_forged_token_returns_einval(vo
 	assert_ret(rmpsc_ring_len(r), 0);
 }
 
+/*
+ * A token names its ring: two rings with borrows at the same positions
+ * (push 4 into each, borrow 2 from each), B's token committed on A is
+ * refused and changes nothing; before tokens carried their ring, A took
+ * it, gave its own run back to the producer while it was still being
+ * read, and then refused A's own token. A reset makes the ring's earlier
+ * tokens foreign too.
+ */
+static void test_ring_borrow_commit_with_token_of_another_ring_returns_einval(void **state)
+{
+	rmpsc_ring *a = ring_new(8, 8, 0), *b = ring_new(8, 8, 0);
+	rmpsc_borrow ba, bb, old;
+
+	(void)state;
+	push_seq(a, 100, 4);
+	push_seq(b, 200, 4);
+	assert_ret(rmpsc_ring_borrow(a, 2, &ba), 2);
+	assert_ret(rmpsc_ring_borrow(b, 2, &bb), 2);
+	assert_int_not_equal(ba.token, bb.token);
+	assert_ret(rmpsc_ring_borrow_commit(a, bb.token), -EINVAL);
+	assert_ret(rmpsc_ring_len(a), 4); /* a's run is still borrowed */
+	assert_ret(rmpsc_ring_borrow_commit(b, ba.token), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_commit(a, ba.token), 0);
+	assert_ret(rmpsc_ring_borrow_commit(b, bb.token), 0);
+	pop_seq(a, 102, 2);
+	pop_seq(b, 202, 2);
+
+	/* the same positions after a reset: the old token is refused */
+	assert_ret(rmpsc_ring_reset(a), 0);
+	push_seq(a, 300, 4);
+	assert_ret(rmpsc_ring_borrow(a, 2, &old), 2);
+	assert_ret(rmpsc_ring_reset(a), 0);
+	push_seq(a, 400, 4);
+	assert_ret(rmpsc_ring_borrow(a, 2, &ba), 2);
+	assert_ret(rmpsc_ring_borrow_commit(a, old.token), -EINVAL);
+	assert_ret(rmpsc_ring_borrow_commit(a, ba.token), 0);
+	pop_seq(a, 402, 2);
+	rmpsc_ring_destroy(a);
+	rmpsc_ring_destroy(b);
+}
+
 static void test_ring_borrow_outstanding_makes_other_consumer_calls_einval(void **state)
 {
 	rmpsc_ring *r = *state;
@@ -3226,10 +3267,9 @@ static void test_ring_borrow_at_buffer_end_stops_at_the_wrap(void **state)
 	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 2), 0); /* 3 before 2^64 */
 	push_seq(r, 50, 6);
 	assert_ret(rmpsc_ring_borrow(r, 6, &a), 3); /* slots 5..7 of 8 */
-	assert_int_equal(a.token, UINT64_MAX - 2);
 	vals_expect(a.data, 50, 3);
 	assert_ret(rmpsc_ring_borrow(r, 6, &b), 3); /* slots 0..2, past 2^64 */
-	assert_int_equal(b.token, 0);
+	assert_int_not_equal(a.token, b.token);
 	assert_ptr_equal((const unsigned char *)a.data - 5 * 8, b.data);
 	vals_expect(b.data, 53, 3);
 	assert_ret(rmpsc_ring_borrow(r, 6, &b), -EAGAIN);
@@ -3456,6 +3496,7 @@ int main(void)
 		T(test_ring_borrow_when_empty_returns_eagain_and_zero_n_returns_zero),
 		T(test_ring_borrow_commit_out_of_order_releases_only_completed_prefix),
 		T(test_ring_borrow_commit_with_stale_or_forged_token_returns_einval),
+		U(test_ring_borrow_commit_with_token_of_another_ring_returns_einval),
 		T(test_ring_borrow_outstanding_makes_other_consumer_calls_einval),
 		T(test_ring_borrow_at_buffer_end_stops_at_the_wrap),
 		T(test_ring_borrow_fn_commits_when_callback_returns),

@@ -383,7 +383,9 @@ RMPSC_API int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out,
 /**
  * Give a borrow back (see rmpsc_mpsc_borrow()). The token names its ring.
  *
- * @return 0; -EINVAL: stale, forged or already committed token; -EBADF.
+ * @return 0; -EINVAL: stale, forged or already committed token, or one of
+ *  another channel or ring, or of this ring before a new producer reused
+ *  it (rmpsc_borrow); nothing changes; -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free. Ordering: release.
  */
 RMPSC_API int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token);

@@ -72,9 +72,15 @@ typedef struct rmpsc_span {
 /**
  * A borrowed view: elements read in place, to be given back with their
  * token (rmpsc_ring_borrow_commit() and its channel twin). A borrow never
- * wraps: @c count contiguous elements start at @c data. Tokens are opaque;
- * a token that was committed already, or that no borrow handed out, is
- * refused.
+ * wraps: @c count contiguous elements start at @c data. Tokens are opaque
+ * and belong to the ring or channel whose borrow handed them out: a token
+ * that was committed already, that no borrow handed out, that another ring
+ * or channel handed out, or that dates from before the ring was reset (or,
+ * in a channel, reused by a new producer) is refused with -EINVAL. A token
+ * carries 20 bits of a process-wide count of ring creations and resets and,
+ * in a channel, the producer id: two rings could only take each other's
+ * tokens if those counts were a multiple of 2^20 - 1 apart and the ids
+ * and the positions (32 bits) matched.
  *
  * Frozen layout (hot path).
  */

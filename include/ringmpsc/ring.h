@@ -415,8 +415,10 @@ RMPSC_API int rmpsc_ring_borrow(rmpsc_ring *r, uint32_t n, rmpsc_borrow *out);
  * Give a borrow back. Releases to the producer every run up to the first
  * one still outstanding.
  *
- * @return 0; -EINVAL: @p token was committed already or was never handed
- *  out by a borrow on this ring (stale or forged); -EBADF.
+ * @return 0; -EINVAL: @p token was committed already, was never handed
+ *  out by a borrow on this ring (stale or forged), or belongs to another
+ *  ring or channel, or to this ring before a reset (rmpsc_borrow); nothing
+ *  changes; -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free (proportional to
  *   the runs released). Ordering: release; the reads of the borrowed
  *   elements happen-before the producer reuses their slots.
