@@ -528,21 +528,14 @@ int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch)
 	return rmpsc__ringset_len(&ch->ch.mc.rs);
 }
 
-static int mc_is_drained(const struct rmpsc__mc *mc)
-{
-	if (!atomic_load_explicit(&mc->rs.closed, memory_order_acquire))
-		return 0;
-	return rmpsc__ringset_len(&mc->rs) == 0;
-}
-
 int rmpsc_spmc_is_drained(const rmpsc_spmc *ch)
 {
 	SPMC_CHECK(ch);
-	return mc_is_drained(&ch->ch.mc);
+	return rmpsc__ringset_is_drained(&ch->ch.mc.rs);
 }
 
 int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch)
 {
 	MPMC_CHECK(ch);
-	return mc_is_drained(&ch->ch.mc);
+	return rmpsc__ringset_is_drained(&ch->ch.mc.rs);
 }

@@ -872,13 +872,8 @@ int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch)
 
 int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch)
 {
-	int64_t len;
-
 	MPSC_CHECK(ch);
-	if (!atomic_load_explicit(&ch->rs.closed, memory_order_acquire))
-		return 0;
-	len = rmpsc_mpsc_len(ch);
-	return len == 0;
+	return rmpsc__ringset_is_drained(&ch->rs);
 }
 
 int64_t rmpsc_mpsc_ring_len(const rmpsc_mpsc *ch, uint32_t id)

@@ -742,7 +742,7 @@ int64_t rmpsc_ring_len(const rmpsc_ring *r)
 int rmpsc_ring_is_empty(const rmpsc_ring *r)
 {
 	RING_CHECK(r);
-	return rc_len(&r->core) == 0;
+	return rc_is_empty(&r->core);
 }
 
 int rmpsc_ring_is_full(const rmpsc_ring *r)

@@ -304,11 +304,18 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rmpsc__wait_default(&rc->wait);
 }
 
-/* Both sides idle: move both positions to @pos (reset, tests). */
+/*
+ * Both sides idle: move both positions to @pos, empty and open (reset,
+ * reuse, tests). Status calls may run meanwhile on a channel's ring handed
+ * to a new producer (C1), which is reused at its own tail so positions
+ * never go back: the stores come in the order that keeps their snapshots
+ * honest (rc_len()): head moves up to @pos (release) before the ring reads
+ * open again (release), so a reader that sees it open sees head at @pos,
+ * and one that sees it closed takes the old final_tail, which is left
+ * alone (it is only read while closed, and the next close writes it).
+ */
 static inline void rc_set_position(rc_t *rc, uint64_t pos)
 {
-	atomic_store_explicit(&rc->tail, pos, memory_order_relaxed);
-	atomic_store_explicit(&rc->head, pos, memory_order_relaxed);
 	rc->chead = pos;
 	rc->phead = pos;
 	rc->cached_head = pos;
@@ -326,8 +333,11 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	if (rc->mc_end)
 		for (uint64_t i = 0; i < rc_slots(rc); i++)
 			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
-	atomic_store_explicit(&rc->final_tail, pos, memory_order_relaxed);
-	atomic_store_explicit(&rc->closed, RC_OPEN, memory_order_relaxed);
+	atomic_store_explicit(&rc->tail, pos, memory_order_relaxed);
+	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
+	atomic_store_explicit(&rc->head, pos, memory_order_release);
+	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
+	atomic_store_explicit(&rc->closed, RC_OPEN, memory_order_release);
 }
 
 /* rc->flags bits the library sets for itself, above every public flag. */
@@ -405,15 +415,49 @@ static inline uint64_t rc_status_tail(const rc_t *rc)
 	return t;
 }
 
-/* Committed and unreleased elements, as seen from any thread. */
+/*
+ * Committed and unreleased elements, as seen from any thread: a snapshot
+ * that is never more than the ring held when tail was read. Tail first:
+ * head only grows, so the difference cannot exceed that count; a head that
+ * passed that tail meanwhile gives a negative difference, reported as 0.
+ * (Head first would also count elements pushed and popped between the two
+ * loads, up to the capacity, although the ring never held them together.)
+ * Exact when neither side moves. E1/E2 acquire.
+ */
 static inline uint64_t rc_len(const rc_t *rc)
 {
-	/* Head first: it never passes tail (nor final_tail), so tail - head
-	 * cannot underflow. E2 acquire; a snapshot when both sides run. */
-	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
-	uint64_t n = rc_status_tail(rc) - h;
+	uint64_t t = rc_status_tail(rc);
+	uint64_t n = t - atomic_load_explicit(&rc->head, memory_order_acquire);
 
-	return n > rc_cap(rc) ? rc_cap(rc) : n;
+	return n > rc_cap(rc) ? 0 : n;
+}
+
+/*
+ * Nothing committed and unreleased: true only if the ring was empty at
+ * some moment during the call (head first, then tail: head cannot pass
+ * the tail read after it), so a caller waiting for "empty" never stops
+ * early; "not empty" may be stale.
+ */
+static inline bool rc_is_empty(const rc_t *rc)
+{
+	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
+
+	return rc_status_tail(rc) == h;
+}
+
+/*
+ * Closed, its end decided, and every element up to the end released: the
+ * stream is over for good (true at a moment during the call, head first as
+ * in rc_is_empty()). A ring whose close is still deciding its end is not
+ * drained: a publication racing the close may still be covered.
+ */
+static inline bool rc_is_drained(const rc_t *rc)
+{
+	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
+
+	/* E3 acquire: final_tail. */
+	return atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED &&
+	       atomic_load_explicit(&rc->final_tail, memory_order_relaxed) == h;
 }
 
 /* ---- spans and copies ---------------------------------------------------- */
@@ -905,14 +949,27 @@ RMPSC__INTERNAL int rmpsc__rc_mc_init(rc_t *rc);
 /* Release every completed run from head on (ring.c, M2). */
 RMPSC__INTERNAL void rmpsc__rc_mc_advance(rc_t *rc);
 
-/* Published and not yet claimed; while a close's end is undecided, a
- * snapshot that may count a publication the close then drops. */
+/* Published and not yet claimed, as rc_len() counts (tail first: never
+ * more than was unclaimed when tail was read); while a close's end is
+ * undecided, a snapshot that may count a publication the close then
+ * drops. */
 static inline uint64_t rc_mc_len(const rc_t *rc)
 {
-	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
 	uint64_t t = rc_status_tail(rc);
+	uint64_t n = t - atomic_load_explicit(&rc->claim, memory_order_acquire);
 
-	return t - c > rc_cap(rc) ? 0 : t - c;
+	return n > rc_cap(rc) ? 0 : n;
+}
+
+/* Closed, its end decided, everything up to it claimed (rc_is_drained(),
+ * with the claim index: claimed runs may still be being read). */
+static inline bool rc_mc_is_drained(const rc_t *rc)
+{
+	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
+
+	/* E3 acquire: final_tail. */
+	return atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED &&
+	       atomic_load_explicit(&rc->final_tail, memory_order_relaxed) == c;
 }
 
 /*

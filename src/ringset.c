@@ -133,8 +133,11 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 		rs->dir[n] = p;
 		atomic_store_explicit(&rs->nrings, n + 1, memory_order_release); /* C2 */
 	}
-	/* Nobody else touches a FREE ring: reset it for its new producer. */
-	rc_set_position(&p->core, 0);
+	/* No producer or consumer touches a FREE ring (C1): reset it for its
+	 * new producer, at its own tail (past any publication the close
+	 * dropped), so that status calls racing the reset see positions
+	 * that only grow (rc_set_position()). */
+	rc_set_position(&p->core, rc_tail(&p->core));
 	atomic_store_explicit(&p->core.prod_waiters, 0, memory_order_relaxed);
 	rmpsc__wait_default(&p->core.wait);
 	p->core.magic = RMPSC__MAGIC_PRODUCER;
@@ -176,6 +179,29 @@ void rmpsc__ringset_close(struct rmpsc__ringset *rs)
 	for (uint32_t i = 0; i < n; i++)
 		rmpsc__rc_close(&rs->dir[i]->core);
 	rmpsc__futex_wake_all(rs->cseq);
+}
+
+bool rmpsc__ringset_is_drained(const struct rmpsc__ringset *rs)
+{
+	uint32_t n;
+
+	/* C3 before C2, as the consumers read them: every ring registered
+	 * before the close is counted. */
+	if (!atomic_load_explicit(&rs->closed, memory_order_acquire))
+		return false;
+	n = rmpsc__ringset_count(rs);
+	for (uint32_t i = 0; i < n; i++) {
+		const rc_t *rc = &rs->dir[i]->core;
+
+		/* A FREE ring has no producer and, with the set closed, never
+		 * gets one (C1, C3): nothing will come from it, whether or not
+		 * the close has reached it yet (the consumers skip it too). */
+		if (rmpsc__ring_free(rc))
+			continue;
+		if (!(rs->mc ? rc_mc_is_drained(rc) : rc_is_drained(rc)))
+			return false;
+	}
+	return true;
 }
 
 int64_t rmpsc__ringset_len(const struct rmpsc__ringset *rs)

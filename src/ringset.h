@@ -68,6 +68,9 @@ RMPSC__INTERNAL void rmpsc__ringset_fini(struct rmpsc__ringset *rs);
 /* Returns the id, or -EPIPE / -ENOSPC / -ENOMEM. */
 RMPSC__INTERNAL int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **out);
 RMPSC__INTERNAL void rmpsc__ringset_close(struct rmpsc__ringset *rs);
+/* Closed, and every ring's end decided and consumed (claimed, for mc
+ * rings): true at a moment during the call. */
+RMPSC__INTERNAL bool rmpsc__ringset_is_drained(const struct rmpsc__ringset *rs);
 /* Committed elements not yet consumed (or, for mc rings, not yet claimed). */
 RMPSC__INTERNAL int64_t rmpsc__ringset_len(const struct rmpsc__ringset *rs);
 

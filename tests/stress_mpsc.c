@@ -30,6 +30,12 @@
  *     while the consumer polls with pop_n (and the other pull calls): the
  *     element arrives before the consumer's -EPIPE, in every round.
  *
+ * (5) Status calls during registration churn where every registration
+ *     pushes one element: no ring ever holds more than one, so an observer
+ *     polling len, ring_len, hottest and stats checks exact bounds (a ring
+ *     reset for its next producer must never show the old head with the
+ *     new tail, or any other phantom).
+ *
  * A watchdog (the main thread) fails a case after 20 s without progress,
  * closes the channel to free every thread and reports where each one was.
  * -EAGAIN is answered with sched_yield(); no duration is asserted, times are
@@ -1681,6 +1687,117 @@ static void test_mpsc_stress_late_register_push_close_arrives_before_epipe(void 
 		      (double)(now_ns() - t0) * 1e-9, STRESS_BUILD, rounds, polls);
 }
 
+/* (5): status bounds while rings are handed from producer to producer. */
+enum { ST_RINGS = 8, ST_PRODUCERS = 4 };
+
+struct status_run {
+	rmpsc_mpsc *ch;
+	uint32_t regs;           /* registrations per producer thread */
+	_Atomic uint64_t pushed;
+	_Atomic uint32_t done;   /* producers finished (observer stops after) */
+	_Atomic int64_t worst;   /* the largest figure a status call gave */
+	_Atomic uint64_t samples;
+};
+
+static void *status_prod_main(void *arg)
+{
+	struct status_run *sr = arg;
+
+	for (uint32_t i = 0; i < sr->regs; i++) {
+		rmpsc_producer *p = NULL;
+		uint64_t v = i;
+		int id;
+
+		while ((id = rmpsc_mpsc_register(sr->ch, &p)) == -ENOSPC)
+			sched_yield(); /* every ring still holds its element */
+		assert_true(id >= 0 && id < ST_RINGS);
+		assert_int_equal(rmpsc_producer_push(p, &v), 0);
+		atomic_fetch_add_explicit(&sr->pushed, 1, memory_order_relaxed);
+		assert_int_equal(rmpsc_mpsc_deregister(p), 0);
+	}
+	atomic_fetch_add_explicit(&sr->done, 1, memory_order_release);
+	return NULL;
+}
+
+static void status_note(struct status_run *sr, int64_t v)
+{
+	int64_t w = atomic_load_explicit(&sr->worst, memory_order_relaxed);
+
+	while (v > w && !atomic_compare_exchange_weak_explicit(&sr->worst, &w, v,
+							       memory_order_relaxed,
+							       memory_order_relaxed))
+		;
+}
+
+static void *status_obs_main(void *arg)
+{
+	struct status_run *sr = arg;
+	uint64_t rng = stress_seed() ^ 0x737461747573ull;
+
+	while (atomic_load_explicit(&sr->done, memory_order_acquire) < ST_PRODUCERS) {
+		rmpsc_mpsc_snapshot ss;
+		int64_t len = rmpsc_mpsc_len(sr->ch);
+		int64_t rl = rmpsc_mpsc_ring_len(sr->ch, xs_below(&rng, ST_RINGS));
+
+		/* each ring holds at most one element: len is at most the ring
+		 * count, a ring's figure at most 1 */
+		status_note(sr, len > ST_RINGS ? len : 0);
+		status_note(sr, rl > 1 ? rl : 0);
+		assert_int_equal(rmpsc_mpsc_stats(sr->ch, &ss, sizeof ss), 0);
+		status_note(sr, ss.pending > ST_RINGS ? (int64_t)ss.pending : 0);
+		status_note(sr, ss.pending_max > 1 ? (int64_t)ss.pending_max : 0);
+		atomic_fetch_add_explicit(&sr->samples, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static void test_mpsc_stress_status_during_ring_reuse_never_exceeds_contents(void **state)
+{
+	const uint32_t regs = STRESS_SCALE(20000u, 5000u, 2000u);
+	struct status_run sr = { .regs = regs };
+	rmpsc_mpsc_config cfg;
+	pthread_t prod[ST_PRODUCERS], obs;
+	uint64_t got = 0, v;
+	int64_t t0 = now_ns();
+	int k;
+
+	(void)state;
+	assert_int_equal(rmpsc_mpsc_config_init(&cfg, sizeof cfg), 0);
+	cfg.ring_capacity = 1024;
+	cfg.producers = 0;
+	cfg.max_producers = ST_RINGS;
+	assert_int_equal(rmpsc_mpsc_create(&cfg, &sr.ch), 0);
+	atomic_init(&sr.worst, 0);
+	for (uint32_t i = 0; i < ST_PRODUCERS; i++)
+		assert_int_equal(pthread_create(&prod[i], NULL, status_prod_main, &sr), 0);
+	assert_int_equal(pthread_create(&obs, NULL, status_obs_main, &sr), 0);
+	/* the consumer: this thread, until every registration's element came */
+	while (got < (uint64_t)ST_PRODUCERS * regs) {
+		k = rmpsc_mpsc_pop(sr.ch, &v, NULL);
+		if (k == 0)
+			got++;
+		else if (k == -EAGAIN)
+			sched_yield();
+		else
+			fail_msg("pop returned %d after %" PRIu64 " elements", k, got);
+	}
+	for (uint32_t i = 0; i < ST_PRODUCERS; i++)
+		join(prod[i]);
+	join(obs);
+	assert_int_equal(rmpsc_mpsc_close(sr.ch), 0);
+	assert_int_equal(rmpsc_mpsc_pop(sr.ch, &v, NULL), -EPIPE);
+	assert_int_equal(rmpsc_mpsc_is_drained(sr.ch), 1);
+	print_message("  %.2f s [%s], %" PRIu64 " registrations, %" PRIu64
+		      " status samples\n", (double)(now_ns() - t0) * 1e-9, STRESS_BUILD,
+		      atomic_load_explicit(&sr.pushed, memory_order_relaxed),
+		      atomic_load_explicit(&sr.samples, memory_order_relaxed));
+	if (atomic_load_explicit(&sr.worst, memory_order_relaxed) != 0)
+		fail_msg("a status call reported %" PRId64 " elements where at most %d"
+			 " (a ring: 1) were ever in the channel",
+			 atomic_load_explicit(&sr.worst, memory_order_relaxed), ST_RINGS);
+	rmpsc_mpsc_destroy(sr.ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1689,6 +1806,7 @@ int main(void)
 		cmocka_unit_test(test_mpsc_stress_register_deregister_during_traffic_loses_nothing),
 		cmocka_unit_test(test_mpsc_stress_close_during_traffic_delivers_every_success),
 		cmocka_unit_test(test_mpsc_stress_late_register_push_close_arrives_before_epipe),
+		cmocka_unit_test(test_mpsc_stress_status_during_ring_reuse_never_exceeds_contents),
 	};
 
 	print_message("stress_mpsc [%s], seed %#" PRIx64 "\n", STRESS_BUILD, stress_seed());

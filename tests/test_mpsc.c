@@ -38,6 +38,7 @@
 #include "ringmpsc/wait.h"
 
 #include "internal.h" /* rmpsc__test_hook */
+#include "ringset.h"  /* a producer's ring core, for a white-box case */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -2905,6 +2906,88 @@ static void test_mpsc_stats_without_metrics_keeps_counters_zero(void **state)
 	stats_workload(*state, false);
 }
 
+/*
+ * The status calls while a drained ring is reset for a new producer (the
+ * test point runs them between the stores of the reset): a figure may be
+ * stale but never more than the channel ever held, here 5 elements at
+ * most and none at all while the ring is handed over. They used to see the
+ * old head with the new tail and report 1024, the capacity clamp. In the
+ * second variant the last producer's final push lost the race against the
+ * close (its tail is one past the stream's end, the push returned -EPIPE):
+ * that element was never in the channel and must never be counted.
+ */
+static struct {
+	rmpsc_mpsc *ch;
+	int calls;
+	int64_t worst;
+	int hot;
+} reuse_obs;
+
+static void reuse_observe(int point, void *obj)
+{
+	rmpsc_mpsc_snapshot st;
+	int64_t v;
+
+	(void)obj;
+	if (point != RMPSC__TP_RING_REUSE)
+		return;
+	reuse_obs.calls++;
+	v = rmpsc_mpsc_len(reuse_obs.ch);
+	if (v > reuse_obs.worst)
+		reuse_obs.worst = v;
+	v = rmpsc_mpsc_ring_len(reuse_obs.ch, 0);
+	if (v > reuse_obs.worst)
+		reuse_obs.worst = v;
+	if (rmpsc_mpsc_stats(reuse_obs.ch, &st, sizeof st) == 0) {
+		if ((int64_t)st.pending > reuse_obs.worst)
+			reuse_obs.worst = (int64_t)st.pending;
+		if ((int64_t)st.pending_max > reuse_obs.worst)
+			reuse_obs.worst = (int64_t)st.pending_max;
+	}
+	if (rmpsc_mpsc_hottest(reuse_obs.ch) != -EAGAIN)
+		reuse_obs.hot++;
+}
+
+static void test_mpsc_status_calls_during_ring_reuse_never_count_phantoms(void **state)
+{
+	(void)state;
+	for (int dropped = 0; dropped < 2; dropped++) {
+		rmpsc_mpsc *ch = mpsc_new(1024, 1, 1, 0);
+		rmpsc_producer *p = reg(ch, 0);
+		rc_t *rc = &p->core;
+		uint64_t v[8];
+
+		push_vals(p, 0, 5);
+		assert_ret(rmpsc_mpsc_pop_n(ch, v, 8), 5);
+		assert_ret(rmpsc_mpsc_deregister(p), 0);
+		if (dropped) {
+			/* what a push that found the end decided below it leaves */
+			atomic_store_explicit(&rc->tail, 6, memory_order_release);
+			assert_ret(rmpsc__rc_publish_closed(rc, 6), -EPIPE);
+		}
+		assert_ret(rmpsc_mpsc_len(ch), 0);
+		assert_ret(rmpsc_mpsc_pop_n(ch, v, 8), -EAGAIN); /* retires the ring */
+		memset(&reuse_obs, 0, sizeof reuse_obs);
+		reuse_obs.ch = ch;
+		rmpsc__test_hook = reuse_observe;
+		p = reg(ch, 0);
+		rmpsc__test_hook = NULL;
+		assert_true(reuse_obs.calls >= 2);
+		if (reuse_obs.worst != 0 || reuse_obs.hot != 0) {
+			print_error("variant %d: a status call counted %lld elements (hottest found"
+				    " one %d times) in an empty channel\n", dropped,
+				    (long long)reuse_obs.worst, reuse_obs.hot);
+			fail();
+		}
+		assert_ret(rmpsc_mpsc_len(ch), 0);
+		push_vals(p, 0, 1);
+		assert_ret(rmpsc_mpsc_len(ch), 1);
+		assert_ret(rmpsc_mpsc_pop_n(ch, v, 8), 1);
+		buf_expect(v, 1, 0, 0, 1);
+		rmpsc_mpsc_destroy(ch);
+	}
+}
+
 static void test_mpsc_stats_with_metrics_survive_ring_reuse(void **state)
 {
 	rmpsc_mpsc *ch = mpsc_new(8, 1, 1, RMPSC_MPSC_F_METRICS);
@@ -3675,6 +3758,7 @@ int main(void)
 		M(test_mpsc_stats_with_metrics_counts_exactly),
 		T(test_mpsc_stats_without_metrics_keeps_counters_zero),
 		U(test_mpsc_stats_with_metrics_survive_ring_reuse),
+		U(test_mpsc_status_calls_during_ring_reuse_never_count_phantoms),
 		T(test_mpsc_set_wait_with_bad_strategy_returns_einval_or_e2big),
 		T(test_mpsc_set_wait_with_deadline_bounds_default_waits),
 		T(test_mpsc_calls_with_bad_channel_return_ebadf),

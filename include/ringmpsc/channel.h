@@ -109,8 +109,8 @@ typedef struct rmpsc_mpsc_snapshot {
 	uint32_t producers;        /**< producers registered now */
 	uint32_t rings;            /**< rings allocated (registered, closed or reusable) */
 	uint32_t closed;           /**< 1 after rmpsc_mpsc_close() */
-	uint64_t pending;          /**< elements committed and not consumed, all rings */
-	uint64_t pending_max;      /**< the fullest ring's pending count */
+	uint64_t pending;          /**< elements committed and not consumed, all rings (as _len) */
+	uint64_t pending_max;      /**< the fullest ring's pending count (as _ring_len) */
 	uint64_t sent;             /**< metrics: elements published by producers */
 	uint64_t received;         /**< metrics: elements consumed */
 	uint64_t batches_sent;     /**< metrics: publications (commits, pushes) */
@@ -429,8 +429,9 @@ RMPSC_API int rmpsc_mpsc_close(rmpsc_mpsc *ch);
 RMPSC_API int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx);
 
 /**
- * @return 1 if the channel is closed and every ring is empty, else 0;
- *  -EBADF. Elements rmpsc_mpsc_pop() took and has not released yet (its
+ * @return 1 if the channel is closed and every ring's stream has ended and
+ *  was consumed (true at a moment during the call: after a 1, every
+ *  consumer call reports -EPIPE), else 0; -EBADF. Elements rmpsc_mpsc_pop() took and has not released yet (its
  *  release batching) still count, here, in the len calls, in the stats'
  *  pending figures and for rmpsc_mpsc_hottest(), until the consumer's next
  *  call that looks at their ring; a consumer that stops right after taking
@@ -446,7 +447,10 @@ RMPSC_API int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch);
 RMPSC_API int rmpsc_mpsc_is_closed(const rmpsc_mpsc *ch);
 
 /**
- * Elements committed and not consumed, over all rings (a snapshot).
+ * Elements committed and not consumed, over all rings. A snapshot: it may
+ * be stale, and it never counts more than a ring held at the moment it was
+ * read (each ring is read in turn, as rmpsc_ring_len() reads a ring), even
+ * while rings are handed from one producer to the next.
  *
  * @return the count; -EBADF. Concurrency: any thread. Progress: wait-free.
  * Ordering: acquire.
@@ -454,7 +458,8 @@ RMPSC_API int rmpsc_mpsc_is_closed(const rmpsc_mpsc *ch);
 RMPSC_API int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch);
 
 /**
- * Pending elements of the ring of producer @p id (registered or not).
+ * Pending elements of the ring of producer @p id (registered or not), a
+ * snapshot as rmpsc_mpsc_len()'s.
  *
  * @return 0..ring_capacity; -ENOENT: no ring has that id; -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
@@ -683,12 +688,15 @@ RMPSC_API int rmpsc_consumer_consume_timed(rmpsc_consumer *c, uint32_t max, rmps
 RMPSC_API int rmpsc_spmc_close(rmpsc_spmc *ch);
 /** As rmpsc_spmc_close(), every ring of an MPMC channel. */
 RMPSC_API int rmpsc_mpmc_close(rmpsc_mpmc *ch);
-/** Elements published and not yet claimed (a snapshot); -EBADF. Any
- *  thread. Wait-free. Acquire. */
+/** Elements published and not yet claimed; -EBADF. A snapshot, never more
+ *  than the ring held unclaimed when it was read (as rmpsc_mpsc_len()).
+ *  Any thread. Wait-free. Acquire. */
 RMPSC_API int64_t rmpsc_spmc_len(const rmpsc_spmc *ch);
 /** As rmpsc_spmc_len(), over every ring. */
 RMPSC_API int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch);
-/** 1 once closed and nothing is left to claim, else 0; -EBADF. */
+/** 1 once closed, the end of every ring's stream decided and everything
+ *  up to it claimed (true at a moment during the call), else 0; -EBADF.
+ *  Any thread. Wait-free. Acquire. */
 RMPSC_API int rmpsc_spmc_is_drained(const rmpsc_spmc *ch);
 /** As rmpsc_spmc_is_drained(), over every ring. */
 RMPSC_API int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch);

@@ -596,7 +596,8 @@ RMPSC_API int rmpsc_ring_is_closed(const rmpsc_ring *r);
 /**
  * Committed elements not yet released by the consumer. Exact when called by
  * either side with the other idle and no pop release pending (see "Release
- * batching"); a snapshot otherwise.
+ * batching"); otherwise a snapshot that may be stale but is never more than
+ * the ring held at the moment the call read the producer's position.
  *
  * @return 0..capacity; -EBADF: @p r is not a ring.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
@@ -604,14 +605,18 @@ RMPSC_API int rmpsc_ring_is_closed(const rmpsc_ring *r);
 RMPSC_API int64_t rmpsc_ring_len(const rmpsc_ring *r);
 
 /**
- * @return 1 if no committed element is pending, else 0; -EBADF.
+ * @return 1 if no committed element is pending, else 0; -EBADF. With
+ *  both sides running, 1 means the ring was empty at a moment during the
+ *  call (a caller waiting for "empty" never stops early); 0 may be stale.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_ring_is_empty(const rmpsc_ring *r);
 
 /**
  * @return 1 if every slot holds a committed, unreleased element, else 0;
- *  -EBADF. Concurrency: any thread. Progress: wait-free. Ordering: acquire.
+ *  -EBADF. With both sides running, 1 means the ring was full at a moment
+ *  during the call; 0 may be stale.
+ * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_ring_is_full(const rmpsc_ring *r);
 
