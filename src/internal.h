@@ -207,8 +207,19 @@ struct rmpsc_notifier;
 RMPSC__INTERNAL void rmpsc__notifier_kick(struct rmpsc_notifier *n);
 RMPSC__INTERNAL bool rmpsc__notifier_ok(const struct rmpsc_notifier *n);
 
-/* Test hooks: hidden in the shared library, reachable through the static one. */
+/* The managed loop's use of a ring (ring.c, for loop.c). One step: wait for
+ * elements as rmpsc_ring_readable_timed(), hand each segment to @fn (the
+ * ring's consumer calls refuse re-entry from it with -EBUSY), release them;
+ * the count or the first error. Attach: 0, -EBUSY (already a loop's, or
+ * called from a handler on it), -EINVAL (borrows out), -EBADF. */
 struct rmpsc_ring;
+RMPSC__INTERNAL int rmpsc__ring_consume_timed(struct rmpsc_ring *r, rmpsc_borrow_fn fn,
+					      void *ctx, int64_t timeout_ns,
+					      const struct rmpsc_wait *w);
+RMPSC__INTERNAL int rmpsc__ring_loop_attach(struct rmpsc_ring *r);
+RMPSC__INTERNAL void rmpsc__ring_loop_detach(struct rmpsc_ring *r);
+
+/* Test hooks: hidden in the shared library, reachable through the static one. */
 RMPSC__INTERNAL int rmpsc__ring_set_position(struct rmpsc_ring *r, uint64_t pos);
 
 /*

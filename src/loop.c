@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rmpsc_loop: the consumer loop every user writes, as a managed thread.
- * It waits with rmpsc_ring_readable_timed(), hands each segment to the
- * handler in place, advances, and ends when the ring is closed and drained
- * (-EPIPE), which is what stop() arranges: nothing committed is lost.
+ * It waits as rmpsc_ring_readable_timed() does, hands each segment to the
+ * handler in place (the ring refuses the handler's own consumer calls,
+ * -EBUSY), advances, and ends when the ring is closed and drained (-EPIPE),
+ * which is what stop() arranges: nothing committed is lost. Any other end
+ * is an error that stop() returns, with what is left still in the ring.
+ * The ring is attached to one loop at a time (rmpsc__ring_loop_attach()).
  *
  * Synchronization
  * ---------------
  * processed  written by the loop thread only (store-release L1 after each
  *            batch's handler calls); read with acquire (L1) by
  *            rmpsc_loop_processed() from any thread.
- * stopped    written by rmpsc_loop_stop() after the join (one stop at a
- *            time by contract); read by later stop/destroy calls, relaxed
- *            (the join already ordered everything).
+ * exit_err   written by the loop thread before it ends; read after the
+ *            join, or after seeing stopped (L2).
+ * stopped    written by rmpsc_loop_stop() after the join (store-release
+ *            L2; one stop at a time by contract); read by later stop and
+ *            destroy calls (acquire L2), which then read exit_err.
  * The thread start and pthread_join order the rest (fn, ctx, wait copy,
  * ring).
  */
@@ -31,8 +36,8 @@ struct rmpsc_loop {
 	rmpsc_wait wait;
 	pthread_t tid;
 	_Atomic int64_t processed; /* L1 */
-	_Atomic uint32_t stopped;
-	int exit_err; /* the loop's last error other than -EPIPE (diagnostics) */
+	_Atomic uint32_t stopped; /* L2 */
+	int exit_err; /* the error that ended the loop early, or 0 */
 };
 
 static void *loop_main(void *arg)
@@ -41,20 +46,17 @@ static void *loop_main(void *arg)
 	int64_t done = 0;
 
 	for (;;) {
-		rmpsc_span s;
-		int k = rmpsc_ring_readable_timed(l->ring, UINT32_MAX, &s, -1, &l->wait);
+		int k = rmpsc__ring_consume_timed(l->ring, l->fn, l->ctx, -1, &l->wait);
 
 		if (k == -ETIMEDOUT) /* RMPSC_WAIT_DEADLINE: wait again */
 			continue;
 		if (k < 0) {
+			/* -EPIPE: closed and drained, the normal end. Anything
+			 * else ended the loop early; stop reports it. */
 			if (k != -EPIPE)
 				l->exit_err = k;
 			break;
 		}
-		l->fn(l->ctx, s.iov[0].iov_base, s.count[0]);
-		if (s.nseg > 1)
-			l->fn(l->ctx, s.iov[1].iov_base, s.count[1]);
-		(void)rmpsc_ring_advance(l->ring, (uint32_t)k);
 		done += k;
 		/* L1 release: the handler calls for these happen-before a reader
 		 * that sees the count. */
@@ -91,6 +93,10 @@ RMPSC__COLD int rmpsc_loop_start_ring(rmpsc_ring *r, rmpsc_loop_fn fn, void *ctx
 		rmpsc_wait_init(&l->wait, sizeof l->wait, RMPSC_WAIT_BLOCK);
 		err = rmpsc_ring_get_wait(r, &l->wait);
 	}
+	/* Last of the checks: the ring becomes this loop's (or is refused:
+	 * another loop's, borrows out, called from a handler on it). */
+	if (!err)
+		err = rmpsc__ring_loop_attach(r);
 	if (err) {
 		free(l);
 		return err;
@@ -103,6 +109,7 @@ RMPSC__COLD int rmpsc_loop_start_ring(rmpsc_ring *r, rmpsc_loop_fn fn, void *ctx
 	l->magic = RMPSC__MAGIC_LOOP;
 	err = pthread_create(&l->tid, NULL, loop_main, l);
 	if (err) {
+		rmpsc__ring_loop_detach(r);
 		l->magic = RMPSC__MAGIC_DEAD;
 		free(l);
 		return err == EAGAIN ? -EAGAIN : -ENOMEM;
@@ -114,13 +121,14 @@ RMPSC__COLD int rmpsc_loop_start_ring(rmpsc_ring *r, rmpsc_loop_fn fn, void *ctx
 int rmpsc_loop_stop(rmpsc_loop *l)
 {
 	RMPSC__CHECK(!loop_ok(l), -EBADF);
-	if (atomic_load_explicit(&l->stopped, memory_order_relaxed))
-		return 0;
+	if (atomic_load_explicit(&l->stopped, memory_order_acquire)) /* L2 */
+		return l->exit_err;
 	RMPSC__CHECK(pthread_equal(pthread_self(), l->tid), -EDEADLK);
 	(void)rmpsc_ring_close(l->ring);
 	pthread_join(l->tid, NULL);
-	atomic_store_explicit(&l->stopped, 1, memory_order_relaxed);
-	return 0;
+	rmpsc__ring_loop_detach(l->ring);
+	atomic_store_explicit(&l->stopped, 1, memory_order_release); /* L2 */
+	return l->exit_err;
 }
 
 int64_t rmpsc_loop_processed(const rmpsc_loop *l)

@@ -54,6 +54,7 @@ struct rmpsc_mpsc {
 	uint32_t pop_run;                      /* rmpsc_mpsc_pop: pops left on pop_ring */
 	uint32_t pop_ring;                     /* the ring rmpsc_mpsc_pop stays on */
 	uint32_t last;                         /* ring of a round's last take */
+	uint32_t in_handler;                   /* a handler runs: refuse re-entry */
 	_Atomic uint64_t m_received, m_batches, m_wait_ns;
 	_Atomic uint64_t m_bmin, m_bmax, m_btotal, m_polls;
 
@@ -74,6 +75,13 @@ struct rmpsc_mpsc {
 #endif
 
 #define MPSC_CHECK(ch) RMPSC__CHECK(!RMPSC__HANDLE_IS(ch, RMPSC__MAGIC_MPSC), -EBADF)
+/* A consumer call: the handle, then no re-entry from a handler the channel
+ * is running (handler_enter()). */
+#define MPSC_CONS_CHECK(ch)                                                    \
+	do {                                                                   \
+		MPSC_CHECK(ch);                                                \
+		RMPSC__CHECK((ch)->in_handler, -EBUSY);                        \
+	} while (0)
 
 static uint64_t relaxed(const _Atomic uint64_t *c)
 {
@@ -290,21 +298,47 @@ struct round {
 	uint32_t *id;      /* R_READABLE, R_BORROW */
 };
 
+/*
+ * Around a handler's calls (deliver(), borrow_fn): every consumer call
+ * refuses re-entry (MPSC_CONS_CHECK; a call from the handler would read or
+ * release the elements being handed out), and an empty pop run keeps
+ * rmpsc_mpsc_pop()'s fast path out, to pop_slow()'s check. The run is put
+ * back after: nothing can have changed it meanwhile.
+ */
+static uint32_t handler_enter(rmpsc_mpsc *ch)
+{
+	uint32_t run = ch->pop_run;
+
+	ch->in_handler = 1;
+	ch->pop_run = 0;
+	return run;
+}
+
+static void handler_exit(rmpsc_mpsc *ch, uint32_t run)
+{
+	ch->pop_run = run;
+	ch->in_handler = 0;
+}
+
 /* Hand one ring's span to the handler, then release it: the count, or the
  * ring's -EAGAIN / -EPIPE. */
 static int deliver(rmpsc_mpsc *ch, rc_t *rc, const struct round *rd, uint32_t lim)
 {
 	uint64_t t0 = 0;
 	rmpsc_span s;
+	uint32_t run;
 	int k = rc_readable(rc, lim, &s);
 
 	if (k <= 0)
 		return k;
 	if (METRICS_ON(rc->flags & RC_F_METRICS))
 		t0 = rmpsc__now_ns();
+	run = handler_enter(ch);
 	rd->fn(rd->ctx, rc->id, s.iov[0].iov_base, s.count[0]);
 	if (s.nseg > 1)
 		rd->fn(rd->ctx, rc->id, s.iov[1].iov_base, s.count[1]);
+	handler_exit(ch, run);
+	/* Holds: the handler could not consume from the channel. */
 	(void)rc_advance(rc, (uint32_t)k);
 	if (METRICS_ON(rc->flags & RC_F_METRICS)) {
 		uint64_t dt = rmpsc__now_ns() - t0;
@@ -441,7 +475,7 @@ again:
 
 static int64_t consume(rmpsc_mpsc *ch, struct round *rd)
 {
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(rd->mode == R_FN && !rd->fn, -EINVAL);
 	return mpsc_round(ch, rd);
 }
@@ -458,7 +492,7 @@ int64_t rmpsc_mpsc_consume_up_to(rmpsc_mpsc *ch, uint64_t max, rmpsc_mpsc_fn fn,
 	struct round rd = { .mode = R_FN, .skip = true, .max = max, .fn = fn, .ctx = ctx };
 
 	if (max == 0) {
-		MPSC_CHECK(ch);
+		MPSC_CONS_CHECK(ch);
 		RMPSC__CHECK(!fn, -EINVAL);
 		return 0;
 	}
@@ -470,7 +504,7 @@ int64_t rmpsc_mpsc_consume_count(rmpsc_mpsc *ch, uint64_t max)
 	struct round rd = { .mode = R_COUNT, .skip = true, .max = max };
 
 	if (max == 0) {
-		MPSC_CHECK(ch);
+		MPSC_CONS_CHECK(ch);
 		return 0;
 	}
 	return consume(ch, &rd);
@@ -478,7 +512,7 @@ int64_t rmpsc_mpsc_consume_count(rmpsc_mpsc *ch, uint64_t max)
 
 int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch)
 {
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	memset(ch->skip, 0, (size_t)ch->rs.max * sizeof *ch->skip);
 	return 0;
 }
@@ -496,7 +530,7 @@ int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
 	};
 	int64_t k;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!items && n, -EINVAL);
 	if (n == 0)
 		return 0;
@@ -534,6 +568,8 @@ static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32
 	uint32_t run = ch->pop_run;
 	int64_t k;
 
+	/* A handler's re-entry arrives here: handler_enter() empties the run. */
+	RMPSC__CHECK(ch->in_handler, -EBUSY);
 	if (run) {
 		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
 
@@ -610,7 +646,7 @@ int rmpsc_mpsc_readable(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *p
 	};
 	int64_t k;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!out, -EINVAL);
 	if (n == 0) {
 		rc_span_empty(out, 0);
@@ -626,7 +662,7 @@ int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n)
 {
 	rc_t *rc;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	if (n == 0)
 		return 0;
 	RMPSC__CHECK(ch->rd_ring < 0 || n > ch->rd_count, -EINVAL);
@@ -710,7 +746,7 @@ int64_t rmpsc_mpsc_consume_all_timed(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx
 		.rd = { .mode = R_FN, .skip = true, .max = UINT64_MAX, .fn = fn, .ctx = ctx },
 	};
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!fn, -EINVAL);
 	return mpsc_wait(ch, &t, timeout_ns, w);
 }
@@ -724,7 +760,7 @@ int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n, int64_t time
 			.dst = items },
 	};
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!items && n, -EINVAL);
 	if (n == 0)
 		return rmpsc__wait_resolve(w, &ch->wait, &(rmpsc_wait){ 0 });
@@ -740,7 +776,7 @@ int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out,
 			.span = out, .id = producer_id },
 	};
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!out, -EINVAL);
 	if (n == 0 || ch->rd_ring >= 0) {
 		int err = rmpsc__wait_resolve(w, &ch->wait, &(rmpsc_wait){ 0 });
@@ -781,7 +817,7 @@ int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out, uint32_t *p
 	};
 	int64_t k;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!out, -EINVAL);
 	if (n == 0) {
 		memset(out, 0, sizeof *out);
@@ -796,7 +832,7 @@ int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token)
 	uint32_t id = rc_token_id(token);
 	rc_t *rc;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(id >= rmpsc__ringset_count(&ch->rs), -EINVAL);
 	rc = rmpsc__ringset_ring(&ch->rs, id);
 	RMPSC__CHECK(rmpsc__ring_free(rc), -EINVAL);
@@ -808,7 +844,7 @@ int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch)
 	int64_t total = 0;
 	uint32_t n;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
 		rc_t *rc = &ch->rs.dir[i]->core;
@@ -825,12 +861,19 @@ int rmpsc_mpsc_borrow_fn(rmpsc_mpsc *ch, uint32_t n, rmpsc_mpsc_fn fn, void *ctx
 	uint32_t id;
 	int k;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(!fn, -EINVAL);
 	k = rmpsc_mpsc_borrow(ch, n, &b, &id);
 	if (k > 0) {
+		uint32_t run = handler_enter(ch);
+		int err;
+
 		fn(ctx, id, b.data, b.count);
-		(void)rmpsc_mpsc_borrow_commit(ch, b.token);
+		handler_exit(ch, run);
+		/* The handler could not touch the borrow: this commit holds. */
+		err = rmpsc_mpsc_borrow_commit(ch, b.token);
+		if (RMPSC__UNLIKELY(err))
+			return err;
 	}
 	return k;
 }
@@ -851,7 +894,7 @@ int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx)
 	};
 	int64_t total = 0, k;
 
-	MPSC_CHECK(ch);
+	MPSC_CONS_CHECK(ch);
 	ch->rd_ring = -1; /* an outstanding span is delivered again below */
 	while ((k = mpsc_round(ch, &rd)) > 0)
 		total += k;

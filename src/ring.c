@@ -383,8 +383,9 @@ int rmpsc__rc_readable_timed(rc_t *rc, uint32_t n, rmpsc_span *out, int64_t time
  * the fast pop's and no longer the driver's loop around it (one 10 ns
  * timer step of the ping-pong's p50, bench/README.md); an element in the
  * cached view is taken at once (its release publishes the rest). False
- * when the wait belongs to the general driver: borrows out, or a close
- * begun (the driver then waits for its end to be decided).
+ * when the wait belongs to the general driver: borrows out or a handler
+ * inside (the driver's try refuses), or a close begun (the driver then
+ * waits for its end to be decided).
  */
 static bool pop1_spin(rc_t *rc, void *item)
 {
@@ -539,6 +540,8 @@ int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
 {
 	uint64_t h, t, idx, room, k;
 
+	if (RMPSC__UNLIKELY(rc->nborrow & RC_IN_HANDLER))
+		return -EBUSY;
 	rc_flush(rc);
 	h = rc_head(rc);
 	RMPSC__CHECK(!out, -EINVAL);
@@ -606,6 +609,8 @@ int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token)
 	uint64_t h = rc_head(rc), pos;
 	uint32_t *e;
 
+	if (RMPSC__UNLIKELY(rc->nborrow & RC_IN_HANDLER))
+		return -EBUSY;
 	/* Another ring's token (or one from before a reset or reuse). */
 	RMPSC__CHECK((uint32_t)(token >> 32) != rc_token_tag(rc), -EINVAL);
 	/* The position from its low 32 bits: outstanding runs lie less than
@@ -625,6 +630,8 @@ int rmpsc__rc_borrow_commit_all(rc_t *rc)
 {
 	uint64_t h = rc_head(rc);
 
+	if (RMPSC__UNLIKELY(rc->nborrow & RC_IN_HANDLER))
+		return -EBUSY;
 	if (!rc->nborrow)
 		return 0;
 	while (h != rc->brd) {
@@ -706,16 +713,71 @@ int rmpsc_ring_borrow_commit_all(rmpsc_ring *r)
 int rmpsc_ring_borrow_fn(rmpsc_ring *r, uint32_t n, rmpsc_borrow_fn fn, void *ctx)
 {
 	rmpsc_borrow b;
-	int k;
+	uint64_t saved;
+	int k, err;
 
 	RING_CHECK(r);
 	RMPSC__CHECK(!fn, -EINVAL);
 	k = rmpsc__rc_borrow(&r->core, n, &b);
 	if (k > 0) {
+		saved = rc_handler_enter(&r->core);
 		fn(ctx, b.data, b.count);
-		(void)rmpsc__rc_borrow_commit(&r->core, b.token);
+		rc_handler_exit(&r->core, saved);
+		/* The handler could not touch the borrow: this commit holds. */
+		err = rmpsc__rc_borrow_commit(&r->core, b.token);
+		if (RMPSC__UNLIKELY(err))
+			return err;
 	}
 	return k;
+}
+
+/* ---- the managed loop's side (loop.c) ------------------------------------- */
+
+int rmpsc__ring_consume_timed(rmpsc_ring *r, rmpsc_borrow_fn fn, void *ctx, int64_t timeout_ns,
+			      const rmpsc_wait *w)
+{
+	rc_t *rc;
+	rmpsc_span s;
+	uint64_t saved;
+	int k, err;
+
+	RING_CHECK(r);
+	rc = &r->core;
+	k = rmpsc__rc_readable_timed(rc, UINT32_MAX, &s, timeout_ns, w);
+	if (k <= 0)
+		return k;
+	saved = rc_handler_enter(rc);
+	fn(ctx, s.iov[0].iov_base, s.count[0]);
+	if (s.nseg > 1)
+		fn(ctx, s.iov[1].iov_base, s.count[1]);
+	rc_handler_exit(rc, saved);
+	err = rc_advance(rc, (uint32_t)k);
+	return err ? err : k;
+}
+
+int rmpsc__ring_loop_attach(rmpsc_ring *r)
+{
+	uint32_t none = 0;
+
+	RING_CHECK(r);
+	/* Inside a handler on this ring, or already another loop's. */
+	RMPSC__CHECK(r->core.nborrow & RC_IN_HANDLER, -EBUSY);
+	RMPSC__CHECK(!atomic_compare_exchange_strong_explicit(&r->core.looped, &none, 1,
+							      memory_order_acq_rel,
+							      memory_order_relaxed),
+		     -EBUSY);
+	/* Borrowed elements would stay out of the loop's reach: the loop
+	 * could deliver nothing after them. */
+	if (r->core.nborrow) {
+		atomic_store_explicit(&r->core.looped, 0, memory_order_release);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void rmpsc__ring_loop_detach(rmpsc_ring *r)
+{
+	atomic_store_explicit(&r->core.looped, 0, memory_order_release);
 }
 
 /* ---- lifecycle and status ------------------------------------------------ */
@@ -772,6 +834,11 @@ int64_t rmpsc_ring_footprint(const rmpsc_ring *r)
 int rmpsc_ring_reset(rmpsc_ring *r)
 {
 	RING_CHECK(r);
+	/* Detectable breaches of "exclusive": a loop consumes this ring, or
+	 * the call comes from a handler running on its elements. */
+	RMPSC__CHECK(atomic_load_explicit(&r->core.looped, memory_order_acquire) ||
+			     (r->core.nborrow & RC_IN_HANDLER),
+		     -EBUSY);
 	rc_set_position(&r->core, 0);
 	return 0;
 }

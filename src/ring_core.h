@@ -20,7 +20,8 @@
  *         producer through rmpsc__rc_publish_closed(); then whichever
  *         of the closers and the producer decides the stream's end first
  *         (E7) takes it 1 -> 3 (seq_cst CAS), stores final_tail and 2
- *         (store-release E3); reset writes 0 with no other call running.
+ *         (store-release E3); a reset writes 0 (release, after head: see
+ *         rc_set_position()) with neither side running.
  *         Read by the producer relaxed before and after each publication
  *         (E7), and by the consumers with each tail read (seq_cst, E7) and
  *         when they find the ring empty (acquire, E3).
@@ -52,7 +53,8 @@
  *         acquire (E6) by rmpsc__rc_wake_cons(), which a producer calls
  *         after a publication when it finds the wake word nonzero.
  * cached_head, resv, resv_pos   producer-private, plain.
- * chead, cached_tail, otail, brd, nborrow, blen[]   consumer-private, plain, on a
+ * chead, cached_tail, otail, brd, nborrow, serial, blen[]   consumer-private,
+ *         plain, on a
  *         line of their own (group 2b): chead is the consumer's position,
  *         head its last publication; rc_pop1_fast() (rmpsc_ring_pop) lets
  *         chead run up to rel_mask ahead of head (published every
@@ -208,7 +210,7 @@ struct rmpsc__rcore {
 	 * borrows, and per slot the length of the borrow starting there
 	 * (RC_BORROW_DONE set once committed; allocated at the first borrow). */
 	uint64_t brd;
-	uint32_t nborrow;
+	uint32_t nborrow;     /* outstanding borrows, | RC_IN_HANDLER */
 	uint32_t serial;      /* tags this ring's borrow tokens (rc_token()) */
 	uint32_t *blen;
 
@@ -216,6 +218,9 @@ struct rmpsc__rcore {
 	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
 	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
 	rmpsc_wait wait;           /* the owner's default strategy */
+	/* 1 while a managed loop (loop.c) is this ring's consumer: a second
+	 * loop is refused. CAS by the starter, cleared by its stop. */
+	_Atomic uint32_t looped;
 	/* Where the close ended the stream (E7), valid once closed == 2. */
 	alignas(RMPSC__CACHELINE) _Atomic uint64_t final_tail;
 	/* Metrics (channels with RMPSC_MPSC_F_METRICS), producer-written,
@@ -289,6 +294,7 @@ static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slot
 	rc->phead = 0;
 	atomic_init(&rc->cons_seq, 0);
 	atomic_init(&rc->prod_seq, 0);
+	atomic_init(&rc->looped, 0);
 	atomic_init(&rc->final_tail, 0);
 	rc->cached_head = 0;
 	rc->cached_tail = 0;
@@ -789,16 +795,49 @@ static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
 	return RMPSC__LIKELY(av) ? (int64_t)av : rc_cons_empty(rc);
 }
 
+/*
+ * The consumer is locked out of its ordinary calls while nborrow is not 0:
+ * borrows are outstanding (their elements are not the others' to read
+ * again: -EINVAL), or a handler the library runs on the consumer's
+ * elements is inside (RC_IN_HANDLER: a call from it would read or release
+ * the elements being handed out, -EBUSY). One test covers both on every
+ * path, and cached_tail kept at head sends the 8-byte fast pop to it.
+ */
+#define RC_IN_HANDLER (1u << 31)
+
+static RMPSC__COLD int rc_locked(const rc_t *rc)
+{
+	return (rc->nborrow & RC_IN_HANDLER) ? -EBUSY : -EINVAL;
+}
+
+/* Around a handler's calls (the loop's, borrow_fn's): refuse re-entry and
+ * keep the fast pop out; the consumer's cached view is put back after, as
+ * no consumer call can have changed it meanwhile. */
+static inline uint64_t rc_handler_enter(rc_t *rc)
+{
+	uint64_t saved = rc->cached_tail;
+
+	rc->nborrow |= RC_IN_HANDLER;
+	rc->cached_tail = rc_head(rc);
+	return saved;
+}
+
+static inline void rc_handler_exit(rc_t *rc, uint64_t saved)
+{
+	rc->nborrow &= ~RC_IN_HANDLER;
+	rc->cached_tail = saved;
+}
+
 /* Take up to @n (exactly @n with @exact) elements: returns the count or
- * -EAGAIN / -EPIPE / -EINVAL (exact and n > capacity). */
+ * -EAGAIN / -EPIPE / -EINVAL (exact and n > capacity; borrows out) /
+ * -EBUSY (inside a handler). */
 static inline int rc_take(rc_t *rc, uint32_t n, bool exact)
 {
 	int64_t av;
 
 	rc_flush(rc);
-	/* Borrowed elements are not the others' to read again. */
 	if (RMPSC__UNLIKELY(rc->nborrow))
-		return -EINVAL;
+		return rc_locked(rc);
 	if (exact && RMPSC__UNLIKELY(n > rc_cap(rc)))
 		return -EINVAL;
 	if (RMPSC__UNLIKELY(n == 0))
@@ -825,7 +864,8 @@ static inline int rc_readable(rc_t *rc, uint32_t n, rmpsc_span *s)
 static inline int rc_advance(rc_t *rc, uint32_t n)
 {
 	rc_flush(rc);
-	RMPSC__CHECK(rc->nborrow, -EINVAL);
+	if (RMPSC__UNLIKELY(rc->nborrow))
+		return rc_locked(rc);
 	RMPSC__CHECK(rc_cons_avail(rc, n) < n, -EINVAL);
 	if (n)
 		rc_release(rc, rc_head(rc) + n);
@@ -856,7 +896,7 @@ static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
 
 	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
-		return -EINVAL;
+		return rc_locked(rc);
 	if (RMPSC__UNLIKELY(!rc_cons_avail(rc, 1))) {
 		int64_t err = rc_cons_empty(rc);
 
@@ -877,7 +917,7 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
 
 	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
-		return -EINVAL;
+		return rc_locked(rc);
 	while (done < max) {
 		uint64_t av = rc_cons_avail(rc, UINT64_MAX);
 		uint32_t k;
@@ -1126,7 +1166,7 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
 	if (h == rc->cached_tail) {
 		uint64_t t;
 
-		/* Borrows keep cached_tail at head (rmpsc__rc_borrow). */
+		/* Borrows and handlers keep cached_tail at head. */
 		if (RMPSC__UNLIKELY(rc->nborrow))
 			return rmpsc__rc_pop1(rc, item);
 		/* A close begun: the general path (rc_cons_tail_closed()). */

@@ -40,6 +40,8 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
+#include "ring_core.h" /* a ring's core, for the white-box case of an early end */
+
 #if defined(__SANITIZE_THREAD__)
 #define LOOP_TSAN 1
 #elif defined(__has_feature)
@@ -73,6 +75,7 @@ static const char *errname(long long v)
 	case -EDEADLK: return "-EDEADLK";
 	case -ENOMEM: return "-ENOMEM";
 	case -ETIMEDOUT: return "-ETIMEDOUT";
+	case -EBUSY: return "-EBUSY";
 	default: return v < 0 ? "negative" : "positive";
 	}
 }
@@ -939,11 +942,206 @@ static void test_loop_stop_while_producer_pushes_loses_nothing(void **state)
 	}
 }
 
+/* ---- elements left behind, re-entry ---------------------------------------- */
+
+/* Values 0..n-1 pushed from @first on, one at a time. */
+static void push_range(rmpsc_ring *r, uint64_t first, uint64_t n)
+{
+	for (uint64_t v = first; v < first + n; v++)
+		assert_ret(rmpsc_ring_push(r, &v), 0);
+}
+
+/*
+ * The issue's sequence: push 4, borrow 1, start a loop, push 8, stop. The
+ * loop could not read past the borrow, ended at once on its first call's
+ * -EINVAL, and stop returned 0 with nothing processed and 12 elements still
+ * in the ring. Now the start is refused while a borrow is out; once it is
+ * committed, the loop delivers all 12.
+ */
+static void test_loop_start_with_borrow_outstanding_returns_einval(void **state)
+{
+	rmpsc_ring *r = ring_new(64, 8);
+	struct seq_ctx c;
+	rmpsc_borrow b;
+	rmpsc_loop *l = SENTINEL;
+
+	(void)state;
+	seq_ctx_init(&c, 8, 64);
+	push_range(r, 0, 4);
+	assert_ret(rmpsc_ring_borrow(r, 1, &b), 1);
+	assert_ret(rmpsc_loop_start_ring(r, seq_handler, &c, NULL, &l), -EINVAL);
+	assert_null(l);
+	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
+	assert_ret(rmpsc_loop_start_ring(r, seq_handler, &c, NULL, &l), 0);
+	push_range(r, 4, 8);
+	assert_ret(rmpsc_loop_stop(l), 0);
+	assert_ret(rmpsc_loop_processed(l), 11); /* the borrowed one was released */
+	assert_ret(rmpsc_ring_len(r), 0);
+	rmpsc_loop_destroy(l);
+	rmpsc_ring_destroy(r);
+}
+
+/* A ring is one loop's consumer at a time. */
+static void test_loop_start_on_ring_with_running_loop_returns_ebusy(void **state)
+{
+	rmpsc_ring *r = ring_new(64, 8);
+	atomic_uint_fast64_t n1, n2;
+	rmpsc_loop *l1 = NULL, *l2 = SENTINEL;
+
+	(void)state;
+	atomic_init(&n1, 0);
+	atomic_init(&n2, 0);
+	assert_ret(rmpsc_loop_start_ring(r, count_handler, &n1, NULL, &l1), 0);
+	assert_ret(rmpsc_loop_start_ring(r, count_handler, &n2, NULL, &l2), -EBUSY);
+	assert_null(l2);
+	assert_ret(rmpsc_ring_reset(r), -EBUSY); /* not exclusive while it runs */
+	push_range(r, 0, 5);
+	assert_ret(rmpsc_loop_stop(l1), 0);
+	assert_int_equal(atomic_load(&n1), 5);
+	rmpsc_loop_destroy(l1);
+	/* after the stop the ring may get a new loop */
+	assert_ret(rmpsc_ring_reset(r), 0);
+	assert_ret(rmpsc_loop_start_ring(r, count_handler, &n2, NULL, &l2), 0);
+	push_range(r, 0, 3);
+	assert_ret(rmpsc_loop_stop(l2), 0);
+	assert_int_equal(atomic_load(&n2), 3);
+	rmpsc_loop_destroy(l2);
+	rmpsc_ring_destroy(r);
+}
+
+/*
+ * A handler that calls the ring's consumer calls gets -EBUSY from each and
+ * takes nothing: the loop delivers every element exactly once. (A pop from
+ * the handler used to take an element of the run being handed out, and the
+ * loop's advance then failed silently: 8 elements delivered twice.)
+ */
+struct reentry_ctx {
+	rmpsc_ring *r;
+	uint64_t next, bad, calls;
+	int worst; /* a return other than -EBUSY, or 0 */
+	int which;
+};
+
+static void reentry_handler(void *arg, const void *items, uint32_t count)
+{
+	struct reentry_ctx *c = arg;
+	const uint64_t *v = items;
+	uint64_t buf[4];
+	rmpsc_span s;
+	rmpsc_borrow b;
+	rmpsc_loop *l = NULL;
+	atomic_uint_fast64_t n;
+	const int rets[] = {
+		rmpsc_ring_pop(c->r, buf),
+		rmpsc_ring_pop_n(c->r, buf, 4),
+		rmpsc_ring_pop_n_exact(c->r, buf, 1),
+		rmpsc_ring_peek(c->r, buf),
+		rmpsc_ring_peek_n(c->r, buf, 4),
+		rmpsc_ring_readable(c->r, 4, &s),
+		rmpsc_ring_advance(c->r, 1),
+		rmpsc_ring_skip(c->r, 1),
+		rmpsc_ring_drain(c->r, buf, 4),
+		rmpsc_ring_borrow(c->r, 1, &b),
+		rmpsc_ring_borrow_commit_all(c->r),
+		rmpsc_ring_pop_timed(c->r, buf, 0, NULL),
+		rmpsc_ring_pop_n_timed(c->r, buf, 4, 1000000, NULL),
+		rmpsc_ring_readable_timed(c->r, 4, &s, -1, NULL),
+		rmpsc_ring_reset(c->r),
+		rmpsc_loop_start_ring(c->r, count_handler, &n, NULL, &l),
+	};
+
+	for (uint32_t i = 0; i < count; i++)
+		if (v[i] != c->next++)
+			c->bad++;
+	c->calls++;
+	for (int i = 0; i < (int)(sizeof rets / sizeof rets[0]); i++) {
+		if (rets[i] != -EBUSY && !c->worst) {
+			c->worst = rets[i] ? rets[i] : INT_MIN;
+			c->which = i;
+		}
+	}
+}
+
+static void test_loop_handler_calling_consumer_calls_gets_ebusy_and_nothing_repeats(
+	void **state)
+{
+	rmpsc_ring *r = ring_new(64, 8);
+	struct reentry_ctx c = { .r = r };
+	rmpsc_loop *l = NULL;
+
+	(void)state;
+	assert_ret(rmpsc_loop_start_ring(r, reentry_handler, &c, NULL, &l), 0);
+	push_range(r, 0, 8);
+	assert_ret(rmpsc_loop_stop(l), 0);
+	if (c.worst)
+		print_error("call %d from the handler returned %d (%s)\n", c.which, c.worst,
+			    errname(c.worst));
+	assert_int_equal(c.worst, 0);
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(c.next, 8);
+	assert_ret(rmpsc_loop_processed(l), 8);
+	assert_ret(rmpsc_ring_len(r), 0);
+	rmpsc_loop_destroy(l);
+	rmpsc_ring_destroy(r);
+}
+
+/*
+ * A loop that ends before the ring is closed and drained reports why from
+ * stop (and again from a second stop), and leaves the rest in the ring.
+ * The early end is forced white-box: the handler marks a borrow as
+ * outstanding on its ring, as a borrow from another thread (a breach of the
+ * loop's contract) would, so the loop's release of the run fails.
+ */
+struct early_ctx {
+	rmpsc_ring *r;
+	uint64_t seen;
+};
+
+static void early_handler(void *arg, const void *items, uint32_t count)
+{
+	struct early_ctx *c = arg;
+
+	(void)items;
+	if (c->seen == 0)
+		((rc_t *)(void *)c->r)->nborrow++;
+	c->seen += count;
+}
+
+static void test_loop_stop_after_early_end_returns_its_error_and_leaves_the_rest(
+	void **state)
+{
+	rmpsc_ring *r = ring_new(64, 8);
+	struct early_ctx c = { .r = r };
+	rmpsc_loop *l = NULL;
+	uint64_t v;
+
+	(void)state;
+	push_range(r, 0, 4);
+	assert_ret(rmpsc_loop_start_ring(r, early_handler, &c, NULL, &l), 0);
+	push_range(r, 4, 8);
+	assert_ret(rmpsc_loop_stop(l), -EINVAL);
+	assert_ret(rmpsc_loop_stop(l), -EINVAL);
+	assert_ret(rmpsc_loop_processed(l), 0);
+	assert_ret(rmpsc_ring_len(r), 12); /* nothing was released */
+	((rc_t *)(void *)r)->nborrow--;
+	for (uint64_t i = 0; i < 12; i++) {
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+		assert_int_equal(v, i);
+	}
+	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
+	rmpsc_loop_destroy(l);
+	rmpsc_ring_destroy(r);
+}
+
 #define U(f) cmocka_unit_test(f)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		U(test_loop_start_with_borrow_outstanding_returns_einval),
+		U(test_loop_start_on_ring_with_running_loop_returns_ebusy),
+		U(test_loop_handler_calling_consumer_calls_gets_ebusy_and_nothing_repeats),
+		U(test_loop_stop_after_early_end_returns_its_error_and_leaves_the_rest),
 		/* arguments and handles */
 		U(test_loop_start_with_null_fn_returns_einval),
 		U(test_loop_start_with_null_out_returns_einval),

@@ -3624,6 +3624,100 @@ static void test_mpsc_consumer_calls_when_producer_registers_pushes_and_closes_m
 	}
 }
 
+/*
+ * Re-entry: a handler the channel runs (consume_all, consume_up_to,
+ * consume_all_timed, drain_all, borrow_fn) that makes any consumer call
+ * gets -EBUSY and takes nothing, so every element arrives once. An
+ * rmpsc_mpsc_pop() from a consume_up_to handler used to take an element of
+ * the run being handed out: that one was delivered twice and the one after
+ * the run was lost.
+ */
+static struct {
+	rmpsc_mpsc *ch;
+	struct rec *rec;
+	int worst, which;
+} reent;
+
+static void reent_fn(void *ctx, uint32_t id, const void *items, uint32_t count)
+{
+	rmpsc_mpsc *ch = reent.ch;
+	uint64_t buf[4];
+	rmpsc_span s;
+	rmpsc_borrow b;
+	uint32_t pid;
+	const int64_t rets[] = {
+		rmpsc_mpsc_pop(ch, buf, &pid),
+		rmpsc_mpsc_pop_n(ch, buf, 4),
+		rmpsc_mpsc_pop_n_timed(ch, buf, 4, 0, NULL),
+		rmpsc_mpsc_consume_all(ch, never_fn, NULL),
+		rmpsc_mpsc_consume_up_to(ch, 4, never_fn, NULL),
+		rmpsc_mpsc_consume_up_to(ch, 0, never_fn, NULL),
+		rmpsc_mpsc_consume_count(ch, 4),
+		rmpsc_mpsc_consume_count(ch, 0),
+		rmpsc_mpsc_consume_all_timed(ch, never_fn, NULL, -1, NULL),
+		rmpsc_mpsc_readable(ch, 4, &s, &pid),
+		rmpsc_mpsc_readable_timed(ch, 4, &s, &pid, -1, NULL),
+		rmpsc_mpsc_advance(ch, 1),
+		rmpsc_mpsc_borrow(ch, 1, &b, &pid),
+		rmpsc_mpsc_borrow_commit(ch, 0),
+		rmpsc_mpsc_borrow_commit_all(ch),
+		rmpsc_mpsc_borrow_fn(ch, 1, never_fn, NULL),
+		rmpsc_mpsc_drain_all(ch, never_fn, NULL),
+		rmpsc_mpsc_reset_skip(ch),
+	};
+
+	(void)ctx;
+	rec_fn(reent.rec, id, items, count);
+	for (int i = 0; i < (int)(sizeof rets / sizeof rets[0]); i++) {
+		if (rets[i] != -EBUSY && !reent.worst) {
+			reent.worst = rets[i] ? (int)rets[i] : INT32_MIN;
+			reent.which = i;
+		}
+	}
+}
+
+static void test_mpsc_handler_calling_consumer_calls_gets_ebusy_and_nothing_repeats(
+	void **state)
+{
+	(void)state;
+	for (int drv = 0; drv < 5; drv++) {
+		rmpsc_mpsc *ch = mpsc_new(8, 2, 2, 0);
+		rmpsc_producer *p0 = reg(ch, 0), *p1 = reg(ch, 1);
+		int64_t k, total = 0;
+
+		memset(&reent, 0, sizeof reent);
+		reent.ch = ch;
+		reent.rec = rec_new();
+		push_vals(p0, 0, 6);
+		push_vals(p1, 0, 6);
+		for (int i = 0; i < 64 && total < 12; i++) {
+			switch (drv) {
+			case 0: k = rmpsc_mpsc_consume_all(ch, reent_fn, NULL); break;
+			case 1: k = rmpsc_mpsc_consume_up_to(ch, 3, reent_fn, NULL); break;
+			case 2: k = rmpsc_mpsc_consume_all_timed(ch, reent_fn, NULL, 0, NULL); break;
+			case 3: k = rmpsc_mpsc_drain_all(ch, reent_fn, NULL); break;
+			default: k = rmpsc_mpsc_borrow_fn(ch, 2, reent_fn, NULL); break;
+			}
+			assert_true(k >= 0 || k == -EAGAIN || k == -ETIMEDOUT);
+			total += k > 0 ? k : 0;
+		}
+		if (reent.worst)
+			print_error("driver %d: call %d from the handler returned %d (%s)\n", drv,
+				    reent.which, reent.worst, errname(reent.worst));
+		assert_int_equal(reent.worst, 0);
+		assert_int_equal(total, 12);
+		rec_expect(reent.rec, 0, 0, 6);
+		rec_expect(reent.rec, 1, 0, 6);
+		assert_ret(rmpsc_mpsc_len(ch), 0);
+		/* and the channel works as before afterwards */
+		push_vals(p0, 6, 1);
+		assert_ret(rmpsc_mpsc_pop(ch, &k, NULL), 0);
+		assert_int_equal(k, (int64_t)val(0, 6));
+		free(reent.rec);
+		rmpsc_mpsc_destroy(ch);
+	}
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_mpsc, teardown_mpsc)
@@ -3778,6 +3872,7 @@ int main(void)
 		M(test_mpsc_borrow_with_metrics_counts_received),
 		/* defects found by trying the API as a new user */
 		U(test_mpsc_consumer_calls_when_producer_registers_pushes_and_closes_mid_round_deliver_before_epipe),
+		U(test_mpsc_handler_calling_consumer_calls_gets_ebusy_and_nothing_repeats),
 		/* last: under ASan+UBSan a failure here aborts the process */
 		T(test_mpsc_calls_with_notifier_handle_return_ebadf),
 	};

@@ -51,6 +51,7 @@ static const char *errname(long long v)
 	case -ENOMEM: return "-ENOMEM";
 	case -E2BIG: return "-E2BIG";
 	case -EOPNOTSUPP: return "-EOPNOTSUPP";
+	case -EBUSY: return "-EBUSY";
 	default: return v < 0 ? "negative" : "positive";
 	}
 }
@@ -3278,6 +3279,68 @@ static void test_ring_borrow_at_buffer_end_stops_at_the_wrap(void **state)
 	assert_ret(rmpsc_ring_is_empty(r), 1);
 }
 
+/*
+ * Re-entry from a borrow_fn handler: every consumer call on the ring gets
+ * -EBUSY (it used to be -EINVAL, "a borrow is out", for most of them, and a
+ * commit_all from the handler released the run being read) and the run is
+ * committed once the handler returns.
+ */
+static struct {
+	rmpsc_ring *r;
+	int worst, which;
+	uint64_t first;
+} bre;
+
+static void borrow_reenter(void *ctx, const void *items, uint32_t count)
+{
+	rmpsc_ring *r = bre.r;
+	uint64_t buf[4];
+	rmpsc_span s;
+	rmpsc_borrow b;
+	const int rets[] = {
+		rmpsc_ring_pop(r, buf),
+		rmpsc_ring_pop_n(r, buf, 4),
+		rmpsc_ring_peek(r, buf),
+		rmpsc_ring_readable(r, 4, &s),
+		rmpsc_ring_advance(r, 1),
+		rmpsc_ring_skip(r, 1),
+		rmpsc_ring_drain(r, buf, 4),
+		rmpsc_ring_borrow(r, 1, &b),
+		rmpsc_ring_borrow_commit(r, 0),
+		rmpsc_ring_borrow_commit_all(r),
+		rmpsc_ring_borrow_fn(r, 1, borrow_reenter, NULL),
+		rmpsc_ring_pop_timed(r, buf, -1, NULL),
+		rmpsc_ring_reset(r),
+	};
+
+	(void)ctx;
+	assert_int_equal(count, 2);
+	memcpy(&bre.first, items, 8);
+	for (int i = 0; i < (int)(sizeof rets / sizeof rets[0]); i++) {
+		if (rets[i] != -EBUSY && !bre.worst) {
+			bre.worst = rets[i] ? rets[i] : INT_MIN;
+			bre.which = i;
+		}
+	}
+}
+
+static void test_ring_borrow_fn_handler_calling_consumer_calls_gets_ebusy(void **state)
+{
+	rmpsc_ring *r = *state;
+
+	memset(&bre, 0, sizeof bre);
+	bre.r = r;
+	push_seq(r, 10, 5);
+	assert_ret(rmpsc_ring_borrow_fn(r, 2, borrow_reenter, NULL), 2);
+	if (bre.worst)
+		print_error("call %d from the handler returned %d (%s)\n", bre.which, bre.worst,
+			    errname(bre.worst));
+	assert_int_equal(bre.worst, 0);
+	assert_int_equal(bre.first, 10);
+	assert_ret(rmpsc_ring_len(r), 3);
+	pop_seq(r, 12, 3);
+}
+
 static uint64_t borrow_fn_sum;
 
 static void borrow_sum(void *ctx, const void *items, uint32_t count)
@@ -3500,6 +3563,7 @@ int main(void)
 		T(test_ring_borrow_outstanding_makes_other_consumer_calls_einval),
 		T(test_ring_borrow_at_buffer_end_stops_at_the_wrap),
 		T(test_ring_borrow_fn_commits_when_callback_returns),
+		T(test_ring_borrow_fn_handler_calling_consumer_calls_gets_ebusy),
 		T(test_ring_borrow_after_close_returns_epipe_once_committed),
 	};
 

@@ -34,6 +34,13 @@
  * The blocking consumer calls wait on the whole channel: any producer's
  * commit wakes them, and before sleeping they look at every ring.
  *
+ * Re-entry. While a handler the channel calls is running (the @p fn of
+ * consume_all, consume_up_to, consume_all_timed, drain_all, borrow_fn),
+ * every consumer call on the channel returns -EBUSY (the _timed ones at
+ * once): a call from the handler would read or give back the elements
+ * being handed to it. Producer calls, registration, close and the status
+ * calls work as usual from a handler.
+ *
  * Close. rmpsc_mpsc_close() closes every ring and refuses new
  * registrations. Producers get -EPIPE; the consumer gets everything
  * committed before, then -EPIPE (final, as for a ring).
@@ -240,7 +247,8 @@ RMPSC_API int64_t rmpsc_producer_len(const rmpsc_producer *p);
  * release them with one head update per ring.
  *
  * @return elements consumed (0: nothing in the rings looked at this round);
- *  -EPIPE: closed and everything consumed; -EINVAL: @p fn is NULL; -EBADF.
+ *  -EPIPE: closed and everything consumed; -EINVAL: @p fn is NULL; -EBUSY: called from
+ *  a handler of this channel (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free (one round).
  * Ordering: acquire per ring, then release.
  */
@@ -250,7 +258,8 @@ RMPSC_API int64_t rmpsc_mpsc_consume_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void 
  * As rmpsc_mpsc_consume_all(), stopping after @p max elements (later rings
  * are served first next time).
  *
- * @return elements consumed, 0..max; -EPIPE; -EINVAL: @p fn NULL; -EBADF.
+ * @return elements consumed, 0..max; -EPIPE; -EINVAL: @p fn NULL; -EBUSY: called from a
+ *  handler of this channel (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: as consume_all.
  */
@@ -261,7 +270,8 @@ RMPSC_API int64_t rmpsc_mpsc_consume_up_to(rmpsc_mpsc *ch, uint64_t max, rmpsc_m
  * Count-only consume: discard up to @p max committed elements (one round,
  * adaptive skip applies) without calling anything.
  *
- * @return elements discarded; -EPIPE; -EBADF.
+ * @return elements discarded; -EPIPE; -EBUSY: called from a handler of this channel
+ *  (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release.
  */
@@ -273,7 +283,8 @@ RMPSC_API int64_t rmpsc_mpsc_consume_count(rmpsc_mpsc *ch, uint64_t max);
  * the channel's strategy, RMPSC_WAIT_BLOCK).
  *
  * @return elements consumed (>= 1); -ETIMEDOUT; -EPIPE; -EINVAL: @p fn NULL
- *  or @p w invalid; -E2BIG: @p w too large with non-zero extra bytes; -EBADF.
+ *  or @p w invalid; -E2BIG: @p w too large with non-zero extra bytes; -EBUSY: called
+ *  from a handler of this channel (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: blocking.
  * Ordering: as consume_all.
  */
@@ -283,7 +294,8 @@ RMPSC_API int64_t rmpsc_mpsc_consume_all_timed(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn,
 /**
  * Forget the adaptive-skip history: every ring is looked at next round.
  *
- * @return 0; -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ * @return 0; -EBUSY: called from a handler of this channel (file comment); -EBADF.
+ *  Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: none.
  */
 RMPSC_API int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch);
@@ -299,7 +311,8 @@ RMPSC_API int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch);
  * @param item   receives elem_size bytes.
  * @param producer_id receives the producer id (may be NULL).
  * @return 0; -EAGAIN: every ring is empty; -EPIPE: closed and drained;
- *  -EINVAL: @p item NULL; -EBADF. Concurrency: the consumer thread.
+ *  -EINVAL: @p item NULL; -EBUSY: called from a handler of this channel (file comment);
+ *  -EBADF. Concurrency: the consumer thread.
  * Progress: wait-free. Ordering: acquire then release.
  */
 RMPSC_API int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id);
@@ -311,7 +324,8 @@ RMPSC_API int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id);
  *
  * @return elements copied, 1..min(n, INT32_MAX) (0 when @p n is 0);
  *  -EAGAIN: nothing there; -EPIPE: closed and drained; -EINVAL: @p items
- *  NULL and n not 0; -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ *  NULL and n not 0; -EBUSY: called from a handler of this channel (file comment);
+ *  -EBADF. Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release, per ring.
  */
 RMPSC_API int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n);
@@ -328,12 +342,13 @@ RMPSC_API int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n,
 
 /**
  * Zero-copy pull: describe up to @p n committed elements of the next ring
- * that has some (rings in turn) and say whose they are. Release them with rmpsc_mpsc_advance(); until then the same ring's
- * span is returned again.
+ * that has some (rings in turn) and say whose they are. Release them with
+ * rmpsc_mpsc_advance(); until then the same ring's span is returned again.
  *
  * @param producer_id receives the producer id (may be NULL).
  * @return elements readable, 1..n (0 when @p n is 0); -EAGAIN; -EPIPE;
- *  -EINVAL: @p out NULL; -EBADF. Concurrency: the consumer thread.
+ *  -EINVAL: @p out NULL; -EBUSY: called from a handler of this channel (file comment);
+ *  -EBADF. Concurrency: the consumer thread.
  * Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_mpsc_readable(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out,
@@ -357,7 +372,8 @@ RMPSC_API int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *
  * returns -EINVAL.
  *
  * @return 0; -EINVAL: no readable span is outstanding, or @p n is more than
- *  it holds; -EBADF. Concurrency: the consumer thread. Progress: wait-free.
+ *  it holds; -EBUSY: called from a handler of this channel (file comment); -EBADF.
+ *  Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: release.
  */
 RMPSC_API int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n);
@@ -373,7 +389,8 @@ RMPSC_API int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n);
  * @param producer_id receives the producer id (may be NULL).
  * @return elements borrowed, 1..n (0 when @p n is 0); -EAGAIN; -EPIPE:
  *  closed, drained, nothing borrowed; -ENOMEM: a ring's first borrow could
- *  not allocate its table; -EINVAL: @p out NULL; -EBADF.
+ *  not allocate its table; -EINVAL: @p out NULL; -EBUSY: called from a handler of this
+ *  channel (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire.
  */
@@ -385,7 +402,8 @@ RMPSC_API int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out,
  *
  * @return 0; -EINVAL: stale, forged or already committed token, or one of
  *  another channel or ring, or of this ring before a new producer reused
- *  it (rmpsc_borrow); nothing changes; -EBADF.
+ *  it (rmpsc_borrow); nothing changes; -EBUSY: called from a handler of this channel
+ *  (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free. Ordering: release.
  */
 RMPSC_API int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token);
@@ -393,7 +411,8 @@ RMPSC_API int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token);
 /**
  * Give back every outstanding borrow of every ring.
  *
- * @return elements released; -EBADF. Concurrency: the consumer thread.
+ * @return elements released; -EBUSY: called from a handler of this channel (file
+ *  comment); -EBADF. Concurrency: the consumer thread.
  * Progress: wait-free. Ordering: release.
  */
 RMPSC_API int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch);
@@ -402,7 +421,8 @@ RMPSC_API int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch);
  * Borrow (as rmpsc_mpsc_borrow()), call @p fn, commit when it returns.
  *
  * @return elements handed to @p fn; -EAGAIN; -EPIPE; -ENOMEM; -EINVAL:
- *  @p fn NULL; -EBADF. Concurrency: the consumer thread. Progress: as @p fn.
+ *  @p fn NULL; -EBUSY: called from a handler of this channel (file comment); -EBADF.
+ *  Concurrency: the consumer thread. Progress: as @p fn.
  * Ordering: acquire, then release.
  */
 RMPSC_API int rmpsc_mpsc_borrow_fn(rmpsc_mpsc *ch, uint32_t n, rmpsc_mpsc_fn fn, void *ctx);
@@ -422,7 +442,8 @@ RMPSC_API int rmpsc_mpsc_close(rmpsc_mpsc *ch);
  * A span from rmpsc_mpsc_readable() that was not advanced is dropped: its
  * elements are still in their ring and go to @p fn like the rest.
  *
- * @return elements consumed (0 when there were none); -EBADF.
+ * @return elements consumed (0 when there were none); -EBUSY: called from a handler of
+ *  this channel (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: as consume_all.
  */
@@ -431,11 +452,12 @@ RMPSC_API int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *c
 /**
  * @return 1 if the channel is closed and every ring's stream has ended and
  *  was consumed (true at a moment during the call: after a 1, every
- *  consumer call reports -EPIPE), else 0; -EBADF. Elements rmpsc_mpsc_pop() took and has not released yet (its
- *  release batching) still count, here, in the len calls, in the stats'
- *  pending figures and for rmpsc_mpsc_hottest(), until the consumer's next
- *  call that looks at their ring; a consumer that stops right after taking
- *  the last element leaves them counted.
+ *  consumer call reports -EPIPE), else 0; -EBADF. Elements
+ *  rmpsc_mpsc_pop() took and has not released yet (its release batching)
+ *  still count, here, in the len calls, in the stats' pending figures and
+ *  for rmpsc_mpsc_hottest(), until the consumer's next call that looks at
+ *  their ring; a consumer that stops right after taking the last element
+ *  leaves them counted.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch);
@@ -658,7 +680,9 @@ RMPSC_API int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item);
 /**
  * Batch consume in place: claim up to @p max elements of one ring, hand
  * them to @p fn (up to two segments, with the producer id: 0 for SPMC),
- * then complete the run.
+ * then complete the run. @p fn may call this consumer's calls itself: each
+ * claims a run of its own (as another consumer would), so nothing is read
+ * twice; the run being handled stays claimed until @p fn returns.
  *
  * @return elements handled (0 when @p max is 0); -EAGAIN; -EPIPE; -EINVAL:
  *  @p fn NULL; -EBADF. Concurrency: as steal. Progress: as @p fn.

@@ -28,7 +28,10 @@ typedef struct rmpsc_loop rmpsc_loop;
 /**
  * Handler: @p count consecutive elements of the ring's element size start
  * at @p items (ring memory: valid only during the call). The slots are
- * released when the handler returns.
+ * released when the handler returns. The handler must not consume from
+ * the ring itself: the ring's consumer calls return -EBUSY from it (ring.h,
+ * "Consumer lock-outs"), as does rmpsc_loop_stop() -EDEADLK; it may push
+ * into the ring, close it, or use other rings.
  */
 typedef void (*rmpsc_loop_fn)(void *ctx, const void *items, uint32_t count);
 
@@ -43,7 +46,11 @@ typedef void (*rmpsc_loop_fn)(void *ctx, const void *items, uint32_t count);
  * @param out receives the handle; set to NULL on error.
  * @return 0;
  *  -EBADF: @p r is not a ring;
- *  -EINVAL: @p fn or @p out is NULL, or @p w is not a valid strategy;
+ *  -EINVAL: @p fn or @p out is NULL, @p w is not a valid strategy, or a
+ *           borrow is outstanding on @p r (commit it first: the loop could
+ *           deliver nothing past it);
+ *  -EBUSY: another loop consumes @p r (until its rmpsc_loop_stop()), or the
+ *          call comes from a handler running on @p r's elements;
  *  -E2BIG: @p w is larger than this library knows with non-zero extra bytes;
  *  -ENOMEM / -EAGAIN: no memory or no thread could be created.
  * Concurrency: any thread; the loop becomes the ring's only consumer.
@@ -56,10 +63,18 @@ RMPSC_API int rmpsc_loop_start_ring(rmpsc_ring *r, rmpsc_loop_fn fn, void *ctx,
 /**
  * Stop: close the ring (producers get -EPIPE from then on), let the loop
  * deliver every element committed before the close, and join the thread.
- * Idempotent: a second call returns 0 at once.
+ * Idempotent: a later call returns the same result at once.
  *
- * @return 0; -EBADF: @p l is not a loop; -EDEADLK: called from the loop's
- *  own thread (from the handler).
+ * The loop only ends early, before the ring is closed and drained, when
+ * the ring is used against the loop's contract (another thread borrows
+ * from it, consumes from it or resets it while the loop runs): stop then
+ * returns the error that ended it, and the elements the loop did not
+ * deliver are still in the (now closed) ring, for the caller to drain.
+ *
+ * @return 0: everything committed before the close was delivered;
+ *  the error that ended the loop early (-EINVAL, -EBUSY or -EBADF, as the
+ *  ring's consumer calls return them; see above); -EBADF: @p l is not a
+ *  loop; -EDEADLK: called from the loop's own thread (from the handler).
  * Concurrency: any thread but the loop's; one stop at a time.
  * Progress: blocking (joins). Ordering: every handler call happens-before
  *   the return.
@@ -77,7 +92,9 @@ RMPSC_API int64_t rmpsc_loop_processed(const rmpsc_loop *l);
 
 /**
  * Stop the loop if it still runs (as rmpsc_loop_stop()), then free it.
- * Accepts NULL. Must not be called from the handler.
+ * Accepts NULL. Must not be called from the handler. It returns nothing:
+ * call rmpsc_loop_stop() first to learn whether the loop delivered
+ * everything.
  *
  * Concurrency: no other call on @p l may run or follow. Progress: blocking.
  * Ordering: none.

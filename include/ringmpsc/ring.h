@@ -51,6 +51,18 @@
  * and count in len, is_empty and is_full. This keeps the consumer's index
  * line in its own cache while a producer polls a full ring
  * (bench/README.md, tuning log).
+ *
+ * Consumer lock-outs. Two states make the consumer calls refuse, so that
+ * no element is ever read twice or given back while it is being read:
+ *  - borrows outstanding (see "Borrowed reads" below): pop*, peek*,
+ *    readable, advance, skip, drain and their _timed twins return -EINVAL
+ *    (the borrow calls go on working);
+ *  - re-entry: while a handler that the library calls on this ring's
+ *    elements is running (a managed loop's handler, loop.h, or the @p fn
+ *    of rmpsc_ring_borrow_fn()), every consumer call on the ring, the
+ *    borrow calls, rmpsc_ring_reset() and rmpsc_loop_start_ring() return
+ *    -EBUSY, the _timed ones at once. The producer calls, close and the
+ *    status calls work as usual from a handler.
  */
 #ifndef RINGMPSC_RING_H
 #define RINGMPSC_RING_H
@@ -270,7 +282,7 @@ RMPSC_API int rmpsc_ring_push_n_exact(rmpsc_ring *r, const void *items, uint32_t
  *  -EAGAIN: the ring is empty;
  *  -EPIPE: the ring is empty and closed;
  *  -EINVAL: @p out is NULL;
- *  -EBADF: @p r is not a ring.
+ *  -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire; pairs with the producer's commit/push.
  */
@@ -282,7 +294,7 @@ RMPSC_API int rmpsc_ring_readable(rmpsc_ring *r, uint32_t n, rmpsc_span *out);
  * @param n elements to release; 0 is a no-op.
  * @return 0;
  *  -EINVAL: @p n is more than is committed and unread (nothing changes);
- *  -EBADF: @p r is not a ring.
+ *  -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: release; the consumer's reads of those slots happen-before the
  *   producer reuses them.
@@ -298,7 +310,7 @@ RMPSC_API int rmpsc_ring_advance(rmpsc_ring *r, uint32_t n);
  *  -EAGAIN: the ring is empty;
  *  -EPIPE: the ring is empty and closed;
  *  -EINVAL: @p item is NULL;
- *  -EBADF: @p r is not a ring.
+ *  -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release, as readable + advance.
  */
@@ -312,7 +324,7 @@ RMPSC_API int rmpsc_ring_pop(rmpsc_ring *r, void *item);
  *  -EAGAIN: the ring is empty;
  *  -EPIPE: the ring is empty and closed;
  *  -EINVAL: @p items is NULL and @p n is not 0;
- *  -EBADF: @p r is not a ring.
+ *  -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release, as readable + advance.
  */
@@ -327,7 +339,7 @@ RMPSC_API int rmpsc_ring_pop_n(rmpsc_ring *r, void *items, uint32_t n);
  *  -EAGAIN: fewer than @p n elements are committed;
  *  -EPIPE: the ring is empty and closed;
  *  -EINVAL: @p items is NULL and @p n is not 0, or @p n exceeds the capacity;
- *  -EBADF: @p r is not a ring.
+ *  -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release, as readable + advance.
  */
@@ -337,7 +349,8 @@ RMPSC_API int rmpsc_ring_pop_n_exact(rmpsc_ring *r, void *items, uint32_t n);
  * Copy the next element out without consuming it.
  *
  * @return 0; -EAGAIN: empty; -EPIPE: empty and closed; -EINVAL: @p item is
- *  NULL; -EBADF: @p r is not a ring.
+ *  NULL; -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a
+ *  ring.
  * Concurrency: the consumer thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_ring_peek(rmpsc_ring *r, void *item);
@@ -347,7 +360,7 @@ RMPSC_API int rmpsc_ring_peek(rmpsc_ring *r, void *item);
  *
  * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: empty;
  *  -EPIPE: empty and closed; -EINVAL: @p items is NULL and @p n is not 0;
- *  -EBADF: @p r is not a ring.
+ *  -EINVAL / -EBUSY: consumer locked out (file comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_ring_peek_n(rmpsc_ring *r, void *items, uint32_t n);
@@ -356,7 +369,8 @@ RMPSC_API int rmpsc_ring_peek_n(rmpsc_ring *r, void *items, uint32_t n);
  * Discard up to @p n elements without copying them.
  *
  * @return elements discarded, 1..n (0 when @p n is 0); -EAGAIN: empty;
- *  -EPIPE: empty and closed; -EBADF: @p r is not a ring.
+ *  -EPIPE: empty and closed; -EINVAL / -EBUSY: consumer locked out (file comment);
+ *  -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free.
  * Ordering: acquire then release.
  */
@@ -371,7 +385,8 @@ RMPSC_API int rmpsc_ring_skip(rmpsc_ring *r, uint32_t n);
  * @param items receives up to max * elem_size bytes, or NULL to discard.
  * @param max   elements at most (values above INT32_MAX count as INT32_MAX,
  *              the largest count an int return can carry).
- * @return elements drained, 0..max; -EBADF: @p r is not a ring.
+ * @return elements drained, 0..max; -EINVAL / -EBUSY: consumer locked out (file
+ *  comment); -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free (bounded by @p max).
  * Ordering: acquire then release.
  */
@@ -405,7 +420,8 @@ RMPSC_API int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max);
  *  -EPIPE: closed, drained and no borrow outstanding;
  *  -ENOMEM: the first borrow on this ring could not allocate its table
  *           (4 bytes per slot);
- *  -EINVAL: @p out is NULL; -EBADF: @p r is not a ring.
+ *  -EINVAL: @p out is NULL; -EBUSY: called from a handler on this ring (file comment);
+ *  -EBADF: @p r is not a ring.
  * Concurrency: the consumer thread. Progress: wait-free (the first call
  *   allocates). Ordering: acquire; pairs with the producer's publication.
  */
@@ -418,7 +434,7 @@ RMPSC_API int rmpsc_ring_borrow(rmpsc_ring *r, uint32_t n, rmpsc_borrow *out);
  * @return 0; -EINVAL: @p token was committed already, was never handed
  *  out by a borrow on this ring (stale or forged), or belongs to another
  *  ring or channel, or to this ring before a reset (rmpsc_borrow); nothing
- *  changes; -EBADF.
+ *  changes; -EBUSY: called from a handler on this ring (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free (proportional to
  *   the runs released). Ordering: release; the reads of the borrowed
  *   elements happen-before the producer reuses their slots.
@@ -428,7 +444,8 @@ RMPSC_API int rmpsc_ring_borrow_commit(rmpsc_ring *r, uint64_t token);
 /**
  * Give back every outstanding borrow.
  *
- * @return elements released (0 when nothing was borrowed); -EBADF.
+ * @return elements released (0 when nothing was borrowed); -EBUSY: called from a
+ *  handler on this ring (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: wait-free. Ordering: release.
  */
 RMPSC_API int rmpsc_ring_borrow_commit_all(rmpsc_ring *r);
@@ -438,7 +455,8 @@ RMPSC_API int rmpsc_ring_borrow_commit_all(rmpsc_ring *r);
  * it returns.
  *
  * @return elements handed to @p fn, 1..n (0 when @p n is 0); -EAGAIN;
- *  -EPIPE; -ENOMEM; -EINVAL: @p fn is NULL; -EBADF.
+ *  -EPIPE; -ENOMEM; -EINVAL: @p fn is NULL; -EBUSY: called from a handler on this ring
+ *  (file comment); -EBADF.
  * Concurrency: the consumer thread. Progress: as @p fn. Ordering: acquire,
  *   then release after @p fn returns.
  */
@@ -458,6 +476,8 @@ RMPSC_API int rmpsc_ring_borrow_fn(rmpsc_ring *r, uint32_t n, rmpsc_borrow_fn fn
  *  -EINVAL: @p w is not a valid strategy (see rmpsc_wait_validate());
  *  -E2BIG: @p w is larger than this library knows, extra bytes not zero
  *          (or its size is above 4096);
+ *  -EINVAL / -EBUSY (the consumer's calls): consumer locked out (file
+ *          comment), at once, without waiting;
  *  -EBADF: @p r is not a ring.
  * Signals never end a wait early (no -EINTR). Concurrency: as the try call
  * of the same side. Progress: blocking.
@@ -647,7 +667,8 @@ RMPSC_API int64_t rmpsc_ring_footprint(const rmpsc_ring *r);
  * dropped, the closed mark is cleared. Not thread-safe: neither side may be
  * inside a call on @p r.
  *
- * @return 0; -EBADF: @p r is not a ring.
+ * @return 0; -EBUSY: a loop consumes the ring, or called from a handler on it; -EBADF:
+ *  @p r is not a ring.
  * Concurrency: exclusive. Progress: wait-free.
  * Ordering: none; publish the reset ring to other threads with your own
  *   synchronization (as after creation).
