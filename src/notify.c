@@ -12,7 +12,9 @@
  *          consume's read, which therefore cannot swallow it), or the
  *          consume's exchange reads the signal's 1 and, through N1, sees
  *          everything the signaller published before it (the ring's tail):
- *          the drain that follows finds it.
+ *          the drain that follows finds it. A signaller whose eventfd write
+ *          fails stores 0 back (release), so that the next signal writes
+ *          again instead of coalescing into a signal that never happened.
  * armed    set by arm (relaxed store, then rmpsc__heavy_barrier(): N2),
  *          cleared by consume; read relaxed by signal_if_waiting behind
  *          rmpsc__light_barrier() (N2): the Dekker handshake of internal.h.
@@ -99,10 +101,20 @@ static int notifier_write(rmpsc_notifier *n)
 
 static int notifier_signal(rmpsc_notifier *n)
 {
+	int r;
+
 	/* N1 */
 	if (atomic_exchange_explicit(&n->pending, 1, memory_order_acq_rel))
 		return 0;
-	return notifier_write(n);
+	r = notifier_write(n);
+	/* Nothing was signalled: later signals must not coalesce into it.
+	 * Each one tries again (and reports -EIO while the descriptor stays
+	 * broken). A signal that coalesced meanwhile is lost with this one,
+	 * which the -EIO reports; a consume that cleared pending meanwhile
+	 * only makes the next signal write once more than needed. */
+	if (RMPSC__UNLIKELY(r < 0))
+		atomic_store_explicit(&n->pending, 0, memory_order_release);
+	return r;
 }
 
 void rmpsc__notifier_kick(rmpsc_notifier *n)

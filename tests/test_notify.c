@@ -415,6 +415,28 @@ static void test_notify_signal_when_write_fails_returns_eio(void **state)
 	assert_ret(rmpsc_notifier_signal(f->n), -EIO);
 }
 
+/* A failed write leaves nothing pending: every later signal tries again and
+ * reports the failure (it used to return 0, "coalesced", until someone
+ * consumed), and a ring's publications keep trying too. */
+static void test_notify_signal_after_failed_write_returns_eio_again(void **state)
+{
+	struct fx *f = *state;
+	rmpsc_ring *r = ring_new(8);
+	uint64_t v = 1;
+
+	assert_ret(rmpsc_ring_set_notifier(r, f->n), 0);
+	break_fd_for_write(rmpsc_notifier_fd(f->n));
+	assert_ret(rmpsc_notifier_signal(f->n), -EIO);
+	assert_ret(rmpsc_notifier_signal(f->n), -EIO);
+	assert_ret(rmpsc_ring_push(r, &v), 0); /* its signal fails too, quietly */
+	assert_ret(rmpsc_notifier_signal(f->n), -EIO);
+	assert_ret(rmpsc_notifier_arm(f->n), 0);
+	assert_ret(rmpsc_notifier_signal_if_waiting(f->n), -EIO);
+	assert_ret(rmpsc_notifier_signal_if_waiting(f->n), -EIO);
+	assert_ret(rmpsc_ring_set_notifier(r, NULL), 0);
+	rmpsc_ring_destroy(r);
+}
+
 static void test_notify_signal_if_waiting_when_write_fails_returns_eio(void **state)
 {
 	struct fx *f = *state;
@@ -1384,6 +1406,7 @@ int main(void)
 		T(test_notify_signal_when_counter_is_full_returns_one_fd_readable),
 		T(test_notify_signal_if_waiting_when_counter_is_full_returns_one),
 		T(test_notify_signal_when_write_fails_returns_eio),
+		T(test_notify_signal_after_failed_write_returns_eio_again),
 		T(test_notify_signal_if_waiting_when_write_fails_returns_eio),
 		T(test_notify_consume_when_read_fails_returns_eio),
 		/* arm / signal_if_waiting */

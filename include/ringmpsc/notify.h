@@ -77,7 +77,11 @@ RMPSC_API int rmpsc_notifier_fd(const rmpsc_notifier *n);
  *  maximum, which leaves it readable all the same), 0 if it coalesced into
  *  a pending signal; -EBADF: @p n is not a notifier; -EIO: the eventfd
  *  write failed (its descriptor was closed or replaced behind the
- *  library's back).
+ *  library's back). A failed write leaves no signal pending: every later
+ *  signal writes again, and reports -EIO for as long as the descriptor
+ *  stays broken (a signal that coalesced into the failed one meanwhile
+ *  returned 0 and is lost with it). A ring's attached notifier is
+ *  signalled the same way, its failures unreported.
  * Concurrency: any thread. Progress: lock-free (one atomic exchange, a
  *  write(2) at most). Ordering: release; what the caller stored before
  *  signalling is visible to the thread that consumes this signal.
