@@ -261,27 +261,32 @@ static int timed_out(rmpsc__try_fn fn, void *arg)
 	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
-static int idle_sleep(const rmpsc_wait *w, uint64_t deadline, rmpsc__try_fn fn, void *arg)
+/*
+ * RMPSC_WAIT_SLEEP: poll every sleep_ns. The sleep is a futex wait on the
+ * side's word with sleep_ns as its timeout, without registering as a
+ * waiter: the other side's publications do not wake it (that is what
+ * polling means, and what keeps them free of system calls), but a close,
+ * which always bumps both words (E5), ends it at once.
+ */
+static int idle_sleep(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc__waitsite *sl,
+		      rmpsc__try_fn fn, void *arg)
 {
 	for (;;) {
-		uint64_t len = (uint64_t)w->sleep_ns;
-		struct timespec ts;
-		int r;
+		/* E5 acquire, before the try: a close that bumped the word
+		 * earlier is seen by the try, a later one by FUTEX_WAIT. */
+		uint32_t seq = atomic_load_explicit(sl->seq, memory_order_acquire);
+		uint64_t now, until;
+		int r = fn(arg);
 
-		if (deadline != UINT64_MAX) {
-			uint64_t now = rmpsc__now_ns();
-
-			if (now >= deadline)
-				return timed_out(fn, arg);
-			if (deadline - now < len)
-				len = deadline - now;
-		}
-		ts = ns_to_ts(len);
-		/* EINTR: look at the ring and go on with the next sleep. */
-		(void)clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-		r = fn(arg);
 		if (r != -EAGAIN)
 			return r;
+		now = rmpsc__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		until = deadline - now > (uint64_t)w->sleep_ns ? now + (uint64_t)w->sleep_ns
+							      : deadline;
+		/* Woken, timed out, changed or interrupted: look again. */
+		(void)rmpsc__futex_wait(sl->seq, seq, until);
 	}
 }
 
@@ -331,7 +336,7 @@ int rmpsc__wait_idle(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc_
 	}
 	switch (w->kind) {
 	case RMPSC_WAIT_SLEEP:
-		return idle_sleep(w, deadline, fn, arg);
+		return idle_sleep(w, deadline, sl, fn, arg);
 	case RMPSC_WAIT_BLOCK:
 	case RMPSC_WAIT_DEADLINE:
 	case RMPSC_WAIT_BACKOFF:

@@ -38,6 +38,9 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 #include "internal.h" /* rmpsc__ring_set_position() test hook */
+#include "ring_core.h" /* where a ring's sleepers sleep, for the SLEEP case */
+
+#include <sys/syscall.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1865,6 +1868,102 @@ static void blocked_start(struct blocked *b, rmpsc_ring *r, int call, const rmps
 }
 
 /*
+ * A close wakes a RMPSC_WAIT_SLEEP waiter at once, as it does every other
+ * kind's: the header promises it for every strategy. SLEEP used to sleep in
+ * clock_nanosleep(2), which no close can interrupt, and returned up to
+ * sleep_ns (here 1 s, the most) after the close. It now sleeps on the
+ * side's futex word, which every close bumps and wakes. Checked without
+ * a clock: the waiter (no spin or yield phase) is found blocked in the
+ * kernel (/proc/self/task/TID/syscall) in FUTEX_WAIT on exactly that word,
+ * then the close from this thread returns it -EPIPE; the guard catches a
+ * waiter that stays blocked. A consumer on an empty ring and a producer on
+ * a full one. The time from the close to the return is printed.
+ */
+struct sleeper {
+	pthread_t t;
+	rmpsc_ring *r;
+	int call;
+	rmpsc_wait w;
+	_Atomic long tid;
+	int rc;
+	int64_t returned;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *s = arg;
+	uint64_t v = 1;
+
+	atomic_store_explicit(&s->tid, (long)syscall(SYS_gettid), memory_order_release);
+	s->rc = call_timed(s->r, s->call, -1, &s->w, &v);
+	s->returned = now_ns();
+	return NULL;
+}
+
+/* The system call @tid is blocked in, and its first argument; false while
+ * it runs (or is between calls). */
+static bool blocked_in(long tid, long *nr, unsigned long *arg0)
+{
+	char path[64], buf[256];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fgets(buf, sizeof buf, f) && sscanf(buf, "%ld %lx", nr, arg0) == 2;
+	fclose(f);
+	return ok && *nr >= 0;
+}
+
+static void test_wait_sleep_kind_when_blocked_close_wakes_it_at_once(void **state)
+{
+	(void)state;
+	for (int side = 0; side < 2; side++) {
+		rmpsc_ring *r = ring_new(2, 8, 0);
+		rc_t *rc = (rc_t *)(void *)r;
+		const _Atomic uint32_t *word = side ? &rc->prod_seq : rc->cseq;
+		struct sleeper s = { .r = r, .call = side ? C_PUSH : C_POP };
+		struct guard g;
+		long tid, nr = -1;
+		unsigned long arg0 = 0;
+		int64_t closed;
+
+		if (side)
+			fill(r, 0);
+		s.w = strategy(RMPSC_WAIT_SLEEP);
+		s.w.spin_count = 0;
+		s.w.yield_count = 0;
+		s.w.sleep_ns = 1000000000; /* 1 s, the most */
+		atomic_init(&s.tid, 0);
+		guard_start(&g, side ? "SLEEP producer, then close" : "SLEEP consumer, then close",
+			    r, NULL);
+		assert_int_equal(pthread_create(&s.t, NULL, sleeper_main, &s), 0);
+		while ((tid = atomic_load_explicit(&s.tid, memory_order_acquire)) == 0)
+			sched_yield();
+		/* until it sleeps: in FUTEX_WAIT now (clock_nanosleep before) */
+		while (!blocked_in(tid, &nr, &arg0) ||
+		       (nr != SYS_futex && nr != SYS_clock_nanosleep && nr != SYS_nanosleep))
+			sleep_ns(100 * 1000);
+		if (nr != SYS_futex || arg0 != (unsigned long)(uintptr_t)word)
+			print_error("the SLEEP waiter sleeps in system call %ld on %#lx; a close"
+				    " wakes FUTEX_WAIT (%d) on %p\n", nr, arg0, SYS_futex,
+				    (const void *)word);
+		assert_int_equal(nr, SYS_futex);
+		assert_int_equal(arg0, (unsigned long)(uintptr_t)word);
+		closed = now_ns();
+		assert_ret(rmpsc_ring_close(r), 0);
+		assert_int_equal(pthread_join(s.t, NULL), 0);
+		guard_check(&g);
+		assert_ret(s.rc, -EPIPE);
+		print_message("  SLEEP %s: returned %.3f ms after the close (sleep_ns 1 s)\n",
+			      side ? "producer" : "consumer", (double)(s.returned - closed) / 1e6);
+		rmpsc_ring_destroy(r);
+	}
+}
+
+/*
  * A producer blocked on a full ring and a consumer blocked on an empty one
  * (one ring cannot be both), every kind and every call; this thread closes
  * both rings; both calls return -EPIPE.
@@ -2668,6 +2767,7 @@ int main(void)
 		RING_CASE(test_wait_push_n_timed_waits_repeatedly_until_all_pushed),
 		/* close wakes */
 		cmocka_unit_test(test_wait_close_from_third_thread_wakes_blocked_producer_and_consumer),
+		cmocka_unit_test(test_wait_sleep_kind_when_blocked_close_wakes_it_at_once),
 		RING_CASE(test_wait_close_after_push_delivers_item_then_epipe),
 		/* signals */
 		RING_CASE(test_wait_signals_during_wait_neither_interrupt_nor_shorten_it),

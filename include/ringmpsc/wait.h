@@ -15,8 +15,12 @@
  *  1. spin: `spin_count` polls, each after one CPU-relax hint (`pause`);
  *     RMPSC_WAIT_BACKOFF doubles the hints per poll, 1, 2, 4 ... up to 64;
  *  2. yield: `yield_count` polls, each after sched_yield();
- *  3. idle: what the kind says (spin on, yield on, nanosleep(sleep_ns), or
- *     a futex sleep that costs no CPU until the other side wakes it).
+ *  3. idle: what the kind says (spin on, yield on, sleep sleep_ns between
+ *     polls, or a futex sleep that costs no CPU until the other side wakes
+ *     it).
+ * A close of the object wakes every waiter at once, whatever its kind and
+ * phase: the SLEEP kind's sleep is a futex wait with sleep_ns as timeout,
+ * which the other side's publications leave alone but a close ends.
  * Signals never surface as EINTR: an interrupted sleep resumes with the
  * time that is left.
  *
@@ -41,7 +45,9 @@ enum rmpsc_wait_kind {
 	RMPSC_WAIT_SPIN = 0,
 	/** Spin, then sched_yield() between polls. */
 	RMPSC_WAIT_YIELD = 1,
-	/** Spin, yield, then nanosleep(sleep_ns) between polls. */
+	/** Spin, yield, then sleep sleep_ns between polls (a close ends the
+	 *  sleep at once; publications do not, and cost the other side
+	 *  nothing). */
 	RMPSC_WAIT_SLEEP = 2,
 	/** Spin, yield, then sleep on a futex until woken: no CPU while idle. */
 	RMPSC_WAIT_BLOCK = 3,
