@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1028,6 +1030,47 @@ static void test_ring_destroy_with_null_or_foreign_handle_is_noop(void **state)
 		assert_int_equal(fake[i], 0);
 	memset(fake, 1, 4096);
 	free(fake);
+}
+
+/*
+ * What ring.h and common.h say of a call after destroy: the memory is gone
+ * (unmapped), so the call does not return at all: it dies with SIGSEGV
+ * (cmocka's and the sanitizers' handlers are taken out of the child). (The
+ * header used to promise that such a call would likely fail with -EBADF;
+ * bindings rely on what it says now: they must not make the call.) Each
+ * call runs in a child process: a second destroy, a status call, a push.
+ */
+static void test_ring_call_after_destroy_does_not_return(void **state)
+{
+	(void)state;
+	for (int call = 0; call < 3; call++) {
+		pid_t pid = fork();
+		int st;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			rmpsc_ring_config cfg;
+			rmpsc_ring *r = NULL;
+			uint64_t v = 1;
+
+			signal(SIGSEGV, SIG_DFL);
+			if (rmpsc_ring_config_init(&cfg, sizeof cfg) || rmpsc_ring_create(&cfg, &r))
+				_exit(2);
+			rmpsc_ring_destroy(r);
+			if (call == 0)
+				rmpsc_ring_destroy(r);
+			else if (call == 1)
+				(void)rmpsc_ring_len(r);
+			else
+				(void)rmpsc_ring_push(r, &v);
+			_exit(3); /* the call returned */
+		}
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (WIFEXITED(st) && (WEXITSTATUS(st) == 3 || WEXITSTATUS(st) == 0))
+			fail_msg("call %d after destroy returned", call);
+		assert_false(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	}
 }
 
 /* ---- reserve / reserve_exact / commit ------------------------------------ */
@@ -3427,6 +3470,7 @@ int main(void)
 		U(test_ring_create_with_hugepage_flag_matches_free_huge_pages),
 		U(test_ring_create_with_prefault_flag_returns_usable_ring),
 		U(test_ring_destroy_with_null_or_foreign_handle_is_noop),
+		U(test_ring_call_after_destroy_does_not_return),
 		/* handles */
 		U(test_ring_calls_with_null_handle_return_ebadf),
 		U(test_ring_calls_with_zeroed_buffer_return_ebadf),

@@ -164,7 +164,9 @@ RMPSC_API int rmpsc_mpsc_create(const rmpsc_mpsc_config *cfg, rmpsc_mpsc **out);
 
 /**
  * Free the channel and every ring. Accepts NULL. No other call on the
- * channel or any of its producer handles may run or follow.
+ * channel or any of its producer handles may run or follow: the rings (the
+ * producer handles) are unmapped and the channel freed, so such a call is
+ * undefined behaviour (common.h).
  *
  * Concurrency: exclusive. Progress: blocking. Ordering: none.
  */
@@ -597,7 +599,9 @@ RMPSC_API int rmpsc_mc_config_init(rmpsc_mc_config *cfg, uint32_t size, int spmc
  */
 RMPSC_API int rmpsc_spmc_create(const rmpsc_mc_config *cfg, rmpsc_spmc **out);
 
-/** Free the channel and its consumers. Accepts NULL. Exclusive. */
+/** Free the channel, its ring and its consumers. Accepts NULL. Exclusive:
+ *  no call on the channel or its consumer handles may run or follow
+ *  (undefined behaviour, common.h). */
 RMPSC_API void rmpsc_spmc_destroy(rmpsc_spmc *ch);
 
 /**
@@ -608,7 +612,9 @@ RMPSC_API void rmpsc_spmc_destroy(rmpsc_spmc *ch);
  */
 RMPSC_API int rmpsc_mpmc_create(const rmpsc_mc_config *cfg, rmpsc_mpmc **out);
 
-/** Free the channel, its rings and its consumers. Accepts NULL. Exclusive. */
+/** Free the channel, its rings and its consumers. Accepts NULL. Exclusive:
+ *  no call on the channel, its producer or its consumer handles may run or
+ *  follow (undefined behaviour, common.h). */
 RMPSC_API void rmpsc_mpmc_destroy(rmpsc_mpmc *ch);
 
 /**

@@ -18,6 +18,28 @@
  *  - Handles are opaque pointers created by `rmpsc_<obj>_create` and released
  *    by `rmpsc_<obj>_destroy` (which accepts NULL). Passing NULL or a handle of
  *    another type returns `-EBADF`.
+ *  - After destroy a handle is gone: any call with it, a second destroy
+ *    included, is undefined behaviour that the library does not detect.
+ *    Rings and the rings of channels (whose producer handles they are) are
+ *    unmapped, so such a call typically dies with SIGSEGV; the other
+ *    handles (channels, consumers, loops, notifiers) are freed heap memory,
+ *    so it may crash, return -EBADF or act on memory reused since. Keep
+ *    no copy of a destroyed handle (bindings: set the pointer to NULL in
+ *    the same step, and refuse calls on it themselves).
+ *  - fork(). The child gets a copy of every handle's memory as it was at
+ *    the fork, and no other thread. Rings and channels are private copies,
+ *    not shared with the parent: what either process pushes afterwards the
+ *    other never sees, and a waiter in one is never woken by the other. A
+ *    ring or channel in use by another thread at the fork may be copied in
+ *    the middle of a call (a reservation, a borrow, a close): use such
+ *    copies only to destroy them. A loop's thread does not exist in the
+ *    child: stop and destroy of the child's copy join a thread that is not
+ *    there, which is undefined; leave that copy alone. A notifier's eventfd is shared with the parent (as
+ *    every inherited descriptor) but its pending flag is copied: a signal
+ *    or consume in one process is not seen by the other's flag, so a signal
+ *    can be lost when both consume; use a notifier in one process only, and
+ *    destroy the other's copy (it closes only that process's descriptor).
+ *    Sharing rings between processes is the shared-memory API's job.
  *  - Config structs start with a `size` field written by the matching
  *    `_config_init` function; they only ever grow at the end.
  */

@@ -53,7 +53,8 @@ RMPSC_API int rmpsc_notifier_create(uint32_t flags, rmpsc_notifier **out);
 
 /**
  * Close the eventfd and free the notifier. Accepts NULL. Detach it from
- * every ring first (rmpsc_ring_set_notifier(r, NULL)).
+ * every ring first (rmpsc_ring_set_notifier(r, NULL)). A later call with
+ * @p n is undefined behaviour (common.h).
  *
  * Concurrency: no other call on @p n may run or follow. Progress: blocking.
  * Ordering: none.

@@ -157,9 +157,9 @@ RMPSC_API int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size);
 RMPSC_API int rmpsc_ring_create(const rmpsc_ring_config *cfg, rmpsc_ring **out);
 
 /**
- * Release a ring and its memory. Accepts NULL. Using @p r afterwards is
- * undefined; the handle's magic word is cleared first so that a racing call
- * is likely to fail with -EBADF rather than touch freed memory.
+ * Release a ring and its memory. Accepts NULL. The ring's memory is
+ * unmapped: any later call with @p r, a second destroy included, is
+ * undefined behaviour and typically dies with SIGSEGV (common.h).
  *
  * Concurrency: no other call on @p r may run or follow. Progress: blocking
  *   (unmaps memory). Ordering: none.
