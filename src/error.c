@@ -8,27 +8,37 @@ const char *rmpsc_strerror(int err)
 	/* Unsigned magnitude: -INT_MIN does not fit in an int. */
 	unsigned int code = err < 0 ? 0u - (unsigned int)err : (unsigned int)err;
 
+	/* Each text fits every call that returns the code (the headers list
+	 * them), not only the most common one. */
 	switch (code) {
 	case 0: return "success";
 	case EINVAL: return "invalid argument or misuse";
-	case EBADF: return "not a valid handle of this type";
-	case EAGAIN: return "would block: ring full (producer) or empty (consumer)";
+	case EBADF: return "not a valid handle of this type, or not an open file descriptor";
+	case EAGAIN:
+		return "try again: ring full (producer), nothing to take (consumer), or no "
+		       "thread could be created now";
 	case ETIMEDOUT: return "timed out";
-	case EPIPE: return "closed (consumer: closed and drained)";
+	case EPIPE:
+		return "closed (consumer: closed and drained; registration: channel closed)";
 	case ENOBUFS: return "buffer pool exhausted";
 	case ESTALE: return "stale buffer handle";
 	case EMSGSIZE: return "item larger than the slot or size tier";
-	case ENOMEM: return "out of memory, or mapping failed";
+	case ENOMEM: return "out of memory: allocation, mapping or thread creation failed";
 	case EPROTO: return "shared memory header corrupt or incompatible";
 	case E2BIG: return "config struct larger than this library knows, with non-zero extra bytes";
 	case EOPNOTSUPP: return "not supported by this build or kernel";
 	case EDEADLK: return "would deadlock: called from the thread it would wait for";
+	case EBUSY:
+		return "busy: called from a handler running on this consumer, or a loop "
+		       "already consumes the ring";
 	case EIO: return "eventfd read or write failed";
 	case EMFILE: return "too many open files in this process";
 	case ENFILE: return "too many open files in the system";
-	case EEXIST: return "already registered";
-	case ENOENT: return "not registered";
-	case ENOSPC: return "epoll watch limit reached";
+	case EEXIST: return "already registered with that epoll instance";
+	case ENOENT: return "no such producer ring id, or not registered with that epoll instance";
+	case ENOSPC:
+		return "no room left: every producer or consumer slot of the channel in use, or "
+		       "the epoll watch limit reached";
 	default: return "unknown error";
 	}
 }

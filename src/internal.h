@@ -120,13 +120,16 @@ static inline int rmpsc__config_copy(void *dst, size_t dst_size, const void *src
  * The other direction: write the library's struct @src (@src_size bytes,
  * led by a uint32_t size) into a caller's size-prefixed struct of @size
  * bytes (config_init, get_wait, stats): at most @size bytes, zeros past
- * ours, and @size recorded in its size field.
+ * ours, and @size recorded in its size field. The size rule is the one
+ * rmpsc__config_copy() applies, so whatever an init call accepts, the
+ * create or wait call that reads it back accepts too.
  */
 static inline int rmpsc__size_out(void *dst, uint32_t size, const void *src, size_t src_size,
 				  uint32_t min_size)
 {
 	RMPSC__CHECK(!dst, -EINVAL);
 	RMPSC__CHECK(size < min_size || size % 8, -EINVAL);
+	RMPSC__CHECK(size > RMPSC__CONFIG_SIZE_MAX, -E2BIG);
 	if (size > src_size)
 		memset((unsigned char *)dst + src_size, 0, size - src_size);
 	memcpy(dst, src, size < src_size ? size : src_size);

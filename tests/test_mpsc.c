@@ -460,6 +460,60 @@ static void test_mpsc_config_init_with_larger_size_writes_exactly_size_bytes(voi
 		assert_int_equal(u.b[i], 0xa5);
 }
 
+/*
+ * One size rule for a size-prefixed struct, whichever way it goes: every
+ * init or output call refuses a size above a page (4096) with -E2BIG and
+ * writes nothing, as the create and wait calls refuse such a struct.
+ * rmpsc_ring_config_init(cfg, 4104) used to return 0 and write 4104 bytes
+ * that rmpsc_ring_create() then rejected. Exactly a page is accepted.
+ */
+static void test_size_prefixed_calls_with_size_above_a_page_return_e2big(void **state)
+{
+	enum { PAGE = 4096, OVER = PAGE + 8 };
+	unsigned char *buf = malloc(OVER);
+	rmpsc_mpsc *ch = mpsc_new(8, 1, 1, 0);
+	rmpsc_ring *r = NULL;
+	rmpsc_ring_config rcfg;
+	rmpsc_wait w;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_ret(rmpsc_ring_config_init(&rcfg, sizeof rcfg), 0);
+	assert_ret(rmpsc_ring_create(&rcfg, &r), 0);
+	for (int call = 0; call < 6; call++) {
+		for (uint32_t size = PAGE; size <= OVER; size += OVER - PAGE) {
+			const int want = size > PAGE ? -E2BIG : 0;
+			int got;
+
+			memset(buf, 0xa5, OVER);
+			switch (call) {
+			case 0: got = rmpsc_ring_config_init((void *)buf, size); break;
+			case 1: got = rmpsc_mpsc_config_init((void *)buf, size); break;
+			case 2: got = rmpsc_mc_config_init((void *)buf, size, call & 1); break;
+			case 3: got = rmpsc_wait_init((void *)buf, size, RMPSC_WAIT_BLOCK); break;
+			case 4:
+				assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
+				memcpy(buf, &w, sizeof w);
+				memcpy(buf, &size, sizeof size);
+				got = rmpsc_ring_get_wait(r, (void *)buf);
+				break;
+			default: got = rmpsc_mpsc_stats(ch, (void *)buf, size); break;
+			}
+			if (got != want)
+				fail_msg("call %d with size %u returned %d, expected %d", call, size,
+					 got, want);
+			if (want) {
+				/* nothing written (get_wait's struct holds what it had) */
+				for (size_t i = call == 4 ? sizeof w : 0; i < OVER; i++)
+					assert_int_equal(buf[i], 0xa5);
+			}
+		}
+	}
+	rmpsc_ring_destroy(r);
+	rmpsc_mpsc_destroy(ch);
+	free(buf);
+}
+
 /* ---- create / destroy ---------------------------------------------------- */
 
 #define create_expect(cfg, want) create_expect_at((cfg), (want), __LINE__)
@@ -3731,6 +3785,7 @@ int main(void)
 		U(test_mpsc_config_init_when_called_writes_defaults),
 		U(test_mpsc_config_init_with_bad_size_returns_einval),
 		U(test_mpsc_config_init_with_larger_size_writes_exactly_size_bytes),
+		U(test_size_prefixed_calls_with_size_above_a_page_return_e2big),
 		U(test_mpsc_create_with_defaults_makes_default_rings),
 		U(test_mpsc_create_with_bad_config_returns_einval),
 		U(test_mpsc_create_with_limit_values_succeeds),

@@ -331,13 +331,16 @@ static void test_ring_features_when_called_returns_only_known_bits(void **state)
 	(void)state;
 	assert_int_equal(f & ~(uint32_t)(RMPSC_FEATURE_NUMA | RMPSC_FEATURE_URING), 0);
 	assert_int_equal(rmpsc_features(), f);
+	/* Only what works is reported: nothing uses libnuma or liburing yet,
+	 * so a build that found them must not claim them (it used to). */
+	assert_int_equal(f, 0);
 }
 
 /* STYLE.md section 3: every code the library uses. */
 static const int lib_codes[] = {
 	EINVAL, EBADF, EAGAIN, ETIMEDOUT, EPIPE, ENOBUFS, ESTALE,
 	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP, EDEADLK, EIO,
-	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC,
+	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC, EBUSY,
 };
 #define N_LIB_CODES (sizeof lib_codes / sizeof lib_codes[0])
 
@@ -363,6 +366,44 @@ static void test_ring_strerror_with_documented_codes_returns_distinct_library_te
 		for (size_t j = 0; j < i; j++)
 			assert_string_not_equal(neg, text[j]);
 		text[i] = neg;
+	}
+}
+
+/*
+ * Each code's text fits every call that returns it (the headers' lists):
+ * -ENOSPC said "epoll watch limit reached" to a registration that found
+ * every producer slot in use. A word for each use.
+ */
+static void test_ring_strerror_text_fits_every_call_returning_the_code(void **state)
+{
+	static const struct {
+		int code;
+		const char *word; /* the use it must name */
+	} uses[] = {
+		{ ENOSPC, "producer" },     /* rmpsc_mpsc_register */
+		{ ENOSPC, "consumer" },     /* rmpsc_*_register_consumer */
+		{ ENOSPC, "epoll" },        /* rmpsc_notifier_epoll_add */
+		{ EAGAIN, "full" },         /* producer try calls */
+		{ EAGAIN, "take" },         /* consumer try calls, rmpsc_mpsc_hottest */
+		{ EAGAIN, "thread" },       /* rmpsc_loop_start_ring */
+		{ ENOMEM, "thread" },       /* rmpsc_loop_start_ring */
+		{ EPIPE, "registration" },  /* register after close */
+		{ EPIPE, "drained" },       /* consumer calls */
+		{ ENOENT, "id" },           /* rmpsc_mpsc_ring_len */
+		{ ENOENT, "epoll" },        /* rmpsc_notifier_epoll_del */
+		{ EEXIST, "epoll" },        /* rmpsc_notifier_epoll_add */
+		{ EBADF, "descriptor" },    /* epoll_add/del with a bad epfd */
+		{ EBUSY, "handler" },       /* re-entry */
+		{ EBUSY, "loop" },          /* rmpsc_loop_start_ring */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++) {
+		const char *t = rmpsc_strerror(-uses[i].code);
+
+		if (!strstr(t, uses[i].word))
+			fail_msg("rmpsc_strerror(-%d) = \"%s\" does not mention \"%s\"",
+				 uses[i].code, t, uses[i].word);
 	}
 }
 
@@ -3444,6 +3485,7 @@ int main(void)
 		U(test_ring_features_when_called_returns_only_known_bits),
 		U(test_ring_strerror_with_documented_codes_returns_distinct_library_text),
 		U(test_ring_strerror_with_unknown_codes_returns_generic_text),
+		U(test_ring_strerror_text_fits_every_call_returning_the_code),
 		/* config_init */
 		U(test_ring_config_init_with_null_cfg_returns_einval),
 		U(test_ring_config_init_with_size_below_v1_returns_einval),

@@ -143,7 +143,8 @@ typedef void (*rmpsc_mpsc_fn)(void *ctx, uint32_t producer_id, const void *items
  * bytes of @p cfg and record @p size.
  *
  * @return 0; -EINVAL: @p cfg is NULL or @p size is below
- *  RMPSC_MPSC_CONFIG_SIZE_V1 or not a multiple of 8.
+ *  RMPSC_MPSC_CONFIG_SIZE_V1 or not a multiple of 8; -E2BIG: @p size above
+ *  4096 (as rmpsc_mpsc_create() refuses it). Nothing is written on error.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size);
@@ -504,7 +505,7 @@ RMPSC_API int rmpsc_mpsc_hottest(const rmpsc_mpsc *ch);
  * sizeof), zeros past what this library knows, and st->size set to @p size.
  *
  * @return 0; -EINVAL: @p st NULL, @p size below RMPSC_MPSC_STATS_SIZE_V1 or
- *  not a multiple of 8; -EBADF. Concurrency: any thread (the producer and
+ *  not a multiple of 8; -E2BIG: @p size above 4096; -EBADF. Concurrency: any thread (the producer and
  *  consumer counters are each written by one thread and read relaxed: a
  *  snapshot). Progress: wait-free. Ordering: acquire for pending counts.
  */
@@ -585,7 +586,8 @@ typedef struct rmpsc_mc_config {
  * the SPMC defaults (producers = max_producers = 1).
  *
  * @return 0; -EINVAL: @p cfg NULL, @p size below RMPSC_MC_CONFIG_SIZE_V1 or
- *  not a multiple of 8. Concurrency: any thread. Progress: wait-free.
+ *  not a multiple of 8; -E2BIG: @p size above 4096 (as create refuses it).
+ * Concurrency: any thread. Progress: wait-free.
  * Ordering: none.
  */
 RMPSC_API int rmpsc_mc_config_init(rmpsc_mc_config *cfg, uint32_t size, int spmc);

@@ -68,10 +68,10 @@ extern "C" {
 /** A NUMA node argument meaning "no preference". */
 enum { RMPSC_NODE_ANY = -1 };
 
-/** Optional features this build of the library was compiled with. */
+/** Optional features that work in this build (rmpsc_features()). */
 enum rmpsc_feature {
-	RMPSC_FEATURE_NUMA = 1u << 0,  /**< built with libnuma (node placement) */
-	RMPSC_FEATURE_URING = 1u << 1, /**< built with liburing (io_uring helpers) */
+	RMPSC_FEATURE_NUMA = 1u << 0,  /**< NUMA placement through libnuma */
+	RMPSC_FEATURE_URING = 1u << 1, /**< io_uring helpers through liburing */
 };
 
 /**
@@ -146,8 +146,11 @@ RMPSC_API const char *rmpsc_version_string(void);
 RMPSC_API const char *rmpsc_strerror(int err);
 
 /**
- * Which optional dependencies this build found (RMPSC_FEATURE_* bits).
- * The exported symbol set is the same either way: functions of a missing
+ * Which optional features work in this build (RMPSC_FEATURE_* bits): a
+ * bit is set when the feature's code is built and its dependency linked,
+ * not merely found. In 1.0 no optional feature is implemented yet and the
+ * mask is 0; numa_node in the configs is validated and recorded only. The
+ * exported symbol set is the same either way: functions of a missing
  * feature return `-EOPNOTSUPP`.
  *
  * @return a bit mask of enum rmpsc_feature values.

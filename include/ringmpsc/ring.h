@@ -130,7 +130,9 @@ typedef struct rmpsc_ring_config {
  * @param cfg  the struct to fill.
  * @param size the caller's sizeof(rmpsc_ring_config).
  * @return 0; -EINVAL if @p cfg is NULL or @p size is smaller than
- *         RMPSC_RING_CONFIG_SIZE_V1 or not a multiple of 8.
+ *         RMPSC_RING_CONFIG_SIZE_V1 or not a multiple of 8; -E2BIG: @p size
+ *         above 4096 (no config grows past a page; rmpsc_ring_create()
+ *         would refuse it too). Nothing is written on error.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size);
@@ -568,7 +570,8 @@ RMPSC_API int rmpsc_ring_set_wait(rmpsc_ring *r, const rmpsc_wait *w);
  * first, e.g. with rmpsc_wait_init()).
  *
  * @return 0; -EINVAL: @p w is NULL or its size is below
- *  RMPSC_WAIT_CONFIG_SIZE_V1 or not a multiple of 8; -EBADF.
+ *  RMPSC_WAIT_CONFIG_SIZE_V1 or not a multiple of 8; -E2BIG: its size is
+ *  above 4096; -EBADF.
  * Concurrency: as rmpsc_ring_set_wait(). Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_ring_get_wait(const rmpsc_ring *r, rmpsc_wait *w);

@@ -87,7 +87,9 @@ typedef struct rmpsc_wait {
  * 50000, timeout_ns 1000000.
  *
  * @return 0; -EINVAL: @p w is NULL, @p size is below
- *  RMPSC_WAIT_CONFIG_SIZE_V1 or not a multiple of 8, or @p kind is unknown.
+ *  RMPSC_WAIT_CONFIG_SIZE_V1 or not a multiple of 8, or @p kind is unknown;
+ *  -E2BIG: @p size above 4096 (rmpsc_wait_validate() would refuse it too).
+ *  Nothing is written on error.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_wait_init(rmpsc_wait *w, uint32_t size, uint32_t kind);
