@@ -1602,6 +1602,20 @@ static void test_mpsc_stress_close_during_traffic_delivers_every_success(void **
 	assert_int_equal(epipe_rounds, rounds);
 }
 
+/* A channel with no ring made up front: every ring comes from a register. */
+static rmpsc_mpsc *chan_new_empty(uint32_t cap, uint32_t max)
+{
+	rmpsc_mpsc_config cfg;
+	rmpsc_mpsc *ch = NULL;
+
+	assert_int_equal(rmpsc_mpsc_config_init(&cfg, sizeof cfg), 0);
+	cfg.ring_capacity = cap;
+	cfg.producers = 0;
+	cfg.max_producers = max;
+	assert_int_equal(rmpsc_mpsc_create(&cfg, &ch), 0);
+	return ch;
+}
+
 /* (4): a producer that registers, pushes and closes while the consumer polls. */
 struct late_arg {
 	rmpsc_mpsc *ch;
@@ -1629,8 +1643,7 @@ static void test_mpsc_stress_late_register_push_close_arrives_before_epipe(void 
 
 	(void)state;
 	for (uint32_t round = 0; round < rounds; round++) {
-		rmpsc_mpsc_config cfg;
-		rmpsc_mpsc *ch = NULL;
+		rmpsc_mpsc *ch = chan_new_empty(16, 4);
 		rmpsc_producer *p0 = NULL;
 		struct late_arg a;
 		pthread_t t;
@@ -1638,11 +1651,6 @@ static void test_mpsc_stress_late_register_push_close_arrives_before_epipe(void 
 		uint32_t taken = 0, kind = xs_below(&rng, 3), id;
 		int k;
 
-		assert_int_equal(rmpsc_mpsc_config_init(&cfg, sizeof cfg), 0);
-		cfg.ring_capacity = 16;
-		cfg.producers = 0;
-		cfg.max_producers = 4;
-		assert_int_equal(rmpsc_mpsc_create(&cfg, &ch), 0);
 		assert_true(rmpsc_mpsc_register(ch, &p0) == 0);
 		if (xs_below(&rng, 4) == 0)
 			assert_int_equal(rmpsc_mpsc_deregister(p0), 0);
@@ -1754,19 +1762,13 @@ static void *status_obs_main(void *arg)
 static void test_mpsc_stress_status_during_ring_reuse_never_exceeds_contents(void **state)
 {
 	const uint32_t regs = STRESS_SCALE(20000u, 5000u, 2000u);
-	struct status_run sr = { .regs = regs };
-	rmpsc_mpsc_config cfg;
+	struct status_run sr = { .regs = regs, .ch = chan_new_empty(1024, ST_RINGS) };
 	pthread_t prod[ST_PRODUCERS], obs;
 	uint64_t got = 0, v;
 	int64_t t0 = now_ns();
 	int k;
 
 	(void)state;
-	assert_int_equal(rmpsc_mpsc_config_init(&cfg, sizeof cfg), 0);
-	cfg.ring_capacity = 1024;
-	cfg.producers = 0;
-	cfg.max_producers = ST_RINGS;
-	assert_int_equal(rmpsc_mpsc_create(&cfg, &sr.ch), 0);
 	atomic_init(&sr.worst, 0);
 	for (uint32_t i = 0; i < ST_PRODUCERS; i++)
 		assert_int_equal(pthread_create(&prod[i], NULL, status_prod_main, &sr), 0);
