@@ -689,8 +689,9 @@ struct mpsc_try {
 	int64_t got;
 };
 
-/* One round with skip, then (sleep_fn) one without: before sleeping the
- * consumer must have looked at every ring after registering as a waiter. */
+/* Rounds with skip while spinning, then (sleep_fn) without: before it yields,
+ * sleeps or times out, the consumer has looked at every ring (after
+ * registering as a waiter, for a futex sleep). */
 static int try_round(void *arg)
 {
 	struct mpsc_try *t = arg;
@@ -733,6 +734,10 @@ static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
 	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		t0 = rmpsc__now_ns();
 	r = rmpsc__wait_run(&w, timeout_ns, &ws, try_round, t);
+	/* The time ran out in the spin phase (or a timeout of 0 allowed one
+	 * try): "nothing there" is said only after a look at every ring. */
+	if (r == -ETIMEDOUT && (r = try_round_full(t)) == -EAGAIN)
+		r = -ETIMEDOUT;
 	if (METRICS_ON(ch->rs.flags & RMPSC_MPSC_F_METRICS))
 		bump(&ch->m_wait_ns, rmpsc__now_ns() - t0);
 	return r < 0 ? r : t->got;

@@ -293,8 +293,6 @@ static int idle_sleep(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc
 static int idle_futex(uint64_t deadline, const struct rmpsc__waitsite *sl, rmpsc__try_fn fn,
 		      void *arg)
 {
-	if (sl->sleep_fn)
-		fn = sl->sleep_fn;
 	for (;;) {
 		/* E5 acquire: a wake that bumped the word before this load is
 		 * seen, with its state change, by the try below. */
@@ -326,6 +324,9 @@ int rmpsc__wait_idle(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc_
 	uint32_t i;
 	int r;
 
+	/* Each poll from here on gives up the CPU first: it looks everywhere. */
+	if (sl->sleep_fn)
+		fn = sl->sleep_fn;
 	for (i = 0; w->kind == RMPSC_WAIT_YIELD || i < w->yield_count; i++) {
 		sched_yield();
 		r = fn(arg);

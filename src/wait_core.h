@@ -26,8 +26,9 @@ struct rmpsc__waitsite {
 	const _Atomic uint32_t *closed;
 	_Atomic uint32_t *waiters;     /* count the sleeper registers in (E4) */
 	_Atomic uint32_t *seq;         /* futex word the waker bumps (E5) */
-	/* The try before a futex sleep, when it must look further than @fn
-	 * (a channel's consumer: every ring, adaptive skip or not); NULL: fn. */
+	/* The try of the idle phases (yield, sleep, futex), when it must look
+	 * further than @fn (a channel's consumer: every ring, adaptive skip or
+	 * not, before it gives up the CPU); NULL: fn. */
 	rmpsc__try_fn sleep_fn;
 };
 

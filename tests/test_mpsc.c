@@ -1629,6 +1629,41 @@ static void test_mpsc_consume_all_timed_when_blocked_close_wakes_with_epipe(void
 	assert_ret(rmpsc_mpsc_is_closed(f->ch), 1);
 }
 
+/*
+ * "Before sleeping they look at every ring": consume_all_timed must not
+ * report -ETIMEDOUT while a ring that adaptive skip passes over holds an
+ * element. With SLEEP (or YIELD) every poll used the skipping round, so an
+ * element in a ring found empty for 200 rounds waited up to 63 sleeps, past
+ * the call's time; a timeout of 0 had the same one-round look. Each wait
+ * kind here starts with the element already in the skipped ring.
+ */
+static void test_mpsc_consume_all_timed_with_data_in_skipped_ring_returns_it(void **state)
+{
+	struct fx *f = *state;
+	static const uint32_t kinds[] = { RMPSC_WAIT_SLEEP, RMPSC_WAIT_YIELD, RMPSC_WAIT_BLOCK };
+
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		for (int zero = 0; zero < 2; zero++) {
+			rmpsc_wait w;
+			uint64_t v = val(1, (uint32_t)(2 * i + (size_t)zero));
+
+			/* ring 1 found empty again and again: skipped for 63 rounds */
+			for (int k = 0; k < 200; k++)
+				assert_ret(rmpsc_mpsc_consume_all(f->ch, never_fn, NULL), 0);
+			assert_ret(rmpsc_producer_push(f->p[1], &v), 0);
+			assert_ret(rmpsc_wait_init(&w, sizeof w, kinds[i]), 0);
+			w.spin_count = 0;
+			w.yield_count = 0;
+			w.sleep_ns = 100 * MS;
+			f->rec->n = 0;
+			f->rec->calls = 0;
+			assert_ret(rmpsc_mpsc_consume_all_timed(f->ch, rec_fn, f->rec,
+								zero ? 0 : 1000 * MS, &w), 1);
+			assert_int_equal(f->rec->v[0], v);
+		}
+	}
+}
+
 static void test_mpsc_consume_all_timed_with_bad_wait_returns_einval_or_e2big(void **state)
 {
 	struct fx *f = *state;
@@ -3844,6 +3879,7 @@ int main(void)
 		T(test_mpsc_consume_all_timed_after_close_and_drain_returns_epipe),
 		T(test_mpsc_consume_all_timed_when_blocked_close_wakes_with_epipe),
 		T(test_mpsc_consume_all_timed_with_bad_wait_returns_einval_or_e2big),
+		T(test_mpsc_consume_all_timed_with_data_in_skipped_ring_returns_it),
 		/* adaptive skip */
 		U(test_mpsc_skip_with_idle_ring_delivers_within_65_rounds),
 		U(test_mpsc_skip_with_idle_ring_follows_documented_schedule),
