@@ -25,7 +25,9 @@ const char *rmpsc_strerror(int err)
 	case EMSGSIZE: return "item larger than the slot or size tier";
 	case ENOMEM: return "out of memory: allocation, mapping or thread creation failed";
 	case EPROTO: return "shared memory header corrupt or incompatible";
-	case E2BIG: return "config struct larger than this library knows, with non-zero extra bytes";
+	case E2BIG:
+		return "size-prefixed struct too large: above 4096 bytes, or larger than this "
+		       "library knows with non-zero extra bytes";
 	case EOPNOTSUPP: return "not supported by this build or kernel";
 	case EDEADLK: return "would deadlock: called from the thread it would wait for";
 	case EBUSY:

@@ -336,6 +336,9 @@ int rmpsc__rc_push_n_timed(rc_t *rc, const void *items, uint32_t n, int64_t time
 
 	RC_WAIT_SETUP(rc, uw, w);
 	RMPSC__CHECK(!items && n, -EINVAL);
+	/* Closed before everything else, n == 0 included (ring.h, Close). */
+	if (RMPSC__UNLIKELY(rc_prod_closed(rc)))
+		return -EPIPE;
 	/* All of n, returned as an int: a count it could not report is
 	 * refused rather than cut short. */
 	RMPSC__CHECK(n > INT32_MAX, -EINVAL);

@@ -360,7 +360,7 @@ enum {
 static bool backoff_ok(const rmpsc_backoff *b)
 {
 	return b && b->spin_limit <= BACKOFF_SPIN_MAX && b->yield_limit <= BACKOFF_YIELD_MAX &&
-	       b->yield_limit >= b->spin_limit && b->step <= b->yield_limit + 1;
+	       b->yield_limit >= b->spin_limit && b->step <= b->yield_limit + 1 && !b->_pad0;
 }
 
 int rmpsc_backoff_init(rmpsc_backoff *b, uint32_t spin_limit, uint32_t yield_limit)

@@ -395,6 +395,8 @@ static void test_ring_strerror_text_fits_every_call_returning_the_code(void **st
 		{ EBADF, "descriptor" },    /* epoll_add/del with a bad epfd */
 		{ EBUSY, "handler" },       /* re-entry */
 		{ EBUSY, "loop" },          /* rmpsc_loop_start_ring */
+		{ E2BIG, "4096" },          /* init and output calls, size above a page */
+		{ E2BIG, "extra bytes" },   /* create, wait calls */
 	};
 
 	(void)state;

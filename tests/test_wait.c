@@ -1005,6 +1005,26 @@ static void test_backoff_spin_snooze_with_fields_out_of_range_return_einval(void
 	}
 }
 
+/* _pad0 "must be zero": a backoff with it set is refused, as out of range;
+ * a default yield limit below a larger spin limit is raised to it. */
+static void test_backoff_with_nonzero_pad_returns_einval_and_init_raises_yield_limit(
+	void **state)
+{
+	rmpsc_backoff b;
+
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&b, 0, 0), 0);
+	b._pad0 = 1;
+	assert_ret(rmpsc_backoff_spin(&b), -EINVAL);
+	assert_ret(rmpsc_backoff_snooze(&b), -EINVAL);
+	b._pad0 = 0;
+	assert_ret(rmpsc_backoff_spin(&b), 0);
+	assert_ret(rmpsc_backoff_init(&b, 12, 0), 0);
+	assert_int_equal(b.yield_limit, 12);
+	assert_ret(rmpsc_backoff_init(&b, 4, 0), 0);
+	assert_int_equal(b.yield_limit, 10);
+}
+
 /* ======================================================================== */
 /* ring: timeout 0, short timeouts                                          */
 /* ======================================================================== */
@@ -1634,6 +1654,26 @@ static void test_wait_push_n_timed_with_count_above_int32_max_returns_einval(voi
 		   -EINVAL);
 	assert_ret(rmpsc_ring_len(r), 0);
 	assert_ret(rmpsc_ring_push_n_timed(r, items, FIX_CAP, 0, NULL), FIX_CAP);
+}
+
+/*
+ * ring.h's Close rule covers the blocking producer calls too: on a closed
+ * ring -EPIPE comes before everything but the handle and pointer checks,
+ * n == 0 and n above INT32_MAX included (push_n_timed returned 0 and
+ * -EINVAL for those).
+ */
+static void test_wait_producer_timed_calls_on_closed_ring_return_epipe_first(void **state)
+{
+	rmpsc_ring *r = *state;
+	uint64_t items[FIX_CAP] = { 1, 2, 3, 4 };
+	rmpsc_span s;
+
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_ring_push_n_timed(r, items, 0, -1, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_push_n_timed(r, items, UINT32_MAX, 0, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_push_n_timed(r, NULL, 1, 0, NULL), -EINVAL);
+	assert_ret(rmpsc_ring_reserve_timed(r, 0, &s, 0, NULL), -EPIPE);
+	assert_ret(rmpsc_ring_push_n(r, items, 0), -EPIPE);
 }
 
 /* ======================================================================== */
@@ -2732,6 +2772,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_reset_returns_to_step_zero),
 		cmocka_unit_test(test_backoff_calls_with_null_return_einval),
 		cmocka_unit_test(test_backoff_spin_snooze_with_fields_out_of_range_return_einval),
+		cmocka_unit_test(test_backoff_with_nonzero_pad_returns_einval_and_init_raises_yield_limit),
 		/* timed calls: timeouts */
 		RING_CASE(test_wait_producer_calls_when_full_with_zero_timeout_return_etimedout),
 		RING_CASE(test_wait_consumer_calls_when_empty_with_zero_timeout_return_etimedout),
@@ -2758,6 +2799,7 @@ int main(void)
 		RING_CASE(test_wait_push_n_timed_when_closed_returns_partial_count),
 		RING_CASE(test_wait_push_n_timed_when_nothing_fits_returns_etimedout),
 		RING_CASE(test_wait_push_n_timed_with_count_above_int32_max_returns_einval),
+		RING_CASE(test_wait_producer_timed_calls_on_closed_ring_return_epipe_first),
 		/* waits that succeed */
 		RING_CASE(test_wait_every_kind_succeeds_when_other_side_acts_later),
 		RING_CASE(test_wait_every_kind_with_long_timeout_succeeds),

@@ -181,7 +181,9 @@ RMPSC_API void rmpsc_mpsc_destroy(rmpsc_mpsc *ch);
  * @return the producer id (>= 0, the ring's index, stable for the handle's
  *  life);
  *  -EINVAL: @p out is NULL; -EBADF: @p ch is not a channel;
- *  -EPIPE: the channel is closed; -ENOSPC: max_producers rings are in use;
+ *  -EPIPE: the channel is closed; -ENOSPC: max_producers rings are in use
+ *  (a deregistered producer's ring stays in use until the consumer's next
+ *  look at it finds it drained);
  *  -ENOMEM: a new ring could not be mapped.
  * Concurrency: any thread, also while others produce and consume.
  * Progress: blocking (a mutex; may allocate). Ordering: the ring is empty
@@ -370,9 +372,9 @@ RMPSC_API int rmpsc_mpsc_readable_timed(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *
 
 /**
  * Release the first @p n elements of the span the last readable call
- * returned. Any other consumer call in between drops that span (its
- * elements stay in the ring and are delivered again), and advance then
- * returns -EINVAL.
+ * returned. Any other consumer call in between that takes or borrows
+ * elements, and drain_all, drops that span (its elements stay in the ring
+ * and are delivered again), and advance then returns -EINVAL.
  *
  * @return 0; -EINVAL: no readable span is outstanding, or @p n is more than
  *  it holds; -EBUSY: called from a handler of this channel (file comment); -EBADF.
@@ -445,17 +447,20 @@ RMPSC_API int rmpsc_mpsc_close(rmpsc_mpsc *ch);
  * A span from rmpsc_mpsc_readable() that was not advanced is dropped: its
  * elements are still in their ring and go to @p fn like the rest.
  *
- * @return elements consumed (0 when there were none); -EBUSY: called from a handler of
- *  this channel (file comment); -EBADF.
- * Concurrency: the consumer thread. Progress: wait-free.
- * Ordering: as consume_all.
+ * @return elements consumed (0 when there were none); -EBUSY: called from a
+ *  handler of this channel (file comment); -EBADF.
+ * Concurrency: the consumer thread. Progress: lock-free, not wait-free: it
+ *  returns at the first round that finds every ring empty, so producers
+ *  that keep publishing (a handler that pushes into the channel included)
+ *  keep it going. Ordering: as consume_all.
  */
 RMPSC_API int64_t rmpsc_mpsc_drain_all(rmpsc_mpsc *ch, rmpsc_mpsc_fn fn, void *ctx);
 
 /**
  * @return 1 if the channel is closed and every ring's stream has ended and
  *  was consumed (true at a moment during the call: after a 1, every
- *  consumer call reports -EPIPE), else 0; -EBADF. Elements
+ *  consumer call that takes elements reports -EPIPE and drain_all finds
+ *  nothing), else 0; -EBADF. Elements
  *  rmpsc_mpsc_pop() took and has not released yet (its release batching)
  *  still count, here, in the len calls, in the stats' pending figures and
  *  for rmpsc_mpsc_hottest(), until the consumer's next call that looks at

@@ -6,8 +6,10 @@
  *
  * Conventions that hold for the whole API:
  *  - Every function that can fail returns a negative errno code (`-EINVAL`,
- *    `-EAGAIN`, ...) and never touches `errno`. Counts are returned as `int`
- *    (>= 0 on success), byte quantities as `int64_t`.
+ *    `-EAGAIN`, ...) and never reports through `errno`: read the return
+ *    value. Like any C library call, a call may leave `errno` changed,
+ *    success or not (the system calls inside it set it). Counts are
+ *    returned as `int` (>= 0 on success), byte quantities as `int64_t`.
  *  - A call that returns an element count as `int` never takes more than
  *    it can report, INT32_MAX: a ring's capacity (at most 2^30) bounds the
  *    calls on one ring; a call that gathers from several rings or several

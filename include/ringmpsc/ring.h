@@ -38,8 +38,9 @@
  * end being decided, the producer) is between the two stores that record
  * the end: the producer calls below are wait-free except in that window.
  *
- * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop()
- * hands the slots it empties back to the producer in batches: every 32
+ * Release batching. On rings of capacity 1024 or more, rmpsc_ring_pop() of
+ * 8-byte elements (other sizes release at once) hands the slots it empties
+ * back to the producer in batches: every 32
  * elements, at once when it finds a producer asleep waiting for room (one
  * that goes to sleep just after a pop is woken by the consumer's next pop
  * or release), and before it reports the ring empty (-EAGAIN, -EPIPE).
@@ -489,7 +490,8 @@ RMPSC_API int rmpsc_ring_borrow_fn(rmpsc_ring *r, uint32_t n, rmpsc_borrow_fn fn
  * Wait until at least one slot is free, then reserve up to @p n, as
  * rmpsc_ring_reserve().
  *
- * @return slots reserved, 1..n (0 at once when @p n is 0); -EINVAL: @p out
+ * @return slots reserved, 1..n (0 at once when @p n is 0 on an open ring;
+ *  a closed ring is -EPIPE, as for every producer call); -EINVAL: @p out
  *  is NULL; and the codes of the blocking calls above.
  * Ordering: as rmpsc_ring_reserve().
  */
@@ -511,7 +513,8 @@ RMPSC_API int rmpsc_ring_push_timed(rmpsc_ring *r, const void *item,
  * were pushed, returns that count; the rest were not pushed.
  *
  * @return elements pushed: @p n, or 1..n-1 when interrupted by timeout or
- *  close after a partial push, 0 when @p n is 0; -EINVAL: @p items is NULL
+ *  close after a partial push, 0 when @p n is 0 (on an open ring: a closed
+ *  one is -EPIPE first, as for every producer call); -EINVAL: @p items is NULL
  *  and @p n is not 0, or @p n is above INT32_MAX (a count the int return
  *  could not carry; nothing is pushed); -ETIMEDOUT / -EPIPE when nothing
  *  was pushed; and the other codes of the blocking calls.

@@ -126,7 +126,9 @@ typedef struct rmpsc_backoff {
 } rmpsc_backoff;
 
 /**
- * Start a backoff. Limits of 0 take the defaults (6 and 10).
+ * Start a backoff. Limits of 0 take the defaults (6 and 10; a default
+ * yield limit below the spin limit is raised to it). _pad0 is written 0,
+ * and the other calls refuse a backoff whose _pad0 is not 0.
  *
  * @return 0; -EINVAL: @p b is NULL, @p spin_limit > 16, @p yield_limit > 64
  *  or (non-zero and) below the effective spin limit.
@@ -140,7 +142,8 @@ RMPSC_API int rmpsc_backoff_init(rmpsc_backoff *b, uint32_t spin_limit,
  * (never past spin_limit + 1). For lock-free retry loops that must not
  * yield.
  *
- * @return 0; -EINVAL: @p b is NULL or its fields are out of range.
+ * @return 0; -EINVAL: @p b is NULL or its fields are out of range (_pad0
+ *  not 0 included).
  * Concurrency: the owning thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_backoff_spin(rmpsc_backoff *b);
@@ -149,7 +152,8 @@ RMPSC_API int rmpsc_backoff_spin(rmpsc_backoff *b);
  * Spin like rmpsc_backoff_spin() while step <= spin_limit, else
  * sched_yield(); then advance the step (never past yield_limit + 1).
  *
- * @return 0; -EINVAL: @p b is NULL or its fields are out of range.
+ * @return 0; -EINVAL: @p b is NULL or its fields are out of range (_pad0
+ *  not 0 included).
  * Concurrency: the owning thread. Progress: blocking (may yield the CPU).
  * Ordering: none.
  */
