@@ -86,6 +86,13 @@ static inline bool rmpsc__is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
+/* The most elements a call that returns its count as int may take
+ * (common.h): a larger @n counts as INT32_MAX. */
+static inline uint32_t rmpsc__int_count(uint32_t n)
+{
+	return n > INT32_MAX ? INT32_MAX : n;
+}
+
 #define RMPSC__CONFIG_SIZE_MAX 4096u
 
 /*

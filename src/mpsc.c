@@ -517,16 +517,10 @@ int rmpsc_mpsc_reset_skip(rmpsc_mpsc *ch)
 	return 0;
 }
 
-/* The most a call that returns its count as int may take (common.h). */
-static uint32_t int_count(uint32_t n)
-{
-	return n > INT32_MAX ? INT32_MAX : n;
-}
-
 int rmpsc_mpsc_pop_n(rmpsc_mpsc *ch, void *items, uint32_t n)
 {
 	struct round rd = {
-		.mode = R_POP, .skip = true, .exact = true, .max = int_count(n), .dst = items,
+		.mode = R_POP, .skip = true, .exact = true, .max = rmpsc__int_count(n), .dst = items,
 	};
 	int64_t k;
 
@@ -761,7 +755,7 @@ int rmpsc_mpsc_pop_n_timed(rmpsc_mpsc *ch, void *items, uint32_t n, int64_t time
 {
 	struct mpsc_try t = {
 		.ch = ch,
-		.rd = { .mode = R_POP, .skip = true, .exact = true, .max = int_count(n),
+		.rd = { .mode = R_POP, .skip = true, .exact = true, .max = rmpsc__int_count(n),
 			.dst = items },
 	};
 

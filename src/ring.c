@@ -220,8 +220,7 @@ int rmpsc_ring_skip(rmpsc_ring *r, uint32_t n)
 int rmpsc_ring_drain(rmpsc_ring *r, void *items, uint32_t max)
 {
 	RING_CHECK(r);
-	/* The count is returned as int. */
-	return rc_drain(&r->core, items, max > INT32_MAX ? INT32_MAX : max);
+	return rc_drain(&r->core, items, rmpsc__int_count(max));
 }
 
 /* ---- blocking calls ------------------------------------------------------ */
