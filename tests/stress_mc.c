@@ -57,29 +57,8 @@
 
 #include "ringset.h" /* an MPMC producer's ring core: the consumers' sleeper count */
 
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_TSAN 1
-#endif
-#endif
-
-/* Item counts: full size, under ASan+UBSan, under TSan (each case well
- * below a minute on two cores). */
-#if defined(STRESS_TSAN)
-#define STRESS_SCALE(normal, asan, tsan) (tsan)
-#define STRESS_BUILD "tsan"
-#elif defined(RMPSC_TEST_SANITIZED)
-#define STRESS_SCALE(normal, asan, tsan) (asan)
-#define STRESS_BUILD "asan"
-#else
-#define STRESS_SCALE(normal, asan, tsan) (normal)
-#define STRESS_BUILD "plain"
-#endif
-
 #define STRESS_SEED 0x6a09e667f3bcc909ull
-#include "stress_util.h" /* stress_seed(), xs_next() */
+#include "test_util.h" /* stress_seed(), xs_next(), STRESS_SCALE, ... */
 #define WATCHDOG_SEC 20
 #define US 1000ll
 #define MS 1000000ll
@@ -93,14 +72,6 @@
 enum { MAX_THREADS = 16, BATCH_MAX = 16 };
 
 /* ---- common -------------------------------------------------------------- */
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 /* The watchdog's polling interval only; never used to order threads. */
 static void nap_ns(int64_t ns)
@@ -123,22 +94,6 @@ static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
 static inline uint64_t val(uint32_t id, uint64_t seq)
 {
 	return ((uint64_t)id << ID_SHIFT) | seq;
-}
-
-static const char *errname(int v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	case -ENOSPC: return "-ENOSPC";
-	case -ENOMEM: return "-ENOMEM";
-	case -E2BIG: return "-E2BIG";
-	default: return v < 0 ? "negative" : "positive";
-	}
 }
 
 /* Where a thread is, for the watchdog's message. */

@@ -62,29 +62,8 @@
 #include "ringmpsc/channel.h"
 #include "ringmpsc/wait.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_TSAN 1
-#endif
-#endif
-
-/* Counts: full size, under ASan+UBSan, under TSan (each case well below a
- * minute on two cores). */
-#if defined(STRESS_TSAN)
-#define STRESS_SCALE(normal, asan, tsan) (tsan)
-#define STRESS_BUILD "tsan"
-#elif defined(RMPSC_TEST_SANITIZED)
-#define STRESS_SCALE(normal, asan, tsan) (asan)
-#define STRESS_BUILD "asan"
-#else
-#define STRESS_SCALE(normal, asan, tsan) (normal)
-#define STRESS_BUILD "plain"
-#endif
-
 #define STRESS_SEED 0x5851f42d4c957f2dull
-#include "stress_util.h" /* stress_seed(), xs_next() */
+#include "test_util.h" /* stress_seed(), xs_next(), STRESS_SCALE, ... */
 #define WATCHDOG_SEC 20
 #define US 1000ll
 #define MS 1000000ll
@@ -96,22 +75,6 @@
 #define BUF_MAX 256
 
 /* ---- common -------------------------------------------------------------- */
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
-
-	while (nanosleep(&ts, &ts))
-		;
-}
 
 static inline uint32_t xs_below(uint64_t *s, uint32_t n)
 {
@@ -125,22 +88,6 @@ static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
 	uint32_t lim = (x & 3) ? (max < 8 ? max : 8) : max;
 
 	return 1 + (uint32_t)((x >> 2) % lim);
-}
-
-static const char *errname(int v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	case -ENOSPC: return "-ENOSPC";
-	case -ENOMEM: return "-ENOMEM";
-	case -E2BIG: return "-E2BIG";
-	default: return v < 0 ? "negative" : "positive";
-	}
 }
 
 /* Where a thread is, for the watchdog's message. */

@@ -40,29 +40,8 @@
 
 #include "internal.h" /* rmpsc__ring_set_position() test hook */
 
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_TSAN 1
-#endif
-#endif
-
-/* Item counts: full size, under ASan+UBSan, under TSan (kept well below a
- * minute on two cores). */
-#if defined(STRESS_TSAN)
-#define STRESS_SCALE(normal, asan, tsan) (tsan)
-#define STRESS_BUILD "tsan"
-#elif defined(RMPSC_TEST_SANITIZED)
-#define STRESS_SCALE(normal, asan, tsan) (asan)
-#define STRESS_BUILD "asan"
-#else
-#define STRESS_SCALE(normal, asan, tsan) (normal)
-#define STRESS_BUILD "plain"
-#endif
-
 #define STRESS_SEED 0x2545f4914f6cdd1dull
-#include "stress_util.h" /* stress_seed(), xs_next() */
+#include "test_util.h" /* stress_seed(), xs_next(), STRESS_SCALE, ... */
 #define STRESS_K 0x9e3779b97f4a7c15ull
 #define STRESS_ELEM_MAX 32
 /* An op already reported its failure. */

@@ -49,28 +49,8 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_TSAN 1
-#endif
-#endif
-
-/* Item counts: full size, under ASan+UBSan, under TSan. */
-#if defined(STRESS_TSAN)
-#define STRESS_SCALE(normal, asan, tsan) (tsan)
-#define STRESS_BUILD "tsan"
-#elif defined(RMPSC_TEST_SANITIZED)
-#define STRESS_SCALE(normal, asan, tsan) (asan)
-#define STRESS_BUILD "asan"
-#else
-#define STRESS_SCALE(normal, asan, tsan) (normal)
-#define STRESS_BUILD "plain"
-#endif
-
 #define STRESS_SEED 0x9e3779b97f4a7c15ull
-#include "stress_util.h" /* stress_seed(), xs_next() */
+#include "test_util.h" /* stress_seed(), xs_next(), STRESS_SCALE, ... */
 /* Elements per batch call of the sequence runs at most (their buffers). */
 #define RUN_BUF 64u
 /* No progress for this long: a wake-up was lost. */
@@ -79,23 +59,6 @@
 #define US 1000ll
 
 /* ---- common -------------------------------------------------------------- */
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / 1000000000ll,
-			       .tv_nsec = ns % 1000000000ll };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* 1..max: three times in four a batch of at most 8, else up to max. */
 static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
@@ -142,21 +105,6 @@ static const char *const where_names[] = {
 	"pop_timed", "pop_n_timed", "readable_timed", "a pause",
 	"the wait on the other ring", "the final drain", "done",
 };
-
-static const char *errname(int v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	case -E2BIG: return "-E2BIG";
-	case -EINTR: return "-EINTR";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
 
 /* Relaxed loads for the watchdog and for results read after a join. */
 static inline uint64_t ld(_Atomic uint64_t *a)

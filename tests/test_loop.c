@@ -35,6 +35,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "ringmpsc/loop.h"
 #include "ringmpsc/notify.h"
 #include "ringmpsc/ring.h"
@@ -42,65 +44,12 @@
 
 #include "ring_core.h" /* a ring's core, for the white-box case of an early end */
 
-#if defined(__SANITIZE_THREAD__)
-#define LOOP_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define LOOP_TSAN 1
-#endif
-#endif
-
-/* Item counts: full size, under ASan+UBSan, under TSan (as stress_ring.c). */
-#if defined(LOOP_TSAN)
-#define STRESS_SCALE(normal, asan, tsan) (tsan)
-#elif defined(RMPSC_TEST_SANITIZED)
-#define STRESS_SCALE(normal, asan, tsan) (asan)
-#else
-#define STRESS_SCALE(normal, asan, tsan) (normal)
-#endif
-
 #define LOOP_N STRESS_SCALE(1000000u, 200000u, 50000u)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *errname(long long v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -E2BIG: return "-E2BIG";
-	case -EDEADLK: return "-EDEADLK";
-	case -ENOMEM: return "-ENOMEM";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	case -EBUSY: return "-EBUSY";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
-
-/* Compare a return value as a signed number and name error codes. */
-#define assert_ret(expr, want)                                                 \
-	do {                                                                   \
-		const long long got_ = (long long)(expr);                      \
-		const long long want_ = (long long)(want);                     \
-		if (got_ != want_) {                                           \
-			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
-				    #expr, got_, errname(got_), want_,         \
-				    errname(want_));                           \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
 /* A non-NULL pointer that start must overwrite with NULL on error. */
-static unsigned char sentinel_obj;
-#define SENTINEL ((rmpsc_loop *)(void *)&sentinel_obj)
-
-/* Not a handle of any type: aligned for any handle struct (UBSan checks the
- * alignment of the magic-word read), filled with a foreign magic. */
-static _Alignas(4096) unsigned char foreign_obj[4096] = "NOTAHANDLE";
-#define FOREIGN(T) ((T *)(void *)foreign_obj)
+#define SENTINEL SENTINEL_OF(rmpsc_loop)
 
 static rmpsc_ring *ring_new(uint32_t cap, uint32_t esz)
 {

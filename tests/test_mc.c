@@ -36,6 +36,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "ringmpsc/channel.h"
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
@@ -46,40 +48,10 @@ _Static_assert(sizeof(rmpsc_mc_config) == RMPSC_MC_CONFIG_SIZE_V1, "mc config is
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *errname(long long v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ENOMEM: return "-ENOMEM";
-	case -ENOSPC: return "-ENOSPC";
-	case -E2BIG: return "-E2BIG";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
-
-/* Compare a return value as a signed number and name error codes. */
-#define assert_ret(expr, want)                                                 \
-	do {                                                                   \
-		const long long got_ = (long long)(expr);                      \
-		const long long want_ = (long long)(want);                     \
-		if (got_ != want_) {                                           \
-			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
-				    #expr, got_, errname(got_), want_,         \
-				    errname(want_));                           \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
-static unsigned char sentinel_obj[64];
-#define SENTINEL_SPMC ((rmpsc_spmc *)(void *)sentinel_obj)
-#define SENTINEL_MPMC ((rmpsc_mpmc *)(void *)sentinel_obj)
-#define SENTINEL_CONS ((rmpsc_consumer *)(void *)sentinel_obj)
-#define SENTINEL_PROD ((rmpsc_producer *)(void *)sentinel_obj)
+#define SENTINEL_SPMC SENTINEL_OF(rmpsc_spmc)
+#define SENTINEL_MPMC SENTINEL_OF(rmpsc_mpmc)
+#define SENTINEL_CONS SENTINEL_OF(rmpsc_consumer)
+#define SENTINEL_PROD SENTINEL_OF(rmpsc_producer)
 
 /* Relaxed spin-then-yield until @flag is non-zero (acquire). */
 static void await_flag(atomic_int *flag)
@@ -769,7 +741,7 @@ static void test_mc_register_consumer_with_bad_args_returns_ebadf_or_einval(void
 	assert_ret(rmpsc_mpmc_register_consumer((rmpsc_mpmc *)(void *)s, &x), -EBADF);
 	assert_null(x);
 	/* an object that is no handle at all */
-	memset(sentinel_obj, 0, sizeof sentinel_obj);
+	memset(test_sentinel(), 0, 64);
 	x = SENTINEL_CONS;
 	assert_ret(rmpsc_spmc_register_consumer(SENTINEL_SPMC, &x), -EBADF);
 	assert_ret(rmpsc_mpmc_register_consumer(SENTINEL_MPMC, &x), -EBADF);
@@ -783,7 +755,7 @@ static void test_mc_consumer_deregister_with_bad_handle_returns_ebadf(void **sta
 	rmpsc_producer *p = mpmc_prod(m, 0);
 
 	(void)state;
-	memset(sentinel_obj, 0, sizeof sentinel_obj);
+	memset(test_sentinel(), 0, 64);
 	assert_ret(rmpsc_consumer_deregister(NULL), -EBADF);
 	assert_ret(rmpsc_consumer_deregister(SENTINEL_CONS), -EBADF);
 	/* a producer or a channel is not a consumer */
@@ -1366,7 +1338,7 @@ static void test_mc_steal_with_bad_args_returns_errors(void **state)
 
 	(void)state;
 	spmc_push_seq(s, 1, 1);
-	memset(sentinel_obj, 0, sizeof sentinel_obj);
+	memset(test_sentinel(), 0, 64);
 	/* n == 0: 0, with or without a buffer, nothing taken */
 	assert_ret(rmpsc_consumer_steal(c, v, 0), 0);
 	assert_ret(rmpsc_consumer_steal(c, NULL, 0), 0);
@@ -1539,10 +1511,7 @@ static void test_mc_one_consumer_sees_each_producers_items_in_order(void **state
 		for (int k = 0; k < 6; k++) {
 			uint32_t i;
 
-			rng ^= rng << 13;
-			rng ^= rng >> 7;
-			rng ^= rng << 17;
-			i = (uint32_t)(rng % NP);
+			i = (uint32_t)(xs_next(&rng) % NP);
 			if (sent[i] < PER) {
 				const uint64_t v = ((uint64_t)i << 40) | sent[i];
 

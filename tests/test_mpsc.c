@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "ringmpsc/channel.h"
 #include "ringmpsc/notify.h"
 #include "ringmpsc/ring.h"
@@ -42,40 +44,8 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *errname(long long v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	case -ENOMEM: return "-ENOMEM";
-	case -ENOSPC: return "-ENOSPC";
-	case -ENOENT: return "-ENOENT";
-	case -E2BIG: return "-E2BIG";
-	case -EBUSY: return "-EBUSY";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
-
-/* Compare a return value as a signed number and name error codes. */
-#define assert_ret(expr, want)                                                 \
-	do {                                                                   \
-		const long long got_ = (long long)(expr);                      \
-		const long long want_ = (long long)(want);                     \
-		if (got_ != want_) {                                           \
-			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
-				    #expr, got_, errname(got_), want_,         \
-				    errname(want_));                           \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
-static unsigned char sentinel_obj;
-#define SENTINEL_CH ((rmpsc_mpsc *)(void *)&sentinel_obj)
-#define SENTINEL_P ((rmpsc_producer *)(void *)&sentinel_obj)
+#define SENTINEL_CH SENTINEL_OF(rmpsc_mpsc)
+#define SENTINEL_P SENTINEL_OF(rmpsc_producer)
 
 #define MS 1000000ll
 
@@ -92,14 +62,6 @@ static uint32_t val_id(uint64_t v)
 static uint32_t val_seq(uint64_t v)
 {
 	return (uint32_t)v;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
-
-	while (nanosleep(&ts, &ts))
-		;
 }
 
 static rmpsc_mpsc_config cfg_of(uint32_t cap, uint32_t producers, uint32_t max,

@@ -34,26 +34,11 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "ringmpsc/notify.h"
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define NOTIFY_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define NOTIFY_TSAN 1
-#endif
-#endif
-
-/* Item counts: full size, under ASan+UBSan, under TSan (as stress_ring.c). */
-#if defined(NOTIFY_TSAN)
-#define STRESS_SCALE(normal, asan, tsan) (tsan)
-#elif defined(RMPSC_TEST_SANITIZED)
-#define STRESS_SCALE(normal, asan, tsan) (asan)
-#else
-#define STRESS_SCALE(normal, asan, tsan) (normal)
-#endif
 
 /* A wait that sees no event for this long while data is pending is a lost
  * wake-up (checked twice in a row before failing). Not a latency bound. */
@@ -65,46 +50,8 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *errname(long long v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -EEXIST: return "-EEXIST";
-	case -ENOENT: return "-ENOENT";
-	case -EIO: return "-EIO";
-	case -EMFILE: return "-EMFILE";
-	case -ENFILE: return "-ENFILE";
-	case -ENOMEM: return "-ENOMEM";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
-
-/* Compare a return value as a signed number and name error codes. */
-#define assert_ret(expr, want)                                                 \
-	do {                                                                   \
-		const long long got_ = (long long)(expr);                      \
-		const long long want_ = (long long)(want);                     \
-		if (got_ != want_) {                                           \
-			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
-				    #expr, got_, errname(got_), want_,         \
-				    errname(want_));                           \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
 /* A non-NULL pointer that create must overwrite with NULL on error. */
-static unsigned char sentinel_obj;
-#define SENTINEL ((rmpsc_notifier *)(void *)&sentinel_obj)
-
-/* Not a handle of any type: aligned for any handle struct (UBSan checks the
- * alignment of the magic-word read), filled with a foreign magic. */
-static _Alignas(4096) unsigned char foreign_obj[4096] = "NOTAHANDLE";
-#define FOREIGN(T) ((T *)(void *)foreign_obj)
+#define SENTINEL SENTINEL_OF(rmpsc_notifier)
 
 /* Readable right now (poll with timeout 0): 1, else 0. */
 static int fd_readable(int fd)

@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "ringmpsc/ring.h"
 #include "internal.h"
 #include "ring_core.h"
@@ -42,37 +44,7 @@ _Static_assert(sizeof(((rmpsc_span *)0)->iov) == 2 * sizeof(struct iovec),
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *errname(long long v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ENOMEM: return "-ENOMEM";
-	case -E2BIG: return "-E2BIG";
-	case -EOPNOTSUPP: return "-EOPNOTSUPP";
-	case -EBUSY: return "-EBUSY";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
-
-/* Compare a return value as a signed number and name error codes. */
-#define assert_ret(expr, want)                                                 \
-	do {                                                                   \
-		const long long got_ = (long long)(expr);                      \
-		const long long want_ = (long long)(want);                     \
-		if (got_ != want_) {                                           \
-			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
-				    #expr, got_, errname(got_), want_,         \
-				    errname(want_));                           \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
-static unsigned char sentinel_obj;
-#define SENTINEL ((rmpsc_ring *)(void *)&sentinel_obj)
+#define SENTINEL SENTINEL_OF(rmpsc_ring)
 
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {

@@ -35,6 +35,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 #include "internal.h" /* rmpsc__ring_set_position() test hook */
@@ -44,57 +46,11 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *errname(long long v)
-{
-	switch (v) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -EBADF: return "-EBADF";
-	case -EAGAIN: return "-EAGAIN";
-	case -EPIPE: return "-EPIPE";
-	case -ETIMEDOUT: return "-ETIMEDOUT";
-	case -ENOMEM: return "-ENOMEM";
-	case -E2BIG: return "-E2BIG";
-	case -EINTR: return "-EINTR";
-	default: return v < 0 ? "negative" : "positive";
-	}
-}
-
-/* Compare a return value as a signed number and name error codes. */
-#define assert_ret(expr, want)                                                 \
-	do {                                                                   \
-		const long long got_ = (long long)(expr);                      \
-		const long long want_ = (long long)(want);                     \
-		if (got_ != want_) {                                           \
-			print_error("%s = %lld (%s), expected %lld (%s)\n",   \
-				    #expr, got_, errname(got_), want_,         \
-				    errname(want_));                           \
-			fail();                                                \
-		}                                                              \
-	} while (0)
-
 #define MS 1000000ll
 #define US 1000ll
 
 /* A guarded call that should return promptly gets this long. */
 #define GUARD_SEC 30
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / 1000000000ll,
-			       .tv_nsec = ns % 1000000000ll };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static const uint32_t all_kinds[] = {
 	RMPSC_WAIT_SPIN, RMPSC_WAIT_YIELD,    RMPSC_WAIT_SLEEP,
@@ -2540,17 +2496,6 @@ static void test_ring_slots_exact_calls_above_capacity_return_einval(void **stat
 	assert_ret(rmpsc_ring_push_n(r, buf, 16), 4);
 	assert_ret(rmpsc_ring_reserve_exact(r, 4, &s), -EAGAIN);
 	rmpsc_ring_destroy(r);
-}
-
-static uint64_t xs_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
 }
 
 /* A span of @n from position @pos splits at the end of the buffer of
