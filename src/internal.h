@@ -23,7 +23,6 @@
 #define RMPSC__LIKELY(x) __builtin_expect(!!(x), 1)
 #define RMPSC__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define RMPSC__COLD __attribute__((cold, noinline))
-#define RMPSC__HOT __attribute__((hot))
 #define RMPSC__ALWAYS_INLINE inline __attribute__((always_inline))
 /* Internal symbols that tests reach through the static library. */
 #define RMPSC__INTERNAL __attribute__((visibility("hidden")))
@@ -56,7 +55,7 @@ enum {
 	RMPSC__MAGIC_SPMC = 0x53504d43u, /* "SPMC" */
 	RMPSC__MAGIC_MPMC = 0x4d504d43u, /* "MPMC" */
 	RMPSC__MAGIC_CONSUMER = 0x434f4e53u, /* "CONS" */
-	RMPSC__MAGIC_DEAD = 0xdeadbeefu, /* written by destroy */
+	RMPSC__MAGIC_DEAD = 0x44454144u, /* "DEAD": written by destroy */
 };
 
 /*

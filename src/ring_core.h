@@ -347,7 +347,7 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 }
 
 /* rc->flags bits the library sets for itself, above every public flag. */
-enum { RC_F_METRICS = 1u << 31 };
+#define RC_F_METRICS (1u << 31)
 
 /* In a ring's own wake word (cons_waiters): a notifier is attached. The
  * sleepers' count is the rest (they add and subtract 1). */
@@ -946,7 +946,7 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
  * path, which refuses (-EINVAL) like every other consumer call: a borrowed
  * element is never read twice.
  */
-enum { RC_BORROW_DONE = 1u << 31 };
+#define RC_BORROW_DONE (1u << 31)
 
 /*
  * A borrow token: the ring's tag above the low 32 bits of the run's
