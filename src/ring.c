@@ -542,7 +542,7 @@ int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out)
 {
 	uint64_t h, t, idx, room, k;
 
-	if (RMPSC__UNLIKELY(rc->nborrow & RC_IN_HANDLER))
+	if (RMPSC__UNLIKELY(rc_in_handler(rc)))
 		return -EBUSY;
 	rc_flush(rc);
 	h = rc_head(rc);
@@ -611,7 +611,7 @@ int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token)
 	uint64_t h = rc_head(rc), pos;
 	uint32_t *e;
 
-	if (RMPSC__UNLIKELY(rc->nborrow & RC_IN_HANDLER))
+	if (RMPSC__UNLIKELY(rc_in_handler(rc)))
 		return -EBUSY;
 	/* Another ring's token (or one from before a reset or reuse). */
 	RMPSC__CHECK((uint32_t)(token >> 32) != rc_token_tag(rc), -EINVAL);
@@ -632,7 +632,7 @@ int rmpsc__rc_borrow_commit_all(rc_t *rc)
 {
 	uint64_t h = rc_head(rc);
 
-	if (RMPSC__UNLIKELY(rc->nborrow & RC_IN_HANDLER))
+	if (RMPSC__UNLIKELY(rc_in_handler(rc)))
 		return -EBUSY;
 	if (!rc->nborrow)
 		return 0;
@@ -763,7 +763,7 @@ int rmpsc__ring_loop_attach(rmpsc_ring *r)
 
 	RING_CHECK(r);
 	/* Inside a handler on this ring, or already another loop's. */
-	RMPSC__CHECK(r->core.nborrow & RC_IN_HANDLER, -EBUSY);
+	RMPSC__CHECK(rc_in_handler(&r->core), -EBUSY);
 	RMPSC__CHECK(!atomic_compare_exchange_strong_explicit(&r->core.looped, &none, 1,
 							      memory_order_acq_rel,
 							      memory_order_relaxed),
@@ -839,7 +839,7 @@ int rmpsc_ring_reset(rmpsc_ring *r)
 	/* Detectable breaches of "exclusive": a loop consumes this ring, or
 	 * the call comes from a handler running on its elements. */
 	RMPSC__CHECK(atomic_load_explicit(&r->core.looped, memory_order_acquire) ||
-			     (r->core.nborrow & RC_IN_HANDLER),
+			     rc_in_handler(&r->core),
 		     -EBUSY);
 	rc_set_position(&r->core, 0);
 	return 0;

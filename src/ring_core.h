@@ -423,19 +423,25 @@ static inline uint64_t rc_status_tail(const rc_t *rc)
 
 /*
  * Committed and unreleased elements, as seen from any thread: a snapshot
- * that is never more than the ring held when tail was read. Tail first:
+ * that is never more than the ring held when tail was read (rc_count_from()
+ * counts from @idx, head here, claim for rc_mc_len()). Tail first:
  * head only grows, so the difference cannot exceed that count; a head that
  * passed that tail meanwhile gives a negative difference, reported as 0.
  * (Head first would also count elements pushed and popped between the two
  * loads, up to the capacity, although the ring never held them together.)
  * Exact when neither side moves. E1/E2 acquire.
  */
-static inline uint64_t rc_len(const rc_t *rc)
+static inline uint64_t rc_count_from(const rc_t *rc, const _Atomic uint64_t *idx)
 {
 	uint64_t t = rc_status_tail(rc);
-	uint64_t n = t - atomic_load_explicit(&rc->head, memory_order_acquire);
+	uint64_t n = t - atomic_load_explicit(idx, memory_order_acquire);
 
 	return n > rc_cap(rc) ? 0 : n;
+}
+
+static inline uint64_t rc_len(const rc_t *rc)
+{
+	return rc_count_from(rc, &rc->head);
 }
 
 /*
@@ -452,18 +458,25 @@ static inline bool rc_is_empty(const rc_t *rc)
 }
 
 /*
- * Closed, its end decided, and every element up to the end released: the
- * stream is over for good (true at a moment during the call, head first as
- * in rc_is_empty()). A ring whose close is still deciding its end is not
- * drained: a publication racing the close may still be covered.
+ * Closed, its end decided, and the index at @idx (head; claim for
+ * rc_mc_is_drained()) at that end: the stream is over for good (true at a
+ * moment during the call: the index is read first, as in rc_is_empty()).
+ * A ring whose close is still deciding its end is not drained: a
+ * publication racing the close may still be covered.
  */
-static inline bool rc_is_drained(const rc_t *rc)
+static inline bool rc_drained_at(const rc_t *rc, const _Atomic uint64_t *idx)
 {
-	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
+	uint64_t i = atomic_load_explicit(idx, memory_order_acquire);
 
 	/* E3 acquire: final_tail. */
 	return atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED &&
-	       atomic_load_explicit(&rc->final_tail, memory_order_relaxed) == h;
+	       atomic_load_explicit(&rc->final_tail, memory_order_relaxed) == i;
+}
+
+/* Every element up to the decided end released. */
+static inline bool rc_is_drained(const rc_t *rc)
+{
+	return rc_drained_at(rc, &rc->head);
 }
 
 /* ---- spans and copies ---------------------------------------------------- */
@@ -805,9 +818,15 @@ static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
  */
 #define RC_IN_HANDLER (1u << 31)
 
+/* A handler runs on this consumer's elements: its calls are refused. */
+static inline bool rc_in_handler(const rc_t *rc)
+{
+	return rc->nborrow & RC_IN_HANDLER;
+}
+
 static RMPSC__COLD int rc_locked(const rc_t *rc)
 {
-	return (rc->nborrow & RC_IN_HANDLER) ? -EBUSY : -EINVAL;
+	return rc_in_handler(rc) ? -EBUSY : -EINVAL;
 }
 
 /* Around a handler's calls (the loop's, borrow_fn's): refuse re-entry and
@@ -995,21 +1014,14 @@ RMPSC__INTERNAL void rmpsc__rc_mc_advance(rc_t *rc);
  * drops. */
 static inline uint64_t rc_mc_len(const rc_t *rc)
 {
-	uint64_t t = rc_status_tail(rc);
-	uint64_t n = t - atomic_load_explicit(&rc->claim, memory_order_acquire);
-
-	return n > rc_cap(rc) ? 0 : n;
+	return rc_count_from(rc, &rc->claim);
 }
 
-/* Closed, its end decided, everything up to it claimed (rc_is_drained(),
- * with the claim index: claimed runs may still be being read). */
+/* Everything up to the decided end claimed (claimed runs may still be
+ * being read). */
 static inline bool rc_mc_is_drained(const rc_t *rc)
 {
-	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
-
-	/* E3 acquire: final_tail. */
-	return atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED &&
-	       atomic_load_explicit(&rc->final_tail, memory_order_relaxed) == c;
+	return rc_drained_at(rc, &rc->claim);
 }
 
 /*
