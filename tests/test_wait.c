@@ -41,6 +41,7 @@
 #include "ringmpsc/wait.h"
 #include "internal.h" /* rmpsc__ring_set_position() test hook */
 #include "ring_core.h" /* where a ring's sleepers sleep, for the SLEEP case */
+#include "test_table.h"
 
 #include <sys/syscall.h>
 
@@ -461,48 +462,6 @@ union waitbuf {
 
 #define CANARY 0xa5
 
-static void test_wait_init_with_null_returns_einval(void **state)
-{
-	(void)state;
-	assert_ret(rmpsc_wait_init(NULL, sizeof(rmpsc_wait), RMPSC_WAIT_BLOCK), -EINVAL);
-	assert_ret(rmpsc_wait_init(NULL, 0, RMPSC_WAIT_BLOCK), -EINVAL);
-}
-
-static void test_wait_init_with_size_below_v1_returns_einval(void **state)
-{
-	union waitbuf u;
-
-	(void)state;
-	for (uint32_t size = 0; size < RMPSC_WAIT_CONFIG_SIZE_V1; size++) {
-		memset(u.b, CANARY, sizeof u.b);
-		assert_ret(rmpsc_wait_init(&u.w, size, RMPSC_WAIT_BLOCK), -EINVAL);
-	}
-}
-
-static void test_wait_init_with_size_not_multiple_of_8_returns_einval(void **state)
-{
-	union waitbuf u;
-
-	(void)state;
-	for (uint32_t size = RMPSC_WAIT_CONFIG_SIZE_V1 + 1; size < sizeof u.b; size++) {
-		if (size % 8 == 0)
-			continue;
-		memset(u.b, 0, sizeof u.b);
-		assert_ret(rmpsc_wait_init(&u.w, size, RMPSC_WAIT_BLOCK), -EINVAL);
-	}
-}
-
-static void test_wait_init_with_unknown_kind_returns_einval(void **state)
-{
-	static const uint32_t bad[] = { RMPSC_WAIT_KIND_MAX + 1, 7, 99, 1000, 0x80000000u,
-					UINT32_MAX };
-	rmpsc_wait w;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_ret(rmpsc_wait_init(&w, sizeof w, bad[i]), -EINVAL);
-}
-
 static void test_wait_init_with_each_kind_writes_documented_defaults(void **state)
 {
 	(void)state;
@@ -557,101 +516,6 @@ static void test_wait_init_with_larger_size_and_zero_tail_validates(void **state
 /* rmpsc_wait_validate                                                      */
 /* ======================================================================== */
 
-static void test_wait_validate_with_null_returns_einval(void **state)
-{
-	(void)state;
-	assert_ret(rmpsc_wait_validate(NULL), -EINVAL);
-}
-
-static void test_wait_validate_with_size_too_small_returns_einval(void **state)
-{
-	rmpsc_wait w;
-
-	(void)state;
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
-	for (uint32_t size = 0; size < RMPSC_WAIT_CONFIG_SIZE_V1; size++) {
-		w.size = size;
-		assert_ret(rmpsc_wait_validate(&w), -EINVAL);
-	}
-}
-
-static void test_wait_validate_with_size_not_multiple_of_8_returns_einval(void **state)
-{
-	union waitbuf u;
-
-	(void)state;
-	memset(u.b, 0, sizeof u.b);
-	assert_ret(rmpsc_wait_init(&u.w, sizeof u.w, RMPSC_WAIT_BLOCK), 0);
-	for (uint32_t size = RMPSC_WAIT_CONFIG_SIZE_V1 + 1; size < sizeof u.b; size++) {
-		if (size % 8 == 0)
-			continue;
-		u.w.size = size;
-		assert_ret(rmpsc_wait_validate(&u.w), -EINVAL);
-	}
-}
-
-static union {
-	rmpsc_wait w;
-	unsigned char b[8192];
-	uint64_t align;
-} huge;
-
-/* Above a page is a wrong size (-EINVAL), whatever the bytes past it hold;
- * exactly a page with zeros past the known struct is fine. */
-static void test_wait_validate_with_size_above_4096_returns_e2big(void **state)
-{
-	static const uint32_t bad[] = { 4104, 8192, 65536, 0x80000000u,
-					UINT32_MAX & ~7u };
-
-	(void)state;
-	memset(huge.b, 0, sizeof huge.b);
-	assert_ret(rmpsc_wait_init(&huge.w, sizeof huge.w, RMPSC_WAIT_BLOCK), 0);
-	huge.w.size = 4096;
-	assert_ret(rmpsc_wait_validate(&huge.w), 0);
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		huge.w.size = bad[i];
-		assert_ret(rmpsc_wait_validate(&huge.w), -E2BIG);
-	}
-}
-
-static void test_wait_validate_with_unknown_kind_returns_einval(void **state)
-{
-	static const uint32_t bad[] = { RMPSC_WAIT_KIND_MAX + 1, 7, 1000, UINT32_MAX };
-	rmpsc_wait w;
-
-	(void)state;
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		w.kind = bad[i];
-		assert_ret(rmpsc_wait_validate(&w), -EINVAL);
-	}
-	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
-		w.kind = k;
-		assert_ret(rmpsc_wait_validate(&w), 0);
-	}
-}
-
-/* SLEEP: sleep_ns in 1 ns..1 s. */
-static void test_wait_validate_sleep_with_sleep_ns_out_of_range_returns_einval(
-	void **state)
-{
-	static const int64_t bad[] = { 0, -1, -50000, INT64_MIN, 1000000001ll,
-				       INT64_MAX };
-	static const int64_t good[] = { 1, 2, 50000, 999999999ll, 1000000000ll };
-	rmpsc_wait w;
-
-	(void)state;
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SLEEP), 0);
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		w.sleep_ns = bad[i];
-		assert_ret(rmpsc_wait_validate(&w), -EINVAL);
-	}
-	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-		w.sleep_ns = good[i];
-		assert_ret(rmpsc_wait_validate(&w), 0);
-	}
-}
-
 /* sleep_ns is SLEEP's field: the other kinds do not look at it. */
 static void test_wait_validate_other_kinds_ignore_sleep_ns(void **state)
 {
@@ -667,24 +531,6 @@ static void test_wait_validate_other_kinds_ignore_sleep_ns(void **state)
 		w.sleep_ns = -1;
 		assert_ret(rmpsc_wait_validate(&w), 0);
 	}
-}
-
-/* DEADLINE: timeout_ns >= 0 (0 included). */
-static void test_wait_validate_deadline_with_negative_timeout_returns_einval(
-	void **state)
-{
-	rmpsc_wait w;
-
-	(void)state;
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_DEADLINE), 0);
-	w.timeout_ns = -1;
-	assert_ret(rmpsc_wait_validate(&w), -EINVAL);
-	w.timeout_ns = INT64_MIN;
-	assert_ret(rmpsc_wait_validate(&w), -EINVAL);
-	w.timeout_ns = 0;
-	assert_ret(rmpsc_wait_validate(&w), 0);
-	w.timeout_ns = INT64_MAX;
-	assert_ret(rmpsc_wait_validate(&w), 0);
 }
 
 static void test_wait_validate_other_kinds_ignore_timeout_ns(void **state)
@@ -714,44 +560,220 @@ static void test_wait_validate_with_zero_counts_accepts(void **state)
 	}
 }
 
-/* A newer caller's larger struct: zeros past ours are fine, anything else
- * is -E2BIG (every tail byte position checked). */
-static void test_wait_validate_with_nonzero_tail_returns_e2big(void **state)
+/* ======================================================================== */
+/* argument checks: rmpsc_wait and rmpsc_backoff                            */
+/* ======================================================================== */
+
+/*
+ * One table each (test_table.h): every argument that init, validate and
+ * the backoff calls refuse, with the code the header promises, and the
+ * values next to them that they accept. A refused init writes nothing; a
+ * refused backoff call leaves the struct as it was.
+ */
+
+enum {
+	W_CANARY, /* a buffer of CANARY bytes, larger than any size tried */
+	W_BLOCK,  /* zeros, with a BLOCK strategy of sizeof(rmpsc_wait) at the start */
+};
+
+static union {
+	rmpsc_wait w;
+	unsigned char b[8192];
+	uint64_t align;
+} wbuf;
+
+static void *wait_fx(uint32_t state)
 {
-	union waitbuf u;
+	if (state == W_CANARY) {
+		memset(wbuf.b, CANARY, sizeof wbuf.b);
+	} else {
+		memset(wbuf.b, 0, sizeof wbuf.b);
+		assert_ret(rmpsc_wait_init(&wbuf.w, sizeof wbuf.w, RMPSC_WAIT_BLOCK), 0);
+	}
+	return &wbuf.w;
+}
+
+static const char *wait_fx_check(void *h, const struct tt_row *row, int64_t got)
+{
+	(void)h;
+	(void)got;
+	if (row->state == W_CANARY)
+		for (size_t i = 0; i < sizeof wbuf.b; i++)
+			if (wbuf.b[i] != CANARY)
+				return "init wrote into a struct it refused";
+	return NULL;
+}
+
+/* The strategy at @h with one field changed, then validated. */
+static rmpsc_wait *wset(void *h, uint32_t kind)
+{
+	assert_ret(rmpsc_wait_init(h, sizeof(rmpsc_wait), kind), 0);
+	return h;
+}
+
+TT_CALL(wi_null, rmpsc_wait_init(NULL, (uint32_t)v, RMPSC_WAIT_BLOCK))
+TT_CALL(wi_size, rmpsc_wait_init(h, (uint32_t)v, RMPSC_WAIT_BLOCK))
+TT_CALL(wi_size_not_8, v % 8 ? rmpsc_wait_init(h, (uint32_t)v, RMPSC_WAIT_BLOCK) : TT_SKIP)
+TT_CALL(wi_kind, rmpsc_wait_init(h, sizeof(rmpsc_wait), (uint32_t)v))
+TT_CALL(wv_null, rmpsc_wait_validate(NULL))
+TT_CALL(wv_size, (((rmpsc_wait *)h)->size = (uint32_t)v, rmpsc_wait_validate(h)))
+TT_CALL(wv_size_not_8, v % 8 ? wv_size(h, v) : TT_SKIP)
+TT_CALL(wv_kind, (((rmpsc_wait *)h)->kind = (uint32_t)v, rmpsc_wait_validate(h)))
+TT_CALL(wv_sleep, (wset(h, RMPSC_WAIT_SLEEP)->sleep_ns = (int64_t)v, rmpsc_wait_validate(h)))
+TT_CALL(wv_deadline,
+	(wset(h, RMPSC_WAIT_DEADLINE)->timeout_ns = (int64_t)v, rmpsc_wait_validate(h)))
+
+/* A struct of 128 bytes, zeros past ours but for byte v >> 1, which is 1
+ * or 0x80 (v = 0: none). */
+static int64_t wv_tail(void *h, uint64_t v)
+{
+	assert_ret(rmpsc_wait_init(h, 128, RMPSC_WAIT_BLOCK), 0);
+	if (v)
+		wbuf.b[v >> 1] = (v & 1) ? 0x80 : 1;
+	return rmpsc_wait_validate(h);
+}
+
+/* Bytes past a smaller claimed size (v) are not looked at; those within
+ * are. */
+static int64_t wv_ff_past(void *h, uint64_t v)
+{
+	memset(wbuf.b + sizeof wbuf.w, 0xff, 128 - sizeof wbuf.w);
+	return wv_size(h, v);
+}
+
+#define W_I64(x) ((uint64_t)(int64_t)(x))
+
+static const struct tt_row wait_rows[] = {
+	TT_ROW("init: w NULL", wi_null, -EINVAL, W_CANARY, TT_VALS(sizeof(rmpsc_wait), 0)),
+	TT_ROW("init: size below 1.0", wi_size, -EINVAL, W_CANARY,
+	       TT_RANGE(0, RMPSC_WAIT_CONFIG_SIZE_V1)),
+	TT_ROW("init: size not a multiple of 8", wi_size_not_8, -EINVAL, W_CANARY,
+	       TT_RANGE(RMPSC_WAIT_CONFIG_SIZE_V1, 128)),
+	TT_ROW("init: size above a page", wi_size, -E2BIG, W_CANARY, TT_VALS(4096 + 8)),
+	TT_ROW("init: unknown kind", wi_kind, -EINVAL, W_CANARY,
+	       TT_VALS(RMPSC_WAIT_KIND_MAX + 1, 7, 99, 1000, 0x80000000u, UINT32_MAX)),
+	TT_ROW("validate: w NULL", wv_null, -EINVAL, W_BLOCK),
+	TT_ROW("validate: size below 1.0", wv_size, -EINVAL, W_BLOCK,
+	       TT_RANGE(0, RMPSC_WAIT_CONFIG_SIZE_V1)),
+	TT_ROW("validate: size not a multiple of 8", wv_size_not_8, -EINVAL, W_BLOCK,
+	       TT_RANGE(RMPSC_WAIT_CONFIG_SIZE_V1, 128)),
+	TT_ROW("validate: size above a page", wv_size, -E2BIG, W_BLOCK,
+	       TT_VALS(4104, 8192, 65536, 0x80000000u, UINT32_MAX & ~7u)),
+	TT_ROW("validate: a page, zeros past the struct", wv_size, 0, W_BLOCK,
+	       TT_VALS(4096)),
+	TT_ROW("validate: unknown kind", wv_kind, -EINVAL, W_BLOCK,
+	       TT_VALS(RMPSC_WAIT_KIND_MAX + 1, 7, 1000, UINT32_MAX)),
+	TT_ROW("validate: every kind", wv_kind, 0, W_BLOCK, TT_RANGE(0,
+	       RMPSC_WAIT_KIND_MAX + 1)),
+	TT_ROW("validate: SLEEP, sleep_ns outside 1 ns..1 s", wv_sleep, -EINVAL, W_BLOCK,
+	       TT_VALS(0, W_I64(-1), W_I64(-50000), W_I64(INT64_MIN), 1000000001ull, INT64_MAX)),
+	TT_ROW("validate: SLEEP, sleep_ns within 1 ns..1 s", wv_sleep, 0, W_BLOCK,
+	       TT_VALS(1, 2, 50000, 999999999ull, 1000000000ull)),
+	TT_ROW("validate: DEADLINE, timeout_ns negative", wv_deadline, -EINVAL, W_BLOCK,
+	       TT_VALS(W_I64(-1), W_I64(INT64_MIN))),
+	TT_ROW("validate: DEADLINE, timeout_ns 0 or more", wv_deadline, 0, W_BLOCK,
+	       TT_VALS(0, INT64_MAX)),
+	TT_ROW("validate: a non-zero byte past the known struct", wv_tail, -E2BIG, W_BLOCK,
+	       TT_RANGE(2 * sizeof(rmpsc_wait), 2 * 128)),
+	TT_ROW("validate: a larger struct, zeros past ours", wv_tail, 0, W_BLOCK,
+	       TT_VALS(0)),
+	TT_ROW("validate: bytes past the size not looked at", wv_ff_past, 0, W_BLOCK,
+	       TT_VALS(sizeof(rmpsc_wait))),
+	TT_ROW("validate: non-zero bytes within a larger size", wv_ff_past, -E2BIG, W_BLOCK,
+	       TT_VALS(40)),
+};
+
+static void test_wait_calls_with_bad_argument_return_documented_code(void **state)
+{
+	static const struct tt_table t = {
+		"wait", wait_rows, TT_N(wait_rows), wait_fx, wait_fx_check, NULL, NULL, 0,
+	};
 
 	(void)state;
-	memset(u.b, 0, sizeof u.b);
-	assert_ret(rmpsc_wait_init(&u.w, sizeof u.b, RMPSC_WAIT_BLOCK), 0);
-	assert_ret(rmpsc_wait_validate(&u.w), 0);
-	for (size_t i = sizeof u.w; i < sizeof u.b; i++) {
-		u.b[i] = 1;
-		assert_ret(rmpsc_wait_validate(&u.w), -E2BIG);
-		u.b[i] = 0x80;
-		assert_ret(rmpsc_wait_validate(&u.w), -E2BIG);
-		u.b[i] = 0;
-	}
-	assert_ret(rmpsc_wait_validate(&u.w), 0);
-	/* A smaller claimed size does not look at those bytes. */
-	memset(u.b + sizeof u.w, 0xff, sizeof u.b - sizeof u.w);
-	u.w.size = sizeof u.w;
-	assert_ret(rmpsc_wait_validate(&u.w), 0);
-	u.w.size = 40;
-	assert_ret(rmpsc_wait_validate(&u.w), -E2BIG);
-	memset(u.b + sizeof u.w, 0, 8);
-	assert_ret(rmpsc_wait_validate(&u.w), 0);
+	tt_run(&t);
+}
+
+/* ---- rmpsc_backoff ---------------------------------------------------------- */
+
+static rmpsc_backoff bo, bo_before;
+
+enum { B_KEPT, B_INIT }; /* B_KEPT: a refused call leaves the struct alone */
+
+static void *backoff_fx(uint32_t state)
+{
+	(void)state;
+	assert_ret(rmpsc_backoff_init(&bo, 0, 0), 0);
+	bo_before = bo;
+	return &bo;
+}
+
+static const char *backoff_fx_check(void *h, const struct tt_row *row, int64_t got)
+{
+	(void)h;
+	if (row->state == B_KEPT && got < 0 && memcmp(&bo, &bo_before, sizeof bo))
+		return "a refused call changed the backoff";
+	return NULL;
+}
+
+/* v = spin_limit << 32 | yield_limit, step 0, _pad0 as given */
+static rmpsc_backoff *bo_set(uint64_t v, uint32_t pad)
+{
+	bo.step = 0;
+	bo.spin_limit = (uint32_t)(v >> 32);
+	bo.yield_limit = (uint32_t)v;
+	bo._pad0 = pad;
+	bo_before = bo;
+	return &bo;
+}
+
+#define SY(spin, yield) (((uint64_t)(spin) << 32) | (yield))
+TT_CALL(bi_null, rmpsc_backoff_init(NULL, v ? 6 : 0, v ? 10 : 0))
+TT_CALL(bi_limits, rmpsc_backoff_init(h, (uint32_t)(v >> 32), (uint32_t)v))
+TT_CALL(bs_null, rmpsc_backoff_spin(NULL))
+TT_CALL(bz_null, rmpsc_backoff_snooze(NULL))
+TT_CALL(bc_null, rmpsc_backoff_is_completed(NULL))
+TT_CALL(br_null, rmpsc_backoff_reset(NULL))
+TT_CALL(bs_fields, rmpsc_backoff_spin(bo_set(v, 0)))
+TT_CALL(bz_fields, rmpsc_backoff_snooze(bo_set(v, 0)))
+TT_CALL(bs_pad, rmpsc_backoff_spin(bo_set(SY(6, 10), (uint32_t)v)))
+TT_CALL(bz_pad, rmpsc_backoff_snooze(bo_set(SY(6, 10), (uint32_t)v)))
+#define BAD_FIELDS TT_VALS(SY(17, 64), SY(UINT32_MAX, 64), SY(6, 65), SY(6, UINT32_MAX), \
+			   SY(6, 5), SY(16, 0))
+
+static const struct tt_row backoff_rows[] = {
+	TT_ROW("init: b NULL (limits 0/0 or 6/10)", bi_null, -EINVAL, B_KEPT, TT_VALS(0,
+	       1)),
+	TT_ROW("init: a limit out of range, or yield below spin", bi_limits, -EINVAL,
+	       B_INIT,
+	       TT_VALS(SY(17, 0), SY(17, 64), SY(UINT32_MAX, 0), SY(0, 65), SY(6, 65),
+		       SY(0, UINT32_MAX), SY(6, 5), SY(0, 5), SY(0, 1), SY(8, 7), SY(16, 15),
+		       SY(2, 1))),
+	TT_ROW("spin: b NULL", bs_null, -EINVAL, B_KEPT),
+	TT_ROW("snooze: b NULL", bz_null, -EINVAL, B_KEPT),
+	TT_ROW("is_completed: b NULL", bc_null, -EINVAL, B_KEPT),
+	TT_ROW("reset: b NULL", br_null, -EINVAL, B_KEPT),
+	TT_ROW("spin: limits no init would write", bs_fields, -EINVAL, B_KEPT, BAD_FIELDS),
+	TT_ROW("snooze: limits no init would write", bz_fields, -EINVAL, B_KEPT,
+	       BAD_FIELDS),
+	TT_ROW("spin: _pad0 not zero", bs_pad, -EINVAL, B_KEPT, TT_VALS(1, 0x80000000u)),
+	TT_ROW("snooze: _pad0 not zero", bz_pad, -EINVAL, B_KEPT, TT_VALS(1, 0x80000000u)),
+	TT_ROW("spin: _pad0 zero", bs_pad, 0, B_KEPT, TT_VALS(0)),
+};
+
+static void test_backoff_calls_with_bad_argument_return_einval(void **state)
+{
+	static const struct tt_table t = {
+		"backoff", backoff_rows, TT_N(backoff_rows), backoff_fx, backoff_fx_check, NULL,
+		NULL, 0,
+	};
+
+	(void)state;
+	tt_run(&t);
 }
 
 /* ======================================================================== */
 /* rmpsc_backoff                                                            */
 /* ======================================================================== */
-
-static void test_backoff_init_with_null_returns_einval(void **state)
-{
-	(void)state;
-	assert_ret(rmpsc_backoff_init(NULL, 0, 0), -EINVAL);
-	assert_ret(rmpsc_backoff_init(NULL, 6, 10), -EINVAL);
-}
 
 static void test_backoff_init_with_zero_limits_takes_defaults(void **state)
 {
@@ -788,26 +810,6 @@ static void test_backoff_init_with_valid_limits_records_them(void **state)
 		assert_int_equal(b.spin_limit, t[i].want_spin);
 		assert_int_equal(b.yield_limit, t[i].want_yield);
 		assert_int_equal(b._pad0, 0);
-	}
-}
-
-static void test_backoff_init_with_limits_out_of_range_returns_einval(void **state)
-{
-	static const struct {
-		uint32_t spin, yield;
-	} t[] = {
-		{ 17, 0 }, { 17, 64 }, { UINT32_MAX, 0 }, { 0, 65 }, { 6, 65 },
-		{ 0, UINT32_MAX }, { 6, 5 }, { 0, 5 }, { 0, 1 }, { 8, 7 }, { 16, 15 },
-		{ 2, 1 },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		rmpsc_backoff b;
-
-		if (rmpsc_backoff_init(&b, t[i].spin, t[i].yield) != -EINVAL)
-			fail_msg("backoff_init(%u, %u) did not return -EINVAL", t[i].spin,
-				 t[i].yield);
 	}
 }
 
@@ -928,53 +930,12 @@ static void test_backoff_reset_returns_to_step_zero(void **state)
 	assert_int_equal(b.step, 1);
 }
 
-static void test_backoff_calls_with_null_return_einval(void **state)
-{
-	(void)state;
-	assert_ret(rmpsc_backoff_spin(NULL), -EINVAL);
-	assert_ret(rmpsc_backoff_snooze(NULL), -EINVAL);
-	assert_ret(rmpsc_backoff_is_completed(NULL), -EINVAL);
-	assert_ret(rmpsc_backoff_reset(NULL), -EINVAL);
-}
-
-/* A caller-owned struct with limits no init would write. */
-static void test_backoff_spin_snooze_with_fields_out_of_range_return_einval(void **state)
-{
-	static const struct {
-		uint32_t spin, yield;
-	} t[] = {
-		{ 17, 64 }, { UINT32_MAX, 64 }, { 6, 65 },
-		{ 6, UINT32_MAX }, { 6, 5 }, { 16, 0 },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		rmpsc_backoff b = { .step = 0, .spin_limit = t[i].spin,
-				    .yield_limit = t[i].yield, ._pad0 = 0 };
-
-		if (rmpsc_backoff_spin(&b) != -EINVAL)
-			fail_msg("spin with limits %u/%u did not return -EINVAL",
-				 t[i].spin, t[i].yield);
-		if (rmpsc_backoff_snooze(&b) != -EINVAL)
-			fail_msg("snooze with limits %u/%u did not return -EINVAL",
-				 t[i].spin, t[i].yield);
-	}
-}
-
-/* _pad0 "must be zero": a backoff with it set is refused, as out of range;
- * a default yield limit below a larger spin limit is raised to it. */
-static void test_backoff_with_nonzero_pad_returns_einval_and_init_raises_yield_limit(
-	void **state)
+/* A default yield limit below a larger spin limit is raised to it. */
+static void test_backoff_init_with_default_yield_limit_raises_it_to_spin_limit(void **state)
 {
 	rmpsc_backoff b;
 
 	(void)state;
-	assert_ret(rmpsc_backoff_init(&b, 0, 0), 0);
-	b._pad0 = 1;
-	assert_ret(rmpsc_backoff_spin(&b), -EINVAL);
-	assert_ret(rmpsc_backoff_snooze(&b), -EINVAL);
-	b._pad0 = 0;
-	assert_ret(rmpsc_backoff_spin(&b), 0);
 	assert_ret(rmpsc_backoff_init(&b, 12, 0), 0);
 	assert_int_equal(b.yield_limit, 12);
 	assert_ret(rmpsc_backoff_init(&b, 4, 0), 0);
@@ -1240,150 +1201,12 @@ static void test_wait_reserve_timed_then_close_commit_returns_epipe(void **state
 }
 
 /* ======================================================================== */
-/* ring: argument errors                                                    */
+/* ring: timed calls, arguments                                             */
 /* ======================================================================== */
 
-static void test_wait_timed_calls_with_null_pointer_return_einval(void **state)
-{
-	rmpsc_ring *r = *state;
-	rmpsc_wait w = strategy(RMPSC_WAIT_BLOCK);
-
-	/* with room and with data, so only the pointer is wrong */
-	push_vals(r, 0, 2);
-	for (int i = 0; i < 2; i++) {
-		const rmpsc_wait *wp = i ? &w : NULL;
-
-		assert_ret(rmpsc_ring_reserve_timed(r, 1, NULL, 0, wp), -EINVAL);
-		assert_ret(rmpsc_ring_reserve_timed(r, 1, NULL, -1, wp), -EINVAL);
-		assert_ret(rmpsc_ring_push_timed(r, NULL, 0, wp), -EINVAL);
-		assert_ret(rmpsc_ring_push_timed(r, NULL, -1, wp), -EINVAL);
-		assert_ret(rmpsc_ring_push_n_timed(r, NULL, 1, 0, wp), -EINVAL);
-		assert_ret(rmpsc_ring_push_n_timed(r, NULL, 2, -1, wp), -EINVAL);
-		assert_ret(rmpsc_ring_readable_timed(r, 1, NULL, 0, wp), -EINVAL);
-		assert_ret(rmpsc_ring_readable_timed(r, 1, NULL, -1, wp), -EINVAL);
-		assert_ret(rmpsc_ring_pop_timed(r, NULL, 0, wp), -EINVAL);
-		assert_ret(rmpsc_ring_pop_timed(r, NULL, -1, wp), -EINVAL);
-		assert_ret(rmpsc_ring_pop_n_timed(r, NULL, 1, 0, wp), -EINVAL);
-		assert_ret(rmpsc_ring_pop_n_timed(r, NULL, 2, -1, wp), -EINVAL);
-	}
-	assert_ret(rmpsc_ring_len(r), 2);
-	pop_vals(r, 0, 2);
-}
-
-static void test_wait_timed_calls_with_null_ring_return_ebadf(void **state)
-{
-	rmpsc_wait w = strategy(RMPSC_WAIT_BLOCK);
-	uint64_t buf[2] = { 0, 0 };
-	rmpsc_span s;
-
-	(void)state;
-	for (int i = 0; i < 4; i++) {
-		const rmpsc_wait *wp = (i & 1) ? &w : NULL;
-		const int64_t t = (i & 2) ? 2 * MS : 0;
-
-		assert_ret(rmpsc_ring_reserve_timed(NULL, 1, &s, t, wp), -EBADF);
-		assert_ret(rmpsc_ring_push_timed(NULL, buf, t, wp), -EBADF);
-		assert_ret(rmpsc_ring_push_n_timed(NULL, buf, 2, t, wp), -EBADF);
-		assert_ret(rmpsc_ring_readable_timed(NULL, 1, &s, t, wp), -EBADF);
-		assert_ret(rmpsc_ring_pop_timed(NULL, buf, t, wp), -EBADF);
-		assert_ret(rmpsc_ring_pop_n_timed(NULL, buf, 2, t, wp), -EBADF);
-	}
-	assert_ret(rmpsc_ring_set_wait(NULL, &w), -EBADF);
-	assert_ret(rmpsc_ring_set_wait(NULL, NULL), -EBADF);
-	assert_ret(rmpsc_ring_get_wait(NULL, &w), -EBADF);
-}
-
-/* Strategies rmpsc_wait_validate() refuses with -EINVAL. */
-static void bad_strategies(rmpsc_wait *bad, size_t *n)
-{
-	rmpsc_wait w;
-	size_t i = 0;
-
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
-	bad[i] = w;
-	bad[i++].kind = RMPSC_WAIT_KIND_MAX + 1;
-	bad[i] = w;
-	bad[i++].kind = UINT32_MAX;
-	bad[i] = w;
-	bad[i++].size = 0;
-	bad[i] = w;
-	bad[i++].size = 24;
-	bad[i] = w;
-	bad[i++].size = 28;
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_SLEEP), 0);
-	bad[i] = w;
-	bad[i++].sleep_ns = 0;
-	bad[i] = w;
-	bad[i++].sleep_ns = 1000000001ll;
-	bad[i] = w;
-	bad[i++].sleep_ns = -1;
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_DEADLINE), 0);
-	bad[i] = w;
-	bad[i++].timeout_ns = -1;
-	for (size_t j = 0; j < i; j++)
-		assert_ret(rmpsc_wait_validate(&bad[j]), -EINVAL);
-	*n = i;
-}
-
-/* An invalid strategy is refused where the call would have to wait. */
-static void test_wait_timed_calls_with_invalid_strategy_when_blocked_return_einval(
-	void **state)
-{
-	rmpsc_ring *r = *state;
-	rmpsc_wait bad[16];
-	size_t nbad;
-
-	bad_strategies(bad, &nbad);
-	for (size_t i = 0; i < nbad; i++) {
-		for (int c = C_READABLE; c <= C_POP_N; c++) {
-			uint64_t v = 0;
-
-			if (call_timed(r, c, 2 * MS, &bad[i], &v) != -EINVAL)
-				fail_msg("%s on an empty ring with bad strategy %zu "
-					 "did not return -EINVAL", call_names[c], i);
-		}
-	}
-	fill(r, 0);
-	for (size_t i = 0; i < nbad; i++) {
-		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
-			uint64_t v = 0;
-
-			if (call_timed(r, c, 2 * MS, &bad[i], &v) != -EINVAL)
-				fail_msg("%s on a full ring with bad strategy %zu "
-					 "did not return -EINVAL", call_names[c], i);
-		}
-	}
-	assert_ret(rmpsc_ring_len(r), FIX_CAP);
-	pop_vals(r, 0, FIX_CAP);
-}
-
-/* ... and also where the call could proceed at once (nothing moves). */
-static void test_wait_timed_calls_with_invalid_strategy_when_ready_return_einval(
-	void **state)
-{
-	rmpsc_ring *r = *state;
-	rmpsc_wait bad[16];
-	size_t nbad;
-
-	bad_strategies(bad, &nbad);
-	push_vals(r, 0, 2);
-	for (size_t i = 0; i < nbad; i++) {
-		for (int c = C_RESERVE; c < C_COUNT; c++) {
-			uint64_t v = 0;
-			int rc = call_timed(r, c, 0, &bad[i], &v);
-
-			if (rc != -EINVAL)
-				fail_msg("%s on a ring with room and data, bad "
-					 "strategy %zu: %d (%s), expected -EINVAL",
-					 call_names[c], i, rc, errname(rc));
-		}
-	}
-	assert_ret(rmpsc_ring_len(r), 2);
-	pop_vals(r, 0, 2);
-}
-
-/* A larger strategy struct: zero tail works, non-zero tail is -E2BIG. */
-static void test_wait_timed_calls_with_larger_strategy_check_tail(void **state)
+/* A larger strategy struct with a zero tail works (a non-zero tail is
+ * -E2BIG: the ring table of test_ring). */
+static void test_wait_timed_calls_with_larger_zero_tail_strategy_succeed(void **state)
 {
 	rmpsc_ring *r = *state;
 	union waitbuf u;
@@ -1397,23 +1220,6 @@ static void test_wait_timed_calls_with_larger_strategy_check_tail(void **state)
 		if (!call_produces(c))
 			assert_int_equal(v, 7);
 	}
-	u.b[40] = 1;
-	for (int c = C_RESERVE; c < C_COUNT; c++) {
-		uint64_t v = 7;
-
-		if (call_timed(r, c, 2 * MS, &u.w, &v) != -E2BIG)
-			fail_msg("%s with a non-zero tail did not return -E2BIG",
-				 call_names[c]);
-	}
-	push_vals(r, 0, 1);
-	for (int c = C_RESERVE; c < C_COUNT; c++) {
-		uint64_t v = 7;
-
-		if (call_timed(r, c, 0, &u.w, &v) != -E2BIG)
-			fail_msg("%s (could proceed) with a non-zero tail did not return "
-				 "-E2BIG", call_names[c]);
-	}
-	assert_ret(rmpsc_ring_len(r), 1);
 }
 
 /* n == 0 returns 0 at once, even where a wait for n >= 1 would block. */
@@ -1592,24 +1398,6 @@ static void test_wait_push_n_timed_when_nothing_fits_returns_etimedout(void **st
 	assert_elapsed_at_least(t0, 2 * MS, "push_n_timed(3)");
 	assert_ret(rmpsc_ring_push_n_timed(r, items, 3, 0, NULL), -ETIMEDOUT);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
-}
-
-/*
- * push_n_timed pushes all of n or returns a partial count, as an int: an n
- * above INT32_MAX could not be reported, so it is refused with nothing
- * pushed (it used to push and then answer INT32_MAX, neither n nor an
- * error). Through the producer handle of a channel as well.
- */
-static void test_wait_push_n_timed_with_count_above_int32_max_returns_einval(void **state)
-{
-	rmpsc_ring *r = *state;
-	uint64_t items[FIX_CAP] = { 1, 2, 3, 4 };
-
-	assert_ret(rmpsc_ring_push_n_timed(r, items, UINT32_MAX, 0, NULL), -EINVAL);
-	assert_ret(rmpsc_ring_push_n_timed(r, items, (uint32_t)INT32_MAX + 1, -1, NULL),
-		   -EINVAL);
-	assert_ret(rmpsc_ring_len(r), 0);
-	assert_ret(rmpsc_ring_push_n_timed(r, items, FIX_CAP, 0, NULL), FIX_CAP);
 }
 
 /*
@@ -2184,49 +1972,22 @@ static void test_wait_set_wait_with_null_restores_block_default(void **state)
 	expect_block_defaults(&w);
 }
 
-static void test_wait_set_wait_with_invalid_strategy_returns_einval_or_e2big(
-	void **state)
+/* A newer caller's larger strategy with zeros past ours is taken, and
+ * get_wait reads it back (what set_wait refuses: the ring table). */
+static void test_wait_set_wait_with_larger_zero_tail_strategy_round_trips(void **state)
 {
 	rmpsc_ring *r = *state;
-	rmpsc_wait bad[16];
 	union waitbuf u;
-	size_t nbad;
 
-	bad_strategies(bad, &nbad);
-	for (size_t i = 0; i < nbad; i++) {
-		if (rmpsc_ring_set_wait(r, &bad[i]) != -EINVAL)
-			fail_msg("set_wait with bad strategy %zu did not return -EINVAL",
-				 i);
-	}
 	memset(u.b, 0, sizeof u.b);
 	assert_ret(rmpsc_wait_init(&u.w, 64, RMPSC_WAIT_YIELD), 0);
 	u.w.yield_count = 5;
-	u.b[63] = 1;
-	assert_ret(rmpsc_ring_set_wait(r, &u.w), -E2BIG);
-	/* larger with zeros: accepted, and get_wait reads it back */
-	u.b[63] = 0;
 	assert_ret(rmpsc_ring_set_wait(r, &u.w), 0);
 	memset(u.b, 0, sizeof u.b);
 	assert_ret(rmpsc_wait_init(&u.w, 48, RMPSC_WAIT_SPIN), 0);
 	assert_ret(rmpsc_ring_get_wait(r, &u.w), 0);
 	assert_int_equal(u.w.kind, RMPSC_WAIT_YIELD);
 	assert_int_equal(u.w.yield_count, 5);
-}
-
-static void test_wait_get_wait_with_bad_struct_returns_einval(void **state)
-{
-	rmpsc_ring *r = *state;
-	union waitbuf u;
-
-	assert_ret(rmpsc_ring_get_wait(r, NULL), -EINVAL);
-	memset(u.b, 0, sizeof u.b);
-	for (uint32_t size = 0; size < 64; size++) {
-		if (size >= RMPSC_WAIT_CONFIG_SIZE_V1 && size % 8 == 0)
-			continue;
-		u.w.size = size;
-		if (rmpsc_ring_get_wait(r, &u.w) != -EINVAL)
-			fail_msg("get_wait with size %u did not return -EINVAL", size);
-	}
 }
 
 /* NULL in a timed call means the ring's strategy: a DEADLINE of 2 ms set
@@ -2362,58 +2123,6 @@ static void test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity(
 	}
 }
 
-static void test_ring_slots_below_capacity_returns_einval(void **state)
-{
-	static const struct {
-		uint32_t cap, slots;
-	} t[] = { { 2, 1 }, { 4, 1 }, { 4, 2 }, { 1024, 512 }, { 1024, 1 } };
-
-	(void)state;
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
-
-		if (create_cfg(t[i].cap, t[i].slots, 0, &r) != -EINVAL)
-			fail_msg("capacity %u slots %u not refused", t[i].cap,
-				 t[i].slots);
-		assert_null(r);
-	}
-}
-
-static void test_ring_slots_not_power_of_two_returns_einval(void **state)
-{
-	static const struct {
-		uint32_t cap, slots;
-	} t[] = { { 1, 3 }, { 4, 5 }, { 4, 6 }, { 4, 12 }, { 4, 1000 }, { 8, 24 } };
-
-	(void)state;
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
-
-		if (create_cfg(t[i].cap, t[i].slots, 0, &r) != -EINVAL)
-			fail_msg("capacity %u slots %u not refused", t[i].cap,
-				 t[i].slots);
-		assert_null(r);
-	}
-}
-
-static void test_ring_slots_above_capacity_max_returns_einval(void **state)
-{
-	static const uint32_t bad[] = {
-		(uint32_t)RMPSC_RING_CAPACITY_MAX * 2u,
-		UINT32_MAX,
-		(uint32_t)RMPSC_RING_CAPACITY_MAX + 1u,
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
-
-		if (create_cfg(4, bad[i], 0, &r) != -EINVAL)
-			fail_msg("slots %u not refused", bad[i]);
-		assert_null(r);
-	}
-}
-
 /* The largest buffer is allowed (it may not be mappable here). */
 static void test_ring_slots_at_capacity_max_is_accepted(void **state)
 {
@@ -2435,22 +2144,6 @@ static void test_ring_slots_at_capacity_max_is_accepted(void **state)
 	assert_ret(rmpsc_ring_capacity(r), 4);
 	assert_ret(rmpsc_ring_push_n(r, "abcdef", 6), 4);
 	rmpsc_ring_destroy(r);
-}
-
-static void test_ring_slots_with_nonzero_pad1_returns_einval(void **state)
-{
-	static const uint32_t bad[] = { 1, 0x80000000u, UINT32_MAX };
-
-	(void)state;
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		rmpsc_ring *r = (rmpsc_ring *)(void *)&huge;
-
-		assert_ret(create_cfg(4, 0, bad[i], &r), -EINVAL);
-		assert_null(r);
-		r = (rmpsc_ring *)(void *)&huge;
-		assert_ret(create_cfg(4, 16, bad[i], &r), -EINVAL);
-		assert_null(r);
-	}
 }
 
 /* A 1.0-sized config: slots and _pad1 are not part of it, whatever the
@@ -2686,38 +2379,24 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		/* rmpsc_wait_init */
-		cmocka_unit_test(test_wait_init_with_null_returns_einval),
-		cmocka_unit_test(test_wait_init_with_size_below_v1_returns_einval),
-		cmocka_unit_test(test_wait_init_with_size_not_multiple_of_8_returns_einval),
-		cmocka_unit_test(test_wait_init_with_unknown_kind_returns_einval),
 		cmocka_unit_test(test_wait_init_with_each_kind_writes_documented_defaults),
 		cmocka_unit_test(test_wait_init_with_v1_size_writes_nothing_past_size),
 		cmocka_unit_test(test_wait_init_with_larger_size_and_zero_tail_validates),
 		/* rmpsc_wait_validate */
-		cmocka_unit_test(test_wait_validate_with_null_returns_einval),
-		cmocka_unit_test(test_wait_validate_with_size_too_small_returns_einval),
-		cmocka_unit_test(test_wait_validate_with_size_not_multiple_of_8_returns_einval),
-		cmocka_unit_test(test_wait_validate_with_size_above_4096_returns_e2big),
-		cmocka_unit_test(test_wait_validate_with_unknown_kind_returns_einval),
-		cmocka_unit_test(test_wait_validate_sleep_with_sleep_ns_out_of_range_returns_einval),
 		cmocka_unit_test(test_wait_validate_other_kinds_ignore_sleep_ns),
-		cmocka_unit_test(test_wait_validate_deadline_with_negative_timeout_returns_einval),
 		cmocka_unit_test(test_wait_validate_other_kinds_ignore_timeout_ns),
 		cmocka_unit_test(test_wait_validate_with_zero_counts_accepts),
-		cmocka_unit_test(test_wait_validate_with_nonzero_tail_returns_e2big),
+		cmocka_unit_test(test_wait_calls_with_bad_argument_return_documented_code),
 		/* rmpsc_backoff */
-		cmocka_unit_test(test_backoff_init_with_null_returns_einval),
 		cmocka_unit_test(test_backoff_init_with_zero_limits_takes_defaults),
 		cmocka_unit_test(test_backoff_init_with_valid_limits_records_them),
-		cmocka_unit_test(test_backoff_init_with_limits_out_of_range_returns_einval),
 		cmocka_unit_test(test_backoff_spin_advances_step_up_to_spin_limit_plus_one),
 		cmocka_unit_test(test_backoff_spin_with_equal_limits_completes),
 		cmocka_unit_test(test_backoff_snooze_advances_step_and_completes_after_yield_limit),
 		cmocka_unit_test(test_backoff_snooze_with_max_limits_completes),
 		cmocka_unit_test(test_backoff_reset_returns_to_step_zero),
-		cmocka_unit_test(test_backoff_calls_with_null_return_einval),
-		cmocka_unit_test(test_backoff_spin_snooze_with_fields_out_of_range_return_einval),
-		cmocka_unit_test(test_backoff_with_nonzero_pad_returns_einval_and_init_raises_yield_limit),
+		cmocka_unit_test(test_backoff_init_with_default_yield_limit_raises_it_to_spin_limit),
+		cmocka_unit_test(test_backoff_calls_with_bad_argument_return_einval),
 		/* timed calls: timeouts */
 		RING_CASE(test_wait_producer_calls_when_full_with_zero_timeout_return_etimedout),
 		RING_CASE(test_wait_consumer_calls_when_empty_with_zero_timeout_return_etimedout),
@@ -2732,18 +2411,13 @@ int main(void)
 		RING_CASE(test_wait_pop_n_and_readable_timed_on_closed_ring_return_items_then_epipe),
 		RING_CASE(test_wait_reserve_timed_then_close_commit_returns_epipe),
 		/* timed calls: arguments */
-		RING_CASE(test_wait_timed_calls_with_null_pointer_return_einval),
-		cmocka_unit_test(test_wait_timed_calls_with_null_ring_return_ebadf),
-		RING_CASE(test_wait_timed_calls_with_invalid_strategy_when_blocked_return_einval),
-		RING_CASE(test_wait_timed_calls_with_invalid_strategy_when_ready_return_einval),
-		RING_CASE(test_wait_timed_calls_with_larger_strategy_check_tail),
+		RING_CASE(test_wait_timed_calls_with_larger_zero_tail_strategy_succeed),
 		RING_CASE(test_wait_timed_calls_with_zero_n_return_zero_at_once),
 		RING_CASE(test_wait_batch_timed_calls_take_what_is_ready),
 		/* push_n_timed partial counts */
 		RING_CASE(test_wait_push_n_timed_when_time_runs_out_returns_partial_count),
 		RING_CASE(test_wait_push_n_timed_when_closed_returns_partial_count),
 		RING_CASE(test_wait_push_n_timed_when_nothing_fits_returns_etimedout),
-		RING_CASE(test_wait_push_n_timed_with_count_above_int32_max_returns_einval),
 		RING_CASE(test_wait_producer_timed_calls_on_closed_ring_return_epipe_first),
 		/* waits that succeed */
 		RING_CASE(test_wait_every_kind_succeeds_when_other_side_acts_later),
@@ -2762,17 +2436,12 @@ int main(void)
 		RING_CASE(test_wait_get_wait_on_new_ring_returns_block_defaults),
 		RING_CASE(test_wait_set_wait_then_get_wait_round_trips),
 		RING_CASE(test_wait_set_wait_with_null_restores_block_default),
-		RING_CASE(test_wait_set_wait_with_invalid_strategy_returns_einval_or_e2big),
-		RING_CASE(test_wait_get_wait_with_bad_struct_returns_einval),
+		RING_CASE(test_wait_set_wait_with_larger_zero_tail_strategy_round_trips),
 		RING_CASE(test_wait_timed_call_with_null_uses_ring_strategy),
 		/* config.slots */
 		cmocka_unit_test(test_ring_slots_config_init_writes_zero_slots),
 		cmocka_unit_test(test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity),
-		cmocka_unit_test(test_ring_slots_below_capacity_returns_einval),
-		cmocka_unit_test(test_ring_slots_not_power_of_two_returns_einval),
-		cmocka_unit_test(test_ring_slots_above_capacity_max_returns_einval),
 		cmocka_unit_test(test_ring_slots_at_capacity_max_is_accepted),
-		cmocka_unit_test(test_ring_slots_with_nonzero_pad1_returns_einval),
 		cmocka_unit_test(test_ring_slots_with_v1_sized_config_take_default),
 		cmocka_unit_test(test_ring_slots_exact_calls_above_capacity_return_einval),
 		cmocka_unit_test(test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end),
