@@ -7,7 +7,7 @@
  * includes this header, which gives the declarations C linkage, and defines
  * its struct with designated initializers). bench_ring.c lists the adapters
  * in its impl table; adding a peer is one file, one table line and one
- * source in bench/CMakeLists.txt.
+ * bench_peer() line in bench/CMakeLists.txt.
  *
  * Messages are uint64_t. Queues are opaque `void *` to the harness.
  *
@@ -229,8 +229,9 @@ enum {
  *    (-falign-functions=64). CMake also compiles these files with
  *    -fno-optimize-sibling-calls, so push1/pop1 call the operation and
  *    return, and never jump into it (see README.md, "Call depth").
- * The BENCH_*_OF macros give the impl table entry its variable, name,
- * note, workloads (W1 and W4 only), variant_of and flags.
+ * BENCH_QOP_SHELLS() writes those push1/pop1; BENCH_IMPL_OF, BENCH_NAME_OF and
+ * BENCH_NOTE_OF give the impl table entry its variable, name and note, and
+ * BENCH_CALL_MEMBERS its workloads (W1 and W4 only), variant_of and flags.
  */
 #if defined(__has_attribute)
 #if __has_attribute(noipa)
@@ -249,18 +250,72 @@ enum {
 	"through one non-inlined call per operation (one call deeper than the " \
 	"inlined peers and ringmpsc's exported calls); " \
 	"W1 and W4 only"
-#define BENCH_WORKLOADS_OF(wl)	   (BENCH_WL_W1 | BENCH_WL_W4)
-#define BENCH_VARIANT_OF(peer)	   #peer
-#define BENCH_FLAGS_OF		   BENCH_F_CALL
+#define BENCH_CALL_MEMBERS(peer) \
+	.workloads = BENCH_WL_W1 | BENCH_WL_W4, .variant_of = #peer, .flags = BENCH_F_CALL
 #else
 #define BENCH_QOP		   static inline __attribute__((always_inline))
 #define BENCH_IMPL_OF(peer)	   bench_impl_##peer
 #define BENCH_NAME_OF(peer)	   #peer
 #define BENCH_NOTE_OF(peer, note) note
-#define BENCH_WORKLOADS_OF(wl)	   (wl)
-#define BENCH_VARIANT_OF(peer)	   ((const char *)0)
-#define BENCH_FLAGS_OF		   0u
+#define BENCH_CALL_MEMBERS(peer) \
+	.workloads = 0, .variant_of = (const char *)0, .flags = 0u
 #endif
+
+/*
+ * push1/pop1 of an adapter whose single-item operations are the BENCH_QOP
+ * functions <pfx>_op_push(q, v) and <pfx>_op_pop(q, v): each calls its
+ * operation and returns @result(its value), @result translating the queue's
+ * own convention into 1 done / 0 full or empty (empty when the operation
+ * already returns that, or a bool).
+ */
+#define BENCH_QOP_SHELLS(pfx, result)                            \
+	static int pfx##_push1(void *q, uint64_t v)              \
+	{                                                        \
+		return result(pfx##_op_push(q, v));              \
+	}                                                        \
+	static int pfx##_pop1(void *q, uint64_t *v)              \
+	{                                                        \
+		return result(pfx##_op_pop(q, v));               \
+	}
+
+/*
+ * push_n (pop_n) of a queue that has no multi-item call: one <pfx>_op_push
+ * (<pfx>_op_pop) per item until the first refusal, the count moved. The
+ * harness never emulates a batch API, so this is the queue's own best.
+ * (In a BENCH_CALL build each item is a call; those run W1 and W4 only.)
+ */
+#define BENCH_PUSH_N_EACH(pfx)                                            \
+	static int pfx##_push_n(void *q, const uint64_t *v, uint32_t n)   \
+	{                                                                 \
+		uint32_t i;                                               \
+									  \
+		for (i = 0; i < n; i++)                                   \
+			if (!pfx##_op_push(q, v[i]))                      \
+				break;                                    \
+		return (int)i;                                            \
+	}
+#define BENCH_POP_N_EACH(pfx)                                             \
+	static int pfx##_pop_n(void *q, uint64_t *v, uint32_t n)          \
+	{                                                                 \
+		uint32_t i;                                               \
+									  \
+		for (i = 0; i < n; i++)                                   \
+			if (!pfx##_op_pop(q, &v[i]))                      \
+				break;                                    \
+		return (int)i;                                            \
+	}
+
+/* The required members of a table entry, for an adapter whose functions
+ * are named <pfx>_create, <pfx>_destroy, <pfx>_push1, ..., <pfx>_pop_n. */
+#define BENCH_SPSC_OPS(pfx)                                                        \
+	.create = pfx##_create, .destroy = pfx##_destroy, .push1 = pfx##_push1,    \
+	.pop1 = pfx##_pop1, .push_n = pfx##_push_n, .pop_n = pfx##_pop_n
+
+/* Producer and consumer counts an mp_create/mc_create accepts. */
+static inline int bench_counts_ok(unsigned nprod, unsigned ncons)
+{
+	return nprod >= 1 && nprod <= BENCH_MAX_PROD && ncons >= 1 && ncons <= BENCH_MAX_PROD;
+}
 
 /* The adapters (bench/impl_<name>.c). */
 extern const struct bench_impl bench_impl_ringmpsc;

@@ -147,15 +147,7 @@ BENCH_QOP bool bq_op_pop(void *p, uint64_t *v)
 	return rt->pop(*v);
 }
 
-int bq_push1(void *p, uint64_t v)
-{
-	return bq_op_push(p, v) ? 1 : 0;
-}
-
-int bq_pop1(void *p, uint64_t *v)
-{
-	return bq_op_pop(p, v) ? 1 : 0;
-}
+BENCH_QOP_SHELLS(bq, )
 
 int bq_push_n(void *p, const uint64_t *v, uint32_t n)
 {
@@ -179,7 +171,7 @@ int bq_pop_n(void *p, uint64_t *v, uint32_t n)
 
 void *bq_mp_create(uint32_t capacity, unsigned nprod)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || capacity == 0)
+	if (!bench_counts_ok(nprod, 1) || capacity == 0)
 		return nullptr;
 	try {
 		/* capacity nodes in the freelist, plus the dummy node. */
@@ -209,7 +201,7 @@ int bq_mp_pop1(void *p, uint64_t *v)
 
 void *bq_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
 {
-	if (ncons == 0 || ncons > BENCH_MAX_PROD)
+	if (!bench_counts_ok(1, ncons))
 		return nullptr;
 	return bq_mp_create(capacity, nprod);
 }
@@ -232,34 +224,15 @@ const struct bench_impl BENCH_IMPL_OF(boost) = {
 		       "65536 preallocated nodes + bounded_push (exactly 65536; its "
 		       "fixed_sized form tops out at 65534), a CAS per push and per pop; "
 		       "no W6 (no bulk push or pop in queue<>); W8 the same MPMC queue"),
-	.create = bq_create,
-	.destroy = bq_destroy,
-	.push1 = bq_push1,
-	.pop1 = bq_pop1,
-	.push_n = bq_push_n,
-	.pop_n = bq_pop_n,
-	.zc_produce = nullptr,
-	.zc_consume = nullptr,
+	BENCH_SPSC_OPS(bq),
 	.mp_create = bq_mp_create,
 	.mp_destroy = bq_mp_destroy,
 	.mp_push1 = bq_mp_push1,
 	.mp_pop1 = bq_mp_pop1,
-	.init = nullptr,
-	.pop1_wait = nullptr,
-	.wake_create = nullptr,
-	.wake_destroy = nullptr,
-	.wake_push1 = nullptr,
-	.wake_pop1 = nullptr,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(boost),
-	.flags = BENCH_FLAGS_OF,
-	.mp_push_n = nullptr, /* queue<> has no bulk push or pop */
-	.mp_pop_n = nullptr,
+	BENCH_CALL_MEMBERS(boost),
+	/* No mp_push_n/mp_pop_n: queue<> has no bulk push or pop. */
 	.mc_create = bq_mc_create,
 	.mc_destroy = bq_mp_destroy,
 	.mc_push1 = bq_mp_push1,
 	.mc_pop1 = bq_mc_pop1,
-	.mp_create_idle = nullptr,
-	.mp_polls = nullptr,
-	.ex = nullptr, /* header-only: no exported calls */
 };

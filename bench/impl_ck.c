@@ -105,48 +105,17 @@ BENCH_QOP bool ckb_op_pop(void *p, uint64_t *v)
 	return true;
 }
 
-static int ckb_push1(void *p, uint64_t v)
-{
-	return ckb_op_push(p, v);
-}
+BENCH_QOP_SHELLS(ckb, )
 
-static int ckb_pop1(void *p, uint64_t *v)
-{
-	return ckb_op_pop(p, v);
-}
-
-static int ckb_push_n(void *p, const uint64_t *v, uint32_t n)
-{
-	struct ckb_q *q = p;
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		if (!ck_ring_enqueue_spsc(&q->ring, q->buf, (void *)(uintptr_t)v[i]))
-			break;
-	return (int)i;
-}
-
-static int ckb_pop_n(void *p, uint64_t *v, uint32_t n)
-{
-	struct ckb_q *q = p;
-	uint32_t i;
-	void *e;
-
-	for (i = 0; i < n; i++) {
-		if (!ck_ring_dequeue_spsc(&q->ring, q->buf, &e))
-			break;
-		v[i] = (uint64_t)(uintptr_t)e;
-	}
-	return (int)i;
-}
+/* No batch calls in ck_ring: one enqueue/dequeue per item. */
+BENCH_PUSH_N_EACH(ckb)
+BENCH_POP_N_EACH(ckb)
 
 /* ---- W3: one MPSC ring --------------------------------------------------- */
 
 static void *ckb_mp_create(uint32_t capacity, unsigned nprod)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD)
-		return NULL;
-	return ckb_create(capacity);
+	return bench_counts_ok(nprod, 1) ? ckb_create(capacity) : NULL;
 }
 
 static int ckb_mp_push1(void *p, unsigned producer, uint64_t v)
@@ -174,7 +143,7 @@ static void *ckb_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
 {
 	struct ckb_q *q;
 
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+	if (!bench_counts_ok(nprod, ncons))
 		return NULL;
 	q = ckb_create(capacity);
 	if (q)
@@ -215,23 +184,13 @@ const struct bench_impl BENCH_IMPL_OF(ck) = {
 		    "W6 (no multi-item calls); W8 one ring, enqueue_mpmc (spmc for "
 		    "one producer) + dequeue_mpmc (copy, then CAS c_head); more "
 		    "producers than CPUs can convoy in the p_tail wait"),
-	.create = ckb_create,
-	.destroy = ckb_destroy,
-	.push1 = ckb_push1,
-	.pop1 = ckb_pop1,
-	.push_n = ckb_push_n,
-	.pop_n = ckb_pop_n,
-	.zc_produce = NULL,
-	.zc_consume = NULL,
+	BENCH_SPSC_OPS(ckb),
 	.mp_create = ckb_mp_create,
 	.mp_destroy = ckb_destroy,
 	.mp_push1 = ckb_mp_push1,
 	.mp_pop1 = ckb_mp_pop1,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(ck),
-	.flags = BENCH_FLAGS_OF,
-	.mp_push_n = NULL, /* no multi-item calls in ck_ring */
-	.mp_pop_n = NULL,
+	BENCH_CALL_MEMBERS(ck),
+	/* No mp_push_n/mp_pop_n: no multi-item calls in ck_ring. */
 	.mc_create = ckb_mc_create,
 	.mc_destroy = ckb_destroy,
 	.mc_push1 = ckb_mc_push1,

@@ -108,15 +108,7 @@ BENCH_QOP int dp_op_pop(void *q, uint64_t *v)
 	return rte_ring_sc_dequeue_elem(q, v, DP_ESIZE);
 }
 
-static int dp_push1(void *q, uint64_t v)
-{
-	return dp_one(dp_op_push(q, v));
-}
-
-static int dp_pop1(void *q, uint64_t *v)
-{
-	return dp_one(dp_op_pop(q, v));
-}
+BENCH_QOP_SHELLS(dp, dp_one)
 
 static int dp_push_n(void *q, const uint64_t *v, uint32_t n)
 {
@@ -165,7 +157,7 @@ static int dp_zc_consume(void *q, uint32_t n, uint64_t *expected_next, uint64_t 
 
 static void *dp_mp_create(uint32_t capacity, unsigned nprod)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD)
+	if (!bench_counts_ok(nprod, 1))
 		return NULL;
 	/* Relaxed tail sync (RTS) producers: DPDK's documentation recommends
 	 * RTS/HTS over the default MP mode "for overcommitted scenarios
@@ -198,7 +190,7 @@ static void *dp_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
 	 * W3. Consumers RTS (file comment: threads share the cores). */
 	unsigned int enq = nprod == 1 ? RING_F_SP_ENQ : RING_F_MP_RTS_ENQ;
 
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+	if (!bench_counts_ok(nprod, ncons))
 		return NULL;
 	return dp_ring_new(capacity, enq | RING_F_MC_RTS_DEQ);
 }
@@ -221,21 +213,14 @@ const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 		      "threads share cores; the default MP mode convoys there); W6 "
 		      "RTS enqueue burst + SC dequeue burst; W8 one ring, RTS "
 		      "consumers (SP enqueue for one producer, else RTS)"),
-	.create = dp_create,
-	.destroy = dp_destroy,
-	.push1 = dp_push1,
-	.pop1 = dp_pop1,
-	.push_n = dp_push_n,
-	.pop_n = dp_pop_n,
+	BENCH_SPSC_OPS(dp),
 	.zc_produce = dp_zc_produce,
 	.zc_consume = dp_zc_consume,
 	.mp_create = dp_mp_create,
 	.mp_destroy = dp_destroy,
 	.mp_push1 = dp_mp_push1,
 	.mp_pop1 = dp_pop1,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(dpdk),
-	.flags = BENCH_FLAGS_OF,
+	BENCH_CALL_MEMBERS(dpdk),
 	.mp_push_n = dp_mp_push_n,
 	.mp_pop_n = dp_pop_n,
 	.mc_create = dp_mc_create,

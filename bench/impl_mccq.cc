@@ -169,15 +169,7 @@ BENCH_QOP bool mc_op_pop(void *p, uint64_t *v)
 	return m->q.try_dequeue(m->ctok, *v);
 }
 
-int mc_push1(void *p, uint64_t v)
-{
-	return mc_op_push(p, v) ? 1 : 0;
-}
-
-int mc_pop1(void *p, uint64_t *v)
-{
-	return mc_op_pop(p, v) ? 1 : 0;
-}
+BENCH_QOP_SHELLS(mc, )
 
 /* All or nothing. */
 int mc_push_n(void *p, const uint64_t *v, uint32_t n)
@@ -230,7 +222,7 @@ bool mc_chan_claim(mc_chan *m, unsigned nprod, size_t each)
 
 mc_chan *mc_chan_new(uint32_t capacity, unsigned nprod, unsigned ncons)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+	if (!bench_counts_ok(nprod, ncons))
 		return nullptr;
 	/* Blocks per producer; at least two, so a batch can always go in. */
 	const size_t share = capacity / MC_BLOCK / nprod;
@@ -321,34 +313,16 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 		      "producer's share of the pool (capacity / nprod in whole blocks) "
 		      "claimed at creation so none can hoard it; W6 bulk calls (a batch "
 		      "capped at its share minus one block)"),
-	.create = mc_create,
-	.destroy = mc_destroy,
-	.push1 = mc_push1,
-	.pop1 = mc_pop1,
-	.push_n = mc_push_n,
-	.pop_n = mc_pop_n,
-	.zc_produce = nullptr,
-	.zc_consume = nullptr,
+	BENCH_SPSC_OPS(mc),
 	.mp_create = mc_mp_create,
 	.mp_destroy = mc_chan_destroy,
 	.mp_push1 = mc_mp_push1,
 	.mp_pop1 = mc_mp_pop1,
-	.init = nullptr,
-	.pop1_wait = nullptr,
-	.wake_create = nullptr,
-	.wake_destroy = nullptr,
-	.wake_push1 = nullptr,
-	.wake_pop1 = nullptr,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(mccq),
-	.flags = BENCH_FLAGS_OF,
+	BENCH_CALL_MEMBERS(mccq),
 	.mp_push_n = mc_mp_push_n,
 	.mp_pop_n = mc_mp_pop_n,
 	.mc_create = mc_mc_create,
 	.mc_destroy = mc_chan_destroy,
 	.mc_push1 = mc_mp_push1,
 	.mc_pop1 = mc_mc_pop1,
-	.mp_create_idle = nullptr,
-	.mp_polls = nullptr,
-	.ex = nullptr, /* header-only: no exported calls */
 };

@@ -91,15 +91,7 @@ BENCH_QOP int mx_op_pop(void *q, uint64_t *v)
 	return ok;
 }
 
-static int mx_push1(void *q, uint64_t v)
-{
-	return mx_op_push(q, v);
-}
-
-static int mx_pop1(void *q, uint64_t *v)
-{
-	return mx_op_pop(q, v);
-}
+BENCH_QOP_SHELLS(mx, )
 
 static int mx_push_n(void *q, const uint64_t *v, uint32_t n)
 {
@@ -143,9 +135,7 @@ static int mx_pop_n(void *q, uint64_t *v, uint32_t n)
 
 static void *mx_mp_create(uint32_t capacity, unsigned nprod)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD)
-		return NULL;
-	return mx_create(capacity);
+	return bench_counts_ok(nprod, 1) ? mx_create(capacity) : NULL;
 }
 
 static int mx_mp_push1(void *q, unsigned producer, uint64_t v)
@@ -165,9 +155,7 @@ static int mx_mp_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t 
 
 static void *mx_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
 {
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
-		return NULL;
-	return mx_create(capacity);
+	return bench_counts_ok(nprod, ncons) ? mx_create(capacity) : NULL;
 }
 
 static int mx_mc_pop1(void *q, unsigned consumer, uint64_t *v)
@@ -183,21 +171,12 @@ const struct bench_impl BENCH_IMPL_OF(mutex) = {
 		       "lock, so producer and consumer serialize and contend on one "
 		       "line; copying only; W3/W6/W8 share the one ring (W6 batches: "
 		       "one lock, copy up to n; W8: consumers take the same lock)"),
-	.create = mx_create,
-	.destroy = mx_destroy,
-	.push1 = mx_push1,
-	.pop1 = mx_pop1,
-	.push_n = mx_push_n,
-	.pop_n = mx_pop_n,
-	.zc_produce = NULL,
-	.zc_consume = NULL,
+	BENCH_SPSC_OPS(mx),
 	.mp_create = mx_mp_create,
 	.mp_destroy = mx_destroy,
 	.mp_push1 = mx_mp_push1,
 	.mp_pop1 = mx_pop1,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(mutex),
-	.flags = BENCH_FLAGS_OF,
+	BENCH_CALL_MEMBERS(mutex),
 	.mp_push_n = mx_mp_push_n,
 	.mp_pop_n = mx_pop_n,
 	.mc_create = mx_mc_create,

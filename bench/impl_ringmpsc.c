@@ -52,19 +52,14 @@
 #define BENCH_POLL_LIB "libringmpsc_poll.so"
 #endif
 
-/* Every library call the adapter makes, resolved in libringmpsc_poll.so. */
+/* Every library call the adapter makes, resolved in libringmpsc_poll.so:
+ * rm_fn.f is rmpsc_ring_<f> (rm_init loads the same list). */
+#define RM_CALLS(X)                                                            \
+	X(config_init) X(create) X(destroy) X(push) X(pop) X(push_n) X(pop_n)   \
+	X(reserve) X(commit) X(readable) X(advance)
+#define RM_MEMBER(f) __typeof__(rmpsc_ring_##f) *f;
 static struct {
-	__typeof__(rmpsc_ring_config_init) *config_init;
-	__typeof__(rmpsc_ring_create) *create;
-	__typeof__(rmpsc_ring_destroy) *destroy;
-	__typeof__(rmpsc_ring_push) *push;
-	__typeof__(rmpsc_ring_pop) *pop;
-	__typeof__(rmpsc_ring_push_n) *push_n;
-	__typeof__(rmpsc_ring_pop_n) *pop_n;
-	__typeof__(rmpsc_ring_reserve) *reserve;
-	__typeof__(rmpsc_ring_commit) *commit;
-	__typeof__(rmpsc_ring_readable) *readable;
-	__typeof__(rmpsc_ring_advance) *advance;
+	RM_CALLS(RM_MEMBER)
 } rm_fn;
 #define RM(f) (rm_fn.f)
 #else
@@ -84,17 +79,15 @@ static struct {
 #endif
 
 /* The MPSC calls of the W3/W6/W7 section, resolved in
- * libringmpsc_nometrics.so. */
+ * libringmpsc_nometrics.so: mp_fn.f is rmpsc_<f> (rm_init loads the same
+ * list). */
+#define MP_CALLS(X)                                                            \
+	X(mpsc_config_init) X(mpsc_create) X(mpsc_destroy) X(mpsc_register)    \
+	X(mpsc_stats) X(mpsc_pop) X(mpsc_consume_up_to) X(producer_push)       \
+	X(producer_push_n)
+#define MP_MEMBER(f) __typeof__(rmpsc_##f) *f;
 static struct {
-	__typeof__(rmpsc_mpsc_config_init) *mpsc_config_init;
-	__typeof__(rmpsc_mpsc_create) *mpsc_create;
-	__typeof__(rmpsc_mpsc_destroy) *mpsc_destroy;
-	__typeof__(rmpsc_mpsc_register) *mpsc_register;
-	__typeof__(rmpsc_mpsc_stats) *mpsc_stats;
-	__typeof__(rmpsc_mpsc_pop) *mpsc_pop;
-	__typeof__(rmpsc_mpsc_consume_up_to) *mpsc_consume_up_to;
-	__typeof__(rmpsc_producer_push) *producer_push;
-	__typeof__(rmpsc_producer_push_n) *producer_push_n;
+	MP_CALLS(MP_MEMBER)
 } mp_fn;
 #define MP(f) (mp_fn.f)
 #else
@@ -149,7 +142,6 @@ static int rm_pop1(void *q, uint64_t *v)
 {
 	return rm_one(RM(pop)(q, v));
 }
-
 
 static int rm_push_n(void *q, const uint64_t *v, uint32_t n)
 {
@@ -235,7 +227,7 @@ static void *rm_mp_new(uint32_t capacity, unsigned nprod, unsigned nidle, uint32
 	rmpsc_mpsc_config cfg;
 	struct rm_mp *m;
 
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || nidle > 1024)
+	if (!bench_counts_ok(nprod, 1) || nidle > 1024)
 		return NULL;
 	m = calloc(1, sizeof *m);
 	if (!m || MP(mpsc_config_init)(&cfg, sizeof cfg))
@@ -404,7 +396,7 @@ static void *rm_mc_create(uint32_t capacity, unsigned nprod, unsigned ncons)
 	struct rm_mc *m;
 	unsigned i;
 
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || ncons == 0 || ncons > BENCH_MAX_PROD)
+	if (!bench_counts_ok(nprod, ncons))
 		return NULL;
 	m = calloc(1, sizeof *m);
 	if (!m || rmpsc_mc_config_init(&cfg, sizeof cfg, nprod == 1))
@@ -622,17 +614,8 @@ static int rm_init(char *why, unsigned len)
 	h = rm_open(&path, BENCH_POLL_LIB, why, len);
 	if (!h)
 		return -1;
-	RM_LOAD(rm_fn.config_init, rmpsc_ring_config_init);
-	RM_LOAD(rm_fn.create, rmpsc_ring_create);
-	RM_LOAD(rm_fn.destroy, rmpsc_ring_destroy);
-	RM_LOAD(rm_fn.push, rmpsc_ring_push);
-	RM_LOAD(rm_fn.pop, rmpsc_ring_pop);
-	RM_LOAD(rm_fn.push_n, rmpsc_ring_push_n);
-	RM_LOAD(rm_fn.pop_n, rmpsc_ring_pop_n);
-	RM_LOAD(rm_fn.reserve, rmpsc_ring_reserve);
-	RM_LOAD(rm_fn.commit, rmpsc_ring_commit);
-	RM_LOAD(rm_fn.readable, rmpsc_ring_readable);
-	RM_LOAD(rm_fn.advance, rmpsc_ring_advance);
+#define RM_LOAD_CALL(f) RM_LOAD(rm_fn.f, rmpsc_ring_##f);
+	RM_CALLS(RM_LOAD_CALL)
 	rm_ex.push1 = rm_fn.push;
 	rm_ex.pop1 = rm_fn.pop;
 	RM_LOAD(n_create, rmpsc_notifier_create);
@@ -684,15 +667,8 @@ static int rm_init(char *why, unsigned len)
 	h = rm_open(&path, BENCH_NOMETRICS_LIB, why, len);
 	if (!h)
 		return -1;
-	RM_LOAD(mp_fn.mpsc_config_init, rmpsc_mpsc_config_init);
-	RM_LOAD(mp_fn.mpsc_create, rmpsc_mpsc_create);
-	RM_LOAD(mp_fn.mpsc_destroy, rmpsc_mpsc_destroy);
-	RM_LOAD(mp_fn.mpsc_register, rmpsc_mpsc_register);
-	RM_LOAD(mp_fn.mpsc_stats, rmpsc_mpsc_stats);
-	RM_LOAD(mp_fn.mpsc_pop, rmpsc_mpsc_pop);
-	RM_LOAD(mp_fn.mpsc_consume_up_to, rmpsc_mpsc_consume_up_to);
-	RM_LOAD(mp_fn.producer_push, rmpsc_producer_push);
-	RM_LOAD(mp_fn.producer_push_n, rmpsc_producer_push_n);
+#define MP_LOAD_CALL(f) RM_LOAD(mp_fn.f, rmpsc_##f);
+	MP_CALLS(MP_LOAD_CALL)
 	rm_ex.mp_push1 = mp_fn.producer_push;
 	rm_ex.mp_pop1 = mp_fn.mpsc_pop;
 	m = rm_mp_new(64, 1, 0, RMPSC_MPSC_F_METRICS);
@@ -732,12 +708,7 @@ const struct bench_impl RM_IMPL = {
 		    "waiter or notifier check on the hot paths), through dlsym'd "
 		    "pointers; W1/W2 only, the polling-only side of the wake A/B",
 #endif
-	.create = rm_create,
-	.destroy = rm_destroy,
-	.push1 = rm_push1,
-	.pop1 = rm_pop1,
-	.push_n = rm_push_n,
-	.pop_n = rm_pop_n,
+	BENCH_SPSC_OPS(rm),
 	.zc_produce = rm_zc_produce,
 	.zc_consume = rm_zc_consume,
 	.init = rm_init,
@@ -768,6 +739,15 @@ const struct bench_impl RM_IMPL = {
 
 #endif /* !BENCH_RM_NOMETRICS */
 
+#ifndef BENCH_RM_POLL
+/* What the two variants of the metrics A/B share: ours, W3 and W6 only. */
+#define RM_METRICS_AB_MEMBERS                                                       \
+	BENCH_SPSC_OPS(rm), .mp_destroy = rm_mp_destroy, .mp_push1 = rm_mp_push1,    \
+	.mp_pop1 = rm_mp_pop1, .mp_push_n = rm_mp_push_n, .mp_pop_n = rm_mp_pop_n,   \
+	.init = rm_init, .ex = &rm_ex, .workloads = BENCH_WL_W3 | BENCH_WL_W6,       \
+	.variant_of = "ringmpsc"
+#endif
+
 #if !defined(BENCH_RM_POLL) && !defined(BENCH_RM_NOMETRICS)
 /* The MPSC channel with RMPSC_MPSC_F_METRICS: the metrics on/off A/B. */
 const struct bench_impl bench_impl_ringmpsc_metrics = {
@@ -775,22 +755,8 @@ const struct bench_impl bench_impl_ringmpsc_metrics = {
 	.api_note = "the ringmpsc adapter's MPSC channel created with "
 		    "RMPSC_MPSC_F_METRICS (counters on every push and pop); W3 and "
 		    "W6 only, the metrics-on side of the zero-cost A/B",
-	.create = rm_create,
-	.destroy = rm_destroy,
-	.push1 = rm_push1,
-	.pop1 = rm_pop1,
-	.push_n = rm_push_n,
-	.pop_n = rm_pop_n,
 	.mp_create = rm_mp_create_metrics,
-	.mp_destroy = rm_mp_destroy,
-	.mp_push1 = rm_mp_push1,
-	.mp_pop1 = rm_mp_pop1,
-	.init = rm_init,
-	.workloads = BENCH_WL_W3 | BENCH_WL_W6,
-	.variant_of = "ringmpsc",
-	.mp_push_n = rm_mp_push_n,
-	.mp_pop_n = rm_mp_pop_n,
-	.ex = &rm_ex,
+	RM_METRICS_AB_MEMBERS,
 };
 #endif
 
@@ -802,25 +768,12 @@ const struct bench_impl bench_impl_ringmpsc_nometrics = {
 	.api_note = "the ringmpsc adapter's MPSC channel on libringmpsc_nometrics.so "
 		    "(RMPSC_NO_METRICS: metrics compiled out), through dlsym'd "
 		    "pointers; W3 and W6 only, the baseline of the metrics-off A/B",
-	.create = rm_create,
-	.destroy = rm_destroy,
-	.push1 = rm_push1,
-	.pop1 = rm_pop1,
-	.push_n = rm_push_n,
-	.pop_n = rm_pop_n,
+	.mp_create = rm_mp_create,
+	RM_METRICS_AB_MEMBERS,
+	/* Outside W3/W6, but this build's only users of these functions. */
 	.zc_produce = rm_zc_produce,
 	.zc_consume = rm_zc_consume,
-	.mp_create = rm_mp_create,
-	.mp_destroy = rm_mp_destroy,
-	.mp_push1 = rm_mp_push1,
-	.mp_pop1 = rm_mp_pop1,
-	.init = rm_init,
-	.workloads = BENCH_WL_W3 | BENCH_WL_W6,
-	.variant_of = "ringmpsc",
-	.mp_push_n = rm_mp_push_n,
-	.mp_pop_n = rm_mp_pop_n,
 	.mp_create_idle = rm_mp_create_idle,
 	.mp_polls = rm_mp_polls,
-	.ex = &rm_ex,
 };
 #endif

@@ -91,38 +91,11 @@ BENCH_QOP bool rwq_op_pop(void *p, uint64_t *v)
 	return static_cast<rwq *>(p)->try_dequeue(*v);
 }
 
-int rwq_push1(void *p, uint64_t v)
-{
-	return rwq_op_push(p, v) ? 1 : 0;
-}
+BENCH_QOP_SHELLS(rwq, )
 
-int rwq_pop1(void *p, uint64_t *v)
-{
-	return rwq_op_pop(p, v) ? 1 : 0;
-}
-
-/* No bulk API: one try_enqueue per item until the first refusal. */
-int rwq_push_n(void *p, const uint64_t *v, uint32_t n)
-{
-	rwq *q = static_cast<rwq *>(p);
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		if (!q->try_enqueue(v[i]))
-			break;
-	return static_cast<int>(i);
-}
-
-int rwq_pop_n(void *p, uint64_t *v, uint32_t n)
-{
-	rwq *q = static_cast<rwq *>(p);
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		if (!q->try_dequeue(v[i]))
-			break;
-	return static_cast<int>(i);
-}
+/* No bulk API: one try_enqueue/try_dequeue per item. */
+BENCH_PUSH_N_EACH(rwq)
+BENCH_POP_N_EACH(rwq)
 
 } // namespace
 
@@ -134,35 +107,7 @@ const struct bench_impl BENCH_IMPL_OF(rwq) = {
 		     "65919..66430); try_enqueue/try_dequeue only, so push_n/pop_n loop "
 		     "per item; consumer-only in-place read (peek+pop), no in-place "
 		     "produce, so no zero-copy; single producer, no W3"),
-	.create = rwq_create,
-	.destroy = rwq_destroy,
-	.push1 = rwq_push1,
-	.pop1 = rwq_pop1,
-	.push_n = rwq_push_n,
-	.pop_n = rwq_pop_n,
-	.zc_produce = nullptr,
-	.zc_consume = nullptr,
-	.mp_create = nullptr,
-	.mp_destroy = nullptr,
-	.mp_push1 = nullptr,
-	.mp_pop1 = nullptr,
-	.init = nullptr,
-	.pop1_wait = nullptr,
-	.wake_create = nullptr,
-	.wake_destroy = nullptr,
-	.wake_push1 = nullptr,
-	.wake_pop1 = nullptr,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(rwq),
-	.flags = BENCH_FLAGS_OF,
+	BENCH_SPSC_OPS(rwq),
+	BENCH_CALL_MEMBERS(rwq),
 	/* SPSC only: no channel workloads. */
-	.mp_push_n = nullptr,
-	.mp_pop_n = nullptr,
-	.mc_create = nullptr,
-	.mc_destroy = nullptr,
-	.mc_push1 = nullptr,
-	.mc_pop1 = nullptr,
-	.mp_create_idle = nullptr,
-	.mp_polls = nullptr,
-	.ex = nullptr, /* header-only: no exported calls */
 };

@@ -119,7 +119,7 @@ static struct uq *uq_new(uint32_t capacity, unsigned nprod)
 	uint64_t each = 1;
 	unsigned shift = 0, i;
 
-	if (nprod == 0 || nprod > BENCH_MAX_PROD || capacity < nprod)
+	if (!bench_counts_ok(nprod, 1) || capacity < nprod)
 		return NULL;
 	/* capacity / nprod, rounded down to a power of two. */
 	while (each * 2 * nprod <= capacity) {
@@ -223,26 +223,10 @@ BENCH_QOP int uq_op_pop(void *p, uint64_t *v)
 	return 0;
 }
 
-static int uq_push1(void *q, uint64_t v)
-{
-	return uq_op_push(q, v);
-}
+BENCH_QOP_SHELLS(uq, )
 
-static int uq_pop1(void *p, uint64_t *v)
-{
-	return uq_op_pop(p, v);
-}
-
-static int uq_push_n(void *p, const uint64_t *v, uint32_t n)
-{
-	struct uq *q = p;
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		if (!uq_enqueue(q, 0, v[i]))
-			break;
-	return (int)i;
-}
+/* No batch enqueue: one xchg per item. */
+BENCH_PUSH_N_EACH(uq)
 
 static int uq_pop_n(void *p, uint64_t *v, uint32_t n)
 {
@@ -278,25 +262,12 @@ const struct bench_impl BENCH_IMPL_OF(urcu) = {
 		      "xchg per enqueue); no zero-copy spans; W3 one queue, a node range "
 		      "and credit counter per producer; no W6 (no multi-node enqueue, "
 		      "splice moves whole queues) and no W8 (dequeuers need a mutex)"),
-	.create = uq_create,
-	.destroy = uq_destroy,
-	.push1 = uq_push1,
-	.pop1 = uq_pop1,
-	.push_n = uq_push_n,
-	.pop_n = uq_pop_n,
-	.zc_produce = NULL,
-	.zc_consume = NULL,
+	BENCH_SPSC_OPS(uq),
 	.mp_create = uq_mp_create,
 	.mp_destroy = uq_destroy,
 	.mp_push1 = uq_mp_push1,
 	.mp_pop1 = uq_pop1,
-	.workloads = BENCH_WORKLOADS_OF(0),
-	.variant_of = BENCH_VARIANT_OF(urcu),
-	.flags = BENCH_FLAGS_OF,
-	.mp_push_n = NULL, /* no multi-node enqueue (file comment) */
-	.mp_pop_n = NULL,
-	.mc_create = NULL, /* dequeuers need mutual exclusion (a lock) */
-	.mc_destroy = NULL,
-	.mc_push1 = NULL,
-	.mc_pop1 = NULL,
+	BENCH_CALL_MEMBERS(urcu),
+	/* No mp_push_n/mp_pop_n: no multi-node enqueue (file comment). No
+	 * mc_*: dequeuers need mutual exclusion (a lock). */
 };
