@@ -52,19 +52,6 @@
 /* A non-NULL pointer that start must overwrite with NULL on error. */
 #define SENTINEL SENTINEL_OF(rmpsc_loop)
 
-static rmpsc_ring *ring_new(uint32_t cap, uint32_t esz)
-{
-	rmpsc_ring_config cfg;
-	rmpsc_ring *r = NULL;
-
-	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	cfg.capacity = cap;
-	cfg.elem_size = esz;
-	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
-	assert_non_null(r);
-	return r;
-}
-
 static void wait_init(rmpsc_wait *w, uint32_t kind)
 {
 	assert_ret(rmpsc_wait_init(w, sizeof *w, kind), 0);
@@ -277,7 +264,7 @@ static struct seq_ctx tctx;
 static void *loop_fx(uint32_t state)
 {
 	(void)state;
-	tr = ring_new(64, 8);
+	tr = ring_make(64, 8, 0, 0);
 	seq_ctx_init(&tctx, 8, 64);
 	return tr;
 }
@@ -382,7 +369,7 @@ static void test_loop_calls_with_bad_handle_or_argument_return_documented_code(v
  * a non-zero byte there is -E2BIG: the loop's table). */
 static void test_loop_start_with_larger_zero_tail_strategy_runs(void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	struct seq_ctx c;
 	struct {
 		rmpsc_wait w;
@@ -465,7 +452,7 @@ static void test_loop_destroy_with_null_is_noop(void **state)
  */
 static void run_delivery(const rmpsc_wait *w, uint64_t n, uint32_t cap, uint32_t esz)
 {
-	rmpsc_ring *r = ring_new(cap, esz);
+	rmpsc_ring *r = ring_make(cap, esz, 0, 0);
 	struct seq_ctx c;
 	struct lprod p = { .r = r, .esz = esz, .count = n };
 	rmpsc_loop *l = SENTINEL;
@@ -558,7 +545,7 @@ static void test_loop_with_null_wait_uses_ring_strategy_and_delivers_all(void **
 	(void)state;
 	run_delivery(NULL, LOOP_N / 4, 1024, 8); /* the default, BLOCK */
 	{
-		rmpsc_ring *r = ring_new(256, 8);
+		rmpsc_ring *r = ring_make(256, 8, 0, 0);
 		rmpsc_wait w;
 		struct seq_ctx c;
 		struct lprod p = { .r = r, .esz = 8, .count = LOOP_N / 4 };
@@ -607,7 +594,7 @@ static void test_loop_with_capacity_1_delivers_all_in_order(void **state)
 
 static void test_loop_start_with_items_already_queued_delivers_them(void **state)
 {
-	rmpsc_ring *r = ring_new(128, 8);
+	rmpsc_ring *r = ring_make(128, 8, 0, 0);
 	struct seq_ctx c;
 	rmpsc_loop *l = NULL;
 	uint64_t v;
@@ -636,7 +623,7 @@ static void test_loop_start_with_items_already_queued_delivers_them(void **state
 
 static void test_loop_start_on_closed_ring_delivers_rest_then_stops(void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	struct seq_ctx c;
 	rmpsc_loop *l = NULL;
 	uint64_t v;
@@ -658,7 +645,7 @@ static void test_loop_start_on_closed_ring_delivers_rest_then_stops(void **state
 
 static void test_loop_stop_when_producer_closed_first_delivers_all(void **state)
 {
-	rmpsc_ring *r = ring_new(256, 8);
+	rmpsc_ring *r = ring_make(256, 8, 0, 0);
 	struct seq_ctx c;
 	struct lprod p = { .r = r, .esz = 8, .count = LOOP_N / 10 };
 	rmpsc_loop *l = NULL;
@@ -690,7 +677,7 @@ static void test_loop_stop_when_idle_wakes_loop_with_each_kind(void **state)
 
 	(void)state;
 	for (int i = 0; i < rounds * 6; i++) {
-		rmpsc_ring *r = ring_new(64, 8);
+		rmpsc_ring *r = ring_make(64, 8, 0, 0);
 		atomic_uint_fast64_t counter;
 		rmpsc_wait w;
 		rmpsc_loop *l = NULL;
@@ -718,7 +705,7 @@ static void test_loop_stop_when_idle_wakes_loop_with_each_kind(void **state)
 
 static void test_loop_stop_from_handler_returns_edeadlk(void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	struct seq_ctx c;
 	rmpsc_loop *l = NULL;
 	uint64_t v = 0;
@@ -757,7 +744,7 @@ static void test_loop_destroy_without_stop_stops_delivers_and_frees(void **state
 
 	(void)state;
 	for (int i = 0; i < 3; i++) {
-		rmpsc_ring *r = ring_new(1024, 8);
+		rmpsc_ring *r = ring_make(1024, 8, 0, 0);
 		atomic_uint_fast64_t counter;
 		rmpsc_wait w;
 		rmpsc_loop *l = NULL;
@@ -792,7 +779,7 @@ static void test_loop_destroy_without_stop_stops_delivers_and_frees(void **state
 
 static void test_loop_processed_while_running_never_decreases(void **state)
 {
-	rmpsc_ring *r = ring_new(256, 8);
+	rmpsc_ring *r = ring_make(256, 8, 0, 0);
 	struct seq_ctx c;
 	rmpsc_loop *l = NULL;
 	const uint64_t n = LOOP_N / 20;
@@ -823,7 +810,7 @@ static void test_loop_processed_while_running_never_decreases(void **state)
 
 static void test_loop_start_after_stop_and_reset_runs_again(void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 
 	(void)state;
 	for (int round = 0; round < 3; round++) {
@@ -862,7 +849,7 @@ static void test_loop_stop_while_producer_pushes_loses_nothing(void **state)
 	for (int round = 0; round < rounds; round++) {
 		const uint32_t cap = round % 3 == 0 ? 4 : round % 3 == 1 ? 64 : 1024;
 		const uint32_t esz = round % 4 == 3 ? 12 : 8;
-		rmpsc_ring *r = ring_new(cap, esz);
+		rmpsc_ring *r = ring_make(cap, esz, 0, 0);
 		struct seq_ctx c;
 		struct lprod p = { .r = r, .esz = esz, .count = UINT64_MAX };
 		rmpsc_wait w;
@@ -919,7 +906,7 @@ static void push_range(rmpsc_ring *r, uint64_t first, uint64_t n)
  */
 static void test_loop_start_with_borrow_outstanding_returns_einval(void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	struct seq_ctx c;
 	rmpsc_borrow b;
 	rmpsc_loop *l = SENTINEL;
@@ -943,7 +930,7 @@ static void test_loop_start_with_borrow_outstanding_returns_einval(void **state)
 /* A ring is one loop's consumer at a time. */
 static void test_loop_start_on_ring_with_running_loop_returns_ebusy(void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	atomic_uint_fast64_t n1, n2;
 	rmpsc_loop *l1 = NULL, *l2 = SENTINEL;
 
@@ -1024,7 +1011,7 @@ static void reentry_handler(void *arg, const void *items, uint32_t count)
 static void test_loop_handler_calling_consumer_calls_gets_ebusy_and_nothing_repeats(
 	void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	struct reentry_ctx c = { .r = r };
 	rmpsc_loop *l = NULL;
 
@@ -1069,7 +1056,7 @@ static void early_handler(void *arg, const void *items, uint32_t count)
 static void test_loop_stop_after_early_end_returns_its_error_and_leaves_the_rest(
 	void **state)
 {
-	rmpsc_ring *r = ring_new(64, 8);
+	rmpsc_ring *r = ring_make(64, 8, 0, 0);
 	struct early_ctx c = { .r = r };
 	rmpsc_loop *l = NULL;
 	uint64_t v;

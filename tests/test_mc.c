@@ -185,12 +185,6 @@ static void steal_seq(rmpsc_consumer *c, uint64_t first, uint32_t n)
 	}
 }
 
-static void vals_expect(const uint64_t *v, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		assert_int_equal(v[i], first + i);
-}
-
 /* What a consume handler saw: every element, every call. */
 enum { SINK_MAX = 512, SINK_CALLS = 64 };
 

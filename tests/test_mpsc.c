@@ -410,40 +410,6 @@ static void test_mpsc_config_init_with_larger_size_writes_exactly_size_bytes(voi
 		assert_int_equal(u.b[i], 0xa5);
 }
 
-/*
- * One size rule for a size-prefixed struct, whichever way it goes: exactly
- * a page (4096) is a valid size for every init and output call, as for
- * create and the wait calls (a size above it is -E2BIG, with nothing
- * written: a row of each struct's table).
- */
-static void test_size_prefixed_calls_with_size_of_a_page_return_zero(void **state)
-{
-	enum { PAGE = 4096 };
-	unsigned char *buf = malloc(PAGE);
-	rmpsc_mpsc *ch = mpsc_new(8, 1, 1, 0);
-	rmpsc_ring *r = NULL;
-	rmpsc_ring_config rcfg;
-	rmpsc_wait w;
-
-	(void)state;
-	assert_non_null(buf);
-	assert_ret(rmpsc_ring_config_init(&rcfg, sizeof rcfg), 0);
-	assert_ret(rmpsc_ring_create(&rcfg, &r), 0);
-	memset(buf, 0, PAGE);
-	assert_ret(rmpsc_ring_config_init((void *)buf, PAGE), 0);
-	assert_ret(rmpsc_mpsc_config_init((void *)buf, PAGE), 0);
-	assert_ret(rmpsc_mc_config_init((void *)buf, PAGE, 0), 0);
-	assert_ret(rmpsc_wait_init((void *)buf, PAGE, RMPSC_WAIT_BLOCK), 0);
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
-	memcpy(buf, &w, sizeof w);
-	((rmpsc_wait *)(void *)buf)->size = PAGE;
-	assert_ret(rmpsc_ring_get_wait(r, (void *)buf), 0);
-	assert_ret(rmpsc_mpsc_stats(ch, (void *)buf, PAGE), 0);
-	rmpsc_ring_destroy(r);
-	rmpsc_mpsc_destroy(ch);
-	free(buf);
-}
-
 /* ---- create / destroy ---------------------------------------------------- */
 
 #define create_expect(cfg, want) create_expect_at((cfg), (want), __LINE__)
@@ -3849,7 +3815,6 @@ int main(void)
 		/* config_init / create / destroy */
 		U(test_mpsc_config_init_when_called_writes_defaults),
 		U(test_mpsc_config_init_with_larger_size_writes_exactly_size_bytes),
-		U(test_size_prefixed_calls_with_size_of_a_page_return_zero),
 		U(test_mpsc_config_calls_with_bad_argument_return_documented_code),
 		U(test_mpsc_calls_with_bad_handle_or_argument_return_documented_code),
 		U(test_mpsc_producer_calls_with_bad_handle_or_argument_return_documented_code),

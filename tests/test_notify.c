@@ -100,19 +100,6 @@ static rmpsc_notifier *notifier_new(void)
 	return n;
 }
 
-static rmpsc_ring *ring_new(uint32_t cap)
-{
-	rmpsc_ring_config cfg;
-	rmpsc_ring *r = NULL;
-
-	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	cfg.capacity = cap;
-	cfg.elem_size = sizeof(uint64_t);
-	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
-	assert_non_null(r);
-	return r;
-}
-
 /* ---- fixture: a notifier, an SPSC ring of u64 and an epoll instance ---- */
 
 #define FIX_CAP 64u
@@ -487,7 +474,7 @@ static void test_notify_signal_when_write_fails_returns_eio(void **state)
 static void test_notify_signal_after_failed_write_returns_eio_again(void **state)
 {
 	struct fx *f = *state;
-	rmpsc_ring *r = ring_new(8);
+	rmpsc_ring *r = ring_make(8, 8, 0, 0);
 	uint64_t v = 1;
 
 	assert_ret(rmpsc_ring_set_notifier(r, f->n), 0);
@@ -815,7 +802,7 @@ static void test_notify_set_notifier_when_replacing_signals_only_new(void **stat
 	assert_ret(rmpsc_notifier_consume(f->n), 0);
 	/* One notifier on two rings: both signal it. */
 	{
-		rmpsc_ring *r2 = ring_new(8);
+		rmpsc_ring *r2 = ring_make(8, 8, 0, 0);
 
 		assert_ret(rmpsc_ring_set_notifier(r2, n2), 0);
 		assert_ret(rmpsc_ring_push(r2, &v), 0);
@@ -1199,7 +1186,7 @@ static bool sleep_on(int fd, rmpsc_ring *r, bool is_epoll)
 
 static void run_epoll_consumer(uint64_t count, uint32_t cap)
 {
-	rmpsc_ring *r = ring_new(cap);
+	rmpsc_ring *r = ring_make(cap, 8, 0, 0);
 	rmpsc_notifier *n = notifier_new();
 	struct tprod p = { .r = r, .n = NULL, .count = count };
 	struct tcons c = { 0 };
@@ -1288,7 +1275,7 @@ static void test_notify_arm_with_signal_if_waiting_across_threads_loses_nothing(
 	void **state)
 {
 	const uint64_t count = STRESS_SCALE(200000u, 50000u, 10000u);
-	rmpsc_ring *r = ring_new(16);
+	rmpsc_ring *r = ring_make(16, 8, 0, 0);
 	rmpsc_notifier *n = notifier_new();
 	struct tprod p = { .r = r, .n = n, .count = count };
 	struct tcons c = { 0 };

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for rmpsc_ring and the common calls (version, features,
- * strerror): every exported function, every documented return code, the
- * size-prefixed config rules, the span shape (iovec-compatible), wrap-around
- * at every offset of every power-of-two capacity up to 64 (from 0, across
- * 2^32 and across 2^64) and byte-exact round trips for element sizes 1, 3, 8,
- * 64 and 4096 through every producer and consumer call.
+ * Unit tests for rmpsc_ring: every exported function, every documented
+ * return code (the refused arguments and handles as rows of the ring and
+ * ring config tables, test_table.h), the size-prefixed config rules and
+ * config.slots, the span shape (iovec-compatible), wrap-around at every
+ * offset of every power-of-two capacity up to 64 (from 0, across 2^32 and
+ * across 2^64) and byte-exact round trips for element sizes 1, 3, 8, 64
+ * and 4096 through every producer and consumer call. The common calls are
+ * test_common's, borrowed reads test_borrow's, the blocking calls
+ * test_wait's.
  *
  * Single-threaded: the concurrent paths are stress_ring's job. No timing.
  * Links the static library for the rmpsc__ring_set_position() test hook.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -46,6 +50,7 @@ _Static_assert(sizeof(((rmpsc_span *)0)->iov) == 2 * sizeof(struct iovec),
 /* ---- helpers ------------------------------------------------------------ */
 
 #define SENTINEL SENTINEL_OF(rmpsc_ring)
+#define MS 1000000ll
 
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
@@ -162,21 +167,6 @@ static void check_empty_span(const rmpsc_span *s, uint64_t pos)
 	assert_int_equal(s->pos, pos);
 }
 
-static rmpsc_ring *ring_new(uint32_t cap, uint32_t esz, uint32_t flags)
-{
-	rmpsc_ring_config cfg;
-	rmpsc_ring *r = SENTINEL;
-
-	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	cfg.capacity = cap;
-	cfg.elem_size = esz;
-	cfg.flags = flags;
-	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
-	assert_non_null(r);
-	assert_ptr_not_equal(r, SENTINEL);
-	return r;
-}
-
 /* Create from @cfg expecting @want; on an error *out must come back NULL. */
 #define create_expect(cfg, want) create_expect_at((cfg), (want), __LINE__)
 static void create_expect_at(const void *cfg, int want, int line)
@@ -217,32 +207,6 @@ static unsigned char *ring_slot0(rmpsc_ring *r)
 	return s.iov[0].iov_base;
 }
 
-/* 8-byte values for the fixture ring. */
-static void push_seq(rmpsc_ring *r, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = first + i;
-
-		assert_ret(rmpsc_ring_push(r, &v), 0);
-	}
-}
-
-static void pop_seq(rmpsc_ring *r, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = ~0ull;
-
-		assert_ret(rmpsc_ring_pop(r, &v), 0);
-		assert_int_equal(v, first + i);
-	}
-}
-
-static void vals_expect(const uint64_t *v, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		assert_int_equal(v[i], first + i);
-}
-
 static void fill_vals(uint64_t *v, uint64_t first, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -263,7 +227,7 @@ enum { FIX_CAP = 8, FIX_ESZ = 8 };
 
 static int setup_ring(void **state)
 {
-	*state = ring_new(FIX_CAP, FIX_ESZ, 0);
+	*state = ring_make(FIX_CAP, FIX_ESZ, 0, 0);
 	return 0;
 }
 
@@ -271,141 +235,6 @@ static int teardown_ring(void **state)
 {
 	rmpsc_ring_destroy(*state);
 	return 0;
-}
-
-/* ---- version, features, strerror ---------------------------------------- */
-
-static void test_ring_version_when_called_returns_version_number(void **state)
-{
-	(void)state;
-	assert_int_equal(rmpsc_version(), RMPSC_VERSION_NUMBER);
-	assert_int_equal(rmpsc_version(), RMPSC_VERSION_MAJOR * 10000 +
-						  RMPSC_VERSION_MINOR * 100 +
-						  RMPSC_VERSION_PATCH);
-}
-
-static void test_ring_version_string_when_called_matches_version_macros(void **state)
-{
-	char want[64];
-	const char *s = rmpsc_version_string();
-
-	(void)state;
-	assert_non_null(s);
-	snprintf(want, sizeof want, "%d.%d.%d", RMPSC_VERSION_MAJOR, RMPSC_VERSION_MINOR,
-		 RMPSC_VERSION_PATCH);
-	assert_string_equal(s, want);
-	assert_string_equal(rmpsc_version_string(), want);
-}
-
-static void test_ring_features_when_called_returns_only_known_bits(void **state)
-{
-	const uint32_t f = rmpsc_features();
-
-	(void)state;
-	assert_int_equal(f & ~(uint32_t)(RMPSC_FEATURE_NUMA | RMPSC_FEATURE_URING), 0);
-	assert_int_equal(rmpsc_features(), f);
-	/* Only what works is reported: nothing uses libnuma or liburing yet,
-	 * so a build that found them must not claim them (it used to). */
-	assert_int_equal(f, 0);
-}
-
-/* STYLE.md section 3: every code the library uses. */
-static const int lib_codes[] = {
-	EINVAL, EBADF, EAGAIN, ETIMEDOUT, EPIPE, ENOBUFS, ESTALE,
-	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP, EDEADLK, EIO,
-	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC, EBUSY,
-};
-#define N_LIB_CODES (sizeof lib_codes / sizeof lib_codes[0])
-
-static void test_ring_strerror_with_documented_codes_returns_distinct_library_text(
-	void **state)
-{
-	const char *text[N_LIB_CODES];
-	const char *unknown = rmpsc_strerror(4095);
-
-	(void)state;
-	assert_non_null(unknown);
-	for (size_t i = 0; i < N_LIB_CODES; i++) {
-		const char *neg = rmpsc_strerror(-lib_codes[i]);
-		const char *pos = rmpsc_strerror(lib_codes[i]);
-
-		assert_non_null(neg);
-		assert_non_null(pos);
-		assert_true(neg[0] != '\0');
-		assert_string_equal(neg, pos);
-		/* the library's meaning, not the generic or libc text */
-		assert_string_not_equal(neg, unknown);
-		assert_string_not_equal(neg, strerror(lib_codes[i]));
-		for (size_t j = 0; j < i; j++)
-			assert_string_not_equal(neg, text[j]);
-		text[i] = neg;
-	}
-}
-
-/*
- * Each code's text fits every call that returns it (the headers' lists):
- * -ENOSPC said "epoll watch limit reached" to a registration that found
- * every producer slot in use. A word for each use.
- */
-static void test_ring_strerror_text_fits_every_call_returning_the_code(void **state)
-{
-	static const struct {
-		int code;
-		const char *word; /* the use it must name */
-	} uses[] = {
-		{ ENOSPC, "producer" },     /* rmpsc_mpsc_register */
-		{ ENOSPC, "consumer" },     /* rmpsc_*_register_consumer */
-		{ ENOSPC, "epoll" },        /* rmpsc_notifier_epoll_add */
-		{ EAGAIN, "full" },         /* producer try calls */
-		{ EAGAIN, "take" },         /* consumer try calls, rmpsc_mpsc_hottest */
-		{ EAGAIN, "thread" },       /* rmpsc_loop_start_ring */
-		{ ENOMEM, "thread" },       /* rmpsc_loop_start_ring */
-		{ EPIPE, "registration" },  /* register after close */
-		{ EPIPE, "drained" },       /* consumer calls */
-		{ ENOENT, "id" },           /* rmpsc_mpsc_ring_len */
-		{ ENOENT, "epoll" },        /* rmpsc_notifier_epoll_del */
-		{ EEXIST, "epoll" },        /* rmpsc_notifier_epoll_add */
-		{ EBADF, "descriptor" },    /* epoll_add/del with a bad epfd */
-		{ EBUSY, "handler" },       /* re-entry */
-		{ EBUSY, "loop" },          /* rmpsc_loop_start_ring */
-		{ E2BIG, "4096" },          /* init and output calls, size above a page */
-		{ E2BIG, "extra bytes" },   /* create, wait calls */
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++) {
-		const char *t = rmpsc_strerror(-uses[i].code);
-
-		if (!strstr(t, uses[i].word))
-			fail_msg("rmpsc_strerror(-%d) = \"%s\" does not mention \"%s\"",
-				 uses[i].code, t, uses[i].word);
-	}
-}
-
-static void test_ring_strerror_with_unknown_codes_returns_generic_text(void **state)
-{
-	static const int unknown[] = { 4095, -4095, 99999, -99999, INT_MAX, -INT_MAX };
-
-	(void)state;
-	assert_non_null(rmpsc_strerror(0));
-	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
-		const char *t = rmpsc_strerror(unknown[i]);
-
-		assert_non_null(t);
-		assert_true(t[0] != '\0');
-		for (size_t j = 0; j < N_LIB_CODES; j++)
-			assert_string_not_equal(t, rmpsc_strerror(lib_codes[j]));
-	}
-}
-
-/* INT_MIN has no positive counterpart: still just an unknown code. */
-static void test_ring_strerror_with_int_min_returns_generic_text(void **state)
-{
-	const char *t = rmpsc_strerror(INT_MIN);
-
-	(void)state;
-	assert_non_null(t);
-	assert_string_equal(t, rmpsc_strerror(99999));
 }
 
 /* ---- config_init --------------------------------------------------------- */
@@ -531,7 +360,7 @@ static void test_ring_create_with_every_power_of_two_capacity_returns_zero(void 
 	(void)state;
 	for (uint32_t shift = 0; shift <= 30; shift++) {
 		const uint32_t cap = 1u << shift;
-		rmpsc_ring *r = ring_new(cap, 1, 0);
+		rmpsc_ring *r = ring_make(cap, 1, 0, 0);
 		unsigned char in[2] = { (unsigned char)(0x11 + shift), 0xee };
 		unsigned char out[2] = { 0, 0 };
 		const uint32_t n = cap > 1 ? 2 : 1;
@@ -553,7 +382,7 @@ static void test_ring_create_with_every_power_of_two_capacity_returns_zero(void 
 static void test_ring_create_with_max_elem_size_roundtrips_elements(void **state)
 {
 	const uint32_t esz = RMPSC_RING_ELEM_SIZE_MAX;
-	rmpsc_ring *r = ring_new(2, esz, 0);
+	rmpsc_ring *r = ring_make(2, esz, 0, 0);
 	unsigned char *in = malloc(esz), *out = malloc(esz);
 	const uint64_t p0 = UINT64_MAX; /* positions UINT64_MAX, 0, 1 */
 
@@ -697,7 +526,7 @@ static void test_ring_create_with_hugepage_flag_matches_free_huge_pages(void **s
 
 static void test_ring_create_with_prefault_flag_returns_usable_ring(void **state)
 {
-	rmpsc_ring *r = ring_new(1024, 64, RMPSC_RING_F_PREFAULT);
+	rmpsc_ring *r = ring_make(1024, 64, RMPSC_RING_F_PREFAULT, 0);
 	unsigned char in[64], out[64];
 
 	(void)state;
@@ -741,7 +570,7 @@ static void *ring_fx(uint32_t state)
 	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
 	cfg.capacity = FIX_CAP;
 	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
-	push_seq(r, 0, state); /* the state: elements queued */
+	ring_push_seq(r, 0, state); /* the state: elements queued */
 	for (size_t i = 0; i < 2 * FIX_CAP; i++)
 		out_vals[i] = OUT_CANARY;
 	return r;
@@ -828,7 +657,7 @@ static const rmpsc_wait *wait_of(uint64_t v)
 
 static int64_t timeout_of(uint64_t v)
 {
-	return (v & 2) ? 2 * 1000000ll : 0;
+	return (v & 2) ? 2 * MS : 0;
 }
 
 TT_CALL(c_reserve, rmpsc_ring_reserve(h, (uint32_t)v, &out_span))
@@ -921,7 +750,7 @@ static const rmpsc_wait *bad_wait(uint64_t v)
 
 #define WAIT_EINVAL_ALL TT_RANGE(0, TT_WAIT_EINVAL_N)
 #define WAIT_E2BIG_ALL TT_RANGE(100, 100 + TT_WAIT_E2BIG_N)
-#define BLOCKED (2 * 1000000ll)
+#define BLOCKED (2 * MS)
 TT_CALL(w_reserve, rmpsc_ring_reserve_timed(h, 1, &out_span, 0, bad_wait(v)))
 TT_CALL(w_push, rmpsc_ring_push_timed(h, in_vals, 0, bad_wait(v)))
 TT_CALL(w_push_n, rmpsc_ring_push_n_timed(h, in_vals, 2, 0, bad_wait(v)))
@@ -961,7 +790,7 @@ static int64_t w_get_wait_size(void *h, uint64_t v)
 /* A ring or foreign memory where a notifier is expected. */
 static int64_t x_notifier_other_ring(void *h, uint64_t v)
 {
-	rmpsc_ring *o = ring_new(8, 8, 0);
+	rmpsc_ring *o = ring_make(8, 8, 0, 0);
 	int rc = rmpsc_ring_set_notifier(h, (rmpsc_notifier *)(void *)o);
 
 	(void)v;
@@ -1355,7 +1184,7 @@ static void test_ring_reserve_when_empty_returns_requested_span(void **state)
 	assert_ret(rmpsc_ring_pop(r, &(uint64_t){ 0 }), -EAGAIN);
 	assert_ret(rmpsc_ring_commit(r, 3), 0);
 	assert_ret(rmpsc_ring_len(r), 3);
-	pop_seq(r, 100, 3);
+	ring_pop_seq(r, 100, 3);
 }
 
 static void test_ring_reserve_with_more_than_free_returns_free_count(void **state)
@@ -1364,7 +1193,7 @@ static void test_ring_reserve_with_more_than_free_returns_free_count(void **stat
 	unsigned char *slot0 = ring_slot0(r);
 	rmpsc_span s;
 
-	push_seq(r, 0, 5);
+	ring_push_seq(r, 0, 5);
 	assert_ret(rmpsc_ring_reserve(r, 8, &s), 3);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 5, 3);
 	assert_ret(rmpsc_ring_reserve(r, UINT32_MAX, &s), 3);
@@ -1372,7 +1201,7 @@ static void test_ring_reserve_with_more_than_free_returns_free_count(void **stat
 	fill_vals(s.iov[0].iov_base, 5, 3);
 	assert_ret(rmpsc_ring_commit(r, 3), 0);
 	assert_ret(rmpsc_ring_is_full(r), 1);
-	pop_seq(r, 0, 8);
+	ring_pop_seq(r, 0, 8);
 }
 
 static void test_ring_reserve_when_full_returns_eagain(void **state)
@@ -1380,16 +1209,16 @@ static void test_ring_reserve_when_full_returns_eagain(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 10, FIX_CAP);
+	ring_push_seq(r, 10, FIX_CAP);
 	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EAGAIN);
 	assert_ret(rmpsc_ring_reserve(r, FIX_CAP, &s), -EAGAIN);
 	assert_ret(rmpsc_ring_reserve(r, UINT32_MAX, &s), -EAGAIN);
 	assert_ret(rmpsc_ring_commit(r, 1), -EINVAL);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
 	/* one slot freed: reservable again */
-	pop_seq(r, 10, 1);
+	ring_pop_seq(r, 10, 1);
 	assert_ret(rmpsc_ring_reserve(r, 4, &s), 1);
-	pop_seq(r, 11, FIX_CAP - 1);
+	ring_pop_seq(r, 11, FIX_CAP - 1);
 }
 
 static void test_ring_reserve_when_closed_returns_epipe(void **state)
@@ -1397,7 +1226,7 @@ static void test_ring_reserve_when_closed_returns_epipe(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EPIPE);
 	assert_ret(rmpsc_ring_reserve(r, 6, &s), -EPIPE);
@@ -1410,14 +1239,14 @@ static void test_ring_reserve_with_zero_n_returns_empty_span(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 0, 3);
+	ring_push_seq(r, 0, 3);
 	memset(&s, 0xff, sizeof s);
 	assert_ret(rmpsc_ring_reserve(r, 0, &s), 0);
 	check_empty_span(&s, 3);
 	assert_ret(rmpsc_ring_commit(r, 1), -EINVAL);
 	assert_ret(rmpsc_ring_len(r), 3);
 	/* also on a full ring */
-	push_seq(r, 3, FIX_CAP - 3);
+	ring_push_seq(r, 3, FIX_CAP - 3);
 	memset(&s, 0xff, sizeof s);
 	assert_ret(rmpsc_ring_reserve(r, 0, &s), 0);
 	check_empty_span(&s, FIX_CAP);
@@ -1428,8 +1257,8 @@ static void test_ring_reserve_twice_replaces_first_reservation(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s1, s2;
 
-	push_seq(r, 0, 1);
-	pop_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
+	ring_pop_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_reserve(r, 4, &s1), 4);
 	fill_vals(s1.iov[0].iov_base, 900, 4);
 	assert_ret(rmpsc_ring_reserve(r, 2, &s2), 2);
@@ -1443,7 +1272,7 @@ static void test_ring_reserve_twice_replaces_first_reservation(void **state)
 	assert_ret(rmpsc_ring_commit(r, 2), 0);
 	assert_ret(rmpsc_ring_commit(r, 1), -EINVAL);
 	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 200, 2);
+	ring_pop_seq(r, 200, 2);
 
 	/* a reserve of 0 is a new reserve too: it leaves nothing reserved */
 	assert_ret(rmpsc_ring_reserve(r, 3, &s1), 3);
@@ -1476,7 +1305,7 @@ static void test_ring_reserve_exact_with_fewer_free_returns_eagain(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 0, 6);
+	ring_push_seq(r, 0, 6);
 	assert_ret(rmpsc_ring_reserve_exact(r, 3, &s), -EAGAIN);
 	assert_ret(rmpsc_ring_commit(r, 1), -EINVAL);
 	assert_ret(rmpsc_ring_reserve_exact(r, 2, &s), 2);
@@ -1484,7 +1313,7 @@ static void test_ring_reserve_exact_with_fewer_free_returns_eagain(void **state)
 	fill_vals(s.iov[0].iov_base, 6, 2);
 	assert_ret(rmpsc_ring_commit(r, 2), 0);
 	assert_ret(rmpsc_ring_reserve_exact(r, 1, &s), -EAGAIN);
-	pop_seq(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 static void test_ring_reserve_exact_when_closed_returns_epipe(void **state)
@@ -1503,7 +1332,7 @@ static void test_ring_reserve_exact_with_zero_n_returns_empty_span(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	memset(&s, 0xff, sizeof s);
 	assert_ret(rmpsc_ring_reserve_exact(r, 0, &s), 0);
 	check_empty_span(&s, 2);
@@ -1530,7 +1359,7 @@ static void test_ring_commit_more_than_reserved_returns_einval_and_changes_nothi
 	assert_ret(rmpsc_ring_len(r), 3);
 	assert_ret(rmpsc_ring_readable(r, 8, &s), 3);
 	assert_int_equal(s.pos, 6);
-	pop_seq(r, 60, 3);
+	ring_pop_seq(r, 60, 3);
 }
 
 static void test_ring_commit_without_reservation_returns_einval(void **state)
@@ -1558,7 +1387,7 @@ static void test_ring_commit_zero_returns_zero_and_changes_nothing(void **state)
 	assert_ret(rmpsc_ring_commit(r, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 0);
 	assert_ret(rmpsc_ring_commit(r, 2), 0);
-	pop_seq(r, 7, 2);
+	ring_pop_seq(r, 7, 2);
 }
 
 static void test_ring_commit_partial_then_rest_publishes_all(void **state)
@@ -1576,11 +1405,11 @@ static void test_ring_commit_partial_then_rest_publishes_all(void **state)
 	assert_ret(rmpsc_ring_len(r), 2);
 	assert_ret(rmpsc_ring_commit(r, 4), -EINVAL);
 	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 500, 1);
+	ring_pop_seq(r, 500, 1);
 	assert_ret(rmpsc_ring_commit(r, 3), 0);
 	assert_ret(rmpsc_ring_len(r), 4);
 	assert_ret(rmpsc_ring_commit(r, 1), -EINVAL);
-	pop_seq(r, 501, 4);
+	ring_pop_seq(r, 501, 4);
 	assert_ret(rmpsc_ring_is_empty(r), 1);
 }
 
@@ -1598,7 +1427,7 @@ static void test_ring_commit_after_close_returns_epipe_publishes_nothing(void **
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_commit(r, 2), -EPIPE);
 	assert_ret(rmpsc_ring_len(r), 1);
-	pop_seq(r, 40, 1);
+	ring_pop_seq(r, 40, 1);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
 	/* an over-commit is still misuse, closed or not */
 	assert_ret(rmpsc_ring_commit(r, 3), -EINVAL);
@@ -1624,9 +1453,9 @@ static void test_ring_push_after_reserve_drops_reservation(void **state)
 	assert_ret(rmpsc_ring_commit(r, 1), -EINVAL);
 
 	assert_ret(rmpsc_ring_len(r), 4);
-	pop_seq(r, 71, 1);
-	pop_seq(r, 71, 2);
-	pop_seq(r, 71, 1);
+	ring_pop_seq(r, 71, 1);
+	ring_pop_seq(r, 71, 2);
+	ring_pop_seq(r, 71, 1);
 }
 
 /* ---- push / push_n / push_n_exact ---------------------------------------- */
@@ -1647,14 +1476,14 @@ static void test_ring_push_when_full_returns_eagain(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v = 999;
 
-	push_seq(r, 20, FIX_CAP);
+	ring_push_seq(r, 20, FIX_CAP);
 	assert_ret(rmpsc_ring_push(r, &v), -EAGAIN);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
 	/* the failed push overwrote nothing */
-	pop_seq(r, 20, 1);
+	ring_pop_seq(r, 20, 1);
 	assert_ret(rmpsc_ring_push(r, &v), 0);
-	pop_seq(r, 21, FIX_CAP - 1);
-	pop_seq(r, 999, 1);
+	ring_pop_seq(r, 21, FIX_CAP - 1);
+	ring_pop_seq(r, 999, 1);
 }
 
 static void test_ring_push_when_closed_returns_epipe(void **state)
@@ -1662,7 +1491,7 @@ static void test_ring_push_when_closed_returns_epipe(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v = 1;
 
-	push_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_push(r, &v), -EPIPE);
 	assert_ret(rmpsc_ring_len(r), 1);
@@ -1673,14 +1502,14 @@ static void test_ring_push_n_with_more_than_free_returns_free_count(void **state
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP];
 
-	push_seq(r, 0, 5);
+	ring_push_seq(r, 0, 5);
 	fill_vals(v, 5, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n(r, v, FIX_CAP), 3);
 	assert_ret(rmpsc_ring_is_full(r), 1);
-	pop_seq(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 	fill_vals(v, 100, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n(r, v, 4), 4);
-	pop_seq(r, 100, 4);
+	ring_pop_seq(r, 100, 4);
 }
 
 static void test_ring_push_n_when_full_returns_eagain(void **state)
@@ -1688,11 +1517,11 @@ static void test_ring_push_n_when_full_returns_eagain(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[2] = { 1, 2 };
 
-	push_seq(r, 0, FIX_CAP);
+	ring_push_seq(r, 0, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n(r, v, 2), -EAGAIN);
 	assert_ret(rmpsc_ring_push_n(r, v, 1), -EAGAIN);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
-	pop_seq(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 static void test_ring_push_n_when_closed_returns_epipe(void **state)
@@ -1713,7 +1542,7 @@ static void test_ring_push_n_with_zero_n_returns_zero(void **state)
 	assert_ret(rmpsc_ring_push_n(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_push_n(r, NULL, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 0);
-	push_seq(r, 0, FIX_CAP);
+	ring_push_seq(r, 0, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
 }
@@ -1727,7 +1556,7 @@ static void test_ring_push_n_exact_when_enough_free_returns_n(void **state)
 	fill_vals(v, 30, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n_exact(r, v, FIX_CAP), FIX_CAP);
 	assert_ret(rmpsc_ring_is_full(r), 1);
-	pop_seq(r, 30, FIX_CAP);
+	ring_pop_seq(r, 30, FIX_CAP);
 }
 
 static void test_ring_push_n_exact_with_fewer_free_returns_eagain(void **state)
@@ -1735,12 +1564,12 @@ static void test_ring_push_n_exact_with_fewer_free_returns_eagain(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[3] = { 6, 7, 8 };
 
-	push_seq(r, 0, 6);
+	ring_push_seq(r, 0, 6);
 	assert_ret(rmpsc_ring_push_n_exact(r, v, 3), -EAGAIN);
 	assert_ret(rmpsc_ring_len(r), 6);
 	assert_ret(rmpsc_ring_push_n_exact(r, v, 2), 2);
 	assert_ret(rmpsc_ring_push_n_exact(r, v, 1), -EAGAIN);
-	pop_seq(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 static void test_ring_push_n_exact_when_closed_returns_epipe(void **state)
@@ -1761,7 +1590,7 @@ static void test_ring_push_n_exact_with_zero_n_returns_zero(void **state)
 
 	assert_ret(rmpsc_ring_push_n_exact(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_push_n_exact(r, NULL, 0), 0);
-	push_seq(r, 0, FIX_CAP);
+	ring_push_seq(r, 0, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n_exact(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
 }
@@ -1775,7 +1604,7 @@ static void test_ring_readable_with_more_than_committed_returns_committed(void *
 	rmpsc_span s, t;
 
 	assert_ret(rmpsc__ring_set_position(r, 6), 0);
-	push_seq(r, 60, 3);
+	ring_push_seq(r, 60, 3);
 	assert_ret(rmpsc_ring_reserve(r, 2, &t), 2); /* uncommitted: not readable */
 	assert_ret(rmpsc_ring_readable(r, FIX_CAP, &s), 3);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 6, 3);
@@ -1797,8 +1626,8 @@ static void test_ring_readable_when_empty_returns_eagain(void **state)
 	rmpsc_span s;
 
 	assert_ret(rmpsc_ring_readable(r, 1, &s), -EAGAIN);
-	push_seq(r, 0, 1);
-	pop_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
+	ring_pop_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_readable(r, FIX_CAP, &s), -EAGAIN);
 }
 
@@ -1807,7 +1636,7 @@ static void test_ring_readable_when_closed_and_empty_returns_epipe(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_readable(r, 4, &s), 2);
 	assert_ret(rmpsc_ring_advance(r, 2), 0);
@@ -1823,8 +1652,8 @@ static void test_ring_readable_with_zero_n_returns_empty_span(void **state)
 	memset(&s, 0xff, sizeof s);
 	assert_ret(rmpsc_ring_readable(r, 0, &s), 0);
 	check_empty_span(&s, 0);
-	push_seq(r, 0, 3);
-	pop_seq(r, 0, 1);
+	ring_push_seq(r, 0, 3);
+	ring_pop_seq(r, 0, 1);
 	memset(&s, 0xff, sizeof s);
 	assert_ret(rmpsc_ring_readable(r, 0, &s), 0);
 	check_empty_span(&s, 1);
@@ -1836,7 +1665,7 @@ static void test_ring_advance_partial_releases_front(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	push_seq(r, 0, 4);
+	ring_push_seq(r, 0, 4);
 	assert_ret(rmpsc_ring_readable(r, 4, &s), 4);
 	assert_ret(rmpsc_ring_advance(r, 1), 0);
 	assert_ret(rmpsc_ring_len(r), 3);
@@ -1844,9 +1673,9 @@ static void test_ring_advance_partial_releases_front(void **state)
 	assert_int_equal(s.pos, 1);
 	assert_int_equal(*(uint64_t *)span_elem(&s, FIX_ESZ, 0), 1);
 	/* advance works on committed elements even without a readable call */
-	push_seq(r, 4, 2);
+	ring_push_seq(r, 4, 2);
 	assert_ret(rmpsc_ring_advance(r, 4), 0);
-	pop_seq(r, 5, 1);
+	ring_pop_seq(r, 5, 1);
 }
 
 static void test_ring_advance_past_readable_returns_einval_and_changes_nothing(
@@ -1856,7 +1685,7 @@ static void test_ring_advance_past_readable_returns_einval_and_changes_nothing(
 	rmpsc_span s;
 
 	assert_ret(rmpsc_ring_advance(r, 1), -EINVAL);
-	push_seq(r, 10, 3);
+	ring_push_seq(r, 10, 3);
 	assert_ret(rmpsc_ring_reserve(r, 2, &s), 2); /* uncommitted slots do not count */
 	assert_ret(rmpsc_ring_readable(r, 3, &s), 3);
 	assert_ret(rmpsc_ring_advance(r, 4), -EINVAL);
@@ -1864,7 +1693,7 @@ static void test_ring_advance_past_readable_returns_einval_and_changes_nothing(
 	assert_ret(rmpsc_ring_len(r), 3);
 	assert_ret(rmpsc_ring_readable(r, 3, &s), 3);
 	assert_int_equal(s.pos, 0);
-	pop_seq(r, 10, 3);
+	ring_pop_seq(r, 10, 3);
 	assert_ret(rmpsc_ring_advance(r, 1), -EINVAL);
 }
 
@@ -1873,10 +1702,10 @@ static void test_ring_advance_zero_returns_zero(void **state)
 	rmpsc_ring *r = *state;
 
 	assert_ret(rmpsc_ring_advance(r, 0), 0);
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_advance(r, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 0, 2);
+	ring_pop_seq(r, 0, 2);
 }
 
 /* ---- pop / pop_n / pop_n_exact -------------------------------------------- */
@@ -1885,10 +1714,10 @@ static void test_ring_pop_when_nonempty_returns_oldest(void **state)
 {
 	rmpsc_ring *r = *state;
 
-	push_seq(r, 3, 3);
-	pop_seq(r, 3, 1);
+	ring_push_seq(r, 3, 3);
+	ring_pop_seq(r, 3, 1);
 	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 4, 2);
+	ring_pop_seq(r, 4, 2);
 }
 
 static void test_ring_pop_when_empty_returns_eagain(void **state)
@@ -1897,8 +1726,8 @@ static void test_ring_pop_when_empty_returns_eagain(void **state)
 	uint64_t v;
 
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
-	push_seq(r, 0, 1);
-	pop_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
+	ring_pop_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
 }
 
@@ -1907,9 +1736,9 @@ static void test_ring_pop_when_closed_returns_remaining_then_epipe(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v;
 
-	push_seq(r, 7, 2);
+	ring_push_seq(r, 7, 2);
 	assert_ret(rmpsc_ring_close(r), 0);
-	pop_seq(r, 7, 2);
+	ring_pop_seq(r, 7, 2);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
 }
@@ -1920,10 +1749,10 @@ static void test_ring_pop_n_with_more_than_committed_returns_committed(void **st
 	uint64_t v[FIX_CAP] = { 0 };
 
 	assert_ret(rmpsc__ring_set_position(r, 7), 0);
-	push_seq(r, 70, 3);
+	ring_push_seq(r, 70, 3);
 	assert_ret(rmpsc_ring_pop_n(r, v, FIX_CAP), 3);
 	vals_expect(v, 70, 3);
-	push_seq(r, 73, 5);
+	ring_push_seq(r, 73, 5);
 	assert_ret(rmpsc_ring_pop_n(r, v, 2), 2);
 	vals_expect(v, 73, 2);
 	assert_ret(rmpsc_ring_pop_n(r, v, UINT32_MAX), 3);
@@ -1944,7 +1773,7 @@ static void test_ring_pop_n_when_closed_returns_remaining_then_epipe(void **stat
 	rmpsc_ring *r = *state;
 	uint64_t v[4];
 
-	push_seq(r, 1, 3);
+	ring_push_seq(r, 1, 3);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_pop_n(r, v, 4), 3);
 	vals_expect(v, 1, 3);
@@ -1957,7 +1786,7 @@ static void test_ring_pop_n_with_zero_n_returns_zero(void **state)
 	uint64_t v = 0;
 
 	assert_ret(rmpsc_ring_pop_n(r, &v, 0), 0); /* empty ring too */
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_pop_n(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_pop_n(r, NULL, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 2);
@@ -1973,7 +1802,7 @@ static void test_ring_pop_n_with_zero_n_returns_zero(void **state)
  */
 static void test_ring_pop_batched_release_then_exact_calls_see_every_slot(void **state)
 {
-	rmpsc_ring *r = ring_new(1024, 8, 0);
+	rmpsc_ring *r = ring_make(1024, 8, 0, 0);
 	uint64_t v, *buf = calloc(1024, sizeof *buf);
 
 	(void)state;
@@ -2003,7 +1832,7 @@ static void test_ring_pop_batched_release_then_exact_calls_see_every_slot(void *
 /* Every 32nd pop publishes; drain, peek and an empty pop publish too. */
 static void test_ring_pop_batched_release_publishes_every_32_and_on_other_calls(void **state)
 {
-	rmpsc_ring *r = ring_new(1024, 8, 0);
+	rmpsc_ring *r = ring_make(1024, 8, 0, 0);
 	uint64_t v, buf[64];
 
 	(void)state;
@@ -2041,7 +1870,7 @@ static void test_ring_pop_batched_release_publishes_every_32_and_on_other_calls(
  * block elsewhere never leaves its producer waiting for room it took. */
 static void test_ring_pop_timed_releases_at_once_and_publishes_what_pop_held(void **state)
 {
-	rmpsc_ring *r = ring_new(1024, 8, 0);
+	rmpsc_ring *r = ring_make(1024, 8, 0, 0);
 	uint64_t v, buf[40];
 
 	(void)state;
@@ -2078,7 +1907,7 @@ static void test_ring_pop_timed_releases_at_once_and_publishes_what_pop_held(voi
  * answers (the waits themselves: test_wait's every-kind tests). */
 static void test_ring_pop_timed_spin_unlimited_answers_as_the_driver(void **state)
 {
-	rmpsc_ring *r = ring_new(1024, 8, 0), *r16 = ring_new(4, 16, 0);
+	rmpsc_ring *r = ring_make(1024, 8, 0, 0), *r16 = ring_make(4, 16, 0, 0);
 	uint64_t v = 0, buf[40], w16[2] = { 5, 6 }, got16[2] = { 0, 0 };
 	rmpsc_wait spin;
 	rmpsc_borrow b;
@@ -2154,7 +1983,7 @@ static void *spin_pop_main(void *arg)
  * it while the consumer waits on the empty ring. */
 static void test_ring_pop_timed_spin_unlimited_publishes_before_spinning(void **state)
 {
-	rmpsc_ring *r = ring_new(1024, 8, 0);
+	rmpsc_ring *r = ring_make(1024, 8, 0, 0);
 	struct spin_pop s = { .r = r, .rc = 1 };
 	struct timespec t0, t;
 	rmpsc_wait spin;
@@ -2200,7 +2029,7 @@ static void test_ring_pop_timed_spin_unlimited_publishes_before_spinning(void **
 /* Small rings release at every pop, as before. */
 static void test_ring_pop_on_small_ring_releases_at_once(void **state)
 {
-	rmpsc_ring *r = ring_new(512, 8, 0);
+	rmpsc_ring *r = ring_make(512, 8, 0, 0);
 	uint64_t v = 7;
 
 	(void)state;
@@ -2217,7 +2046,7 @@ static void test_ring_pop_n_exact_when_enough_committed_returns_n(void **state)
 	uint64_t v[FIX_CAP];
 
 	assert_ret(rmpsc__ring_set_position(r, 5), 0);
-	push_seq(r, 50, FIX_CAP);
+	ring_push_seq(r, 50, FIX_CAP);
 	assert_ret(rmpsc_ring_pop_n_exact(r, v, FIX_CAP), FIX_CAP);
 	vals_expect(v, 50, FIX_CAP);
 }
@@ -2228,7 +2057,7 @@ static void test_ring_pop_n_exact_with_fewer_committed_returns_eagain(void **sta
 	uint64_t v[4] = { 0 };
 
 	assert_ret(rmpsc_ring_pop_n_exact(r, v, 1), -EAGAIN);
-	push_seq(r, 30, 3);
+	ring_push_seq(r, 30, 3);
 	assert_ret(rmpsc_ring_pop_n_exact(r, v, 4), -EAGAIN);
 	assert_ret(rmpsc_ring_len(r), 3);
 	assert_ret(rmpsc_ring_pop_n_exact(r, v, 3), 3);
@@ -2241,7 +2070,7 @@ static void test_ring_pop_n_exact_after_close_with_short_tail_returns_eagain(
 	rmpsc_ring *r = *state;
 	uint64_t v[4] = { 0 };
 
-	push_seq(r, 80, 3);
+	ring_push_seq(r, 80, 3);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_pop_n_exact(r, v, 4), -EAGAIN);
 	assert_ret(rmpsc_ring_len(r), 3);
@@ -2258,7 +2087,7 @@ static void test_ring_pop_n_exact_with_zero_n_returns_zero(void **state)
 	uint64_t v = 0;
 
 	assert_ret(rmpsc_ring_pop_n_exact(r, &v, 0), 0);
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_pop_n_exact(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_pop_n_exact(r, NULL, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 2);
@@ -2280,14 +2109,14 @@ static void test_ring_peek_when_nonempty_copies_head_without_consuming(void **st
 	rmpsc_ring *r = *state;
 	uint64_t v = 0;
 
-	push_seq(r, 44, 2);
+	ring_push_seq(r, 44, 2);
 	assert_ret(rmpsc_ring_peek(r, &v), 0);
 	assert_int_equal(v, 44);
 	v = 0;
 	assert_ret(rmpsc_ring_peek(r, &v), 0);
 	assert_int_equal(v, 44);
 	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 44, 1);
+	ring_pop_seq(r, 44, 1);
 	assert_ret(rmpsc_ring_peek(r, &v), 0);
 	assert_int_equal(v, 45);
 }
@@ -2305,11 +2134,11 @@ static void test_ring_peek_when_closed_and_empty_returns_epipe(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v = 0;
 
-	push_seq(r, 9, 1);
+	ring_push_seq(r, 9, 1);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_peek(r, &v), 0);
 	assert_int_equal(v, 9);
-	pop_seq(r, 9, 1);
+	ring_pop_seq(r, 9, 1);
 	assert_ret(rmpsc_ring_peek(r, &v), -EPIPE);
 }
 
@@ -2319,13 +2148,13 @@ static void test_ring_peek_n_when_nonempty_copies_without_consuming(void **state
 	uint64_t v[FIX_CAP] = { 0 };
 
 	assert_ret(rmpsc__ring_set_position(r, 6), 0);
-	push_seq(r, 60, 5);
+	ring_push_seq(r, 60, 5);
 	assert_ret(rmpsc_ring_peek_n(r, v, 3), 3);
 	vals_expect(v, 60, 3);
 	assert_ret(rmpsc_ring_peek_n(r, v, FIX_CAP), 5);
 	vals_expect(v, 60, 5);
 	assert_ret(rmpsc_ring_len(r), 5);
-	pop_seq(r, 60, 5);
+	ring_pop_seq(r, 60, 5);
 }
 
 static void test_ring_peek_n_when_empty_returns_eagain(void **state)
@@ -2341,10 +2170,10 @@ static void test_ring_peek_n_when_closed_and_empty_returns_epipe(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[2];
 
-	push_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_peek_n(r, v, 2), 1);
-	pop_seq(r, 0, 1);
+	ring_pop_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_peek_n(r, v, 2), -EPIPE);
 }
 
@@ -2354,7 +2183,7 @@ static void test_ring_peek_n_with_zero_n_returns_zero(void **state)
 	uint64_t v;
 
 	assert_ret(rmpsc_ring_peek_n(r, &v, 0), 0);
-	push_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
 	assert_ret(rmpsc_ring_peek_n(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_peek_n(r, NULL, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 1);
@@ -2365,14 +2194,14 @@ static void test_ring_skip_when_nonempty_discards_front(void **state)
 	rmpsc_ring *r = *state;
 
 	assert_ret(rmpsc__ring_set_position(r, 7), 0);
-	push_seq(r, 0, 5);
+	ring_push_seq(r, 0, 5);
 	assert_ret(rmpsc_ring_skip(r, 2), 2);
 	assert_ret(rmpsc_ring_len(r), 3);
-	pop_seq(r, 2, 1);
+	ring_pop_seq(r, 2, 1);
 	assert_ret(rmpsc_ring_skip(r, FIX_CAP), 2);
 	assert_ret(rmpsc_ring_is_empty(r), 1);
-	push_seq(r, 5, 1);
-	pop_seq(r, 5, 1);
+	ring_push_seq(r, 5, 1);
+	ring_pop_seq(r, 5, 1);
 }
 
 static void test_ring_skip_when_empty_returns_eagain(void **state)
@@ -2386,7 +2215,7 @@ static void test_ring_skip_when_closed_and_empty_returns_epipe(void **state)
 {
 	rmpsc_ring *r = *state;
 
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_skip(r, 5), 2);
 	assert_ret(rmpsc_ring_skip(r, 1), -EPIPE);
@@ -2397,7 +2226,7 @@ static void test_ring_skip_with_zero_n_returns_zero(void **state)
 	rmpsc_ring *r = *state;
 
 	assert_ret(rmpsc_ring_skip(r, 0), 0);
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	assert_ret(rmpsc_ring_skip(r, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 2);
 }
@@ -2408,11 +2237,11 @@ static void test_ring_drain_when_nonempty_copies_everything(void **state)
 	uint64_t v[FIX_CAP + 2] = { 0 };
 
 	assert_ret(rmpsc__ring_set_position(r, 6), 0);
-	push_seq(r, 600, 5);
+	ring_push_seq(r, 600, 5);
 	assert_ret(rmpsc_ring_drain(r, v, FIX_CAP + 2), 5);
 	vals_expect(v, 600, 5);
 	assert_ret(rmpsc_ring_is_empty(r), 1);
-	push_seq(r, 605, FIX_CAP);
+	ring_push_seq(r, 605, FIX_CAP);
 	assert_ret(rmpsc_ring_drain(r, v, FIX_CAP), FIX_CAP);
 	vals_expect(v, 605, FIX_CAP);
 }
@@ -2422,10 +2251,10 @@ static void test_ring_drain_with_null_items_discards(void **state)
 	rmpsc_ring *r = *state;
 
 	assert_ret(rmpsc__ring_set_position(r, 6), 0);
-	push_seq(r, 0, 5);
+	ring_push_seq(r, 0, 5);
 	assert_ret(rmpsc_ring_drain(r, NULL, 2), 2);
 	assert_ret(rmpsc_ring_len(r), 3);
-	pop_seq(r, 2, 1);
+	ring_pop_seq(r, 2, 1);
 	assert_ret(rmpsc_ring_drain(r, NULL, UINT32_MAX), 2);
 	assert_ret(rmpsc_ring_is_empty(r), 1);
 }
@@ -2435,7 +2264,7 @@ static void test_ring_drain_with_max_below_len_takes_max(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP] = { 0 };
 
-	push_seq(r, 10, 5);
+	ring_push_seq(r, 10, 5);
 	assert_ret(rmpsc_ring_drain(r, v, 3), 3);
 	vals_expect(v, 10, 3);
 	assert_ret(rmpsc_ring_len(r), 2);
@@ -2457,7 +2286,7 @@ static void test_ring_drain_when_closed_returns_remaining_then_zero(void **state
 	rmpsc_ring *r = *state;
 	uint64_t v[4];
 
-	push_seq(r, 5, 3);
+	ring_push_seq(r, 5, 3);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_drain(r, v, 4), 3);
 	vals_expect(v, 5, 3);
@@ -2470,7 +2299,7 @@ static void test_ring_drain_with_zero_max_returns_zero(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v;
 
-	push_seq(r, 0, 3);
+	ring_push_seq(r, 0, 3);
 	assert_ret(rmpsc_ring_drain(r, &v, 0), 0);
 	assert_ret(rmpsc_ring_drain(r, NULL, 0), 0);
 	assert_ret(rmpsc_ring_len(r), 3);
@@ -2483,7 +2312,7 @@ static void test_ring_is_closed_when_open_returns_zero(void **state)
 	rmpsc_ring *r = *state;
 
 	assert_ret(rmpsc_ring_is_closed(r), 0);
-	push_seq(r, 0, FIX_CAP);
+	ring_push_seq(r, 0, FIX_CAP);
 	assert_ret(rmpsc_ring_is_closed(r), 0);
 }
 
@@ -2503,7 +2332,7 @@ static void test_ring_close_with_data_keeps_it_for_consumer_then_epipe(void **st
 	uint64_t v[FIX_CAP] = { 0 };
 	rmpsc_span s;
 
-	push_seq(r, 0, 5);
+	ring_push_seq(r, 0, 5);
 	assert_ret(rmpsc_ring_close(r), 0);
 	/* producer: closed */
 	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EPIPE);
@@ -2514,7 +2343,7 @@ static void test_ring_close_with_data_keeps_it_for_consumer_then_epipe(void **st
 	/* consumer: everything committed, then closed */
 	assert_ret(rmpsc_ring_readable(r, 1, &s), 1);
 	assert_ret(rmpsc_ring_advance(r, 1), 0);
-	pop_seq(r, 1, 1);
+	ring_pop_seq(r, 1, 1);
 	assert_ret(rmpsc_ring_peek(r, v), 0);
 	assert_int_equal(v[0], 2);
 	assert_ret(rmpsc_ring_skip(r, 1), 1);
@@ -2579,7 +2408,7 @@ static void test_ring_publish_racing_undecided_close_ends_stream_at_itself(void 
 	uint64_t v;
 
 	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 1), 0); /* across 2^64 */
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	/* A closer is in its heavy barrier (closed = 1); the producer
 	 * publishes one more and then sees it: it decides the end. */
 	atomic_store(&rc->closed, RC_CLOSING);
@@ -2590,7 +2419,7 @@ static void test_ring_publish_racing_undecided_close_ends_stream_at_itself(void 
 	/* The closer's own decision now loses; close returns at once. */
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_len(r), 3);
-	pop_seq(r, 0, 3);
+	ring_pop_seq(r, 0, 3);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
 	assert_ret(rmpsc_ring_push(r, &v), -EPIPE);
 }
@@ -2602,7 +2431,7 @@ static void test_ring_publish_after_decided_close_returns_epipe_never_delivered(
 	uint64_t v, buf[4];
 	rmpsc_span s;
 
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	/* A closer read tail == 2 after its barrier and decided; then the
 	 * producer's publication lands (it had seen the ring open before). */
 	atomic_store(&rc->final_tail, 2);
@@ -2627,13 +2456,13 @@ static void test_ring_consumer_during_undecided_close_keeps_to_open_tail(void **
 	rc_t *rc = core_of(r);
 	uint64_t v;
 
-	push_seq(r, 0, 3);
-	pop_seq(r, 0, 1); /* the consumer has seen tail == 3 while open */
+	ring_push_seq(r, 0, 3);
+	ring_pop_seq(r, 0, 1); /* the consumer has seen tail == 3 while open */
 	/* One more publication, then a close starts before the consumer looks
 	 * again: it must not use the new tail (the close may end below it). */
 	publish_by_hand(rc, 3);
 	atomic_store(&rc->closed, RC_CLOSING);
-	pop_seq(r, 1, 2);
+	ring_pop_seq(r, 1, 2);
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
 	assert_ret(rmpsc_ring_peek(r, &v), -EAGAIN);
 	/* The end is decided below it: the consumer never gets element 3. */
@@ -2650,14 +2479,14 @@ static void test_ring_consumer_during_undecided_close_gets_covered_tail_once_dec
 	rc_t *rc = core_of(r);
 	uint64_t v;
 
-	push_seq(r, 0, 1);
-	pop_seq(r, 0, 1);
+	ring_push_seq(r, 0, 1);
+	ring_pop_seq(r, 0, 1);
 	publish_by_hand(rc, 1);
 	atomic_store(&rc->closed, RC_DECIDING); /* somebody between its two stores */
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
 	atomic_store(&rc->final_tail, 2);
 	atomic_store(&rc->closed, RC_CLOSED);
-	pop_seq(r, 1, 1);
+	ring_pop_seq(r, 1, 1);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
 }
 
@@ -2668,7 +2497,7 @@ static void test_ring_mc_claim_during_undecided_close_returns_eagain_then_final(
 	uint64_t pos;
 
 	assert_ret(rmpsc__rc_mc_init(rc), 0);
-	push_seq(r, 0, 2);
+	ring_push_seq(r, 0, 2);
 	publish_by_hand(rc, 2);
 	atomic_store(&rc->closed, RC_CLOSING);
 	assert_ret(rc_mc_claim(rc, 8, &pos), -EAGAIN);
@@ -2697,10 +2526,10 @@ static void test_ring_len_when_filling_and_draining_tracks_committed(void **stat
 		assert_ret(rmpsc_ring_is_empty(r), i == 0);
 		assert_ret(rmpsc_ring_is_full(r), i == FIX_CAP);
 		if (i < FIX_CAP)
-			push_seq(r, i, 1);
+			ring_push_seq(r, i, 1);
 	}
 	for (uint32_t i = FIX_CAP; i > 0; i--) {
-		pop_seq(r, FIX_CAP - i, 1);
+		ring_pop_seq(r, FIX_CAP - i, 1);
 		assert_ret(rmpsc_ring_len(r), i - 1);
 		assert_ret(rmpsc_ring_is_empty(r), i == 1);
 		assert_ret(rmpsc_ring_is_full(r), 0);
@@ -2715,7 +2544,7 @@ static void test_ring_capacity_and_elem_size_return_configured_values(void **sta
 
 	(void)state;
 	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-		rmpsc_ring *r = ring_new(shapes[i][0], shapes[i][1], 0);
+		rmpsc_ring *r = ring_make(shapes[i][0], shapes[i][1], 0, 0);
 
 		assert_ret(rmpsc_ring_capacity(r), shapes[i][0]);
 		assert_ret(rmpsc_ring_elem_size(r), shapes[i][1]);
@@ -2732,7 +2561,7 @@ static void test_ring_footprint_when_created_covers_slots_in_whole_pages(void **
 
 	(void)state;
 	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-		rmpsc_ring *r = ring_new(shapes[i][0], shapes[i][1], 0);
+		rmpsc_ring *r = ring_make(shapes[i][0], shapes[i][1], 0, 0);
 		const int64_t fp = rmpsc_ring_footprint(r);
 
 		assert_true(fp >= (int64_t)shapes[i][0] * shapes[i][1]);
@@ -2749,7 +2578,7 @@ static void test_ring_reset_when_used_empties_reopens_and_rewinds(void **state)
 
 	assert_ret(rmpsc_ring_reset(r), 0); /* fresh ring */
 	assert_ret(rmpsc__ring_set_position(r, 1000), 0);
-	push_seq(r, 0, 3);
+	ring_push_seq(r, 0, 3);
 	assert_ret(rmpsc_ring_reserve(r, 2, &s), 2);
 	assert_int_equal(s.pos, 1003);
 	assert_ret(rmpsc_ring_close(r), 0);
@@ -2770,14 +2599,14 @@ static void test_ring_reset_when_used_empties_reopens_and_rewinds(void **state)
 	assert_ret(rmpsc_ring_commit(r, 1), 0);
 	assert_ret(rmpsc_ring_readable(r, 1, &s), 1);
 	assert_int_equal(s.pos, 0);
-	pop_seq(r, 77, 1);
+	ring_pop_seq(r, 77, 1);
 	/* reopened, full capacity available */
-	push_seq(r, 0, FIX_CAP);
+	ring_push_seq(r, 0, FIX_CAP);
 	assert_ret(rmpsc_ring_is_full(r), 1);
 	assert_ret(rmpsc_ring_reset(r), 0);
 	assert_ret(rmpsc_ring_is_empty(r), 1);
-	push_seq(r, 0, FIX_CAP);
-	pop_seq(r, 0, FIX_CAP);
+	ring_push_seq(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 /* ---- span shape ------------------------------------------------------------ */
@@ -2810,13 +2639,13 @@ static void test_ring_span_when_wrapping_splits_at_buffer_end(void **state)
 	assert_int_equal(s.nseg, 1);
 	assert_int_equal(s.iov[1].iov_len, 0);
 	assert_int_equal(s.count[1], 0);
-	pop_seq(r, 130, 6);
+	ring_pop_seq(r, 130, 6);
 }
 
 static void test_ring_span_with_writev_and_readv_moves_bytes_through_pipe(void **state)
 {
 	enum { CAP = 8, ESZ = 64, N = 6 };
-	rmpsc_ring *r = ring_new(CAP, ESZ, 0);
+	rmpsc_ring *r = ring_make(CAP, ESZ, 0, 0);
 	unsigned char src[N * ESZ], back[N * ESZ], out[N * ESZ];
 	int pfd[2];
 	rmpsc_span s;
@@ -2987,7 +2816,7 @@ static void wrap_every_offset(enum wrap_base base)
 	uint64_t salt = (uint64_t)base << 40;
 
 	for (uint32_t cap = 1; cap <= WRAP_CAP_MAX; cap *= 2) {
-		rmpsc_ring *r = ring_new(cap, WRAP_ESZ, 0);
+		rmpsc_ring *r = ring_make(cap, WRAP_ESZ, 0, 0);
 		const unsigned char *slot0 = ring_slot0(r);
 
 		for (uint32_t off = 0; off < cap; off++) {
@@ -3178,7 +3007,7 @@ static void roundtrip_from(enum prod_kind p, enum cons_kind c, uint32_t esz,
 	struct rt t;
 
 	t.esz = esz;
-	t.r = ring_new(RT_CAP, esz, 0);
+	t.r = ring_make(RT_CAP, esz, 0, 0);
 	t.slot0 = ring_slot0(t.r);
 	t.buf = malloc((size_t)(RT_CAP + RT_EXTRA) * esz);
 	assert_non_null(t.buf);
@@ -3295,264 +3124,297 @@ static void test_ring_every_producer_with_every_consumer_roundtrips_byte_exact(
 					       rt_sizes[i], UINT64_MAX - 10);
 }
 
-/* ---- main ------------------------------------------------------------------ */
-
-/* ---- borrowed reads ------------------------------------------------------ */
-
-static void test_ring_borrow_when_empty_returns_eagain_and_zero_n_returns_zero(void **state)
+static void test_ring_slots_config_init_writes_zero_slots(void **state)
 {
-	rmpsc_ring *r = *state;
-	rmpsc_borrow b;
-
-	assert_ret(rmpsc_ring_borrow(r, 4, &b), -EAGAIN);
-	memset(&b, 0xa5, sizeof b);
-	assert_ret(rmpsc_ring_borrow(r, 0, &b), 0);
-	assert_int_equal(b.count, 0);
-	assert_null(b.data);
-}
-
-static void test_ring_borrow_commit_out_of_order_releases_only_completed_prefix(void **state)
-{
-	rmpsc_ring *r = *state;
-	rmpsc_borrow a, b, c;
-	uint64_t v;
-
-	push_seq(r, 100, 6);
-	assert_ret(rmpsc_ring_borrow(r, 2, &a), 2);
-	assert_ret(rmpsc_ring_borrow(r, 3, &b), 3);
-	assert_ret(rmpsc_ring_borrow(r, 8, &c), 1);
-	vals_expect(a.data, 100, 2);
-	vals_expect(b.data, 102, 3);
-	vals_expect(c.data, 105, 1);
-	assert_int_equal(a._pad0, 0);
-	/* commit B, then C: A still holds the head */
-	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
-	assert_ret(rmpsc_ring_len(r), 6);
-	assert_ret(rmpsc_ring_borrow_commit(r, c.token), 0);
-	assert_ret(rmpsc_ring_len(r), 6);
-	/* the producer sees only the two slots never filled */
-	push_seq(r, 106, 2);
-	v = 999;
-	assert_ret(rmpsc_ring_push(r, &v), -EAGAIN);
-	/* commit A: all three runs are released at once */
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
-	assert_ret(rmpsc_ring_len(r), 2);
-	pop_seq(r, 106, 2);
-	assert_ret(rmpsc_ring_is_empty(r), 1);
-}
-
-static void test_ring_borrow_commit_with_stale_or_forged_token_returns_einval(void **state)
-{
-	rmpsc_ring *r = *state;
-	rmpsc_borrow a, b;
-
-	assert_ret(rmpsc_ring_borrow_commit(r, 0), -EINVAL); /* nothing borrowed */
-	push_seq(r, 1, 5);
-	assert_ret(rmpsc_ring_borrow(r, 3, &a), 3);
-	assert_ret(rmpsc_ring_borrow(r, 2, &b), 2);
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token + 1), -EINVAL); /* mid-run */
-	assert_ret(rmpsc_ring_borrow_commit(r, b.token + 2), -EINVAL); /* past the last */
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token - 1), -EINVAL); /* below head */
-	assert_ret(rmpsc_ring_borrow_commit(r, ~a.token), -EINVAL);
-	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
-	assert_ret(rmpsc_ring_borrow_commit(r, b.token), -EINVAL); /* twice */
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token), -EINVAL); /* released */
-	assert_ret(rmpsc_ring_len(r), 0);
-}
-
-/*
- * A token names its ring: two rings with borrows at the same positions
- * (push 4 into each, borrow 2 from each), B's token committed on A is
- * refused and changes nothing; before tokens carried their ring, A took
- * it, gave its own run back to the producer while it was still being
- * read, and then refused A's own token. A reset makes the ring's earlier
- * tokens foreign too.
- */
-static void test_ring_borrow_commit_with_token_of_another_ring_returns_einval(void **state)
-{
-	rmpsc_ring *a = ring_new(8, 8, 0), *b = ring_new(8, 8, 0);
-	rmpsc_borrow ba, bb, old;
+	union cfgbuf u;
 
 	(void)state;
-	push_seq(a, 100, 4);
-	push_seq(b, 200, 4);
-	assert_ret(rmpsc_ring_borrow(a, 2, &ba), 2);
-	assert_ret(rmpsc_ring_borrow(b, 2, &bb), 2);
-	assert_int_not_equal(ba.token, bb.token);
-	assert_ret(rmpsc_ring_borrow_commit(a, bb.token), -EINVAL);
-	assert_ret(rmpsc_ring_len(a), 4); /* a's run is still borrowed */
-	assert_ret(rmpsc_ring_borrow_commit(b, ba.token), -EINVAL);
-	assert_ret(rmpsc_ring_borrow_commit(a, ba.token), 0);
-	assert_ret(rmpsc_ring_borrow_commit(b, bb.token), 0);
-	pop_seq(a, 102, 2);
-	pop_seq(b, 202, 2);
+	memset(u.b, CANARY, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, sizeof u.cfg), 0);
+	assert_int_equal(u.cfg.size, sizeof u.cfg);
+	assert_int_equal(u.cfg.slots, 0);
+	assert_int_equal(u.cfg._pad1, 0);
+	for (size_t i = sizeof u.cfg; i < sizeof u.b; i++)
+		assert_int_equal(u.b[i], CANARY);
 
-	/* the same positions after a reset: the old token is refused */
-	assert_ret(rmpsc_ring_reset(a), 0);
-	push_seq(a, 300, 4);
-	assert_ret(rmpsc_ring_borrow(a, 2, &old), 2);
-	assert_ret(rmpsc_ring_reset(a), 0);
-	push_seq(a, 400, 4);
-	assert_ret(rmpsc_ring_borrow(a, 2, &ba), 2);
-	assert_ret(rmpsc_ring_borrow_commit(a, old.token), -EINVAL);
-	assert_ret(rmpsc_ring_borrow_commit(a, ba.token), 0);
-	pop_seq(a, 402, 2);
-	rmpsc_ring_destroy(a);
-	rmpsc_ring_destroy(b);
+	/* a 1.0 caller's struct ends before slots: not written */
+	memset(u.b, CANARY, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
+	assert_int_equal(u.cfg.size, RMPSC_RING_CONFIG_SIZE_V1);
+	for (size_t i = RMPSC_RING_CONFIG_SIZE_V1; i < sizeof u.b; i++)
+		assert_int_equal(u.b[i], CANARY);
 }
 
-static void test_ring_borrow_outstanding_makes_other_consumer_calls_einval(void **state)
+/* Push until -EAGAIN: exactly @cap fit, whatever the buffer size. */
+static void expect_holds_exactly(rmpsc_ring *r, uint32_t cap, uint64_t first)
 {
-	rmpsc_ring *r = *state;
-	rmpsc_borrow b;
+	uint64_t v;
+	uint32_t n = 0;
 	rmpsc_span s;
-	uint64_t v[4];
 
-	push_seq(r, 7, 4);
-	assert_ret(rmpsc_ring_borrow(r, 1, &b), 1);
-	assert_ret(rmpsc_ring_pop(r, v), -EINVAL); /* the 8-byte fast path too */
-	assert_ret(rmpsc_ring_pop_n(r, v, 2), -EINVAL);
-	assert_ret(rmpsc_ring_pop_n_exact(r, v, 1), -EINVAL);
-	assert_ret(rmpsc_ring_peek(r, v), -EINVAL);
-	assert_ret(rmpsc_ring_peek_n(r, v, 2), -EINVAL);
-	assert_ret(rmpsc_ring_readable(r, 2, &s), -EINVAL);
-	assert_ret(rmpsc_ring_advance(r, 1), -EINVAL);
-	assert_ret(rmpsc_ring_skip(r, 1), -EINVAL);
-	assert_ret(rmpsc_ring_drain(r, v, 4), -EINVAL);
-	assert_ret(rmpsc_ring_pop_timed(r, v, 0, NULL), -EINVAL);
-	assert_ret(rmpsc_ring_len(r), 4);
-	assert_ret(rmpsc_ring_borrow_commit_all(r), 1);
-	assert_ret(rmpsc_ring_borrow_commit_all(r), 0);
-	pop_seq(r, 8, 3);
+	for (;;) {
+		int rc;
+
+		v = first + n;
+		rc = rmpsc_ring_push(r, &v);
+		if (rc == -EAGAIN)
+			break;
+		assert_ret(rc, 0);
+		assert_true(++n <= cap);
+	}
+	assert_int_equal(n, cap);
+	assert_ret(rmpsc_ring_len(r), cap);
+	assert_ret(rmpsc_ring_is_full(r), 1);
+	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EAGAIN);
+	assert_ret(rmpsc_ring_push_n(r, &v, 1), -EAGAIN);
+	assert_ret(rmpsc_ring_push_timed(r, &v, 0, NULL), -ETIMEDOUT);
+	ring_pop_seq(r, first, cap);
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
 }
 
-static void test_ring_borrow_at_buffer_end_stops_at_the_wrap(void **state)
+static void test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity(
+	void **state)
 {
-	rmpsc_ring *r = *state;
-	rmpsc_borrow a, b;
-
-	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 2), 0); /* 3 before 2^64 */
-	push_seq(r, 50, 6);
-	assert_ret(rmpsc_ring_borrow(r, 6, &a), 3); /* slots 5..7 of 8 */
-	vals_expect(a.data, 50, 3);
-	assert_ret(rmpsc_ring_borrow(r, 6, &b), 3); /* slots 0..2, past 2^64 */
-	assert_int_not_equal(a.token, b.token);
-	assert_ptr_equal((const unsigned char *)a.data - 5 * 8, b.data);
-	vals_expect(b.data, 53, 3);
-	assert_ret(rmpsc_ring_borrow(r, 6, &b), -EAGAIN);
-	assert_ret(rmpsc_ring_borrow_commit(r, b.token), 0);
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
-	assert_ret(rmpsc_ring_is_empty(r), 1);
-}
-
-/*
- * Re-entry from a borrow_fn handler: every consumer call on the ring gets
- * -EBUSY (it used to be -EINVAL, "a borrow is out", for most of them, and a
- * commit_all from the handler released the run being read) and the run is
- * committed once the handler returns.
- */
-static struct {
-	rmpsc_ring *r;
-	int worst, which;
-	uint64_t first;
-} bre;
-
-static void borrow_reenter(void *ctx, const void *items, uint32_t count)
-{
-	rmpsc_ring *r = bre.r;
-	uint64_t buf[4];
-	rmpsc_span s;
-	rmpsc_borrow b;
-	const int rets[] = {
-		rmpsc_ring_pop(r, buf),
-		rmpsc_ring_pop_n(r, buf, 4),
-		rmpsc_ring_peek(r, buf),
-		rmpsc_ring_readable(r, 4, &s),
-		rmpsc_ring_advance(r, 1),
-		rmpsc_ring_skip(r, 1),
-		rmpsc_ring_drain(r, buf, 4),
-		rmpsc_ring_borrow(r, 1, &b),
-		rmpsc_ring_borrow_commit(r, 0),
-		rmpsc_ring_borrow_commit_all(r),
-		rmpsc_ring_borrow_fn(r, 1, borrow_reenter, NULL),
-		rmpsc_ring_pop_timed(r, buf, -1, NULL),
-		rmpsc_ring_reset(r),
+	static const struct {
+		uint32_t cap, slots;
+	} t[] = {
+		{ 1, 0 }, { 1, 1 },  { 1, 2 },   { 1, 1024 }, { 2, 2 },  { 2, 8 },
+		{ 4, 0 }, { 4, 4 },  { 4, 8 },   { 4, 16 },   { 8, 64 }, { 64, 4096 },
+		{ 1024, 2048 },
 	};
 
-	(void)ctx;
-	assert_int_equal(count, 2);
-	memcpy(&bre.first, items, 8);
-	for (int i = 0; i < (int)(sizeof rets / sizeof rets[0]); i++) {
-		if (rets[i] != -EBUSY && !bre.worst) {
-			bre.worst = rets[i] ? rets[i] : INT_MIN;
-			bre.which = i;
-		}
+	(void)state;
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const uint32_t slots = t[i].slots ? t[i].slots : t[i].cap;
+		rmpsc_ring *r = ring_make(t[i].cap, 8, 0, t[i].slots);
+
+		assert_ret(rmpsc_ring_capacity(r), t[i].cap);
+		assert_true(rmpsc_ring_footprint(r) >= (int64_t)slots * 8);
+		/* several passes so the positions go round the buffer */
+		for (uint32_t pass = 0; pass < 2 * slots / t[i].cap + 2; pass++)
+			expect_holds_exactly(r, t[i].cap, (uint64_t)pass << 32);
+		rmpsc_ring_destroy(r);
 	}
 }
 
-static void test_ring_borrow_fn_handler_calling_consumer_calls_gets_ebusy(void **state)
+/* The largest buffer is allowed (it may not be mappable here). */
+static void test_ring_slots_at_capacity_max_is_accepted(void **state)
 {
-	rmpsc_ring *r = *state;
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r = NULL;
+	int rc;
 
-	memset(&bre, 0, sizeof bre);
-	bre.r = r;
-	push_seq(r, 10, 5);
-	assert_ret(rmpsc_ring_borrow_fn(r, 2, borrow_reenter, NULL), 2);
-	if (bre.worst)
-		print_error("call %d from the handler returned %d (%s)\n", bre.which, bre.worst,
-			    errname(bre.worst));
-	assert_int_equal(bre.worst, 0);
-	assert_int_equal(bre.first, 10);
-	assert_ret(rmpsc_ring_len(r), 3);
-	pop_seq(r, 12, 3);
+	(void)state;
+	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = 4;
+	cfg.elem_size = 1;
+	cfg.slots = RMPSC_RING_CAPACITY_MAX;
+	rc = rmpsc_ring_create(&cfg, &r);
+	if (rc == -ENOMEM) {
+		assert_null(r);
+		skip();
+	}
+	assert_ret(rc, 0);
+	assert_ret(rmpsc_ring_capacity(r), 4);
+	assert_ret(rmpsc_ring_push_n(r, "abcdef", 6), 4);
+	rmpsc_ring_destroy(r);
 }
 
-static uint64_t borrow_fn_sum;
-
-static void borrow_sum(void *ctx, const void *items, uint32_t count)
+/* A 1.0-sized config: slots and _pad1 are not part of it, whatever the
+ * memory after it holds. */
+static void test_ring_slots_with_v1_sized_config_take_default(void **state)
 {
-	const uint64_t *v = items;
+	union cfgbuf u;
+	rmpsc_ring *r = NULL;
 
-	assert_ptr_equal(ctx, &borrow_fn_sum);
-	for (uint32_t i = 0; i < count; i++)
-		borrow_fn_sum += v[i];
+	(void)state;
+	memset(u.b, 0xff, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
+	u.cfg.capacity = 4;
+	assert_int_equal(u.cfg.slots, UINT32_MAX);
+	assert_int_equal(u.cfg._pad1, UINT32_MAX);
+	assert_ret(rmpsc_ring_create(&u.cfg, &r), 0);
+	assert_non_null(r);
+	expect_holds_exactly(r, 4, 0);
+	rmpsc_ring_destroy(r);
+
+	/* and a larger struct with zeros past ours carries slots */
+	memset(u.b, 0, sizeof u.b);
+	assert_ret(rmpsc_ring_config_init(&u.cfg, 48), 0);
+	u.cfg.capacity = 4;
+	u.cfg.slots = 32;
+	assert_ret(rmpsc_ring_create(&u.cfg, &r), 0);
+	expect_holds_exactly(r, 4, 0);
+	rmpsc_ring_destroy(r);
 }
 
-static void test_ring_borrow_fn_commits_when_callback_returns(void **state)
+/* The exact calls still measure against the capacity, not the buffer. */
+static void test_ring_slots_exact_calls_above_capacity_return_einval(void **state)
 {
-	rmpsc_ring *r = *state;
+	uint64_t buf[16] = { 0 };
+	rmpsc_ring *r = ring_make(4, 8, 0, 16);
+	rmpsc_span s;
 
-	push_seq(r, 10, 4); /* 10+11+12+13 */
-	borrow_fn_sum = 0;
-	assert_ret(rmpsc_ring_borrow_fn(r, 3, borrow_sum, &borrow_fn_sum), 3);
-	assert_int_equal(borrow_fn_sum, 33);
-	assert_ret(rmpsc_ring_len(r), 1);
-	assert_ret(rmpsc_ring_borrow_fn(r, 3, borrow_sum, &borrow_fn_sum), 1);
-	assert_int_equal(borrow_fn_sum, 46);
-	assert_ret(rmpsc_ring_borrow_fn(r, 3, borrow_sum, &borrow_fn_sum), -EAGAIN);
-	pop_seq(r, 0, 0);
-	push_seq(r, 14, 1);
-	pop_seq(r, 14, 1); /* ordinary reads work again once nothing is borrowed */
+	(void)state;
+	assert_ret(rmpsc_ring_reserve_exact(r, 5, &s), -EINVAL);
+	assert_ret(rmpsc_ring_push_n_exact(r, buf, 5), -EINVAL);
+	assert_ret(rmpsc_ring_pop_n_exact(r, buf, 5), -EINVAL);
+	assert_ret(rmpsc_ring_reserve(r, 16, &s), 4);
+	assert_ret(rmpsc_ring_push_n(r, buf, 16), 4);
+	assert_ret(rmpsc_ring_reserve_exact(r, 4, &s), -EAGAIN);
+	rmpsc_ring_destroy(r);
 }
 
-static void test_ring_borrow_after_close_returns_epipe_once_committed(void **state)
+/*
+ * slots = 4 * capacity: reserve and readable spans wrap at the end of the
+ * 4x buffer, and random batches of reserve/commit, push_n, readable/advance
+ * and pop_n keep every value intact over hundreds of wraps, from 0 and
+ * across 2^64.
+ */
+static void run_slots_wraps(uint32_t cap, uint32_t esz, uint64_t start, uint64_t seed)
 {
-	rmpsc_ring *r = *state;
-	rmpsc_borrow a, b;
+	const uint32_t slots = 4 * cap;
+	rmpsc_ring *r = ring_make(cap, esz, 0, slots);
+	unsigned char *slot0, *buf = calloc(cap, esz), *p;
+	uint64_t rng = seed, wpos = start, rpos = start, wraps_w = 0, wraps_r = 0;
+	rmpsc_span s;
 
-	push_seq(r, 1, 2);
-	assert_ret(rmpsc_ring_close(r), 0);
-	assert_ret(rmpsc_ring_borrow(r, 1, &a), 1);
-	assert_ret(rmpsc_ring_borrow(r, 1, &b), 1);
-	assert_ret(rmpsc_ring_borrow(r, 1, &b), -EAGAIN); /* outstanding borrows */
-	assert_ret(rmpsc_ring_borrow_commit_all(r), 2);
-	assert_ret(rmpsc_ring_borrow(r, 1, &b), -EPIPE);
-	assert_ret(rmpsc_ring_reset(r), 0);
-	push_seq(r, 3, 1);
-	assert_ret(rmpsc_ring_borrow(r, 4, &a), 1); /* the table survives reset */
-	vals_expect(a.data, 3, 1);
-	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
+	assert_non_null(buf);
+	assert_ret(rmpsc_ring_reserve(r, 1, &s), 1);
+	slot0 = s.iov[0].iov_base;
+	assert_int_equal((uintptr_t)slot0 % 64, 0);
+	if (start)
+		assert_ret(rmpsc__ring_set_position(r, start), 0);
+
+	for (int it = 0; it < 20000; it++) {
+		const uint32_t n = 1 + (uint32_t)(xs_next(&rng) % (cap + 2));
+		const uint64_t room = cap - (wpos - rpos), have = wpos - rpos;
+		int rc;
+
+		switch (xs_next(&rng) % 4) {
+		case 0: /* reserve + write in place + commit */
+			rc = rmpsc_ring_reserve(r, n, &s);
+			if (!room) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, n < room ? n : room);
+			check_span(&s, slot0, slots, esz, wpos, (uint32_t)rc);
+			wraps_w += s.nseg == 2;
+			for (uint32_t i = 0; i < (uint32_t)rc; i++)
+				for (uint32_t j = 0; j < esz; j++)
+					span_elem(&s, esz, i)[j] =
+						(unsigned char)((wpos + i) * 31 + j);
+			assert_ret(rmpsc_ring_commit(r, (uint32_t)rc), 0);
+			wpos += (uint64_t)rc;
+			break;
+		case 1: /* push_n */
+		{
+			const uint32_t m = n < cap ? n : cap;
+
+			for (uint32_t i = 0; i < m; i++)
+				for (uint32_t j = 0; j < esz; j++)
+					buf[(size_t)i * esz + j] =
+						(unsigned char)((wpos + i) * 31 + j);
+			rc = rmpsc_ring_push_n(r, buf, m);
+			if (!room) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, m < room ? m : room);
+			wpos += (uint64_t)rc;
+			break;
+		}
+		case 2: /* readable + check in place + advance */
+			rc = rmpsc_ring_readable(r, n, &s);
+			if (!have) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, n < have ? n : have);
+			check_span(&s, slot0, slots, esz, rpos, (uint32_t)rc);
+			wraps_r += s.nseg == 2;
+			for (uint32_t i = 0; i < (uint32_t)rc; i++) {
+				p = span_elem(&s, esz, i);
+				for (uint32_t j = 0; j < esz; j++)
+					if (p[j] != (unsigned char)((rpos + i) * 31 + j))
+						fail_msg("byte %u of position %" PRIu64
+							 " differs", j, rpos + i);
+			}
+			assert_ret(rmpsc_ring_advance(r, (uint32_t)rc), 0);
+			rpos += (uint64_t)rc;
+			break;
+		default: /* pop_n */
+		{
+			const uint32_t m = n < cap ? n : cap;
+
+			rc = rmpsc_ring_pop_n(r, buf, m);
+			if (!have) {
+				assert_ret(rc, -EAGAIN);
+				break;
+			}
+			assert_ret(rc, m < have ? m : have);
+			for (uint32_t i = 0; i < (uint32_t)rc; i++)
+				for (uint32_t j = 0; j < esz; j++)
+					if (buf[(size_t)i * esz + j] !=
+					    (unsigned char)((rpos + i) * 31 + j))
+						fail_msg("pop_n: byte %u of position %"
+							 PRIu64 " differs", j, rpos + i);
+			rpos += (uint64_t)rc;
+			break;
+		}
+		}
+		assert_ret(rmpsc_ring_len(r), (int64_t)(wpos - rpos));
+	}
+	print_message("  capacity %u, slots %u, elem %u, from %#" PRIx64 ": %" PRIu64
+		      " elements, %" PRIu64 " buffer wraps, %" PRIu64 "/%" PRIu64
+		      " split reserve/readable spans\n", cap, slots, esz, start,
+		      rpos - start, (rpos - start) / slots, wraps_w, wraps_r);
+	assert_true((rpos - start) / slots >= 100);
+	if (cap > 1) {
+		/* a single element never splits */
+		assert_true(wraps_w > 0);
+		assert_true(wraps_r > 0);
+	}
+	free(buf);
+	rmpsc_ring_destroy(r);
+}
+
+static void test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end(void **state)
+{
+	(void)state;
+	run_slots_wraps(4, 8, 0, 0x1234567ull);
+	run_slots_wraps(8, 3, 0, 0x7654321ull);
+	run_slots_wraps(1, 8, 0, 0x1111ull);
+	run_slots_wraps(4, 8, UINT64_MAX - 1000, 0x2222ull);
+	run_slots_wraps(16, 5, (1ull << 32) - 77, 0x3333ull);
+}
+
+/* Blocking calls over a 4x buffer: their spans wrap at the buffer end too. */
+static void test_ring_slots_timed_spans_wrap_at_buffer_end(void **state)
+{
+	rmpsc_ring *r = ring_make(4, 8, 0, 16);
+	unsigned char *slot0;
+	rmpsc_span s;
+
+	(void)state;
+	assert_ret(rmpsc_ring_reserve_timed(r, 1, &s, 0, NULL), 1);
+	slot0 = s.iov[0].iov_base;
+	assert_ret(rmpsc__ring_set_position(r, 14), 0);
+	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
+	check_span(&s, slot0, 16, 8, 14, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		memcpy(span_elem(&s, 8, i), &(uint64_t){ 14 + i }, 8);
+	assert_ret(rmpsc_ring_commit(r, 4), 0);
+	assert_ret(rmpsc_ring_readable_timed(r, 4, &s, 2 * MS, NULL), 4);
+	check_span(&s, slot0, 16, 8, 14, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_int_equal(*(uint64_t *)(void *)span_elem(&s, 8, i), 14 + i);
+	assert_ret(rmpsc_ring_advance(r, 4), 0);
+	/* at position 18, slot 2: no wrap for 4 */
+	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
+	check_span(&s, slot0, 16, 8, 18, 4);
+	rmpsc_ring_destroy(r);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_ring, teardown_ring)
@@ -3561,13 +3423,6 @@ static void test_ring_borrow_after_close_returns_epipe_once_committed(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		/* common.h */
-		U(test_ring_version_when_called_returns_version_number),
-		U(test_ring_version_string_when_called_matches_version_macros),
-		U(test_ring_features_when_called_returns_only_known_bits),
-		U(test_ring_strerror_with_documented_codes_returns_distinct_library_text),
-		U(test_ring_strerror_with_unknown_codes_returns_generic_text),
-		U(test_ring_strerror_text_fits_every_call_returning_the_code),
 		/* config_init */
 		U(test_ring_config_init_with_valid_size_writes_defaults_within_size),
 		/* create / destroy */
@@ -3691,17 +3546,14 @@ int main(void)
 		U(test_ring_drain_with_all_elem_sizes_roundtrips_byte_exact),
 		U(test_ring_drain_null_with_all_elem_sizes_discards_exactly_n),
 		U(test_ring_every_producer_with_every_consumer_roundtrips_byte_exact),
-		/* last: under UBSan a failure here aborts the process */
-		U(test_ring_strerror_with_int_min_returns_generic_text),
-		T(test_ring_borrow_when_empty_returns_eagain_and_zero_n_returns_zero),
-		T(test_ring_borrow_commit_out_of_order_releases_only_completed_prefix),
-		T(test_ring_borrow_commit_with_stale_or_forged_token_returns_einval),
-		U(test_ring_borrow_commit_with_token_of_another_ring_returns_einval),
-		T(test_ring_borrow_outstanding_makes_other_consumer_calls_einval),
-		T(test_ring_borrow_at_buffer_end_stops_at_the_wrap),
-		T(test_ring_borrow_fn_commits_when_callback_returns),
-		T(test_ring_borrow_fn_handler_calling_consumer_calls_gets_ebusy),
-		T(test_ring_borrow_after_close_returns_epipe_once_committed),
+		/* config.slots */
+		U(test_ring_slots_config_init_writes_zero_slots),
+		U(test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity),
+		U(test_ring_slots_at_capacity_max_is_accepted),
+		U(test_ring_slots_with_v1_sized_config_take_default),
+		U(test_ring_slots_exact_calls_above_capacity_return_einval),
+		U(test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end),
+		U(test_ring_slots_timed_spans_wrap_at_buffer_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,8 @@
 /*
  * test_util.h: what every test and stress driver of tests/ shares, written
  * once: error names and the return-code assertion, sentinel and foreign
- * handles, the sanitizer scale of the item counts, the clock, and the
- * stress drivers' seed and random numbers.
+ * handles, rings of 8-byte values, the sanitizer scale of the item
+ * counts, the clock, and the stress drivers' seed and random numbers.
  *
  * Include it after the system headers and <cmocka.h> (which needs
  * <stdarg.h>, <stddef.h> and <setjmp.h> first). Everything here is static
@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "ringmpsc/ring.h"
 
 /* ---- the build: item counts scaled for the sanitizers ------------------- */
 
@@ -108,6 +110,53 @@ static inline void *test_foreign(void)
 	return obj;
 }
 #define FOREIGN(T) ((T *)test_foreign())
+
+/* ---- rings of 8-byte values ------------------------------------------------ */
+
+/* A ring of @cap slots of @esz bytes; @flags and @slots as in the config. */
+static inline rmpsc_ring *ring_make(uint32_t cap, uint32_t esz, uint32_t flags, uint32_t slots)
+{
+	rmpsc_ring_config cfg;
+	rmpsc_ring *r = SENTINEL_OF(rmpsc_ring);
+
+	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
+	cfg.capacity = cap;
+	cfg.elem_size = esz;
+	cfg.flags = flags;
+	cfg.slots = slots;
+	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
+	assert_non_null(r);
+	assert_ptr_not_equal(r, SENTINEL_OF(rmpsc_ring));
+	return r;
+}
+
+/* Push the values first, first + 1, ... one at a time. */
+static inline void ring_push_seq(rmpsc_ring *r, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const uint64_t v = first + i;
+
+		assert_ret(rmpsc_ring_push(r, &v), 0);
+	}
+}
+
+/* Pop @n values one at a time: they must be first, first + 1, ... */
+static inline void ring_pop_seq(rmpsc_ring *r, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t v = ~0ull;
+
+		assert_ret(rmpsc_ring_pop(r, &v), 0);
+		assert_int_equal(v, first + i);
+	}
+}
+
+/* The values @v[0..n) are first, first + 1, ... */
+static inline void vals_expect(const uint64_t *v, uint64_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(v[i], first + i);
+}
 
 /* ---- clock ---------------------------------------------------------------- */
 

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for wait.h (rmpsc_wait strategies, the rmpsc_backoff helper)
- * and the ring's blocking calls (rmpsc_ring_*_timed, set_wait/get_wait),
- * plus the `slots` field of rmpsc_ring_config.
+ * and the ring's blocking calls (rmpsc_ring_*_timed, set_wait/get_wait).
  *
  * Written against the headers: every documented return code is provoked,
  * every wait kind has to succeed when a second thread brings data or room
@@ -95,46 +94,13 @@ static rmpsc_wait block_now(void)
 	return w;
 }
 
-static rmpsc_ring *ring_new(uint32_t cap, uint32_t esz, uint32_t slots)
-{
-	rmpsc_ring_config cfg;
-	rmpsc_ring *r = NULL;
-
-	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	cfg.capacity = cap;
-	cfg.elem_size = esz;
-	cfg.slots = slots;
-	assert_ret(rmpsc_ring_create(&cfg, &r), 0);
-	assert_non_null(r);
-	return r;
-}
-
-static void push_vals(rmpsc_ring *r, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = first + i;
-
-		assert_ret(rmpsc_ring_push(r, &v), 0);
-	}
-}
-
-static void pop_vals(rmpsc_ring *r, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = ~0ull;
-
-		assert_ret(rmpsc_ring_pop(r, &v), 0);
-		assert_int_equal(v, first + i);
-	}
-}
-
 /* Fill a ring of 8-byte elements from empty: values first.. */
 static void fill(rmpsc_ring *r, uint64_t first)
 {
 	const int64_t cap = rmpsc_ring_capacity(r);
 
 	assert_true(cap > 0);
-	push_vals(r, first, (uint32_t)cap);
+	ring_push_seq(r, first, (uint32_t)cap);
 	assert_ret(rmpsc_ring_is_full(r), 1);
 }
 
@@ -960,7 +926,7 @@ static void test_wait_producer_calls_when_full_with_zero_timeout_return_etimedou
 			expect_timeout(r, c, 0, NULL, "ring strategy");
 		}
 	}
-	pop_vals(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 static void test_wait_consumer_calls_when_empty_with_zero_timeout_return_etimedout(
@@ -1011,7 +977,7 @@ static void test_wait_producer_calls_when_full_with_short_timeout_return_etimedo
 	for (int c = C_RESERVE; c <= C_PUSH_N; c++)
 		expect_timeout(r, c, 2 * MS, NULL, "ring strategy");
 	expect_timeout(r, C_PUSH, 1, NULL, "1 ns");
-	pop_vals(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 static void test_wait_consumer_calls_when_empty_with_short_timeout_return_etimedout(
@@ -1074,7 +1040,7 @@ static void test_wait_deadline_strategy_bounds_unlimited_wait(void **state)
 	guard_check(&g);
 	assert_ret(rc, -ETIMEDOUT);
 	assert_elapsed_at_least(t0, 2 * MS, "DEADLINE push_timed(-1)");
-	pop_vals(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 
 	/* The call's timeout is the smaller: it wins. */
 	w.timeout_ns = 600 * 1000 * MS;
@@ -1131,7 +1097,7 @@ static void test_wait_pop_timed_on_closed_ring_returns_items_then_epipe(void **s
 	struct guard g;
 	uint64_t v;
 
-	push_vals(r, 10, 3);
+	ring_push_seq(r, 10, 3);
 	assert_ret(rmpsc_ring_close(r), 0);
 	guard_start(&g, "pop_timed on a closed ring", r, NULL);
 	for (uint64_t i = 0; i < 3; i++) {
@@ -1154,7 +1120,7 @@ static void test_wait_pop_n_and_readable_timed_on_closed_ring_return_items_then_
 	struct guard g;
 	rmpsc_span s;
 
-	push_vals(r, 20, 3);
+	ring_push_seq(r, 20, 3);
 	assert_ret(rmpsc_ring_close(r), 0);
 	guard_start(&g, "pop_n_timed/readable_timed on a closed ring", r, NULL);
 	assert_ret(rmpsc_ring_pop_n_timed(r, buf, 2, -1, NULL), 2);
@@ -1171,7 +1137,7 @@ static void test_wait_pop_n_and_readable_timed_on_closed_ring_return_items_then_
 
 	/* readable_timed on a closed ring with items, several at once */
 	assert_ret(rmpsc_ring_reset(r), 0);
-	push_vals(r, 30, 4);
+	ring_push_seq(r, 30, 4);
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_readable_timed(r, 8, &s, -1, NULL), 4);
 	assert_ret(rmpsc_ring_advance(r, 4), 0);
@@ -1186,7 +1152,7 @@ static void test_wait_reserve_timed_then_close_commit_returns_epipe(void **state
 	rmpsc_span s, s2;
 	uint64_t v;
 
-	push_vals(r, 40, 1);
+	ring_push_seq(r, 40, 1);
 	assert_ret(rmpsc_ring_reserve_timed(r, 2, &s, -1, NULL), 2);
 	((uint64_t *)s.iov[0].iov_base)[0] = 41;
 	((uint64_t *)s.iov[0].iov_base)[1] = 42;
@@ -1255,7 +1221,7 @@ static void test_wait_timed_calls_with_zero_n_return_zero_at_once(void **state)
 	assert_ret(rmpsc_ring_push_n_timed(r, buf, 0, 2 * MS, NULL), 0);
 	guard_check(&g);
 	assert_ret(rmpsc_ring_len(r), FIX_CAP);
-	pop_vals(r, 0, FIX_CAP);
+	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 /* Best effort like the try calls: what is there (or fits) comes at once. */
@@ -1342,7 +1308,7 @@ static void test_wait_push_n_timed_when_time_runs_out_returns_partial_count(
 		p.items[i] = 500 + i;
 	assert_int_equal(pthread_create(&p.t, NULL, pusher_main, &p), 0);
 	wait_len(r, FIX_CAP);
-	pop_vals(r, 500, 3);
+	ring_pop_seq(r, 500, 3);
 	assert_int_equal(pthread_join(p.t, NULL), 0);
 
 	len = rmpsc_ring_len(r);
@@ -1371,7 +1337,7 @@ static void test_wait_push_n_timed_when_closed_returns_partial_count(void **stat
 	guard_start(&g, "push_n_timed(10, -1) with a close", r, NULL);
 	assert_int_equal(pthread_create(&p.t, NULL, pusher_main, &p), 0);
 	wait_len(r, FIX_CAP);
-	pop_vals(r, 700, 2);
+	ring_pop_seq(r, 700, 2);
 	wait_len(r, FIX_CAP); /* 6 pushed, waiting for room for the 7th */
 	sleep_ns(2 * MS);
 	assert_ret(rmpsc_ring_close(r), 0);
@@ -1459,8 +1425,8 @@ static void test_wait_every_kind_succeeds_when_other_side_acts_later(void **stat
 				fail_msg("%s returned %d (%s)", what, rc, errname(rc));
 			if (prod) {
 				assert_int_equal(h.got[0], 0);
-				pop_vals(r, 1, FIX_CAP - 1);
-				pop_vals(r, 9000 + (uint64_t)c, 1);
+				ring_pop_seq(r, 1, FIX_CAP - 1);
+				ring_pop_seq(r, 9000 + (uint64_t)c, 1);
 			} else {
 				assert_int_equal(v, 4242);
 			}
@@ -1491,8 +1457,8 @@ static void test_wait_every_kind_with_long_timeout_succeeds(void **state)
 		v = 78;
 		assert_ret(rmpsc_ring_push_timed(r, &v, 60000 * MS, &w), 0);
 		helper_join(&h);
-		pop_vals(r, 1, FIX_CAP - 1);
-		pop_vals(r, 78, 1);
+		ring_pop_seq(r, 1, FIX_CAP - 1);
+		ring_pop_seq(r, 78, 1);
 	}
 }
 
@@ -1526,8 +1492,8 @@ static void test_wait_extreme_timeouts_wait_for_the_other_side(void **state)
 			assert_ret(rmpsc_ring_push_timed(r, &v, timeouts[t], wp), 0);
 			helper_join(&h);
 			guard_check(&g);
-			pop_vals(r, 1, FIX_CAP - 1);
-			pop_vals(r, 56, 1);
+			ring_pop_seq(r, 1, FIX_CAP - 1);
+			ring_pop_seq(r, 56, 1);
 		}
 	}
 }
@@ -1589,8 +1555,8 @@ static void test_wait_block_producer_woken_by_every_releasing_call(void **state)
 			guard_check(&g);
 			if (rc != 0)
 				fail_msg("%s: %d (%s)", what, rc, errname(rc));
-			pop_vals(r, 1, FIX_CAP - 1);
-			pop_vals(r, 3000 + i, 1);
+			ring_pop_seq(r, 1, FIX_CAP - 1);
+			ring_pop_seq(r, 3000 + i, 1);
 		}
 	}
 }
@@ -1612,8 +1578,8 @@ static void test_wait_push_n_timed_waits_repeatedly_until_all_pushed(void **stat
 	guard_check(&g);
 	assert_int_equal(h.got[0], 0);
 	assert_int_equal(h.got[2], 2);
-	pop_vals(r, 3, 1);
-	pop_vals(r, 10, 3);
+	ring_pop_seq(r, 3, 1);
+	ring_pop_seq(r, 10, 3);
 }
 
 /* ======================================================================== */
@@ -1705,7 +1671,7 @@ static void test_wait_sleep_kind_when_blocked_close_wakes_it_at_once(void **stat
 {
 	(void)state;
 	for (int side = 0; side < 2; side++) {
-		rmpsc_ring *r = ring_new(2, 8, 0);
+		rmpsc_ring *r = ring_make(2, 8, 0, 0);
 		rc_t *rc = (rc_t *)(void *)r;
 		const _Atomic uint32_t *word = side ? &rc->prod_seq : rc->cseq;
 		struct sleeper s = { .r = r, .call = side ? C_PUSH : C_POP };
@@ -1755,7 +1721,7 @@ static void test_wait_sleep_kind_when_blocked_close_wakes_it_at_once(void **stat
 static void test_wait_close_from_third_thread_wakes_blocked_producer_and_consumer(
 	void **state)
 {
-	rmpsc_ring *full = ring_new(2, 8, 0), *empty = ring_new(2, 8, 0);
+	rmpsc_ring *full = ring_make(2, 8, 0, 0), *empty = ring_make(2, 8, 0, 0);
 	char what[96];
 
 	(void)state;
@@ -1787,7 +1753,7 @@ static void test_wait_close_from_third_thread_wakes_blocked_producer_and_consume
 				fail_msg("%s: producer %d (%s), consumer %d (%s)", what,
 					 p.rc, errname(p.rc), q.rc, errname(q.rc));
 			/* the full ring still hands out what it holds */
-			pop_vals(full, 0, 2);
+			ring_pop_seq(full, 0, 2);
 			assert_ret(rmpsc_ring_pop(full, &(uint64_t){ 0 }), -EPIPE);
 		}
 	}
@@ -2026,351 +1992,6 @@ static void test_wait_timed_call_with_null_uses_ring_strategy(void **state)
 	expect_timeout(r, C_POP, 3 * MS, NULL, "default strategy");
 }
 
-/* ======================================================================== */
-/* rmpsc_ring_config.slots                                                  */
-/* ======================================================================== */
-
-union cfgbuf {
-	rmpsc_ring_config cfg;
-	unsigned char b[64];
-	uint64_t align;
-};
-
-static int create_cfg(uint32_t cap, uint32_t slots, uint32_t pad1, rmpsc_ring **out)
-{
-	rmpsc_ring_config cfg;
-
-	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	cfg.capacity = cap;
-	cfg.elem_size = 8;
-	cfg.slots = slots;
-	cfg._pad1 = pad1;
-	return rmpsc_ring_create(&cfg, out);
-}
-
-static void test_ring_slots_config_init_writes_zero_slots(void **state)
-{
-	union cfgbuf u;
-
-	(void)state;
-	memset(u.b, CANARY, sizeof u.b);
-	assert_ret(rmpsc_ring_config_init(&u.cfg, sizeof u.cfg), 0);
-	assert_int_equal(u.cfg.size, sizeof u.cfg);
-	assert_int_equal(u.cfg.slots, 0);
-	assert_int_equal(u.cfg._pad1, 0);
-	for (size_t i = sizeof u.cfg; i < sizeof u.b; i++)
-		assert_int_equal(u.b[i], CANARY);
-
-	/* a 1.0 caller's struct ends before slots: not written */
-	memset(u.b, CANARY, sizeof u.b);
-	assert_ret(rmpsc_ring_config_init(&u.cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
-	assert_int_equal(u.cfg.size, RMPSC_RING_CONFIG_SIZE_V1);
-	for (size_t i = RMPSC_RING_CONFIG_SIZE_V1; i < sizeof u.b; i++)
-		assert_int_equal(u.b[i], CANARY);
-}
-
-/* Push until -EAGAIN: exactly @cap fit, whatever the buffer size. */
-static void expect_holds_exactly(rmpsc_ring *r, uint32_t cap, uint64_t first)
-{
-	uint64_t v;
-	uint32_t n = 0;
-	rmpsc_span s;
-
-	for (;;) {
-		int rc;
-
-		v = first + n;
-		rc = rmpsc_ring_push(r, &v);
-		if (rc == -EAGAIN)
-			break;
-		assert_ret(rc, 0);
-		assert_true(++n <= cap);
-	}
-	assert_int_equal(n, cap);
-	assert_ret(rmpsc_ring_len(r), cap);
-	assert_ret(rmpsc_ring_is_full(r), 1);
-	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EAGAIN);
-	assert_ret(rmpsc_ring_push_n(r, &v, 1), -EAGAIN);
-	assert_ret(rmpsc_ring_push_timed(r, &v, 0, NULL), -ETIMEDOUT);
-	pop_vals(r, first, cap);
-	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
-}
-
-static void test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity(
-	void **state)
-{
-	static const struct {
-		uint32_t cap, slots;
-	} t[] = {
-		{ 1, 0 }, { 1, 1 },  { 1, 2 },   { 1, 1024 }, { 2, 2 },  { 2, 8 },
-		{ 4, 0 }, { 4, 4 },  { 4, 8 },   { 4, 16 },   { 8, 64 }, { 64, 4096 },
-		{ 1024, 2048 },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		const uint32_t slots = t[i].slots ? t[i].slots : t[i].cap;
-		rmpsc_ring *r = NULL;
-
-		if (create_cfg(t[i].cap, t[i].slots, 0, &r) != 0)
-			fail_msg("capacity %u slots %u refused", t[i].cap, t[i].slots);
-		assert_ret(rmpsc_ring_capacity(r), t[i].cap);
-		assert_true(rmpsc_ring_footprint(r) >= (int64_t)slots * 8);
-		/* several passes so the positions go round the buffer */
-		for (uint32_t pass = 0; pass < 2 * slots / t[i].cap + 2; pass++)
-			expect_holds_exactly(r, t[i].cap, (uint64_t)pass << 32);
-		rmpsc_ring_destroy(r);
-	}
-}
-
-/* The largest buffer is allowed (it may not be mappable here). */
-static void test_ring_slots_at_capacity_max_is_accepted(void **state)
-{
-	rmpsc_ring_config cfg;
-	rmpsc_ring *r = NULL;
-	int rc;
-
-	(void)state;
-	assert_ret(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
-	cfg.capacity = 4;
-	cfg.elem_size = 1;
-	cfg.slots = RMPSC_RING_CAPACITY_MAX;
-	rc = rmpsc_ring_create(&cfg, &r);
-	if (rc == -ENOMEM) {
-		assert_null(r);
-		skip();
-	}
-	assert_ret(rc, 0);
-	assert_ret(rmpsc_ring_capacity(r), 4);
-	assert_ret(rmpsc_ring_push_n(r, "abcdef", 6), 4);
-	rmpsc_ring_destroy(r);
-}
-
-/* A 1.0-sized config: slots and _pad1 are not part of it, whatever the
- * memory after it holds. */
-static void test_ring_slots_with_v1_sized_config_take_default(void **state)
-{
-	union cfgbuf u;
-	rmpsc_ring *r = NULL;
-
-	(void)state;
-	memset(u.b, 0xff, sizeof u.b);
-	assert_ret(rmpsc_ring_config_init(&u.cfg, RMPSC_RING_CONFIG_SIZE_V1), 0);
-	u.cfg.capacity = 4;
-	assert_int_equal(u.cfg.slots, UINT32_MAX);
-	assert_int_equal(u.cfg._pad1, UINT32_MAX);
-	assert_ret(rmpsc_ring_create(&u.cfg, &r), 0);
-	assert_non_null(r);
-	expect_holds_exactly(r, 4, 0);
-	rmpsc_ring_destroy(r);
-
-	/* and a larger struct with zeros past ours carries slots */
-	memset(u.b, 0, sizeof u.b);
-	assert_ret(rmpsc_ring_config_init(&u.cfg, 48), 0);
-	u.cfg.capacity = 4;
-	u.cfg.slots = 32;
-	assert_ret(rmpsc_ring_create(&u.cfg, &r), 0);
-	expect_holds_exactly(r, 4, 0);
-	rmpsc_ring_destroy(r);
-}
-
-/* The exact calls still measure against the capacity, not the buffer. */
-static void test_ring_slots_exact_calls_above_capacity_return_einval(void **state)
-{
-	uint64_t buf[16] = { 0 };
-	rmpsc_ring *r = ring_new(4, 8, 16);
-	rmpsc_span s;
-
-	(void)state;
-	assert_ret(rmpsc_ring_reserve_exact(r, 5, &s), -EINVAL);
-	assert_ret(rmpsc_ring_push_n_exact(r, buf, 5), -EINVAL);
-	assert_ret(rmpsc_ring_pop_n_exact(r, buf, 5), -EINVAL);
-	assert_ret(rmpsc_ring_reserve(r, 16, &s), 4);
-	assert_ret(rmpsc_ring_push_n(r, buf, 16), 4);
-	assert_ret(rmpsc_ring_reserve_exact(r, 4, &s), -EAGAIN);
-	rmpsc_ring_destroy(r);
-}
-
-/* A span of @n from position @pos splits at the end of the buffer of
- * @slots slots, not at the capacity. */
-static void check_span_slots(const rmpsc_span *s, const unsigned char *slot0,
-			     uint64_t slots, uint32_t esz, uint64_t pos, uint32_t n)
-{
-	const uint64_t idx = pos & (slots - 1);
-	const uint32_t c0 = n < slots - idx ? n : (uint32_t)(slots - idx);
-	const uint32_t c1 = n - c0;
-
-	if (s->pos != pos || s->count[0] != c0 || s->count[1] != c1 ||
-	    s->nseg != (c1 ? 2u : 1u) || s->iov[0].iov_len != (size_t)c0 * esz ||
-	    s->iov[1].iov_len != (size_t)c1 * esz ||
-	    s->iov[0].iov_base != (const void *)(slot0 + idx * esz) ||
-	    (c1 && s->iov[1].iov_base != (const void *)slot0))
-		fail_msg("span of %u at pos %" PRIu64 " (slot %" PRIu64 " of %" PRIu64
-			 "): pos %" PRIu64 " count %u+%u nseg %u base %p/%p, want %u+%u "
-			 "at %p/%p", n, pos, idx, slots, s->pos, s->count[0], s->count[1],
-			 s->nseg, s->iov[0].iov_base, s->iov[1].iov_base, c0, c1,
-			 (const void *)(slot0 + idx * esz), (const void *)slot0);
-}
-
-static unsigned char *span_at(const rmpsc_span *s, uint32_t esz, uint32_t i)
-{
-	if (i < s->count[0])
-		return (unsigned char *)s->iov[0].iov_base + (size_t)i * esz;
-	return (unsigned char *)s->iov[1].iov_base + (size_t)(i - s->count[0]) * esz;
-}
-
-/*
- * slots = 4 * capacity: reserve and readable spans wrap at the end of the
- * 4x buffer, and random batches of reserve/commit, push_n, readable/advance
- * and pop_n keep every value intact over hundreds of wraps, from 0 and
- * across 2^64.
- */
-static void run_slots_wraps(uint32_t cap, uint32_t esz, uint64_t start, uint64_t seed)
-{
-	const uint32_t slots = 4 * cap;
-	rmpsc_ring *r = ring_new(cap, esz, slots);
-	unsigned char *slot0, *buf = calloc(cap, esz), *p;
-	uint64_t rng = seed, wpos = start, rpos = start, wraps_w = 0, wraps_r = 0;
-	rmpsc_span s;
-
-	assert_non_null(buf);
-	assert_ret(rmpsc_ring_reserve(r, 1, &s), 1);
-	slot0 = s.iov[0].iov_base;
-	assert_int_equal((uintptr_t)slot0 % 64, 0);
-	if (start)
-		assert_ret(rmpsc__ring_set_position(r, start), 0);
-
-	for (int it = 0; it < 20000; it++) {
-		const uint32_t n = 1 + (uint32_t)(xs_next(&rng) % (cap + 2));
-		const uint64_t room = cap - (wpos - rpos), have = wpos - rpos;
-		int rc;
-
-		switch (xs_next(&rng) % 4) {
-		case 0: /* reserve + write in place + commit */
-			rc = rmpsc_ring_reserve(r, n, &s);
-			if (!room) {
-				assert_ret(rc, -EAGAIN);
-				break;
-			}
-			assert_ret(rc, n < room ? n : room);
-			check_span_slots(&s, slot0, slots, esz, wpos, (uint32_t)rc);
-			wraps_w += s.nseg == 2;
-			for (uint32_t i = 0; i < (uint32_t)rc; i++)
-				for (uint32_t j = 0; j < esz; j++)
-					span_at(&s, esz, i)[j] =
-						(unsigned char)((wpos + i) * 31 + j);
-			assert_ret(rmpsc_ring_commit(r, (uint32_t)rc), 0);
-			wpos += (uint64_t)rc;
-			break;
-		case 1: /* push_n */
-		{
-			const uint32_t m = n < cap ? n : cap;
-
-			for (uint32_t i = 0; i < m; i++)
-				for (uint32_t j = 0; j < esz; j++)
-					buf[(size_t)i * esz + j] =
-						(unsigned char)((wpos + i) * 31 + j);
-			rc = rmpsc_ring_push_n(r, buf, m);
-			if (!room) {
-				assert_ret(rc, -EAGAIN);
-				break;
-			}
-			assert_ret(rc, m < room ? m : room);
-			wpos += (uint64_t)rc;
-			break;
-		}
-		case 2: /* readable + check in place + advance */
-			rc = rmpsc_ring_readable(r, n, &s);
-			if (!have) {
-				assert_ret(rc, -EAGAIN);
-				break;
-			}
-			assert_ret(rc, n < have ? n : have);
-			check_span_slots(&s, slot0, slots, esz, rpos, (uint32_t)rc);
-			wraps_r += s.nseg == 2;
-			for (uint32_t i = 0; i < (uint32_t)rc; i++) {
-				p = span_at(&s, esz, i);
-				for (uint32_t j = 0; j < esz; j++)
-					if (p[j] != (unsigned char)((rpos + i) * 31 + j))
-						fail_msg("byte %u of position %" PRIu64
-							 " differs", j, rpos + i);
-			}
-			assert_ret(rmpsc_ring_advance(r, (uint32_t)rc), 0);
-			rpos += (uint64_t)rc;
-			break;
-		default: /* pop_n */
-		{
-			const uint32_t m = n < cap ? n : cap;
-
-			rc = rmpsc_ring_pop_n(r, buf, m);
-			if (!have) {
-				assert_ret(rc, -EAGAIN);
-				break;
-			}
-			assert_ret(rc, m < have ? m : have);
-			for (uint32_t i = 0; i < (uint32_t)rc; i++)
-				for (uint32_t j = 0; j < esz; j++)
-					if (buf[(size_t)i * esz + j] !=
-					    (unsigned char)((rpos + i) * 31 + j))
-						fail_msg("pop_n: byte %u of position %"
-							 PRIu64 " differs", j, rpos + i);
-			rpos += (uint64_t)rc;
-			break;
-		}
-		}
-		assert_ret(rmpsc_ring_len(r), (int64_t)(wpos - rpos));
-	}
-	print_message("  capacity %u, slots %u, elem %u, from %#" PRIx64 ": %" PRIu64
-		      " elements, %" PRIu64 " buffer wraps, %" PRIu64 "/%" PRIu64
-		      " split reserve/readable spans\n", cap, slots, esz, start,
-		      rpos - start, (rpos - start) / slots, wraps_w, wraps_r);
-	assert_true((rpos - start) / slots >= 100);
-	if (cap > 1) {
-		/* a single element never splits */
-		assert_true(wraps_w > 0);
-		assert_true(wraps_r > 0);
-	}
-	free(buf);
-	rmpsc_ring_destroy(r);
-}
-
-static void test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end(void **state)
-{
-	(void)state;
-	run_slots_wraps(4, 8, 0, 0x1234567ull);
-	run_slots_wraps(8, 3, 0, 0x7654321ull);
-	run_slots_wraps(1, 8, 0, 0x1111ull);
-	run_slots_wraps(4, 8, UINT64_MAX - 1000, 0x2222ull);
-	run_slots_wraps(16, 5, (1ull << 32) - 77, 0x3333ull);
-}
-
-/* Blocking calls over a 4x buffer: their spans wrap at the buffer end too. */
-static void test_ring_slots_timed_spans_wrap_at_buffer_end(void **state)
-{
-	rmpsc_ring *r = ring_new(4, 8, 16);
-	unsigned char *slot0;
-	rmpsc_span s;
-
-	(void)state;
-	assert_ret(rmpsc_ring_reserve_timed(r, 1, &s, 0, NULL), 1);
-	slot0 = s.iov[0].iov_base;
-	assert_ret(rmpsc__ring_set_position(r, 14), 0);
-	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
-	check_span_slots(&s, slot0, 16, 8, 14, 4);
-	for (uint32_t i = 0; i < 4; i++)
-		memcpy(span_at(&s, 8, i), &(uint64_t){ 14 + i }, 8);
-	assert_ret(rmpsc_ring_commit(r, 4), 0);
-	assert_ret(rmpsc_ring_readable_timed(r, 4, &s, 2 * MS, NULL), 4);
-	check_span_slots(&s, slot0, 16, 8, 14, 4);
-	for (uint32_t i = 0; i < 4; i++)
-		assert_int_equal(*(uint64_t *)(void *)span_at(&s, 8, i), 14 + i);
-	assert_ret(rmpsc_ring_advance(r, 4), 0);
-	/* at position 18, slot 2: no wrap for 4 */
-	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
-	check_span_slots(&s, slot0, 16, 8, 18, 4);
-	rmpsc_ring_destroy(r);
-}
-
 /* ------------------------------------------------------------------------ */
 
 #define RING_CASE(f) cmocka_unit_test_setup_teardown(f, setup_ring, teardown_ring)
@@ -2438,14 +2059,6 @@ int main(void)
 		RING_CASE(test_wait_set_wait_with_null_restores_block_default),
 		RING_CASE(test_wait_set_wait_with_larger_zero_tail_strategy_round_trips),
 		RING_CASE(test_wait_timed_call_with_null_uses_ring_strategy),
-		/* config.slots */
-		cmocka_unit_test(test_ring_slots_config_init_writes_zero_slots),
-		cmocka_unit_test(test_ring_slots_power_of_two_from_capacity_holds_exactly_capacity),
-		cmocka_unit_test(test_ring_slots_at_capacity_max_is_accepted),
-		cmocka_unit_test(test_ring_slots_with_v1_sized_config_take_default),
-		cmocka_unit_test(test_ring_slots_exact_calls_above_capacity_return_einval),
-		cmocka_unit_test(test_ring_slots_four_times_capacity_spans_wrap_at_buffer_end),
-		cmocka_unit_test(test_ring_slots_timed_spans_wrap_at_buffer_end),
 	};
 
 	return cmocka_run_group_tests_name("test_wait", tests, NULL, NULL);
