@@ -55,7 +55,7 @@
 #include "ringmpsc/channel.h"
 #include "ringmpsc/wait.h"
 
-#include "ringset.h" /* an MPMC producer's ring core: the consumers' sleeper count */
+#include "test_core.h" /* an MPMC producer's ring core: the consumers' sleeper count */
 
 #define STRESS_SEED 0x6a09e667f3bcc909ull
 #include "test_util.h" /* stress_seed(), xs_next(), STRESS_SCALE, ... */
@@ -1284,7 +1284,7 @@ static bool close_round(unsigned round, uint64_t *rng, struct close_totals *tot)
 			sched_yield();
 		}
 		if (await_asleep) {
-			_Atomic uint32_t *cwait = pr[0].p->core.cwait;
+			_Atomic uint32_t *cwait = tc_consumer_sleepers(tc_producer_core(pr[0].p));
 
 			for (int i = 0; i < 20000 && !asleep; i++) {
 				asleep = atomic_load_explicit(cwait, memory_order_acquire) > 0;

@@ -38,7 +38,7 @@
 
 #include "ringmpsc/ring.h"
 
-#include "internal.h" /* rmpsc__ring_set_position() test hook */
+#include "test_core.h" /* tc_set_position(): a ring from any position */
 
 #define STRESS_SEED 0x2545f4914f6cdd1dull
 #include "test_util.h" /* stress_seed(), xs_next(), STRESS_SCALE, ... */
@@ -901,7 +901,7 @@ static struct stress *stress_new(uint32_t cap, uint32_t esz, uint64_t total,
 	assert_int_equal(rmpsc_ring_create(&cfg, &st->r), 0);
 	assert_non_null(st->r);
 	if (start)
-		assert_int_equal(rmpsc__ring_set_position(st->r, start), 0);
+		assert_int_equal(tc_set_position(st->r, start), 0);
 	return st;
 }
 

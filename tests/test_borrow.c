@@ -10,8 +10,8 @@
  * is -EBUSY. (The refused arguments and handles are rows of the ring
  * table in test_ring.c; the channel's borrows are test_mpsc's.)
  *
- * Single-threaded, no timing. Links the static library for the
- * rmpsc__ring_set_position() test hook.
+ * Single-threaded, no timing. Links the static library for the test hook
+ * that sets a ring's position (test_core.h).
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,7 +27,7 @@
 #include "test_util.h"
 
 #include "ringmpsc/ring.h"
-#include "internal.h"
+#include "test_core.h"
 
 /* ---- fixture: a ring of 8 slots of 8 bytes ------------------------------- */
 
@@ -180,7 +180,7 @@ static void test_ring_borrow_at_buffer_end_stops_at_the_wrap(void **state)
 	rmpsc_ring *r = *state;
 	rmpsc_borrow a, b;
 
-	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 2), 0); /* 3 before 2^64 */
+	assert_ret(tc_set_position(r, UINT64_MAX - 2), 0); /* 3 before 2^64 */
 	ring_push_seq(r, 50, 6);
 	assert_ret(rmpsc_ring_borrow(r, 6, &a), 3); /* slots 5..7 of 8 */
 	vals_expect(a.data, 50, 3);

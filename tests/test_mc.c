@@ -14,10 +14,10 @@
  * preempted consumer keeps its slots from the producer, and releasing it
  * releases the completed runs after it). Threads meet through flags, never
  * sleeps; where the wake path itself is the point, the waiting side is seen
- * registered as a sleeper (the waiter counts behind ringset.h) before the
- * other side acts. No timing is asserted.
+ * registered as a sleeper (the waiter counts, test_core.h) before the other
+ * side acts. No timing is asserted.
  *
- * Links the static library: src/ringset.h gives the MPMC producer handle's
+ * Links the static library: test_core.h gives the MPMC producer handle's
  * ring core (waiter counts, and the position hook of the 2^64 wrap case).
  */
 #include <errno.h>
@@ -42,7 +42,7 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
-#include "ringset.h" /* struct rmpsc_producer: the ring core of an MPMC producer */
+#include "test_core.h" /* an MPMC producer's ring core: sleepers, positions */
 #include "test_table.h"
 
 _Static_assert(sizeof(rmpsc_mc_config) == RMPSC_MC_CONFIG_SIZE_V1, "mc config is 32 bytes");
@@ -971,7 +971,7 @@ static void test_mc_mpmc_producer_push_timed_is_woken_by_steal(void **state)
 	prod_push_seq(p, 1, 2);
 	assert_int_equal(pthread_create(&t, NULL, prod_waiter_main, &a), 0);
 	/* the producer registered to sleep for room */
-	await_sleeper(&p->core.prod_waiters);
+	await_sleeper(tc_prod_waiters(tc_producer_core(p)));
 	steal_seq(c, 1, 1);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_ret(a.ret, 0);
@@ -1333,7 +1333,7 @@ static void test_mc_timed_consumer_calls_are_woken_by_mpmc_producer(void **state
 		cons_waiter_start(&a, &t, c, consume);
 		/* a ring made after the consumer went to sleep */
 		p = mpmc_prod(m, 0);
-		await_sleeper(p->core.cwait);
+		await_sleeper(tc_consumer_sleepers(tc_producer_core(p)));
 		assert_ret(rmpsc_producer_push(p, &(uint64_t){ 77 }), 0);
 		assert_int_equal(pthread_join(t, NULL), 0);
 		assert_ret(a.ret, 1);
@@ -1377,7 +1377,7 @@ static void test_mc_timed_consumer_calls_are_woken_by_close_with_epipe(void **st
 		pthread_t t, u;
 
 		cons_waiter_start(&a, &t, c, consume);
-		await_sleeper(p->core.cwait);
+		await_sleeper(tc_consumer_sleepers(tc_producer_core(p)));
 		assert_ret(rmpsc_mpmc_close(m), 0);
 		assert_int_equal(pthread_join(t, NULL), 0);
 		assert_ret(a.ret, -EPIPE);
@@ -1686,10 +1686,12 @@ static void test_mc_completion_of_earliest_run_releases_it_at_once(void **state)
 static void mc_pos_fail(uint64_t back, int round, const char *what, long long got,
 			long long want, const rmpsc_producer *p)
 {
+	uint64_t head, claim, tail;
+
+	tc_positions(tc_producer_core(p), &head, &claim, &tail);
 	print_error("start 2^64 - %llu, lap %d: %s = %lld, expected %lld (head 2^64%+lld, "
 		    "claim 2^64%+lld, tail 2^64%+lld)\n", (unsigned long long)back, round, what,
-		    got, want, (long long)atomic_load(&p->core.head),
-		    (long long)atomic_load(&p->core.claim), (long long)atomic_load(&p->core.tail));
+		    got, want, (long long)head, (long long)claim, (long long)tail);
 	fail();
 }
 
@@ -1702,7 +1704,7 @@ static void test_mc_positions_across_2_64_preserve_order_and_release(void **stat
 		rmpsc_consumer *a = mpmc_cons(m);
 		uint64_t next_in = 0, next_out = 0;
 
-		rc_set_position(&p->core, (uint64_t)0 - back);
+		tc_core_set_position(tc_producer_core(p), (uint64_t)0 - back);
 		for (int round = 0; round < 6; round++) {
 			uint32_t pushed = 0;
 

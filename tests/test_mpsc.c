@@ -39,8 +39,7 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
-#include "internal.h" /* rmpsc__test_hook */
-#include "ringset.h"  /* a producer's ring core, for a white-box case */
+#include "test_core.h" /* test points; a producer's ring core, for a white-box case */
 #include "test_table.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -2597,7 +2596,7 @@ static void reuse_observe(int point, void *obj)
 	int64_t v;
 
 	(void)obj;
-	if (point != RMPSC__TP_RING_REUSE)
+	if (point != TC_TP_RING_REUSE)
 		return;
 	reuse_obs.calls++;
 	v = rmpsc_mpsc_len(reuse_obs.ch);
@@ -2622,7 +2621,7 @@ static void test_mpsc_status_calls_during_ring_reuse_never_count_phantoms(void *
 	for (int dropped = 0; dropped < 2; dropped++) {
 		rmpsc_mpsc *ch = mpsc_new(1024, 1, 1, 0);
 		rmpsc_producer *p = reg(ch, 0);
-		rc_t *rc = &p->core;
+		tc_core *rc = tc_producer_core(p);
 		uint64_t v[8];
 
 		push_vals(p, 0, 5);
@@ -2630,16 +2629,16 @@ static void test_mpsc_status_calls_during_ring_reuse_never_count_phantoms(void *
 		assert_ret(rmpsc_mpsc_deregister(p), 0);
 		if (dropped) {
 			/* what a push that found the end decided below it leaves */
-			atomic_store_explicit(&rc->tail, 6, memory_order_release);
-			assert_ret(rmpsc__rc_publish_closed(rc, 6), -EPIPE);
+			tc_set_tail(rc, 6);
+			assert_ret(tc_publish_closed(rc, 6), -EPIPE);
 		}
 		assert_ret(rmpsc_mpsc_len(ch), 0);
 		assert_ret(rmpsc_mpsc_pop_n(ch, v, 8), -EAGAIN); /* retires the ring */
 		memset(&reuse_obs, 0, sizeof reuse_obs);
 		reuse_obs.ch = ch;
-		rmpsc__test_hook = reuse_observe;
+		tc_set_test_hook(reuse_observe);
 		p = reg(ch, 0);
-		rmpsc__test_hook = NULL;
+		tc_set_test_hook(NULL);
 		assert_true(reuse_obs.calls >= 2);
 		if (reuse_obs.worst != 0 || reuse_obs.hot != 0) {
 			print_error("variant %d: a status call counted %lld elements (hottest found"
@@ -3601,7 +3600,7 @@ static void race_register_push_close(int point, void *obj)
 {
 	uint64_t v = val(1, 0);
 
-	if (point != RMPSC__TP_MPSC_ROUND || obj != race.ch || race.fired)
+	if (point != TC_TP_MPSC_ROUND || obj != race.ch || race.fired)
 		return;
 	race.fired = 1;
 	race.reg_ret = rmpsc_mpsc_register(race.ch, &race.p1);
@@ -3682,7 +3681,7 @@ static void test_mpsc_consumer_calls_when_producer_registers_pushes_and_closes_m
 		(void)reg(ch, 0);
 		memset(&race, 0, sizeof race);
 		race.ch = ch;
-		rmpsc__test_hook = race_register_push_close;
+		tc_set_test_hook(race_register_push_close);
 		for (int i = 0; i < 8 && k != -EPIPE; i++) {
 			k = race_take(ch, (enum race_call)c, r, &got);
 			if (k > 0) {
@@ -3692,7 +3691,7 @@ static void test_mpsc_consumer_calls_when_producer_registers_pushes_and_closes_m
 				assert_ret(k, 0);
 			}
 		}
-		rmpsc__test_hook = NULL;
+		tc_set_test_hook(NULL);
 		assert_int_equal(race.fired, 1);
 		assert_ret(race.reg_ret, 1);
 		assert_ret(race.push_ret, 0);

@@ -11,7 +11,7 @@
  * test_wait's.
  *
  * Single-threaded: the concurrent paths are stress_ring's job. No timing.
- * Links the static library for the rmpsc__ring_set_position() test hook.
+ * Links the static library for the tc_set_position() test hook.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,8 +38,7 @@
 #include "test_util.h"
 
 #include "ringmpsc/ring.h"
-#include "internal.h"
-#include "ring_core.h"
+#include "test_core.h"
 #include "test_table.h"
 
 /* The span's iov member is a real struct iovec[2] at offset 0. */
@@ -198,12 +197,12 @@ static unsigned char *ring_slot0(rmpsc_ring *r)
 {
 	rmpsc_span s;
 
-	assert_ret(rmpsc__ring_set_position(r, 0), 0);
+	assert_ret(tc_set_position(r, 0), 0);
 	assert_ret(rmpsc_ring_reserve_exact(r, 1, &s), 1);
 	assert_int_equal(s.pos, 0);
 	assert_non_null(s.iov[0].iov_base);
 	assert_int_equal((uintptr_t)s.iov[0].iov_base % 64, 0);
-	assert_ret(rmpsc__ring_set_position(r, 0), 0);
+	assert_ret(tc_set_position(r, 0), 0);
 	return s.iov[0].iov_base;
 }
 
@@ -370,7 +369,7 @@ static void test_ring_create_with_every_power_of_two_capacity_returns_zero(void 
 		assert_true(rmpsc_ring_footprint(r) >= (int64_t)cap);
 		assert_int_equal(rmpsc_ring_footprint(r) % page, 0);
 		/* the last slot and (wrapping) the first one are usable */
-		assert_ret(rmpsc__ring_set_position(r, cap - 1), 0);
+		assert_ret(tc_set_position(r, cap - 1), 0);
 		assert_ret(rmpsc_ring_push_n_exact(r, in, n), n);
 		assert_ret(rmpsc_ring_is_full(r), cap <= 2);
 		assert_ret(rmpsc_ring_pop_n_exact(r, out, n), n);
@@ -391,7 +390,7 @@ static void test_ring_create_with_max_elem_size_roundtrips_elements(void **state
 	assert_non_null(out);
 	assert_ret(rmpsc_ring_elem_size(r), esz);
 	assert_true(rmpsc_ring_footprint(r) >= 2 * (int64_t)esz);
-	assert_ret(rmpsc__ring_set_position(r, p0), 0);
+	assert_ret(tc_set_position(r, p0), 0);
 	for (uint64_t i = 0; i < 2; i++) {
 		pattern(in, esz, p0 + i, 5);
 		assert_ret(rmpsc_ring_push(r, in), 0);
@@ -1290,7 +1289,7 @@ static void test_ring_reserve_exact_when_enough_free_returns_n(void **state)
 	unsigned char *slot0 = ring_slot0(r);
 	rmpsc_span s;
 
-	assert_ret(rmpsc__ring_set_position(r, 6), 0);
+	assert_ret(tc_set_position(r, 6), 0);
 	assert_ret(rmpsc_ring_reserve_exact(r, FIX_CAP, &s), FIX_CAP);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 6, FIX_CAP);
 	span_fill(&s, FIX_ESZ, FIX_CAP, 6, 1);
@@ -1345,7 +1344,7 @@ static void test_ring_commit_more_than_reserved_returns_einval_and_changes_nothi
 	rmpsc_ring *r = *state;
 	rmpsc_span s;
 
-	assert_ret(rmpsc__ring_set_position(r, 6), 0);
+	assert_ret(tc_set_position(r, 6), 0);
 	assert_ret(rmpsc_ring_reserve_exact(r, 3, &s), 3);
 	*(uint64_t *)span_elem(&s, FIX_ESZ, 0) = 60;
 	*(uint64_t *)span_elem(&s, FIX_ESZ, 1) = 61;
@@ -1396,7 +1395,7 @@ static void test_ring_commit_partial_then_rest_publishes_all(void **state)
 	unsigned char *slot0 = ring_slot0(r);
 	rmpsc_span s;
 
-	assert_ret(rmpsc__ring_set_position(r, 5), 0);
+	assert_ret(tc_set_position(r, 5), 0);
 	assert_ret(rmpsc_ring_reserve_exact(r, 5, &s), 5);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 5, 5);
 	for (uint32_t i = 0; i < 5; i++)
@@ -1552,7 +1551,7 @@ static void test_ring_push_n_exact_when_enough_free_returns_n(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP];
 
-	assert_ret(rmpsc__ring_set_position(r, 3), 0);
+	assert_ret(tc_set_position(r, 3), 0);
 	fill_vals(v, 30, FIX_CAP);
 	assert_ret(rmpsc_ring_push_n_exact(r, v, FIX_CAP), FIX_CAP);
 	assert_ret(rmpsc_ring_is_full(r), 1);
@@ -1603,7 +1602,7 @@ static void test_ring_readable_with_more_than_committed_returns_committed(void *
 	unsigned char *slot0 = ring_slot0(r);
 	rmpsc_span s, t;
 
-	assert_ret(rmpsc__ring_set_position(r, 6), 0);
+	assert_ret(tc_set_position(r, 6), 0);
 	ring_push_seq(r, 60, 3);
 	assert_ret(rmpsc_ring_reserve(r, 2, &t), 2); /* uncommitted: not readable */
 	assert_ret(rmpsc_ring_readable(r, FIX_CAP, &s), 3);
@@ -1748,7 +1747,7 @@ static void test_ring_pop_n_with_more_than_committed_returns_committed(void **st
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP] = { 0 };
 
-	assert_ret(rmpsc__ring_set_position(r, 7), 0);
+	assert_ret(tc_set_position(r, 7), 0);
 	ring_push_seq(r, 70, 3);
 	assert_ret(rmpsc_ring_pop_n(r, v, FIX_CAP), 3);
 	vals_expect(v, 70, 3);
@@ -2045,7 +2044,7 @@ static void test_ring_pop_n_exact_when_enough_committed_returns_n(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP];
 
-	assert_ret(rmpsc__ring_set_position(r, 5), 0);
+	assert_ret(tc_set_position(r, 5), 0);
 	ring_push_seq(r, 50, FIX_CAP);
 	assert_ret(rmpsc_ring_pop_n_exact(r, v, FIX_CAP), FIX_CAP);
 	vals_expect(v, 50, FIX_CAP);
@@ -2147,7 +2146,7 @@ static void test_ring_peek_n_when_nonempty_copies_without_consuming(void **state
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP] = { 0 };
 
-	assert_ret(rmpsc__ring_set_position(r, 6), 0);
+	assert_ret(tc_set_position(r, 6), 0);
 	ring_push_seq(r, 60, 5);
 	assert_ret(rmpsc_ring_peek_n(r, v, 3), 3);
 	vals_expect(v, 60, 3);
@@ -2193,7 +2192,7 @@ static void test_ring_skip_when_nonempty_discards_front(void **state)
 {
 	rmpsc_ring *r = *state;
 
-	assert_ret(rmpsc__ring_set_position(r, 7), 0);
+	assert_ret(tc_set_position(r, 7), 0);
 	ring_push_seq(r, 0, 5);
 	assert_ret(rmpsc_ring_skip(r, 2), 2);
 	assert_ret(rmpsc_ring_len(r), 3);
@@ -2236,7 +2235,7 @@ static void test_ring_drain_when_nonempty_copies_everything(void **state)
 	rmpsc_ring *r = *state;
 	uint64_t v[FIX_CAP + 2] = { 0 };
 
-	assert_ret(rmpsc__ring_set_position(r, 6), 0);
+	assert_ret(tc_set_position(r, 6), 0);
 	ring_push_seq(r, 600, 5);
 	assert_ret(rmpsc_ring_drain(r, v, FIX_CAP + 2), 5);
 	vals_expect(v, 600, 5);
@@ -2250,7 +2249,7 @@ static void test_ring_drain_with_null_items_discards(void **state)
 {
 	rmpsc_ring *r = *state;
 
-	assert_ret(rmpsc__ring_set_position(r, 6), 0);
+	assert_ret(tc_set_position(r, 6), 0);
 	ring_push_seq(r, 0, 5);
 	assert_ret(rmpsc_ring_drain(r, NULL, 2), 2);
 	assert_ret(rmpsc_ring_len(r), 3);
@@ -2383,39 +2382,25 @@ static void test_ring_epipe_is_final_when_commit_follows_close(void **state)
 /*
  * The close-versus-publication race (E7 in src/ring_core.h), one path at a
  * time: the states a concurrent close passes through are set by hand on the
- * ring's core (struct rmpsc_ring is just the core), and the producer's
- * publication is the slot and tail stores followed by the call that
- * resolves a publication that found the ring closing.
+ * ring's core (test_core.h), and the producer's publication is the slot and
+ * tail stores followed by the call that resolves a publication that found
+ * the ring closing.
  */
-static rc_t *core_of(rmpsc_ring *r)
-{
-	return (rc_t *)(void *)r;
-}
-
-/* What the producer's push does up to its look at closed. */
-static void publish_by_hand(rc_t *rc, uint64_t v)
-{
-	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_relaxed);
-
-	memcpy(rc_slot(rc, t), &v, sizeof v);
-	atomic_store_explicit(&rc->tail, t + 1, memory_order_release);
-}
-
 static void test_ring_publish_racing_undecided_close_ends_stream_at_itself(void **state)
 {
 	rmpsc_ring *r = *state;
-	rc_t *rc = core_of(r);
+	tc_core *rc = tc_ring_core(r);
 	uint64_t v;
 
-	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 1), 0); /* across 2^64 */
+	assert_ret(tc_set_position(r, UINT64_MAX - 1), 0); /* across 2^64 */
 	ring_push_seq(r, 0, 2);
 	/* A closer is in its heavy barrier (closed = 1); the producer
 	 * publishes one more and then sees it: it decides the end. */
-	atomic_store(&rc->closed, RC_CLOSING);
-	publish_by_hand(rc, 2);
-	assert_ret(rmpsc__rc_publish_closed(rc, UINT64_MAX - 1 + 3), 0);
-	assert_int_equal(atomic_load(&rc->closed), RC_CLOSED);
-	assert_true(atomic_load(&rc->final_tail) == UINT64_MAX - 1 + 3);
+	tc_set_close_state(rc, TC_CLOSING);
+	tc_publish_by_hand(rc, 2);
+	assert_ret(tc_publish_closed(rc, UINT64_MAX - 1 + 3), 0);
+	assert_int_equal(tc_close_state(rc), TC_CLOSED);
+	assert_true(tc_final_tail(rc) == UINT64_MAX - 1 + 3);
 	/* The closer's own decision now loses; close returns at once. */
 	assert_ret(rmpsc_ring_close(r), 0);
 	assert_ret(rmpsc_ring_len(r), 3);
@@ -2427,17 +2412,17 @@ static void test_ring_publish_racing_undecided_close_ends_stream_at_itself(void 
 static void test_ring_publish_after_decided_close_returns_epipe_never_delivered(void **state)
 {
 	rmpsc_ring *r = *state;
-	rc_t *rc = core_of(r);
+	tc_core *rc = tc_ring_core(r);
 	uint64_t v, buf[4];
 	rmpsc_span s;
 
 	ring_push_seq(r, 0, 2);
 	/* A closer read tail == 2 after its barrier and decided; then the
 	 * producer's publication lands (it had seen the ring open before). */
-	atomic_store(&rc->final_tail, 2);
-	atomic_store(&rc->closed, RC_CLOSED);
-	publish_by_hand(rc, 99);
-	assert_ret(rmpsc__rc_publish_closed(rc, 3), -EPIPE);
+	tc_set_final_tail(rc, 2);
+	tc_set_close_state(rc, TC_CLOSED);
+	tc_publish_by_hand(rc, 99);
+	assert_ret(tc_publish_closed(rc, 3), -EPIPE);
 	/* Neither status nor any consumer call sees the lost element. */
 	assert_ret(rmpsc_ring_len(r), 2);
 	assert_ret(rmpsc_ring_readable(r, 4, &s), 2);
@@ -2453,39 +2438,39 @@ static void test_ring_publish_after_decided_close_returns_epipe_never_delivered(
 static void test_ring_consumer_during_undecided_close_keeps_to_open_tail(void **state)
 {
 	rmpsc_ring *r = *state;
-	rc_t *rc = core_of(r);
+	tc_core *rc = tc_ring_core(r);
 	uint64_t v;
 
 	ring_push_seq(r, 0, 3);
 	ring_pop_seq(r, 0, 1); /* the consumer has seen tail == 3 while open */
 	/* One more publication, then a close starts before the consumer looks
 	 * again: it must not use the new tail (the close may end below it). */
-	publish_by_hand(rc, 3);
-	atomic_store(&rc->closed, RC_CLOSING);
+	tc_publish_by_hand(rc, 3);
+	tc_set_close_state(rc, TC_CLOSING);
 	ring_pop_seq(r, 1, 2);
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
 	assert_ret(rmpsc_ring_peek(r, &v), -EAGAIN);
 	/* The end is decided below it: the consumer never gets element 3. */
-	atomic_store(&rc->final_tail, 3);
-	atomic_store(&rc->closed, RC_CLOSED);
+	tc_set_final_tail(rc, 3);
+	tc_set_close_state(rc, TC_CLOSED);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
-	assert_ret(rmpsc__rc_publish_closed(rc, 4), -EPIPE);
+	assert_ret(tc_publish_closed(rc, 4), -EPIPE);
 }
 
 static void test_ring_consumer_during_undecided_close_gets_covered_tail_once_decided(
 	void **state)
 {
 	rmpsc_ring *r = *state;
-	rc_t *rc = core_of(r);
+	tc_core *rc = tc_ring_core(r);
 	uint64_t v;
 
 	ring_push_seq(r, 0, 1);
 	ring_pop_seq(r, 0, 1);
-	publish_by_hand(rc, 1);
-	atomic_store(&rc->closed, RC_DECIDING); /* somebody between its two stores */
+	tc_publish_by_hand(rc, 1);
+	tc_set_close_state(rc, TC_DECIDING); /* somebody between its two stores */
 	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
-	atomic_store(&rc->final_tail, 2);
-	atomic_store(&rc->closed, RC_CLOSED);
+	tc_set_final_tail(rc, 2);
+	tc_set_close_state(rc, TC_CLOSED);
 	ring_pop_seq(r, 1, 1);
 	assert_ret(rmpsc_ring_pop(r, &v), -EPIPE);
 }
@@ -2493,20 +2478,20 @@ static void test_ring_consumer_during_undecided_close_gets_covered_tail_once_dec
 static void test_ring_mc_claim_during_undecided_close_returns_eagain_then_final(void **state)
 {
 	rmpsc_ring *r = *state;
-	rc_t *rc = core_of(r);
+	tc_core *rc = tc_ring_core(r);
 	uint64_t pos;
 
-	assert_ret(rmpsc__rc_mc_init(rc), 0);
+	assert_ret(tc_mc_init(rc), 0);
 	ring_push_seq(r, 0, 2);
-	publish_by_hand(rc, 2);
-	atomic_store(&rc->closed, RC_CLOSING);
-	assert_ret(rc_mc_claim(rc, 8, &pos), -EAGAIN);
-	atomic_store(&rc->final_tail, 2);
-	atomic_store(&rc->closed, RC_CLOSED);
-	assert_ret(rc_mc_claim(rc, 8, &pos), 2);
+	tc_publish_by_hand(rc, 2);
+	tc_set_close_state(rc, TC_CLOSING);
+	assert_ret(tc_mc_claim(rc, 8, &pos), -EAGAIN);
+	tc_set_final_tail(rc, 2);
+	tc_set_close_state(rc, TC_CLOSED);
+	assert_ret(tc_mc_claim(rc, 8, &pos), 2);
 	assert_true(pos == 0);
-	assert_ret(rc_mc_claim(rc, 8, &pos), -EPIPE);
-	rc_mc_complete(rc, 0, 2);
+	assert_ret(tc_mc_claim(rc, 8, &pos), -EPIPE);
+	tc_mc_complete(rc, 0, 2);
 	assert_ret(rmpsc_ring_len(r), 0);
 }
 
@@ -2520,7 +2505,7 @@ static void test_ring_len_when_filling_and_draining_tracks_committed(void **stat
 	assert_ret(rmpsc_ring_len(r), 0);
 	assert_ret(rmpsc_ring_is_empty(r), 1);
 	assert_ret(rmpsc_ring_is_full(r), 0);
-	assert_ret(rmpsc__ring_set_position(r, UINT64_MAX - 3), 0);
+	assert_ret(tc_set_position(r, UINT64_MAX - 3), 0);
 	for (uint32_t i = 0; i <= FIX_CAP; i++) {
 		assert_ret(rmpsc_ring_len(r), i);
 		assert_ret(rmpsc_ring_is_empty(r), i == 0);
@@ -2577,7 +2562,7 @@ static void test_ring_reset_when_used_empties_reopens_and_rewinds(void **state)
 	rmpsc_span s;
 
 	assert_ret(rmpsc_ring_reset(r), 0); /* fresh ring */
-	assert_ret(rmpsc__ring_set_position(r, 1000), 0);
+	assert_ret(tc_set_position(r, 1000), 0);
 	ring_push_seq(r, 0, 3);
 	assert_ret(rmpsc_ring_reserve(r, 2, &s), 2);
 	assert_int_equal(s.pos, 1003);
@@ -2618,7 +2603,7 @@ static void test_ring_span_when_wrapping_splits_at_buffer_end(void **state)
 	rmpsc_span s;
 	struct iovec *iov = s.iov; /* the type is struct iovec[2] */
 
-	assert_ret(rmpsc__ring_set_position(r, 13), 0); /* slot 5 */
+	assert_ret(tc_set_position(r, 13), 0); /* slot 5 */
 	assert_ret(rmpsc_ring_reserve_exact(r, 6, &s), 6);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 13, 6);
 	assert_int_equal(s.nseg, 2);
@@ -2652,7 +2637,7 @@ static void test_ring_span_with_writev_and_readv_moves_bytes_through_pipe(void *
 
 	(void)state;
 	assert_int_equal(pipe(pfd), 0);
-	assert_ret(rmpsc__ring_set_position(r, 5), 0);
+	assert_ret(tc_set_position(r, 5), 0);
 	patterns(src, ESZ, 5, N, 77);
 
 	/* readv straight into a wrapping reservation */
@@ -2728,7 +2713,7 @@ static void wrap_cycle(rmpsc_ring *r, const unsigned char *slot0, uint32_t cap,
 	uint32_t done, k;
 	rmpsc_span s;
 
-	assert_ret(rmpsc__ring_set_position(r, start), 0);
+	assert_ret(tc_set_position(r, start), 0);
 
 	/* reserve_exact + commit; readable + advance */
 	for (done = 0; done < cap; done += k) {
@@ -3012,7 +2997,7 @@ static void roundtrip_from(enum prod_kind p, enum cons_kind c, uint32_t esz,
 	t.buf = malloc((size_t)(RT_CAP + RT_EXTRA) * esz);
 	assert_non_null(t.buf);
 	t.salt = ((uint64_t)p << 48) ^ ((uint64_t)c << 40) ^ esz;
-	assert_ret(rmpsc__ring_set_position(t.r, start), 0);
+	assert_ret(tc_set_position(t.r, start), 0);
 	t.head = t.tail = start;
 	for (uint32_t step = 0; step < RT_STEPS; step++) {
 		const uint32_t room = RT_CAP - (uint32_t)(t.tail - t.head);
@@ -3284,7 +3269,7 @@ static void run_slots_wraps(uint32_t cap, uint32_t esz, uint64_t start, uint64_t
 	slot0 = s.iov[0].iov_base;
 	assert_int_equal((uintptr_t)slot0 % 64, 0);
 	if (start)
-		assert_ret(rmpsc__ring_set_position(r, start), 0);
+		assert_ret(tc_set_position(r, start), 0);
 
 	for (int it = 0; it < 20000; it++) {
 		const uint32_t n = 1 + (uint32_t)(xs_next(&rng) % (cap + 2));
@@ -3400,7 +3385,7 @@ static void test_ring_slots_timed_spans_wrap_at_buffer_end(void **state)
 	(void)state;
 	assert_ret(rmpsc_ring_reserve_timed(r, 1, &s, 0, NULL), 1);
 	slot0 = s.iov[0].iov_base;
-	assert_ret(rmpsc__ring_set_position(r, 14), 0);
+	assert_ret(tc_set_position(r, 14), 0);
 	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
 	check_span(&s, slot0, 16, 8, 14, 4);
 	for (uint32_t i = 0; i < 4; i++)

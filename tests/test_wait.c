@@ -38,8 +38,7 @@
 
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
-#include "internal.h" /* rmpsc__ring_set_position() test hook */
-#include "ring_core.h" /* where a ring's sleepers sleep, for the SLEEP case */
+#include "test_core.h" /* where a ring's sleepers sleep, for the SLEEP case */
 #include "test_table.h"
 
 #include <sys/syscall.h>
@@ -1672,8 +1671,8 @@ static void test_wait_sleep_kind_when_blocked_close_wakes_it_at_once(void **stat
 	(void)state;
 	for (int side = 0; side < 2; side++) {
 		rmpsc_ring *r = ring_make(2, 8, 0, 0);
-		rc_t *rc = (rc_t *)(void *)r;
-		const _Atomic uint32_t *word = side ? &rc->prod_seq : rc->cseq;
+		const void *word = side ? tc_producer_sleep_word(tc_ring_core(r))
+					: tc_consumer_sleep_word(tc_ring_core(r));
 		struct sleeper s = { .r = r, .call = side ? C_PUSH : C_POP };
 		struct guard g;
 		long tid, nr = -1;
