@@ -73,24 +73,6 @@ enum { MAX_THREADS = 16, BATCH_MAX = 16 };
 
 /* ---- common -------------------------------------------------------------- */
 
-/* The watchdog's polling interval only; never used to order threads. */
-static void nap_ns(int64_t ns)
-{
-	struct timespec ts = { .tv_sec = ns / 1000000000ll, .tv_nsec = ns % 1000000000ll };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* 1..max: three times in four a batch of at most 4, else up to max. */
-static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
-{
-	const uint64_t x = xs_next(rng) >> 16;
-	const uint32_t lim = (x & 3) ? (max < 4 ? max : 4) : max;
-
-	return 1 + (uint32_t)((x >> 2) % lim);
-}
-
 static inline uint64_t val(uint32_t id, uint64_t seq)
 {
 	return ((uint64_t)id << ID_SHIFT) | seq;
@@ -138,19 +120,16 @@ struct hub {
 	struct slot slot[MAX_THREADS];
 };
 
-__attribute__((format(printf, 2, 3))) static void hub_fail(struct hub *h, const char *fmt, ...)
+/* After a failure: every thread leaves. */
+static void hub_stop(void *arg, int first)
 {
-	int zero = 0;
-	va_list ap;
+	struct hub *h = arg;
 
-	if (atomic_compare_exchange_strong_explicit(&h->failed, &zero, 1, memory_order_acq_rel,
-						    memory_order_relaxed)) {
-		va_start(ap, fmt);
-		vsnprintf(h->msg, sizeof h->msg, fmt, ap);
-		va_end(ap);
-	}
+	(void)first;
 	atomic_store_explicit(&h->stop, true, memory_order_release);
 }
+
+#define hub_fail(h, ...) FAIL_RECORD(h, hub_stop, __VA_ARGS__)
 
 static bool stopped(const struct hub *h)
 {
@@ -172,23 +151,6 @@ static inline void bump(struct hub *h, uint32_t t, uint64_t n)
 static uint64_t ld(_Atomic uint64_t *a)
 {
 	return atomic_load_explicit(a, memory_order_relaxed);
-}
-
-static rmpsc_wait mkwait(uint32_t kind, uint32_t spin, uint32_t yield, int64_t sleep,
-			 int64_t timeout)
-{
-	rmpsc_wait w;
-
-	assert_int_equal(rmpsc_wait_init(&w, sizeof w, kind), 0);
-	if (kind != RMPSC_WAIT_SPIN)
-		w.spin_count = spin;
-	w.yield_count = yield;
-	if (sleep > 0)
-		w.sleep_ns = sleep;
-	if (timeout >= 0)
-		w.timeout_ns = timeout;
-	assert_int_equal(rmpsc_wait_validate(&w), 0);
-	return w;
 }
 
 static struct hub *hub_new(const char *name, uint32_t nids, uint64_t per)
@@ -214,16 +176,17 @@ static struct hub *hub_new(const char *name, uint32_t nids, uint64_t per)
 		atomic_init(&h->slot[i].done, 0);
 		h->slot[i].role = "?";
 	}
-	h->forever[0] = mkwait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);  /* straight to the futex */
-	h->forever[1] = mkwait(RMPSC_WAIT_BLOCK, 64, 2, 0, -1);
-	h->forever[2] = mkwait(RMPSC_WAIT_BACKOFF, 16, 2, 0, -1);
-	h->forever[3] = mkwait(RMPSC_WAIT_YIELD, 8, 0, 0, -1);
+	h->forever[0] = wait_make(RMPSC_WAIT_BLOCK, 0, 0, 0,
+				  -1);  /* straight to the futex */
+	h->forever[1] = wait_make(RMPSC_WAIT_BLOCK, 64, 2, 0, -1);
+	h->forever[2] = wait_make(RMPSC_WAIT_BACKOFF, 16, 2, 0, -1);
+	h->forever[3] = wait_make(RMPSC_WAIT_YIELD, 8, 0, 0, -1);
 	h->finite[0] = h->forever[0];
 	h->finite[1] = h->forever[2];
-	h->finite[2] = mkwait(RMPSC_WAIT_SPIN, 0, 0, 0, -1);
-	h->finite[3] = mkwait(RMPSC_WAIT_SLEEP, 4, 1, 5 * US, -1);
-	h->finite[4] = mkwait(RMPSC_WAIT_DEADLINE, 8, 1, 0, 30 * US);
-	h->finite[5] = mkwait(RMPSC_WAIT_YIELD, 4, 0, 0, -1);
+	h->finite[2] = wait_make(RMPSC_WAIT_SPIN, 0, 0, 0, -1);
+	h->finite[3] = wait_make(RMPSC_WAIT_SLEEP, 4, 1, 5 * US, -1);
+	h->finite[4] = wait_make(RMPSC_WAIT_DEADLINE, 8, 1, 0, 30 * US);
+	h->finite[5] = wait_make(RMPSC_WAIT_YIELD, 4, 0, 0, -1);
 	return h;
 }
 
@@ -281,59 +244,64 @@ static bool slots_done(struct hub *h, uint32_t lo, uint32_t hi)
  * again: false (the caller leaves the threads). A failure reported by a
  * thread closes the channel at once so that the others leave.
  */
+/* What watch() watches: threads [lo, hi) of @h. */
+struct hub_watch {
+	struct hub *h;
+	uint32_t lo, hi;
+};
+
+static bool hub_watch_done(void *arg)
+{
+	const struct hub_watch *hw = arg;
+	struct hub *h = hw->h;
+
+	if (atomic_load_explicit(&h->failed, memory_order_acquire) &&
+	    !atomic_load_explicit(&h->closed, memory_order_relaxed))
+		hub_close(h);
+	return slots_done(h, hw->lo, hw->hi);
+}
+
+static uint64_t hub_watch_ops(void *arg)
+{
+	return hub_ops(((const struct hub_watch *)arg)->h);
+}
+
+static void hub_watch_stall(void *arg, bool first)
+{
+	struct hub *h = ((const struct hub_watch *)arg)->h;
+	char buf[sizeof h->msg];
+	size_t o = 0;
+
+	o += (size_t)snprintf(buf + o, sizeof buf - o,
+			      "no progress for %d s: len %" PRId64 ", closed %d;",
+			      WATCHDOG_SEC, hub_len(h),
+			      atomic_load_explicit(&h->closed, memory_order_relaxed));
+	for (uint32_t i = 0; i < h->nthreads && o < sizeof buf; i++)
+		o += (size_t)snprintf(buf + o, sizeof buf - o,
+				      " %s%u in %s (%" PRIu64 " ops%s);",
+				      h->slot[i].role, i,
+				      where_names[atomic_load_explicit(
+					      &h->slot[i].where,
+					      memory_order_relaxed)],
+				      ld(&h->slot[i].ops),
+				      atomic_load_explicit(&h->slot[i].done,
+							   memory_order_relaxed)
+					      ? ", done"
+					      : "");
+	fprintf(stderr, "%s: %s\n", h->name, buf);
+	if (first) {
+		hub_fail(h, "%s", buf);
+		hub_close(h);
+	}
+}
+
 static bool watch(struct hub *h, uint32_t lo, uint32_t hi)
 {
-	uint64_t last = hub_ops(h);
-	int64_t since = now_ns();
-	int64_t nap = 20 * US;
-	bool stalled = false;
+	struct hub_watch hw = { h, lo, hi };
+	const struct watchdog w = { hub_watch_done, hub_watch_ops, hub_watch_stall, &hw,
+				    WATCHDOG_SEC, 10 * MS };
 
-	for (;;) {
-		uint64_t ops;
-		int64_t t;
-
-		if (slots_done(h, lo, hi))
-			return true;
-		if (atomic_load_explicit(&h->failed, memory_order_acquire) &&
-		    !atomic_load_explicit(&h->closed, memory_order_relaxed))
-			hub_close(h);
-		ops = hub_ops(h);
-		t = now_ns();
-		if (ops != last) {
-			last = ops;
-			since = t;
-		} else if (t - since > (int64_t)WATCHDOG_SEC * 1000000000ll) {
-			char buf[sizeof h->msg];
-			size_t o = 0;
-
-			o += (size_t)snprintf(buf + o, sizeof buf - o,
-					      "no progress for %d s: len %" PRId64 ", closed %d;",
-					      WATCHDOG_SEC, hub_len(h),
-					      atomic_load_explicit(&h->closed, memory_order_relaxed));
-			for (uint32_t i = 0; i < h->nthreads && o < sizeof buf; i++)
-				o += (size_t)snprintf(buf + o, sizeof buf - o,
-						      " %s%u in %s (%" PRIu64 " ops%s);",
-						      h->slot[i].role, i,
-						      where_names[atomic_load_explicit(
-							      &h->slot[i].where,
-							      memory_order_relaxed)],
-						      ld(&h->slot[i].ops),
-						      atomic_load_explicit(&h->slot[i].done,
-									   memory_order_relaxed)
-							      ? ", done"
-							      : "");
-			fprintf(stderr, "%s: %s\n", h->name, buf);
-			if (stalled)
-				return false;
-			hub_fail(h, "%s", buf);
-			hub_close(h);
-			stalled = true;
-			since = t;
-		}
-		nap_ns(nap);
-		if (nap < 10 * MS)
-			nap *= 2;
-	}
+	return watchdog_run(&w);
 }
 
 /* Exactly [0, sent[id]) marked for every id. */
@@ -405,15 +373,8 @@ static int64_t pick_timeout(struct hub *h, uint64_t x, const rmpsc_wait **w)
 
 static void fill_span(const rmpsc_span *sp, uint32_t k, uint32_t id, uint64_t first)
 {
-	for (uint32_t i = 0; i < k; i++) {
-		const uint64_t v = val(id, first + i);
-		unsigned char *dst = i < sp->count[0]
-					     ? (unsigned char *)sp->iov[0].iov_base + (size_t)i * 8
-					     : (unsigned char *)sp->iov[1].iov_base +
-						       (size_t)(i - sp->count[0]) * 8;
-
-		memcpy(dst, &v, 8);
-	}
+	for (uint32_t i = 0; i < k; i++)
+		span_put_u64(sp, i, val(id, first + i));
 }
 
 /* Commit a filled reservation of @k, in one or two steps. */
@@ -450,7 +411,7 @@ static int prod_step(struct prod *pr)
 	struct hub *h = pr->h;
 	const uint64_t x = xs_next(&pr->rng);
 	const uint64_t left = pr->limit - pr->next;
-	uint32_t n = pick_n(&pr->rng, BATCH_MAX);
+	uint32_t n = pick_n(&pr->rng, 4, BATCH_MAX);
 	uint64_t buf[BATCH_MAX];
 	const rmpsc_wait *w = NULL;
 	int64_t tmo = pick_timeout(h, x, &w);
@@ -661,7 +622,7 @@ static int cons_step(struct cons *cn)
 {
 	struct hub *h = cn->h;
 	const uint64_t x = xs_next(&cn->rng);
-	const uint32_t n = pick_n(&cn->rng, BATCH_MAX);
+	const uint32_t n = pick_n(&cn->rng, 4, BATCH_MAX);
 	const rmpsc_wait *w = NULL;
 	int64_t tmo = pick_timeout(h, x, &w);
 	uint64_t buf[BATCH_MAX];
@@ -872,19 +833,16 @@ static void add_cstats(struct cstats *a, const struct cstats *b)
 		}                                                              \
 	} while (0)
 
-static void run_flow(const char *name, bool spmc, uint32_t np, uint32_t nc, uint32_t cap,
-		     uint64_t per)
+/*
+ * Make @h's channel (SPMC, or MPMC with @made of its @np rings up front),
+ * register @np producers of @per items each and @nc consumers (each rng
+ * mixed with @pmix and @cmix), and start them all: consumers first.
+ */
+static void hub_start(struct hub *h, bool spmc, uint32_t np, uint32_t nc, uint32_t cap,
+		      uint32_t made, uint64_t per, struct prod *pr, struct cons *cn,
+		      pthread_t *th, uint64_t pmix, uint64_t cmix)
 {
-	struct hub *h = hub_new(name, spmc ? 1 : np, per);
-	struct prod pr[MAX_THREADS];
-	struct cons cn[MAX_THREADS];
-	pthread_t th[MAX_THREADS];
 	rmpsc_mc_config cfg;
-	struct pstats ps = { 0 };
-	struct cstats cs = { 0 };
-	uint64_t total;
-	const int64_t t0 = now_ns();
-	double dt;
 
 	assert_true(np + nc <= MAX_THREADS);
 	assert_int_equal(rmpsc_mc_config_init(&cfg, sizeof cfg, spmc), 0);
@@ -893,7 +851,7 @@ static void run_flow(const char *name, bool spmc, uint32_t np, uint32_t nc, uint
 	if (spmc) {
 		assert_int_equal(rmpsc_spmc_create(&cfg, &h->s), 0);
 	} else {
-		cfg.producers = np / 2; /* the rest made on demand */
+		cfg.producers = made;
 		cfg.max_producers = np;
 		assert_int_equal(rmpsc_mpmc_create(&cfg, &h->m), 0);
 	}
@@ -904,6 +862,7 @@ static void run_flow(const char *name, bool spmc, uint32_t np, uint32_t nc, uint
 		if (!spmc)
 			assert_int_equal(rmpsc_mpmc_register_producer(h->m, &p), (int)i);
 		prod_init(&pr[i], h, i, p, i, per);
+		pr[i].rng ^= pmix;
 	}
 	for (uint32_t i = 0; i < nc; i++) {
 		rmpsc_consumer *c;
@@ -913,11 +872,28 @@ static void run_flow(const char *name, bool spmc, uint32_t np, uint32_t nc, uint
 		else
 			assert_int_equal(rmpsc_mpmc_register_consumer(h->m, &c), (int)i);
 		cons_init(&cn[i], h, np + i, c);
+		cn[i].rng ^= cmix;
 	}
 	for (uint32_t i = 0; i < nc; i++)
 		assert_int_equal(pthread_create(&th[np + i], NULL, cons_main, &cn[i]), 0);
 	for (uint32_t i = 0; i < np; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, prod_main, &pr[i]), 0);
+}
+
+static void run_flow(const char *name, bool spmc, uint32_t np, uint32_t nc, uint32_t cap,
+		     uint64_t per)
+{
+	struct hub *h = hub_new(name, spmc ? 1 : np, per);
+	struct prod pr[MAX_THREADS];
+	struct cons cn[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	struct pstats ps = { 0 };
+	struct cstats cs = { 0 };
+	uint64_t total;
+	const int64_t t0 = now_ns();
+	double dt;
+
+	hub_start(h, spmc, np, nc, cap, np / 2, per, pr, cn, th, 0, 0);
 	if (!watch(h, 0, np) || (hub_close(h), !watch(h, np, np + nc)))
 		fail_msg("%s: threads still stuck after a close; leaving them", name);
 	for (uint32_t i = 0; i < np + nc; i++)
@@ -1220,7 +1196,6 @@ static bool close_round(unsigned round, uint64_t *rng, struct close_totals *tot)
 	struct prod pr[4];
 	struct cons cn[4];
 	pthread_t th[8];
-	rmpsc_mc_config cfg;
 	uint64_t total, got = 0;
 	bool asleep = false;
 
@@ -1228,39 +1203,8 @@ static bool close_round(unsigned round, uint64_t *rng, struct close_totals *tot)
 	h = hub_new(name, np, budget);
 	h->expect_close = true;
 	h->timed_only = true;
-	assert_int_equal(rmpsc_mc_config_init(&cfg, sizeof cfg, spmc), 0);
-	cfg.ring_capacity = caps[(x >> 4) & 3];
-	cfg.max_consumers = nc;
-	if (spmc) {
-		assert_int_equal(rmpsc_spmc_create(&cfg, &h->s), 0);
-	} else {
-		cfg.producers = np;
-		cfg.max_producers = np;
-		assert_int_equal(rmpsc_mpmc_create(&cfg, &h->m), 0);
-	}
-	h->nthreads = np + nc;
-	for (uint32_t i = 0; i < np; i++) {
-		rmpsc_producer *p = NULL;
-
-		if (!spmc)
-			assert_int_equal(rmpsc_mpmc_register_producer(h->m, &p), (int)i);
-		prod_init(&pr[i], h, i, p, i, budget);
-		pr[i].rng ^= x + round;
-	}
-	for (uint32_t i = 0; i < nc; i++) {
-		rmpsc_consumer *c;
-
-		if (spmc)
-			assert_int_equal(rmpsc_spmc_register_consumer(h->s, &c), (int)i);
-		else
-			assert_int_equal(rmpsc_mpmc_register_consumer(h->m, &c), (int)i);
-		cons_init(&cn[i], h, np + i, c);
-		cn[i].rng ^= x * (round + 1);
-	}
-	for (uint32_t i = 0; i < nc; i++)
-		assert_int_equal(pthread_create(&th[np + i], NULL, cons_main, &cn[i]), 0);
-	for (uint32_t i = 0; i < np; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, prod_main, &pr[i]), 0);
+	hub_start(h, spmc, np, nc, caps[(x >> 4) & 3], np, budget, pr, cn, th, x + round,
+		  x * (round + 1));
 
 	/* the closer: once enough arrived (or nothing more will), and in half
 	 * the MPMC rounds once a consumer is asleep in a _timed call */

@@ -81,15 +81,6 @@ static inline uint32_t xs_below(uint64_t *s, uint32_t n)
 	return (uint32_t)((xs_next(s) >> 20) % n);
 }
 
-/* 1..max: three times in four at most 8, else up to max. */
-static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
-{
-	uint64_t x = xs_next(rng) >> 16;
-	uint32_t lim = (x & 3) ? (max < 8 ? max : 8) : max;
-
-	return 1 + (uint32_t)((x >> 2) % lim);
-}
-
 /* Where a thread is, for the watchdog's message. */
 enum where {
 	W_IDLE, W_REGISTER, W_PUSH, W_PUSH_N, W_RESERVE, W_PUSH_TIMED, W_PUSH_N_TIMED,
@@ -180,23 +171,24 @@ struct stress {
 	uint64_t observer_samples;
 };
 
-__attribute__((format(printf, 2, 3))) static void stress_fail(struct stress *st,
-							      const char *fmt, ...)
+/* After a failure: say it at once, and every thread leaves; the close
+ * frees every blocked thread, and the case then ends with the failure. */
+static void stress_stop(void *arg, int first)
 {
-	int zero = 0;
-	va_list ap;
+	struct stress *st = arg;
 
-	if (atomic_compare_exchange_strong_explicit(&st->failed, &zero, 1,
-						    memory_order_acq_rel,
-						    memory_order_relaxed)) {
-		va_start(ap, fmt);
-		vsnprintf(st->msg, sizeof st->msg, fmt, ap);
-		va_end(ap);
+	if (first)
 		fprintf(stderr, "stress_mpsc: %s\n", st->msg);
-	}
 	atomic_store_explicit(&st->stop, true, memory_order_release);
-	/* Frees every blocked thread: the case then ends with this failure. */
 	rmpsc_mpsc_close(st->ch);
+}
+
+#define stress_fail(st, ...) FAIL_RECORD(st, stress_stop, __VA_ARGS__)
+
+/* The most a batch call takes: two rings' worth, at most BUF_MAX. */
+static uint32_t batch_max(const struct stress *st)
+{
+	return 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX;
 }
 
 static bool stopped(struct stress *st)
@@ -229,15 +221,6 @@ static uint64_t ld64(_Atomic uint64_t *a)
 }
 
 /* ---- producer ------------------------------------------------------------ */
-
-static void put_span(const rmpsc_span *s, uint32_t i, uint64_t v)
-{
-	if (i < s->count[0])
-		memcpy((unsigned char *)s->iov[0].iov_base + (size_t)i * 8, &v, 8);
-	else
-		memcpy((unsigned char *)s->iov[1].iov_base + (size_t)(i - s->count[0]) * 8,
-		       &v, 8);
-}
 
 /* A timeout for a producer's _timed call: mostly none, else a try or a few
  * us; and a strategy: mostly the ring's, sometimes one that sleeps at once
@@ -275,8 +258,8 @@ static int prod_step(struct prod_ctx *c, rmpsc_producer *p, uint64_t tag, uint64
 		     uint64_t want)
 {
 	struct stress *st = c->st;
-	const uint32_t maxn = 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX;
-	uint32_t n = pick_n(&c->rng, maxn), op = xs_below(&c->rng, 12);
+	const uint32_t maxn = batch_max(st);
+	uint32_t n = pick_n(&c->rng, 8, maxn), op = xs_below(&c->rng, 12);
 	const uint64_t base = (tag << TAG_SHIFT) | *seq;
 	rmpsc_span s;
 	int rc, k;
@@ -327,7 +310,7 @@ static int prod_step(struct prod_ctx *c, rmpsc_producer *p, uint64_t tag, uint64
 		if (s.nseg == 2)
 			c->ps->wraps++;
 		for (uint32_t i = 0; i < (uint32_t)k; i++)
-			put_span(&s, i, base + i);
+			span_put_u64(&s, i, base + i);
 		if (xs_below(&c->rng, 64) == 0) {
 			/* left open: the next call replaces it; nothing published */
 			c->ps->abandoned++;
@@ -712,18 +695,6 @@ static void cons_fn(void *ctx, uint32_t id, const void *items, uint32_t count)
 	}
 }
 
-static uint64_t span_get(const rmpsc_span *s, uint32_t i)
-{
-	uint64_t v;
-
-	if (i < s->count[0])
-		memcpy(&v, (const unsigned char *)s->iov[0].iov_base + (size_t)i * 8, 8);
-	else
-		memcpy(&v, (const unsigned char *)s->iov[1].iov_base +
-				   (size_t)(i - s->count[0]) * 8, 8);
-	return v;
-}
-
 static int64_t cons_timeout(struct stress *st)
 {
 	uint32_t x = xs_below(&st->rng_c, 8);
@@ -735,7 +706,7 @@ static int64_t cons_timeout(struct stress *st)
  * must come back (same ring, position moved by what was advanced). */
 static int64_t cons_readable(struct stress *st, bool timed)
 {
-	const uint32_t n = pick_n(&st->rng_c, 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX);
+	const uint32_t n = pick_n(&st->rng_c, 8, batch_max(st));
 	uint32_t id = UINT32_MAX, a;
 	rmpsc_span s;
 	int k, rc;
@@ -795,7 +766,7 @@ static int64_t cons_readable(struct stress *st, bool timed)
 		st->cs.partial_adv++;
 	}
 	for (uint32_t i = 0; i < a; i++)
-		if (!cons_check(st, span_get(&s, i), id))
+		if (!cons_check(st, span_get_u64(&s, i), id))
 			return STRESS_BROKEN;
 	rc = rmpsc_mpsc_advance(st->ch, a);
 	if (rc) {
@@ -864,7 +835,7 @@ static bool cons_commit_one(struct stress *st)
 /* borrow (up to four outstanding, committed in any order) or borrow_fn */
 static int64_t cons_borrow(struct stress *st)
 {
-	const uint32_t n = pick_n(&st->rng_c, 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX);
+	const uint32_t n = pick_n(&st->rng_c, 8, batch_max(st));
 	uint32_t id = UINT32_MAX;
 	rmpsc_borrow b;
 	int k;
@@ -921,7 +892,7 @@ static int64_t cons_borrow(struct stress *st)
  * -EAGAIN / -ETIMEDOUT for none, -EPIPE, or STRESS_BROKEN. */
 static int64_t cons_step(struct stress *st)
 {
-	uint32_t op = xs_below(&st->rng_c, 20), n = pick_n(&st->rng_c, 2 * st->cap < BUF_MAX ? 2 * st->cap : BUF_MAX), id;
+	uint32_t op = xs_below(&st->rng_c, 20), n = pick_n(&st->rng_c, 8, batch_max(st)), id;
 	int64_t k;
 
 	if (st->open_left)
@@ -1209,43 +1180,51 @@ static void describe(struct stress *st, char *buf, size_t len)
  * every waiter); still none after as long again: false, and the threads
  * are left running (their memory is leaked, since they may still touch it).
  */
+/* What watch() watches. */
+struct stress_watch {
+	struct stress *st;
+	struct slot *const *slots;
+	uint32_t nslots;
+	const char *name;
+};
+
+static bool slots_all_done(void *arg)
+{
+	const struct stress_watch *sw = arg;
+	uint32_t done = 0;
+
+	for (uint32_t i = 0; i < sw->nslots; i++)
+		done += atomic_load_explicit(&sw->slots[i]->done,
+					     memory_order_acquire) != 0;
+	return done == sw->nslots;
+}
+
+static uint64_t watch_progress(void *arg)
+{
+	return progress_sum(((const struct stress_watch *)arg)->st);
+}
+
+static void watch_stall(void *arg, bool first)
+{
+	const struct stress_watch *sw = arg;
+	char msg[600];
+
+	describe(sw->st, msg, sizeof msg);
+	fprintf(stderr, "%s: no progress for %d s: %s\n", sw->name,
+		first ? WATCHDOG_SEC : 2 * WATCHDOG_SEC, msg);
+	if (first)
+		stress_fail(sw->st, "no progress for %d s (lost wake-up or deadlock): %s",
+			    WATCHDOG_SEC, msg);
+}
+
 static bool watch(struct stress *st, struct slot *const *slots, uint32_t nslots,
 		  const char *name)
 {
-	uint64_t last = UINT64_MAX;
-	int64_t since = now_ns(), nap = 20 * US;
-	bool stalled = false;
-	char msg[600];
+	struct stress_watch sw = { st, slots, nslots, name };
+	const struct watchdog w = { slots_all_done, watch_progress, watch_stall, &sw,
+				    WATCHDOG_SEC, 10 * MS };
 
-	for (;;) {
-		uint32_t done = 0;
-		uint64_t p;
-		int64_t t;
-
-		for (uint32_t i = 0; i < nslots; i++)
-			done += atomic_load_explicit(&slots[i]->done, memory_order_acquire) != 0;
-		if (done == nslots)
-			return true;
-		p = progress_sum(st);
-		t = now_ns();
-		if (p != last) {
-			last = p;
-			since = t;
-		} else if (t - since > (int64_t)WATCHDOG_SEC * 1000 * MS) {
-			describe(st, msg, sizeof msg);
-			fprintf(stderr, "%s: no progress for %d s: %s\n", name,
-				stalled ? 2 * WATCHDOG_SEC : WATCHDOG_SEC, msg);
-			if (stalled)
-				return false;
-			stress_fail(st, "no progress for %d s (lost wake-up or deadlock): %s",
-				    WATCHDOG_SEC, msg);
-			stalled = true;
-			since = t;
-		}
-		sleep_ns(nap);
-		if (nap < 10 * MS)
-			nap *= 2;
-	}
+	return watchdog_run(&w);
 }
 
 static void join(pthread_t t)

@@ -105,21 +105,16 @@ struct cons_state {
 	struct cons_stats s;
 };
 
-__attribute__((format(printf, 2, 3))) static void stress_fail(struct stress *st,
-							      const char *fmt, ...)
+/* After a failure: every thread leaves. */
+static void stress_stop(void *arg, int first)
 {
-	int zero = 0;
-	va_list ap;
+	struct stress *st = arg;
 
-	if (atomic_compare_exchange_strong_explicit(&st->failed, &zero, 1,
-						    memory_order_acq_rel,
-						    memory_order_relaxed)) {
-		va_start(ap, fmt);
-		vsnprintf(st->msg, sizeof st->msg, fmt, ap);
-		va_end(ap);
-	}
+	(void)first;
 	atomic_store_explicit(&st->stop, true, memory_order_release);
 }
+
+#define stress_fail(st, ...) FAIL_RECORD(st, stress_stop, __VA_ARGS__)
 
 static bool stress_stopped(struct stress *st)
 {
@@ -133,15 +128,6 @@ static double now_sec(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* 1..max: three times in four a batch of at most 8, else up to max. */
-static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
-{
-	uint64_t x = xs_next(rng) >> 16;
-	uint32_t lim = (x & 3) ? (max < 8 ? max : 8) : max;
-
-	return 1 + (uint32_t)((x >> 2) % lim);
 }
 
 /* ---- items --------------------------------------------------------------- */
@@ -206,13 +192,6 @@ static inline unsigned char *buf_tail(const struct stress *st, unsigned char *bu
 }
 
 /* ---- spans --------------------------------------------------------------- */
-
-static inline unsigned char *span_elem(const rmpsc_span *s, uint32_t k, uint32_t esz)
-{
-	if (k < s->count[0])
-		return (unsigned char *)s->iov[0].iov_base + (size_t)k * esz;
-	return (unsigned char *)s->iov[1].iov_base + (size_t)(k - s->count[0]) * esz;
-}
 
 /* A span of @n elements from ring position @pos must split at the end of the
  * buffer, and every span must describe the same slot array (*base). */
@@ -316,7 +295,7 @@ static int prod_reserve(struct stress *st, struct prod_state *p, uint32_t n)
 	if (s.nseg == 2)
 		p->s.reserve_wraps++;
 	for (uint32_t k = 0; k < (uint32_t)rc; k++)
-		elem_put(span_elem(&s, k, st->esz), st->esz, p->next + k);
+		elem_put(span_at(&s, st->esz, k), st->esz, p->next + k);
 
 	left = (uint32_t)rc;
 	while (left) {
@@ -435,7 +414,7 @@ static void *producer_main(void *arg)
 	while (p.next < st->total && !stress_stopped(st)) {
 		uint64_t left = st->total - p.next;
 		uint32_t op = (uint32_t)(xs_next(&p.rng) >> 60);
-		uint32_t n = pick_n(&p.rng, 2 * st->cap);
+		uint32_t n = pick_n(&p.rng, 8, 2 * st->cap);
 		int rc;
 
 		if (n > left)
@@ -580,7 +559,7 @@ static int cons_readable(struct stress *st, struct cons_state *c, uint32_t n)
 			"consumer"))
 		return STRESS_BROKEN;
 	for (uint32_t k = 0; k < (uint32_t)rc; k++) {
-		const unsigned char *e = span_elem(&s, k, st->esz);
+		const unsigned char *e = span_at(&s, st->esz, k);
 
 		if (!elem_ok(e, st->esz, c->expect + k)) {
 			stress_fail(st, "consumer: readable: item %" PRIu64 " (segment %d) holds %#"
@@ -701,7 +680,7 @@ static int consume_until_epipe(struct stress *st, struct cons_state *c)
 {
 	while (!stress_stopped(st)) {
 		uint32_t op = (uint32_t)(xs_next(&c->rng) >> 59);
-		uint32_t n = pick_n(&c->rng, 2 * st->cap);
+		uint32_t n = pick_n(&c->rng, 8, 2 * st->cap);
 		int rc;
 
 		if (op < 6)

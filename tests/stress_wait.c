@@ -60,40 +60,6 @@
 
 /* ---- common -------------------------------------------------------------- */
 
-/* 1..max: three times in four a batch of at most 8, else up to max. */
-static inline uint32_t pick_n(uint64_t *rng, uint32_t max)
-{
-	uint64_t x = xs_next(rng) >> 16;
-	uint32_t lim = (x & 3) ? (max < 8 ? max : 8) : max;
-
-	return 1 + (uint32_t)((x >> 2) % lim);
-}
-
-static const char *kind_name(uint32_t k)
-{
-	static const char *const names[] = { "SPIN",  "YIELD",    "SLEEP",
-					     "BLOCK", "DEADLINE", "BACKOFF" };
-
-	return k < sizeof names / sizeof names[0] ? names[k] : "?";
-}
-
-static rmpsc_wait make_wait(uint32_t kind, uint32_t spin, uint32_t yield, int64_t sleep,
-			    int64_t timeout)
-{
-	rmpsc_wait w;
-
-	assert_int_equal(rmpsc_wait_init(&w, sizeof w, kind), 0);
-	if (kind != RMPSC_WAIT_SPIN)
-		w.spin_count = spin;
-	w.yield_count = yield;
-	if (sleep > 0)
-		w.sleep_ns = sleep;
-	if (timeout >= 0)
-		w.timeout_ns = timeout;
-	assert_int_equal(rmpsc_wait_validate(&w), 0);
-	return w;
-}
-
 /* Where a thread is, for the watchdog's message. */
 enum where {
 	W_IDLE, W_PUSH, W_PUSH_N, W_RESERVE, W_POP, W_POP_N, W_READABLE, W_PAUSE,
@@ -156,22 +122,15 @@ struct run {
 	struct side_stats ps, cs;
 };
 
-__attribute__((format(printf, 2, 3))) static void run_fail(struct run *st,
-							const char *fmt, ...)
+/* After a failure: the close frees the other side if it sleeps, and every
+ * loop then ends. */
+static void run_close(void *arg, int first)
 {
-	int zero = 0;
-	va_list ap;
-
-	if (atomic_compare_exchange_strong_explicit(&st->failed, &zero, 1,
-						    memory_order_acq_rel,
-						    memory_order_relaxed)) {
-		va_start(ap, fmt);
-		vsnprintf(st->msg, sizeof st->msg, fmt, ap);
-		va_end(ap);
-	}
-	/* Frees the other side if it sleeps: every loop then ends. */
-	rmpsc_ring_close(st->r);
+	(void)first;
+	rmpsc_ring_close(((struct run *)arg)->r);
 }
+
+#define run_fail(st, ...) FAIL_RECORD(st, run_close, __VA_ARGS__)
 
 static bool run_failed(struct run *st)
 {
@@ -240,13 +199,6 @@ static bool span_ok(struct run *st, const rmpsc_span *s, uint32_t n, uint64_t po
 	return true;
 }
 
-static inline uint64_t *span_u64(const rmpsc_span *s, uint32_t k)
-{
-	if (k < s->count[0])
-		return (uint64_t *)s->iov[0].iov_base + k;
-	return (uint64_t *)s->iov[1].iov_base + (k - s->count[0]);
-}
-
 static const rmpsc_wait *pick_wait(uint64_t *rng, const rmpsc_wait *w)
 {
 	return (xs_next(rng) >> 63) ? w : NULL;
@@ -267,17 +219,28 @@ static bool timeout_ok(struct run *st, int64_t timeout, const char *who, const c
 
 /* Every op returns the items it moved (>= 1), a negative code of the call,
  * or BROKEN. */
+static bool cons_check(struct run *st, uint64_t expect, const uint64_t *vals, uint32_t n,
+		       const char *what);
+
+/* A single-element call returned @rc: its code, BROKEN if the element
+ * taken (@v, the consumer's) is not @expect, else 1. */
+static int one_moved(struct run *st, int rc, const uint64_t *v, uint64_t expect,
+		     const char *what, struct side_stats *s)
+{
+	if (rc != 0)
+		return rc;
+	if (v && !cons_check(st, expect, v, 1, what))
+		return BROKEN;
+	s->one++;
+	return 1;
+}
+
 static int prod_push1(struct run *st, uint64_t next, int64_t timeout, const rmpsc_wait *w,
 		      struct side_stats *s)
 {
-	int rc;
-
 	set_where(&st->prod_where, W_PUSH);
-	rc = rmpsc_ring_push_timed(st->r, &next, timeout, w);
-	if (rc != 0)
-		return rc;
-	s->one++;
-	return 1;
+	return one_moved(st, rmpsc_ring_push_timed(st->r, &next, timeout, w), NULL, 0,
+			 NULL, s);
 }
 
 static int prod_push_n(struct run *st, uint64_t next, uint32_t n, int64_t timeout,
@@ -303,39 +266,106 @@ static int prod_push_n(struct run *st, uint64_t next, uint32_t n, int64_t timeou
 	return rc;
 }
 
-/* Reserve, write in place, commit all or (one time in four) a part; the
- * rest is abandoned to the next reserve or push. */
-static int prod_reserve(struct run *st, uint64_t *rng, uint64_t next, uint32_t n,
-			int64_t timeout, const rmpsc_wait *w, struct side_stats *s)
+/*
+ * The zero-copy step of either side: reserve, write in place and commit
+ * (producer), or readable, check in place and advance (consumer), all or
+ * (one time in four) a part; the rest is abandoned to the next reserve or
+ * push, or read again by the next call.
+ */
+static int span_step(struct run *st, bool producer, uint64_t *rng, uint64_t pos, uint32_t n,
+		     int64_t timeout, const rmpsc_wait *w, struct side_stats *s)
 {
+	const char *who = producer ? "producer" : "consumer";
 	rmpsc_span sp;
 	uint32_t c;
 	int rc;
 
-	set_where(&st->prod_where, W_RESERVE);
-	rc = rmpsc_ring_reserve_timed(st->r, n, &sp, timeout, w);
+	set_where(producer ? &st->prod_where : &st->cons_where,
+		  producer ? W_RESERVE : W_READABLE);
+	rc = producer ? rmpsc_ring_reserve_timed(st->r, n, &sp, timeout, w)
+		      : rmpsc_ring_readable_timed(st->r, n, &sp, timeout, w);
 	if (rc < 0)
 		return rc;
 	if (rc == 0 || rc > (int)n) {
-		run_fail(st, "producer: reserve_timed(%u) returned %d", n, rc);
+		run_fail(st, "%s: %s_timed(%u) returned %d", who,
+			 producer ? "reserve" : "readable", n, rc);
 		return BROKEN;
 	}
-	if (!span_ok(st, &sp, (uint32_t)rc, next, "producer"))
+	if (!span_ok(st, &sp, (uint32_t)rc, pos, who))
 		return BROKEN;
-	for (uint32_t k = 0; k < (uint32_t)rc; k++)
-		*span_u64(&sp, k) = next + k;
+	for (uint32_t k = 0; k < (uint32_t)rc; k++) {
+		if (producer) {
+			span_put_u64(&sp, k, pos + k);
+		} else if (span_get_u64(&sp, k) != pos + k) {
+			run_fail(st,
+				 "consumer: readable_timed: item %" PRIu64 " is %" PRIu64,
+				 pos + k, span_get_u64(&sp, k));
+			return BROKEN;
+		}
+	}
 	c = (uint32_t)rc;
 	if (!(xs_next(rng) & 3)) {
 		c = 1 + (uint32_t)((xs_next(rng) >> 33) % c);
 		s->partial += c != (uint32_t)rc;
 	}
-	rc = rmpsc_ring_commit(st->r, c);
+	rc = producer ? rmpsc_ring_commit(st->r, c) : rmpsc_ring_advance(st->r, c);
 	if (rc != 0) {
-		run_fail(st, "producer: commit(%u) returned %d", c, rc);
+		run_fail(st, "%s: %s(%u) returned %d", who,
+			 producer ? "commit" : "advance", c,
+			 rc);
 		return BROKEN;
 	}
 	s->span++;
 	return (int)c;
+}
+
+/*
+ * What one side's step returned (@rc: items moved, or a code): the items
+ * advance @pos, -ETIMEDOUT is counted (and must be allowed), the
+ * consumer's -EPIPE must come after every item. 1 to go on, 0 to stop
+ * (the end, or a failure recorded).
+ */
+static int side_after(struct run *st, bool producer, uint32_t op, uint32_t n,
+		      int64_t timeout,
+		      int rc, uint64_t *pos, struct side_stats *s)
+{
+	const char *who = producer ? "producer" : "consumer";
+
+	set_where(producer ? &st->prod_where : &st->cons_where, W_IDLE);
+	if (rc > 0) {
+		*pos += (uint64_t)rc;
+		/* Relaxed: read by the watchdog only. */
+		atomic_store_explicit(producer ? &st->prod_pos : &st->cons_pos, *pos,
+				      memory_order_relaxed);
+		return 1;
+	}
+	if (rc == -EPIPE && !producer) {
+		if (*pos != st->total)
+			run_fail(st,
+				 "consumer: -EPIPE after %" PRIu64 " of %" PRIu64 " items",
+				 *pos, st->total);
+		return 0;
+	}
+	if (rc == -ETIMEDOUT) {
+		s->timeouts++;
+		return timeout_ok(st, timeout, who, producer ? "a push" : "a pop");
+	}
+	if (rc != BROKEN)
+		run_fail(st, "%s: op %u (n %u, timeout %" PRId64 ") at item %" PRIu64
+			 " returned %d (%s)", who, op, n, timeout, *pos, rc, errname(rc));
+	return 0;
+}
+
+/* The side is done: its counts for the report, its flag for the watchdog. */
+static void side_done(struct run *st, bool producer, const struct side_stats *s)
+{
+	if (producer)
+		st->ps = *s;
+	else
+		st->cs = *s;
+	set_where(producer ? &st->prod_where : &st->cons_where, W_DONE);
+	atomic_store_explicit(producer ? &st->prod_done : &st->cons_done, true,
+			      memory_order_release);
 }
 
 static void *run_producer(void *arg)
@@ -349,7 +379,7 @@ static void *run_producer(void *arg)
 		const uint32_t op = (uint32_t)(xs_next(&rng) >> 60);
 		const int64_t timeout = pick_timeout(&rng, st->finite_timeouts);
 		const rmpsc_wait *w = pick_wait(&rng, &st->wp);
-		uint32_t n = pick_n(&rng, 2 * st->cap < RUN_BUF ? 2 * st->cap : RUN_BUF);
+		uint32_t n = pick_n(&rng, 8, 2 * st->cap < RUN_BUF ? 2 * st->cap : RUN_BUF);
 		int rc;
 
 		if (n > left)
@@ -360,23 +390,9 @@ static void *run_producer(void *arg)
 		else if (op < 10)
 			rc = prod_push_n(st, next, n, timeout, w, &s);
 		else
-			rc = prod_reserve(st, &rng, next, n, timeout, w, &s);
-		set_where(&st->prod_where, W_IDLE);
-		if (rc > 0) {
-			next += (uint64_t)rc;
-			/* Relaxed: read by the watchdog only. */
-			atomic_store_explicit(&st->prod_pos, next, memory_order_relaxed);
-		} else if (rc == -ETIMEDOUT) {
-			s.timeouts++;
-			if (!timeout_ok(st, timeout, "producer", "a push"))
-				break;
-		} else {
-			if (rc != BROKEN)
-				run_fail(st, "producer: op %u (n %u, timeout %" PRId64
-					 ") at item %" PRIu64 " returned %d (%s)", op, n,
-					 timeout, next, rc, errname(rc));
+			rc = span_step(st, true, &rng, next, n, timeout, w, &s);
+		if (!side_after(st, true, op, n, timeout, rc, &next, &s))
 			break;
-		}
 		maybe_pause(&rng, next, true, &st->prod_where, &s);
 	}
 	if (!run_failed(st)) {
@@ -388,9 +404,7 @@ static void *run_producer(void *arg)
 		else if ((rc = rmpsc_ring_push_timed(st->r, &v, -1, NULL)) != -EPIPE)
 			run_fail(st, "producer: push_timed after close returned %d", rc);
 	}
-	st->ps = s;
-	set_where(&st->prod_where, W_DONE);
-	atomic_store_explicit(&st->prod_done, true, memory_order_release);
+	side_done(st, true, &s);
 	return NULL;
 }
 
@@ -415,12 +429,7 @@ static int cons_pop1(struct run *st, uint64_t expect, int64_t timeout,
 
 	set_where(&st->cons_where, W_POP);
 	rc = rmpsc_ring_pop_timed(st->r, &v, timeout, w);
-	if (rc != 0)
-		return rc;
-	if (!cons_check(st, expect, &v, 1, "pop_timed"))
-		return BROKEN;
-	s->one++;
-	return 1;
+	return one_moved(st, rc, &v, expect, "pop_timed", s);
 }
 
 /* The try pop (on rings of capacity >= 1024 it releases in batches, see
@@ -439,12 +448,7 @@ static int cons_pop_try(struct run *st, uint64_t expect, struct side_stats *s)
 		if (++polls % 64 == 0)
 			sched_yield();
 	}
-	if (rc != 0)
-		return rc;
-	if (!cons_check(st, expect, &v, 1, "pop"))
-		return BROKEN;
-	s->one++;
-	return 1;
+	return one_moved(st, rc, &v, expect, "pop", s);
 }
 
 static int cons_pop_n(struct run *st, uint64_t expect, uint32_t n, int64_t timeout,
@@ -467,45 +471,6 @@ static int cons_pop_n(struct run *st, uint64_t expect, uint32_t n, int64_t timeo
 	return rc;
 }
 
-/* Readable, check in place, advance all or (one time in four) a part. */
-static int cons_readable(struct run *st, uint64_t *rng, uint64_t expect, uint32_t n,
-			 int64_t timeout, const rmpsc_wait *w, struct side_stats *s)
-{
-	rmpsc_span sp;
-	uint32_t c;
-	int rc;
-
-	set_where(&st->cons_where, W_READABLE);
-	rc = rmpsc_ring_readable_timed(st->r, n, &sp, timeout, w);
-	if (rc < 0)
-		return rc;
-	if (rc == 0 || rc > (int)n) {
-		run_fail(st, "consumer: readable_timed(%u) returned %d", n, rc);
-		return BROKEN;
-	}
-	if (!span_ok(st, &sp, (uint32_t)rc, expect, "consumer"))
-		return BROKEN;
-	for (uint32_t k = 0; k < (uint32_t)rc; k++) {
-		if (*span_u64(&sp, k) != expect + k) {
-			run_fail(st, "consumer: readable_timed: item %" PRIu64
-				 " is %" PRIu64, expect + k, *span_u64(&sp, k));
-			return BROKEN;
-		}
-	}
-	c = (uint32_t)rc;
-	if (!(xs_next(rng) & 3)) {
-		c = 1 + (uint32_t)((xs_next(rng) >> 33) % c);
-		s->partial += c != (uint32_t)rc;
-	}
-	rc = rmpsc_ring_advance(st->r, c);
-	if (rc != 0) {
-		run_fail(st, "consumer: advance(%u) returned %d", c, rc);
-		return BROKEN;
-	}
-	s->span++;
-	return (int)c;
-}
-
 static void *run_consumer(void *arg)
 {
 	struct run *st = arg;
@@ -517,7 +482,8 @@ static void *run_consumer(void *arg)
 		const uint32_t op = (uint32_t)(xs_next(&rng) >> 60);
 		const int64_t timeout = pick_timeout(&rng, st->finite_timeouts);
 		const rmpsc_wait *w = pick_wait(&rng, &st->wc);
-		const uint32_t n = pick_n(&rng, 2 * st->cap < RUN_BUF ? 2 * st->cap : RUN_BUF);
+		const uint32_t n = pick_n(&rng, 8,
+					  2 * st->cap < RUN_BUF ? 2 * st->cap : RUN_BUF);
 
 		s.calls++;
 		if (op < 4)
@@ -527,29 +493,9 @@ static void *run_consumer(void *arg)
 		else if (op < 10)
 			rc = cons_pop_n(st, expect, n, timeout, w, &s);
 		else
-			rc = cons_readable(st, &rng, expect, n, timeout, w, &s);
-		set_where(&st->cons_where, W_IDLE);
-		if (rc > 0) {
-			expect += (uint64_t)rc;
-			/* Relaxed: read by the watchdog only. */
-			atomic_store_explicit(&st->cons_pos, expect,
-					      memory_order_relaxed);
-		} else if (rc == -EPIPE) {
-			if (expect != st->total)
-				run_fail(st, "consumer: -EPIPE after %" PRIu64 " of %"
-					 PRIu64 " items", expect, st->total);
+			rc = span_step(st, false, &rng, expect, n, timeout, w, &s);
+		if (!side_after(st, false, op, n, timeout, rc, &expect, &s))
 			break;
-		} else if (rc == -ETIMEDOUT) {
-			s.timeouts++;
-			if (!timeout_ok(st, timeout, "consumer", "a pop"))
-				break;
-		} else {
-			if (rc != BROKEN)
-				run_fail(st, "consumer: op %u (n %u, timeout %" PRId64
-					 ") at item %" PRIu64 " returned %d (%s)", op, n,
-					 timeout, expect, rc, errname(rc));
-			break;
-		}
 		maybe_pause(&rng, expect, false, &st->cons_where, &s);
 	}
 	if (!run_failed(st)) {
@@ -560,9 +506,7 @@ static void *run_consumer(void *arg)
 		    (rc = rmpsc_ring_pop_n_timed(st->r, v, 4, 0, NULL)) != -EPIPE)
 			run_fail(st, "consumer: a pop after -EPIPE returned %d", rc);
 	}
-	st->cs = s;
-	set_where(&st->cons_where, W_DONE);
-	atomic_store_explicit(&st->cons_done, true, memory_order_release);
+	side_done(st, false, &s);
 	return NULL;
 }
 
@@ -571,57 +515,73 @@ static void *run_consumer(void *arg)
  * are stuck for good (then they are left running and their memory leaked,
  * since they may still touch it).
  */
+/* What watch() watches: both sides of a run or a round. */
+struct sides_watch {
+	const char *name;
+	rmpsc_ring *r;
+	_Atomic uint64_t *ppos, *cpos;
+	_Atomic int *pwhere, *cwhere;
+	atomic_bool *pdone, *cdone;
+	void (*on_stall)(void *, const char *);
+	void *arg;
+};
+
+static bool sides_done(void *arg)
+{
+	const struct sides_watch *sw = arg;
+
+	return atomic_load_explicit(sw->pdone, memory_order_acquire) &&
+	       atomic_load_explicit(sw->cdone, memory_order_acquire);
+}
+
+static uint64_t sides_progress(void *arg)
+{
+	const struct sides_watch *sw = arg;
+
+	return atomic_load_explicit(sw->ppos, memory_order_relaxed) +
+	       atomic_load_explicit(sw->cpos, memory_order_relaxed);
+}
+
+static void sides_stall(void *arg, bool first)
+{
+	const struct sides_watch *sw = arg;
+	char msg[400];
+
+	snprintf(msg, sizeof msg,
+		 "%s: no progress for %d s, a wake-up was lost: producer at item %" PRIu64
+		 " (in %s), consumer at item %" PRIu64 " (in %s), ring len %" PRId64
+		 ", closed %d", sw->name, first ? WATCHDOG_SEC : 2 * WATCHDOG_SEC,
+		 ld(sw->ppos), where_names[ldi(sw->pwhere)], ld(sw->cpos),
+		 where_names[ldi(sw->cwhere)], rmpsc_ring_len(sw->r),
+		 rmpsc_ring_is_closed(sw->r));
+	fprintf(stderr, "%s\n", msg);
+	if (first) {
+		sw->on_stall(sw->arg, msg);
+		/* A close wakes every sleeper: the case then ends with the
+		 * failure recorded above. */
+		rmpsc_ring_close(sw->r);
+	}
+}
+
 static bool watch(const char *name, rmpsc_ring *r, _Atomic uint64_t *ppos,
 		  _Atomic uint64_t *cpos, _Atomic int *pwhere, _Atomic int *cwhere,
 		  atomic_bool *pdone, atomic_bool *cdone,
 		  void (*on_stall)(void *, const char *), void *arg)
 {
-	uint64_t last = UINT64_MAX;
-	int64_t since = now_ns(), nap = 20 * US;
-	bool stalled = false;
-	char msg[400];
+	struct sides_watch sw = { name, r, ppos, cpos, pwhere, cwhere, pdone, cdone,
+				 on_stall,
+				  arg };
+	/* Short naps first: a close round ends within microseconds. */
+	const struct watchdog w = { sides_done, sides_progress, sides_stall, &sw,
+				   WATCHDOG_SEC,
+				    20 * MS };
 
-	while (!atomic_load_explicit(pdone, memory_order_acquire) ||
-	       !atomic_load_explicit(cdone, memory_order_acquire)) {
-		const uint64_t p = atomic_load_explicit(ppos, memory_order_relaxed);
-		const uint64_t c = atomic_load_explicit(cpos, memory_order_relaxed);
-		const int64_t t = now_ns();
-
-		if (p + c != last) {
-			last = p + c;
-			since = t;
-		} else if (t - since > WATCHDOG_SEC * 1000 * MS) {
-			const int pw = atomic_load_explicit(pwhere, memory_order_relaxed);
-			const int cw = atomic_load_explicit(cwhere, memory_order_relaxed);
-
-			snprintf(msg, sizeof msg,
-				 "%s: no progress for %d s, a wake-up was lost: producer "
-				 "at item %" PRIu64 " (in %s), consumer at item %" PRIu64
-				 " (in %s), ring len %" PRId64 ", closed %d", name,
-				 stalled ? 2 * WATCHDOG_SEC : WATCHDOG_SEC, p,
-				 where_names[pw], c, where_names[cw], rmpsc_ring_len(r),
-				 rmpsc_ring_is_closed(r));
-			fprintf(stderr, "%s\n", msg);
-			if (stalled)
-				return false;
-			on_stall(arg, msg);
-			/* A close wakes every sleeper: the case then ends with the
-			 * failure recorded above. */
-			rmpsc_ring_close(r);
-			stalled = true;
-			since = t;
-		}
-		/* Short naps first: a close round ends within microseconds. */
-		sleep_ns(nap);
-		if (nap < 20 * MS)
-			nap *= 2;
-	}
-	return true;
+	return watchdog_run(&w);
 }
 
 static void run_on_stall(void *arg, const char *msg)
 {
-	run_fail(arg, "%s", msg);
+	run_fail((struct run *)arg, "%s", msg);
 }
 
 static void run_case(const char *name, uint32_t cap, uint32_t slots, uint64_t total,
@@ -673,8 +633,8 @@ static void run_case(const char *name, uint32_t cap, uint32_t slots, uint64_t to
 	print_message("%s [%s]: capacity %u, slots %u, producer %s spin %u yield %u, "
 		      "consumer %s spin %u yield %u: %" PRIu64 " items in %.2f s "
 		      "(%.2f M/s)\n", name, STRESS_BUILD, cap, st->slots,
-		      kind_name(wp.kind),
-		      wp.spin_count, wp.yield_count, kind_name(wc.kind), wc.spin_count,
+		      wait_kind_name(wp.kind),
+		      wp.spin_count, wp.yield_count, wait_kind_name(wc.kind), wc.spin_count,
 		      wc.yield_count, ld(&st->cons_pos), dt,
 		      dt > 0 ? (double)ld(&st->cons_pos) / dt / 1e6 : 0.0);
 	print_message("  producer: %" PRIu64 " calls, push %" PRIu64 ", push_n %" PRIu64
@@ -709,53 +669,74 @@ static int setup_slack(void **state)
 	return 0;
 }
 
-/* (1) BLOCK on both sides, tiny rings: a lost wake-up hangs both. */
-static void run_block(const char *name, uint32_t cap, uint32_t spin, uint32_t yield,
-		      uint64_t total)
-{
-	/* explicit strategy: straight to the futex; the ring's: a few polls */
-	const rmpsc_wait now = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
-	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, spin, yield, 0, -1);
+/*
+ * The sequence runs that differ only in their parameters: (1) BLOCK on both
+ * sides, explicit strategies straight to the futex and the ring's after a
+ * few polls (spin, yield), tiny rings, where a lost wake-up hangs both; (3)
+ * the other kinds, the same strategy everywhere.
+ */
+struct seq_case {
+	const char *name;
+	uint32_t kind, cap, spin, yield;
+	int64_t sleep, timeout;
+	uint64_t total;
+};
 
-	run_case(name, cap, 0, total, now, now, &ring, false);
+static const struct seq_case block_cases[] = {
+	{ "test_wait_stress_block_capacity_1_loses_no_wakeup", RMPSC_WAIT_BLOCK, 1, 2, 0,
+	 0, -1,
+	  STRESS_SCALE(500000ull, 100000ull, 50000ull) },
+	{ "test_wait_stress_block_capacity_2_loses_no_wakeup", RMPSC_WAIT_BLOCK, 2, 0, 1,
+	 0, -1,
+	  STRESS_SCALE(1000000ull, 200000ull, 100000ull) },
+	{ "test_wait_stress_block_capacity_4_loses_no_wakeup", RMPSC_WAIT_BLOCK, 4, 4, 1,
+	 0, -1,
+	  STRESS_SCALE(2500000ull, 500000ull, 250000ull) },
+	{ "test_wait_stress_block_capacity_8_loses_no_wakeup", RMPSC_WAIT_BLOCK, 8, 1, 0,
+	 0, -1,
+	  STRESS_SCALE(6000000ull, 1200000ull, 600000ull) },
+	/* Rings large enough for the try pop's batched release (ring.h): a
+	 * producer asleep for room while the consumer holds up to 31 popped
+	 * elements back must still be woken. */
+	{ "test_wait_stress_block_capacity_1024_batched_release_loses_no_wakeup",
+	  RMPSC_WAIT_BLOCK, 1024, 4, 1, 0, -1, STRESS_SCALE(8000000ull, 2000000ull,
+							    1000000ull) },
+};
+
+static const struct seq_case kind_cases[] = {
+	{ "test_wait_stress_spin_preserves_sequence", RMPSC_WAIT_SPIN, 8, 0, 0, 0, -1,
+	  STRESS_SCALE(200000ull, 50000ull, 30000ull) },
+	{ "test_wait_stress_yield_preserves_sequence", RMPSC_WAIT_YIELD, 8, 8, 2, 0, -1,
+	  STRESS_SCALE(1000000ull, 200000ull, 100000ull) },
+	{ "test_wait_stress_sleep_preserves_sequence", RMPSC_WAIT_SLEEP, 8, 4, 1, 2 * US,
+	 -1,
+	  STRESS_SCALE(500000ull, 100000ull, 50000ull) },
+	{ "test_wait_stress_backoff_preserves_sequence", RMPSC_WAIT_BACKOFF, 4, 6, 1, 0, -1,
+	  STRESS_SCALE(500000ull, 150000ull, 80000ull) },
+	/* DEADLINE with a bound near the pauses: many waits end in
+	 * -ETIMEDOUT and are retried. */
+	{ "test_wait_stress_deadline_preserves_sequence", RMPSC_WAIT_DEADLINE, 4, 0, 0, 0,
+	 20 * US,
+	  STRESS_SCALE(150000ull, 50000ull, 30000ull) },
+};
+
+#define SEQ_CASE(fn, c) { (c).name, (fn), NULL, NULL, (void *)(uintptr_t)&(c) }
+
+static void test_wait_stress_block_loses_no_wakeup(void **state)
+{
+	const struct seq_case *c = *state;
+	const rmpsc_wait now = wait_make(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait ring = wait_make(c->kind, c->spin, c->yield, c->sleep, c->timeout);
+
+	run_case(c->name, c->cap, 0, c->total, now, now, &ring, false);
 }
 
-static void test_wait_stress_block_capacity_1_loses_no_wakeup(void **state)
+static void test_wait_stress_kind_preserves_sequence(void **state)
 {
-	(void)state;
-	run_block(__func__, 1, 2, 0,
-		  STRESS_SCALE(500000ull, 100000ull, 50000ull));
-}
+	const struct seq_case *c = *state;
+	const rmpsc_wait w = wait_make(c->kind, c->spin, c->yield, c->sleep, c->timeout);
 
-static void test_wait_stress_block_capacity_2_loses_no_wakeup(void **state)
-{
-	(void)state;
-	run_block(__func__, 2, 0, 1,
-		  STRESS_SCALE(1000000ull, 200000ull, 100000ull));
-}
-
-static void test_wait_stress_block_capacity_4_loses_no_wakeup(void **state)
-{
-	(void)state;
-	run_block(__func__, 4, 4, 1,
-		  STRESS_SCALE(2500000ull, 500000ull, 250000ull));
-}
-
-static void test_wait_stress_block_capacity_8_loses_no_wakeup(void **state)
-{
-	(void)state;
-	run_block(__func__, 8, 1, 0,
-		  STRESS_SCALE(6000000ull, 1200000ull, 600000ull));
-}
-
-/* Rings large enough for the try pop's batched release (ring.h): a
- * producer asleep for room while the consumer holds up to 31 popped
- * elements back must still be woken. */
-static void test_wait_stress_block_capacity_1024_batched_release_loses_no_wakeup(void **state)
-{
-	(void)state;
-	run_block(__func__, 1024, 4, 1,
-		  STRESS_SCALE(8000000ull, 2000000ull, 1000000ull));
+	run_case(c->name, c->cap, 0, c->total, w, w, &w, false);
 }
 
 /* (1) again with tries and short timeouts mixed in: a wait that times out
@@ -763,62 +744,19 @@ static void test_wait_stress_block_capacity_1024_batched_release_loses_no_wakeup
 static void test_wait_stress_block_mixed_timeouts_lose_no_wakeup(void **state)
 {
 	const uint64_t total = STRESS_SCALE(300000ull, 100000ull, 50000ull);
-	const rmpsc_wait now = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
-	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, 1, 0, 0, -1);
+	const rmpsc_wait now = wait_make(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait ring = wait_make(RMPSC_WAIT_BLOCK, 1, 0, 0, -1);
 
 	(void)state;
 	run_case(__func__, 2, 0, total, now, now, &ring, true);
 }
 
-/* (3) the other kinds. */
-static void run_kind(const char *name, rmpsc_wait w, uint64_t total, uint32_t cap)
-{
-	run_case(name, cap, 0, total, w, w, &w, false);
-}
-
-static void test_wait_stress_spin_preserves_sequence(void **state)
-{
-	(void)state;
-	run_kind(__func__, make_wait(RMPSC_WAIT_SPIN, 0, 0, 0, -1),
-		 STRESS_SCALE(200000ull, 50000ull, 30000ull), 8);
-}
-
-static void test_wait_stress_yield_preserves_sequence(void **state)
-{
-	(void)state;
-	run_kind(__func__, make_wait(RMPSC_WAIT_YIELD, 8, 2, 0, -1),
-		 STRESS_SCALE(1000000ull, 200000ull, 100000ull), 8);
-}
-
-static void test_wait_stress_sleep_preserves_sequence(void **state)
-{
-	(void)state;
-	run_kind(__func__, make_wait(RMPSC_WAIT_SLEEP, 4, 1, 2 * US, -1),
-		 STRESS_SCALE(500000ull, 100000ull, 50000ull), 8);
-}
-
-static void test_wait_stress_backoff_preserves_sequence(void **state)
-{
-	(void)state;
-	run_kind(__func__, make_wait(RMPSC_WAIT_BACKOFF, 6, 1, 0, -1),
-		 STRESS_SCALE(500000ull, 150000ull, 80000ull), 4);
-}
-
-/* DEADLINE with a bound near the pauses: many waits end in -ETIMEDOUT
- * and are retried. */
-static void test_wait_stress_deadline_preserves_sequence(void **state)
-{
-	(void)state;
-	run_kind(__func__, make_wait(RMPSC_WAIT_DEADLINE, 0, 0, 0, 20 * US),
-		 STRESS_SCALE(150000ull, 50000ull, 30000ull), 4);
-}
-
 /* Different kinds on the two sides, with the finite timeouts mixed in. */
 static void test_wait_stress_mixed_kinds_preserve_sequence(void **state)
 {
-	const rmpsc_wait p = make_wait(RMPSC_WAIT_BACKOFF, 3, 0, 0, -1);
-	const rmpsc_wait c = make_wait(RMPSC_WAIT_SLEEP, 2, 0, 1 * US, -1);
-	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait p = wait_make(RMPSC_WAIT_BACKOFF, 3, 0, 0, -1);
+	const rmpsc_wait c = wait_make(RMPSC_WAIT_SLEEP, 2, 0, 1 * US, -1);
+	const rmpsc_wait ring = wait_make(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
 
 	(void)state;
 	run_case(__func__, 4, 0, STRESS_SCALE(200000ull, 80000ull, 40000ull), p, c, &ring,
@@ -828,8 +766,8 @@ static void test_wait_stress_mixed_kinds_preserve_sequence(void **state)
 /* A buffer of four times the capacity: spans split at the buffer end. */
 static void test_wait_stress_slots_4x_capacity_preserves_sequence(void **state)
 {
-	const rmpsc_wait now = make_wait(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
-	const rmpsc_wait ring = make_wait(RMPSC_WAIT_BLOCK, 2, 0, 0, -1);
+	const rmpsc_wait now = wait_make(RMPSC_WAIT_BLOCK, 0, 0, 0, -1);
+	const rmpsc_wait ring = wait_make(RMPSC_WAIT_BLOCK, 2, 0, 0, -1);
 
 	(void)state;
 	run_case(__func__, 4, 16, STRESS_SCALE(300000ull, 100000ull, 50000ull), now, now,
@@ -875,21 +813,43 @@ struct round {
 	char msg[400];
 };
 
-__attribute__((format(printf, 2, 3))) static void round_fail(struct round *rd,
-							  const char *fmt, ...)
+/* After a failure: both rings closed, every side returns. */
+static void round_close(void *arg, int first)
 {
-	int zero = 0;
-	va_list ap;
+	struct round *rd = arg;
 
-	if (atomic_compare_exchange_strong_explicit(&rd->failed, &zero, 1,
-						    memory_order_acq_rel,
-						    memory_order_relaxed)) {
-		va_start(ap, fmt);
-		vsnprintf(rd->msg, sizeof rd->msg, fmt, ap);
-		va_end(ap);
-	}
+	(void)first;
 	rmpsc_ring_close(rd->x);
 	rmpsc_ring_close(rd->y);
+}
+
+#define round_fail(rd, ...) FAIL_RECORD(rd, round_close, __VA_ARGS__)
+
+/* A batch for a round's call: pick_n(), at most @max and 16. */
+static uint32_t round_n(struct round *rd, uint64_t *rng, uint32_t max)
+{
+	const uint32_t n = pick_n(rng, 8, 2 * rd->cap);
+
+	return n < max ? (n < 16 ? n : 16) : (max < 16 ? max : 16);
+}
+
+/*
+ * What a round's call of @n returned (after a wait that a DEADLINE ended:
+ * 1, try again): 1..n or -EPIPE is fine (0); anything else is reported
+ * for item @at (INT_MIN).
+ */
+static int round_result(struct round *rd, bool producer, uint32_t op, uint32_t n,
+			uint64_t at, int rc)
+{
+	set_where(producer ? &rd->prod_where : &rd->cons_where, W_IDLE);
+	if (rc == -ETIMEDOUT && rd->may_time_out)
+		return 1;
+	if (rc == 0 || rc > (int)n || (rc < 0 && rc != -EPIPE)) {
+		round_fail(rd, "%s: op %u (n %u) at item %" PRIu64 " returned %d (%s)",
+			   producer ? "producer" : "consumer", op, n, at, rc, errname(rc));
+		return INT_MIN;
+	}
+	return 0;
 }
 
 /*
@@ -902,13 +862,9 @@ static int round_push(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t n
 	const uint32_t op = (uint32_t)(xs_next(rng) >> 62);
 	uint64_t buf[16];
 	rmpsc_span sp;
-	uint32_t n = pick_n(rng, 2 * rd->cap);
-	int rc;
+	const uint32_t n = round_n(rd, rng, max);
+	int rc, r2;
 
-	if (n > max)
-		n = max;
-	if (n > 16)
-		n = 16;
 	for (;;) {
 		if (op == 0) {
 			set_where(&rd->prod_where, W_PUSH);
@@ -926,7 +882,7 @@ static int round_push(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t n
 			rc = rmpsc_ring_reserve_timed(r, n, &sp, -1, rd->wp);
 			if (rc > 0) {
 				for (uint32_t i = 0; i < (uint32_t)rc; i++)
-					*span_u64(&sp, i) = next + i;
+					span_put_u64(&sp, i, next + i);
 				if (op == 3)
 					/* a close between reserve and commit */
 					sched_yield();
@@ -942,15 +898,10 @@ static int round_push(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t n
 				}
 			}
 		}
-		set_where(&rd->prod_where, W_IDLE);
-		if (rc == -ETIMEDOUT && rd->may_time_out)
+		r2 = round_result(rd, true, op, n, next, rc);
+		if (r2 == 1)
 			continue;
-		if (rc == 0 || rc > (int)n || (rc < 0 && rc != -EPIPE)) {
-			round_fail(rd, "producer: op %u (n %u) at item %" PRIu64
-				   " returned %d (%s)", op, n, next, rc, errname(rc));
-			return INT_MIN;
-		}
-		return rc;
+		return r2 ? r2 : rc;
 	}
 }
 
@@ -960,15 +911,10 @@ static int round_pop(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t *e
 		     uint32_t max)
 {
 	const uint32_t op = (uint32_t)(xs_next(rng) >> 62) % 3;
-	uint32_t n = pick_n(rng, 2 * rd->cap);
+	const uint32_t n = round_n(rd, rng, max);
 	uint64_t buf[16];
 	rmpsc_span sp;
-	int rc;
-
-	if (n > max)
-		n = max;
-	if (n > 16)
-		n = 16;
+	int rc, r2;
 
 	for (;;) {
 		if (op == 0) {
@@ -984,7 +930,7 @@ static int round_pop(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t *e
 			rc = rmpsc_ring_readable_timed(r, n, &sp, -1, rd->wp);
 			if (rc > 0) {
 				for (uint32_t i = 0; i < (uint32_t)rc; i++)
-					buf[i] = *span_u64(&sp, i);
+					buf[i] = span_get_u64(&sp, i);
 				if (rmpsc_ring_advance(r, (uint32_t)rc) != 0) {
 					round_fail(rd, "consumer: advance(%d) failed",
 						   rc);
@@ -992,14 +938,11 @@ static int round_pop(struct round *rd, rmpsc_ring *r, uint64_t *rng, uint64_t *e
 				}
 			}
 		}
-		set_where(&rd->cons_where, W_IDLE);
-		if (rc == -ETIMEDOUT && rd->may_time_out)
+		r2 = round_result(rd, false, op, n, *expect, rc);
+		if (r2 == 1)
 			continue;
-		if (rc == 0 || rc > (int)n || (rc < 0 && rc != -EPIPE)) {
-			round_fail(rd, "consumer: op %u (n %u) at item %" PRIu64
-				   " returned %d (%s)", op, n, *expect, rc, errname(rc));
-			return INT_MIN;
-		}
+		if (r2)
+			return r2;
 		if (rc > 0) {
 			for (uint32_t i = 0; i < (uint32_t)rc; i++) {
 				if (buf[i] != *expect + i) {
@@ -1207,7 +1150,7 @@ static bool close_round(unsigned i, uint64_t *rng, struct close_totals *tot)
 	rd->mode = (enum close_mode)(i % CM_COUNT);
 	rd->cap = caps[((x >> 8) & 7) % 5];
 	kind = kinds[(x >> 12) & 15];
-	rd->w = make_wait(kind, (uint32_t)(x >> 16) & 3, (uint32_t)(x >> 18) & 1, 2 * US,
+	rd->w = wait_make(kind, (uint32_t)(x >> 16) & 3, (uint32_t)(x >> 18) & 1, 2 * US,
 			  ((x >> 19) & 1) ? 5 * US : 600000 * MS);
 	rd->may_time_out = kind == RMPSC_WAIT_DEADLINE;
 	rd->wp = ((x >> 20) & 1) ? &rd->w : NULL;
@@ -1221,7 +1164,7 @@ static bool close_round(unsigned i, uint64_t *rng, struct close_totals *tot)
 	atomic_init(&rd->prod_where, W_IDLE);
 	atomic_init(&rd->cons_where, W_IDLE);
 	snprintf(name, sizeof name, "close round %u (mode %d, capacity %u, k %u, %s%s)",
-		 i, rd->mode, rd->cap, rd->k, kind_name(kind),
+		 i, rd->mode, rd->cap, rd->k, wait_kind_name(kind),
 		 rd->wp ? "" : " as ring strategy");
 
 	assert_int_equal(rmpsc_ring_config_init(&cfg, sizeof cfg), 0);
@@ -1347,18 +1290,18 @@ static void test_wait_stress_close_wakes_blocked_producer_and_consumer(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wait_stress_block_capacity_1_loses_no_wakeup),
-		cmocka_unit_test(test_wait_stress_block_capacity_2_loses_no_wakeup),
-		cmocka_unit_test(test_wait_stress_block_capacity_4_loses_no_wakeup),
-		cmocka_unit_test(test_wait_stress_block_capacity_8_loses_no_wakeup),
-		cmocka_unit_test(test_wait_stress_block_capacity_1024_batched_release_loses_no_wakeup),
+		SEQ_CASE(test_wait_stress_block_loses_no_wakeup, block_cases[0]),
+		SEQ_CASE(test_wait_stress_block_loses_no_wakeup, block_cases[1]),
+		SEQ_CASE(test_wait_stress_block_loses_no_wakeup, block_cases[2]),
+		SEQ_CASE(test_wait_stress_block_loses_no_wakeup, block_cases[3]),
+		SEQ_CASE(test_wait_stress_block_loses_no_wakeup, block_cases[4]),
 		cmocka_unit_test(test_wait_stress_block_mixed_timeouts_lose_no_wakeup),
 		cmocka_unit_test(test_wait_stress_close_wakes_blocked_producer_and_consumer),
-		cmocka_unit_test(test_wait_stress_spin_preserves_sequence),
-		cmocka_unit_test(test_wait_stress_yield_preserves_sequence),
-		cmocka_unit_test(test_wait_stress_sleep_preserves_sequence),
-		cmocka_unit_test(test_wait_stress_backoff_preserves_sequence),
-		cmocka_unit_test(test_wait_stress_deadline_preserves_sequence),
+		SEQ_CASE(test_wait_stress_kind_preserves_sequence, kind_cases[0]),
+		SEQ_CASE(test_wait_stress_kind_preserves_sequence, kind_cases[1]),
+		SEQ_CASE(test_wait_stress_kind_preserves_sequence, kind_cases[2]),
+		SEQ_CASE(test_wait_stress_kind_preserves_sequence, kind_cases[3]),
+		SEQ_CASE(test_wait_stress_kind_preserves_sequence, kind_cases[4]),
 		cmocka_unit_test(test_wait_stress_mixed_kinds_preserve_sequence),
 		cmocka_unit_test(test_wait_stress_slots_4x_capacity_preserves_sequence),
 	};

@@ -3,9 +3,9 @@
  * ABI pins: the size and every field offset of the public structs, every
  * public enum value and the version macros. A change to any of them is an
  * ABI break (or, for config structs, an append that must bump the _V<n>
- * size), so each is checked twice: at compile time (_Static_assert, the
- * build fails) and at run time (cmocka cases, so the executable reports the
- * checks like any other test).
+ * size), so each is checked twice, from one list per struct (an X-macro):
+ * at compile time (_Static_assert, the build fails) and at run time (cmocka
+ * cases, so the executable reports the checks like any other test).
  *
  * The numbers are those of LP64 targets (struct iovec is 16 bytes); other
  * targets get the same checks in terms of sizeof(struct iovec).
@@ -29,32 +29,63 @@
 #define FIELD(type, f) (((type *)0)->f)
 #define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
 
+/* A pin: an expression (an offset, a size, an enum value) and its number.
+ * Each list below is X(expr, number) entries; it becomes _Static_asserts
+ * and a table the run-time case checks. */
+struct pin {
+	const char *what;
+	long long got, want;
+};
+
+#define PIN_STATIC(expr, n) _Static_assert((expr) == (n), #expr " == " #n);
+#define PIN_ROW(expr, n) { #expr, (long long)(expr), (long long)(n) },
+#define PINS(name, list)                                                       \
+	list(PIN_STATIC) static const struct pin name[] = { list(PIN_ROW) }
+
+struct pins {
+	const struct pin *p;
+	size_t n;
+};
+#define PINS_OF(a) (&(const struct pins){ (a), sizeof(a) / sizeof((a)[0]) })
+
+/* The run-time case of a list: every pin, every mismatch named. */
+static void test_abi_pins(void **state)
+{
+	const struct pins *ps = *state;
+	int bad = 0;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		if (ps->p[i].got != ps->p[i].want) {
+			print_error("%s is %lld, pinned %lld\n", ps->p[i].what,
+				    ps->p[i].got,
+				    ps->p[i].want);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
 /* ---- rmpsc_span ---------------------------------------------------------- */
 
+#define SPAN_PINS(X)                                                           \
+	X(offsetof(rmpsc_span, iov), 0)                                        \
+	X(offsetof(rmpsc_span, count), 2 * sizeof(struct iovec))               \
+	X(offsetof(rmpsc_span, nseg), 2 * sizeof(struct iovec) + 8)            \
+	X(offsetof(rmpsc_span, _pad0), 2 * sizeof(struct iovec) + 12)          \
+	X(offsetof(rmpsc_span, pos), 2 * sizeof(struct iovec) + 16)            \
+	X(sizeof(rmpsc_span), 2 * sizeof(struct iovec) + 24)                   \
+	X(sizeof(FIELD(rmpsc_span, iov)), sizeof(struct iovec[2]))             \
+	X(sizeof(FIELD(rmpsc_span, count)), 8)                                 \
+	X(_Alignof(rmpsc_span), 8)
+PINS(span_pins, SPAN_PINS);
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(struct iovec) == 16, "LP64 struct iovec");
-_Static_assert(offsetof(rmpsc_span, iov) == 0, "span.iov at 0");
-_Static_assert(offsetof(rmpsc_span, count) == 32, "span.count at 32");
-_Static_assert(offsetof(rmpsc_span, nseg) == 40, "span.nseg at 40");
-_Static_assert(offsetof(rmpsc_span, _pad0) == 44, "span._pad0 at 44");
-_Static_assert(offsetof(rmpsc_span, pos) == 48, "span.pos at 48");
-_Static_assert(sizeof(rmpsc_span) == 56, "sizeof(rmpsc_span) == 56");
-#else
-_Static_assert(offsetof(rmpsc_span, iov) == 0, "span.iov at 0");
-_Static_assert(offsetof(rmpsc_span, count) == 2 * sizeof(struct iovec), "span.count");
-_Static_assert(offsetof(rmpsc_span, nseg) == 2 * sizeof(struct iovec) + 8, "span.nseg");
-_Static_assert(offsetof(rmpsc_span, _pad0) == 2 * sizeof(struct iovec) + 12,
-	       "span._pad0");
-_Static_assert(offsetof(rmpsc_span, pos) == 2 * sizeof(struct iovec) + 16, "span.pos");
-_Static_assert(sizeof(rmpsc_span) == 2 * sizeof(struct iovec) + 24, "sizeof(rmpsc_span)");
+_Static_assert(sizeof(struct iovec) == 16, "LP64 struct iovec: count at 32, nseg 40, "
+	       "_pad0 44, pos 48, size 56");
 #endif
-_Static_assert(_Alignof(rmpsc_span) == 8, "span aligned for its uint64_t");
 
 /* iov is exactly struct iovec[2]: readv/writev take s.iov, s.nseg as is. */
 _Static_assert(IS_TYPE(&FIELD(rmpsc_span, iov), struct iovec(*)[2]),
 	       "span.iov is struct iovec[2]");
-_Static_assert(sizeof(FIELD(rmpsc_span, iov)) == 2 * sizeof(struct iovec),
-	       "span.iov holds two iovecs");
 _Static_assert(IS_TYPE(&FIELD(rmpsc_span, count), uint32_t(*)[2]),
 	       "span.count is uint32_t[2]");
 _Static_assert(IS_TYPE(FIELD(rmpsc_span, nseg), uint32_t), "span.nseg is uint32_t");
@@ -63,15 +94,21 @@ _Static_assert(IS_TYPE(FIELD(rmpsc_span, pos), uint64_t), "span.pos is uint64_t"
 
 /* ---- rmpsc_ring_config --------------------------------------------------- */
 
-_Static_assert(offsetof(rmpsc_ring_config, size) == 0, "config.size at 0");
-_Static_assert(offsetof(rmpsc_ring_config, flags) == 4, "config.flags at 4");
-_Static_assert(offsetof(rmpsc_ring_config, capacity) == 8, "config.capacity at 8");
-_Static_assert(offsetof(rmpsc_ring_config, elem_size) == 12, "config.elem_size at 12");
-_Static_assert(offsetof(rmpsc_ring_config, numa_node) == 16, "config.numa_node at 16");
-_Static_assert(offsetof(rmpsc_ring_config, _pad0) == 20, "config._pad0 at 20");
-_Static_assert(offsetof(rmpsc_ring_config, slots) == 24, "config.slots at 24");
-_Static_assert(offsetof(rmpsc_ring_config, _pad1) == 28, "config._pad1 at 28");
-_Static_assert(sizeof(rmpsc_ring_config) == 32, "sizeof(rmpsc_ring_config) == 32");
+#define RING_CONFIG_PINS(X)                                                    \
+	X(offsetof(rmpsc_ring_config, size), 0)                                \
+	X(offsetof(rmpsc_ring_config, flags), 4)                               \
+	X(offsetof(rmpsc_ring_config, capacity), 8)                            \
+	X(offsetof(rmpsc_ring_config, elem_size), 12)                          \
+	X(offsetof(rmpsc_ring_config, numa_node), 16)                          \
+	X(offsetof(rmpsc_ring_config, _pad0), 20)                              \
+	X(offsetof(rmpsc_ring_config, slots), 24)                              \
+	X(offsetof(rmpsc_ring_config, _pad1), 28)                              \
+	X(sizeof(rmpsc_ring_config), 32)                                       \
+	X(RMPSC_RING_CONFIG_SIZE_V1, 24)                                       \
+	X(sizeof(FIELD(rmpsc_ring_config, slots)), 4)                          \
+	X(sizeof(FIELD(rmpsc_ring_config, _pad1)), 4)                          \
+	X(_Alignof(rmpsc_ring_config), 4)
+PINS(ring_config_pins, RING_CONFIG_PINS);
 /* The 1.0 size stays the smallest accepted: it ends where slots begins. */
 _Static_assert(RMPSC_RING_CONFIG_SIZE_V1 == offsetof(rmpsc_ring_config, slots),
 	       "RMPSC_RING_CONFIG_SIZE_V1 covers the fields up to _pad0");
@@ -79,7 +116,6 @@ _Static_assert(offsetof(rmpsc_ring_config, _pad1) + sizeof(uint32_t) ==
 		       sizeof(rmpsc_ring_config),
 	       "_pad1 is the last field: a grown config appends after it");
 _Static_assert(sizeof(rmpsc_ring_config) % 8 == 0, "config sizes are multiples of 8");
-_Static_assert(_Alignof(rmpsc_ring_config) == 4, "config holds 32-bit fields only");
 _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, size), uint32_t), "config.size");
 _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, flags), uint32_t), "config.flags");
 _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, capacity), uint32_t), "config.capacity");
@@ -92,15 +128,18 @@ _Static_assert(IS_TYPE(FIELD(rmpsc_ring_config, _pad1), uint32_t), "config._pad1
 
 /* ---- rmpsc_wait ---------------------------------------------------------- */
 
-_Static_assert(offsetof(rmpsc_wait, size) == 0, "wait.size at 0");
-_Static_assert(offsetof(rmpsc_wait, kind) == 4, "wait.kind at 4");
-_Static_assert(offsetof(rmpsc_wait, spin_count) == 8, "wait.spin_count at 8");
-_Static_assert(offsetof(rmpsc_wait, yield_count) == 12, "wait.yield_count at 12");
-_Static_assert(offsetof(rmpsc_wait, sleep_ns) == 16, "wait.sleep_ns at 16");
-_Static_assert(offsetof(rmpsc_wait, timeout_ns) == 24, "wait.timeout_ns at 24");
-_Static_assert(sizeof(rmpsc_wait) == 32, "sizeof(rmpsc_wait) == 32");
-_Static_assert(sizeof(rmpsc_wait) == RMPSC_WAIT_CONFIG_SIZE_V1,
-	       "a grown rmpsc_wait needs RMPSC_WAIT_CONFIG_SIZE_V2");
+#define WAIT_PINS(X)                                                           \
+	X(offsetof(rmpsc_wait, size), 0)                                       \
+	X(offsetof(rmpsc_wait, kind), 4)                                       \
+	X(offsetof(rmpsc_wait, spin_count), 8)                                 \
+	X(offsetof(rmpsc_wait, yield_count), 12)                               \
+	X(offsetof(rmpsc_wait, sleep_ns), 16)                                  \
+	X(offsetof(rmpsc_wait, timeout_ns), 24)                                \
+	X(sizeof(rmpsc_wait), 32)                                              \
+	X(sizeof(rmpsc_wait), RMPSC_WAIT_CONFIG_SIZE_V1)                       \
+	X(sizeof(FIELD(rmpsc_wait, sleep_ns)), 8)                              \
+	X(sizeof(FIELD(rmpsc_wait, timeout_ns)), 8)
+PINS(wait_pins, WAIT_PINS);
 _Static_assert(sizeof(rmpsc_wait) % 8 == 0, "config sizes are multiples of 8");
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(_Alignof(rmpsc_wait) == 8, "wait aligned for its int64_t fields");
@@ -114,12 +153,14 @@ _Static_assert(IS_TYPE(FIELD(rmpsc_wait, timeout_ns), int64_t), "wait.timeout_ns
 
 /* ---- rmpsc_backoff ------------------------------------------------------- */
 
-_Static_assert(offsetof(rmpsc_backoff, step) == 0, "backoff.step at 0");
-_Static_assert(offsetof(rmpsc_backoff, spin_limit) == 4, "backoff.spin_limit at 4");
-_Static_assert(offsetof(rmpsc_backoff, yield_limit) == 8, "backoff.yield_limit at 8");
-_Static_assert(offsetof(rmpsc_backoff, _pad0) == 12, "backoff._pad0 at 12");
-_Static_assert(sizeof(rmpsc_backoff) == 16, "sizeof(rmpsc_backoff) == 16");
-_Static_assert(_Alignof(rmpsc_backoff) == 4, "backoff holds 32-bit fields only");
+#define BACKOFF_PINS(X)                                                        \
+	X(offsetof(rmpsc_backoff, step), 0)                                    \
+	X(offsetof(rmpsc_backoff, spin_limit), 4)                              \
+	X(offsetof(rmpsc_backoff, yield_limit), 8)                             \
+	X(offsetof(rmpsc_backoff, _pad0), 12)                                  \
+	X(sizeof(rmpsc_backoff), 16)                                           \
+	X(_Alignof(rmpsc_backoff), 4)
+PINS(backoff_pins, BACKOFF_PINS);
 _Static_assert(IS_TYPE(FIELD(rmpsc_backoff, step), uint32_t), "backoff.step");
 _Static_assert(IS_TYPE(FIELD(rmpsc_backoff, spin_limit), uint32_t), "backoff.spin_limit");
 _Static_assert(IS_TYPE(FIELD(rmpsc_backoff, yield_limit), uint32_t),
@@ -128,28 +169,33 @@ _Static_assert(IS_TYPE(FIELD(rmpsc_backoff, _pad0), uint32_t), "backoff._pad0");
 
 /* ---- enums and version ---------------------------------------------------- */
 
-_Static_assert(RMPSC_NODE_ANY == -1, "RMPSC_NODE_ANY");
-_Static_assert(RMPSC_FEATURE_NUMA == 1, "RMPSC_FEATURE_NUMA");
-_Static_assert(RMPSC_FEATURE_URING == 2, "RMPSC_FEATURE_URING");
-_Static_assert(RMPSC_RING_CAPACITY_MAX == 1 << 30, "RMPSC_RING_CAPACITY_MAX");
-_Static_assert(RMPSC_RING_ELEM_SIZE_MAX == 1 << 24, "RMPSC_RING_ELEM_SIZE_MAX");
-_Static_assert(RMPSC_RING_CONFIG_SIZE_V1 == 24, "RMPSC_RING_CONFIG_SIZE_V1");
-_Static_assert(RMPSC_RING_F_HUGEPAGE == 1, "RMPSC_RING_F_HUGEPAGE");
-_Static_assert(RMPSC_RING_F_PREFAULT == 2, "RMPSC_RING_F_PREFAULT");
-_Static_assert(RMPSC_RING_F_ALL == 3, "RMPSC_RING_F_ALL");
+#define WAIT_ENUM_PINS(X)                                                      \
+	X(RMPSC_WAIT_SPIN, 0)                                                  \
+	X(RMPSC_WAIT_YIELD, 1)                                                 \
+	X(RMPSC_WAIT_SLEEP, 2)                                                 \
+	X(RMPSC_WAIT_BLOCK, 3)                                                 \
+	X(RMPSC_WAIT_DEADLINE, 4)                                              \
+	X(RMPSC_WAIT_BACKOFF, 5)                                               \
+	X(RMPSC_WAIT_KIND_MAX, 5)                                              \
+	X(RMPSC_WAIT_DEFAULT_SPIN, 256)                                        \
+	X(RMPSC_WAIT_DEFAULT_YIELD, 8)                                         \
+	X(RMPSC_WAIT_CONFIG_SIZE_V1, 32)
+PINS(wait_enum_pins, WAIT_ENUM_PINS);
+_Static_assert(RMPSC_WAIT_KIND_MAX == RMPSC_WAIT_BACKOFF, "KIND_MAX is the last kind");
+
+#define ENUM_PINS(X)                                                           \
+	X(RMPSC_NODE_ANY, -1)                                                  \
+	X(RMPSC_FEATURE_NUMA, 1)                                               \
+	X(RMPSC_FEATURE_URING, 2)                                              \
+	X(RMPSC_RING_CAPACITY_MAX, 1073741824)                                 \
+	X(RMPSC_RING_ELEM_SIZE_MAX, 16777216)                                  \
+	X(RMPSC_RING_CONFIG_SIZE_V1, 24)                                       \
+	X(RMPSC_RING_F_HUGEPAGE, 1)                                            \
+	X(RMPSC_RING_F_PREFAULT, 2)                                            \
+	X(RMPSC_RING_F_ALL, 3)
+PINS(enum_pins, ENUM_PINS);
 _Static_assert(RMPSC_RING_F_ALL == (RMPSC_RING_F_HUGEPAGE | RMPSC_RING_F_PREFAULT),
 	       "RMPSC_RING_F_ALL is every flag");
-_Static_assert(RMPSC_WAIT_SPIN == 0, "RMPSC_WAIT_SPIN");
-_Static_assert(RMPSC_WAIT_YIELD == 1, "RMPSC_WAIT_YIELD");
-_Static_assert(RMPSC_WAIT_SLEEP == 2, "RMPSC_WAIT_SLEEP");
-_Static_assert(RMPSC_WAIT_BLOCK == 3, "RMPSC_WAIT_BLOCK");
-_Static_assert(RMPSC_WAIT_DEADLINE == 4, "RMPSC_WAIT_DEADLINE");
-_Static_assert(RMPSC_WAIT_BACKOFF == 5, "RMPSC_WAIT_BACKOFF");
-_Static_assert(RMPSC_WAIT_KIND_MAX == 5, "RMPSC_WAIT_KIND_MAX");
-_Static_assert(RMPSC_WAIT_KIND_MAX == RMPSC_WAIT_BACKOFF, "KIND_MAX is the last kind");
-_Static_assert(RMPSC_WAIT_DEFAULT_SPIN == 256, "RMPSC_WAIT_DEFAULT_SPIN");
-_Static_assert(RMPSC_WAIT_DEFAULT_YIELD == 8, "RMPSC_WAIT_DEFAULT_YIELD");
-_Static_assert(RMPSC_WAIT_CONFIG_SIZE_V1 == 32, "RMPSC_WAIT_CONFIG_SIZE_V1");
 
 /* The layouts above are ABI 1 (SONAME libringmpsc.so.1). */
 _Static_assert(RMPSC_VERSION_MAJOR == 1, "a new major version needs new pins");
@@ -160,84 +206,45 @@ _Static_assert(RMPSC_VERSION_NUMBER == RMPSC_VERSION_MAJOR * 10000 +
 					       RMPSC_VERSION_PATCH,
 	       "RMPSC_VERSION_NUMBER encoding");
 
+/* ---- rmpsc_borrow and the channel structs --------------------------------- */
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(offsetof(rmpsc_borrow, data) == 0, "borrow.data at 0");
+_Static_assert(offsetof(rmpsc_borrow, count) == 8, "borrow.count at 8");
+_Static_assert(offsetof(rmpsc_borrow, _pad0) == 12, "borrow._pad0 at 12");
+_Static_assert(offsetof(rmpsc_borrow, token) == 16, "borrow.token at 16");
+_Static_assert(sizeof(rmpsc_borrow) == 24, "sizeof(rmpsc_borrow) == 24");
+#endif
+#define CHANNEL_PINS(X)                                                        \
+	X(offsetof(rmpsc_mpsc_config, flags), 4)                               \
+	X(offsetof(rmpsc_mpsc_config, elem_size), 8)                           \
+	X(offsetof(rmpsc_mpsc_config, ring_capacity), 12)                      \
+	X(offsetof(rmpsc_mpsc_config, producers), 16)                          \
+	X(offsetof(rmpsc_mpsc_config, max_producers), 20)                      \
+	X(offsetof(rmpsc_mpsc_config, numa_node), 24)                          \
+	X(offsetof(rmpsc_mpsc_config, _pad0), 28)                              \
+	X(sizeof(rmpsc_mpsc_config), RMPSC_MPSC_CONFIG_SIZE_V1)                \
+	X(RMPSC_MPSC_CONFIG_SIZE_V1, 32)                                       \
+	X(offsetof(rmpsc_mpsc_snapshot, pending), 16)                          \
+	X(offsetof(rmpsc_mpsc_snapshot, sent), 32)                             \
+	X(offsetof(rmpsc_mpsc_snapshot, batch_ns_total), 96)                   \
+	X(offsetof(rmpsc_mpsc_snapshot, polls), 104)                           \
+	X(sizeof(rmpsc_mpsc_snapshot), RMPSC_MPSC_STATS_SIZE_V1)               \
+	X(RMPSC_MPSC_STATS_SIZE_V1, 112)                                       \
+	X(offsetof(rmpsc_mc_config, max_consumers), 24)                       \
+	X(offsetof(rmpsc_mc_config, numa_node), 28)                            \
+	X(sizeof(rmpsc_mc_config), RMPSC_MC_CONFIG_SIZE_V1)                    \
+	X(RMPSC_MC_CONFIG_SIZE_V1, 32)                                         \
+	X(RMPSC_MPSC_F_METRICS, 1)                                             \
+	X(RMPSC_MPSC_F_HUGEPAGE, 2)                                            \
+	X(RMPSC_MPSC_F_PREFAULT, 4)                                            \
+	X(RMPSC_MPSC_F_NOSKIP, 8)                                              \
+	X(RMPSC_MPSC_F_ALL, 15)                                                \
+	X(RMPSC_MPSC_PRODUCERS_MAX, 4096)                                      \
+	X(RMPSC_CONSUMERS_MAX, 1024)
+PINS(channel_pins, CHANNEL_PINS);
+
 /* ---- run-time cases ------------------------------------------------------ */
-
-static void test_abi_span_layout_matches_pins(void **state)
-{
-	(void)state;
-	assert_int_equal(offsetof(rmpsc_span, iov), 0);
-	assert_int_equal(offsetof(rmpsc_span, count), 2 * sizeof(struct iovec));
-	assert_int_equal(offsetof(rmpsc_span, nseg), 2 * sizeof(struct iovec) + 8);
-	assert_int_equal(offsetof(rmpsc_span, _pad0), 2 * sizeof(struct iovec) + 12);
-	assert_int_equal(offsetof(rmpsc_span, pos), 2 * sizeof(struct iovec) + 16);
-	assert_int_equal(sizeof(rmpsc_span), 2 * sizeof(struct iovec) + 24);
-	if (sizeof(void *) == 8) {
-		assert_int_equal(offsetof(rmpsc_span, count), 32);
-		assert_int_equal(offsetof(rmpsc_span, nseg), 40);
-		assert_int_equal(offsetof(rmpsc_span, _pad0), 44);
-		assert_int_equal(offsetof(rmpsc_span, pos), 48);
-		assert_int_equal(sizeof(rmpsc_span), 56);
-	}
-	assert_int_equal(sizeof(FIELD(rmpsc_span, iov)), sizeof(struct iovec[2]));
-	assert_int_equal(sizeof(FIELD(rmpsc_span, count)), 8);
-}
-
-static void test_abi_config_layout_matches_pins(void **state)
-{
-	(void)state;
-	assert_int_equal(offsetof(rmpsc_ring_config, size), 0);
-	assert_int_equal(offsetof(rmpsc_ring_config, flags), 4);
-	assert_int_equal(offsetof(rmpsc_ring_config, capacity), 8);
-	assert_int_equal(offsetof(rmpsc_ring_config, elem_size), 12);
-	assert_int_equal(offsetof(rmpsc_ring_config, numa_node), 16);
-	assert_int_equal(offsetof(rmpsc_ring_config, _pad0), 20);
-	assert_int_equal(offsetof(rmpsc_ring_config, slots), 24);
-	assert_int_equal(offsetof(rmpsc_ring_config, _pad1), 28);
-	assert_int_equal(sizeof(rmpsc_ring_config), 32);
-	assert_int_equal(RMPSC_RING_CONFIG_SIZE_V1, 24);
-	assert_int_equal(sizeof(FIELD(rmpsc_ring_config, slots)), 4);
-	assert_int_equal(sizeof(FIELD(rmpsc_ring_config, _pad1)), 4);
-}
-
-static void test_abi_wait_layout_matches_pins(void **state)
-{
-	(void)state;
-	assert_int_equal(offsetof(rmpsc_wait, size), 0);
-	assert_int_equal(offsetof(rmpsc_wait, kind), 4);
-	assert_int_equal(offsetof(rmpsc_wait, spin_count), 8);
-	assert_int_equal(offsetof(rmpsc_wait, yield_count), 12);
-	assert_int_equal(offsetof(rmpsc_wait, sleep_ns), 16);
-	assert_int_equal(offsetof(rmpsc_wait, timeout_ns), 24);
-	assert_int_equal(sizeof(rmpsc_wait), 32);
-	assert_int_equal(sizeof(rmpsc_wait), RMPSC_WAIT_CONFIG_SIZE_V1);
-	assert_int_equal(sizeof(FIELD(rmpsc_wait, sleep_ns)), 8);
-	assert_int_equal(sizeof(FIELD(rmpsc_wait, timeout_ns)), 8);
-}
-
-static void test_abi_backoff_layout_matches_pins(void **state)
-{
-	(void)state;
-	assert_int_equal(offsetof(rmpsc_backoff, step), 0);
-	assert_int_equal(offsetof(rmpsc_backoff, spin_limit), 4);
-	assert_int_equal(offsetof(rmpsc_backoff, yield_limit), 8);
-	assert_int_equal(offsetof(rmpsc_backoff, _pad0), 12);
-	assert_int_equal(sizeof(rmpsc_backoff), 16);
-}
-
-static void test_abi_wait_enum_values_match_pins(void **state)
-{
-	(void)state;
-	assert_int_equal(RMPSC_WAIT_SPIN, 0);
-	assert_int_equal(RMPSC_WAIT_YIELD, 1);
-	assert_int_equal(RMPSC_WAIT_SLEEP, 2);
-	assert_int_equal(RMPSC_WAIT_BLOCK, 3);
-	assert_int_equal(RMPSC_WAIT_DEADLINE, 4);
-	assert_int_equal(RMPSC_WAIT_BACKOFF, 5);
-	assert_int_equal(RMPSC_WAIT_KIND_MAX, 5);
-	assert_int_equal(RMPSC_WAIT_DEFAULT_SPIN, 256);
-	assert_int_equal(RMPSC_WAIT_DEFAULT_YIELD, 8);
-	assert_int_equal(RMPSC_WAIT_CONFIG_SIZE_V1, 32);
-}
 
 /* rmpsc_wait_init and rmpsc_backoff_init write the pinned layouts. */
 static void test_abi_wait_and_backoff_init_write_pinned_fields(void **state)
@@ -279,20 +286,6 @@ static void test_abi_wait_and_backoff_init_write_pinned_fields(void **state)
 	assert_int_equal(u32, 10);
 	memcpy(&u32, (unsigned char *)&b + 12, 4);
 	assert_int_equal(u32, 0);
-}
-
-static void test_abi_enum_values_match_pins(void **state)
-{
-	(void)state;
-	assert_int_equal(RMPSC_NODE_ANY, -1);
-	assert_int_equal(RMPSC_FEATURE_NUMA, 1);
-	assert_int_equal(RMPSC_FEATURE_URING, 2);
-	assert_int_equal(RMPSC_RING_CAPACITY_MAX, 1073741824);
-	assert_int_equal(RMPSC_RING_ELEM_SIZE_MAX, 16777216);
-	assert_int_equal(RMPSC_RING_CONFIG_SIZE_V1, 24);
-	assert_int_equal(RMPSC_RING_F_HUGEPAGE, 1);
-	assert_int_equal(RMPSC_RING_F_PREFAULT, 2);
-	assert_int_equal(RMPSC_RING_F_ALL, 3);
 }
 
 static void test_abi_version_matches_macros(void **state)
@@ -414,50 +407,13 @@ static void test_abi_span_iov_passes_to_readv_writev(void **state)
 	rmpsc_ring_destroy(r);
 }
 
-/* ---- rmpsc_borrow and the channel structs --------------------------------- */
-
-#if UINTPTR_MAX == UINT64_MAX
-_Static_assert(offsetof(rmpsc_borrow, data) == 0, "borrow.data at 0");
-_Static_assert(offsetof(rmpsc_borrow, count) == 8, "borrow.count at 8");
-_Static_assert(offsetof(rmpsc_borrow, _pad0) == 12, "borrow._pad0 at 12");
-_Static_assert(offsetof(rmpsc_borrow, token) == 16, "borrow.token at 16");
-_Static_assert(sizeof(rmpsc_borrow) == 24, "sizeof(rmpsc_borrow) == 24");
-#endif
-_Static_assert(offsetof(rmpsc_mpsc_config, flags) == 4, "mpsc_config.flags at 4");
-_Static_assert(offsetof(rmpsc_mpsc_config, elem_size) == 8, "mpsc_config.elem_size at 8");
-_Static_assert(offsetof(rmpsc_mpsc_config, ring_capacity) == 12, "ring_capacity at 12");
-_Static_assert(offsetof(rmpsc_mpsc_config, producers) == 16, "producers at 16");
-_Static_assert(offsetof(rmpsc_mpsc_config, max_producers) == 20, "max_producers at 20");
-_Static_assert(offsetof(rmpsc_mpsc_config, numa_node) == 24, "numa_node at 24");
-_Static_assert(offsetof(rmpsc_mpsc_config, _pad0) == 28, "_pad0 at 28");
-_Static_assert(sizeof(rmpsc_mpsc_config) == RMPSC_MPSC_CONFIG_SIZE_V1, "mpsc config size");
-_Static_assert(RMPSC_MPSC_CONFIG_SIZE_V1 == 32, "RMPSC_MPSC_CONFIG_SIZE_V1");
-_Static_assert(offsetof(rmpsc_mpsc_snapshot, pending) == 16, "snapshot.pending at 16");
-_Static_assert(offsetof(rmpsc_mpsc_snapshot, sent) == 32, "snapshot.sent at 32");
-_Static_assert(offsetof(rmpsc_mpsc_snapshot, batch_ns_total) == 96, "batch_ns_total at 96");
-_Static_assert(offsetof(rmpsc_mpsc_snapshot, polls) == 104, "snapshot.polls at 104");
-_Static_assert(sizeof(rmpsc_mpsc_snapshot) == RMPSC_MPSC_STATS_SIZE_V1, "snapshot size");
-_Static_assert(RMPSC_MPSC_STATS_SIZE_V1 == 112, "RMPSC_MPSC_STATS_SIZE_V1");
-_Static_assert(offsetof(rmpsc_mc_config, max_consumers) == 24, "mc.max_consumers at 24");
-_Static_assert(offsetof(rmpsc_mc_config, numa_node) == 28, "mc.numa_node at 28");
-_Static_assert(sizeof(rmpsc_mc_config) == RMPSC_MC_CONFIG_SIZE_V1, "mc config size");
-_Static_assert(RMPSC_MC_CONFIG_SIZE_V1 == 32, "RMPSC_MC_CONFIG_SIZE_V1");
-_Static_assert(RMPSC_MPSC_F_METRICS == 1 && RMPSC_MPSC_F_HUGEPAGE == 2 &&
-		       RMPSC_MPSC_F_PREFAULT == 4 && RMPSC_MPSC_F_NOSKIP == 8 &&
-		       RMPSC_MPSC_F_ALL == 15,
-	       "RMPSC_MPSC_F_* bits");
-_Static_assert(RMPSC_MPSC_PRODUCERS_MAX == 4096 && RMPSC_CONSUMERS_MAX == 1024,
-	       "channel limits");
-
+/* The channel pins, and what the channel configs' init writes in them. */
 static void test_abi_channel_structs_match_pins(void **state)
 {
 	rmpsc_mpsc_config m;
 	rmpsc_mc_config c;
 
-	(void)state;
-	assert_int_equal(sizeof(rmpsc_mpsc_snapshot), 112);
-	assert_int_equal(sizeof(rmpsc_mpsc_config), 32);
-	assert_int_equal(sizeof(rmpsc_mc_config), 32);
+	test_abi_pins(state);
 	assert_int_equal(rmpsc_mpsc_config_init(&m, sizeof m), 0);
 	assert_int_equal(m.size, 32);
 	assert_int_equal(m.elem_size, 8);
@@ -473,21 +429,25 @@ static void test_abi_channel_structs_match_pins(void **state)
 	assert_int_equal(c.max_producers, 256);
 }
 
+#define PINS_CASE(name, list) { #name, test_abi_pins, NULL, NULL, (void *)PINS_OF(list) }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_abi_span_layout_matches_pins),
-		cmocka_unit_test(test_abi_config_layout_matches_pins),
-		cmocka_unit_test(test_abi_wait_layout_matches_pins),
-		cmocka_unit_test(test_abi_backoff_layout_matches_pins),
-		cmocka_unit_test(test_abi_wait_enum_values_match_pins),
+		PINS_CASE(test_abi_span_layout_matches_pins, span_pins),
+		PINS_CASE(test_abi_config_layout_matches_pins, ring_config_pins),
+		PINS_CASE(test_abi_wait_layout_matches_pins, wait_pins),
+		PINS_CASE(test_abi_backoff_layout_matches_pins, backoff_pins),
+		PINS_CASE(test_abi_wait_enum_values_match_pins, wait_enum_pins),
 		cmocka_unit_test(test_abi_wait_and_backoff_init_write_pinned_fields),
-		cmocka_unit_test(test_abi_enum_values_match_pins),
+		PINS_CASE(test_abi_enum_values_match_pins, enum_pins),
 		cmocka_unit_test(test_abi_version_matches_macros),
 		cmocka_unit_test(test_abi_features_only_known_bits_set),
 		cmocka_unit_test(test_abi_config_init_sized_struct_round_trips),
 		cmocka_unit_test(test_abi_span_iov_passes_to_readv_writev),
-		cmocka_unit_test(test_abi_channel_structs_match_pins),
+		{ "test_abi_channel_structs_match_pins",
+		 test_abi_channel_structs_match_pins, NULL,
+		  NULL, (void *)PINS_OF(channel_pins) },
 	};
 
 	return cmocka_run_group_tests_name("test_abi", tests, NULL, NULL);

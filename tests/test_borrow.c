@@ -35,14 +35,7 @@ enum { FIX_CAP = 8, FIX_ESZ = 8 };
 
 static int setup_borrow(void **state)
 {
-	*state = ring_make(FIX_CAP, FIX_ESZ, 0, 0);
-	return 0;
-}
-
-static int teardown_borrow(void **state)
-{
-	rmpsc_ring_destroy(*state);
-	return 0;
+	return ring_fixture(state, FIX_CAP); /* of FIX_ESZ bytes */
 }
 
 /* ---- borrowed reads ------------------------------------------------------ */
@@ -303,7 +296,7 @@ static void test_ring_borrow_after_close_returns_epipe_once_committed(void **sta
 	assert_ret(rmpsc_ring_borrow_commit(r, a.token), 0);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_borrow, teardown_borrow)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_borrow, ring_fixture_free)
 #define U(f) cmocka_unit_test(f)
 
 int main(void)

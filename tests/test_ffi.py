@@ -48,69 +48,42 @@ class Span(Structure):
     ]
 
 
+def u32(*names):
+    """ctypes fields of type uint32_t, in order."""
+    return [(n, c_uint32) for n in names]
+
+
+# The channel configs begin alike: size, flags, then the geometry.
+CHANNEL_CONFIG_HEAD = u32("size", "flags", "elem_size", "ring_capacity", "producers",
+                          "max_producers")
+
+
 class RingConfig(Structure):
     """rmpsc_ring_config: 32 bytes (the 1.0 fields end at
     RMPSC_RING_CONFIG_SIZE_V1 == 24, then slots and _pad1)."""
-    _fields_ = [
-        ("size", c_uint32),
-        ("flags", c_uint32),
-        ("capacity", c_uint32),
-        ("elem_size", c_uint32),
-        ("numa_node", c_int32),
-        ("_pad0", c_uint32),
-        ("slots", c_uint32),
-        ("_pad1", c_uint32),
-    ]
+    _fields_ = (u32("size", "flags", "capacity", "elem_size") + [("numa_node", c_int32)] +
+                u32("_pad0", "slots", "_pad1"))
 
 
 class Wait(Structure):
     """rmpsc_wait (RMPSC_WAIT_CONFIG_SIZE_V1 == 32)."""
-    _fields_ = [
-        ("size", c_uint32),
-        ("kind", c_uint32),
-        ("spin_count", c_uint32),
-        ("yield_count", c_uint32),
-        ("sleep_ns", c_int64),
-        ("timeout_ns", c_int64),
-    ]
+    _fields_ = (u32("size", "kind", "spin_count", "yield_count") +
+                [("sleep_ns", c_int64), ("timeout_ns", c_int64)])
 
 
 class Borrow(Structure):
     """rmpsc_borrow: a borrowed view and its token (24 bytes on LP64)."""
-    _fields_ = [
-        ("data", c_void_p),
-        ("count", c_uint32),
-        ("_pad0", c_uint32),
-        ("token", c_uint64),
-    ]
+    _fields_ = [("data", c_void_p)] + u32("count", "_pad0") + [("token", c_uint64)]
 
 
 class MpscConfig(Structure):
     """rmpsc_mpsc_config (RMPSC_MPSC_CONFIG_SIZE_V1 == 32)."""
-    _fields_ = [
-        ("size", c_uint32),
-        ("flags", c_uint32),
-        ("elem_size", c_uint32),
-        ("ring_capacity", c_uint32),
-        ("producers", c_uint32),
-        ("max_producers", c_uint32),
-        ("numa_node", c_int32),
-        ("_pad0", c_uint32),
-    ]
+    _fields_ = CHANNEL_CONFIG_HEAD + [("numa_node", c_int32)] + u32("_pad0")
 
 
 class McConfig(Structure):
     """rmpsc_mc_config (RMPSC_MC_CONFIG_SIZE_V1 == 32)."""
-    _fields_ = [
-        ("size", c_uint32),
-        ("flags", c_uint32),
-        ("elem_size", c_uint32),
-        ("ring_capacity", c_uint32),
-        ("producers", c_uint32),
-        ("max_producers", c_uint32),
-        ("max_consumers", c_uint32),
-        ("numa_node", c_int32),
-    ]
+    _fields_ = CHANNEL_CONFIG_HEAD + u32("max_consumers") + [("numa_node", c_int32)]
 
 
 class Ring(Structure):
@@ -251,6 +224,16 @@ def make_ring(lib, capacity, elem_size=8):
     return r
 
 
+def created_capacity(lib, cfg, what):
+    """The capacity of a ring created (it must be) from cfg, then destroyed."""
+    r = RingP()
+    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), 0, what)
+    try:
+        return lib.rmpsc_ring_capacity(r)
+    finally:
+        lib.rmpsc_ring_destroy(r)
+
+
 def span_slots(span, seg):
     """The u64 slots of one segment, zero-copy."""
     check(span.iov[seg].iov_base is not None, "segment %d has a base" % seg)
@@ -314,22 +297,14 @@ def test_ffi_config_v1_size_leaves_new_fields_alone(lib):
     check_eq(cfg.size, 24, "size recorded")
     check_eq((cfg.slots, cfg._pad1), (0xAAAAAAAA, 0x55555555), "bytes past 24 untouched")
     cfg.capacity = 16
-    r = RingP()
-    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), 0, "create from 24 bytes")
-    try:
-        check_eq(lib.rmpsc_ring_capacity(r), 16, "capacity")
-    finally:
-        lib.rmpsc_ring_destroy(r)
+    check_eq(created_capacity(lib, cfg, "create from 24 bytes"), 16, "capacity")
     # The full struct: slots must be 0 or a power of two >= capacity.
     check_eq(lib.rmpsc_ring_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "config_init")
     cfg.capacity = 16
     cfg.slots = 64
+    check_eq(created_capacity(lib, cfg, "create with slots 64"), 16,
+             "capacity with a larger buffer")
     r = RingP()
-    check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), 0, "create with slots 64")
-    try:
-        check_eq(lib.rmpsc_ring_capacity(r), 16, "capacity with a larger buffer")
-    finally:
-        lib.rmpsc_ring_destroy(r)
     cfg.slots = 8
     check_eq(lib.rmpsc_ring_create(byref(cfg), byref(r)), -errno.EINVAL, "slots < capacity")
     cfg.slots = 0

@@ -328,19 +328,12 @@ static rmpsc_ring *not_ring(uint64_t v)
 	return make[v]();
 }
 
-/* a strategy that is refused: v indexes tt_wait_einval(), from 100 on
- * tt_wait_e2big() */
-static const rmpsc_wait *bad_wait(uint64_t v)
-{
-	return v >= 100 ? tt_wait_e2big(v - 100) : tt_wait_einval(v);
-}
-
 TT_CALL(l_stop, rmpsc_loop_stop(h))
 TT_CALL(l_processed, rmpsc_loop_processed(h))
 TT_CALL(l_start_fn_null, start(h, NULL, NULL))
 TT_CALL(l_start_out_null, rmpsc_loop_start_ring(h, seq_handler, &tctx, NULL, NULL))
 TT_CALL(l_start_not_ring, start(not_ring(v), seq_handler, NULL))
-TT_CALL(l_start_bad_wait, start(h, seq_handler, bad_wait(v)))
+TT_CALL(l_start_bad_wait, start(h, seq_handler, tt_bad_wait(v)))
 
 static const struct tt_row loop_rows[] = {
 	TT_ROW("stop", l_stop, -EBADF, TT_BAD),
@@ -354,16 +347,9 @@ static const struct tt_row loop_rows[] = {
 	       TT_RANGE(100, 100 + TT_WAIT_E2BIG_N)),
 };
 
-static void test_loop_calls_with_bad_handle_or_argument_return_documented_code(void **state)
-{
-	static const struct tt_table t = {
-		"loop", loop_rows, TT_N(loop_rows), loop_fx, loop_fx_check, loop_fx_free,
-		not_a_loop, TT_N(not_a_loop),
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_loop_calls_with_bad_handle_or_argument_return_documented_code,
+	.name = "loop", TT_ROWS(loop_rows), .setup = loop_fx, .check = loop_fx_check,
+	.teardown = loop_fx_free, TT_BADS(not_a_loop))
 
 /* A newer caller's larger strategy with zeros past ours is taken (one with
  * a non-zero byte there is -E2BIG: the loop's table). */
@@ -484,48 +470,13 @@ static void run_delivery(const rmpsc_wait *w, uint64_t n, uint32_t cap, uint32_t
 	rmpsc_ring_destroy(r);
 }
 
-static void run_kind(uint32_t kind)
+/* Delivery with the wait kind of the case (TEST_PARAM). */
+static void test_loop_with_kind_delivers_all_in_order(void **state)
 {
 	rmpsc_wait w;
 
-	wait_init(&w, kind);
+	wait_init(&w, (uint32_t)test_param(state));
 	run_delivery(&w, LOOP_N, 1024, 8);
-}
-
-static void test_loop_with_spin_wait_delivers_all_in_order(void **state)
-{
-	(void)state;
-	run_kind(RMPSC_WAIT_SPIN);
-}
-
-static void test_loop_with_yield_wait_delivers_all_in_order(void **state)
-{
-	(void)state;
-	run_kind(RMPSC_WAIT_YIELD);
-}
-
-static void test_loop_with_sleep_wait_delivers_all_in_order(void **state)
-{
-	(void)state;
-	run_kind(RMPSC_WAIT_SLEEP);
-}
-
-static void test_loop_with_block_wait_delivers_all_in_order(void **state)
-{
-	(void)state;
-	run_kind(RMPSC_WAIT_BLOCK);
-}
-
-static void test_loop_with_deadline_wait_delivers_all_in_order(void **state)
-{
-	(void)state;
-	run_kind(RMPSC_WAIT_DEADLINE);
-}
-
-static void test_loop_with_backoff_wait_delivers_all_in_order(void **state)
-{
-	(void)state;
-	run_kind(RMPSC_WAIT_BACKOFF);
 }
 
 static void test_loop_with_block_wait_and_no_spin_delivers_all_in_order(void **state)
@@ -1094,12 +1045,18 @@ int main(void)
 		U(test_loop_start_when_no_thread_can_be_created_returns_eagain),
 		U(test_loop_destroy_with_null_is_noop),
 		/* delivery per wait kind */
-		U(test_loop_with_spin_wait_delivers_all_in_order),
-		U(test_loop_with_yield_wait_delivers_all_in_order),
-		U(test_loop_with_sleep_wait_delivers_all_in_order),
-		U(test_loop_with_block_wait_delivers_all_in_order),
-		U(test_loop_with_deadline_wait_delivers_all_in_order),
-		U(test_loop_with_backoff_wait_delivers_all_in_order),
+		TEST_PARAM(test_loop_with_spin_wait_delivers_all_in_order,
+			   test_loop_with_kind_delivers_all_in_order, RMPSC_WAIT_SPIN),
+		TEST_PARAM(test_loop_with_yield_wait_delivers_all_in_order,
+			   test_loop_with_kind_delivers_all_in_order, RMPSC_WAIT_YIELD),
+		TEST_PARAM(test_loop_with_sleep_wait_delivers_all_in_order,
+			   test_loop_with_kind_delivers_all_in_order, RMPSC_WAIT_SLEEP),
+		TEST_PARAM(test_loop_with_block_wait_delivers_all_in_order,
+			   test_loop_with_kind_delivers_all_in_order, RMPSC_WAIT_BLOCK),
+		TEST_PARAM(test_loop_with_deadline_wait_delivers_all_in_order,
+			   test_loop_with_kind_delivers_all_in_order, RMPSC_WAIT_DEADLINE),
+		TEST_PARAM(test_loop_with_backoff_wait_delivers_all_in_order,
+			   test_loop_with_kind_delivers_all_in_order, RMPSC_WAIT_BACKOFF),
 		U(test_loop_with_block_wait_and_no_spin_delivers_all_in_order),
 		U(test_loop_with_null_wait_uses_ring_strategy_and_delivers_all),
 		U(test_loop_with_elem_size_12_delivers_contiguous_runs_intact),

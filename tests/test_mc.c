@@ -102,9 +102,7 @@ static rmpsc_spmc *spmc_new_esz(uint32_t cap, uint32_t esz, uint32_t max_consume
 
 	cfg.elem_size = esz;
 	assert_ret(rmpsc_spmc_create(&cfg, &ch), 0);
-	assert_non_null(ch);
-	assert_ptr_not_equal(ch, SENTINEL_SPMC);
-	return ch;
+	return assert_handle(ch, SENTINEL_SPMC);
 }
 
 static rmpsc_spmc *spmc_new(uint32_t cap, uint32_t max_consumers)
@@ -121,68 +119,28 @@ static rmpsc_mpmc *mpmc_new(uint32_t cap, uint32_t producers, uint32_t max_produ
 	cfg.producers = producers;
 	cfg.max_producers = max_producers;
 	assert_ret(rmpsc_mpmc_create(&cfg, &ch), 0);
-	assert_non_null(ch);
-	assert_ptr_not_equal(ch, SENTINEL_MPMC);
-	return ch;
+	return assert_handle(ch, SENTINEL_MPMC);
 }
 
-static rmpsc_consumer *spmc_cons(rmpsc_spmc *ch)
+/* A consumer of an SPMC channel, or of an MPMC one (@mpmc). */
+static rmpsc_consumer *cons_new(void *ch, bool mpmc)
 {
 	rmpsc_consumer *c = SENTINEL_CONS;
+	const int rc = mpmc ? rmpsc_mpmc_register_consumer(ch, &c)
+			    : rmpsc_spmc_register_consumer(ch, &c);
 
-	assert_true(rmpsc_spmc_register_consumer(ch, &c) >= 0);
-	assert_non_null(c);
-	assert_ptr_not_equal(c, SENTINEL_CONS);
-	return c;
+	assert_true(rc >= 0);
+	return assert_handle(c, SENTINEL_CONS);
 }
 
-static rmpsc_consumer *mpmc_cons(rmpsc_mpmc *ch)
+static int spmc_put1(void *h, const void *item)
 {
-	rmpsc_consumer *c = SENTINEL_CONS;
-
-	assert_true(rmpsc_mpmc_register_consumer(ch, &c) >= 0);
-	assert_non_null(c);
-	assert_ptr_not_equal(c, SENTINEL_CONS);
-	return c;
+	return rmpsc_spmc_push(h, item);
 }
 
-static rmpsc_producer *mpmc_prod(rmpsc_mpmc *ch, int want_id)
+static int steal1(void *h, void *item)
 {
-	rmpsc_producer *p = SENTINEL_PROD;
-
-	assert_ret(rmpsc_mpmc_register_producer(ch, &p), want_id);
-	assert_non_null(p);
-	assert_ptr_not_equal(p, SENTINEL_PROD);
-	assert_ret(rmpsc_producer_id(p), want_id);
-	return p;
-}
-
-static void spmc_push_seq(rmpsc_spmc *ch, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		const uint64_t v = first + i;
-
-		assert_ret(rmpsc_spmc_push(ch, &v), 0);
-	}
-}
-
-static void prod_push_seq(rmpsc_producer *p, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		const uint64_t v = first + i;
-
-		assert_ret(rmpsc_producer_push(p, &v), 0);
-	}
-}
-
-static void steal_seq(rmpsc_consumer *c, uint64_t first, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = ~0ull;
-
-		assert_ret(rmpsc_consumer_steal_one(c, &v), 0);
-		assert_int_equal(v, first + i);
-	}
+	return rmpsc_consumer_steal_one(h, item);
 }
 
 /* What a consume handler saw: every element, every call. */
@@ -229,38 +187,38 @@ static void never_fn(void *ctx, uint32_t producer_id, const void *items, uint32_
 
 /* ---- rmpsc_mc_config_init ------------------------------------------------ */
 
-static void test_mc_config_init_with_spmc_writes_spmc_defaults(void **state)
+/* init writes @want, every byte of it, whatever the struct held before. */
+static void mc_defaults_expect(int spmc, const rmpsc_mc_config *want)
 {
 	rmpsc_mc_config cfg;
 
-	(void)state;
 	memset(&cfg, 0xa5, sizeof cfg);
-	assert_ret(rmpsc_mc_config_init(&cfg, sizeof cfg, 1), 0);
-	assert_int_equal(cfg.size, sizeof cfg);
-	assert_int_equal(cfg.flags, 0);
-	assert_int_equal(cfg.elem_size, 8);
-	assert_int_equal(cfg.ring_capacity, 1024);
-	assert_int_equal(cfg.producers, 1);
-	assert_int_equal(cfg.max_producers, 1);
-	assert_int_equal(cfg.max_consumers, 64);
-	assert_int_equal(cfg.numa_node, RMPSC_NODE_ANY);
+	assert_ret(rmpsc_mc_config_init(&cfg, sizeof cfg, spmc), 0);
+	assert_memory_equal(&cfg, want, sizeof cfg);
+}
+
+static void test_mc_config_init_with_spmc_writes_spmc_defaults(void **state)
+{
+	const rmpsc_mc_config want = {
+		.size = sizeof want, .flags = 0, .elem_size = 8, .ring_capacity = 1024,
+		.producers = 1, .max_producers = 1, .max_consumers = 64,
+		.numa_node = RMPSC_NODE_ANY,
+	};
+
+	(void)state;
+	mc_defaults_expect(1, &want);
 }
 
 static void test_mc_config_init_with_mpmc_writes_mpmc_defaults(void **state)
 {
-	rmpsc_mc_config cfg;
+	const rmpsc_mc_config want = {
+		.size = sizeof want, .flags = 0, .elem_size = 8, .ring_capacity = 1024,
+		.producers = 4, .max_producers = 256, .max_consumers = 64,
+		.numa_node = RMPSC_NODE_ANY,
+	};
 
 	(void)state;
-	memset(&cfg, 0xa5, sizeof cfg);
-	assert_ret(rmpsc_mc_config_init(&cfg, sizeof cfg, 0), 0);
-	assert_int_equal(cfg.size, sizeof cfg);
-	assert_int_equal(cfg.flags, 0);
-	assert_int_equal(cfg.elem_size, 8);
-	assert_int_equal(cfg.ring_capacity, 1024);
-	assert_int_equal(cfg.producers, 4);
-	assert_int_equal(cfg.max_producers, 256);
-	assert_int_equal(cfg.max_consumers, 64);
-	assert_int_equal(cfg.numa_node, RMPSC_NODE_ANY);
+	mc_defaults_expect(0, &want);
 }
 
 static void test_mc_config_init_with_larger_size_zeroes_tail_and_writes_no_more(void **state)
@@ -310,47 +268,34 @@ static void cfgbuf_init(union cfgbuf *u, bool spmc)
 	assert_ret(rmpsc_mc_config_init(&u->cfg, sizeof u->cfg, spmc), 0);
 }
 
-/* Create from @cfg, SPMC or MPMC, expecting @want; *out NULL on error. */
-#define create_expect(spmc, cfg, want) create_expect_at((spmc), (cfg), (want), __LINE__)
-static void create_expect_at(bool spmc, const void *cfg, int want, int line)
+static bool mcf_spmc; /* create_from() makes an SPMC channel, else an MPMC one */
+
+static int spmc_fresh(rmpsc_spmc *ch)
 {
-	int rc;
-
-	if (spmc) {
-		rmpsc_spmc *ch = SENTINEL_SPMC;
-
-		rc = rmpsc_spmc_create(cfg, &ch);
-		if (rc == 0 && want == 0) {
-			assert_non_null(ch);
-			assert_ptr_not_equal(ch, SENTINEL_SPMC);
-			assert_ret(rmpsc_spmc_len(ch), 0);
-			assert_ret(rmpsc_spmc_is_drained(ch), 0);
-			rmpsc_spmc_destroy(ch);
-		} else if (rc != 0 && ch != NULL) {
-			print_error("line %d: spmc *out not set to NULL on error\n", line);
-			fail();
-		}
-	} else {
-		rmpsc_mpmc *ch = SENTINEL_MPMC;
-
-		rc = rmpsc_mpmc_create(cfg, &ch);
-		if (rc == 0 && want == 0) {
-			assert_non_null(ch);
-			assert_ptr_not_equal(ch, SENTINEL_MPMC);
-			assert_ret(rmpsc_mpmc_len(ch), 0);
-			assert_ret(rmpsc_mpmc_is_drained(ch), 0);
-			rmpsc_mpmc_destroy(ch);
-		} else if (rc != 0 && ch != NULL) {
-			print_error("line %d: mpmc *out not set to NULL on error\n", line);
-			fail();
-		}
-	}
-	if (rc != want) {
-		print_error("line %d: %s_create returned %d (%s), expected %d (%s)\n", line,
-			    spmc ? "spmc" : "mpmc", rc, errname(rc), want, errname(want));
-		fail();
-	}
+	return rmpsc_spmc_len(ch) == 0 && rmpsc_spmc_is_drained(ch) == 0;
 }
+
+static int mpmc_fresh(rmpsc_mpmc *ch)
+{
+	return rmpsc_mpmc_len(ch) == 0 && rmpsc_mpmc_is_drained(ch) == 0;
+}
+
+TT_CONSTRUCTOR(spmc_from, rmpsc_spmc, rmpsc_spmc_create, spmc_fresh, rmpsc_spmc_destroy)
+TT_CONSTRUCTOR(mpmc_from, rmpsc_mpmc, rmpsc_mpmc_create, mpmc_fresh, rmpsc_mpmc_destroy)
+
+/* Create an SPMC or an MPMC channel, as the fixture says. */
+static int64_t create_from(void *cfg, uint64_t v)
+{
+	return mcf_spmc ? spmc_from(cfg, v) : mpmc_from(cfg, v);
+}
+
+/* Create from @cfg, SPMC or MPMC, expecting @want: *out NULL on error, an
+ * open, empty channel on success (destroyed). */
+#define create_expect(spmc, cfg, want)                                         \
+	do {                                                                   \
+		mcf_spmc = (spmc);                                             \
+		TT_EXPECT(create_from((void *)(cfg), 0), (want));              \
+	} while (0)
 
 static void test_mc_create_with_defaults_returns_open_empty_channel(void **state)
 {
@@ -428,13 +373,13 @@ static void test_mc_destroy_with_registered_consumers_and_producers_frees_all(vo
 
 	(void)state;
 	/* destroy frees the handles that were never deregistered (ASan checks) */
-	(void)spmc_cons(s);
-	(void)spmc_cons(s);
-	spmc_push_seq(s, 1, 3);
+	(void)cons_new(s, false);
+	(void)cons_new(s, false);
+	seq_put(spmc_put1, s, 1, 3);
 	rmpsc_spmc_destroy(s);
-	(void)mpmc_cons(m);
-	prod_push_seq(mpmc_prod(m, 0), 1, 3);
-	(void)mpmc_prod(m, 1);
+	(void)cons_new(m, true);
+	seq_put(producer_put1, producer_new(m, true, 0), 1, 3);
+	(void)producer_new(m, true, 1);
 	rmpsc_mpmc_destroy(m);
 }
 
@@ -496,7 +441,7 @@ static void test_mc_register_consumer_after_close_returns_epipe(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
 	rmpsc_mpmc *m = mpmc_new(8, 1, 4, 4);
-	rmpsc_consumer *c = spmc_cons(s), *x = SENTINEL_CONS;
+	rmpsc_consumer *c = cons_new(s, false), *x = SENTINEL_CONS;
 
 	(void)state;
 	assert_ret(rmpsc_spmc_close(s), 0);
@@ -515,13 +460,13 @@ static void test_mc_register_consumer_after_close_returns_epipe(void **state)
 static void test_mc_consumer_deregister_keeps_elements_for_other_consumers(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
-	rmpsc_consumer *a = spmc_cons(s), *b = spmc_cons(s);
+	rmpsc_consumer *a = cons_new(s, false), *b = cons_new(s, false);
 
 	(void)state;
-	spmc_push_seq(s, 1, 6);
-	steal_seq(a, 1, 2);
+	seq_put(spmc_put1, s, 1, 6);
+	seq_take(steal1, a, 1, 2);
 	assert_ret(rmpsc_consumer_deregister(a), 0);
-	steal_seq(b, 3, 4);
+	seq_take(steal1, b, 3, 4);
 	assert_ret(rmpsc_consumer_steal_one(b, &(uint64_t){ 0 }), -EAGAIN);
 	rmpsc_spmc_destroy(s);
 }
@@ -535,9 +480,9 @@ static void test_mc_mpmc_register_producer_returns_ids_then_enospc_at_max(void *
 
 	(void)state;
 	/* two rings made up front, a third made on demand */
-	(void)mpmc_prod(m, 0);
-	(void)mpmc_prod(m, 1);
-	(void)mpmc_prod(m, 2);
+	(void)producer_new(m, true, 0);
+	(void)producer_new(m, true, 1);
+	(void)producer_new(m, true, 2);
 	assert_ret(rmpsc_mpmc_register_producer(m, &x), -ENOSPC);
 	assert_null(x);
 	rmpsc_mpmc_destroy(m);
@@ -546,20 +491,20 @@ static void test_mc_mpmc_register_producer_returns_ids_then_enospc_at_max(void *
 static void test_mc_mpmc_register_producer_after_deregister_gets_new_id(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(8, 1, 3, 4);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_consumer *c = cons_new(m, true);
 	rmpsc_producer *p, *x = SENTINEL_PROD;
 
 	(void)state;
-	p = mpmc_prod(m, 0);
+	p = producer_new(m, true, 0);
 	assert_ret(rmpsc_mpsc_deregister(p), 0);
 	/* even drained, a left producer's ring is not reused */
 	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
-	p = mpmc_prod(m, 1);
-	prod_push_seq(p, 10, 2);
+	p = producer_new(m, true, 1);
+	seq_put(producer_put1, p, 10, 2);
 	assert_ret(rmpsc_mpsc_deregister(p), 0);
-	steal_seq(c, 10, 2);
+	seq_take(steal1, c, 10, 2);
 	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
-	p = mpmc_prod(m, 2);
+	p = producer_new(m, true, 2);
 	assert_ret(rmpsc_mpsc_deregister(p), 0);
 	/* max_producers bounds the registrations over the channel's life */
 	assert_ret(rmpsc_mpmc_register_producer(m, &x), -ENOSPC);
@@ -604,8 +549,8 @@ static void test_mc_mpmc_register_producer_when_mapping_fails_returns_enomem(voi
 static void test_mc_mpmc_producer_calls_deliver_with_producer_id(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(16, 0, 4, 4);
-	rmpsc_consumer *c = mpmc_cons(m);
-	rmpsc_producer *p0 = mpmc_prod(m, 0), *p1 = mpmc_prod(m, 1);
+	rmpsc_consumer *c = cons_new(m, true);
+	rmpsc_producer *p0 = producer_new(m, true, 0), *p1 = producer_new(m, true, 1);
 	const rmpsc_wait w = block_now();
 	uint64_t v[4] = { 3, 4, 5, 6 };
 	struct sink sk;
@@ -628,7 +573,7 @@ static void test_mc_mpmc_producer_calls_deliver_with_producer_id(void **state)
 	assert_ret(rmpsc_producer_commit(p1, 3), 0);
 	assert_ret(rmpsc_producer_len(p1), 12);
 	assert_ret(rmpsc_producer_len(p0), 0);
-	prod_push_seq(p0, 100, 2);
+	seq_put(producer_put1, p0, 100, 2);
 	assert_ret(rmpsc_mpmc_len(m), 14);
 
 	memset(&sk, 0, sizeof sk);
@@ -658,8 +603,8 @@ static void test_mc_mpmc_producer_calls_deliver_with_producer_id(void **state)
 static void test_mc_mpmc_producer_when_ring_full_returns_eagain_or_etimedout(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(4, 1, 2, 4);
-	rmpsc_producer *p = mpmc_prod(m, 0);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_producer *p = producer_new(m, true, 0);
+	rmpsc_consumer *c = cons_new(m, true);
 	uint64_t v[4] = { 1, 2, 3, 4 };
 	rmpsc_span sp;
 
@@ -673,23 +618,23 @@ static void test_mc_mpmc_producer_when_ring_full_returns_eagain_or_etimedout(voi
 	assert_ret(rmpsc_producer_reserve_timed(p, 1, &sp, 0, NULL), -ETIMEDOUT);
 	assert_ret(rmpsc_producer_len(p), 4);
 	/* a steal gives one slot back */
-	steal_seq(c, 1, 1);
+	seq_take(steal1, c, 1, 1);
 	assert_ret(rmpsc_producer_push_n_timed(p, v, 3, 0, NULL), 1);
 	assert_ret(rmpsc_producer_len(p), 4);
-	steal_seq(c, 2, 3);
-	steal_seq(c, 1, 1);
+	seq_take(steal1, c, 2, 3);
+	seq_take(steal1, c, 1, 1);
 	rmpsc_mpmc_destroy(m);
 }
 
 static void test_mc_mpmc_deregister_delivers_committed_then_ring_ends(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(8, 0, 4, 4);
-	rmpsc_consumer *c = mpmc_cons(m);
-	rmpsc_producer *p = mpmc_prod(m, 0), *q = mpmc_prod(m, 1);
+	rmpsc_consumer *c = cons_new(m, true);
+	rmpsc_producer *p = producer_new(m, true, 0), *q = producer_new(m, true, 1);
 
 	(void)state;
-	prod_push_seq(p, 1, 3);
-	prod_push_seq(q, 50, 1);
+	seq_put(producer_put1, p, 1, 3);
+	seq_put(producer_put1, q, 50, 1);
 	assert_ret(rmpsc_mpsc_deregister(p), 0);
 	assert_ret(rmpsc_mpmc_len(m), 4);
 	{
@@ -720,8 +665,8 @@ static void test_mc_mpmc_deregister_delivers_committed_then_ring_ends(void **sta
 static void test_mc_mpmc_producer_calls_after_close_return_epipe(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(8, 1, 4, 4);
-	rmpsc_producer *p = mpmc_prod(m, 0);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_producer *p = producer_new(m, true, 0);
+	rmpsc_consumer *c = cons_new(m, true);
 	uint64_t v[2] = { 1, 2 };
 	rmpsc_span sp;
 
@@ -738,7 +683,7 @@ static void test_mc_mpmc_producer_calls_after_close_return_epipe(void **state)
 	assert_ret(rmpsc_producer_push_timed(p, &v[0], -1, NULL), -EPIPE);
 	assert_ret(rmpsc_producer_push_n_timed(p, v, 2, -1, NULL), -EPIPE);
 	assert_ret(rmpsc_producer_reserve_timed(p, 1, &sp, -1, NULL), -EPIPE);
-	steal_seq(c, 1, 1);
+	seq_take(steal1, c, 1, 1);
 	assert_ret(rmpsc_consumer_steal_one(c, &v[0]), -EPIPE);
 	rmpsc_mpmc_destroy(m);
 }
@@ -748,28 +693,28 @@ static void test_mc_mpmc_producer_calls_after_close_return_epipe(void **state)
 static void test_mc_spmc_push_until_full_returns_eagain(void **state)
 {
 	rmpsc_spmc *s = spmc_new(4, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	uint64_t v = 99;
 	rmpsc_span sp;
 
 	(void)state;
-	spmc_push_seq(s, 1, 4);
+	seq_put(spmc_put1, s, 1, 4);
 	assert_ret(rmpsc_spmc_push(s, &v), -EAGAIN);
 	assert_ret(rmpsc_spmc_push_n(s, &v, 1), -EAGAIN);
 	assert_ret(rmpsc_spmc_reserve(s, 1, &sp), -EAGAIN);
 	assert_ret(rmpsc_spmc_len(s), 4);
-	steal_seq(c, 1, 1);
+	seq_take(steal1, c, 1, 1);
 	assert_ret(rmpsc_spmc_push(s, &v), 0);
 	assert_ret(rmpsc_spmc_push(s, &v), -EAGAIN);
-	steal_seq(c, 2, 3);
-	steal_seq(c, 99, 1);
+	seq_take(steal1, c, 2, 3);
+	seq_take(steal1, c, 99, 1);
 	rmpsc_spmc_destroy(s);
 }
 
 static void test_mc_spmc_push_n_when_nearly_full_pushes_what_fits(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	uint64_t v[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, got[8];
 
 	(void)state;
@@ -786,7 +731,7 @@ static void test_mc_spmc_push_n_when_nearly_full_pushes_what_fits(void **state)
 static void test_mc_spmc_reserve_and_commit_publish_in_place_across_wrap(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	uint64_t got[8];
 	rmpsc_span sp;
 
@@ -794,7 +739,7 @@ static void test_mc_spmc_reserve_and_commit_publish_in_place_across_wrap(void **
 	assert_ret(rmpsc_spmc_reserve(s, 0, &sp), 0);
 	assert_int_equal(sp.nseg, 0);
 	assert_ret(rmpsc_spmc_commit(s, 0), 0);
-	spmc_push_seq(s, 0, 6);
+	seq_put(spmc_put1, s, 0, 6);
 	assert_ret(rmpsc_consumer_steal(c, got, 8), 6);
 	/* positions 6..11: two segments, 2 + 4 */
 	assert_ret(rmpsc_spmc_reserve(s, 6, &sp), 6);
@@ -827,7 +772,7 @@ static void test_mc_spmc_timed_pushes_with_zero_timeout_when_full_return_etimedo
 	void **state)
 {
 	rmpsc_spmc *s = spmc_new(4, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	const rmpsc_wait w = block_now();
 	uint64_t v[4] = { 1, 2, 3, 4 }, got[4];
 
@@ -853,12 +798,12 @@ static void test_mc_spmc_timed_pushes_with_zero_timeout_when_full_return_etimedo
 static void test_mc_spmc_producer_calls_after_close_return_epipe(void **state)
 {
 	rmpsc_spmc *s = spmc_new(4, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	uint64_t v[2] = { 1, 2 };
 	rmpsc_span sp;
 
 	(void)state;
-	spmc_push_seq(s, 7, 1);
+	seq_put(spmc_put1, s, 7, 1);
 	assert_ret(rmpsc_spmc_reserve(s, 2, &sp), 2);
 	assert_ret(rmpsc_spmc_close(s), 0);
 	assert_ret(rmpsc_spmc_commit(s, 2), -EPIPE);
@@ -871,7 +816,7 @@ static void test_mc_spmc_producer_calls_after_close_return_epipe(void **state)
 	assert_ret(rmpsc_spmc_push_timed(s, &v[0], 0, NULL), -EPIPE);
 	assert_ret(rmpsc_spmc_push_n_timed(s, v, 2, -1, NULL), -EPIPE);
 	assert_ret(rmpsc_spmc_len(s), 1);
-	steal_seq(c, 7, 1);
+	seq_take(steal1, c, 7, 1);
 	assert_ret(rmpsc_consumer_steal_one(c, &v[0]), -EPIPE);
 	rmpsc_spmc_destroy(s);
 }
@@ -884,7 +829,7 @@ static void test_mc_spmc_with_odd_elem_sizes_roundtrips_byte_exact(void **state)
 	for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
 		const uint32_t esz = sizes[z];
 		rmpsc_spmc *s = spmc_new_esz(8, esz, 2);
-		rmpsc_consumer *c = spmc_cons(s);
+		rmpsc_consumer *c = cons_new(s, false);
 		unsigned char in[8 * 100], out[8 * 100];
 		rmpsc_span sp;
 
@@ -924,22 +869,22 @@ static void *spmc_pusher_main(void *arg)
 static void test_mc_spmc_push_timed_when_full_is_woken_by_consumer_thread(void **state)
 {
 	rmpsc_spmc *s = spmc_new(2, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	struct spmc_pusher a = { .s = s, .ret = 1 };
 	pthread_t t;
 
 	(void)state;
 	atomic_init(&a.started, 0);
-	spmc_push_seq(s, 1, 2);
+	seq_put(spmc_put1, s, 1, 2);
 	assert_int_equal(pthread_create(&t, NULL, spmc_pusher_main, &a), 0);
 	await_flag(&a.started);
 	for (int i = 0; i < 16; i++)
 		sched_yield(); /* likely asleep by now; correct either way */
-	steal_seq(c, 1, 1);
+	seq_take(steal1, c, 1, 1);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_ret(a.ret, 0);
-	steal_seq(c, 2, 1);
-	steal_seq(c, 42, 1);
+	seq_take(steal1, c, 2, 1);
+	seq_take(steal1, c, 42, 1);
 	rmpsc_spmc_destroy(s);
 }
 
@@ -962,21 +907,21 @@ static void *prod_waiter_main(void *arg)
 static void test_mc_mpmc_producer_push_timed_is_woken_by_steal(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(2, 1, 2, 4);
-	rmpsc_producer *p = mpmc_prod(m, 0);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_producer *p = producer_new(m, true, 0);
+	rmpsc_consumer *c = cons_new(m, true);
 	struct prod_waiter a = { .p = p, .ret = 1 };
 	pthread_t t;
 
 	(void)state;
-	prod_push_seq(p, 1, 2);
+	seq_put(producer_put1, p, 1, 2);
 	assert_int_equal(pthread_create(&t, NULL, prod_waiter_main, &a), 0);
 	/* the producer registered to sleep for room */
 	await_sleeper(tc_prod_waiters(tc_producer_core(p)));
-	steal_seq(c, 1, 1);
+	seq_take(steal1, c, 1, 1);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_ret(a.ret, 0);
-	steal_seq(c, 2, 1);
-	steal_seq(c, 42, 1);
+	seq_take(steal1, c, 2, 1);
+	seq_take(steal1, c, 42, 1);
 	rmpsc_mpmc_destroy(m);
 }
 
@@ -988,14 +933,15 @@ static void test_mc_steal_when_empty_returns_eagain(void **state)
 	rmpsc_mpmc *m0 = mpmc_new(8, 0, 4, 4); /* no ring at all */
 	rmpsc_mpmc *m4 = mpmc_new(8, 4, 8, 4); /* free rings, no producer */
 	rmpsc_mpmc *mp = mpmc_new(8, 0, 4, 4);
-	rmpsc_consumer *cs = spmc_cons(s), *c0 = mpmc_cons(m0), *c4 = mpmc_cons(m4),
-		       *cp = mpmc_cons(mp);
+	rmpsc_consumer *cs = cons_new(s, false), *c0 = cons_new(m0,
+		true), *c4 = cons_new(m4, true),
+		       *cp = cons_new(mp, true);
 	rmpsc_consumer *const all[] = { cs, c0, c4, cp };
 	uint64_t v[4];
 
 	(void)state;
-	(void)mpmc_prod(mp, 0);
-	(void)mpmc_prod(mp, 1);
+	(void)producer_new(mp, true, 0);
+	(void)producer_new(mp, true, 1);
 	for (size_t i = 0; i < 4; i++) {
 		assert_ret(rmpsc_consumer_steal(all[i], v, 4), -EAGAIN);
 		assert_ret(rmpsc_consumer_steal_one(all[i], v), -EAGAIN);
@@ -1013,11 +959,11 @@ static void test_mc_steal_when_empty_returns_eagain(void **state)
 static void test_mc_steal_copies_up_to_n_in_order(void **state)
 {
 	rmpsc_spmc *s = spmc_new(16, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	uint64_t got[16];
 
 	(void)state;
-	spmc_push_seq(s, 1, 10);
+	seq_put(spmc_put1, s, 1, 10);
 	memset(got, 0xff, sizeof got);
 	assert_ret(rmpsc_consumer_steal(c, got, 3), 3);
 	vals_expect(got, 1, 3);
@@ -1033,12 +979,12 @@ static void test_mc_steal_copies_up_to_n_in_order(void **state)
 static void test_mc_steal_one_returns_zero_and_the_element(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(8, 1, 2, 4);
-	rmpsc_producer *p = mpmc_prod(m, 0);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_producer *p = producer_new(m, true, 0);
+	rmpsc_consumer *c = cons_new(m, true);
 	uint64_t v = 0;
 
 	(void)state;
-	prod_push_seq(p, 5, 2);
+	seq_put(producer_put1, p, 5, 2);
 	assert_ret(rmpsc_consumer_steal_one(c, &v), 0);
 	assert_int_equal(v, 5);
 	assert_ret(rmpsc_consumer_steal_one(c, &v), 0);
@@ -1052,14 +998,14 @@ static void test_mc_steal_one_returns_zero_and_the_element(void **state)
 static void test_mc_consume_hands_two_segments_across_wrap_with_id(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	struct sink sk;
 	uint64_t got[8];
 
 	(void)state;
-	spmc_push_seq(s, 0, 6);
+	seq_put(spmc_put1, s, 0, 6);
 	assert_ret(rmpsc_consumer_steal(c, got, 6), 6);
-	spmc_push_seq(s, 6, 6); /* positions 6..11: slots 6, 7, then 0..3 */
+	seq_put(spmc_put1, s, 6, 6); /* positions 6..11: slots 6, 7, then 0..3 */
 	memset(&sk, 0, sizeof sk);
 	assert_ret(rmpsc_consumer_consume(c, 8, sink_fn, &sk), 6);
 	assert_int_equal(sk.calls, 2);
@@ -1080,19 +1026,19 @@ static void test_mc_consume_hands_two_segments_across_wrap_with_id(void **state)
 static void test_mc_consume_in_mpmc_hands_the_producer_id_of_each_ring(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(4, 0, 8, 4);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_consumer *c = cons_new(m, true);
 	rmpsc_producer *p[3];
 	struct sink sk;
 	uint64_t got[4];
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		p[i] = mpmc_prod(m, i);
+		p[i] = producer_new(m, true, i);
 	/* ring 2 wraps: 3 taken first, then 4 at positions 3..6 */
-	prod_push_seq(p[2], 0, 3);
+	seq_put(producer_put1, p[2], 0, 3);
 	assert_ret(rmpsc_consumer_steal(c, got, 4), 3);
-	prod_push_seq(p[2], ((uint64_t)2 << 40) | 3, 4);
-	prod_push_seq(p[1], ((uint64_t)1 << 40) | 0, 2);
+	seq_put(producer_put1, p[2], ((uint64_t)2 << 40) | 3, 4);
+	seq_put(producer_put1, p[1], ((uint64_t)1 << 40) | 0, 2);
 	memset(&sk, 0, sizeof sk);
 	while (rmpsc_consumer_consume(c, 4, sink_fn, &sk) > 0)
 		;
@@ -1113,11 +1059,11 @@ static void test_mc_consume_in_mpmc_hands_the_producer_id_of_each_ring(void **st
 static void test_mc_consume_respects_max_and_leaves_the_rest(void **state)
 {
 	rmpsc_spmc *s = spmc_new(16, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	struct sink sk;
 
 	(void)state;
-	spmc_push_seq(s, 1, 10);
+	seq_put(spmc_put1, s, 1, 10);
 	memset(&sk, 0, sizeof sk);
 	assert_ret(rmpsc_consumer_consume(c, 4, sink_fn, &sk), 4);
 	assert_int_equal(sk.n, 4);
@@ -1136,7 +1082,7 @@ static void test_mc_one_consumer_sees_each_producers_items_in_order(void **state
 {
 	enum { NP = 5, PER = 200 };
 	rmpsc_mpmc *m = mpmc_new(16, 2, 8, 4);
-	rmpsc_consumer *c = mpmc_cons(m);
+	rmpsc_consumer *c = cons_new(m, true);
 	rmpsc_producer *p[NP];
 	uint64_t sent[NP] = { 0 }, next[NP] = { 0 }, rng = 0x1234567ull;
 	uint64_t got[8];
@@ -1144,7 +1090,7 @@ static void test_mc_one_consumer_sees_each_producers_items_in_order(void **state
 
 	(void)state;
 	for (int i = 0; i < NP; i++)
-		p[i] = mpmc_prod(m, i);
+		p[i] = producer_new(m, true, i);
 	while (total < NP * PER) {
 		/* push a few to random producers, then take a random batch */
 		for (int k = 0; k < 6; k++) {
@@ -1192,7 +1138,7 @@ static void test_mc_one_consumer_sees_each_producers_items_in_order(void **state
 static void test_mc_mpmc_consumer_serves_rings_outside_its_shard(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(8, 0, 8, 4);
-	rmpsc_consumer *c0 = mpmc_cons(m), *c1 = mpmc_cons(m);
+	rmpsc_consumer *c0 = cons_new(m, true), *c1 = cons_new(m, true);
 	rmpsc_producer *p[4];
 	uint64_t got[8];
 	uint64_t next[4] = { 0 };
@@ -1200,7 +1146,7 @@ static void test_mc_mpmc_consumer_serves_rings_outside_its_shard(void **state)
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		p[i] = mpmc_prod(m, i);
+		p[i] = producer_new(m, true, i);
 	/* c1 registered second (shard: odd rings); data only in even rings, and
 	 * c0 is gone */
 	assert_ret(rmpsc_consumer_deregister(c0), 0);
@@ -1227,13 +1173,13 @@ static void test_mc_mpmc_consumer_serves_rings_outside_its_shard(void **state)
 static void test_mc_timed_consumer_calls_with_data_return_at_once(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	const rmpsc_wait w = block_now();
 	struct sink sk;
 	uint64_t got[4];
 
 	(void)state;
-	spmc_push_seq(s, 1, 6);
+	seq_put(spmc_put1, s, 1, 6);
 	assert_ret(rmpsc_consumer_steal_timed(c, got, 2, 0, NULL), 2);
 	vals_expect(got, 1, 2);
 	assert_ret(rmpsc_consumer_steal_timed(c, got, 1, -1, &w), 1);
@@ -1252,14 +1198,14 @@ static void test_mc_timed_consumer_calls_after_close_and_drain_return_epipe(void
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
 	rmpsc_mpmc *m = mpmc_new(8, 2, 4, 4);
-	rmpsc_consumer *cs = spmc_cons(s), *cm = mpmc_cons(m);
-	rmpsc_producer *p = mpmc_prod(m, 0);
+	rmpsc_consumer *cs = cons_new(s, false), *cm = cons_new(m, true);
+	rmpsc_producer *p = producer_new(m, true, 0);
 	struct sink sk;
 	uint64_t got[4];
 
 	(void)state;
-	spmc_push_seq(s, 1, 3);
-	prod_push_seq(p, 1, 3);
+	seq_put(spmc_put1, s, 1, 3);
+	seq_put(producer_put1, p, 1, 3);
 	assert_ret(rmpsc_spmc_close(s), 0);
 	assert_ret(rmpsc_mpmc_close(m), 0);
 	memset(&sk, 0, sizeof sk);
@@ -1325,14 +1271,14 @@ static void test_mc_timed_consumer_calls_are_woken_by_mpmc_producer(void **state
 	(void)state;
 	for (int consume = 0; consume < 2; consume++) {
 		rmpsc_mpmc *m = mpmc_new(8, 0, 4, 4);
-		rmpsc_consumer *c = mpmc_cons(m);
+		rmpsc_consumer *c = cons_new(m, true);
 		struct cons_waiter a;
 		rmpsc_producer *p;
 		pthread_t t;
 
 		cons_waiter_start(&a, &t, c, consume);
 		/* a ring made after the consumer went to sleep */
-		p = mpmc_prod(m, 0);
+		p = producer_new(m, true, 0);
 		await_sleeper(tc_consumer_sleepers(tc_producer_core(p)));
 		assert_ret(rmpsc_producer_push(p, &(uint64_t){ 77 }), 0);
 		assert_int_equal(pthread_join(t, NULL), 0);
@@ -1349,14 +1295,14 @@ static void test_mc_timed_consumer_calls_are_woken_by_spmc_producer(void **state
 	(void)state;
 	for (int consume = 0; consume < 2; consume++) {
 		rmpsc_spmc *s = spmc_new(8, 4);
-		rmpsc_consumer *c = spmc_cons(s);
+		rmpsc_consumer *c = cons_new(s, false);
 		struct cons_waiter a;
 		pthread_t t;
 
 		cons_waiter_start(&a, &t, c, consume);
 		for (int i = 0; i < 16; i++)
 			sched_yield(); /* likely asleep by now; correct either way */
-		spmc_push_seq(s, 55, 1);
+		seq_put(spmc_put1, s, 55, 1);
 		assert_int_equal(pthread_join(t, NULL), 0);
 		assert_ret(a.ret, 1);
 		assert_int_equal(consume ? a.sk.v[0] : a.got[0], 55);
@@ -1369,10 +1315,10 @@ static void test_mc_timed_consumer_calls_are_woken_by_close_with_epipe(void **st
 	(void)state;
 	for (int consume = 0; consume < 2; consume++) {
 		rmpsc_mpmc *m = mpmc_new(8, 1, 4, 4);
-		rmpsc_producer *p = mpmc_prod(m, 0);
-		rmpsc_consumer *c = mpmc_cons(m);
+		rmpsc_producer *p = producer_new(m, true, 0);
+		rmpsc_consumer *c = cons_new(m, true);
 		rmpsc_spmc *s = spmc_new(8, 4);
-		rmpsc_consumer *cs = spmc_cons(s);
+		rmpsc_consumer *cs = cons_new(s, false);
 		struct cons_waiter a, b;
 		pthread_t t, u;
 
@@ -1398,14 +1344,14 @@ static void test_mc_len_counts_published_and_not_yet_claimed(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
 	rmpsc_mpmc *m = mpmc_new(8, 1, 4, 4);
-	rmpsc_consumer *cs = spmc_cons(s), *cm = mpmc_cons(m);
-	rmpsc_producer *p0 = mpmc_prod(m, 0), *p1 = mpmc_prod(m, 1);
+	rmpsc_consumer *cs = cons_new(s, false), *cm = cons_new(m, true);
+	rmpsc_producer *p0 = producer_new(m, true, 0), *p1 = producer_new(m, true, 1);
 	uint64_t got[8];
 	rmpsc_span sp;
 
 	(void)state;
 	assert_ret(rmpsc_spmc_len(s), 0);
-	spmc_push_seq(s, 1, 5);
+	seq_put(spmc_put1, s, 1, 5);
 	assert_ret(rmpsc_spmc_len(s), 5);
 	assert_ret(rmpsc_consumer_steal(cs, got, 2), 2);
 	assert_ret(rmpsc_spmc_len(s), 3);
@@ -1415,8 +1361,8 @@ static void test_mc_len_counts_published_and_not_yet_claimed(void **state)
 	assert_ret(rmpsc_spmc_len(s), 5);
 
 	assert_ret(rmpsc_mpmc_len(m), 0);
-	prod_push_seq(p0, 1, 3);
-	prod_push_seq(p1, 1, 4);
+	seq_put(producer_put1, p0, 1, 3);
+	seq_put(producer_put1, p1, 1, 4);
 	assert_ret(rmpsc_mpmc_len(m), 7);
 	assert_ret(rmpsc_consumer_steal(cm, got, 2), 2);
 	assert_ret(rmpsc_mpmc_len(m), 5);
@@ -1433,24 +1379,24 @@ static void test_mc_is_drained_only_when_closed_and_nothing_left_to_claim(void *
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
 	rmpsc_mpmc *m = mpmc_new(8, 1, 4, 4);
-	rmpsc_consumer *cs = spmc_cons(s), *cm = mpmc_cons(m);
-	rmpsc_producer *p = mpmc_prod(m, 0);
+	rmpsc_consumer *cs = cons_new(s, false), *cm = cons_new(m, true);
+	rmpsc_producer *p = producer_new(m, true, 0);
 
 	(void)state;
 	assert_ret(rmpsc_spmc_is_drained(s), 0); /* open and empty */
 	assert_ret(rmpsc_mpmc_is_drained(m), 0);
-	spmc_push_seq(s, 1, 2);
-	prod_push_seq(p, 1, 2);
+	seq_put(spmc_put1, s, 1, 2);
+	seq_put(producer_put1, p, 1, 2);
 	assert_ret(rmpsc_spmc_close(s), 0);
 	assert_ret(rmpsc_mpmc_close(m), 0);
 	assert_ret(rmpsc_spmc_is_drained(s), 0); /* closed, data left */
 	assert_ret(rmpsc_mpmc_is_drained(m), 0);
-	steal_seq(cs, 1, 1);
-	steal_seq(cm, 1, 1);
+	seq_take(steal1, cs, 1, 1);
+	seq_take(steal1, cm, 1, 1);
 	assert_ret(rmpsc_spmc_is_drained(s), 0);
 	assert_ret(rmpsc_mpmc_is_drained(m), 0);
-	steal_seq(cs, 2, 1);
-	steal_seq(cm, 2, 1);
+	seq_take(steal1, cs, 2, 1);
+	seq_take(steal1, cm, 2, 1);
 	assert_ret(rmpsc_spmc_is_drained(s), 1);
 	assert_ret(rmpsc_mpmc_is_drained(m), 1);
 	assert_ret(rmpsc_mpmc_is_drained(NULL), -EBADF);
@@ -1480,11 +1426,11 @@ static void drained_probe_fn(void *ctx, uint32_t producer_id, const void *items,
 static void test_mc_is_drained_counts_a_claimed_run_as_taken(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
-	rmpsc_consumer *c = spmc_cons(s);
+	rmpsc_consumer *c = cons_new(s, false);
 	struct drained_probe d = { .s = s, .drained_inside = -1, .len_inside = -1 };
 
 	(void)state;
-	spmc_push_seq(s, 1, 2);
+	seq_put(spmc_put1, s, 1, 2);
 	assert_ret(rmpsc_spmc_close(s), 0);
 	assert_ret(rmpsc_consumer_consume(c, 8, drained_probe_fn, &d), 2);
 	assert_int_equal(d.len_inside, 0);
@@ -1496,15 +1442,16 @@ static void test_mc_close_is_idempotent_and_ends_every_consumer(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
 	rmpsc_mpmc *m = mpmc_new(8, 4, 8, 4);
-	rmpsc_consumer *a = spmc_cons(s), *b = spmc_cons(s), *c = mpmc_cons(m),
-		       *d = mpmc_cons(m);
-	rmpsc_producer *p0 = mpmc_prod(m, 0), *p1 = mpmc_prod(m, 1);
+	rmpsc_consumer *a = cons_new(s, false), *b = cons_new(s, false), *c = cons_new(m,
+		true),
+		       *d = cons_new(m, true);
+	rmpsc_producer *p0 = producer_new(m, true, 0), *p1 = producer_new(m, true, 1);
 	uint64_t v;
 
 	(void)state;
-	spmc_push_seq(s, 1, 3);
-	prod_push_seq(p0, 1, 2);
-	prod_push_seq(p1, 10, 1);
+	seq_put(spmc_put1, s, 1, 3);
+	seq_put(producer_put1, p0, 1, 2);
+	seq_put(producer_put1, p1, 10, 1);
 	assert_ret(rmpsc_mpsc_deregister(p1), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_ret(rmpsc_spmc_close(s), 0);
@@ -1516,8 +1463,8 @@ static void test_mc_close_is_idempotent_and_ends_every_consumer(void **state)
 	assert_ret(rmpsc_producer_push(p0, &(uint64_t){ 4 }), -EPIPE);
 	/* everything published before, split among the consumers, then -EPIPE
 	 * for each, and it stays */
-	steal_seq(a, 1, 1);
-	steal_seq(b, 2, 2);
+	seq_take(steal1, a, 1, 1);
+	seq_take(steal1, b, 2, 2);
 	{
 		uint64_t sum = 0;
 
@@ -1540,7 +1487,7 @@ static void test_mc_close_is_idempotent_and_ends_every_consumer(void **state)
 static void test_mc_close_with_no_producer_ever_gives_epipe(void **state)
 {
 	rmpsc_mpmc *m0 = mpmc_new(8, 0, 4, 4), *m4 = mpmc_new(8, 4, 4, 4);
-	rmpsc_consumer *c0 = mpmc_cons(m0), *c4 = mpmc_cons(m4);
+	rmpsc_consumer *c0 = cons_new(m0, true), *c4 = cons_new(m4, true);
 
 	(void)state;
 	assert_ret(rmpsc_mpmc_close(m0), 0);
@@ -1601,13 +1548,13 @@ static void test_mc_completion_out_of_order_holds_slots_until_earliest_run_compl
 	void **state)
 {
 	rmpsc_spmc *s = spmc_new(4, 4);
-	rmpsc_consumer *a = spmc_cons(s), *b = spmc_cons(s);
+	rmpsc_consumer *a = cons_new(s, false), *b = cons_new(s, false);
 	struct holder h;
 	pthread_t t;
 	uint64_t v = 0;
 
 	(void)state;
-	spmc_push_seq(s, 1, 4);
+	seq_put(spmc_put1, s, 1, 4);
 	assert_ret(rmpsc_spmc_push(s, &(uint64_t){ 5 }), -EAGAIN);
 	/* A claims element 1 and holds it on its own thread */
 	holder_start(&h, &t, a);
@@ -1623,7 +1570,7 @@ static void test_mc_completion_out_of_order_holds_slots_until_earliest_run_compl
 	assert_ret(rmpsc_spmc_push(s, &(uint64_t){ 5 }), -EAGAIN);
 	assert_ret(rmpsc_spmc_push_timed(s, &(uint64_t){ 5 }, 0, NULL), -ETIMEDOUT);
 	/* B does not wait for A: it takes the rest, which stay held too */
-	steal_seq(b, 3, 2);
+	seq_take(steal1, b, 3, 2);
 	assert_ret(rmpsc_spmc_len(s), 0);
 	assert_ret(rmpsc_consumer_steal_one(b, &v), -EAGAIN);
 	assert_ret(rmpsc_spmc_push(s, &(uint64_t){ 5 }), -EAGAIN);
@@ -1637,40 +1584,40 @@ static void test_mc_completion_out_of_order_holds_slots_until_earliest_run_compl
 	raise_flag(&h.go);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_ret(h.ret, 1);
-	spmc_push_seq(s, 5, 4);
+	seq_put(spmc_put1, s, 5, 4);
 	assert_ret(rmpsc_spmc_push(s, &(uint64_t){ 9 }), -EAGAIN);
-	steal_seq(a, 5, 2);
-	steal_seq(b, 7, 2);
+	seq_take(steal1, a, 5, 2);
+	seq_take(steal1, b, 7, 2);
 	rmpsc_spmc_destroy(s);
 }
 
 static void test_mc_completion_of_earliest_run_releases_it_at_once(void **state)
 {
 	rmpsc_mpmc *m = mpmc_new(4, 1, 1, 4);
-	rmpsc_producer *p = mpmc_prod(m, 0);
-	rmpsc_consumer *a = mpmc_cons(m), *b = mpmc_cons(m);
+	rmpsc_producer *p = producer_new(m, true, 0);
+	rmpsc_consumer *a = cons_new(m, true), *b = cons_new(m, true);
 	struct holder h;
 	pthread_t t;
 
 	(void)state;
-	prod_push_seq(p, 1, 4);
+	seq_put(producer_put1, p, 1, 4);
 	/* B completes the earliest run while A holds the second one: B's
 	 * slot comes back at once, A's not */
-	steal_seq(b, 1, 1);
+	seq_take(steal1, b, 1, 1);
 	holder_start(&h, &t, a);
 	assert_int_equal(h.value, 2);
 	assert_ret(rmpsc_producer_len(p), 3);
 	assert_ret(rmpsc_producer_push(p, &(uint64_t){ 5 }), 0);
 	assert_ret(rmpsc_producer_push(p, &(uint64_t){ 6 }), -EAGAIN);
-	steal_seq(b, 3, 3); /* 3, 4, 5 */
+	seq_take(steal1, b, 3, 3); /* 3, 4, 5 */
 	assert_ret(rmpsc_producer_push(p, &(uint64_t){ 6 }), -EAGAIN);
 	assert_ret(rmpsc_producer_len(p), 4);
 	raise_flag(&h.go);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_ret(h.ret, 1);
 	assert_ret(rmpsc_producer_len(p), 0);
-	prod_push_seq(p, 6, 4);
-	steal_seq(a, 6, 4);
+	seq_put(producer_put1, p, 6, 4);
+	seq_take(steal1, a, 6, 4);
 	rmpsc_mpmc_destroy(m);
 }
 
@@ -1700,8 +1647,8 @@ static void test_mc_positions_across_2_64_preserve_order_and_release(void **stat
 	(void)state;
 	for (uint64_t back = 1; back <= 8; back++) {
 		rmpsc_mpmc *m = mpmc_new(4, 1, 1, 4);
-		rmpsc_producer *p = mpmc_prod(m, 0);
-		rmpsc_consumer *a = mpmc_cons(m);
+		rmpsc_producer *p = producer_new(m, true, 0);
+		rmpsc_consumer *a = cons_new(m, true);
 		uint64_t next_in = 0, next_out = 0;
 
 		tc_core_set_position(tc_producer_core(p), (uint64_t)0 - back);
@@ -1750,7 +1697,6 @@ static rmpsc_mpmc *tm;
 static rmpsc_consumer *tc;     /* the consumer of ts */
 static rmpsc_producer *tmp;    /* a producer of tm */
 static uint64_t tv[4];
-static rmpsc_span tsp;
 
 /* Elements 1..@fill are there for @c, in order; then one more goes through. */
 static const char *spmc_intact(rmpsc_consumer *c, uint32_t fill)
@@ -1774,7 +1720,7 @@ static const char *spmc_intact(rmpsc_consumer *c, uint32_t fill)
 static void *spmc_fx(uint32_t state)
 {
 	ts = spmc_new(4, 4);
-	spmc_push_seq(ts, 1, state);
+	seq_put(spmc_put1, ts, 1, state);
 	return ts;
 }
 
@@ -1782,7 +1728,7 @@ static const char *spmc_fx_check(void *h, const struct tt_row *row, int64_t got)
 {
 	(void)h;
 	(void)got;
-	return spmc_intact(spmc_cons(ts), row->state);
+	return spmc_intact(cons_new(ts, false), row->state);
 }
 
 static void spmc_fx_free(void *h)
@@ -1794,8 +1740,8 @@ static void spmc_fx_free(void *h)
 static void *cons_fx(uint32_t state)
 {
 	ts = spmc_new(8, 4);
-	tc = spmc_cons(ts);
-	spmc_push_seq(ts, 1, state);
+	tc = cons_new(ts, false);
+	seq_put(spmc_put1, ts, 1, state);
 	return tc;
 }
 
@@ -1855,7 +1801,7 @@ static void *make_spmc(void)
 static const char *spmc_other_intact(void *h)
 {
 	(void)h;
-	return spmc_intact(spmc_cons(ts), 0);
+	return spmc_intact(cons_new(ts, false), 0);
 }
 
 static void drop_spmc(void *h)
@@ -1871,7 +1817,7 @@ static void *make_mpmc(void)
 
 static void *make_mpmc_producer(void)
 {
-	tmp = mpmc_prod(mpmc_fx(0), 0);
+	tmp = producer_new(mpmc_fx(0), true, 0);
 	return tmp;
 }
 
@@ -1904,103 +1850,33 @@ static const struct tt_handle not_a_consumer[] = {
 	{ "an MPMC producer", make_mpmc_producer, mpmc_other_intact, drop_mpmc },
 };
 
-/* a strategy that is refused: v indexes tt_wait_einval(), from 100 on
- * tt_wait_e2big() */
-static const rmpsc_wait *bad_wait(uint64_t v)
-{
-	return v >= 100 ? tt_wait_e2big(v - 100) : tt_wait_einval(v);
-}
+TT_CONSTRUCTOR(s_register_consumer, rmpsc_consumer, rmpsc_spmc_register_consumer, tt_any,
+	       rmpsc_consumer_deregister)
 
-#define WAIT_EINVAL_ALL TT_RANGE(0, TT_WAIT_EINVAL_N)
-#define WAIT_E2BIG_ALL TT_RANGE(100, 100 + TT_WAIT_E2BIG_N)
-
-static int64_t s_register_consumer(void *h, uint64_t v)
-{
-	rmpsc_consumer *c = SENTINEL_CONS;
-	const int rc = rmpsc_spmc_register_consumer(h, &c);
-
-	(void)v;
-	if (tt_created(rc, c, SENTINEL_CONS))
-		rmpsc_consumer_deregister(c);
-	return rc;
-}
-
-TT_CALL(s_reserve, rmpsc_spmc_reserve(h, 1, &tsp))
-TT_CALL(s_commit, rmpsc_spmc_commit(h, 1))
-TT_CALL(s_push, rmpsc_spmc_push(h, tv))
-TT_CALL(s_push_n, rmpsc_spmc_push_n(h, tv, 1))
-TT_CALL(s_push_timed, rmpsc_spmc_push_timed(h, tv, 0, NULL))
-TT_CALL(s_push_n_timed, rmpsc_spmc_push_n_timed(h, tv, 1, 0, NULL))
 TT_CALL(s_close, rmpsc_spmc_close(h))
 TT_CALL(s_len, rmpsc_spmc_len(h))
 TT_CALL(s_is_drained, rmpsc_spmc_is_drained(h))
-TT_CALL(sn_reserve, rmpsc_spmc_reserve(h, 1, NULL))
-TT_CALL(sn_push, rmpsc_spmc_push(h, NULL))
-TT_CALL(sn_push_n, rmpsc_spmc_push_n(h, NULL, 1))
-TT_CALL(sn_push_timed, rmpsc_spmc_push_timed(h, NULL, 0, NULL))
-TT_CALL(sn_push_n_timed, rmpsc_spmc_push_n_timed(h, NULL, 1, 0, NULL))
 TT_CALL(sn_register_consumer, rmpsc_spmc_register_consumer(h, NULL))
-TT_CALL(sb_push_n_timed, rmpsc_spmc_push_n_timed(h, tv, (uint32_t)v, 0, NULL))
-TT_CALL(sw_push_timed, rmpsc_spmc_push_timed(h, tv, 0, bad_wait(v)))
-TT_CALL(sw_push_n_timed, rmpsc_spmc_push_n_timed(h, tv, 1, 0, bad_wait(v)))
+TT_PRODUCER_CALLS(spmc)
 
 static const struct tt_row spmc_rows[] = {
-	TT_ROW("reserve", s_reserve, -EBADF, TT_BAD),
-	TT_ROW("commit", s_commit, -EBADF, TT_BAD),
-	TT_ROW("push", s_push, -EBADF, TT_BAD),
-	TT_ROW("push_n", s_push_n, -EBADF, TT_BAD),
-	TT_ROW("push_timed", s_push_timed, -EBADF, TT_BAD),
-	TT_ROW("push_n_timed", s_push_n_timed, -EBADF, TT_BAD),
+	TT_PRODUCER_ROWS(spmc),
 	TT_ROW("close", s_close, -EBADF, TT_BAD),
 	TT_ROW("len", s_len, -EBADF, TT_BAD),
 	TT_ROW("is_drained", s_is_drained, -EBADF, TT_BAD),
 	TT_ROW("register_consumer", s_register_consumer, -EBADF, TT_BAD),
-	TT_ROW("reserve: out NULL", sn_reserve, -EINVAL, 0),
-	TT_ROW("push: item NULL", sn_push, -EINVAL, 0),
-	TT_ROW("push_n: items NULL", sn_push_n, -EINVAL, 0),
-	TT_ROW("push_timed: item NULL", sn_push_timed, -EINVAL, 0),
-	TT_ROW("push_n_timed: items NULL", sn_push_n_timed, -EINVAL, 0),
-	TT_ROW("push_n_timed: n above INT32_MAX", sb_push_n_timed, -EINVAL, 0,
-	       TT_VALS(UINT32_MAX, (uint64_t)INT32_MAX + 1)),
-	TT_ROW("push_timed: w invalid", sw_push_timed, -EINVAL, 0, WAIT_EINVAL_ALL),
-	TT_ROW("push_n_timed: w invalid", sw_push_n_timed, -EINVAL, 0, WAIT_EINVAL_ALL),
-	TT_ROW("push_timed: w too large", sw_push_timed, -E2BIG, 0, WAIT_E2BIG_ALL),
-	TT_ROW("push_n_timed: w too large", sw_push_n_timed, -E2BIG, 0, WAIT_E2BIG_ALL),
 	TT_ROW("register_consumer: out NULL", sn_register_consumer, -EINVAL, 0),
 };
 
-static void test_mc_spmc_calls_with_bad_handle_or_argument_return_documented_code(void **state)
-{
-	static const struct tt_table t = {
-		"spmc", spmc_rows, TT_N(spmc_rows), spmc_fx, spmc_fx_check, spmc_fx_free,
-		not_an_spmc, TT_N(not_an_spmc),
-	};
+TT_TEST(test_mc_spmc_calls_with_bad_handle_or_argument_return_documented_code,
+	.name = "spmc", TT_ROWS(spmc_rows), .setup = spmc_fx, .check = spmc_fx_check,
+	.teardown = spmc_fx_free, TT_BADS(not_an_spmc))
 
-	(void)state;
-	tt_run(&t);
-}
+TT_CONSTRUCTOR(m_register_consumer, rmpsc_consumer, rmpsc_mpmc_register_consumer, tt_any,
+	       rmpsc_consumer_deregister)
 
-static int64_t m_register_consumer(void *h, uint64_t v)
-{
-	rmpsc_consumer *c = SENTINEL_CONS;
-	const int rc = rmpsc_mpmc_register_consumer(h, &c);
-
-	(void)v;
-	if (tt_created(rc, c, SENTINEL_CONS))
-		rmpsc_consumer_deregister(c);
-	return rc;
-}
-
-static int64_t m_register_producer(void *h, uint64_t v)
-{
-	rmpsc_producer *p = SENTINEL_PROD;
-	const int rc = rmpsc_mpmc_register_producer(h, &p);
-
-	(void)v;
-	if (tt_created(rc, p, SENTINEL_PROD))
-		rmpsc_mpsc_deregister(p);
-	return rc;
-}
+TT_CONSTRUCTOR(m_register_producer, rmpsc_producer, rmpsc_mpmc_register_producer, tt_any,
+	       rmpsc_mpsc_deregister)
 
 TT_CALL(m_close, rmpsc_mpmc_close(h))
 TT_CALL(m_len, rmpsc_mpmc_len(h))
@@ -2018,16 +1894,9 @@ static const struct tt_row mpmc_rows[] = {
 	TT_ROW("register_producer: out NULL", mn_register_producer, -EINVAL, 0),
 };
 
-static void test_mc_mpmc_calls_with_bad_handle_or_argument_return_documented_code(void **state)
-{
-	static const struct tt_table t = {
-		"mpmc", mpmc_rows, TT_N(mpmc_rows), mpmc_fx, mpmc_fx_check, mpmc_fx_free,
-		not_an_mpmc, TT_N(not_an_mpmc),
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_mc_mpmc_calls_with_bad_handle_or_argument_return_documented_code,
+	.name = "mpmc", TT_ROWS(mpmc_rows), .setup = mpmc_fx, .check = mpmc_fx_check,
+	.teardown = mpmc_fx_free, TT_BADS(not_an_mpmc))
 
 TT_CALL(c_steal, rmpsc_consumer_steal(h, tv, 1))
 TT_CALL(c_steal_one, rmpsc_consumer_steal_one(h, v ? tv : NULL))
@@ -2044,9 +1913,10 @@ TT_CALL(cz_steal, rmpsc_consumer_steal(h, v ? tv : NULL, 0))
 TT_CALL(cz_steal_timed, rmpsc_consumer_steal_timed(h, NULL, 0, 0, NULL))
 TT_CALL(cz_consume, rmpsc_consumer_consume(h, 0, never_fn, NULL))
 TT_CALL(cz_consume_timed, rmpsc_consumer_consume_timed(h, 0, never_fn, NULL, 0, NULL))
-TT_CALL(cw_steal_timed, rmpsc_consumer_steal_timed(h, tv, 1, 0, bad_wait(v)))
-TT_CALL(cw_steal_timed_0, rmpsc_consumer_steal_timed(h, tv, 0, 0, bad_wait(v)))
-TT_CALL(cw_consume_timed, rmpsc_consumer_consume_timed(h, 1, never_fn, NULL, 0, bad_wait(v)))
+TT_CALL(cw_steal_timed, rmpsc_consumer_steal_timed(h, tv, 1, 0, tt_bad_wait(v)))
+TT_CALL(cw_steal_timed_0, rmpsc_consumer_steal_timed(h, tv, 0, 0, tt_bad_wait(v)))
+TT_CALL(cw_consume_timed, rmpsc_consumer_consume_timed(h, 1, never_fn, NULL, 0,
+						       tt_bad_wait(v)))
 
 /* n = 0 with a larger strategy, zeros past ours: 0 */
 static int64_t cz_steal_timed_zero_tail(void *h, uint64_t v)
@@ -2079,89 +1949,38 @@ static const struct tt_row cons_rows[] = {
 	TT_ROW("steal_timed: n 0, items NULL", cz_steal_timed, 0, 1),
 	TT_ROW("consume: max 0", cz_consume, 0, 1),
 	TT_ROW("consume_timed: max 0", cz_consume_timed, 0, 1),
-	TT_ROW("steal_timed: w invalid", cw_steal_timed, -EINVAL, 1, WAIT_EINVAL_ALL),
+	TT_ROW("steal_timed: w invalid", cw_steal_timed, -EINVAL, 1, TT_WAIT_EINVAL_ALL),
 	TT_ROW("steal_timed: w invalid, n 0", cw_steal_timed_0, -EINVAL, 1,
-	       WAIT_EINVAL_ALL),
-	TT_ROW("consume_timed: w invalid", cw_consume_timed, -EINVAL, 1, WAIT_EINVAL_ALL),
-	TT_ROW("steal_timed: w too large", cw_steal_timed, -E2BIG, 1, WAIT_E2BIG_ALL),
-	TT_ROW("consume_timed: w too large", cw_consume_timed, -E2BIG, 1, WAIT_E2BIG_ALL),
+	       TT_WAIT_EINVAL_ALL),
+	TT_ROW("consume_timed: w invalid", cw_consume_timed, -EINVAL, 1,
+	       TT_WAIT_EINVAL_ALL),
+	TT_ROW("steal_timed: w too large", cw_steal_timed, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
+	TT_ROW("consume_timed: w too large", cw_consume_timed, -E2BIG, 1,
+	       TT_WAIT_E2BIG_ALL),
 	TT_ROW("steal_timed: n 0, w larger with zeros past ours",
 	       cz_steal_timed_zero_tail, 0, 1),
 };
 
-static void test_mc_consumer_calls_with_bad_handle_or_argument_return_documented_code(
-	void **state)
-{
-	static const struct tt_table t = {
-		"consumer", cons_rows, TT_N(cons_rows), cons_fx, cons_fx_check, cons_fx_free,
-		not_a_consumer, TT_N(not_a_consumer),
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_mc_consumer_calls_with_bad_handle_or_argument_return_documented_code,
+	.name = "consumer", TT_ROWS(cons_rows), .setup = cons_fx, .check = cons_fx_check,
+	.teardown = cons_fx_free, TT_BADS(not_a_consumer))
 
 /* ---- configs: rmpsc_mc_config_init, rmpsc_spmc_create, rmpsc_mpmc_create -- */
 
 enum {
-	MCF_CANARY, /* init: CANARY bytes, more than any size tried */
-	MCF_SPMC,   /* create: the SPMC defaults, zeros after */
-	MCF_MPMC,   /* create: the MPMC defaults, zeros after */
+	MCF_CANARY = TT_STRUCT_CANARY, /* init: CANARY bytes, more than any size tried */
+	MCF_SPMC, /* create: the SPMC defaults, zeros after */
+	MCF_MPMC, /* create: the MPMC defaults, zeros after */
 };
-
-static union {
-	rmpsc_mc_config cfg;
-	unsigned char b[4096 + 64];
-	uint64_t align;
-} mcfbuf;
-static bool mcf_spmc;
 
 static void *mcf_fx(uint32_t state)
 {
-	memset(mcfbuf.b, state == MCF_CANARY ? 0xa5 : 0, sizeof mcfbuf.b);
+	rmpsc_mc_config *cfg = tt_struct(state);
+
 	mcf_spmc = state == MCF_SPMC;
 	if (state != MCF_CANARY)
-		assert_ret(rmpsc_mc_config_init(&mcfbuf.cfg, sizeof mcfbuf.cfg, mcf_spmc), 0);
-	return &mcfbuf.cfg;
-}
-
-static const char *mcf_fx_check(void *h, const struct tt_row *row, int64_t got)
-{
-	(void)h;
-	(void)got;
-	if (row->state == MCF_CANARY)
-		for (size_t i = 0; i < sizeof mcfbuf.b; i++)
-			if (mcfbuf.b[i] != 0xa5)
-				return "config_init wrote into a struct it refused";
-	return NULL;
-}
-
-/* Create an SPMC or an MPMC channel (as the fixture) from @cfg: *out NULL
- * on error, an open empty channel on success (destroyed). */
-static int64_t create_from(const void *cfg)
-{
-	int rc;
-
-	if (mcf_spmc) {
-		rmpsc_spmc *ch = SENTINEL_SPMC;
-
-		rc = rmpsc_spmc_create(cfg, &ch);
-		if (tt_created(rc, ch, SENTINEL_SPMC)) {
-			if (rmpsc_spmc_len(ch) != 0 || rmpsc_spmc_is_drained(ch) != 0)
-				*tt_note() = "the new channel is not open and empty";
-			rmpsc_spmc_destroy(ch);
-		}
-	} else {
-		rmpsc_mpmc *ch = SENTINEL_MPMC;
-
-		rc = rmpsc_mpmc_create(cfg, &ch);
-		if (tt_created(rc, ch, SENTINEL_MPMC)) {
-			if (rmpsc_mpmc_len(ch) != 0 || rmpsc_mpmc_is_drained(ch) != 0)
-				*tt_note() = "the new channel is not open and empty";
-			rmpsc_mpmc_destroy(ch);
-		}
-	}
-	return rc;
+		assert_ret(rmpsc_mc_config_init(cfg, sizeof *cfg, mcf_spmc), 0);
+	return cfg;
 }
 
 #define OFF(f) offsetof(rmpsc_mc_config, f)
@@ -2170,25 +1989,26 @@ static int64_t create_from(const void *cfg)
 TT_CALL(ki_null, rmpsc_mc_config_init(NULL, sizeof(rmpsc_mc_config), (int)v))
 TT_CALL(ki_size, rmpsc_mc_config_init(h, (uint32_t)(v >> 1), (int)(v & 1)))
 TT_CALL(kc_null_out, mcf_spmc ? rmpsc_spmc_create(h, NULL) : rmpsc_mpmc_create(h, NULL))
-TT_CALL(kc_null_cfg, create_from(NULL))
-TT_CALL(kc_size, (tt_put(h, OFF(size), v), create_from(h)))
-TT_CALL(kc_flags, (tt_put(h, OFF(flags), v), tt_put(h, OFF(ring_capacity), 64), create_from(h)))
-TT_CALL(kc_elem_size, (tt_put(h, OFF(elem_size), v), create_from(h)))
-TT_CALL(kc_capacity, (tt_put(h, OFF(ring_capacity), v), create_from(h)))
-TT_CALL(kc_numa, (tt_put(h, OFF(numa_node), v), create_from(h)))
-TT_CALL(kc_max_consumers, (tt_put(h, OFF(max_consumers), v), create_from(h)))
+TT_CALL(kc_null_cfg, create_from(NULL, 0))
+TT_CALL(kc_size, (tt_put(h, OFF(size), v), create_from(h, 0)))
+TT_CALL(kc_flags, (tt_put(h, OFF(flags), v), tt_put(h, OFF(ring_capacity), 64),
+		   create_from(h, 0)))
+TT_CALL(kc_elem_size, (tt_put(h, OFF(elem_size), v), create_from(h, 0)))
+TT_CALL(kc_capacity, (tt_put(h, OFF(ring_capacity), v), create_from(h, 0)))
+TT_CALL(kc_numa, (tt_put(h, OFF(numa_node), v), create_from(h, 0)))
+TT_CALL(kc_max_consumers, (tt_put(h, OFF(max_consumers), v), create_from(h, 0)))
 /* v = producers << 32 | max_producers, rings of 4 */
 TT_CALL(kc_producers, (tt_put(h, OFF(producers), v >> 32), tt_put(h, OFF(max_producers), v),
-		       tt_put(h, OFF(ring_capacity), 4), create_from(h)))
+		       tt_put(h, OFF(ring_capacity), 4), create_from(h, 0)))
 /* the smallest geometry: rings of 1 slot of 1 byte, NUMA node 0 */
 TT_CALL(kc_smallest, (tt_put(h, OFF(ring_capacity), 1), tt_put(h, OFF(elem_size), 1),
-		      tt_put(h, OFF(numa_node), 0), create_from(h)))
+		      tt_put(h, OFF(numa_node), 0), create_from(h, 0)))
 /* the MPMC defaults where an SPMC config belongs */
 static int64_t kc_mpmc_as_spmc(void *h, uint64_t v)
 {
 	(void)v;
 	assert_ret(rmpsc_mc_config_init(h, sizeof(rmpsc_mc_config), 0), 0);
-	return create_from(h);
+	return create_from(h, 0);
 }
 
 /* A 64-byte struct, zeros past ours but for byte v (v = 0: none). */
@@ -2196,8 +2016,8 @@ static int64_t kc_tail(void *h, uint64_t v)
 {
 	tt_put(h, OFF(size), 64);
 	if (v)
-		mcfbuf.b[v] = 1;
-	return create_from(h);
+		((unsigned char *)h)[v] = 1;
+	return create_from(h, 0);
 }
 
 #define MCF_BOTH(name, call, want, ...)                                        \
@@ -2247,16 +2067,9 @@ static const struct tt_row mc_config_rows[] = {
 	MCF_BOTH("create: size above a page", kc_size, -E2BIG, TT_VALS(4096 + 8)),
 };
 
-static void test_mc_config_calls_with_bad_argument_return_documented_code(void **state)
-{
-	static const struct tt_table t = {
-		"mc config", mc_config_rows, TT_N(mc_config_rows), mcf_fx, mcf_fx_check, NULL,
-		NULL, 0,
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_mc_config_calls_with_bad_argument_return_documented_code,
+	.name = "mc config", TT_ROWS(mc_config_rows), .setup = mcf_fx,
+	.check = tt_struct_check)
 
 /* ---- main ----------------------------------------------------------------- */
 

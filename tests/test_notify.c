@@ -373,19 +373,21 @@ static const struct tt_row notify_rows[] = {
 	       -EINVAL, 0, TT_VALS(2, 0)),
 };
 
-static void test_notify_calls_with_bad_handle_or_argument_return_documented_code(void **state)
+static void notify_table_begin(void)
 {
-	static const struct tt_table t = {
-		"notifier", notify_rows, TT_N(notify_rows), notify_fx, notify_fx_check,
-		notify_fx_free, not_a_notifier, TT_N(not_a_notifier),
-	};
-
-	(void)state;
 	any_epfd = epoll_create1(EPOLL_CLOEXEC);
 	assert_true(any_epfd >= 0);
-	tt_run(&t);
+}
+
+static void notify_table_end(void)
+{
 	close(any_epfd);
 }
+
+TT_TEST(test_notify_calls_with_bad_handle_or_argument_return_documented_code,
+	.name = "notifier", TT_ROWS(notify_rows), .setup = notify_fx,
+	.check = notify_fx_check, .teardown = notify_fx_free, TT_BADS(not_a_notifier),
+	.begin = notify_table_begin, .end = notify_table_end)
 
 /* ---- signal / consume ---------------------------------------------------- */
 

@@ -109,26 +109,18 @@ static void elems_expect(const unsigned char *got, uint32_t esz, uint64_t pos,
 		elem_expect(got + (size_t)i * esz, esz, pos + i, salt);
 }
 
-/* Element @i of a span, in the first or the second segment. */
-static unsigned char *span_elem(const rmpsc_span *s, uint32_t esz, uint32_t i)
-{
-	if (i < s->count[0])
-		return (unsigned char *)s->iov[0].iov_base + (size_t)i * esz;
-	return (unsigned char *)s->iov[1].iov_base + (size_t)(i - s->count[0]) * esz;
-}
-
 static void span_fill(const rmpsc_span *s, uint32_t esz, uint32_t n, uint64_t pos,
 		      uint64_t salt)
 {
 	for (uint32_t i = 0; i < n; i++)
-		pattern(span_elem(s, esz, i), esz, pos + i, salt);
+		pattern(span_at(s, esz, i), esz, pos + i, salt);
 }
 
 static void span_expect(const rmpsc_span *s, uint32_t esz, uint32_t n, uint64_t pos,
 			uint64_t salt)
 {
 	for (uint32_t i = 0; i < n; i++)
-		elem_expect(span_elem(s, esz, i), esz, pos + i, salt);
+		elem_expect(span_at(s, esz, i), esz, pos + i, salt);
 }
 
 /*
@@ -166,28 +158,16 @@ static void check_empty_span(const rmpsc_span *s, uint64_t pos)
 	assert_int_equal(s->pos, pos);
 }
 
-/* Create from @cfg expecting @want; on an error *out must come back NULL. */
-#define create_expect(cfg, want) create_expect_at((cfg), (want), __LINE__)
-static void create_expect_at(const void *cfg, int want, int line)
+static int ring_empty(rmpsc_ring *r)
 {
-	rmpsc_ring *r = SENTINEL;
-	int rc = rmpsc_ring_create(cfg, &r);
-
-	if (rc != want) {
-		print_error("line %d: create returned %d (%s), expected %d (%s)\n",
-			    line, rc, errname(rc), want, errname(want));
-		fail();
-	}
-	if (want == 0) {
-		assert_non_null(r);
-		assert_ptr_not_equal(r, SENTINEL);
-		assert_ret(rmpsc_ring_is_empty(r), 1);
-		rmpsc_ring_destroy(r);
-	} else if (r != NULL) {
-		print_error("line %d: *out not set to NULL on error\n", line);
-		fail();
-	}
+	return rmpsc_ring_is_empty(r) == 1;
 }
+
+TT_CONSTRUCTOR(create_from, rmpsc_ring, rmpsc_ring_create, ring_empty, rmpsc_ring_destroy)
+
+/* Create from @cfg expecting @want: *out NULL on error, an empty ring on
+ * success (destroyed). */
+#define create_expect(cfg, want) TT_EXPECT(create_from((void *)(cfg), 0), (want))
 
 /*
  * Address of slot 0, found by reserving at position 0 of an idle ring; the
@@ -226,14 +206,7 @@ enum { FIX_CAP = 8, FIX_ESZ = 8 };
 
 static int setup_ring(void **state)
 {
-	*state = ring_make(FIX_CAP, FIX_ESZ, 0, 0);
-	return 0;
-}
-
-static int teardown_ring(void **state)
-{
-	rmpsc_ring_destroy(*state);
-	return 0;
+	return ring_fixture(state, FIX_CAP); /* of FIX_ESZ bytes */
 }
 
 /* ---- config_init --------------------------------------------------------- */
@@ -551,7 +524,6 @@ static void test_ring_create_with_prefault_flag_returns_usable_ring(void **state
  * not closed, its strategy unchanged, and still working.
  */
 
-
 static uint64_t in_vals[2 * FIX_CAP] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 static uint64_t out_vals[2 * FIX_CAP];
 static rmpsc_span out_span;
@@ -740,29 +712,20 @@ TT_CALL(p_push_n_timed_big, rmpsc_ring_push_n_timed(h, in_vals, (uint32_t)v, v =
 TT_CALL(p_push_n_exact_big, rmpsc_ring_push_n_exact(h, in_vals, (uint32_t)v))
 TT_CALL(p_pop_n_exact_big, rmpsc_ring_pop_n_exact(h, out_vals, (uint32_t)v))
 
-/* A strategy that is refused: v indexes tt_wait_einval(), or tt_wait_e2big()
- * from 100 on; the ring is ready (timeout 0) or the call would wait (2 ms). */
-static const rmpsc_wait *bad_wait(uint64_t v)
-{
-	return v >= 100 ? tt_wait_e2big(v - 100) : tt_wait_einval(v);
-}
-
-#define WAIT_EINVAL_ALL TT_RANGE(0, TT_WAIT_EINVAL_N)
-#define WAIT_E2BIG_ALL TT_RANGE(100, 100 + TT_WAIT_E2BIG_N)
 #define BLOCKED (2 * MS)
-TT_CALL(w_reserve, rmpsc_ring_reserve_timed(h, 1, &out_span, 0, bad_wait(v)))
-TT_CALL(w_push, rmpsc_ring_push_timed(h, in_vals, 0, bad_wait(v)))
-TT_CALL(w_push_n, rmpsc_ring_push_n_timed(h, in_vals, 2, 0, bad_wait(v)))
-TT_CALL(w_readable, rmpsc_ring_readable_timed(h, 1, &out_span, 0, bad_wait(v)))
-TT_CALL(w_pop, rmpsc_ring_pop_timed(h, out_vals, 0, bad_wait(v)))
-TT_CALL(w_pop_n, rmpsc_ring_pop_n_timed(h, out_vals, 2, 0, bad_wait(v)))
-TT_CALL(wb_reserve, rmpsc_ring_reserve_timed(h, 1, &out_span, BLOCKED, bad_wait(v)))
-TT_CALL(wb_push, rmpsc_ring_push_timed(h, in_vals, BLOCKED, bad_wait(v)))
-TT_CALL(wb_push_n, rmpsc_ring_push_n_timed(h, in_vals, 2, BLOCKED, bad_wait(v)))
-TT_CALL(wb_readable, rmpsc_ring_readable_timed(h, 1, &out_span, BLOCKED, bad_wait(v)))
-TT_CALL(wb_pop, rmpsc_ring_pop_timed(h, out_vals, BLOCKED, bad_wait(v)))
-TT_CALL(wb_pop_n, rmpsc_ring_pop_n_timed(h, out_vals, 2, BLOCKED, bad_wait(v)))
-TT_CALL(w_set_wait, rmpsc_ring_set_wait(h, bad_wait(v)))
+TT_CALL(w_reserve, rmpsc_ring_reserve_timed(h, 1, &out_span, 0, tt_bad_wait(v)))
+TT_CALL(w_push, rmpsc_ring_push_timed(h, in_vals, 0, tt_bad_wait(v)))
+TT_CALL(w_push_n, rmpsc_ring_push_n_timed(h, in_vals, 2, 0, tt_bad_wait(v)))
+TT_CALL(w_readable, rmpsc_ring_readable_timed(h, 1, &out_span, 0, tt_bad_wait(v)))
+TT_CALL(w_pop, rmpsc_ring_pop_timed(h, out_vals, 0, tt_bad_wait(v)))
+TT_CALL(w_pop_n, rmpsc_ring_pop_n_timed(h, out_vals, 2, 0, tt_bad_wait(v)))
+TT_CALL(wb_reserve, rmpsc_ring_reserve_timed(h, 1, &out_span, BLOCKED, tt_bad_wait(v)))
+TT_CALL(wb_push, rmpsc_ring_push_timed(h, in_vals, BLOCKED, tt_bad_wait(v)))
+TT_CALL(wb_push_n, rmpsc_ring_push_n_timed(h, in_vals, 2, BLOCKED, tt_bad_wait(v)))
+TT_CALL(wb_readable, rmpsc_ring_readable_timed(h, 1, &out_span, BLOCKED, tt_bad_wait(v)))
+TT_CALL(wb_pop, rmpsc_ring_pop_timed(h, out_vals, BLOCKED, tt_bad_wait(v)))
+TT_CALL(wb_pop_n, rmpsc_ring_pop_n_timed(h, out_vals, 2, BLOCKED, tt_bad_wait(v)))
+TT_CALL(w_set_wait, rmpsc_ring_set_wait(h, tt_bad_wait(v)))
 
 /* get_wait into a struct whose size is refused: v is the size. */
 static int64_t w_get_wait_size(void *h, uint64_t v)
@@ -881,39 +844,41 @@ static const struct tt_row ring_rows[] = {
 	TT_ROW("push_n_timed: n above INT32_MAX", p_push_n_timed_big, -EINVAL, 0,
 	       TT_VALS(UINT32_MAX, (uint64_t)INT32_MAX + 1)),
 	/* a strategy that is refused, where the call could proceed at once */
-	TT_ROW("reserve_timed: w invalid", w_reserve, -EINVAL, 2, WAIT_EINVAL_ALL),
-	TT_ROW("push_timed: w invalid", w_push, -EINVAL, 2, WAIT_EINVAL_ALL),
-	TT_ROW("push_n_timed: w invalid", w_push_n, -EINVAL, 2, WAIT_EINVAL_ALL),
-	TT_ROW("readable_timed: w invalid", w_readable, -EINVAL, 2, WAIT_EINVAL_ALL),
-	TT_ROW("pop_timed: w invalid", w_pop, -EINVAL, 2, WAIT_EINVAL_ALL),
-	TT_ROW("pop_n_timed: w invalid", w_pop_n, -EINVAL, 2, WAIT_EINVAL_ALL),
-	TT_ROW("reserve_timed: w too large", w_reserve, -E2BIG, 1, WAIT_E2BIG_ALL),
-	TT_ROW("push_timed: w too large", w_push, -E2BIG, 1, WAIT_E2BIG_ALL),
-	TT_ROW("push_n_timed: w too large", w_push_n, -E2BIG, 1, WAIT_E2BIG_ALL),
-	TT_ROW("readable_timed: w too large", w_readable, -E2BIG, 1, WAIT_E2BIG_ALL),
-	TT_ROW("pop_timed: w too large", w_pop, -E2BIG, 1, WAIT_E2BIG_ALL),
-	TT_ROW("pop_n_timed: w too large", w_pop_n, -E2BIG, 1, WAIT_E2BIG_ALL),
+	TT_ROW("reserve_timed: w invalid", w_reserve, -EINVAL, 2, TT_WAIT_EINVAL_ALL),
+	TT_ROW("push_timed: w invalid", w_push, -EINVAL, 2, TT_WAIT_EINVAL_ALL),
+	TT_ROW("push_n_timed: w invalid", w_push_n, -EINVAL, 2, TT_WAIT_EINVAL_ALL),
+	TT_ROW("readable_timed: w invalid", w_readable, -EINVAL, 2, TT_WAIT_EINVAL_ALL),
+	TT_ROW("pop_timed: w invalid", w_pop, -EINVAL, 2, TT_WAIT_EINVAL_ALL),
+	TT_ROW("pop_n_timed: w invalid", w_pop_n, -EINVAL, 2, TT_WAIT_EINVAL_ALL),
+	TT_ROW("reserve_timed: w too large", w_reserve, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
+	TT_ROW("push_timed: w too large", w_push, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
+	TT_ROW("push_n_timed: w too large", w_push_n, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
+	TT_ROW("readable_timed: w too large", w_readable, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
+	TT_ROW("pop_timed: w too large", w_pop, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
+	TT_ROW("pop_n_timed: w too large", w_pop_n, -E2BIG, 1, TT_WAIT_E2BIG_ALL),
 	/* ... and where it would have to wait (full, or empty) */
 	TT_ROW("reserve_timed: w invalid, full", wb_reserve, -EINVAL, FIX_CAP,
-	       WAIT_EINVAL_ALL),
-	TT_ROW("push_timed: w invalid, full", wb_push, -EINVAL, FIX_CAP, WAIT_EINVAL_ALL),
+	       TT_WAIT_EINVAL_ALL),
+	TT_ROW("push_timed: w invalid, full", wb_push, -EINVAL, FIX_CAP,
+	       TT_WAIT_EINVAL_ALL),
 	TT_ROW("push_n_timed: w invalid, full", wb_push_n, -EINVAL, FIX_CAP,
-	       WAIT_EINVAL_ALL),
+	       TT_WAIT_EINVAL_ALL),
 	TT_ROW("readable_timed: w invalid, empty", wb_readable, -EINVAL, 0,
-	       WAIT_EINVAL_ALL),
-	TT_ROW("pop_timed: w invalid, empty", wb_pop, -EINVAL, 0, WAIT_EINVAL_ALL),
-	TT_ROW("pop_n_timed: w invalid, empty", wb_pop_n, -EINVAL, 0, WAIT_EINVAL_ALL),
+	       TT_WAIT_EINVAL_ALL),
+	TT_ROW("pop_timed: w invalid, empty", wb_pop, -EINVAL, 0, TT_WAIT_EINVAL_ALL),
+	TT_ROW("pop_n_timed: w invalid, empty", wb_pop_n, -EINVAL, 0, TT_WAIT_EINVAL_ALL),
 	TT_ROW("reserve_timed: w too large, full", wb_reserve, -E2BIG, FIX_CAP,
-	       WAIT_E2BIG_ALL),
-	TT_ROW("push_timed: w too large, full", wb_push, -E2BIG, FIX_CAP, WAIT_E2BIG_ALL),
+	       TT_WAIT_E2BIG_ALL),
+	TT_ROW("push_timed: w too large, full", wb_push, -E2BIG, FIX_CAP,
+	       TT_WAIT_E2BIG_ALL),
 	TT_ROW("push_n_timed: w too large, full", wb_push_n, -E2BIG, FIX_CAP,
-	       WAIT_E2BIG_ALL),
+	       TT_WAIT_E2BIG_ALL),
 	TT_ROW("readable_timed: w too large, empty", wb_readable, -E2BIG, 0,
-	       WAIT_E2BIG_ALL),
-	TT_ROW("pop_timed: w too large, empty", wb_pop, -E2BIG, 0, WAIT_E2BIG_ALL),
-	TT_ROW("pop_n_timed: w too large, empty", wb_pop_n, -E2BIG, 0, WAIT_E2BIG_ALL),
-	TT_ROW("set_wait: w invalid", w_set_wait, -EINVAL, 0, WAIT_EINVAL_ALL),
-	TT_ROW("set_wait: w too large", w_set_wait, -E2BIG, 0, WAIT_E2BIG_ALL),
+	       TT_WAIT_E2BIG_ALL),
+	TT_ROW("pop_timed: w too large, empty", wb_pop, -E2BIG, 0, TT_WAIT_E2BIG_ALL),
+	TT_ROW("pop_n_timed: w too large, empty", wb_pop_n, -E2BIG, 0, TT_WAIT_E2BIG_ALL),
+	TT_ROW("set_wait: w invalid", w_set_wait, -EINVAL, 0, TT_WAIT_EINVAL_ALL),
+	TT_ROW("set_wait: w too large", w_set_wait, -E2BIG, 0, TT_WAIT_E2BIG_ALL),
 	TT_ROW("get_wait: size below 1.0 or not a multiple of 8", w_get_wait_size,
 	       -EINVAL, 0, TT_RANGE(0, 64)),
 	TT_ROW("get_wait: size above a page", w_get_wait_size, -E2BIG, 0, TT_VALS(4104)),
@@ -923,71 +888,51 @@ static const struct tt_row ring_rows[] = {
 	TT_ROW("set_notifier: n is foreign memory", x_notifier_foreign, -EBADF, 0),
 };
 
-static void test_ring_calls_with_bad_handle_or_argument_return_documented_code(void **state)
+static void ring_table_begin(void)
 {
-	static const struct tt_table t = {
-		"ring", ring_rows, TT_N(ring_rows), ring_fx, ring_fx_check, ring_fx_free,
-		not_a_ring, TT_N(not_a_ring),
-	};
-
-	(void)state;
 	for (size_t i = 0; i < 2 * FIX_CAP; i++)
 		out_vals[i] = OUT_CANARY;
 	assert_ret(rmpsc_notifier_create(0, &a_notifier), 0);
-	tt_run(&t);
+}
+
+static void ring_table_end(void)
+{
 	rmpsc_notifier_destroy(a_notifier);
 }
+
+TT_TEST(test_ring_calls_with_bad_handle_or_argument_return_documented_code,
+	.name = "ring", TT_ROWS(ring_rows), .setup = ring_fx, .check = ring_fx_check,
+	.teardown = ring_fx_free, TT_BADS(not_a_ring),
+	.begin = ring_table_begin, .end = ring_table_end)
 
 /* ---- ring configs: rmpsc_ring_config_init and rmpsc_ring_create ----------- */
 
 enum {
-	CF_CANARY, /* init: a buffer of CANARY bytes, larger than any size tried */
+	CF_CANARY = TT_STRUCT_CANARY, /* init: CANARY bytes, more than any size tried */
 	CF_DEFAULT, /* create: defaults, in a zeroed buffer with room past them */
 	CF_GUARDED, /* create: defaults at the end of a page, the next one PROT_NONE */
 };
 
-static union {
-	rmpsc_ring_config cfg;
-	unsigned char b[4096 + 64];
-	uint64_t align;
-} cfg_fxbuf;
 static unsigned char *cfg_map;
 
 static void *cfg_fx(uint32_t state)
 {
-	long pg = page_size();
+	const long pg = page_size();
+	rmpsc_ring_config *cfg;
 
-	if (state == CF_CANARY) {
-		memset(cfg_fxbuf.b, CANARY, sizeof cfg_fxbuf.b);
-		return &cfg_fxbuf.cfg;
-	}
-	if (state == CF_DEFAULT) {
-		memset(cfg_fxbuf.b, 0, sizeof cfg_fxbuf.b);
-		assert_ret(rmpsc_ring_config_init(&cfg_fxbuf.cfg, sizeof cfg_fxbuf.cfg), 0);
-		return &cfg_fxbuf.cfg;
+	if (state != CF_GUARDED) {
+		cfg = tt_struct(state);
+		if (state == CF_DEFAULT)
+			assert_ret(rmpsc_ring_config_init(cfg, sizeof *cfg), 0);
+		return cfg;
 	}
 	cfg_map = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
 	assert_true(cfg_map != MAP_FAILED);
 	assert_int_equal(mprotect(cfg_map + pg, (size_t)pg, PROT_NONE), 0);
-	{
-		rmpsc_ring_config *cfg = (rmpsc_ring_config *)(cfg_map + pg - sizeof *cfg);
-
-		assert_ret(rmpsc_ring_config_init(cfg, sizeof *cfg), 0);
-		return cfg;
-	}
-}
-
-static const char *cfg_fx_check(void *h, const struct tt_row *row, int64_t got)
-{
-	(void)h;
-	(void)got;
-	if (row->state != CF_CANARY)
-		return NULL;
-	for (size_t i = 0; i < sizeof cfg_fxbuf.b; i++)
-		if (cfg_fxbuf.b[i] != CANARY)
-			return "config_init wrote into a struct it refused";
-	return NULL;
+	cfg = (rmpsc_ring_config *)(cfg_map + pg - sizeof *cfg);
+	assert_ret(rmpsc_ring_config_init(cfg, sizeof *cfg), 0);
+	return cfg;
 }
 
 static void cfg_fx_free(void *h)
@@ -999,26 +944,11 @@ static void cfg_fx_free(void *h)
 	}
 }
 
-/* Create from @cfg: *out is NULL on error, an empty ring on success
- * (destroyed). */
-static int64_t create_from(const void *cfg)
-{
-	rmpsc_ring *r = SENTINEL;
-	const int rc = rmpsc_ring_create(cfg, &r);
-
-	if (tt_created(rc, r, SENTINEL)) {
-		if (rmpsc_ring_is_empty(r) != 1)
-			*tt_note() = "the new ring is not empty";
-		rmpsc_ring_destroy(r);
-	}
-	return rc;
-}
-
 TT_CALL(i_null, rmpsc_ring_config_init(NULL, (uint32_t)v))
 TT_CALL(i_size, rmpsc_ring_config_init(h, (uint32_t)v))
 TT_CALL(i_size_not_8, v % 8 ? rmpsc_ring_config_init(h, (uint32_t)v) : TT_SKIP)
 
-TT_CALL(k_null_cfg, create_from(NULL))
+TT_CALL(k_null_cfg, create_from(NULL, 0))
 TT_CALL(k_null_out, rmpsc_ring_create(v ? NULL : h, NULL))
 
 /* v = size << 8 | i: a config of @size bytes (32, 64, 96, 128) whose byte
@@ -1031,7 +961,7 @@ static int64_t k_tail(void *h, uint64_t v)
 		return TT_SKIP;
 	assert_ret(rmpsc_ring_config_init(h, size), 0);
 	((unsigned char *)h)[i] = (i & 1) ? 0x01 : 0x80;
-	return create_from(h);
+	return create_from(h, 0);
 }
 
 /* At the page's start: a zeroed page-size config is a valid (future) one. */
@@ -1043,24 +973,27 @@ static int64_t k_whole_page(void *h, uint64_t v)
 	(void)v;
 	memset(cfg_map, 0, (size_t)page_size());
 	assert_ret(rmpsc_ring_config_init(cfg, (uint32_t)page_size()), 0);
-	return create_from(cfg);
+	return create_from(cfg, 0);
 }
 
 #define OFF(f) offsetof(rmpsc_ring_config, f)
-TT_CALL(k_size, (tt_put(h, OFF(size), v), create_from(h)))
-TT_CALL(k_capacity, (tt_put(h, OFF(capacity), v), tt_put(h, OFF(elem_size), 1), create_from(h)))
-TT_CALL(k_elem_size, (tt_put(h, OFF(elem_size), v), tt_put(h, OFF(capacity), 1), create_from(h)))
-TT_CALL(k_flags, (tt_put(h, OFF(flags), v), create_from(h)))
+TT_CALL(k_size, (tt_put(h, OFF(size), v), create_from(h, 0)))
+TT_CALL(k_capacity, (tt_put(h, OFF(capacity), v), tt_put(h, OFF(elem_size), 1),
+		     create_from(h, 0)))
+TT_CALL(k_elem_size, (tt_put(h, OFF(elem_size), v), tt_put(h, OFF(capacity), 1),
+		      create_from(h, 0)))
+TT_CALL(k_flags, (tt_put(h, OFF(flags), v), create_from(h, 0)))
 TT_CALL(k_flag_bit, (1u << v) & RMPSC_RING_F_ALL ? TT_SKIP : k_flags(h, 1u << v))
 TT_CALL(k_flag_bit_prefault,
 	(1u << v) & RMPSC_RING_F_ALL ? TT_SKIP : k_flags(h, (1u << v) | RMPSC_RING_F_PREFAULT))
-TT_CALL(k_numa, (tt_put(h, OFF(numa_node), v), create_from(h)))
-TT_CALL(k_pad0, (tt_put(h, OFF(_pad0), v), create_from(h)))
+TT_CALL(k_numa, (tt_put(h, OFF(numa_node), v), create_from(h, 0)))
+TT_CALL(k_pad0, (tt_put(h, OFF(_pad0), v), create_from(h, 0)))
 /* v = capacity << 32 | slots, elements of 8 bytes */
-TT_CALL(k_slots, (tt_put(h, OFF(capacity), v >> 32), tt_put(h, OFF(slots), v), create_from(h)))
+TT_CALL(k_slots, (tt_put(h, OFF(capacity), v >> 32), tt_put(h, OFF(slots), v),
+		  create_from(h, 0)))
 /* v = slots << 32 | _pad1, capacity 4 */
 TT_CALL(k_pad1, (tt_put(h, OFF(capacity), 4), tt_put(h, OFF(slots), v >> 32),
-		  tt_put(h, OFF(_pad1), v), create_from(h)))
+		  tt_put(h, OFF(_pad1), v), create_from(h, 0)))
 #define CS(cap, slots) (((uint64_t)(cap) << 32) | (slots))
 
 static const struct tt_row ring_config_rows[] = {
@@ -1113,16 +1046,9 @@ static const struct tt_row ring_config_rows[] = {
 		  CS(16, UINT32_MAX))),
 };
 
-static void test_ring_config_calls_with_bad_argument_return_documented_code(void **state)
-{
-	static const struct tt_table t = {
-		"ring config", ring_config_rows, TT_N(ring_config_rows), cfg_fx, cfg_fx_check,
-		cfg_fx_free, NULL, 0,
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_ring_config_calls_with_bad_argument_return_documented_code,
+	.name = "ring config", TT_ROWS(ring_config_rows), .setup = cfg_fx,
+	.check = tt_struct_check, .teardown = cfg_fx_free)
 
 /* ---- destroy ------------------------------------------------------------ */
 
@@ -1346,9 +1272,9 @@ static void test_ring_commit_more_than_reserved_returns_einval_and_changes_nothi
 
 	assert_ret(tc_set_position(r, 6), 0);
 	assert_ret(rmpsc_ring_reserve_exact(r, 3, &s), 3);
-	*(uint64_t *)span_elem(&s, FIX_ESZ, 0) = 60;
-	*(uint64_t *)span_elem(&s, FIX_ESZ, 1) = 61;
-	*(uint64_t *)span_elem(&s, FIX_ESZ, 2) = 62;
+	*(uint64_t *)span_at(&s, FIX_ESZ, 0) = 60;
+	*(uint64_t *)span_at(&s, FIX_ESZ, 1) = 61;
+	*(uint64_t *)span_at(&s, FIX_ESZ, 2) = 62;
 	assert_ret(rmpsc_ring_commit(r, 4), -EINVAL);
 	assert_ret(rmpsc_ring_commit(r, UINT32_MAX), -EINVAL);
 	assert_ret(rmpsc_ring_len(r), 0);
@@ -1399,7 +1325,7 @@ static void test_ring_commit_partial_then_rest_publishes_all(void **state)
 	assert_ret(rmpsc_ring_reserve_exact(r, 5, &s), 5);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 5, 5);
 	for (uint32_t i = 0; i < 5; i++)
-		*(uint64_t *)span_elem(&s, FIX_ESZ, i) = 500 + i;
+		*(uint64_t *)span_at(&s, FIX_ESZ, i) = 500 + i;
 	assert_ret(rmpsc_ring_commit(r, 2), 0);
 	assert_ret(rmpsc_ring_len(r), 2);
 	assert_ret(rmpsc_ring_commit(r, 4), -EINVAL);
@@ -1607,9 +1533,9 @@ static void test_ring_readable_with_more_than_committed_returns_committed(void *
 	assert_ret(rmpsc_ring_reserve(r, 2, &t), 2); /* uncommitted: not readable */
 	assert_ret(rmpsc_ring_readable(r, FIX_CAP, &s), 3);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 6, 3);
-	assert_int_equal(*(uint64_t *)span_elem(&s, FIX_ESZ, 0), 60);
-	assert_int_equal(*(uint64_t *)span_elem(&s, FIX_ESZ, 1), 61);
-	assert_int_equal(*(uint64_t *)span_elem(&s, FIX_ESZ, 2), 62);
+	assert_int_equal(*(uint64_t *)span_at(&s, FIX_ESZ, 0), 60);
+	assert_int_equal(*(uint64_t *)span_at(&s, FIX_ESZ, 1), 61);
+	assert_int_equal(*(uint64_t *)span_at(&s, FIX_ESZ, 2), 62);
 	assert_ret(rmpsc_ring_readable(r, UINT32_MAX, &s), 3);
 	assert_ret(rmpsc_ring_readable(r, 2, &s), 2);
 	check_span(&s, slot0, FIX_CAP, FIX_ESZ, 6, 2);
@@ -1670,7 +1596,7 @@ static void test_ring_advance_partial_releases_front(void **state)
 	assert_ret(rmpsc_ring_len(r), 3);
 	assert_ret(rmpsc_ring_readable(r, 4, &s), 3);
 	assert_int_equal(s.pos, 1);
-	assert_int_equal(*(uint64_t *)span_elem(&s, FIX_ESZ, 0), 1);
+	assert_int_equal(*(uint64_t *)span_at(&s, FIX_ESZ, 0), 1);
 	/* advance works on committed elements even without a readable call */
 	ring_push_seq(r, 4, 2);
 	assert_ret(rmpsc_ring_advance(r, 4), 0);
@@ -2614,7 +2540,7 @@ static void test_ring_span_when_wrapping_splits_at_buffer_end(void **state)
 	assert_int_equal(iov[0].iov_len, 3 * FIX_ESZ);
 	assert_int_equal(iov[1].iov_len, 3 * FIX_ESZ);
 	for (uint32_t i = 0; i < 6; i++)
-		*(uint64_t *)span_elem(&s, FIX_ESZ, i) = 130 + i;
+		*(uint64_t *)span_at(&s, FIX_ESZ, i) = 130 + i;
 	assert_ret(rmpsc_ring_commit(r, 6), 0);
 	/* readable spans split the same way */
 	assert_ret(rmpsc_ring_readable(r, 6, &s), 6);
@@ -2672,178 +2598,6 @@ static void test_ring_span_with_writev_and_readv_moves_bytes_through_pipe(void *
 	rmpsc_ring_destroy(r);
 }
 
-/* ---- wrap-around at every offset ------------------------------------------- */
-
-enum { WRAP_ESZ = 8, WRAP_CAP_MAX = 64 };
-
-static void expect_full(rmpsc_ring *r, uint32_t cap)
-{
-	rmpsc_span s;
-	uint64_t v = 0;
-
-	assert_ret(rmpsc_ring_len(r), cap);
-	assert_ret(rmpsc_ring_is_full(r), 1);
-	assert_ret(rmpsc_ring_is_empty(r), 0);
-	assert_ret(rmpsc_ring_push(r, &v), -EAGAIN);
-	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EAGAIN);
-}
-
-static void expect_empty(rmpsc_ring *r)
-{
-	rmpsc_span s;
-	uint64_t v;
-
-	assert_ret(rmpsc_ring_len(r), 0);
-	assert_ret(rmpsc_ring_is_empty(r), 1);
-	assert_ret(rmpsc_ring_is_full(r), 0);
-	assert_ret(rmpsc_ring_readable(r, 1, &s), -EAGAIN);
-	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
-}
-
-/*
- * From free-running position @start, fill the whole ring in batches of @b
- * and drain it again, four times with a different pair of calls, checking
- * every value and every span's segment split and position.
- */
-static void wrap_cycle(rmpsc_ring *r, const unsigned char *slot0, uint32_t cap,
-		       uint64_t start, uint32_t b, uint64_t salt)
-{
-	unsigned char buf[WRAP_CAP_MAX * WRAP_ESZ];
-	uint64_t pos = start;
-	uint32_t done, k;
-	rmpsc_span s;
-
-	assert_ret(tc_set_position(r, start), 0);
-
-	/* reserve_exact + commit; readable + advance */
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		assert_ret(rmpsc_ring_reserve_exact(r, k, &s), k);
-		check_span(&s, slot0, cap, WRAP_ESZ, pos + done, k);
-		span_fill(&s, WRAP_ESZ, k, pos + done, salt);
-		assert_ret(rmpsc_ring_commit(r, k), 0);
-	}
-	expect_full(r, cap);
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		assert_ret(rmpsc_ring_readable(r, b, &s), k);
-		check_span(&s, slot0, cap, WRAP_ESZ, pos + done, k);
-		span_expect(&s, WRAP_ESZ, k, pos + done, salt);
-		assert_ret(rmpsc_ring_advance(r, k), 0);
-	}
-	expect_empty(r);
-	pos += cap;
-	salt++;
-
-	/* reserve (up to b) + commit; peek_n + pop_n */
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		assert_ret(rmpsc_ring_reserve(r, b, &s), k);
-		check_span(&s, slot0, cap, WRAP_ESZ, pos + done, k);
-		span_fill(&s, WRAP_ESZ, k, pos + done, salt);
-		assert_ret(rmpsc_ring_commit(r, k), 0);
-	}
-	expect_full(r, cap);
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		memset(buf, 0, sizeof buf);
-		assert_ret(rmpsc_ring_peek_n(r, buf, b), k);
-		elems_expect(buf, WRAP_ESZ, pos + done, k, salt);
-		memset(buf, 0, sizeof buf);
-		assert_ret(rmpsc_ring_pop_n(r, buf, b), k);
-		elems_expect(buf, WRAP_ESZ, pos + done, k, salt);
-	}
-	expect_empty(r);
-	pos += cap;
-	salt++;
-
-	/* push_n (up to b); pop_n_exact */
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		patterns(buf, WRAP_ESZ, pos + done, b, salt);
-		assert_ret(rmpsc_ring_push_n(r, buf, b), k);
-	}
-	expect_full(r, cap);
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		memset(buf, 0, sizeof buf);
-		assert_ret(rmpsc_ring_pop_n_exact(r, buf, k), k);
-		elems_expect(buf, WRAP_ESZ, pos + done, k, salt);
-	}
-	expect_empty(r);
-	pos += cap;
-	salt++;
-
-	/* push_n_exact; drain (at most b) */
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		patterns(buf, WRAP_ESZ, pos + done, k, salt);
-		assert_ret(rmpsc_ring_push_n_exact(r, buf, k), k);
-	}
-	expect_full(r, cap);
-	for (done = 0; done < cap; done += k) {
-		k = min_u32(b, cap - done);
-		memset(buf, 0, sizeof buf);
-		assert_ret(rmpsc_ring_drain(r, buf, b), k);
-		elems_expect(buf, WRAP_ESZ, pos + done, k, salt);
-	}
-	expect_empty(r);
-	pos += cap;
-
-	assert_ret(rmpsc_ring_readable(r, 0, &s), 0);
-	assert_int_equal(s.pos, pos);
-}
-
-enum wrap_base { WRAP_FROM_0, WRAP_ACROSS_2_32, WRAP_ACROSS_2_64 };
-
-static void wrap_every_offset(enum wrap_base base)
-{
-	uint64_t salt = (uint64_t)base << 40;
-
-	for (uint32_t cap = 1; cap <= WRAP_CAP_MAX; cap *= 2) {
-		rmpsc_ring *r = ring_make(cap, WRAP_ESZ, 0, 0);
-		const unsigned char *slot0 = ring_slot0(r);
-
-		for (uint32_t off = 0; off < cap; off++) {
-			/* the four rounds cover [start, start + 4 * cap) */
-			uint64_t start = off;
-
-			if (base == WRAP_ACROSS_2_32) {
-				start = (1ull << 32) - 2ull * cap + off;
-				assert_true(start < (1ull << 32));
-				assert_true(start + 4ull * cap > (1ull << 32));
-			} else if (base == WRAP_ACROSS_2_64) {
-				start = 0 - 2ull * cap + off;
-				assert_true(start + 4ull * cap < start);
-			}
-			assert_int_equal(start & (cap - 1), off);
-			for (uint32_t b = 1; b <= cap; b++) {
-				wrap_cycle(r, slot0, cap, start, b, salt);
-				salt += 4;
-			}
-		}
-		rmpsc_ring_destroy(r);
-	}
-}
-
-static void test_ring_wrap_from_zero_at_every_offset_preserves_order(void **state)
-{
-	(void)state;
-	wrap_every_offset(WRAP_FROM_0);
-}
-
-static void test_ring_wrap_across_2_32_at_every_offset_preserves_order(void **state)
-{
-	(void)state;
-	wrap_every_offset(WRAP_ACROSS_2_32);
-}
-
-static void test_ring_wrap_across_2_64_at_every_offset_preserves_order(void **state)
-{
-	(void)state;
-	wrap_every_offset(WRAP_ACROSS_2_64);
-}
-
 /* ---- element sizes: byte-exact round trips through every call --------------- */
 
 enum prod_kind { P_PUSH, P_PUSH_N, P_PUSH_N_EXACT, P_RESERVE, P_RESERVE_EXACT, P_KINDS };
@@ -2857,14 +2611,14 @@ enum { RT_CAP = 8, RT_EXTRA = 4, RT_STEPS = 40 };
 struct rt {
 	rmpsc_ring *r;
 	const unsigned char *slot0;
-	unsigned char *buf; /* RT_CAP + RT_EXTRA elements */
-	uint32_t esz;
+	unsigned char *buf; /* cap + RT_EXTRA elements */
+	uint32_t cap, esz;
 	uint64_t head, tail, salt;
 };
 
 static void rt_produce(struct rt *t, enum prod_kind p, uint32_t k)
 {
-	const uint32_t room = RT_CAP - (uint32_t)(t->tail - t->head);
+	const uint32_t room = t->cap - (uint32_t)(t->tail - t->head);
 	/* "up to" calls are asked for more than fits when k fills the ring */
 	const uint32_t ask = k == room ? k + 2 : k;
 	rmpsc_span s;
@@ -2892,7 +2646,7 @@ static void rt_produce(struct rt *t, enum prod_kind p, uint32_t k)
 		else
 			rc = rmpsc_ring_reserve_exact(t->r, k, &s);
 		assert_ret(rc, k);
-		check_span(&s, t->slot0, RT_CAP, t->esz, t->tail, k);
+		check_span(&s, t->slot0, t->cap, t->esz, t->tail, k);
 		span_fill(&s, t->esz, k, t->tail, t->salt);
 		assert_ret(rmpsc_ring_commit(t->r, k), 0);
 		break;
@@ -2918,7 +2672,7 @@ static void rt_consume(struct rt *t, enum cons_kind c, uint32_t m)
 {
 	const uint32_t avail = (uint32_t)(t->tail - t->head);
 	const uint32_t ask = m == avail ? m + 3 : m;
-	const size_t bufsz = (size_t)(RT_CAP + RT_EXTRA) * t->esz;
+	const size_t bufsz = (size_t)(t->cap + RT_EXTRA) * t->esz;
 	rmpsc_span s;
 
 	memset(t->buf, 0xee, bufsz);
@@ -2939,7 +2693,7 @@ static void rt_consume(struct rt *t, enum cons_kind c, uint32_t m)
 		break;
 	case C_READABLE:
 		assert_ret(rmpsc_ring_readable(t->r, ask, &s), m);
-		check_span(&s, t->slot0, RT_CAP, t->esz, t->head, m);
+		check_span(&s, t->slot0, t->cap, t->esz, t->head, m);
 		span_expect(&s, t->esz, m, t->head, t->salt);
 		assert_ret(rmpsc_ring_advance(t->r, m), 0);
 		break;
@@ -2982,6 +2736,104 @@ static void rt_consume(struct rt *t, enum cons_kind c, uint32_t m)
 		rt_expect_next(t);
 }
 
+/* ---- wrap-around at every offset ------------------------------------------- */
+
+enum { WRAP_ESZ = 8, WRAP_CAP_MAX = 64 };
+
+static void expect_full(rmpsc_ring *r, uint32_t cap)
+{
+	rmpsc_span s;
+	uint64_t v = 0;
+
+	assert_ret(rmpsc_ring_len(r), cap);
+	assert_ret(rmpsc_ring_is_full(r), 1);
+	assert_ret(rmpsc_ring_is_empty(r), 0);
+	assert_ret(rmpsc_ring_push(r, &v), -EAGAIN);
+	assert_ret(rmpsc_ring_reserve(r, 1, &s), -EAGAIN);
+}
+
+static void expect_empty(rmpsc_ring *r)
+{
+	rmpsc_span s;
+	uint64_t v;
+
+	assert_ret(rmpsc_ring_len(r), 0);
+	assert_ret(rmpsc_ring_is_empty(r), 1);
+	assert_ret(rmpsc_ring_is_full(r), 0);
+	assert_ret(rmpsc_ring_readable(r, 1, &s), -EAGAIN);
+	assert_ret(rmpsc_ring_pop(r, &v), -EAGAIN);
+}
+
+/*
+ * From free-running position @start, fill the whole ring in batches of @b
+ * and drain it again, four times with a different pair of calls (the round
+ * trip's producer and consumer steps), checking every value and every
+ * span's segment split and position.
+ */
+static void wrap_cycle(struct rt *t, uint64_t start, uint32_t b)
+{
+	static const struct {
+		enum prod_kind p;
+		enum cons_kind c;
+	} rounds[] = {
+		{ P_RESERVE_EXACT, C_READABLE },
+		{ P_RESERVE, C_PEEK_N },
+		{ P_PUSH_N, C_POP_N_EXACT },
+		{ P_PUSH_N_EXACT, C_DRAIN },
+	};
+	rmpsc_span s;
+
+	assert_ret(tc_set_position(t->r, start), 0);
+	t->head = t->tail = start;
+	for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++, t->salt++) {
+		while (t->tail - t->head < t->cap) {
+			const uint32_t room = t->cap - (uint32_t)(t->tail - t->head);
+
+			rt_produce(t, rounds[i].p, min_u32(b, room));
+		}
+		expect_full(t->r, t->cap);
+		while (t->tail != t->head)
+			rt_consume(t, rounds[i].c, min_u32(b,
+							   (uint32_t)(t->tail - t->head)));
+		expect_empty(t->r);
+	}
+	assert_ret(rmpsc_ring_readable(t->r, 0, &s), 0);
+	assert_int_equal(s.pos, start + 4ull * t->cap);
+}
+
+enum wrap_base { WRAP_FROM_0, WRAP_ACROSS_2_32, WRAP_ACROSS_2_64 };
+
+static void wrap_every_offset(enum wrap_base base)
+{
+	struct rt t = { .esz = WRAP_ESZ, .salt = (uint64_t)base << 40 };
+
+	t.buf = malloc((size_t)(WRAP_CAP_MAX + RT_EXTRA) * WRAP_ESZ);
+	assert_non_null(t.buf);
+	for (t.cap = 1; t.cap <= WRAP_CAP_MAX; t.cap *= 2) {
+		const uint32_t cap = t.cap;
+
+		t.r = ring_make(cap, WRAP_ESZ, 0, 0);
+		t.slot0 = ring_slot0(t.r);
+		for (uint32_t off = 0; off < cap; off++) {
+			/* the four rounds cover [start, start + 4 * cap) */
+			uint64_t start = off;
+
+			if (base == WRAP_ACROSS_2_32) {
+				start = (1ull << 32) - 2ull * cap + off;
+				assert_true(start < (1ull << 32));
+				assert_true(start + 4ull * cap > (1ull << 32));
+			} else if (base == WRAP_ACROSS_2_64) {
+				start = 0 - 2ull * cap + off;
+				assert_true(start + 4ull * cap < start);
+			}
+			assert_int_equal(start & (cap - 1), off);
+			for (uint32_t b = 1; b <= cap; b++)
+				wrap_cycle(&t, start, b);
+		}
+		rmpsc_ring_destroy(t.r);
+	}
+	free(t.buf);
+}
 static const uint32_t rt_sizes[] = { 1, 3, 8, 64, 4096 };
 /* from 0, and just below the 2^32 and 2^64 wraps */
 static const uint64_t rt_starts[] = { 0, (1ull << 32) - 11, UINT64_MAX - 10 };
@@ -2991,6 +2843,7 @@ static void roundtrip_from(enum prod_kind p, enum cons_kind c, uint32_t esz,
 {
 	struct rt t;
 
+	t.cap = RT_CAP;
 	t.esz = esz;
 	t.r = ring_make(RT_CAP, esz, 0, 0);
 	t.slot0 = ring_slot0(t.r);
@@ -3026,76 +2879,20 @@ static void roundtrip(enum prod_kind p, enum cons_kind c)
 			roundtrip_from(p, c, rt_sizes[i], rt_starts[j]);
 }
 
-static void test_ring_push_and_pop_with_all_elem_sizes_roundtrip_byte_exact(
-	void **state)
+/* The cases of the wrap (TEST_PARAM: the base) and of the round trips
+ * (TEST_PARAM: RT(producer kind, consumer kind)). */
+static void test_ring_wrap_at_every_offset_preserves_order(void **state)
 {
-	(void)state;
-	roundtrip(P_PUSH, C_POP);
+	wrap_every_offset((enum wrap_base)test_param(state));
 }
 
-static void test_ring_push_n_and_pop_n_with_all_elem_sizes_roundtrip_byte_exact(
-	void **state)
-{
-	(void)state;
-	roundtrip(P_PUSH_N, C_POP_N);
-}
+#define RT(p, c) ((uintptr_t)(p) << 8 | (uintptr_t)(c))
 
-static void test_ring_push_n_exact_and_pop_n_exact_with_all_elem_sizes_roundtrip(
-	void **state)
+static void test_ring_roundtrip_byte_exact(void **state)
 {
-	(void)state;
-	roundtrip(P_PUSH_N_EXACT, C_POP_N_EXACT);
-}
+	const uintptr_t pc = test_param(state);
 
-static void test_ring_reserve_and_commit_with_all_elem_sizes_roundtrip_byte_exact(
-	void **state)
-{
-	(void)state;
-	roundtrip(P_RESERVE, C_POP_N);
-}
-
-static void test_ring_reserve_exact_and_readable_with_all_elem_sizes_roundtrip(
-	void **state)
-{
-	(void)state;
-	roundtrip(P_RESERVE_EXACT, C_READABLE);
-}
-
-static void test_ring_readable_advance_with_all_elem_sizes_roundtrip_byte_exact(
-	void **state)
-{
-	(void)state;
-	roundtrip(P_PUSH_N, C_READABLE);
-}
-
-static void test_ring_peek_with_all_elem_sizes_roundtrips_byte_exact(void **state)
-{
-	(void)state;
-	roundtrip(P_PUSH, C_PEEK);
-}
-
-static void test_ring_peek_n_with_all_elem_sizes_roundtrips_byte_exact(void **state)
-{
-	(void)state;
-	roundtrip(P_RESERVE, C_PEEK_N);
-}
-
-static void test_ring_skip_with_all_elem_sizes_discards_exactly_n(void **state)
-{
-	(void)state;
-	roundtrip(P_PUSH_N, C_SKIP);
-}
-
-static void test_ring_drain_with_all_elem_sizes_roundtrips_byte_exact(void **state)
-{
-	(void)state;
-	roundtrip(P_PUSH_N_EXACT, C_DRAIN);
-}
-
-static void test_ring_drain_null_with_all_elem_sizes_discards_exactly_n(void **state)
-{
-	(void)state;
-	roundtrip(P_RESERVE_EXACT, C_DRAIN_NULL);
+	roundtrip((enum prod_kind)(pc >> 8), (enum cons_kind)(pc & 0xff));
 }
 
 static void test_ring_every_producer_with_every_consumer_roundtrips_byte_exact(
@@ -3288,7 +3085,7 @@ static void run_slots_wraps(uint32_t cap, uint32_t esz, uint64_t start, uint64_t
 			wraps_w += s.nseg == 2;
 			for (uint32_t i = 0; i < (uint32_t)rc; i++)
 				for (uint32_t j = 0; j < esz; j++)
-					span_elem(&s, esz, i)[j] =
+					span_at(&s, esz, i)[j] =
 						(unsigned char)((wpos + i) * 31 + j);
 			assert_ret(rmpsc_ring_commit(r, (uint32_t)rc), 0);
 			wpos += (uint64_t)rc;
@@ -3320,7 +3117,7 @@ static void run_slots_wraps(uint32_t cap, uint32_t esz, uint64_t start, uint64_t
 			check_span(&s, slot0, slots, esz, rpos, (uint32_t)rc);
 			wraps_r += s.nseg == 2;
 			for (uint32_t i = 0; i < (uint32_t)rc; i++) {
-				p = span_elem(&s, esz, i);
+				p = span_at(&s, esz, i);
 				for (uint32_t j = 0; j < esz; j++)
 					if (p[j] != (unsigned char)((rpos + i) * 31 + j))
 						fail_msg("byte %u of position %" PRIu64
@@ -3389,12 +3186,12 @@ static void test_ring_slots_timed_spans_wrap_at_buffer_end(void **state)
 	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
 	check_span(&s, slot0, 16, 8, 14, 4);
 	for (uint32_t i = 0; i < 4; i++)
-		memcpy(span_elem(&s, 8, i), &(uint64_t){ 14 + i }, 8);
+		memcpy(span_at(&s, 8, i), &(uint64_t){ 14 + i }, 8);
 	assert_ret(rmpsc_ring_commit(r, 4), 0);
 	assert_ret(rmpsc_ring_readable_timed(r, 4, &s, 2 * MS, NULL), 4);
 	check_span(&s, slot0, 16, 8, 14, 4);
 	for (uint32_t i = 0; i < 4; i++)
-		assert_int_equal(*(uint64_t *)(void *)span_elem(&s, 8, i), 14 + i);
+		assert_int_equal(*(uint64_t *)(void *)span_at(&s, 8, i), 14 + i);
 	assert_ret(rmpsc_ring_advance(r, 4), 0);
 	/* at position 18, slot 2: no wrap for 4 */
 	assert_ret(rmpsc_ring_reserve_timed(r, 4, &s, 2 * MS, NULL), 4);
@@ -3402,7 +3199,7 @@ static void test_ring_slots_timed_spans_wrap_at_buffer_end(void **state)
 	rmpsc_ring_destroy(r);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_ring, teardown_ring)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_ring, ring_fixture_free)
 #define U(f) cmocka_unit_test(f)
 
 int main(void)
@@ -3515,21 +3312,37 @@ int main(void)
 		T(test_ring_span_when_wrapping_splits_at_buffer_end),
 		U(test_ring_span_with_writev_and_readv_moves_bytes_through_pipe),
 		/* wrap-around */
-		U(test_ring_wrap_from_zero_at_every_offset_preserves_order),
-		U(test_ring_wrap_across_2_32_at_every_offset_preserves_order),
-		U(test_ring_wrap_across_2_64_at_every_offset_preserves_order),
+		TEST_PARAM(test_ring_wrap_from_zero_at_every_offset_preserves_order,
+			   test_ring_wrap_at_every_offset_preserves_order, WRAP_FROM_0),
+		TEST_PARAM(test_ring_wrap_across_2_32_at_every_offset_preserves_order,
+			   test_ring_wrap_at_every_offset_preserves_order, WRAP_ACROSS_2_32),
+		TEST_PARAM(test_ring_wrap_across_2_64_at_every_offset_preserves_order,
+			   test_ring_wrap_at_every_offset_preserves_order, WRAP_ACROSS_2_64),
 		/* element sizes */
-		U(test_ring_push_and_pop_with_all_elem_sizes_roundtrip_byte_exact),
-		U(test_ring_push_n_and_pop_n_with_all_elem_sizes_roundtrip_byte_exact),
-		U(test_ring_push_n_exact_and_pop_n_exact_with_all_elem_sizes_roundtrip),
-		U(test_ring_reserve_and_commit_with_all_elem_sizes_roundtrip_byte_exact),
-		U(test_ring_reserve_exact_and_readable_with_all_elem_sizes_roundtrip),
-		U(test_ring_readable_advance_with_all_elem_sizes_roundtrip_byte_exact),
-		U(test_ring_peek_with_all_elem_sizes_roundtrips_byte_exact),
-		U(test_ring_peek_n_with_all_elem_sizes_roundtrips_byte_exact),
-		U(test_ring_skip_with_all_elem_sizes_discards_exactly_n),
-		U(test_ring_drain_with_all_elem_sizes_roundtrips_byte_exact),
-		U(test_ring_drain_null_with_all_elem_sizes_discards_exactly_n),
+		TEST_PARAM(test_ring_push_and_pop_with_all_elem_sizes_roundtrip_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH, C_POP)),
+		TEST_PARAM(test_ring_push_n_and_pop_n_with_all_elem_sizes_roundtrip_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH_N, C_POP_N)),
+		TEST_PARAM(test_ring_push_n_exact_and_pop_n_exact_with_all_elem_sizes_roundtrip,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH_N_EXACT,
+				C_POP_N_EXACT)),
+		TEST_PARAM(test_ring_reserve_and_commit_with_all_elem_sizes_roundtrip_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_RESERVE, C_POP_N)),
+		TEST_PARAM(test_ring_reserve_exact_and_readable_with_all_elem_sizes_roundtrip,
+			   test_ring_roundtrip_byte_exact, RT(P_RESERVE_EXACT, C_READABLE)),
+		TEST_PARAM(test_ring_readable_advance_with_all_elem_sizes_roundtrip_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH_N, C_READABLE)),
+		TEST_PARAM(test_ring_peek_with_all_elem_sizes_roundtrips_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH, C_PEEK)),
+		TEST_PARAM(test_ring_peek_n_with_all_elem_sizes_roundtrips_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_RESERVE, C_PEEK_N)),
+		TEST_PARAM(test_ring_skip_with_all_elem_sizes_discards_exactly_n,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH_N, C_SKIP)),
+		TEST_PARAM(test_ring_drain_with_all_elem_sizes_roundtrips_byte_exact,
+			   test_ring_roundtrip_byte_exact, RT(P_PUSH_N_EXACT, C_DRAIN)),
+		TEST_PARAM(test_ring_drain_null_with_all_elem_sizes_discards_exactly_n,
+			   test_ring_roundtrip_byte_exact, RT(P_RESERVE_EXACT,
+				C_DRAIN_NULL)),
 		U(test_ring_every_producer_with_every_consumer_roundtrips_byte_exact),
 		/* config.slots */
 		U(test_ring_slots_config_init_writes_zero_slots),

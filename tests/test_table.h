@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringmpsc/channel.h"
+#include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
 #include "test_core.h" /* the destroyed-handle magic */
@@ -86,7 +88,26 @@ struct tt_table {
 	/* for the TT_BAD rows */
 	const struct tt_handle *bad;
 	size_t nbad;
+	/* around the whole run (NULL: nothing), for what every row shares */
+	void (*begin)(void);
+	void (*end)(void);
 };
+
+/*
+ * A case @fn that runs the table given by the designated initializers that
+ * follow: .name, TT_ROWS(rows), .setup, .check, .teardown, TT_BADS(list),
+ * .begin, .end.
+ */
+#define TT_TEST(fn, ...)                                                       \
+	static void fn(void **state)                                           \
+	{                                                                      \
+		static const struct tt_table t_ = { __VA_ARGS__ };             \
+                                                                               \
+		(void)state;                                                   \
+		tt_run(&t_);                                                   \
+	}
+#define TT_ROWS(r) .rows = (r), .nrows = TT_N(r)
+#define TT_BADS(b) .bad = (b), .nbad = TT_N(b)
 
 #define TT_N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -108,6 +129,16 @@ static inline const char **tt_note(void)
 	return &note;
 }
 
+/* Outside a table: assert that @call, an adapter, returns @want and noted
+ * nothing wrong. */
+#define TT_EXPECT(call, want)                                                  \
+	do {                                                                   \
+		*tt_note() = NULL;                                             \
+		assert_ret((call), (want));                                    \
+		if (*tt_note())                                                \
+			fail_msg("%s: %s", #call, *tt_note());                 \
+	} while (0)
+
 /* In an adapter: a constructor's result. On error *out must be NULL; on
  * success a handle (not @sentinel, the value *out had before), which the
  * caller then destroys: 1. */
@@ -118,6 +149,34 @@ static inline int tt_created(int rc, const void *out, const void *sentinel)
 	if (rc == 0 && (out == NULL || out == sentinel) && *tt_note() == NULL)
 		*tt_note() = "success without a handle";
 	return rc == 0 && out != NULL && out != sentinel;
+}
+
+/*
+ * The adapter @fname(h, v) of a constructor row: @make(h, &out) makes a @T
+ * from @h (a config, or the channel a handle registers with). On error
+ * *out must be NULL; on success it is a new handle, for which @fresh(out)
+ * must hold, and @undo(out) frees it again. Returns make's code.
+ */
+#define TT_CONSTRUCTOR(fname, T, make, fresh, undo)                            \
+	static int64_t fname(void *h, uint64_t v)                              \
+	{                                                                      \
+		T *o_ = (T *)test_sentinel();                                  \
+		const int rc_ = make(h, &o_);                                  \
+                                                                               \
+		(void)v;                                                       \
+		if (tt_created(rc_, o_, test_sentinel())) {                    \
+			if (!fresh(o_))                                        \
+				*tt_note() = "the new handle is not as new";   \
+			undo(o_);                                              \
+		}                                                              \
+		return rc_;                                                    \
+	}
+
+/* @fresh for handles with nothing to look at. */
+static inline int tt_any(const void *h)
+{
+	(void)h;
+	return 1;
 }
 
 /* Write the 32-bit field at byte @off of the struct at @base (a config
@@ -214,6 +273,8 @@ static inline void tt_run(const struct tt_table *t)
 	const char *verbose = getenv("TT_VERBOSE");
 	unsigned long checks = 0, fails = 0;
 
+	if (t->begin)
+		t->begin();
 	for (size_t i = 0; i < t->nrows; i++) {
 		const struct tt_row *r = &t->rows[i];
 		const unsigned long before = checks;
@@ -225,6 +286,8 @@ static inline void tt_run(const struct tt_table *t)
 		if (verbose && *verbose)
 			print_message("    %s: %s: %lu checks\n", t->name, r->name, checks - before);
 	}
+	if (t->end)
+		t->end();
 	print_message("  %s: %zu rows, %lu checks\n", t->name, t->nrows, checks);
 	if (fails)
 		fail_msg("%s: %lu of %lu checks failed", t->name, fails, checks);
@@ -298,6 +361,38 @@ static inline void *tt_make_dead(void)
 /* The four every handle type refuses, whatever else it lists. */
 #define TT_HANDLES_NOT_A_HANDLE TT_HANDLE_NULL, TT_HANDLE_ZEROED, TT_HANDLE_FOREIGN, TT_HANDLE_DEAD
 
+/* ---- the struct tables' buffer ------------------------------------------------ */
+
+/*
+ * The tables of configs and strategies keep the struct at the start of one
+ * buffer, larger than any size a row tries. State 0 (TT_STRUCT_CANARY)
+ * fills it with TT_CANARY bytes for the init rows: a refused init must
+ * leave every byte (tt_struct_check()). Any other state: zeros, and the
+ * table writes its defaults at the start.
+ */
+enum { TT_STRUCT_CANARY = 0, TT_CANARY = 0xa5, TT_STRUCT_BYTES = 8192 + 64 };
+
+static inline void *tt_struct(uint32_t state)
+{
+	static _Alignas(64) unsigned char b[TT_STRUCT_BYTES];
+
+	memset(b, state == TT_STRUCT_CANARY ? TT_CANARY : 0, sizeof b);
+	return b;
+}
+
+static inline const char *tt_struct_check(void *h, const struct tt_row *row, int64_t got)
+{
+	const unsigned char *b = h;
+
+	(void)got;
+	if (row->state != TT_STRUCT_CANARY)
+		return NULL;
+	for (size_t i = 0; i < TT_STRUCT_BYTES; i++)
+		if (b[i] != TT_CANARY)
+			return "init wrote into a struct it refused";
+	return NULL;
+}
+
 /* ---- strategies that are refused ------------------------------------------- */
 
 /*
@@ -356,5 +451,100 @@ static inline const rmpsc_wait *tt_wait_e2big(uint64_t i)
 	u.b[t[i].at] = t[i].byte;
 	return &u.w;
 }
+
+/* A refused strategy for the rows that take one: v indexes
+ * tt_wait_einval(), from 100 on tt_wait_e2big(). */
+static inline const rmpsc_wait *tt_bad_wait(uint64_t v)
+{
+	return v >= 100 ? tt_wait_e2big(v - 100) : tt_wait_einval(v);
+}
+
+#define TT_WAIT_EINVAL_ALL TT_RANGE(0, TT_WAIT_EINVAL_N)
+#define TT_WAIT_E2BIG_ALL TT_RANGE(100, 100 + TT_WAIT_E2BIG_N)
+
+/* ---- the producer calls: one set for every producer handle ------------------- */
+
+/*
+ * ring.h's producer calls exist under the same names for the MPSC/MPMC
+ * producer (rmpsc_producer_*) and the SPMC channel (rmpsc_spmc_*), with
+ * the same argument checks. TT_PRODUCER_CALLS(obj) makes their adapters
+ * tt_<obj>_* once for either, TT_PRODUCER_ROWS(obj) lists the rows: each
+ * call with a bad handle (TT_BAD), and on the table's live fixture in
+ * state 0 with a NULL pointer, nothing reserved, a count above INT32_MAX
+ * or a refused strategy. The _timed reserve (not an SPMC call) has its own
+ * pair, TT_RESERVE_TIMED_CALLS / _ROWS.
+ */
+static inline uint64_t *tt_items(void)
+{
+	static uint64_t v[4] = { 1, 2, 3, 4 };
+
+	return v;
+}
+
+static inline rmpsc_span *tt_span(void)
+{
+	static rmpsc_span s;
+
+	return &s;
+}
+
+#define TT_PRODUCER_CALLS(obj)                                                 \
+	TT_CALL(tt_##obj##_reserve, rmpsc_##obj##_reserve(h, 1, tt_span()))    \
+	TT_CALL(tt_##obj##_commit, rmpsc_##obj##_commit(h, (uint32_t)v))       \
+	TT_CALL(tt_##obj##_push, rmpsc_##obj##_push(h, tt_items()))            \
+	TT_CALL(tt_##obj##_push_n, rmpsc_##obj##_push_n(h, tt_items(), (uint32_t)v)) \
+	TT_CALL(tt_##obj##_push_timed, rmpsc_##obj##_push_timed(h, tt_items(), 0, NULL)) \
+	TT_CALL(tt_##obj##_push_n_timed,                                       \
+		rmpsc_##obj##_push_n_timed(h, tt_items(), (uint32_t)v, 0, NULL)) \
+	TT_CALL(tt_##obj##_reserve_null, rmpsc_##obj##_reserve(h, 1, NULL))    \
+	TT_CALL(tt_##obj##_push_null, rmpsc_##obj##_push(h, NULL))             \
+	TT_CALL(tt_##obj##_push_n_null, rmpsc_##obj##_push_n(h, NULL, 1))      \
+	TT_CALL(tt_##obj##_push_timed_null, rmpsc_##obj##_push_timed(h, NULL, 0, NULL)) \
+	TT_CALL(tt_##obj##_push_n_timed_null,                                  \
+		rmpsc_##obj##_push_n_timed(h, NULL, 1, 0, NULL))               \
+	TT_CALL(tt_##obj##_push_timed_w,                                       \
+		rmpsc_##obj##_push_timed(h, tt_items(), 0, tt_bad_wait(v)))    \
+	TT_CALL(tt_##obj##_push_n_timed_w,                                     \
+		rmpsc_##obj##_push_n_timed(h, tt_items(), 1, 0, tt_bad_wait(v)))
+
+#define TT_PRODUCER_ROWS(obj)                                                  \
+	TT_ROW("reserve", tt_##obj##_reserve, -EBADF, TT_BAD),                 \
+	TT_ROW("commit", tt_##obj##_commit, -EBADF, TT_BAD, TT_VALS(1, 0)),    \
+	TT_ROW("push", tt_##obj##_push, -EBADF, TT_BAD),                       \
+	TT_ROW("push_n", tt_##obj##_push_n, -EBADF, TT_BAD, TT_VALS(2, 0)),    \
+	TT_ROW("push_timed", tt_##obj##_push_timed, -EBADF, TT_BAD),           \
+	TT_ROW("push_n_timed", tt_##obj##_push_n_timed, -EBADF, TT_BAD, TT_VALS(2)), \
+	TT_ROW("reserve: out NULL", tt_##obj##_reserve_null, -EINVAL, 0),      \
+	TT_ROW("push: item NULL", tt_##obj##_push_null, -EINVAL, 0),           \
+	TT_ROW("push_n: items NULL", tt_##obj##_push_n_null, -EINVAL, 0),      \
+	TT_ROW("commit: nothing reserved", tt_##obj##_commit, -EINVAL, 0, TT_VALS(1)), \
+	TT_ROW("push_timed: item NULL", tt_##obj##_push_timed_null, -EINVAL, 0), \
+	TT_ROW("push_n_timed: items NULL", tt_##obj##_push_n_timed_null, -EINVAL, 0), \
+	TT_ROW("push_n_timed: n above INT32_MAX", tt_##obj##_push_n_timed, -EINVAL, 0, \
+	       TT_VALS(UINT32_MAX, (uint64_t)INT32_MAX + 1)),                  \
+	TT_ROW("push_timed: w invalid", tt_##obj##_push_timed_w, -EINVAL, 0,   \
+	       TT_WAIT_EINVAL_ALL),                                            \
+	TT_ROW("push_n_timed: w invalid", tt_##obj##_push_n_timed_w, -EINVAL, 0, \
+	       TT_WAIT_EINVAL_ALL),                                            \
+	TT_ROW("push_timed: w too large", tt_##obj##_push_timed_w, -E2BIG, 0,  \
+	       TT_WAIT_E2BIG_ALL),                                             \
+	TT_ROW("push_n_timed: w too large", tt_##obj##_push_n_timed_w, -E2BIG, 0, \
+	       TT_WAIT_E2BIG_ALL)
+
+#define TT_RESERVE_TIMED_CALLS(obj)                                            \
+	TT_CALL(tt_##obj##_reserve_timed,                                      \
+		rmpsc_##obj##_reserve_timed(h, 1, tt_span(), 0, NULL))         \
+	TT_CALL(tt_##obj##_reserve_timed_null,                                 \
+		rmpsc_##obj##_reserve_timed(h, 1, NULL, 0, NULL))              \
+	TT_CALL(tt_##obj##_reserve_timed_w,                                    \
+		rmpsc_##obj##_reserve_timed(h, 1, tt_span(), 0, tt_bad_wait(v)))
+
+#define TT_RESERVE_TIMED_ROWS(obj)                                             \
+	TT_ROW("reserve_timed", tt_##obj##_reserve_timed, -EBADF, TT_BAD),     \
+	TT_ROW("reserve_timed: out NULL", tt_##obj##_reserve_timed_null, -EINVAL, 0), \
+	TT_ROW("reserve_timed: w invalid", tt_##obj##_reserve_timed_w, -EINVAL, 0, \
+	       TT_WAIT_EINVAL_ALL),                                            \
+	TT_ROW("reserve_timed: w too large", tt_##obj##_reserve_timed_w, -E2BIG, 0, \
+	       TT_WAIT_E2BIG_ALL)
 
 #endif /* RMPSC_TESTS_TEST_TABLE_H */

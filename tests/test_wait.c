@@ -57,14 +57,6 @@ static const uint32_t all_kinds[] = {
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 
-static const char *kind_name(uint32_t k)
-{
-	static const char *const names[] = { "SPIN",  "YIELD",    "SLEEP",
-					     "BLOCK", "DEADLINE", "BACKOFF" };
-
-	return k < sizeof names / sizeof names[0] ? names[k] : "?";
-}
-
 /*
  * A valid strategy of @kind for the threaded cases: DEADLINE gets a bound
  * far above any delay of the test (so only the call's timeout matters),
@@ -396,23 +388,7 @@ enum { FIX_CAP = 4 };
 
 static int setup_ring(void **state)
 {
-	rmpsc_ring_config cfg;
-	rmpsc_ring *r = NULL;
-
-	if (rmpsc_ring_config_init(&cfg, sizeof cfg))
-		return -1;
-	cfg.capacity = FIX_CAP;
-	cfg.elem_size = 8;
-	if (rmpsc_ring_create(&cfg, &r))
-		return -1;
-	*state = r;
-	return 0;
-}
-
-static int teardown_ring(void **state)
-{
-	rmpsc_ring_destroy(*state);
-	return 0;
+	return ring_fixture(state, FIX_CAP);
 }
 
 /* ======================================================================== */
@@ -478,54 +454,6 @@ static void test_wait_init_with_larger_size_and_zero_tail_validates(void **state
 }
 
 /* ======================================================================== */
-/* rmpsc_wait_validate                                                      */
-/* ======================================================================== */
-
-/* sleep_ns is SLEEP's field: the other kinds do not look at it. */
-static void test_wait_validate_other_kinds_ignore_sleep_ns(void **state)
-{
-	(void)state;
-	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
-		rmpsc_wait w;
-
-		if (k == RMPSC_WAIT_SLEEP)
-			continue;
-		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
-		w.sleep_ns = 0;
-		assert_ret(rmpsc_wait_validate(&w), 0);
-		w.sleep_ns = -1;
-		assert_ret(rmpsc_wait_validate(&w), 0);
-	}
-}
-
-static void test_wait_validate_other_kinds_ignore_timeout_ns(void **state)
-{
-	(void)state;
-	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
-		rmpsc_wait w;
-
-		if (k == RMPSC_WAIT_DEADLINE)
-			continue;
-		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
-		w.timeout_ns = -1;
-		assert_ret(rmpsc_wait_validate(&w), 0);
-	}
-}
-
-static void test_wait_validate_with_zero_counts_accepts(void **state)
-{
-	(void)state;
-	for (uint32_t k = 0; k <= RMPSC_WAIT_KIND_MAX; k++) {
-		rmpsc_wait w;
-
-		assert_ret(rmpsc_wait_init(&w, sizeof w, k), 0);
-		w.spin_count = 0;
-		w.yield_count = 0;
-		assert_ret(rmpsc_wait_validate(&w), 0);
-	}
-}
-
-/* ======================================================================== */
 /* argument checks: rmpsc_wait and rmpsc_backoff                            */
 /* ======================================================================== */
 
@@ -537,36 +465,17 @@ static void test_wait_validate_with_zero_counts_accepts(void **state)
  */
 
 enum {
-	W_CANARY, /* a buffer of CANARY bytes, larger than any size tried */
-	W_BLOCK,  /* zeros, with a BLOCK strategy of sizeof(rmpsc_wait) at the start */
+	W_CANARY = TT_STRUCT_CANARY, /* CANARY bytes, more than any size tried */
+	W_BLOCK, /* zeros, with a BLOCK strategy of sizeof(rmpsc_wait) at the start */
 };
-
-static union {
-	rmpsc_wait w;
-	unsigned char b[8192];
-	uint64_t align;
-} wbuf;
 
 static void *wait_fx(uint32_t state)
 {
-	if (state == W_CANARY) {
-		memset(wbuf.b, CANARY, sizeof wbuf.b);
-	} else {
-		memset(wbuf.b, 0, sizeof wbuf.b);
-		assert_ret(rmpsc_wait_init(&wbuf.w, sizeof wbuf.w, RMPSC_WAIT_BLOCK), 0);
-	}
-	return &wbuf.w;
-}
+	rmpsc_wait *w = tt_struct(state);
 
-static const char *wait_fx_check(void *h, const struct tt_row *row, int64_t got)
-{
-	(void)h;
-	(void)got;
-	if (row->state == W_CANARY)
-		for (size_t i = 0; i < sizeof wbuf.b; i++)
-			if (wbuf.b[i] != CANARY)
-				return "init wrote into a struct it refused";
-	return NULL;
+	if (state == W_BLOCK)
+		assert_ret(rmpsc_wait_init(w, sizeof *w, RMPSC_WAIT_BLOCK), 0);
+	return w;
 }
 
 /* The strategy at @h with one field changed, then validated. */
@@ -585,6 +494,14 @@ TT_CALL(wv_size, (((rmpsc_wait *)h)->size = (uint32_t)v, rmpsc_wait_validate(h))
 TT_CALL(wv_size_not_8, v % 8 ? wv_size(h, v) : TT_SKIP)
 TT_CALL(wv_kind, (((rmpsc_wait *)h)->kind = (uint32_t)v, rmpsc_wait_validate(h)))
 TT_CALL(wv_sleep, (wset(h, RMPSC_WAIT_SLEEP)->sleep_ns = (int64_t)v, rmpsc_wait_validate(h)))
+/* v = kind << 1 | which: a kind other than SLEEP with sleep_ns 0 or -1 */
+TT_CALL(wv_other_sleep, (v >> 1) == RMPSC_WAIT_SLEEP ? TT_SKIP :
+	(wset(h, (uint32_t)(v >> 1))->sleep_ns = -(int64_t)(v & 1), rmpsc_wait_validate(h)))
+TT_CALL(wv_other_timeout, v == RMPSC_WAIT_DEADLINE ? TT_SKIP :
+	(wset(h, (uint32_t)v)->timeout_ns = -1, rmpsc_wait_validate(h)))
+TT_CALL(wv_no_polls, (wset(h, (uint32_t)v)->spin_count = 0,
+		      ((rmpsc_wait *)h)->yield_count = 0,
+		      rmpsc_wait_validate(h)))
 TT_CALL(wv_deadline,
 	(wset(h, RMPSC_WAIT_DEADLINE)->timeout_ns = (int64_t)v, rmpsc_wait_validate(h)))
 
@@ -594,7 +511,7 @@ static int64_t wv_tail(void *h, uint64_t v)
 {
 	assert_ret(rmpsc_wait_init(h, 128, RMPSC_WAIT_BLOCK), 0);
 	if (v)
-		wbuf.b[v >> 1] = (v & 1) ? 0x80 : 1;
+		((unsigned char *)h)[v >> 1] = (v & 1) ? 0x80 : 1;
 	return rmpsc_wait_validate(h);
 }
 
@@ -602,7 +519,7 @@ static int64_t wv_tail(void *h, uint64_t v)
  * are. */
 static int64_t wv_ff_past(void *h, uint64_t v)
 {
-	memset(wbuf.b + sizeof wbuf.w, 0xff, 128 - sizeof wbuf.w);
+	memset((unsigned char *)h + sizeof(rmpsc_wait), 0xff, 128 - sizeof(rmpsc_wait));
 	return wv_size(h, v);
 }
 
@@ -634,6 +551,15 @@ static const struct tt_row wait_rows[] = {
 	       TT_VALS(0, W_I64(-1), W_I64(-50000), W_I64(INT64_MIN), 1000000001ull, INT64_MAX)),
 	TT_ROW("validate: SLEEP, sleep_ns within 1 ns..1 s", wv_sleep, 0, W_BLOCK,
 	       TT_VALS(1, 2, 50000, 999999999ull, 1000000000ull)),
+	TT_ROW("validate: another kind than SLEEP ignores sleep_ns (0, -1)",
+	       wv_other_sleep, 0,
+	       W_BLOCK, TT_RANGE(0, 2 * (RMPSC_WAIT_KIND_MAX + 1))),
+	TT_ROW("validate: another kind than DEADLINE ignores timeout_ns -1",
+	       wv_other_timeout, 0,
+	       W_BLOCK, TT_RANGE(0, RMPSC_WAIT_KIND_MAX + 1)),
+	TT_ROW("validate: every kind with spin_count and yield_count 0", wv_no_polls, 0,
+	       W_BLOCK,
+	       TT_RANGE(0, RMPSC_WAIT_KIND_MAX + 1)),
 	TT_ROW("validate: DEADLINE, timeout_ns negative", wv_deadline, -EINVAL, W_BLOCK,
 	       TT_VALS(W_I64(-1), W_I64(INT64_MIN))),
 	TT_ROW("validate: DEADLINE, timeout_ns 0 or more", wv_deadline, 0, W_BLOCK,
@@ -648,15 +574,8 @@ static const struct tt_row wait_rows[] = {
 	       TT_VALS(40)),
 };
 
-static void test_wait_calls_with_bad_argument_return_documented_code(void **state)
-{
-	static const struct tt_table t = {
-		"wait", wait_rows, TT_N(wait_rows), wait_fx, wait_fx_check, NULL, NULL, 0,
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_wait_calls_with_bad_argument_return_documented_code,
+	.name = "wait", TT_ROWS(wait_rows), .setup = wait_fx, .check = tt_struct_check)
 
 /* ---- rmpsc_backoff ---------------------------------------------------------- */
 
@@ -725,16 +644,9 @@ static const struct tt_row backoff_rows[] = {
 	TT_ROW("spin: _pad0 zero", bs_pad, 0, B_KEPT, TT_VALS(0)),
 };
 
-static void test_backoff_calls_with_bad_argument_return_einval(void **state)
-{
-	static const struct tt_table t = {
-		"backoff", backoff_rows, TT_N(backoff_rows), backoff_fx, backoff_fx_check, NULL,
-		NULL, 0,
-	};
-
-	(void)state;
-	tt_run(&t);
-}
+TT_TEST(test_backoff_calls_with_bad_argument_return_einval,
+	.name = "backoff", TT_ROWS(backoff_rows), .setup = backoff_fx,
+	.check = backoff_fx_check)
 
 /* ======================================================================== */
 /* rmpsc_backoff                                                            */
@@ -911,36 +823,34 @@ static void test_backoff_init_with_default_yield_limit_raises_it_to_spin_limit(v
 /* ring: timeout 0, short timeouts                                          */
 /* ======================================================================== */
 
+/* Every timed call of one side (@first..@last), with every kind and with
+ * the ring's strategy, where it would have to wait: -ETIMEDOUT after @t. */
+static void side_times_out(rmpsc_ring *r, int first, int last, int64_t t)
+{
+	for (size_t k = 0; k < N_KINDS; k++) {
+		rmpsc_wait w = strategy(all_kinds[k]);
+
+		for (int c = first; c <= last; c++)
+			expect_timeout(r, c, t, &w, wait_kind_name(all_kinds[k]));
+	}
+	for (int c = first; c <= last; c++)
+		expect_timeout(r, c, t, NULL, "ring strategy");
+}
+
 static void test_wait_producer_calls_when_full_with_zero_timeout_return_etimedout(
 	void **state)
 {
 	rmpsc_ring *r = *state;
 
 	fill(r, 0);
-	for (size_t k = 0; k < N_KINDS; k++) {
-		rmpsc_wait w = strategy(all_kinds[k]);
-
-		for (int c = C_RESERVE; c <= C_PUSH_N; c++) {
-			expect_timeout(r, c, 0, &w, kind_name(all_kinds[k]));
-			expect_timeout(r, c, 0, NULL, "ring strategy");
-		}
-	}
+	side_times_out(r, C_RESERVE, C_PUSH_N, 0);
 	ring_pop_seq(r, 0, FIX_CAP);
 }
 
 static void test_wait_consumer_calls_when_empty_with_zero_timeout_return_etimedout(
 	void **state)
 {
-	rmpsc_ring *r = *state;
-
-	for (size_t k = 0; k < N_KINDS; k++) {
-		rmpsc_wait w = strategy(all_kinds[k]);
-
-		for (int c = C_READABLE; c <= C_POP_N; c++) {
-			expect_timeout(r, c, 0, &w, kind_name(all_kinds[k]));
-			expect_timeout(r, c, 0, NULL, "ring strategy");
-		}
-	}
+	side_times_out(*state, C_READABLE, C_POP_N, 0);
 }
 
 /* Timeout 0 is a try: it succeeds whenever the try call would. */
@@ -967,14 +877,7 @@ static void test_wait_producer_calls_when_full_with_short_timeout_return_etimedo
 	rmpsc_ring *r = *state;
 
 	fill(r, 0);
-	for (size_t k = 0; k < N_KINDS; k++) {
-		rmpsc_wait w = strategy(all_kinds[k]);
-
-		for (int c = C_RESERVE; c <= C_PUSH_N; c++)
-			expect_timeout(r, c, 2 * MS, &w, kind_name(all_kinds[k]));
-	}
-	for (int c = C_RESERVE; c <= C_PUSH_N; c++)
-		expect_timeout(r, c, 2 * MS, NULL, "ring strategy");
+	side_times_out(r, C_RESERVE, C_PUSH_N, 2 * MS);
 	expect_timeout(r, C_PUSH, 1, NULL, "1 ns");
 	ring_pop_seq(r, 0, FIX_CAP);
 }
@@ -982,17 +885,8 @@ static void test_wait_producer_calls_when_full_with_short_timeout_return_etimedo
 static void test_wait_consumer_calls_when_empty_with_short_timeout_return_etimedout(
 	void **state)
 {
-	rmpsc_ring *r = *state;
-
-	for (size_t k = 0; k < N_KINDS; k++) {
-		rmpsc_wait w = strategy(all_kinds[k]);
-
-		for (int c = C_READABLE; c <= C_POP_N; c++)
-			expect_timeout(r, c, 2 * MS, &w, kind_name(all_kinds[k]));
-	}
-	for (int c = C_READABLE; c <= C_POP_N; c++)
-		expect_timeout(r, c, 2 * MS, NULL, "ring strategy");
-	expect_timeout(r, C_POP, 1, NULL, "1 ns");
+	side_times_out(*state, C_READABLE, C_POP_N, 2 * MS);
+	expect_timeout(*state, C_POP, 1, NULL, "1 ns");
 }
 
 /* A spin/yield-only strategy and one that idles at once still honour the
@@ -1006,10 +900,10 @@ static void test_wait_timeout_with_zero_counts_returns_etimedout(void **state)
 
 		w.spin_count = 0;
 		w.yield_count = 0;
-		expect_timeout(r, C_POP, 3 * MS, &w, kind_name(all_kinds[k]));
+		expect_timeout(r, C_POP, 3 * MS, &w, wait_kind_name(all_kinds[k]));
 		w.spin_count = 100000;
 		w.yield_count = 0;
-		expect_timeout(r, C_POP, 3 * MS, &w, kind_name(all_kinds[k]));
+		expect_timeout(r, C_POP, 3 * MS, &w, wait_kind_name(all_kinds[k]));
 	}
 }
 
@@ -1413,7 +1307,8 @@ static void test_wait_every_kind_succeeds_when_other_side_acts_later(void **stat
 			assert_ret(rmpsc_ring_reset(r), 0);
 			if (prod)
 				fill(r, 0);
-			snprintf(what, sizeof what, "%s %s(-1)", kind_name(all_kinds[k]),
+			snprintf(what, sizeof what, "%s %s(-1)",
+				 wait_kind_name(all_kinds[k]),
 				 call_names[c]);
 			guard_start(&g, what, r, NULL);
 			helper_start(&h, r, 3 * MS, 4242, 1, &op);
@@ -1737,7 +1632,7 @@ static void test_wait_close_from_third_thread_wakes_blocked_producer_and_consume
 			assert_ret(rmpsc_ring_reset(empty), 0);
 			fill(full, 0);
 			snprintf(what, sizeof what, "close of %s %s / %s",
-				 k < N_KINDS ? kind_name(all_kinds[k]) : "NULL",
+				 k < N_KINDS ? wait_kind_name(all_kinds[k]) : "NULL",
 				 call_names[C_RESERVE + c], call_names[C_READABLE + c]);
 			guard_start(&g, what, NULL, NULL);
 			blocked_start(&p, full, C_RESERVE + c, wp);
@@ -1847,10 +1742,10 @@ static void test_wait_signals_during_wait_neither_interrupt_nor_shorten_it(void 
 		assert_int_equal(pthread_join(s.t, NULL), 0);
 		if (s.rc != -ETIMEDOUT)
 			fail_msg("%s pop_timed(20 ms) with %d signals returned %d (%s)",
-				 kind_name(all_kinds[k]), sent, s.rc, errname(s.rc));
+				 wait_kind_name(all_kinds[k]), sent, s.rc, errname(s.rc));
 		if (s.elapsed < s.timeout)
 			fail_msg("%s pop_timed(20 ms) with signals returned after "
-				 "%" PRId64 " ns", kind_name(all_kinds[k]), s.elapsed);
+				 "%" PRId64 " ns", wait_kind_name(all_kinds[k]), s.elapsed);
 
 		/* Unlimited: signals, then the element. */
 		s.timeout = -1;
@@ -1867,7 +1762,7 @@ static void test_wait_signals_during_wait_neither_interrupt_nor_shorten_it(void 
 		guard_check(&g);
 		if (s.rc != 0)
 			fail_msg("%s pop_timed(-1) with signals returned %d (%s)",
-				 kind_name(all_kinds[k]), s.rc, errname(s.rc));
+				 wait_kind_name(all_kinds[k]), s.rc, errname(s.rc));
 		assert_int_equal(s.v, 1234);
 	}
 	assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
@@ -1993,7 +1888,7 @@ static void test_wait_timed_call_with_null_uses_ring_strategy(void **state)
 
 /* ------------------------------------------------------------------------ */
 
-#define RING_CASE(f) cmocka_unit_test_setup_teardown(f, setup_ring, teardown_ring)
+#define RING_CASE(f) cmocka_unit_test_setup_teardown(f, setup_ring, ring_fixture_free)
 
 int main(void)
 {
@@ -2003,9 +1898,6 @@ int main(void)
 		cmocka_unit_test(test_wait_init_with_v1_size_writes_nothing_past_size),
 		cmocka_unit_test(test_wait_init_with_larger_size_and_zero_tail_validates),
 		/* rmpsc_wait_validate */
-		cmocka_unit_test(test_wait_validate_other_kinds_ignore_sleep_ns),
-		cmocka_unit_test(test_wait_validate_other_kinds_ignore_timeout_ns),
-		cmocka_unit_test(test_wait_validate_with_zero_counts_accepts),
 		cmocka_unit_test(test_wait_calls_with_bad_argument_return_documented_code),
 		/* rmpsc_backoff */
 		cmocka_unit_test(test_backoff_init_with_zero_limits_takes_defaults),
