@@ -17,6 +17,10 @@ elseif(NOT RMPSC_SANITIZE STREQUAL "")
   message(FATAL_ERROR "RMPSC_SANITIZE must be address, thread or empty")
 endif()
 if(_san)
+  # The sanitizer builds are the debug builds: internal assertions on
+  # (RMPSC__ASSERT in src/internal.h), in the library and in the tests
+  # that include its internal headers.
+  add_compile_definitions(RMPSC_DEBUG_ASSERT=1)
   add_compile_options(${_san})
   add_link_options(${_san})
 endif()

@@ -51,3 +51,13 @@ void rmpsc__debug_log(const char *file, int line, const char *cond, int err)
 	fprintf(stderr, "ringmpsc: %s:%d: %s -> %s\n", file, line, cond, rmpsc_strerror(err));
 }
 #endif
+
+#ifdef RMPSC_DEBUG_ASSERT
+#include <stdlib.h>
+
+void rmpsc__assert_fail(const char *file, int line, const char *cond)
+{
+	fprintf(stderr, "ringmpsc: %s:%d: internal assertion failed: %s\n", file, line, cond);
+	abort();
+}
+#endif

@@ -34,6 +34,21 @@ void rmpsc__debug_log(const char *file, int line, const char *cond, int err);
 #define RMPSC__LOG(cond, err) ((void)0)
 #endif
 
+/* Debug builds (RMPSC_DEBUG_ASSERT: the sanitizer configurations): an
+ * internal invariant that no caller can break through the API; a failure
+ * prints where and aborts (error.c). Nothing in other builds. */
+#ifdef RMPSC_DEBUG_ASSERT
+RMPSC__INTERNAL void rmpsc__assert_fail(const char *file, int line, const char *cond)
+	__attribute__((noreturn, cold));
+#define RMPSC__ASSERT(cond)                                                    \
+	do {                                                                   \
+		if (RMPSC__UNLIKELY(!(cond)))                                  \
+			rmpsc__assert_fail(__FILE__, __LINE__, #cond);         \
+	} while (0)
+#else
+#define RMPSC__ASSERT(cond) ((void)0)
+#endif
+
 /* Early return with a negative errno (zstd's RETURN_ERROR_IF). */
 #define RMPSC__CHECK(cond, err)                                                \
 	do {                                                                   \
@@ -162,26 +177,31 @@ void rmpsc__mem_unmap(void *p, size_t mapped_len);
  * sleeper registers in a waiter count, issues a full barrier, re-checks,
  * sleeps; the waker publishes, issues a barrier, and makes a system call
  * only if it sees a registered waiter. The waker's side is on every hot
- * path, so it is asymmetric where the kernel allows: the sleeper's barrier
- * is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full fence
- * on every CPU that runs a thread of this process, and the waker's is then
- * only a compiler barrier. Without membarrier both sides use seq_cst
- * fences. rmpsc__asym_barrier says which (set once, at load time).
+ * path, so it is asymmetric where the kernel allows (RMPSC__BARRIER_ASYM):
+ * the sleeper's barrier is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED),
+ * which runs a full fence on every CPU that runs a thread of this process,
+ * and the waker's is then only a compiler barrier. That orders nothing
+ * for a thread of another process, so the mode is a setting of each ring
+ * (and notifier), not of the library: RMPSC__BARRIER_FENCE puts seq_cst
+ * fences on both sides, correct whoever the other side is, and is what a
+ * process without membarrier uses everywhere. rmpsc__barrier_mode is the
+ * best mode for this process's own objects (set once, at load time).
  */
+enum { RMPSC__BARRIER_FENCE = 0, RMPSC__BARRIER_ASYM = 1 };
 struct rmpsc_wait;
-extern RMPSC__INTERNAL int rmpsc__asym_barrier;
+extern RMPSC__INTERNAL uint32_t rmpsc__barrier_mode;
 
 /* The waker's half: orders the caller's earlier stores before its later
  * loads of a waiter count, as seen by a sleeper that ran
- * rmpsc__heavy_barrier(). */
-static inline void rmpsc__light_barrier(void)
+ * rmpsc__heavy_barrier() in the same @mode. */
+static inline void rmpsc__light_barrier(uint32_t mode)
 {
-	if (RMPSC__LIKELY(rmpsc__asym_barrier))
+	if (RMPSC__LIKELY(mode == RMPSC__BARRIER_ASYM))
 		atomic_signal_fence(memory_order_seq_cst);
 	else
 		atomic_thread_fence(memory_order_seq_cst);
 }
-RMPSC__INTERNAL void rmpsc__heavy_barrier(void);
+RMPSC__INTERNAL void rmpsc__heavy_barrier(uint32_t mode);
 
 /* Absolute CLOCK_MONOTONIC deadline in ns for a relative timeout: negative
  * means none (UINT64_MAX). */

@@ -321,7 +321,7 @@ struct take {
 };
 
 /* Claim from one ring, read, complete. The count, -EAGAIN or -EPIPE. */
-static int take_ring(rc_t *rc, const struct take *tk)
+static int take_ring(rmpsc__rcore *rc, const struct take *tk)
 {
 	uint64_t pos;
 	int k = rc_mc_claim(rc, tk->n, &pos);
@@ -371,7 +371,7 @@ static int mc_take(rmpsc_consumer *c, const struct take *tk)
 	base = c->index % c->nshard;
 	nown = base < n ? (n - 1 - base) / c->nshard + 1 : 0;
 	for (uint32_t t = 0; t < nown && t < 4; t++) {
-		rc_t *rc = rmpsc__ringset_ring(rs, base + ((c->cursor + t) % nown) * c->nshard);
+		rmpsc__rcore *rc = rmpsc__ringset_ring(rs, base + ((c->cursor + t) % nown) * c->nshard);
 
 		if (rmpsc__ring_free(rc))
 			continue;
@@ -398,7 +398,7 @@ static int mc_take(rmpsc_consumer *c, const struct take *tk)
 	 * with closed seen above, is final for the channel. */
 	start = (uint32_t)(xs(&c->rng) % n);
 	for (uint32_t i = 0; i < n; i++) {
-		rc_t *rc = rmpsc__ringset_ring(rs, (start + i) % n);
+		rmpsc__rcore *rc = rmpsc__ringset_ring(rs, (start + i) % n);
 
 		if (rmpsc__ring_free(rc))
 			continue;
@@ -466,6 +466,7 @@ static int mc_wait(rmpsc_consumer *c, struct mc_try *t, int64_t timeout_ns,
 		.closed = &mc->rs.closed,
 		.waiters = &mc->cons_waiters,
 		.seq = &mc->cons_seq,
+		.barrier = mc->rs.barrier,
 	};
 	rmpsc_wait w;
 	int r = rmpsc__wait_resolve(uw, &mc->wait, &w);
@@ -502,40 +503,30 @@ int rmpsc_consumer_consume_timed(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn 
 
 /* ---- lifecycle, status --------------------------------------------------- */
 
-int rmpsc_spmc_close(rmpsc_spmc *ch)
-{
-	SPMC_CHECK(ch);
-	rmpsc__ringset_close(&ch->ch.mc.rs);
-	return 0;
-}
+/*
+ * rmpsc_spmc_close/_len/_is_drained and their rmpsc_mpmc_ twins: the same
+ * calls on the channel's set of rings, behind each type's handle check, so
+ * one definition expanded for both types.
+ */
+#define MC_STATUS_CALLS(kind, KIND)                                            \
+	int rmpsc_##kind##_close(rmpsc_##kind *ch)                             \
+	{                                                                      \
+		KIND##_CHECK(ch);                                              \
+		rmpsc__ringset_close(&ch->ch.mc.rs);                           \
+		return 0;                                                      \
+	}                                                                      \
+                                                                               \
+	int64_t rmpsc_##kind##_len(const rmpsc_##kind *ch)                     \
+	{                                                                      \
+		KIND##_CHECK(ch);                                              \
+		return rmpsc__ringset_len(&ch->ch.mc.rs);                      \
+	}                                                                      \
+                                                                               \
+	int rmpsc_##kind##_is_drained(const rmpsc_##kind *ch)                  \
+	{                                                                      \
+		KIND##_CHECK(ch);                                              \
+		return rmpsc__ringset_is_drained(&ch->ch.mc.rs);               \
+	}
 
-int rmpsc_mpmc_close(rmpsc_mpmc *ch)
-{
-	MPMC_CHECK(ch);
-	rmpsc__ringset_close(&ch->ch.mc.rs);
-	return 0;
-}
-
-int64_t rmpsc_spmc_len(const rmpsc_spmc *ch)
-{
-	SPMC_CHECK(ch);
-	return rmpsc__ringset_len(&ch->ch.mc.rs);
-}
-
-int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch)
-{
-	MPMC_CHECK(ch);
-	return rmpsc__ringset_len(&ch->ch.mc.rs);
-}
-
-int rmpsc_spmc_is_drained(const rmpsc_spmc *ch)
-{
-	SPMC_CHECK(ch);
-	return rmpsc__ringset_is_drained(&ch->ch.mc.rs);
-}
-
-int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch)
-{
-	MPMC_CHECK(ch);
-	return rmpsc__ringset_is_drained(&ch->ch.mc.rs);
-}
+MC_STATUS_CALLS(spmc, SPMC)
+MC_STATUS_CALLS(mpmc, MPMC)

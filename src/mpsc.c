@@ -181,14 +181,14 @@ int rmpsc_producer_id(const rmpsc_producer *p)
 
 /* Metrics after a producer call: published @n elements in one batch, or
  * found no room. One flag test when metrics are off. */
-static RMPSC__ALWAYS_INLINE int prod_done(rc_t *rc, int ret, uint64_t n)
+static RMPSC__ALWAYS_INLINE int prod_done(rmpsc__rcore *rc, int ret, uint64_t n)
 {
 	if (METRICS_ON(rc->flags & RC_F_METRICS)) {
 		if (ret == -EAGAIN || ret == -ETIMEDOUT) {
-			bump(&rc->m_full, 1);
+			bump(&rc->sh->m_full, 1);
 		} else if (ret >= 0 && n) {
-			bump(&rc->m_sent, n);
-			bump(&rc->m_batches, 1);
+			bump(&rc->sh->m_sent, n);
+			bump(&rc->sh->m_batches, 1);
 		}
 	}
 	return ret;
@@ -208,17 +208,17 @@ int rmpsc_producer_reserve(rmpsc_producer *p, uint32_t n, rmpsc_span *out)
  * paths, frame-free for push; counting after the call inline would give
  * every call a stack frame to keep the handle across it.
  */
-static __attribute__((noinline)) int commit_metrics(rc_t *rc, uint32_t n)
+static __attribute__((noinline)) int commit_metrics(rmpsc__rcore *rc, uint32_t n)
 {
 	return prod_done(rc, rc_commit(rc, n), n);
 }
 
-static __attribute__((noinline)) int push_metrics(rc_t *rc, const void *item)
+static __attribute__((noinline)) int push_metrics(rmpsc__rcore *rc, const void *item)
 {
 	return prod_done(rc, rc_push1_fast(rc, item), 1);
 }
 
-static __attribute__((noinline)) int push_n_metrics(rc_t *rc, const void *items, uint32_t n)
+static __attribute__((noinline)) int push_n_metrics(rmpsc__rcore *rc, const void *items, uint32_t n)
 {
 	int k = rc_push_n(rc, items, n, false);
 
@@ -322,7 +322,7 @@ static void handler_exit(rmpsc_mpsc *ch, uint32_t run)
 
 /* Hand one ring's span to the handler, then release it: the count, or the
  * ring's -EAGAIN / -EPIPE. */
-static int deliver(rmpsc_mpsc *ch, rc_t *rc, const struct round *rd, uint32_t lim)
+static int deliver(rmpsc_mpsc *ch, rmpsc__rcore *rc, const struct round *rd, uint32_t lim)
 {
 	uint64_t t0 = 0;
 	rmpsc_span s;
@@ -385,7 +385,7 @@ again:
 	for (k = 0; k < n && done < rd->max; k++) {
 		uint32_t i = start + k < n ? start + k : start + k - n;
 		struct mpsc_skip *sk = &ch->skip[i];
-		rc_t *rc = &ch->rs.dir[i]->core;
+		rmpsc__rcore *rc = &ch->rs.dir[i]->core;
 		uint64_t want = rd->max - done;
 		uint32_t lim = want > INT32_MAX ? INT32_MAX : (uint32_t)want;
 		int got;
@@ -542,7 +542,8 @@ static RMPSC__ALWAYS_INLINE void pop_metrics(rmpsc_mpsc *ch)
 }
 
 /* A pop from the run's ring succeeded. */
-static RMPSC__ALWAYS_INLINE int pop_hit(rmpsc_mpsc *ch, const rc_t *rc, uint32_t *producer_id)
+static RMPSC__ALWAYS_INLINE int pop_hit(rmpsc_mpsc *ch, const rmpsc__rcore *rc,
+					uint32_t *producer_id)
 {
 	ch->pop_run--;
 	ch->rd_ring = -1;
@@ -565,7 +566,7 @@ static __attribute__((noinline)) int pop_slow(rmpsc_mpsc *ch, void *item, uint32
 	/* A handler's re-entry arrives here: handler_enter() empties the run. */
 	RMPSC__CHECK(ch->in_handler, -EBUSY);
 	if (run) {
-		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
+		rmpsc__rcore *rc = &ch->rs.dir[ch->pop_ring]->core;
 
 		if (rc_pop1_fast(rc, item) == 0)
 			return pop_hit(ch, rc, producer_id);
@@ -603,15 +604,14 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 	MPSC_CHECK(ch);
 	RMPSC__CHECK(!item, -EINVAL);
 	if (RMPSC__LIKELY(ch->pop_run)) {
-		rc_t *rc = &ch->rs.dir[ch->pop_ring]->core;
+		rmpsc__rcore *rc = &ch->rs.dir[ch->pop_ring]->core;
 		uint64_t h = rc_head(rc);
 
 		if (RMPSC__LIKELY(h != rc->cached_tail && rc->esz == 8)) {
-			memcpy(item, rc_slot(rc, h), 8);
 			pop_hit(ch, rc, producer_id);
-			/* Last, so that its wake-up call is the only one left;
-			 * batched as rmpsc_ring_pop's (ring.h). */
-			rc_release_lazy(rc, h + 1);
+			/* The take last, so that its wake-up call is the only
+			 * one left; batched as rmpsc_ring_pop's (ring.h). */
+			rc_take8(rc, item, h, true);
 			return 0;
 		}
 	}
@@ -621,7 +621,7 @@ int rmpsc_mpsc_pop(rmpsc_mpsc *ch, void *item, uint32_t *producer_id)
 /* The span of the outstanding readable ring, again. */
 static int readable_again(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *id)
 {
-	rc_t *rc = &ch->rs.dir[ch->rd_ring]->core;
+	rmpsc__rcore *rc = &ch->rs.dir[ch->rd_ring]->core;
 	int k = rc_readable(rc, n, out);
 
 	if (k > 0) {
@@ -654,7 +654,7 @@ int rmpsc_mpsc_readable(rmpsc_mpsc *ch, uint32_t n, rmpsc_span *out, uint32_t *p
 
 int rmpsc_mpsc_advance(rmpsc_mpsc *ch, uint32_t n)
 {
-	rc_t *rc;
+	rmpsc__rcore *rc;
 
 	MPSC_CONS_CHECK(ch);
 	if (n == 0)
@@ -714,6 +714,7 @@ static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
 		.closed = &ch->rs.closed,
 		.waiters = &ch->cons_waiters,
 		.seq = &ch->cons_seq,
+		.barrier = ch->rs.barrier,
 		.sleep_fn = try_round_full,
 	};
 	uint64_t t0 = 0;
@@ -829,7 +830,7 @@ int rmpsc_mpsc_borrow(rmpsc_mpsc *ch, uint32_t n, rmpsc_borrow *out, uint32_t *p
 int rmpsc_mpsc_borrow_commit(rmpsc_mpsc *ch, uint64_t token)
 {
 	uint32_t id = rc_token_id(token);
-	rc_t *rc;
+	rmpsc__rcore *rc;
 
 	MPSC_CONS_CHECK(ch);
 	RMPSC__CHECK(id >= rmpsc__ringset_count(&ch->rs), -EINVAL);
@@ -846,9 +847,9 @@ int64_t rmpsc_mpsc_borrow_commit_all(rmpsc_mpsc *ch)
 	MPSC_CONS_CHECK(ch);
 	n = atomic_load_explicit(&ch->rs.nrings, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
-		rc_t *rc = &ch->rs.dir[i]->core;
+		rmpsc__rcore *rc = &ch->rs.dir[i]->core;
 
-		if (atomic_load_explicit(&rc->state, memory_order_acquire) == RING_ACTIVE)
+		if (atomic_load_explicit(&rc->sh->state, memory_order_acquire) == RING_ACTIVE)
 			total += rmpsc__rc_borrow_commit_all(rc);
 	}
 	return total;
@@ -956,15 +957,15 @@ int rmpsc_mpsc_stats(const rmpsc_mpsc *ch, rmpsc_mpsc_snapshot *ust, uint32_t si
 	st.rings = n;
 	st.closed = atomic_load_explicit(&ch->rs.closed, memory_order_acquire) != 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const rc_t *rc = &ch->rs.dir[i]->core;
+		const rmpsc__rcore *rc = &ch->rs.dir[i]->core;
 		uint64_t len = rc_len(rc);
 
 		st.pending += len;
 		if (len > st.pending_max)
 			st.pending_max = len;
-		st.sent += relaxed(&rc->m_sent);
-		st.batches_sent += relaxed(&rc->m_batches);
-		st.reserve_failures += relaxed(&rc->m_full);
+		st.sent += relaxed(&rc->sh->m_sent);
+		st.batches_sent += relaxed(&rc->sh->m_batches);
+		st.reserve_failures += relaxed(&rc->sh->m_full);
 	}
 	st.received = relaxed(&ch->m_received);
 	st.batches_received = relaxed(&ch->m_batches);

@@ -35,6 +35,7 @@
 struct rmpsc_notifier {
 	uint32_t magic;
 	int fd;
+	uint32_t barrier; /* RMPSC__BARRIER_* of N2's handshake */
 	/* Written by every signaller while the consumer is away: own line. */
 	alignas(RMPSC__CACHELINE) _Atomic uint32_t pending;
 	alignas(RMPSC__CACHELINE) _Atomic uint32_t armed;
@@ -68,6 +69,7 @@ RMPSC__COLD int rmpsc_notifier_create(uint32_t flags, rmpsc_notifier **out)
 	n->fd = fd;
 	atomic_init(&n->pending, 0);
 	atomic_init(&n->armed, 0);
+	n->barrier = rmpsc__barrier_mode;
 	n->magic = RMPSC__MAGIC_NOTIFIER;
 	*out = n;
 	return 0;
@@ -131,7 +133,7 @@ int rmpsc_notifier_signal(rmpsc_notifier *n)
 int rmpsc_notifier_signal_if_waiting(rmpsc_notifier *n)
 {
 	NOTIFIER_CHECK(n);
-	rmpsc__light_barrier(); /* N2 */
+	rmpsc__light_barrier(n->barrier); /* N2 */
 	if (!atomic_load_explicit(&n->armed, memory_order_relaxed))
 		return 0;
 	return notifier_signal(n);
@@ -141,7 +143,7 @@ int rmpsc_notifier_arm(rmpsc_notifier *n)
 {
 	NOTIFIER_CHECK(n);
 	atomic_store_explicit(&n->armed, 1, memory_order_relaxed);
-	rmpsc__heavy_barrier(); /* N2 */
+	rmpsc__heavy_barrier(n->barrier); /* N2 */
 	return 0;
 }
 

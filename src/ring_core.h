@@ -1,13 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one SPSC ring core: indices, free/available space, spans, copies,
- * close and the wake-up hooks of the blocking calls. Every ring-shaped
- * object (rmpsc_ring, and each per-producer ring of the channels) is a
- * struct rmpsc__rcore followed by its slots; the public wrappers only
- * validate handles and arguments.
+ * The one ring core, inline half: indices, free/available space, spans,
+ * copies, the fast paths and the wake-up hooks of the blocking calls. Its
+ * out-of-line half is ring_core.c (slow paths, borrows, multi-consumer
+ * release, the blocking calls of the core), its close protocol
+ * ring_close.c. Every ring-shaped object (rmpsc_ring, and each per-producer
+ * ring of the channels) is a private view (struct rmpsc__rcore: pointers,
+ * owner data, validated geometry, each side's cached indices) over a
+ * shared part (struct rmpsc__rshared: fixed-width, pointer-free: geometry,
+ * indices, futex words, close state) and the slots; the public wrappers
+ * only validate handles and arguments.
+ *
+ * Two helper families read a ring: the single consumer's (rc_take(),
+ * rc_pop1(), rc_advance(), rc_drain(), borrows; head runs through the
+ * private chead) and the claiming consumers' (rc_mc_*: claim, then
+ * completion through head itself). A ring is one or the other for life,
+ * told by mc_end (NULL: single consumer); debug builds assert that each
+ * helper is called on its own kind (rc_assert_sc(), rc_assert_mc()).
  *
  * Synchronization
  * ---------------
+ * The shared part (sh->): tail, head, claim, closed, final_tail, the
+ * waiter counts, the futex words, state and the metrics. The view: the
+ * rest, each side's own fields on lines of their own.
+ *
  * tail    written by the producer only (store-release E1); read by the
  *         producer relaxed (own index, single writer), by the consumers
  *         (seq_cst: E1's acquire and E7) when a cached copy shows too
@@ -15,21 +31,23 @@
  * head    written by the consumer only (store-release E2); read by the
  *         producer with acquire (E2) when its cached copy shows too little
  *         room. The consumer's own index is chead (below), never head.
- * closed  0 open, 1 closing, 3 deciding, 2 closed. Written by any thread
- *         through rmpsc__rc_close() (0 -> 1, seq_cst CAS) and by the
+ * closed  RC_OPEN, RC_CLOSING, RC_DECIDING, RC_CLOSED (0..3, in the order a
+ *         ring passes through them, ring_close.c). Written by any thread
+ *         through rmpsc__rc_close() (OPEN -> CLOSING, seq_cst CAS) and by the
  *         producer through rmpsc__rc_publish_closed(); then whichever
  *         of the closers and the producer decides the stream's end first
- *         (E7) takes it 1 -> 3 (seq_cst CAS), stores final_tail and 2
- *         (store-release E3); a reset writes 0 (release, after head: see
- *         rc_set_position()) with neither side running.
+ *         (E7) takes it CLOSING -> DECIDING (seq_cst CAS), stores
+ *         final_tail and CLOSED (store-release E3); a reset writes OPEN
+ *         (release, after head: see rc_set_position()) with neither
+ *         side running.
  *         Read by the producer relaxed before and after each publication
  *         (E7), and by the consumers with each tail read (seq_cst, E7) and
  *         when they find the ring empty (acquire, E3).
  * final_tail  the end of the stream: the tail a closer read after its
  *         heavy barrier, or the tail of the publication of a producer that
  *         found the close undecided (E7). Written once, by the thread that
- *         took closed to 3, before closed = 2; read after an acquire load
- *         of closed that saw 2.
+ *         took closed to DECIDING, before closed = CLOSED; read after an
+ *         acquire load of closed that saw CLOSED.
  * *cwait, prod_waiters
  *         incremented/decremented by a thread about to sleep on *cseq
  *         (consumer waiting for data) or prod_seq (producer waiting for
@@ -52,10 +70,10 @@
  *         RC_WAKE_NOTIFIER in the ring's wake word (seq_cst RMW); read with
  *         acquire (E6) by rmpsc__rc_wake_cons(), which a producer calls
  *         after a publication when it finds the wake word nonzero.
- * cached_head, resv, resv_pos   producer-private, plain.
+ * cached_head, resv, resv_pos   producer-private, plain (view group 1).
  * chead, cached_tail, otail, brd, nborrow, serial, blen[]   consumer-private,
- *         plain, on a
- *         line of their own (group 2b): chead is the consumer's position,
+ *         plain, on a line of their own (view group 2): chead is the
+ *         consumer's position,
  *         head its last publication; rc_pop1_fast() (rmpsc_ring_pop) lets
  *         chead run up to rel_mask ahead of head (published every
  *         rel_mask + 1 elements, at once when a producer is seen asleep,
@@ -74,8 +92,8 @@
  * E2 release: returns slots [old head, new head) to the producer; pairs with
  *    E2 acquire in rc_prod_free(), so the producer's next writes into those
  *    slots cannot be seen by (or overtake) the consumer's earlier reads.
- * E3 release: the decider's store of closed = 2; pairs with E3 acquire
- *    wherever a thread reads closed == 2 before final_tail: final_tail and
+ * E3 release: the decider's store of CLOSED; pairs with E3 acquire
+ *    wherever a thread reads CLOSED before final_tail: final_tail and
  *    every slot below it are then visible to it (a deciding closer read
  *    tail with seq_cst after the publications it covers; a deciding
  *    producer wrote those slots itself, before the store).
@@ -91,11 +109,11 @@
  * E7 close versus publication, with no store of the producer's beyond the
  *    slot and tail: the producer publishes first and looks at closed after
  *    (store tail; light barrier; load closed), a closer does the mirror
- *    image (closed = 1; heavy barrier; load tail), a Dekker handshake like
+ *    image (closed = CLOSING; heavy barrier; load tail), a Dekker handshake like
  *    E4. If the producer still sees the ring open, a closer's tail read
  *    sees its publication. Whoever decides the end first wins a CAS of
- *    closed from 1 to 3, stores final_tail, then 2: a closer decides the
- *    tail it read after its heavy barrier; the producer, when it finds the
+ *    closed from CLOSING to DECIDING, stores final_tail, then CLOSED: a
+ *    closer decides the tail it read after its heavy barrier; the producer, when it finds the
  *    close undecided after publishing, decides its own new tail (it is the
  *    only writer of tail, so nothing anyone read exceeds it, and its
  *    publication is then covered). A publication covered by final_tail
@@ -107,11 +125,11 @@
  *    seq_cst order; on x86-64 and arm64 the hardware gives it), so
  *    everything it delivers is covered. While the end is undecided it keeps
  *    to the last such tail (otail); multi-consumer rings, which share no
- *    such tail, report -EAGAIN; once closed is 2, final_tail is the tail.
+ *    such tail, report -EAGAIN; once closed is CLOSED, final_tail is the tail.
  *    So -EPIPE on the consumer side is final, every call that reported
  *    success is delivered before it, and nothing of a call that returned
  *    -EPIPE is ever delivered. Nobody waits for a heavy barrier: a thread
- *    that needs the end and finds it being decided (closed == 3) waits for
+ *    that needs the end and finds it being decided (DECIDING) waits for
  *    the decider's two stores, whether the decider is a closer or the
  *    producer. A producer whose covered publication found the ring closing
  *    skips its wake check: the close wakes every sleeper and signals the
@@ -151,176 +169,259 @@
  * RC_LAZY elements, on rings of at least RC_LAZY_MIN_CAP. */
 enum { RC_LAZY = 32, RC_LAZY_MIN_CAP = 1024 };
 
-struct rmpsc__rcore {
-	/* Group 0: read-mostly, shared by both sides. The first line holds
-	 * everything a hot path reads: the owner's magic (handle checks),
-	 * geometry, and the words the other side only writes when it goes to
-	 * sleep or attaches a notifier. */
-	uint32_t magic;
+/*
+ * The shared part: every word both sides of a ring read or write, and
+ * nothing else. Fixed-width fields only (no pointer, size_t or struct of
+ * the library's), at offsets pinned by tests/test_layout.c, so that the
+ * same bytes mean the same thing to a 32-bit and a 64-bit user, and to a
+ * process that maps them at another address (the shared-ring issue puts
+ * this part in a memfd). Groups are RMPSC__GROUP apart as before: what the
+ * producer writes, what the consumers write and what both only read never
+ * share a line.
+ */
+#define RC_SHARED_MAGIC 0x524d5353u /* "RMSS" */
+#define RC_SHARED_VERSION 1u
+
+struct rmpsc__rshared {
+	/* Group 0: identity and geometry (written once, at creation), then
+	 * the words the other side writes only when it goes to sleep,
+	 * attaches a notifier or closes. */
+	uint32_t magic;        /* RC_SHARED_MAGIC */
+	uint32_t version;      /* RC_SHARED_VERSION: the layout of this struct */
 	uint32_t esz;          /* bytes per slot */
-	uint64_t mask;         /* slots - 1 (slots: a power of two >= cap) */
+	uint32_t _pad0;
 	uint64_t cap;          /* most elements the ring holds */
-	unsigned char *data;   /* slot 0, cache-line aligned */
-	_Atomic uint32_t closed;
+	uint64_t slots;        /* a power of two >= cap */
+	_Atomic uint32_t closed;       /* RC_OPEN .. RC_CLOSED (ring_close.c) */
 	_Atomic uint32_t prod_waiters; /* producers registered to sleep (E4) */
-	/* The consumers' wake word (E4): &cons_waiters for a ring of its
+	_Atomic uint32_t cons_waiters; /* this ring's own consumer wake word (E4) */
+	_Atomic uint32_t state;        /* channel rings: in use or free (C1) */
+
+	/* Group 1: producer-written. */
+	alignas(RMPSC__GROUP) _Atomic uint64_t tail;
+
+	/* Group 2: consumer-written, read by producers. Multi-consumer rings
+	 * (SPMC, MPMC) also have the claim index, CAS by every consumer
+	 * (M1); there head is written by whichever consumer completes the
+	 * earliest run (M2). */
+	alignas(RMPSC__GROUP) _Atomic uint64_t head;
+	_Atomic uint64_t claim;
+
+	/* Group 3: cold, written by neither hot path. */
+	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
+	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
+	/* Where the close ended the stream (E7), valid once closed is
+	 * RC_CLOSED. */
+	alignas(RMPSC__CACHELINE) _Atomic uint64_t final_tail;
+	/* Metrics (channels with RMPSC_MPSC_F_METRICS), producer-written,
+	 * read relaxed by stats: elements, publications, calls without room. */
+	_Atomic uint64_t m_sent, m_batches, m_full;
+};
+typedef struct rmpsc__rshared rmpsc__rshared;
+
+_Static_assert(offsetof(rmpsc__rshared, state) + 4 <= RMPSC__CACHELINE,
+	       "the shared read-mostly words share one line");
+_Static_assert(offsetof(rmpsc__rshared, tail) == 1 * RMPSC__GROUP, "producer group at 128");
+_Static_assert(offsetof(rmpsc__rshared, head) == 2 * RMPSC__GROUP, "consumer group at 256");
+_Static_assert(sizeof(rmpsc__rshared) == 4 * RMPSC__GROUP, "the shared part is 512 bytes");
+
+/*
+ * The private view: what one user of a ring keeps for itself. Pointers
+ * into the ring (the shared part, slot 0, the wake words), the owner's
+ * handle data, validated copies of the geometry (the hot paths read them
+ * here, never from the shared part), and each side's cached indices. A
+ * ring of its own (rmpsc_ring) or of a channel is one mapping of view,
+ * shared part and slots; a ring mapped from another process will have
+ * one view per process over the same shared part.
+ */
+struct rmpsc__rcore {
+	/* Group 0: read-mostly. The first line holds everything a hot path
+	 * reads: the owner's magic (handle checks), geometry, and where the
+	 * shared words are. */
+	uint32_t magic;        /* the handle's (internal.h), first in every handle */
+	uint32_t esz;          /* copy of sh->esz */
+	uint64_t mask;         /* slots - 1 */
+	uint64_t cap;          /* copy of sh->cap */
+	unsigned char *data;   /* slot 0, cache-line aligned */
+	rmpsc__rshared *sh;
+	/* The consumers' wake word (E4): &sh->cons_waiters for a ring of its
 	 * own, the channel's sleeper count for a channel's ring. Nonzero
 	 * means "call rmpsc__rc_wake_cons() after publishing": the count of
 	 * registered sleepers, plus RC_WAKE_NOTIFIER while a notifier is
 	 * attached (rings of their own only). */
 	_Atomic uint32_t *cwait;
-	_Atomic uint32_t cons_waiters; /* this ring's own wake word */
 	uint32_t flags;        /* owner's creation flags (read on hot paths) */
 	/* The single-element pop publishes head when (head & rel_mask) == 0
 	 * (and whenever a producer sleeps, and before saying empty): 0 on
 	 * small and multi-consumer rings, every element. */
 	uint32_t rel_mask;
-	/* Second line of group 0: cold. */
-	alignas(RMPSC__CACHELINE) size_t map_len; /* bytes mapped for this ring */
-	_Atomic uint32_t *cseq; /* futex word consumers sleep on (E5): &cons_seq
-				 * or the channel's */
-	void *owner;           /* the channel of a channel's ring */
+	uint32_t barrier;      /* RMPSC__BARRIER_*: the E4/E7 handshakes' mode */
+	/* Second line: what the slow paths of both sides read. */
+	alignas(RMPSC__CACHELINE) _Atomic uint32_t *cseq; /* futex word consumers
+							  * sleep on (E5):
+							  * &sh->cons_seq or
+							  * the channel's */
 	struct rmpsc_notifier *_Atomic notifier; /* E6; read by the slow path */
-	_Atomic uint32_t state;   /* channel rings: in use or free (mpsc.c, C1) */
+	void *owner;           /* the channel of a channel's ring */
 	uint32_t id;           /* channel rings: index in the channel */
-	int32_t numa_node;
 
-	/* Group 1: producer-written. */
-	alignas(RMPSC__GROUP) _Atomic uint64_t tail;
-	uint64_t cached_head; /* last head seen by the producer */
+	/* Group 1: producer-private. */
+	alignas(RMPSC__GROUP) uint64_t cached_head; /* last head seen by the producer */
 	uint64_t resv;        /* reserved, not yet committed, from resv_pos on */
 	uint64_t resv_pos;    /* tail when the reservation was made: a push or a
 			       * commit that moves tail invalidates the rest */
 
-	/* Group 2: consumer-written, read by producers. */
-	alignas(RMPSC__GROUP) _Atomic uint64_t head;
-	/* Multi-consumer rings (SPMC, MPMC): the claim index, CAS by every
-	 * consumer (M1), and per slot the end position of the run that starts
-	 * there once it is complete (M2); NULL for single-consumer rings. */
-	_Atomic uint64_t claim;
-	_Atomic uint64_t *mc_end;
-
-	/* Group 2b: consumer-private. */
+	/* Group 2: consumer-private. */
 	alignas(RMPSC__GROUP) uint64_t chead; /* the consumer's position: head,
 					       * or up to rel_mask ahead of it */
 	uint64_t phead;       /* the last head the consumer published */
 	uint64_t cached_tail; /* last tail seen by the consumer */
 	uint64_t otail;       /* last tail the consumer may use (E7) */
-	/* Borrowed reads (consumer-private): read position, outstanding
+	/* Borrowed reads (single consumer): read position, outstanding
 	 * borrows, and per slot the length of the borrow starting there
 	 * (RC_BORROW_DONE set once committed; allocated at the first borrow). */
 	uint64_t brd;
 	uint32_t nborrow;     /* outstanding borrows, | RC_IN_HANDLER */
 	uint32_t serial;      /* tags this ring's borrow tokens (rc_token()) */
 	uint32_t *blen;
+	/* Multi-consumer rings: per slot the end position of the run that
+	 * starts there once it is complete (M2); NULL for single-consumer
+	 * rings, which is how the two families tell them apart. */
+	_Atomic uint64_t *mc_end;
 
-	/* Group 3: cold state written by neither hot path. */
-	alignas(RMPSC__GROUP) _Atomic uint32_t cons_seq; /* futex: data arrived (E5) */
-	_Atomic uint32_t prod_seq; /* futex: room freed (E5) */
-	rmpsc_wait wait;           /* the owner's default strategy */
+	/* Group 3: cold, written by neither hot path. */
+	alignas(RMPSC__GROUP) rmpsc_wait wait; /* the owner's default strategy */
 	/* 1 while a managed loop (loop.c) is this ring's consumer: a second
 	 * loop is refused. CAS by the starter, cleared by its stop. */
 	_Atomic uint32_t looped;
-	/* Where the close ended the stream (E7), valid once closed == 2. */
-	alignas(RMPSC__CACHELINE) _Atomic uint64_t final_tail;
-	/* Metrics (channels with RMPSC_MPSC_F_METRICS), producer-written,
-	 * read relaxed by stats: elements, publications, calls without room. */
-	_Atomic uint64_t m_sent, m_batches, m_full;
+	int32_t numa_node;
+	size_t map_len;        /* bytes mapped for this ring */
 };
+typedef struct rmpsc__rcore rmpsc__rcore;
 
-_Static_assert(offsetof(struct rmpsc__rcore, rel_mask) + 4 <= RMPSC__CACHELINE,
+_Static_assert(offsetof(rmpsc__rcore, barrier) + 4 <= RMPSC__CACHELINE,
 	       "the hot read-mostly fields share one line");
-_Static_assert(offsetof(struct rmpsc__rcore, blen) + sizeof(uint32_t *) <=
-		       offsetof(struct rmpsc__rcore, chead) + RMPSC__CACHELINE,
+_Static_assert(offsetof(rmpsc__rcore, mc_end) + sizeof(void *) <=
+		       offsetof(rmpsc__rcore, chead) + RMPSC__CACHELINE,
 	       "the consumer-private fields share one line");
-_Static_assert(offsetof(struct rmpsc__rcore, tail) == 1 * RMPSC__GROUP,
-	       "producer group at 128");
-_Static_assert(offsetof(struct rmpsc__rcore, head) == 2 * RMPSC__GROUP,
-	       "consumer group at 256");
-_Static_assert(sizeof(struct rmpsc__rcore) == 5 * RMPSC__GROUP,
-	       "slots that follow the core start on a 128-byte boundary");
+_Static_assert(sizeof(rmpsc__rcore) == 4 * RMPSC__GROUP,
+	       "the shared part that follows a view starts on a 128-byte boundary");
 
-/* closed: open; closing, the end not decided yet; one thread deciding it
- * (between its two stores, E7); closed, final_tail valid. */
-enum { RC_OPEN = 0, RC_CLOSING = 1, RC_CLOSED = 2, RC_DECIDING = 3 };
+/* A ring in one mapping: the view, the shared part, then the slots (the
+ * rings of this process: rmpsc_ring and a channel's producer rings). */
+struct rmpsc__rmap {
+	rmpsc__rcore core;
+	rmpsc__rshared sh;
+};
+#define RC_MAP_SIZE sizeof(struct rmpsc__rmap)
 
-typedef struct rmpsc__rcore rc_t;
+/* closed, in the order a ring passes through them (ring_close.c): open;
+ * closing, the end not decided yet; one thread deciding it (between its two
+ * stores, E7); closed, final_tail valid. */
+enum { RC_OPEN = 0, RC_CLOSING = 1, RC_DECIDING = 2, RC_CLOSED = 3 };
 
-/* A new borrow-token serial (ring.c): 1..RC_SERIAL_MAX, from a process-wide
- * counter. */
+/* A new borrow-token serial (ring_core.c): 1..RC_SERIAL_MAX, from a
+ * process-wide counter. */
 RMPSC__INTERNAL uint32_t rmpsc__rc_serial(void);
 
-static inline uint64_t rc_cap(const rc_t *rc)
+/* Debug builds (the sanitizer configurations): a helper of one consumer
+ * family called on a ring of the other. */
+static inline void rc_assert_sc(const rmpsc__rcore *rc)
+{
+	RMPSC__ASSERT(rc->mc_end == NULL);
+	(void)rc;
+}
+
+static inline void rc_assert_mc(const rmpsc__rcore *rc)
+{
+	RMPSC__ASSERT(rc->mc_end != NULL);
+	(void)rc;
+}
+
+static inline uint64_t rc_cap(const rmpsc__rcore *rc)
 {
 	return rc->cap;
 }
 
-static inline uint64_t rc_slots(const rc_t *rc)
+static inline uint64_t rc_slots(const rmpsc__rcore *rc)
 {
 	return rc->mask + 1;
 }
 
-static inline unsigned char *rc_slot(const rc_t *rc, uint64_t pos)
+static inline unsigned char *rc_slot(const rmpsc__rcore *rc, uint64_t pos)
 {
 	return rc->data + (size_t)(pos & rc->mask) * rc->esz;
 }
 
-/* Set up an empty, open ring of @cap elements over @slots slots at @data. */
-static inline void rc_init(rc_t *rc, uint32_t magic, uint64_t cap, uint64_t slots,
-			   uint32_t esz, unsigned char *data)
+/*
+ * Set up an empty, open ring of @cap elements over @slots slots at @data:
+ * the shared part @sh (geometry, indices, words) and the view @rc over it,
+ * whose wake words are the ring's own and whose barrier is the process's
+ * (rmpsc__barrier_mode); a channel points them elsewhere afterwards.
+ */
+static inline void rc_init(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic, uint64_t cap,
+			   uint64_t slots, uint32_t esz, unsigned char *data)
 {
+	memset(sh, 0, sizeof *sh);
+	sh->magic = RC_SHARED_MAGIC;
+	sh->version = RC_SHARED_VERSION;
+	sh->esz = esz;
+	sh->cap = cap;
+	sh->slots = slots;
+	atomic_init(&sh->closed, RC_OPEN);
+	atomic_init(&sh->prod_waiters, 0);
+	atomic_init(&sh->cons_waiters, 0);
+	atomic_init(&sh->state, 0);
+	atomic_init(&sh->tail, 0);
+	atomic_init(&sh->head, 0);
+	atomic_init(&sh->claim, 0);
+	atomic_init(&sh->cons_seq, 0);
+	atomic_init(&sh->prod_seq, 0);
+	atomic_init(&sh->final_tail, 0);
+	atomic_init(&sh->m_sent, 0);
+	atomic_init(&sh->m_batches, 0);
+	atomic_init(&sh->m_full, 0);
+
 	rc->magic = magic;
 	rc->esz = esz;
 	rc->mask = slots - 1;
 	rc->cap = cap;
 	rc->data = data;
-	atomic_init(&rc->closed, RC_OPEN);
-	atomic_init(&rc->cons_waiters, 0);
-	atomic_init(&rc->prod_waiters, 0);
-	atomic_init(&rc->notifier, NULL);
-	atomic_init(&rc->state, 0);
-	atomic_init(&rc->m_sent, 0);
-	atomic_init(&rc->m_batches, 0);
-	atomic_init(&rc->m_full, 0);
-	rc->cwait = &rc->cons_waiters;
-	rc->cseq = &rc->cons_seq;
-	rc->owner = NULL;
-	rc->id = 0;
+	rc->sh = sh;
+	rc->cwait = &sh->cons_waiters;
 	rc->flags = 0;
 	rc->rel_mask = cap >= RC_LAZY_MIN_CAP ? RC_LAZY - 1 : 0;
-	atomic_init(&rc->tail, 0);
-	atomic_init(&rc->head, 0);
-	rc->chead = 0;
-	rc->phead = 0;
-	atomic_init(&rc->cons_seq, 0);
-	atomic_init(&rc->prod_seq, 0);
+	rc->barrier = rmpsc__barrier_mode;
+	rc->map_len = 0;
+	rc->cseq = &sh->cons_seq;
+	rc->owner = NULL;
+	atomic_init(&rc->notifier, NULL);
+	rc->id = 0;
+	rc->numa_node = RMPSC_NODE_ANY;
 	atomic_init(&rc->looped, 0);
-	atomic_init(&rc->final_tail, 0);
+	rmpsc__wait_default(&rc->wait);
 	rc->cached_head = 0;
-	rc->cached_tail = 0;
-	rc->otail = 0;
 	rc->resv = 0;
 	rc->resv_pos = 0;
+	rc->chead = 0;
+	rc->phead = 0;
+	rc->cached_tail = 0;
+	rc->otail = 0;
 	rc->brd = 0;
 	rc->nborrow = 0;
 	rc->serial = rmpsc__rc_serial();
 	rc->blen = NULL;
-	atomic_init(&rc->claim, 0);
 	rc->mc_end = NULL;
-	rmpsc__wait_default(&rc->wait);
 }
 
-/*
- * Both sides idle: move both positions to @pos, empty and open (reset,
- * reuse, tests). Status calls may run meanwhile on a channel's ring handed
- * to a new producer (C1), which is reused at its own tail so positions
- * never go back: the stores come in the order that keeps their snapshots
- * honest (rc_len()): head moves up to @pos (release) before the ring reads
- * open again (release), so a reader that sees it open sees head at @pos,
- * and one that sees it closed takes the old final_tail, which is left
- * alone (it is only read while closed, and the next close writes it).
- */
-static inline void rc_set_position(rc_t *rc, uint64_t pos)
+/* Map a ring of this process (rmpsc__mem_map()): view, shared part and
+ * @slots slots of @esz bytes in one mapping, set up by rc_init(). NULL
+ * when the mapping fails. */
+RMPSC__INTERNAL rmpsc__rcore *rmpsc__rc_map(uint32_t magic, uint64_t cap, uint64_t slots,
+					    uint32_t esz, uint32_t mem_flags);
+/* Free the borrow and completion tables and unmap a ring of rmpsc__rc_map(). */
+RMPSC__INTERNAL void rmpsc__rc_unmap(rmpsc__rcore *rc);
+static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 {
 	rc->chead = pos;
 	rc->phead = pos;
@@ -334,16 +435,16 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 	rc->serial = rmpsc__rc_serial(); /* tokens from before are another ring's */
 	if (rc->blen)
 		memset(rc->blen, 0, (size_t)rc_slots(rc) * sizeof *rc->blen);
-	atomic_store_explicit(&rc->claim, pos, memory_order_relaxed);
+	atomic_store_explicit(&rc->sh->claim, pos, memory_order_relaxed);
 	/* No entry may look like the end of a run at the new head. */
 	if (rc->mc_end)
 		for (uint64_t i = 0; i < rc_slots(rc); i++)
 			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
-	atomic_store_explicit(&rc->tail, pos, memory_order_relaxed);
+	atomic_store_explicit(&rc->sh->tail, pos, memory_order_relaxed);
 	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
-	atomic_store_explicit(&rc->head, pos, memory_order_release);
+	atomic_store_explicit(&rc->sh->head, pos, memory_order_release);
 	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
-	atomic_store_explicit(&rc->closed, RC_OPEN, memory_order_release);
+	atomic_store_explicit(&rc->sh->closed, RC_OPEN, memory_order_release);
 }
 
 /* rc->flags bits the library sets for itself, above every public flag. */
@@ -355,26 +456,30 @@ static inline void rc_set_position(rc_t *rc, uint64_t pos)
 
 
 /* Closed or closing, as the status call reports it. */
-static inline bool rc_is_closed(const rc_t *rc)
+static inline bool rc_is_closed(const rmpsc__rcore *rc)
 {
-	return atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_OPEN;
+	return atomic_load_explicit(&rc->sh->closed, memory_order_acquire) != RC_OPEN;
 }
 
-/* Close: refuse further publications, end the stream at the tail seen
- * after the heavy barrier unless the producer ended it first (E7), and wake
- * every sleeper of both sides (wait.c). A concurrent second close returns
- * once the end is decided. Not async-signal-safe. */
-RMPSC__INTERNAL void rmpsc__rc_close(rc_t *rc);
+/* Close (ring_close.c): refuse further publications, end the stream at the
+ * tail seen after the heavy barrier unless the producer ended it first
+ * (E7), and wake every sleeper of both sides. A concurrent second close
+ * returns once the end is decided. Not async-signal-safe. */
+RMPSC__INTERNAL void rmpsc__rc_close(rmpsc__rcore *rc);
 
-/* A publication that found the ring closing or closed afterwards (E7):
- * decides the end at @new_tail if nobody has; 0 when the end covers
- * @new_tail, else -EPIPE (wait.c). */
-RMPSC__INTERNAL int rmpsc__rc_publish_closed(rc_t *rc, uint64_t new_tail);
+/* A publication that found the ring closing or closed afterwards (E7,
+ * ring_close.c): decides the end at @new_tail if nobody has; 0 when the end
+ * covers @new_tail, else -EPIPE. */
+RMPSC__INTERNAL int rmpsc__rc_publish_closed(rmpsc__rcore *rc, uint64_t new_tail);
 
-/* Slow halves of the wake-up hooks (wait.c): wake the sleeping consumer
- * and signal the notifier / wake the sleeping producer. */
-RMPSC__INTERNAL void rmpsc__rc_wake_cons(rc_t *rc);
-RMPSC__INTERNAL void rmpsc__rc_wake_prod(rc_t *rc);
+/* Slow halves of the wake-up hooks (ring_core.c): wake the sleeping
+ * consumer and signal the notifier / wake the sleeping producer. */
+RMPSC__INTERNAL void rmpsc__rc_wake_cons(rmpsc__rcore *rc);
+RMPSC__INTERNAL void rmpsc__rc_wake_prod(rmpsc__rcore *rc);
+
+/* Attach @n (NULL: detach) as the ring's notifier (E6) and make the wake
+ * word's RC_WAKE_NOTIFIER bit agree (ring_core.c). */
+RMPSC__INTERNAL void rmpsc__rc_set_notifier(rmpsc__rcore *rc, struct rmpsc_notifier *n);
 
 /*
  * After a publication (E1), behind the E4 barrier: wake a sleeping consumer
@@ -383,7 +488,7 @@ RMPSC__INTERNAL void rmpsc__rc_wake_prod(rc_t *rc);
  * attached. RMPSC_NO_WAKE (the benchmark's polling-only A/B build) compiles
  * the check out.
  */
-static RMPSC__ALWAYS_INLINE void rc_wake_check(rc_t *rc)
+static RMPSC__ALWAYS_INLINE void rc_wake_check(rmpsc__rcore *rc)
 {
 #ifndef RMPSC_NO_WAKE
 	/* Relaxed: E4 orders it; the slow path re-reads the word and the
@@ -396,11 +501,15 @@ static RMPSC__ALWAYS_INLINE void rc_wake_check(rc_t *rc)
 }
 
 /* After a release (E2): wake a producer sleeping for room. */
-static RMPSC__ALWAYS_INLINE void rc_after_release(rc_t *rc)
+static RMPSC__ALWAYS_INLINE void rc_after_release(rmpsc__rcore *rc)
 {
 #ifndef RMPSC_NO_WAKE
-	rmpsc__light_barrier(); /* E4 */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->prod_waiters, memory_order_relaxed)))
+	/* The view's fields before the barrier: they never change, and a
+	 * compiler barrier would make them be loaded again after it. */
+	rmpsc__rshared *sh = rc->sh;
+
+	rmpsc__light_barrier(rc->barrier); /* E4 */
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&sh->prod_waiters, memory_order_relaxed)))
 		rmpsc__rc_wake_prod(rc);
 #else
 	(void)rc;
@@ -411,13 +520,13 @@ static RMPSC__ALWAYS_INLINE void rc_after_release(rc_t *rc)
  * stream ends at final_tail (a publication that lost the race may have
  * moved tail past it; final_tail never exceeds tail); while the end is
  * undecided, a snapshot that may count such a publication. */
-static inline uint64_t rc_status_tail(const rc_t *rc)
+static inline uint64_t rc_status_tail(const rmpsc__rcore *rc)
 {
-	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_acquire);
+	uint64_t t = atomic_load_explicit(&rc->sh->tail, memory_order_acquire);
 
 	/* E3 acquire: final_tail. */
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED))
-		t = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->sh->closed, memory_order_acquire) == RC_CLOSED))
+		t = atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
 	return t;
 }
 
@@ -431,7 +540,7 @@ static inline uint64_t rc_status_tail(const rc_t *rc)
  * loads, up to the capacity, although the ring never held them together.)
  * Exact when neither side moves. E1/E2 acquire.
  */
-static inline uint64_t rc_count_from(const rc_t *rc, const _Atomic uint64_t *idx)
+static inline uint64_t rc_count_from(const rmpsc__rcore *rc, const _Atomic uint64_t *idx)
 {
 	uint64_t t = rc_status_tail(rc);
 	uint64_t n = t - atomic_load_explicit(idx, memory_order_acquire);
@@ -439,9 +548,9 @@ static inline uint64_t rc_count_from(const rc_t *rc, const _Atomic uint64_t *idx
 	return n > rc_cap(rc) ? 0 : n;
 }
 
-static inline uint64_t rc_len(const rc_t *rc)
+static inline uint64_t rc_len(const rmpsc__rcore *rc)
 {
-	return rc_count_from(rc, &rc->head);
+	return rc_count_from(rc, &rc->sh->head);
 }
 
 /*
@@ -450,9 +559,9 @@ static inline uint64_t rc_len(const rc_t *rc)
  * the tail read after it), so a caller waiting for "empty" never stops
  * early; "not empty" may be stale.
  */
-static inline bool rc_is_empty(const rc_t *rc)
+static inline bool rc_is_empty(const rmpsc__rcore *rc)
 {
-	uint64_t h = atomic_load_explicit(&rc->head, memory_order_acquire);
+	uint64_t h = atomic_load_explicit(&rc->sh->head, memory_order_acquire);
 
 	return rc_status_tail(rc) == h;
 }
@@ -464,19 +573,19 @@ static inline bool rc_is_empty(const rc_t *rc)
  * A ring whose close is still deciding its end is not drained: a
  * publication racing the close may still be covered.
  */
-static inline bool rc_drained_at(const rc_t *rc, const _Atomic uint64_t *idx)
+static inline bool rc_drained_at(const rmpsc__rcore *rc, const _Atomic uint64_t *idx)
 {
 	uint64_t i = atomic_load_explicit(idx, memory_order_acquire);
 
 	/* E3 acquire: final_tail. */
-	return atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED &&
-	       atomic_load_explicit(&rc->final_tail, memory_order_relaxed) == i;
+	return atomic_load_explicit(&rc->sh->closed, memory_order_acquire) == RC_CLOSED &&
+	       atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed) == i;
 }
 
 /* Every element up to the decided end released. */
-static inline bool rc_is_drained(const rc_t *rc)
+static inline bool rc_is_drained(const rmpsc__rcore *rc)
 {
-	return rc_drained_at(rc, &rc->head);
+	return rc_drained_at(rc, &rc->sh->head);
 }
 
 /* ---- spans and copies ---------------------------------------------------- */
@@ -488,7 +597,7 @@ static inline void rc_span_empty(rmpsc_span *s, uint64_t pos)
 }
 
 /* Describe @n slots from @pos, split at the end of the buffer. */
-static inline void rc_span(const rc_t *rc, uint64_t pos, uint32_t n, rmpsc_span *s)
+static inline void rc_span(const rmpsc__rcore *rc, uint64_t pos, uint32_t n, rmpsc_span *s)
 {
 	uint64_t idx = pos & rc->mask;
 	uint64_t room = rc_slots(rc) - idx;
@@ -522,7 +631,7 @@ static inline void rc_copy1(void *restrict dst, const void *restrict src, uint32
 	}
 }
 
-static inline void rc_copy_in(rc_t *rc, uint64_t pos, const void *src, uint32_t n)
+static inline void rc_copy_in(rmpsc__rcore *rc, uint64_t pos, const void *src, uint32_t n)
 {
 	uint64_t idx = pos & rc->mask;
 	uint64_t room = rc_slots(rc) - idx;
@@ -534,7 +643,7 @@ static inline void rc_copy_in(rc_t *rc, uint64_t pos, const void *src, uint32_t 
 		       (n - n1) * rc->esz);
 }
 
-static inline void rc_copy_out(const rc_t *rc, uint64_t pos, void *dst, uint32_t n)
+static inline void rc_copy_out(const rmpsc__rcore *rc, uint64_t pos, void *dst, uint32_t n)
 {
 	uint64_t idx = pos & rc->mask;
 	uint64_t room = rc_slots(rc) - idx;
@@ -548,26 +657,45 @@ static inline void rc_copy_out(const rc_t *rc, uint64_t pos, void *dst, uint32_t
 
 /* ---- producer side ------------------------------------------------------- */
 
+/*
+ * An index refreshed from the other side, checked once per refresh (never
+ * per element): the producer's @t is at most the capacity past the
+ * consumer's @h. Both positions only grow and the producer never publishes
+ * past the room it saw, so a ring of this process always passes; the
+ * check is what keeps a ring whose other side can write anything (another
+ * process's, the shared-ring issue) from reading or writing slots it does
+ * not own: a refresh that fails it is not adopted.
+ */
+static RMPSC__ALWAYS_INLINE bool rc_index_ok(const rmpsc__rcore *rc, uint64_t t, uint64_t h)
+{
+	return t - h <= rc_cap(rc);
+}
+
 /* Free slots, refreshing the cached head only when it shows fewer than
  * @want. */
-static inline uint64_t rc_prod_free(rc_t *rc, uint64_t want)
+static inline uint64_t rc_prod_free(rmpsc__rcore *rc, uint64_t want)
 {
 	/* Relaxed: own index, single writer. */
-	uint64_t t = atomic_load_explicit(&rc->tail, memory_order_relaxed);
+	uint64_t t = atomic_load_explicit(&rc->sh->tail, memory_order_relaxed);
 	uint64_t fr = rc_cap(rc) - (t - rc->cached_head);
 
 	if (fr < want) {
 		/* E2 acquire: pairs with the consumer's release of these slots. */
-		rc->cached_head = atomic_load_explicit(&rc->head, memory_order_acquire);
+		uint64_t h = atomic_load_explicit(&rc->sh->head, memory_order_acquire);
+
+		/* The refresh's check (rc_index_ok()): a head that does not
+		 * fit is not adopted, and the ring stays as full as it was. */
+		if (RMPSC__LIKELY(rc_index_ok(rc, t, h)))
+			rc->cached_head = h;
 		fr = rc_cap(rc) - (t - rc->cached_head);
 	}
 	return fr;
 }
 
-static inline uint64_t rc_tail(const rc_t *rc)
+static inline uint64_t rc_tail(const rmpsc__rcore *rc)
 {
 	/* Relaxed: producer's own index. */
-	return atomic_load_explicit(&rc->tail, memory_order_relaxed);
+	return atomic_load_explicit(&rc->sh->tail, memory_order_relaxed);
 }
 
 /*
@@ -576,39 +704,42 @@ static inline uint64_t rc_tail(const rc_t *rc)
  * -EPIPE when a concurrent close ended the stream before this publication
  * (its slots are then never delivered).
  */
-static RMPSC__ALWAYS_INLINE int rc_publish_as(rc_t *rc, uint64_t new_tail, bool asym_known)
+static RMPSC__ALWAYS_INLINE int rc_publish_as(rmpsc__rcore *rc, uint64_t new_tail, bool asym_known)
 {
+	rmpsc__rshared *sh = rc->sh; /* loaded once (rc_after_release()) */
+
 	/* E1 release: publishes the slots below new_tail. */
-	atomic_store_explicit(&rc->tail, new_tail, memory_order_release);
-	/* E7, E4. @asym_known: the caller has seen rmpsc__asym_barrier set,
-	 * so the light barrier is a compiler barrier without the flag test. */
+	atomic_store_explicit(&sh->tail, new_tail, memory_order_release);
+	/* E7, E4. @asym_known: the caller has seen the ring's barrier mode
+	 * is RMPSC__BARRIER_ASYM, so the light barrier is a compiler barrier
+	 * without the test. */
 	if (asym_known)
 		atomic_signal_fence(memory_order_seq_cst);
 	else
-		rmpsc__light_barrier();
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN))
+		rmpsc__light_barrier(rc->barrier);
+	if (RMPSC__UNLIKELY(atomic_load_explicit(&sh->closed, memory_order_relaxed) != RC_OPEN))
 		return rmpsc__rc_publish_closed(rc, new_tail);
 	rc_wake_check(rc);
 	return 0;
 }
 
-static RMPSC__ALWAYS_INLINE int rc_publish(rc_t *rc, uint64_t new_tail)
+static RMPSC__ALWAYS_INLINE int rc_publish(rmpsc__rcore *rc, uint64_t new_tail)
 {
 	return rc_publish_as(rc, new_tail, false);
 }
 
-static inline bool rc_prod_closed(const rc_t *rc)
+static inline bool rc_prod_closed(const rmpsc__rcore *rc)
 {
 	/* Relaxed: an early answer (nothing is published after a close that
 	 * was seen); the look after the publication decides (E7). */
-	return atomic_load_explicit(&rc->closed, memory_order_relaxed) != RC_OPEN;
+	return atomic_load_explicit(&rc->sh->closed, memory_order_relaxed) != RC_OPEN;
 }
 
 /*
  * Claim up to @n (exactly @n with @exact) free slots. Returns the count, or
  * -EPIPE / -EAGAIN / -EINVAL (exact and n > capacity). n == 0 returns 0.
  */
-static inline int rc_claim(rc_t *rc, uint32_t n, bool exact)
+static inline int rc_claim(rmpsc__rcore *rc, uint32_t n, bool exact)
 {
 	uint64_t fr;
 
@@ -632,7 +763,7 @@ static inline int rc_claim(rc_t *rc, uint32_t n, bool exact)
  * shares the line the consumer polls, and a store there on every push would
  * move that line twice per push instead of once.
  */
-static inline int rc_reserve(rc_t *rc, uint32_t n, bool exact, rmpsc_span *s)
+static inline int rc_reserve(rmpsc__rcore *rc, uint32_t n, bool exact, rmpsc_span *s)
 {
 	int k = rc_claim(rc, n, exact);
 	uint64_t t;
@@ -651,7 +782,7 @@ static inline int rc_reserve(rc_t *rc, uint32_t n, bool exact, rmpsc_span *s)
 
 /* A commit after a close publishes nothing and returns -EPIPE: the
  * consumer may already have ended its stream (E7). */
-static inline int rc_commit(rc_t *rc, uint32_t n)
+static inline int rc_commit(rmpsc__rcore *rc, uint32_t n)
 {
 	uint64_t t;
 
@@ -666,7 +797,7 @@ static inline int rc_commit(rc_t *rc, uint32_t n)
 	return rc_publish(rc, t + n);
 }
 
-static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
+static inline int rc_push_n(rmpsc__rcore *rc, const void *items, uint32_t n, bool exact)
 {
 	int k = rc_claim(rc, n, exact);
 
@@ -684,7 +815,7 @@ static inline int rc_push_n(rc_t *rc, const void *items, uint32_t n, bool exact)
 
 /* Single-element push for any element size (the exported push takes a
  * shorter path for 8-byte elements). */
-static inline int rc_push1(rc_t *rc, const void *item)
+static inline int rc_push1(rmpsc__rcore *rc, const void *item)
 {
 	int k = rc_claim(rc, 1, true);
 
@@ -699,28 +830,28 @@ static inline int rc_push1(rc_t *rc, const void *item)
 
 /* ---- consumer side ------------------------------------------------------- */
 
-static inline uint64_t rc_head(const rc_t *rc)
+static inline uint64_t rc_head(const rmpsc__rcore *rc)
 {
 	/* The consumer's own position (head or a little ahead, see rel_mask). */
 	return rc->chead;
 }
 
-static RMPSC__ALWAYS_INLINE void rc_release(rc_t *rc, uint64_t new_head)
+static RMPSC__ALWAYS_INLINE void rc_release(rmpsc__rcore *rc, uint64_t new_head)
 {
 	rc->chead = new_head;
 	rc->phead = new_head;
 	/* E2 release: hands the slots below new_head back to the producer. */
-	atomic_store_explicit(&rc->head, new_head, memory_order_release);
+	atomic_store_explicit(&rc->sh->head, new_head, memory_order_release);
 	rc_after_release(rc);
 }
 
 /* The single-element pops' release: publish every rel_mask + 1 elements,
  * or at once for a producer asleep; in between the head line stays in this
  * core's cache while a producer that found the ring full polls it. */
-static RMPSC__ALWAYS_INLINE void rc_release_lazy(rc_t *rc, uint64_t new_head)
+static RMPSC__ALWAYS_INLINE void rc_release_lazy(rmpsc__rcore *rc, uint64_t new_head)
 {
 	if ((new_head & rc->rel_mask) == 0 ||
-	    RMPSC__UNLIKELY(atomic_load_explicit(&rc->prod_waiters, memory_order_relaxed)))
+	    RMPSC__UNLIKELY(atomic_load_explicit(&rc->sh->prod_waiters, memory_order_relaxed)))
 		rc_release(rc, new_head);
 	else
 		rc->chead = new_head;
@@ -730,7 +861,7 @@ static RMPSC__ALWAYS_INLINE void rc_release_lazy(rc_t *rc, uint64_t new_head)
  * first thing in every other consumer call, so that none returns with
  * elements held (the exact calls would otherwise wait for room or data
  * that the consumer itself holds back). */
-static RMPSC__ALWAYS_INLINE void rc_flush(rc_t *rc)
+static RMPSC__ALWAYS_INLINE void rc_flush(rmpsc__rcore *rc)
 {
 	if (RMPSC__UNLIKELY(rc->chead != rc->phead))
 		rc_release(rc, rc->chead);
@@ -738,11 +869,16 @@ static RMPSC__ALWAYS_INLINE void rc_flush(rc_t *rc)
 
 /* A close is running or done: the tail the consumer may use (E7), while
  * closing the last one read while open, then the close's final tail. */
-static RMPSC__COLD uint64_t rc_cons_tail_closed(rc_t *rc)
+static RMPSC__COLD uint64_t rc_cons_tail_closed(rmpsc__rcore *rc)
 {
 	/* E3 acquire: final_tail and the slots below it. */
-	if (atomic_load_explicit(&rc->closed, memory_order_acquire) == RC_CLOSED)
-		rc->otail = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+	if (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) == RC_CLOSED) {
+		uint64_t f = atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
+
+		/* The refresh's check, as for tail. */
+		if (RMPSC__LIKELY(rc_index_ok(rc, f, rc_head(rc))))
+			rc->otail = f;
+	}
 	return rc->otail;
 }
 
@@ -750,27 +886,32 @@ static RMPSC__COLD uint64_t rc_cons_tail_closed(rc_t *rc)
  * both seq_cst (plain loads on x86-64, LDAR on arm64). True when the ring
  * was still open after the read: *@t is then a tail this consumer may use;
  * otherwise the caller takes the close's path. */
-static RMPSC__ALWAYS_INLINE bool rc_cons_read_tail(const rc_t *rc, uint64_t *t)
+static RMPSC__ALWAYS_INLINE bool rc_cons_read_tail(const rmpsc__rcore *rc, uint64_t *t)
 {
-	*t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
-	return RMPSC__LIKELY(atomic_load_explicit(&rc->closed, memory_order_seq_cst) == RC_OPEN);
+	const rmpsc__rshared *sh = rc->sh; /* loaded once (rc_after_release()) */
+
+	*t = atomic_load_explicit(&sh->tail, memory_order_seq_cst);
+	return RMPSC__LIKELY(atomic_load_explicit(&sh->closed, memory_order_seq_cst) == RC_OPEN);
 }
 
 /* The producer's tail as the single consumer may use it (E7): one that it
  * still sees the ring open after reading. */
-static inline uint64_t rc_cons_tail(rc_t *rc)
+static inline uint64_t rc_cons_tail(rmpsc__rcore *rc)
 {
 	uint64_t t;
 
 	if (!rc_cons_read_tail(rc, &t))
 		return rc_cons_tail_closed(rc);
+	/* The refresh's check: a tail that does not fit is not used. */
+	if (RMPSC__UNLIKELY(!rc_index_ok(rc, t, rc_head(rc))))
+		return rc->otail;
 	rc->otail = t;
 	return t;
 }
 
 /* Committed unread elements, refreshing the cached tail only when it shows
  * fewer than @want. */
-static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
+static inline uint64_t rc_cons_avail(rmpsc__rcore *rc, uint64_t want)
 {
 	uint64_t h = rc_head(rc);
 	uint64_t av = rc->cached_tail - h;
@@ -787,21 +928,21 @@ static inline uint64_t rc_cons_avail(rc_t *rc, uint64_t want)
  * count of elements the final tail covers that this consumer had not seen.
  * Out of line, so a waiting consumer's poll loop stays short and loads the
  * contended tail line once per poll. */
-static RMPSC__COLD int64_t rc_cons_empty(rc_t *rc)
+static RMPSC__COLD int64_t rc_cons_empty(rmpsc__rcore *rc)
 {
 	uint64_t av;
 
 	rc_flush(rc);
 
-	/* E3 acquire: pairs with the decider's store of 2. */
-	if (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
+	/* E3 acquire: pairs with the decider's store of CLOSED. */
+	if (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) != RC_CLOSED)
 		return -EAGAIN;
 	av = rc_cons_avail(rc, 1);
 	return av ? (int64_t)av : -EPIPE;
 }
 
 /* Like rc_cons_avail(), with rc_cons_empty()'s answer for an empty ring. */
-static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
+static inline int64_t rc_cons_avail_or_err(rmpsc__rcore *rc, uint64_t want)
 {
 	uint64_t av = rc_cons_avail(rc, want);
 
@@ -819,12 +960,12 @@ static inline int64_t rc_cons_avail_or_err(rc_t *rc, uint64_t want)
 #define RC_IN_HANDLER (1u << 31)
 
 /* A handler runs on this consumer's elements: its calls are refused. */
-static inline bool rc_in_handler(const rc_t *rc)
+static inline bool rc_in_handler(const rmpsc__rcore *rc)
 {
 	return rc->nborrow & RC_IN_HANDLER;
 }
 
-static RMPSC__COLD int rc_locked(const rc_t *rc)
+static RMPSC__COLD int rc_locked(const rmpsc__rcore *rc)
 {
 	return rc_in_handler(rc) ? -EBUSY : -EINVAL;
 }
@@ -832,7 +973,7 @@ static RMPSC__COLD int rc_locked(const rc_t *rc)
 /* Around a handler's calls (the loop's, borrow_fn's): refuse re-entry and
  * keep the fast pop out; the consumer's cached view is put back after, as
  * no consumer call can have changed it meanwhile. */
-static inline uint64_t rc_handler_enter(rc_t *rc)
+static inline uint64_t rc_handler_enter(rmpsc__rcore *rc)
 {
 	uint64_t saved = rc->cached_tail;
 
@@ -841,7 +982,7 @@ static inline uint64_t rc_handler_enter(rc_t *rc)
 	return saved;
 }
 
-static inline void rc_handler_exit(rc_t *rc, uint64_t saved)
+static inline void rc_handler_exit(rmpsc__rcore *rc, uint64_t saved)
 {
 	rc->nborrow &= ~RC_IN_HANDLER;
 	rc->cached_tail = saved;
@@ -850,10 +991,11 @@ static inline void rc_handler_exit(rc_t *rc, uint64_t saved)
 /* Take up to @n (exactly @n with @exact) elements: returns the count or
  * -EAGAIN / -EPIPE / -EINVAL (exact and n > capacity; borrows out) /
  * -EBUSY (inside a handler). */
-static inline int rc_take(rc_t *rc, uint32_t n, bool exact)
+static inline int rc_take(rmpsc__rcore *rc, uint32_t n, bool exact)
 {
 	int64_t av;
 
+	rc_assert_sc(rc);
 	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return rc_locked(rc);
@@ -869,7 +1011,7 @@ static inline int rc_take(rc_t *rc, uint32_t n, bool exact)
 	return exact ? -EAGAIN : (int)av;
 }
 
-static inline int rc_readable(rc_t *rc, uint32_t n, rmpsc_span *s)
+static inline int rc_readable(rmpsc__rcore *rc, uint32_t n, rmpsc_span *s)
 {
 	int k = rc_take(rc, n, false);
 
@@ -880,8 +1022,9 @@ static inline int rc_readable(rc_t *rc, uint32_t n, rmpsc_span *s)
 	return k;
 }
 
-static inline int rc_advance(rc_t *rc, uint32_t n)
+static inline int rc_advance(rmpsc__rcore *rc, uint32_t n)
 {
+	rc_assert_sc(rc);
 	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return rc_locked(rc);
@@ -893,7 +1036,7 @@ static inline int rc_advance(rc_t *rc, uint32_t n)
 
 /* pop_n, peek_n and skip in one: copy out when @dst, release when
  * @consume. */
-static inline int rc_pop_n(rc_t *rc, void *dst, uint32_t n, bool exact, bool consume)
+static inline int rc_pop_n(rmpsc__rcore *rc, void *dst, uint32_t n, bool exact, bool consume)
 {
 	int k = rc_take(rc, n, exact);
 
@@ -909,10 +1052,11 @@ static inline int rc_pop_n(rc_t *rc, void *dst, uint32_t n, bool exact, bool con
 }
 
 /* Single-element pop/peek for any element size. */
-static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
+static inline int rc_pop1(rmpsc__rcore *rc, void *dst, bool consume)
 {
 	uint64_t h;
 
+	rc_assert_sc(rc);
 	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return rc_locked(rc);
@@ -930,10 +1074,11 @@ static inline int rc_pop1(rc_t *rc, void *dst, bool consume)
 }
 
 /* Take everything until the ring is seen empty or @max is reached. */
-static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
+static inline int rc_drain(rmpsc__rcore *rc, void *dst, uint32_t max)
 {
 	uint32_t done = 0;
 
+	rc_assert_sc(rc);
 	rc_flush(rc);
 	if (RMPSC__UNLIKELY(rc->nborrow))
 		return rc_locked(rc);
@@ -980,12 +1125,12 @@ static inline int rc_drain(rc_t *rc, void *dst, uint32_t max)
  */
 enum { RC_TOKEN_ID_BITS = 12, RC_SERIAL_BITS = 20, RC_SERIAL_MAX = (1u << RC_SERIAL_BITS) - 1 };
 
-static inline uint32_t rc_token_tag(const rc_t *rc)
+static inline uint32_t rc_token_tag(const rmpsc__rcore *rc)
 {
 	return (rc->serial << RC_TOKEN_ID_BITS) | rc->id;
 }
 
-static inline uint64_t rc_token(const rc_t *rc, uint64_t pos)
+static inline uint64_t rc_token(const rmpsc__rcore *rc, uint64_t pos)
 {
 	return ((uint64_t)rc_token_tag(rc) << 32) | (uint32_t)pos;
 }
@@ -996,32 +1141,31 @@ static inline uint32_t rc_token_id(uint64_t token)
 	return (uint32_t)(token >> 32) & ((1u << RC_TOKEN_ID_BITS) - 1);
 }
 
-RMPSC__INTERNAL int rmpsc__rc_borrow(rc_t *rc, uint32_t n, rmpsc_borrow *out);
-RMPSC__INTERNAL int rmpsc__rc_borrow_commit(rc_t *rc, uint64_t token);
-RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rc_t *rc);
-RMPSC__INTERNAL void rmpsc__rc_fini(rc_t *rc);
+RMPSC__INTERNAL int rmpsc__rc_borrow(rmpsc__rcore *rc, uint32_t n, rmpsc_borrow *out);
+RMPSC__INTERNAL int rmpsc__rc_borrow_commit(rmpsc__rcore *rc, uint64_t token);
+RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rmpsc__rcore *rc);
 
 /* ---- multi-consumer rings (SPMC, MPMC) ------------------------------------ */
 
-/* Allocate the completion table (ring.c); 0 or -ENOMEM. */
-RMPSC__INTERNAL int rmpsc__rc_mc_init(rc_t *rc);
-/* Release every completed run from head on (ring.c, M2). */
-RMPSC__INTERNAL void rmpsc__rc_mc_advance(rc_t *rc);
+/* Allocate the completion table (ring_core.c); 0 or -ENOMEM. */
+RMPSC__INTERNAL int rmpsc__rc_mc_init(rmpsc__rcore *rc);
+/* Release every completed run from head on (ring_core.c, M2). */
+RMPSC__INTERNAL void rmpsc__rc_mc_advance(rmpsc__rcore *rc);
 
 /* Published and not yet claimed, as rc_len() counts (tail first: never
  * more than was unclaimed when tail was read); while a close's end is
  * undecided, a snapshot that may count a publication the close then
  * drops. */
-static inline uint64_t rc_mc_len(const rc_t *rc)
+static inline uint64_t rc_mc_len(const rmpsc__rcore *rc)
 {
-	return rc_count_from(rc, &rc->claim);
+	return rc_count_from(rc, &rc->sh->claim);
 }
 
 /* Everything up to the decided end claimed (claimed runs may still be
  * being read). */
-static inline bool rc_mc_is_drained(const rc_t *rc)
+static inline bool rc_mc_is_drained(const rmpsc__rcore *rc)
 {
-	return rc_drained_at(rc, &rc->claim);
+	return rc_drained_at(rc, &rc->sh->claim);
 }
 
 /*
@@ -1029,18 +1173,19 @@ static inline bool rc_mc_is_drained(const rc_t *rc)
  * position in *pos, or -EAGAIN (nothing to claim), -EPIPE (closed, nothing
  * left to claim). Lock-free: a failed CAS means another consumer claimed.
  */
-static inline int rc_mc_claim(rc_t *rc, uint32_t n, uint64_t *pos)
+static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
 {
+	rc_assert_mc(rc);
 	/* Acquire (and on CAS failure): claim is then never newer than a
 	 * tail read after it, so t - c cannot underflow. */
-	uint64_t c = atomic_load_explicit(&rc->claim, memory_order_acquire);
+	uint64_t c = atomic_load_explicit(&rc->sh->claim, memory_order_acquire);
 
 	for (;;) {
 		/* E1 acquire: the claimed slots' contents; seq_cst for E7.
 		 * claim never passes a tail that was read, so t - c is the
 		 * unclaimed count. */
-		uint64_t t = atomic_load_explicit(&rc->tail, memory_order_seq_cst);
-		uint32_t cl = atomic_load_explicit(&rc->closed, memory_order_seq_cst);
+		uint64_t t = atomic_load_explicit(&rc->sh->tail, memory_order_seq_cst);
+		uint32_t cl = atomic_load_explicit(&rc->sh->closed, memory_order_seq_cst);
 		uint64_t k;
 
 		/* E7: a tail read while open is covered by any later close;
@@ -1049,16 +1194,20 @@ static inline int rc_mc_claim(rc_t *rc, uint32_t n, uint64_t *pos)
 		if (RMPSC__UNLIKELY(cl != RC_OPEN)) {
 			if (cl != RC_CLOSED)
 				return -EAGAIN;
-			/* E3: the seq_cst load that saw 2 is an acquire. */
-			t = atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
+			/* E3: the seq_cst load that saw CLOSED is an acquire. */
+			t = atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
 		}
 		k = t - c;
 		if (k == 0)
 			return cl == RC_CLOSED ? -EPIPE : -EAGAIN;
+		/* The refresh's check (rc_index_ok()): claim is never more than
+		 * the capacity behind a tail. */
+		if (RMPSC__UNLIKELY(k > rc_cap(rc)))
+			return -EAGAIN;
 		if (k > n)
 			k = n;
 		/* M1: acq_rel so that claims form one chain; failure reloads c. */
-		if (atomic_compare_exchange_weak_explicit(&rc->claim, &c, c + k,
+		if (atomic_compare_exchange_weak_explicit(&rc->sh->claim, &c, c + k,
 							  memory_order_acq_rel,
 							  memory_order_acquire)) {
 			*pos = c;
@@ -1075,11 +1224,12 @@ static inline int rc_mc_claim(rc_t *rc, uint32_t n, uint64_t *pos)
  * the advance looks for later runs completed meanwhile. Otherwise its end
  * goes to the table for whoever releases the runs before it.
  */
-static inline void rc_mc_complete(rc_t *rc, uint64_t pos, uint32_t k)
+static inline void rc_mc_complete(rmpsc__rcore *rc, uint64_t pos, uint32_t k)
 {
 	uint64_t h = pos;
 
-	if (atomic_compare_exchange_strong_explicit(&rc->head, &h, pos + k,
+	rc_assert_mc(rc);
+	if (atomic_compare_exchange_strong_explicit(&rc->sh->head, &h, pos + k,
 						    memory_order_seq_cst,
 						    memory_order_relaxed)) {
 		rc_after_release(rc);
@@ -1090,24 +1240,24 @@ static inline void rc_mc_complete(rc_t *rc, uint64_t pos, uint32_t k)
 	rmpsc__rc_mc_advance(rc);
 }
 
-/* ---- blocking calls (ring.c), for every owner of rings -------------------- */
+/* ---- blocking calls (ring_core.c), for every owner of rings --------------- */
 
-RMPSC__INTERNAL int rmpsc__rc_reserve_timed(rc_t *rc, uint32_t n, rmpsc_span *out,
+RMPSC__INTERNAL int rmpsc__rc_reserve_timed(rmpsc__rcore *rc, uint32_t n, rmpsc_span *out,
 					    int64_t timeout_ns, const rmpsc_wait *w);
-RMPSC__INTERNAL int rmpsc__rc_push_timed(rc_t *rc, const void *item, int64_t timeout_ns,
+RMPSC__INTERNAL int rmpsc__rc_push_timed(rmpsc__rcore *rc, const void *item, int64_t timeout_ns,
 					 const rmpsc_wait *w);
-RMPSC__INTERNAL int rmpsc__rc_push_n_timed(rc_t *rc, const void *items, uint32_t n,
+RMPSC__INTERNAL int rmpsc__rc_push_n_timed(rmpsc__rcore *rc, const void *items, uint32_t n,
 					   int64_t timeout_ns, const rmpsc_wait *w);
-RMPSC__INTERNAL int rmpsc__rc_readable_timed(rc_t *rc, uint32_t n, rmpsc_span *out,
+RMPSC__INTERNAL int rmpsc__rc_readable_timed(rmpsc__rcore *rc, uint32_t n, rmpsc_span *out,
 					     int64_t timeout_ns, const rmpsc_wait *w);
-RMPSC__INTERNAL int rmpsc__rc_pop_timed(rc_t *rc, void *item, int64_t timeout_ns,
+RMPSC__INTERNAL int rmpsc__rc_pop_timed(rmpsc__rcore *rc, void *item, int64_t timeout_ns,
 					const rmpsc_wait *w);
-RMPSC__INTERNAL int rmpsc__rc_pop_n_timed(rc_t *rc, void *items, uint32_t n,
+RMPSC__INTERNAL int rmpsc__rc_pop_n_timed(rmpsc__rcore *rc, void *items, uint32_t n,
 					  int64_t timeout_ns, const rmpsc_wait *w);
 
-/* The single-element calls for any element size, out of line (ring.c). */
-RMPSC__INTERNAL int rmpsc__rc_push1(rc_t *rc, const void *item);
-RMPSC__INTERNAL int rmpsc__rc_pop1(rc_t *rc, void *item);
+/* The single-element calls for any element size, out of line (ring_core.c). */
+RMPSC__INTERNAL int rmpsc__rc_push1(rmpsc__rcore *rc, const void *item);
+RMPSC__INTERNAL int rmpsc__rc_pop1(rmpsc__rcore *rc, void *item);
 
 /*
  * The exported single-element push and pop take a path of their own for
@@ -1121,11 +1271,11 @@ RMPSC__INTERNAL int rmpsc__rc_pop1(rc_t *rc, void *item);
  * light barrier (E7, E4) is then a compiler barrier, so the mode is tested
  * up front; without membarrier the general path takes the real fence. Two
  * stores (slot, tail), nothing else written. */
-static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
+static RMPSC__ALWAYS_INLINE int rc_push1_fast(rmpsc__rcore *rc, const void *item)
 {
 	uint64_t t;
 
-	if (RMPSC__UNLIKELY(!rmpsc__asym_barrier))
+	if (RMPSC__UNLIKELY(rc->barrier != RMPSC__BARRIER_ASYM))
 		return rmpsc__rc_push1(rc, item);
 	t = rc_tail(rc);
 	/* Closed, full as far as the cached head shows, or another size: the
@@ -1139,16 +1289,20 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rc_t *rc, const void *item)
 
 /* The single consumer saw @t open (rc_cons_read_tail()): cache it and keep
  * it as the tail it may use (E7). */
-static RMPSC__ALWAYS_INLINE void rc_cons_saw(rc_t *rc, uint64_t t)
+static RMPSC__ALWAYS_INLINE void rc_cons_saw(rmpsc__rcore *rc, uint64_t t)
 {
 	rc->cached_tail = t;
 	rc->otail = t;
 }
 
-/* Take the 8-byte element at @h, which the consumer has seen published,
- * and release its slot: batched (@lazy) or at once. */
-static RMPSC__ALWAYS_INLINE void rc_take8(rc_t *rc, void *item, uint64_t h, bool lazy)
+/* The one 8-byte take, of every single-consumer pop that inlines it
+ * (rc_pop1_fast_as(), the MPSC pop's run): the element at @h, which the
+ * consumer has seen published (below cached_tail), and the release of its
+ * slot, batched (@lazy) or at once. The release comes last, so that a
+ * caller whose own work comes first keeps its one call a tail call. */
+static RMPSC__ALWAYS_INLINE void rc_take8(rmpsc__rcore *rc, void *item, uint64_t h, bool lazy)
 {
+	rc_assert_sc(rc);
 	/* esz is 8 here: the slot's offset without a multiply. */
 	memcpy(item, rc->data + (size_t)(h & rc->mask) * 8, 8);
 	if (lazy)
@@ -1169,7 +1323,7 @@ static RMPSC__ALWAYS_INLINE void rc_take8(rc_t *rc, void *item, uint64_t h, bool
  * pops), else publish at once (the timed pop: its caller may go on to
  * block elsewhere while a producer sleeps for the room it took).
  */
-static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rmpsc__rcore *rc, void *item, bool lazy)
 {
 	uint64_t h = rc_head(rc);
 
@@ -1186,6 +1340,9 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
 			return rmpsc__rc_pop1(rc, item);
 		if (t == h)
 			return RMPSC__LIKELY(rc->phead == h) ? -EAGAIN : rmpsc__rc_pop1(rc, item);
+		/* The refresh's check: the general path keeps the last good tail. */
+		if (RMPSC__UNLIKELY(!rc_index_ok(rc, t, h)))
+			return rmpsc__rc_pop1(rc, item);
 		rc_cons_saw(rc, t);
 	}
 	rc_take8(rc, item, h, lazy);
@@ -1193,7 +1350,7 @@ static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rc_t *rc, void *item, bool lazy)
 }
 
 /* rmpsc_ring_pop() and the MPSC pop's run: releases batched. */
-static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rc_t *rc, void *item)
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast(rmpsc__rcore *rc, void *item)
 {
 	return rc_pop1_fast_as(rc, item, true);
 }

@@ -23,7 +23,7 @@ int rmpsc__ringset_check(uint32_t flags, uint32_t flags_all, uint32_t esz, uint3
 	RMPSC__CHECK(max == 0 || max > RMPSC_MPSC_PRODUCERS_MAX, -EINVAL);
 	RMPSC__CHECK(producers > max, -EINVAL);
 	RMPSC__CHECK(numa_node < RMPSC_NODE_ANY, -EINVAL);
-	RMPSC__CHECK(cap > (SIZE_MAX - sizeof(struct rmpsc_producer)) / esz, -ENOMEM);
+	RMPSC__CHECK(cap > (SIZE_MAX - RC_MAP_SIZE) / esz, -ENOMEM);
 	return 0;
 }
 
@@ -31,27 +31,24 @@ static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, ui
 {
 	uint32_t mf = ((rs->flags & RMPSC_MPSC_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |
 		      ((rs->flags & RMPSC_MPSC_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u);
-	size_t len = sizeof(struct rmpsc_producer) + (size_t)rs->ring_cap * rs->esz;
+	rmpsc__rcore *rc = rmpsc__rc_map(RMPSC__MAGIC_GONE, rs->ring_cap, rs->ring_cap, rs->esz, mf);
 	struct rmpsc_producer *p;
-	size_t mapped;
 
-	p = rmpsc__mem_map(len, mf, &mapped);
-	if (!p)
+	if (!rc)
 		return NULL;
-	rc_init(&p->core, RMPSC__MAGIC_GONE, rs->ring_cap, rs->ring_cap, rs->esz,
-		(unsigned char *)p + sizeof *p);
+	p = (struct rmpsc_producer *)(void *)rc; /* the core is its only member */
 	if (rs->mc && rmpsc__rc_mc_init(&p->core)) {
-		rmpsc__mem_unmap(p, mapped);
+		rmpsc__rc_unmap(&p->core);
 		return NULL;
 	}
 	p->core.flags = (rs->flags & RMPSC_MPSC_F_METRICS) ? RC_F_METRICS : 0u;
-	p->core.map_len = mapped;
+	p->core.barrier = rs->barrier;
 	p->core.cwait = rs->cwait;
 	p->core.cseq = rs->cseq;
 	p->core.owner = rs;
 	p->core.id = id;
 	p->core.numa_node = rs->numa_node;
-	atomic_store_explicit(&p->core.state, RING_FREE, memory_order_relaxed);
+	atomic_store_explicit(&p->core.sh->state, RING_FREE, memory_order_relaxed);
 	return p;
 }
 
@@ -59,11 +56,8 @@ void rmpsc__ringset_fini(struct rmpsc__ringset *rs)
 {
 	uint32_t n = atomic_load_explicit(&rs->nrings, memory_order_acquire);
 
-	for (uint32_t i = 0; i < n; i++) {
-		rs->dir[i]->core.magic = RMPSC__MAGIC_DEAD;
-		rmpsc__rc_fini(&rs->dir[i]->core);
-		rmpsc__mem_unmap(rs->dir[i], rs->dir[i]->core.map_len);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		rmpsc__rc_unmap(&rs->dir[i]->core);
 	pthread_mutex_destroy(&rs->lock);
 	free(rs->dir);
 	rs->dir = NULL;
@@ -81,6 +75,7 @@ int rmpsc__ringset_init(struct rmpsc__ringset *rs, uint32_t esz, uint32_t cap, u
 	rs->mc = mc;
 	rs->cwait = cwait;
 	rs->cseq = cseq;
+	rs->barrier = rmpsc__barrier_mode;
 	atomic_init(&rs->nrings, 0);
 	atomic_init(&rs->closed, 0);
 	atomic_init(&rs->nactive, 0);
@@ -138,10 +133,10 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 	 * dropped), so that status calls racing the reset see positions
 	 * that only grow (rc_set_position()). */
 	rc_set_position(&p->core, rc_tail(&p->core));
-	atomic_store_explicit(&p->core.prod_waiters, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->core.sh->prod_waiters, 0, memory_order_relaxed);
 	rmpsc__wait_default(&p->core.wait);
 	p->core.magic = RMPSC__MAGIC_PRODUCER;
-	atomic_store_explicit(&p->core.state, RING_ACTIVE, memory_order_release); /* C1 */
+	atomic_store_explicit(&p->core.sh->state, RING_ACTIVE, memory_order_release); /* C1 */
 	atomic_fetch_add_explicit(&rs->nactive, 1, memory_order_relaxed);
 	*out = p;
 	ret = (int)p->core.id;
@@ -150,8 +145,9 @@ out:
 	return ret;
 }
 
-/* MPSC and MPMC producers alike: the owner is their set. */
-int rmpsc_mpsc_deregister(rmpsc_producer *p)
+/* The producers of every channel with a ring per producer (MPSC, MPMC)
+ * alike: the owner is their set. */
+int rmpsc_producer_deregister(rmpsc_producer *p)
 {
 	struct rmpsc__ringset *rs;
 
@@ -163,6 +159,12 @@ int rmpsc_mpsc_deregister(rmpsc_producer *p)
 	pthread_mutex_unlock(&rs->lock);
 	rmpsc__rc_close(&p->core);
 	return 0;
+}
+
+/* Its 1.0 name, which the MPMC channel shared. */
+int rmpsc_mpsc_deregister(rmpsc_producer *p)
+{
+	return rmpsc_producer_deregister(p);
 }
 
 void rmpsc__ringset_close(struct rmpsc__ringset *rs)
@@ -191,7 +193,7 @@ bool rmpsc__ringset_is_drained(const struct rmpsc__ringset *rs)
 		return false;
 	n = rmpsc__ringset_count(rs);
 	for (uint32_t i = 0; i < n; i++) {
-		const rc_t *rc = &rs->dir[i]->core;
+		const rmpsc__rcore *rc = &rs->dir[i]->core;
 
 		/* A FREE ring has no producer and, with the set closed, never
 		 * gets one (C1, C3): nothing will come from it, whether or not

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A set of producer rings, one per registered producer: what the MPSC and
- * MPMC channels have in common (ringset.c). A producer handle is its ring:
- * struct rmpsc_producer is the ring core followed by the slots, in one
- * mapping, and core.owner points back at the set.
+ * MPMC channels have in common (ringset.c), producer registration and
+ * deregistration included. A producer handle is its ring: struct
+ * rmpsc_producer is the ring core's view, then its shared part and the
+ * slots, in one mapping (rmpsc__rc_map()), and core.owner points back at
+ * the set.
  *
  * Synchronization
  * ---------------
@@ -11,7 +13,7 @@
  *         raised past i with a store-release (C2); readers load nrings with
  *         acquire (C2) and then read dir[i] for i below it. Rings never
  *         move and are unmapped only when the set is destroyed.
- * core.state  RING_FREE (no producer: made up front, or drained after its
+ * core.sh->state  RING_FREE (no producer: made up front, or drained after its
  *         producer left) or RING_ACTIVE. Register turns FREE into ACTIVE
  *         under lock after resetting the ring (store-release C1); the
  *         consumer side turns a closed, drained ACTIVE ring into FREE with
@@ -44,6 +46,7 @@ struct rmpsc__ringset {
 	int32_t numa_node;
 	uint32_t mc;      /* multi-consumer rings (claim index, done table) */
 	_Atomic uint32_t *cwait, *cseq; /* the consumers' sleep words (E4/E5) */
+	uint32_t barrier;               /* every ring's RMPSC__BARRIER_* (E4, E7) */
 	struct rmpsc_producer **dir;    /* [max] (C2) */
 	pthread_mutex_t lock;           /* register, deregister, close */
 	alignas(RMPSC__GROUP) _Atomic uint32_t nrings; /* C2 */
@@ -79,22 +82,22 @@ static inline uint32_t rmpsc__ringset_count(const struct rmpsc__ringset *rs)
 	return atomic_load_explicit(&rs->nrings, memory_order_acquire); /* C2 */
 }
 
-static inline rc_t *rmpsc__ringset_ring(const struct rmpsc__ringset *rs, uint32_t i)
+static inline rmpsc__rcore *rmpsc__ringset_ring(const struct rmpsc__ringset *rs, uint32_t i)
 {
 	return &rs->dir[i]->core;
 }
 
-static inline bool rmpsc__ring_free(const rc_t *rc)
+static inline bool rmpsc__ring_free(const rmpsc__rcore *rc)
 {
 	/* C1 acquire: a ring handed to a new producer is seen reset. */
-	return atomic_load_explicit(&rc->state, memory_order_acquire) == RING_FREE;
+	return atomic_load_explicit(&rc->sh->state, memory_order_acquire) == RING_FREE;
 }
 
 /* Closed and drained: hand it back for a later producer. C1 release, the
  * consumer's last touch of this ring. */
-static inline void rmpsc__ring_retire(rc_t *rc)
+static inline void rmpsc__ring_retire(rmpsc__rcore *rc)
 {
-	atomic_store_explicit(&rc->state, RING_FREE, memory_order_release);
+	atomic_store_explicit(&rc->sh->state, RING_FREE, memory_order_release);
 }
 
 #endif /* RMPSC_RINGSET_H */

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Waiting: strategies, the backoff helper, futex sleep/wake, the asymmetric
- * barrier, and the ring core's wake-up slow paths.
+ * Waiting, and nothing else: strategies, the idle phases of the blocking
+ * calls, the backoff helper, futex sleep/wake and the barrier modes.
  *
  * Synchronization
  * ---------------
- * rmpsc__asym_barrier  written once by the load-time constructor, before
- *         any other thread of the library can run; read relaxed (plain) by
- *         every light/heavy barrier.
+ * rmpsc__barrier_mode  written once by the load-time constructor, before
+ *         any other thread of the library can run; read (plain) when a
+ *         ring or notifier is created, which keeps its own copy.
  * A ring's waiter counts and futex words: see ring_core.h (E4, E5). Here:
  *   the sleeper's side of E4 is rmpsc__wait_idle()'s "waiters++; heavy
  *   barrier; try"; the waker's side is rc_publish()/rc_after_release()
@@ -23,10 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ring_core.h"
 #include "wait_core.h"
 
-int rmpsc__asym_barrier;
+uint32_t rmpsc__barrier_mode = RMPSC__BARRIER_FENCE;
 
 /* Register for expedited private membarrier once, at load time: later the
  * command cannot fail, so the hot paths may rely on it. */
@@ -37,13 +36,13 @@ __attribute__((constructor)) static void wait_setup(void)
 	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
 	    (cmds & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) &&
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-		rmpsc__asym_barrier = 1;
+		rmpsc__barrier_mode = RMPSC__BARRIER_ASYM;
 }
 
-void rmpsc__heavy_barrier(void)
+void rmpsc__heavy_barrier(uint32_t mode)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (rmpsc__asym_barrier)
+	if (mode == RMPSC__BARRIER_ASYM)
 		(void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 }
 
@@ -85,92 +84,6 @@ void rmpsc__futex_wake_all(_Atomic uint32_t *word)
 	/* E5 release: the waker's state change before the new value. */
 	atomic_fetch_add_explicit(word, 1, memory_order_release);
 	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-/* ---- ring core slow paths ------------------------------------------------ */
-
-void rmpsc__rc_wake_cons(rc_t *rc)
-{
-	struct rmpsc_notifier *n;
-
-	/* Sleepers registered (E4): the word without the notifier bit. */
-	if (atomic_load_explicit(rc->cwait, memory_order_relaxed) & ~RC_WAKE_NOTIFIER)
-		rmpsc__futex_wake_all(rc->cseq);
-	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
-	if (n)
-		rmpsc__notifier_kick(n);
-}
-
-void rmpsc__rc_wake_prod(rc_t *rc)
-{
-	rmpsc__futex_wake_all(&rc->prod_seq);
-}
-
-/* Decide the stream's end at @final (E7), unless someone already has:
- * closed 1 -> 3, final_tail, closed 2. Whether this call decided. */
-static bool rc_decide(rc_t *rc, uint64_t final)
-{
-	uint32_t c = RC_CLOSING;
-
-	if (!atomic_compare_exchange_strong_explicit(&rc->closed, &c, RC_DECIDING,
-						     memory_order_seq_cst, memory_order_relaxed))
-		return false;
-	atomic_store_explicit(&rc->final_tail, final, memory_order_relaxed);
-	/* E3 release: final_tail, and the slots below it, for whoever sees 2
-	 * (a closer read them with seq_cst; a deciding producer wrote them). */
-	atomic_store_explicit(&rc->closed, RC_CLOSED, memory_order_release);
-	return true;
-}
-
-/* The decided end: when another thread is between its two stores in
- * rc_decide(), waits for the second one (a few instructions, unless that
- * thread is preempted right there). Only called once closed is 3 or 2. */
-static uint64_t rc_final_tail(rc_t *rc)
-{
-	/* E3 acquire: final_tail is written before closed = 2. */
-	while (atomic_load_explicit(&rc->closed, memory_order_acquire) != RC_CLOSED)
-		sched_yield();
-	return atomic_load_explicit(&rc->final_tail, memory_order_relaxed);
-}
-
-int rmpsc__rc_publish_closed(rc_t *rc, uint64_t new_tail)
-{
-	/* Undecided: this producer's tail is a valid end (E7), and one that
-	 * covers this publication. */
-	if (atomic_load_explicit(&rc->closed, memory_order_relaxed) == RC_CLOSING &&
-	    rc_decide(rc, new_tail))
-		return 0;
-	/* Decided by a closer: its tail read either saw this publication
-	 * (final_tail == new_tail) or came before it. Positions are
-	 * free-running, so compare by difference. */
-	return (int64_t)(rc_final_tail(rc) - new_tail) >= 0 ? 0 : -EPIPE;
-}
-
-void rmpsc__rc_close(rc_t *rc)
-{
-	struct rmpsc_notifier *n;
-	uint32_t c = RC_OPEN;
-
-	/* seq_cst: the store of E7's handshake. */
-	if (!atomic_compare_exchange_strong_explicit(&rc->closed, &c, RC_CLOSING,
-						     memory_order_seq_cst, memory_order_acquire) &&
-	    c == RC_CLOSED)
-		return; /* an earlier close finished */
-	/* This close or a concurrent one set 1: decide the end unless the
-	 * producer or the other closer does first. After the heavy barrier,
-	 * every publication whose producer saw the ring open is below tail
-	 * (E7); seq_cst against the consumers' open-tail reads. */
-	rmpsc__heavy_barrier(); /* E7 */
-	if (!rc_decide(rc, atomic_load_explicit(&rc->tail, memory_order_seq_cst)))
-		(void)rc_final_tail(rc); /* another thread is deciding */
-	/* Unconditional: bumping both words after the store refuses any
-	 * sleeper that read them before seeing the close (E5). */
-	rmpsc__futex_wake_all(rc->cseq);
-	rmpsc__futex_wake_all(&rc->prod_seq);
-	/* An event loop learns about the close like about data. */
-	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
-	if (n)
-		rmpsc__notifier_kick(n);
 }
 
 /* ---- strategies ---------------------------------------------------------- */
@@ -301,7 +214,7 @@ static int idle_futex(uint64_t deadline, const struct rmpsc__waitsite *sl, rmpsc
 
 		/* E4: register, then the heavy barrier, then look again. */
 		atomic_fetch_add_explicit(sl->waiters, 1, memory_order_seq_cst);
-		rmpsc__heavy_barrier();
+		rmpsc__heavy_barrier(sl->barrier);
 		r = fn(arg);
 		if (r == -EAGAIN)
 			t = rmpsc__futex_wait(sl->seq, seq, deadline);

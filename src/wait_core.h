@@ -26,6 +26,7 @@ struct rmpsc__waitsite {
 	const _Atomic uint32_t *closed;
 	_Atomic uint32_t *waiters;     /* count the sleeper registers in (E4) */
 	_Atomic uint32_t *seq;         /* futex word the waker bumps (E5) */
+	uint32_t barrier;              /* the wakers' RMPSC__BARRIER_* (E4) */
 	/* The try of the idle phases (yield, sleep, futex), when it must look
 	 * further than @fn (a channel's consumer: every ring, adaptive skip or
 	 * not, before it gives up the CPU); NULL: fn. */

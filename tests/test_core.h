@@ -8,7 +8,9 @@
  * view, renamed) has to be followed in this header only.
  *
  * A test gets a ring's or a producer's core with tc_ring_core() or
- * tc_producer_core() and hands it only to the functions below. These links
+ * tc_producer_core() and hands it only to the functions below. The one
+ * exception is the core's own unit test, test_ring_core.c, which pins the
+ * shared part's layout field by field. These links
  * need the static library (the test hooks are hidden in the shared one).
  */
 #ifndef RMPSC_TESTS_TEST_CORE_H
@@ -26,18 +28,18 @@
 #include "ringset.h"
 
 /* A ring core, as the tests see it: only through the functions below. */
-typedef rc_t tc_core;
+typedef rmpsc__rcore tc_core;
 
 /* struct rmpsc_ring begins with its core. */
 static inline tc_core *tc_ring_core(rmpsc_ring *r)
 {
-	return (rc_t *)(void *)r;
+	return (rmpsc__rcore *)(void *)r;
 }
 
 /* A producer handle (MPSC or MPMC) is its ring's core. */
 static inline tc_core *tc_producer_core(const rmpsc_producer *p)
 {
-	return (rc_t *)(void *)&((struct rmpsc_producer *)(uintptr_t)p)->core;
+	return (rmpsc__rcore *)(void *)&((struct rmpsc_producer *)(uintptr_t)p)->core;
 }
 
 /* The magic word destroy leaves in a handle. */
@@ -65,9 +67,9 @@ static inline void tc_core_set_position(tc_core *c, uint64_t pos)
 static inline void tc_positions(const tc_core *c, uint64_t *head, uint64_t *claim,
 				uint64_t *tail)
 {
-	*head = atomic_load_explicit(&c->head, memory_order_acquire);
-	*claim = atomic_load_explicit(&c->claim, memory_order_acquire);
-	*tail = atomic_load_explicit(&c->tail, memory_order_acquire);
+	*head = atomic_load_explicit(&c->sh->head, memory_order_acquire);
+	*claim = atomic_load_explicit(&c->sh->claim, memory_order_acquire);
+	*tail = atomic_load_explicit(&c->sh->tail, memory_order_acquire);
 }
 
 /* ---- the close protocol, one step at a time ------------------------------ */
@@ -82,35 +84,35 @@ enum {
 
 static inline void tc_set_close_state(tc_core *c, uint32_t state)
 {
-	atomic_store_explicit(&c->closed, state, memory_order_seq_cst);
+	atomic_store_explicit(&c->sh->closed, state, memory_order_seq_cst);
 }
 
 static inline uint32_t tc_close_state(const tc_core *c)
 {
-	return atomic_load_explicit(&c->closed, memory_order_seq_cst);
+	return atomic_load_explicit(&c->sh->closed, memory_order_seq_cst);
 }
 
 static inline void tc_set_final_tail(tc_core *c, uint64_t tail)
 {
-	atomic_store_explicit(&c->final_tail, tail, memory_order_seq_cst);
+	atomic_store_explicit(&c->sh->final_tail, tail, memory_order_seq_cst);
 }
 
 static inline uint64_t tc_final_tail(const tc_core *c)
 {
-	return atomic_load_explicit(&c->final_tail, memory_order_seq_cst);
+	return atomic_load_explicit(&c->sh->final_tail, memory_order_seq_cst);
 }
 
 /* Publish up to @tail as a producer's store does (release), nothing else. */
 static inline void tc_set_tail(tc_core *c, uint64_t tail)
 {
-	atomic_store_explicit(&c->tail, tail, memory_order_release);
+	atomic_store_explicit(&c->sh->tail, tail, memory_order_release);
 }
 
 /* What a push of the 8-byte @v does up to its look at closed: the slot,
  * then the tail. */
 static inline void tc_publish_by_hand(tc_core *c, uint64_t v)
 {
-	const uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
+	const uint64_t t = atomic_load_explicit(&c->sh->tail, memory_order_relaxed);
 
 	memcpy(rc_slot(c, t), &v, sizeof v);
 	tc_set_tail(c, t + 1);
@@ -152,7 +154,7 @@ static inline _Atomic uint32_t *tc_consumer_sleepers(tc_core *c)
 /* Producers registered to sleep for room. */
 static inline _Atomic uint32_t *tc_prod_waiters(tc_core *c)
 {
-	return &c->prod_waiters;
+	return &c->sh->prod_waiters;
 }
 
 /* The futex words a consumer and a producer sleep on. */
@@ -163,7 +165,7 @@ static inline const void *tc_consumer_sleep_word(const tc_core *c)
 
 static inline const void *tc_producer_sleep_word(const tc_core *c)
 {
-	return &c->prod_seq;
+	return &c->sh->prod_seq;
 }
 
 /* ---- consumer lock-outs ----------------------------------------------------- */

@@ -13,7 +13,7 @@
  * codes). Registration is thread-safe and may happen while traffic flows;
  * the channel grows up to max_producers rings without moving existing ones
  * and without a lock on any producer or consumer fast path (a lock is taken
- * by register/deregister only). rmpsc_mpsc_deregister() closes the
+ * by register/deregister only). rmpsc_producer_deregister() closes the
  * producer's ring: what it committed is still delivered, and once the
  * consumer has drained it the ring is reused by a later registration.
  *
@@ -192,13 +192,19 @@ RMPSC_API void rmpsc_mpsc_destroy(rmpsc_mpsc *ch);
 RMPSC_API int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out);
 
 /**
- * Deregister an MPSC or MPMC producer: close its ring. Elements it
- * committed are still delivered; afterwards the handle must not be used (a
- * later MPSC registration may reuse the ring).
+ * Deregister a producer of an MPSC or MPMC channel: close its ring.
+ * Elements it committed are still delivered; afterwards the handle must not
+ * be used (a later MPSC registration may reuse the ring).
  *
  * @return 0; -EBADF: @p p is not a registered producer.
  * Concurrency: the producer's thread, or any thread once it stopped.
  * Progress: blocking (as rmpsc_ring_close()). Ordering: as rmpsc_ring_close().
+ */
+RMPSC_API int rmpsc_producer_deregister(rmpsc_producer *p);
+
+/**
+ * rmpsc_producer_deregister() under its first name, kept for callers of
+ * 1.0: the same call, for MPSC and MPMC producers alike.
  */
 RMPSC_API int rmpsc_mpsc_deregister(rmpsc_producer *p);
 
@@ -648,7 +654,7 @@ RMPSC_API int rmpsc_consumer_deregister(rmpsc_consumer *c);
 /**
  * Register an MPMC producer: as rmpsc_mpsc_register(); the handle is used
  * with the rmpsc_producer_ calls and deregistered with
- * rmpsc_mpsc_deregister(). Unlike MPSC, a deregistered producer's ring is
+ * rmpsc_producer_deregister(). Unlike MPSC, a deregistered producer's ring is
  * not reused (consumers may still be inside a claim on it): max_producers
  * bounds the registrations over the channel's life.
  *
