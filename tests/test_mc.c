@@ -496,12 +496,12 @@ static void test_mc_mpmc_register_producer_after_deregister_gets_new_id(void **s
 
 	(void)state;
 	p = producer_new(m, true, 0);
-	assert_ret(rmpsc_mpsc_deregister(p), 0);
+	assert_ret(rmpsc_producer_deregister(p), 0);
 	/* even drained, a left producer's ring is not reused */
 	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
 	p = producer_new(m, true, 1);
 	seq_put(producer_put1, p, 10, 2);
-	assert_ret(rmpsc_mpsc_deregister(p), 0);
+	assert_ret(rmpsc_producer_deregister(p), 0);
 	seq_take(steal1, c, 10, 2);
 	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
 	p = producer_new(m, true, 2);
@@ -635,7 +635,7 @@ static void test_mc_mpmc_deregister_delivers_committed_then_ring_ends(void **sta
 	(void)state;
 	seq_put(producer_put1, p, 1, 3);
 	seq_put(producer_put1, q, 50, 1);
-	assert_ret(rmpsc_mpsc_deregister(p), 0);
+	assert_ret(rmpsc_producer_deregister(p), 0);
 	assert_ret(rmpsc_mpmc_len(m), 4);
 	{
 		uint64_t got[8];

@@ -644,7 +644,7 @@ static void test_mpsc_register_after_drained_deregister_reuses_ring(void **state
 	(void)state;
 	push_vals(p, 0, 5);
 	assert_ret(rmpsc_producer_reserve(p, 2, &s), 2); /* dropped by the close */
-	assert_ret(rmpsc_mpsc_deregister(p), 0);
+	assert_ret(rmpsc_producer_deregister(p), 0);
 	assert_ret(consume_until_zero(ch, r), 5);
 	rec_expect(r, 0, 0, 5);
 	/* drained: the ring is handed out again, empty and open */
@@ -3337,6 +3337,7 @@ TT_TEST(test_mpsc_calls_with_bad_handle_or_argument_return_documented_code,
 TT_CALL(p_id, rmpsc_producer_id(h))
 TT_CALL(p_len, rmpsc_producer_len(h))
 TT_CALL(p_deregister, rmpsc_mpsc_deregister(h))
+TT_CALL(p_producer_deregister, rmpsc_producer_deregister(h))
 TT_PRODUCER_CALLS(producer)
 TT_RESERVE_TIMED_CALLS(producer)
 
@@ -3344,6 +3345,7 @@ static const struct tt_row prod_rows[] = {
 	TT_ROW("id", p_id, -EBADF, TT_BAD),
 	TT_ROW("len", p_len, -EBADF, TT_BAD),
 	TT_ROW("mpsc_deregister", p_deregister, -EBADF, TT_BAD),
+	TT_ROW("producer_deregister", p_producer_deregister, -EBADF, TT_BAD),
 	TT_PRODUCER_ROWS(producer),
 	TT_RESERVE_TIMED_ROWS(producer),
 };
