@@ -362,26 +362,17 @@ static inline unsigned char *rc_slot(const rmpsc__rcore *rc, uint64_t pos)
 static inline void rc_init(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic, uint64_t cap,
 			   uint64_t slots, uint32_t esz, unsigned char *data)
 {
+	/* Zero is every word's first value (open, no waiters, positions 0,
+	 * no notifier, no loop, no borrows): only the rest is written. The
+	 * words are not shared with anyone yet, so plain stores do. */
 	memset(sh, 0, sizeof *sh);
 	sh->magic = RC_SHARED_MAGIC;
 	sh->version = RC_SHARED_VERSION;
 	sh->esz = esz;
 	sh->cap = cap;
 	sh->slots = slots;
-	atomic_init(&sh->closed, RC_OPEN);
-	atomic_init(&sh->prod_waiters, 0);
-	atomic_init(&sh->cons_waiters, 0);
-	atomic_init(&sh->state, 0);
-	atomic_init(&sh->tail, 0);
-	atomic_init(&sh->head, 0);
-	atomic_init(&sh->claim, 0);
-	atomic_init(&sh->cons_seq, 0);
-	atomic_init(&sh->prod_seq, 0);
-	atomic_init(&sh->final_tail, 0);
-	atomic_init(&sh->m_sent, 0);
-	atomic_init(&sh->m_batches, 0);
-	atomic_init(&sh->m_full, 0);
 
+	memset(rc, 0, sizeof *rc);
 	rc->magic = magic;
 	rc->esz = esz;
 	rc->mask = slots - 1;
@@ -389,29 +380,12 @@ static inline void rc_init(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic,
 	rc->data = data;
 	rc->sh = sh;
 	rc->cwait = &sh->cons_waiters;
-	rc->flags = 0;
 	rc->rel_mask = cap >= RC_LAZY_MIN_CAP ? RC_LAZY - 1 : 0;
 	rc->barrier = rmpsc__barrier_mode;
-	rc->map_len = 0;
 	rc->cseq = &sh->cons_seq;
-	rc->owner = NULL;
-	atomic_init(&rc->notifier, NULL);
-	rc->id = 0;
 	rc->numa_node = RMPSC_NODE_ANY;
-	atomic_init(&rc->looped, 0);
 	rmpsc__wait_default(&rc->wait);
-	rc->cached_head = 0;
-	rc->resv = 0;
-	rc->resv_pos = 0;
-	rc->chead = 0;
-	rc->phead = 0;
-	rc->cached_tail = 0;
-	rc->otail = 0;
-	rc->brd = 0;
-	rc->nborrow = 0;
 	rc->serial = rmpsc__rc_serial();
-	rc->blen = NULL;
-	rc->mc_end = NULL;
 }
 
 /* Map a ring of this process (rmpsc__mem_map()): view, shared part and
