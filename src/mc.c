@@ -461,13 +461,7 @@ static int mc_wait(rmpsc_consumer *c, struct mc_try *t, int64_t timeout_ns,
 		   const rmpsc_wait *uw)
 {
 	struct rmpsc__mc *mc = c->mc;
-	const struct rmpsc__waitsite ws = {
-		.watch = NULL,
-		.closed = &mc->rs.closed,
-		.waiters = &mc->cons_waiters,
-		.seq = &mc->cons_seq,
-		.barrier = mc->rs.barrier,
-	};
+	const struct rmpsc__waitsite ws = rmpsc__ringset_waitsite(&mc->rs);
 	rmpsc_wait w;
 	int r = rmpsc__wait_resolve(uw, &mc->wait, &w);
 

@@ -709,18 +709,12 @@ static int try_round_full(void *arg)
 static int64_t mpsc_wait(rmpsc_mpsc *ch, struct mpsc_try *t, int64_t timeout_ns,
 			 const rmpsc_wait *uw)
 {
-	const struct rmpsc__waitsite ws = {
-		.watch = NULL,
-		.closed = &ch->rs.closed,
-		.waiters = &ch->cons_waiters,
-		.seq = &ch->cons_seq,
-		.barrier = ch->rs.barrier,
-		.sleep_fn = try_round_full,
-	};
+	struct rmpsc__waitsite ws = rmpsc__ringset_waitsite(&ch->rs);
 	uint64_t t0 = 0;
 	rmpsc_wait w;
 	int r;
 
+	ws.sleep_fn = try_round_full;
 	r = rmpsc__wait_resolve(uw, &ch->wait, &w);
 	if (r)
 		return r;

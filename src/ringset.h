@@ -31,6 +31,7 @@
 #include <pthread.h>
 
 #include "ring_core.h"
+#include "wait_core.h"
 
 struct rmpsc_producer {
 	struct rmpsc__rcore core;
@@ -85,6 +86,23 @@ static inline uint32_t rmpsc__ringset_count(const struct rmpsc__ringset *rs)
 static inline rmpsc__rcore *rmpsc__ringset_ring(const struct rmpsc__ringset *rs, uint32_t i)
 {
 	return &rs->dir[i]->core;
+}
+
+/* Where the set's consumers wait (E4/E5): the channel's sleeper count and
+ * futex word, which every ring's producer wakes; no index to watch (the
+ * try looks at every ring), the set's closed flag. */
+static inline struct rmpsc__waitsite rmpsc__ringset_waitsite(const struct rmpsc__ringset *rs)
+{
+	struct rmpsc__waitsite ws = {
+		.watch = NULL,
+		.closed = &rs->closed,
+		.waiters = rs->cwait,
+		.seq = rs->cseq,
+		.barrier = rs->barrier,
+		.sleep_fn = NULL,
+	};
+
+	return ws;
 }
 
 static inline bool rmpsc__ring_free(const rmpsc__rcore *rc)
