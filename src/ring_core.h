@@ -1175,9 +1175,18 @@ static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
 		if (k == 0)
 			return cl == RC_CLOSED ? -EPIPE : -EAGAIN;
 		/* The refresh's check (rc_index_ok()): claim is never more than
-		 * the capacity behind a tail. */
-		if (RMPSC__UNLIKELY(k > rc_cap(rc)))
-			return -EAGAIN;
+		 * the capacity behind a tail, but c may be older than claim:
+		 * other consumers claimed and released past it, and the
+		 * producer refilled, while this one read tail. Only a claim
+		 * that has not moved makes the tail the one that does not fit. */
+		if (RMPSC__UNLIKELY(k > rc_cap(rc))) {
+			uint64_t now = atomic_load_explicit(&rc->sh->claim, memory_order_acquire);
+
+			if (now == c)
+				return -EAGAIN;
+			c = now;
+			continue;
+		}
 		if (k > n)
 			k = n;
 		/* M1: acq_rel so that claims form one chain; failure reloads c. */

@@ -203,8 +203,9 @@ RMPSC_API int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out);
 RMPSC_API int rmpsc_producer_deregister(rmpsc_producer *p);
 
 /**
- * rmpsc_producer_deregister() under its first name, kept for callers of
- * 1.0: the same call, for MPSC and MPMC producers alike.
+ * rmpsc_producer_deregister() under its first name, kept so that code
+ * written against it builds and links unchanged: the same call, for MPSC
+ * and MPMC producers alike.
  */
 RMPSC_API int rmpsc_mpsc_deregister(rmpsc_producer *p);
 
