@@ -425,11 +425,12 @@ int rmpsc__rc_mc_init(rmpsc__rcore *rc)
 	return 0;
 }
 
-void rmpsc__rc_mc_advance(rmpsc__rcore *rc)
+void rmpsc__rc_mc_advance(rmpsc__rcore *rc, uint64_t h)
 {
 	for (;;) {
-		/* M2: seq_cst, against the completers' "store end; load head". */
-		uint64_t h = atomic_load_explicit(&rc->sh->head, memory_order_seq_cst);
+		/* M2: seq_cst, against the completers' "store end; load head";
+		 * @h came from a seq_cst operation on head after the caller's
+		 * own step, and a failed CAS below reloads it the same way. */
 		_Atomic uint64_t *e = &rc->mc_end[h & rc->mask];
 		uint64_t end = atomic_load_explicit(e, memory_order_seq_cst);
 
@@ -448,6 +449,7 @@ void rmpsc__rc_mc_advance(rmpsc__rcore *rc)
 			atomic_compare_exchange_strong_explicit(e, &mine, h, memory_order_relaxed,
 								memory_order_relaxed);
 			rc_after_release(rc);
+			h = end; /* the head this CAS wrote */
 		}
 	}
 }

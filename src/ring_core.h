@@ -140,9 +140,10 @@
  * M2 completion: after reading its run, the consumer CASes head from c to
  *    c + k (seq_cst) when head is c (the run is the earliest outstanding
  *    one: nobody else can pass c while the run is not recorded); otherwise
- *    it stores the run's end into mc_end[c] (seq_cst). Then it advances:
- *    while mc_end[head] holds a plausible
- *    end, CAS head from head to that end (seq_cst; E2's release for the
+ *    it stores the run's end into mc_end[c] (seq_cst). Then it advances,
+ *    from the head its CAS wrote or from a seq_cst load of head after its
+ *    store: while mc_end[head] holds a plausible end, CAS head from head to
+ *    that end (seq_cst; E2's release for the
  *    producer) and clear the entry with a CAS from that end to the run's
  *    start (0 would be a plausible end once positions pass 2^64). Ends are
  *    free-running positions, unique, so a stale entry or a late clear can
@@ -1123,8 +1124,9 @@ RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rmpsc__rcore *rc);
 
 /* Allocate the completion table (ring_core.c); 0 or -ENOMEM. */
 RMPSC__INTERNAL int rmpsc__rc_mc_init(rmpsc__rcore *rc);
-/* Release every completed run from head on (ring_core.c, M2). */
-RMPSC__INTERNAL void rmpsc__rc_mc_advance(rmpsc__rcore *rc);
+/* Release every completed run from head on (ring_core.c, M2); @h is head
+ * as the caller's last seq_cst operation on it returned it. */
+RMPSC__INTERNAL void rmpsc__rc_mc_advance(rmpsc__rcore *rc, uint64_t h);
 
 /* Published and not yet claimed, as rc_len() counts (tail first: never
  * more than was unclaimed when tail was read); while a close's end is
@@ -1216,11 +1218,15 @@ static inline void rc_mc_complete(rmpsc__rcore *rc, uint64_t pos, uint32_t k)
 						    memory_order_seq_cst,
 						    memory_order_relaxed)) {
 		rc_after_release(rc);
+		/* The advance goes on from the head this CAS wrote. */
+		h = pos + k;
 	} else {
 		atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k,
 				      memory_order_seq_cst);
+		/* M2: head after the store, for the advance. */
+		h = atomic_load_explicit(&rc->sh->head, memory_order_seq_cst);
 	}
-	rmpsc__rc_mc_advance(rc);
+	rmpsc__rc_mc_advance(rc, h);
 }
 
 /* ---- blocking calls (ring_core.c), for every owner of rings --------------- */
