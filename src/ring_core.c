@@ -109,7 +109,10 @@ static RMPSC__ALWAYS_INLINE int ring_wait(rmpsc__rcore *rc, bool consumer, const
 					  struct ring_try *t)
 {
 	const struct rmpsc__waitsite ws = {
-		.watch = consumer ? &rc->sh->tail : &rc->sh->head,
+		/* A multi-consumer ring's head moves only when its producer
+		 * collects: no index to watch, every poll tries. */
+		.watch = consumer ? &rc->sh->tail
+				  : (rc->flags & RC_F_MC) ? NULL : &rc->sh->head,
 		.closed = &rc->sh->closed,
 		.waiters = consumer ? rc->cwait : &rc->sh->prod_waiters,
 		.seq = consumer ? rc->cseq : &rc->sh->prod_seq,
@@ -418,39 +421,22 @@ int rmpsc__rc_mc_init(rmpsc__rcore *rc)
 {
 	rc->mc_end = calloc((size_t)rc_slots(rc), sizeof *rc->mc_end);
 	RMPSC__CHECK(!rc->mc_end, -ENOMEM);
-	/* Consumers release through head itself (M2): no private position. */
+	/* The producer releases by collecting completions (M2). */
 	rc->rel_mask = 0;
+	rc->flags |= RC_F_MC;
 	for (uint64_t i = 0; i < rc_slots(rc); i++)
 		atomic_init(&rc->mc_end[i], rc_head(rc));
 	return 0;
 }
 
-void rmpsc__rc_mc_advance(rmpsc__rcore *rc, uint64_t h)
+uint64_t rmpsc__rc_mc_collect(rmpsc__rcore *rc)
 {
-	for (;;) {
-		/* M2: seq_cst, against the completers' "store end; load head";
-		 * @h came from a seq_cst operation on head after the caller's
-		 * own step, and a failed CAS below reloads it the same way. */
-		_Atomic uint64_t *e = &rc->mc_end[h & rc->mask];
-		uint64_t end = atomic_load_explicit(e, memory_order_seq_cst);
+	/* Relaxed: head and tail are written by the producer alone (or by the
+	 * holder of a ring without one, under the set's lock). */
+	uint64_t h0 = atomic_load_explicit(&rc->sh->head, memory_order_relaxed);
+	uint64_t h = rc_mc_scan(rc, h0, atomic_load_explicit(&rc->sh->tail, memory_order_relaxed));
 
-		/* Only an end 1..cap past head belongs to the run at head; 0, or
-		 * a lap-old end, means that run is not complete. */
-		if (end - h - 1 >= rc_cap(rc))
-			return;
-		if (atomic_compare_exchange_strong_explicit(&rc->sh->head, &h, end,
-							    memory_order_seq_cst,
-							    memory_order_seq_cst)) {
-			/* Clear it, to the run's start (0 would be a plausible
-			 * end once positions pass 2^64), unless a later lap's
-			 * run already stored its own (unique) end there. */
-			uint64_t mine = end;
-
-			atomic_compare_exchange_strong_explicit(e, &mine, h, memory_order_relaxed,
-								memory_order_relaxed);
-			rc_after_release(rc);
-			h = end; /* the head this CAS wrote */
-		}
-	}
+	if (h != h0)
+		atomic_store_explicit(&rc->sh->head, h, memory_order_release);
+	return h;
 }
-

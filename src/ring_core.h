@@ -84,7 +84,9 @@
  *         never reads head's line. otail is the last tail the consumer may
  *         use (E7; set by rc_cons_tail() and rc_cons_saw()).
  * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
- *         written by whichever consumer completes the earliest run.
+ *         written by the producer alone, as it collects completed runs
+ *         (rmpsc__rc_mc_collect(), from rc_prod_free()), and cached_head
+ *         is what it last collected.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
  *    the consumers' loads of tail in rc_cons_read_tail() and rc_mc_claim(),
@@ -137,20 +139,19 @@
  * M1 claim: consumers CAS claim from c to c + k after a load of tail (E1,
  *    E7) that showed at least c + k: each run [c, c + k) goes to one
  *    consumer, which then reads it.
- * M2 completion: after reading its run, the consumer CASes head from c to
- *    c + k (seq_cst) when head is c (the run is the earliest outstanding
- *    one: nobody else can pass c while the run is not recorded); otherwise
- *    it stores the run's end into mc_end[c] (seq_cst). Then it advances,
- *    from the head its CAS wrote or from a seq_cst load of head after its
- *    store: while mc_end[head] holds a plausible end, CAS head from head to
- *    that end (seq_cst; E2's release for the
- *    producer) and clear the entry with a CAS from that end to the run's
- *    start (0 would be a plausible end once positions pass 2^64). Ends are
- *    free-running positions, unique, so a stale entry or a late clear can
- *    never be mistaken for a later lap's. The completer's "store end; load
- *    head" and the advancer's "CAS head; load mc_end[head]" are both
- *    seq_cst, so one of them sees the other: a completed run is never left
- *    unreleased because both thought the other would release it.
+ * M2 completion: after reading its run, the consumer stores the run's end
+ *    into mc_end[start] (release) and looks for a sleeping producer (E4).
+ *    Consumers never write head. The producer, when its cached room runs
+ *    short, collects: from head, while mc_end[head] holds an end in
+ *    (head, tail], it loads it with acquire (pairing with that release, so
+ *    the run's reads happen before the slots are written again) and moves
+ *    head to it, then publishes head (release, for the status calls). A run
+ *    completed out of order waits in the table until the runs before it are
+ *    complete. Ends are free-running positions, unique, and an entry of an
+ *    earlier lap ends at or below head, so no entry needs clearing. One
+ *    plain store per completion, on a line only completers and the
+ *    producer touch, instead of a CAS on the claim index's line: a
+ *    consumer's cost is its claim.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and
  * stays correct across the 2^64 wrap because it never exceeds capacity.
@@ -203,8 +204,8 @@ struct rmpsc__rshared {
 
 	/* Group 2: consumer-written, read by producers. Multi-consumer rings
 	 * (SPMC, MPMC) also have the claim index, CAS by every consumer
-	 * (M1); there head is written by whichever consumer completes the
-	 * earliest run (M2). */
+	 * (M1); there head is written by the producer as it collects
+	 * completed runs (M2). */
 	alignas(RMPSC__GROUP) _Atomic uint64_t head;
 	_Atomic uint64_t claim;
 
@@ -424,6 +425,9 @@ static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 
 /* rc->flags bits the library sets for itself, above every public flag. */
 #define RC_F_METRICS (1u << 31)
+/* A multi-consumer ring (SPMC, MPMC): its producer collects completions
+ * (M2) instead of reading head. In the hot line, unlike mc_end. */
+#define RC_F_MC (1u << 30)
 
 /* In a ring's own wake word (cons_waiters): a notifier is attached. The
  * sleepers' count is the rest (they add and subtract 1). */
@@ -491,6 +495,31 @@ static RMPSC__ALWAYS_INLINE void rc_after_release(rmpsc__rcore *rc)
 #endif
 }
 
+/*
+ * Multi-consumer rings (M2): from head @h, the position up to which every
+ * run is complete, never past tail @t. Only an end in (h, t] belongs to the
+ * run starting at h: an entry of an earlier lap ends at or below h, and
+ * nothing past tail was ever claimed. Reads only; at most t - h steps.
+ */
+static inline uint64_t rc_mc_scan(const rmpsc__rcore *rc, uint64_t h, uint64_t t)
+{
+	for (;;) {
+		/* M2 acquire: the completer's reads of the run before any reuse
+		 * of its slots. */
+		uint64_t end = atomic_load_explicit(&rc->mc_end[h & rc->mask],
+						    memory_order_acquire);
+
+		if (end - h - 1 >= t - h)
+			return h;
+		h = end;
+	}
+}
+
+/* Move head past every run completed in order from it (ring_core.c, M2)
+ * and return it. The producer's, or whoever holds a ring that has no
+ * producer. */
+RMPSC__INTERNAL uint64_t rmpsc__rc_mc_collect(rmpsc__rcore *rc);
+
 /* The tail for the status calls (E1 acquire): once a close is decided, the
  * stream ends at final_tail (a publication that lost the race may have
  * moved tail past it; final_tail never exceeds tail); while the end is
@@ -525,6 +554,14 @@ static inline uint64_t rc_count_from(const rmpsc__rcore *rc, const _Atomic uint6
 
 static inline uint64_t rc_len(const rmpsc__rcore *rc)
 {
+	if (RMPSC__UNLIKELY(rc->flags & RC_F_MC)) {
+		/* Up to the runs completed in order (M2), as the producer
+		 * would collect them: a scan that writes nothing. */
+		uint64_t t = rc_status_tail(rc);
+		uint64_t h = atomic_load_explicit(&rc->sh->head, memory_order_acquire);
+
+		return t - h > rc_cap(rc) ? 0 : t - rc_mc_scan(rc, h, t);
+	}
 	return rc_count_from(rc, &rc->sh->head);
 }
 
@@ -648,6 +685,7 @@ static RMPSC__ALWAYS_INLINE bool rc_index_ok(const rmpsc__rcore *rc, uint64_t t,
 
 /* Free slots, refreshing the cached head only when it shows fewer than
  * @want. */
+
 static inline uint64_t rc_prod_free(rmpsc__rcore *rc, uint64_t want)
 {
 	/* Relaxed: own index, single writer. */
@@ -655,8 +693,11 @@ static inline uint64_t rc_prod_free(rmpsc__rcore *rc, uint64_t want)
 	uint64_t fr = rc_cap(rc) - (t - rc->cached_head);
 
 	if (fr < want) {
-		/* E2 acquire: pairs with the consumer's release of these slots. */
-		uint64_t h = atomic_load_explicit(&rc->sh->head, memory_order_acquire);
+		/* E2 acquire: pairs with the consumer's release of these slots;
+		 * on a multi-consumer ring the completions' (M2). */
+		uint64_t h = RMPSC__UNLIKELY(rc->flags & RC_F_MC)
+				     ? rmpsc__rc_mc_collect(rc)
+				     : atomic_load_explicit(&rc->sh->head, memory_order_acquire);
 
 		/* The refresh's check (rc_index_ok()): a head that does not
 		 * fit is not adopted, and the ring stays as full as it was. */
@@ -1124,9 +1165,6 @@ RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rmpsc__rcore *rc);
 
 /* Allocate the completion table (ring_core.c); 0 or -ENOMEM. */
 RMPSC__INTERNAL int rmpsc__rc_mc_init(rmpsc__rcore *rc);
-/* Release every completed run from head on (ring_core.c, M2); @h is head
- * as the caller's last seq_cst operation on it returned it. */
-RMPSC__INTERNAL void rmpsc__rc_mc_advance(rmpsc__rcore *rc, uint64_t h);
 
 /* Published and not yet claimed, as rc_len() counts (tail first: never
  * more than was unclaimed when tail was read); while a close's end is
@@ -1202,31 +1240,16 @@ static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
 }
 
 /*
- * The run [pos, pos + k) is read: release it and what can be (M2). When it
- * is the run at head (no earlier run outstanding, the usual case), a CAS of
- * head from pos to pos + k releases it without a table entry: nobody else
- * can move head past pos while this run is not recorded as complete. Then
- * the advance looks for later runs completed meanwhile. Otherwise its end
- * goes to the table for whoever releases the runs before it.
+ * The run [pos, pos + k) is read: record it complete for the producer, which
+ * releases runs in order as it collects them (M2), then wake a producer
+ * sleeping for room (E4).
  */
 static inline void rc_mc_complete(rmpsc__rcore *rc, uint64_t pos, uint32_t k)
 {
-	uint64_t h = pos;
-
 	rc_assert_mc(rc);
-	if (atomic_compare_exchange_strong_explicit(&rc->sh->head, &h, pos + k,
-						    memory_order_seq_cst,
-						    memory_order_relaxed)) {
-		rc_after_release(rc);
-		/* The advance goes on from the head this CAS wrote. */
-		h = pos + k;
-	} else {
-		atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k,
-				      memory_order_seq_cst);
-		/* M2: head after the store, for the advance. */
-		h = atomic_load_explicit(&rc->sh->head, memory_order_seq_cst);
-	}
-	rmpsc__rc_mc_advance(rc, h);
+	/* M2 release: the reads of the run before the producer's reuse. */
+	atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k, memory_order_release);
+	rc_after_release(rc);
 }
 
 /* ---- blocking calls (ring_core.c), for every owner of rings --------------- */

@@ -37,11 +37,11 @@ static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, ui
 	if (!rc)
 		return NULL;
 	p = (struct rmpsc_producer *)(void *)rc; /* the core is its only member */
+	p->core.flags = (rs->flags & RMPSC_MPSC_F_METRICS) ? RC_F_METRICS : 0u;
 	if (rs->mc && rmpsc__rc_mc_init(&p->core)) {
 		rmpsc__rc_unmap(&p->core);
 		return NULL;
 	}
-	p->core.flags = (rs->flags & RMPSC_MPSC_F_METRICS) ? RC_F_METRICS : 0u;
 	p->core.barrier = rs->barrier;
 	p->core.cwait = rs->cwait;
 	p->core.cseq = rs->cseq;

@@ -237,7 +237,12 @@ static void test_ring_core_claim_never_takes_a_tail_that_does_not_fit(void **sta
 	assert_ret(rc_mc_claim(rc, CAP, &pos), 1);
 	assert_int_equal(pos, 1);
 	rc_mc_complete(rc, 1, 1);
+	/* Completed out of order: the producer collects nothing yet. */
+	assert_int_equal(rmpsc__rc_mc_collect(rc), 0);
 	rc_mc_complete(rc, 0, 1);
+	/* Consumers never write head; the producer's collect moves it. */
+	assert_int_equal(atomic_load(&sh->head), 0);
+	assert_int_equal(rmpsc__rc_mc_collect(rc), 2);
 	assert_int_equal(atomic_load(&sh->head), 2);
 	rmpsc__rc_unmap(rc);
 }

@@ -545,10 +545,9 @@ RMPSC_API int rmpsc_mpsc_set_wait(rmpsc_mpsc *ch, const rmpsc_wait *w);
  * from their own thread, each handle from one thread at a time. A consumer
  * claims a run of elements with a compare-and-swap on the ring's claim
  * index, reads them (copies them out, or hands them to a handler in place)
- * and marks the run done. Runs are released to the producer in order, but
- * the one who completes a run does not wait for earlier runs: whoever
- * completes the earliest outstanding run also releases every completed run
- * after it. So a preempted consumer delays the reuse of the slots it holds,
+ * and marks the run done, in any order: the producer reuses slots in order,
+ * collecting the runs marked done when it needs room, and nobody waits for
+ * anyone. So a preempted consumer delays the reuse of the slots it holds,
  * never the other consumers' progress. Each element goes to exactly one
  * consumer; per producer, the elements a consumer gets are in order, but
  * two consumers' elements interleave in no defined order.
