@@ -425,7 +425,7 @@ int rmpsc__rc_mc_init(rmpsc__rcore *rc)
 	rc->rel_mask = 0;
 	rc->flags |= RC_F_MC;
 	for (uint64_t i = 0; i < rc_slots(rc); i++)
-		atomic_init(&rc->mc_end[i], rc_head(rc));
+		atomic_init(&rc->mc_end[i], atomic_load_explicit(&rc->sh->mc_head, memory_order_relaxed));
 	return 0;
 }
 
@@ -433,10 +433,10 @@ uint64_t rmpsc__rc_mc_collect(rmpsc__rcore *rc)
 {
 	/* Relaxed: head and tail are written by the producer alone (or by the
 	 * holder of a ring without one, under the set's lock). */
-	uint64_t h0 = atomic_load_explicit(&rc->sh->head, memory_order_relaxed);
+	uint64_t h0 = atomic_load_explicit(&rc->sh->mc_head, memory_order_relaxed);
 	uint64_t h = rc_mc_scan(rc, h0, atomic_load_explicit(&rc->sh->tail, memory_order_relaxed));
 
 	if (h != h0)
-		atomic_store_explicit(&rc->sh->head, h, memory_order_release);
+		atomic_store_explicit(&rc->sh->mc_head, h, memory_order_release);
 	return h;
 }

@@ -83,10 +83,11 @@
  *         (rc_release). phead is the last head published, so rc_flush()
  *         never reads head's line. otail is the last tail the consumer may
  *         use (E7; set by rc_cons_tail() and rc_cons_saw()).
- * claim, mc_end[]   multi-consumer rings only (M1, M2 below); there head is
- *         written by the producer alone, as it collects completed runs
- *         (rmpsc__rc_mc_collect(), from rc_prod_free()), and cached_head
- *         is what it last collected.
+ * claim, mc_end[], mc_head   multi-consumer rings only (M1, M2 below);
+ *         their head is mc_head, written by the producer alone as it
+ *         collects completed runs (rmpsc__rc_mc_collect(), from
+ *         rc_prod_free()), on tail's line; cached_head is what it last
+ *         collected. sh->head is not used.
  *
  * E1 release: publishes the slot contents of [old tail, new tail); pairs with
  *    the consumers' loads of tail in rc_cons_read_tail() and rc_mc_claim(),
@@ -141,11 +142,12 @@
  *    consumer, which then reads it.
  * M2 completion: after reading its run, the consumer stores the run's end
  *    into mc_end[start] (release) and looks for a sleeping producer (E4).
- *    Consumers never write head. The producer, when its cached room runs
- *    short, collects: from head, while mc_end[head] holds an end in
- *    (head, tail], it loads it with acquire (pairing with that release, so
- *    the run's reads happen before the slots are written again) and moves
- *    head to it, then publishes head (release, for the status calls). A run
+ *    Consumers never write a head. The producer, when its cached room runs
+ *    short, collects: from mc_head, while mc_end[mc_head] holds an end in
+ *    (mc_head, tail], it loads it with acquire (pairing with that release,
+ *    so the run's reads happen before the slots are written again) and
+ *    moves mc_head to it, then publishes mc_head (release, for the status
+ *    calls). A run
  *    completed out of order waits in the table until the runs before it are
  *    complete. Ends are free-running positions, unique, and an entry of an
  *    earlier lap ends at or below head, so no entry needs clearing. One
@@ -199,13 +201,15 @@ struct rmpsc__rshared {
 	_Atomic uint32_t cons_waiters; /* this ring's own consumer wake word (E4) */
 	_Atomic uint32_t state;        /* channel rings: in use or free (C1) */
 
-	/* Group 1: producer-written. */
+	/* Group 1: producer-written. Multi-consumer rings (SPMC, MPMC) also
+	 * publish here how far their producer has collected completed runs
+	 * (M2): the head of those rings, whose head below stays unused, so
+	 * that the producer never writes the claim index's line. */
 	alignas(RMPSC__GROUP) _Atomic uint64_t tail;
+	_Atomic uint64_t mc_head;
 
 	/* Group 2: consumer-written, read by producers. Multi-consumer rings
-	 * (SPMC, MPMC) also have the claim index, CAS by every consumer
-	 * (M1); there head is written by the producer as it collects
-	 * completed runs (M2). */
+	 * have the claim index here, CAS by every consumer (M1). */
 	alignas(RMPSC__GROUP) _Atomic uint64_t head;
 	_Atomic uint64_t claim;
 
@@ -224,6 +228,7 @@ typedef struct rmpsc__rshared rmpsc__rshared;
 _Static_assert(offsetof(rmpsc__rshared, state) + 4 <= RMPSC__CACHELINE,
 	       "the shared read-mostly words share one line");
 _Static_assert(offsetof(rmpsc__rshared, tail) == 1 * RMPSC__GROUP, "producer group at 128");
+_Static_assert(offsetof(rmpsc__rshared, mc_head) == 1 * RMPSC__GROUP + 8, "beside tail");
 _Static_assert(offsetof(rmpsc__rshared, head) == 2 * RMPSC__GROUP, "consumer group at 256");
 _Static_assert(sizeof(rmpsc__rshared) == 4 * RMPSC__GROUP, "the shared part is 512 bytes");
 
@@ -418,6 +423,7 @@ static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->sh->tail, pos, memory_order_relaxed);
 	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
+	atomic_store_explicit(&rc->sh->mc_head, pos, memory_order_relaxed);
 	atomic_store_explicit(&rc->sh->head, pos, memory_order_release);
 	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
 	atomic_store_explicit(&rc->sh->closed, RC_OPEN, memory_order_release);
@@ -558,7 +564,7 @@ static inline uint64_t rc_len(const rmpsc__rcore *rc)
 		/* Up to the runs completed in order (M2), as the producer
 		 * would collect them: a scan that writes nothing. */
 		uint64_t t = rc_status_tail(rc);
-		uint64_t h = atomic_load_explicit(&rc->sh->head, memory_order_acquire);
+		uint64_t h = atomic_load_explicit(&rc->sh->mc_head, memory_order_acquire);
 
 		return t - h > rc_cap(rc) ? 0 : t - rc_mc_scan(rc, h, t);
 	}

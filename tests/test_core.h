@@ -63,11 +63,13 @@ static inline void tc_core_set_position(tc_core *c, uint64_t pos)
 	rc_set_position(c, pos);
 }
 
-/* The producer's, the consumers' claim and the release positions. */
+/* The release position (a claiming ring's collected head), the
+ * consumers' claim and the producer's. */
 static inline void tc_positions(const tc_core *c, uint64_t *head, uint64_t *claim,
 				uint64_t *tail)
 {
-	*head = atomic_load_explicit(&c->sh->head, memory_order_acquire);
+	*head = atomic_load_explicit((c->flags & RC_F_MC) ? &c->sh->mc_head : &c->sh->head,
+				     memory_order_acquire);
 	*claim = atomic_load_explicit(&c->sh->claim, memory_order_acquire);
 	*tail = atomic_load_explicit(&c->sh->tail, memory_order_acquire);
 }

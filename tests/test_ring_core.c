@@ -62,6 +62,7 @@ static void test_ring_core_shared_part_layout_is_pinned(void **state)
 	PIN(cons_waiters, 40, 4);
 	PIN(state, 44, 4);
 	PIN(tail, 128, 8);
+	PIN(mc_head, 136, 8);
 	PIN(head, 256, 8);
 	PIN(claim, 264, 8);
 	PIN(cons_seq, 384, 4);
@@ -240,10 +241,12 @@ static void test_ring_core_claim_never_takes_a_tail_that_does_not_fit(void **sta
 	/* Completed out of order: the producer collects nothing yet. */
 	assert_int_equal(rmpsc__rc_mc_collect(rc), 0);
 	rc_mc_complete(rc, 0, 1);
-	/* Consumers never write head; the producer's collect moves it. */
-	assert_int_equal(atomic_load(&sh->head), 0);
+	/* Consumers never write a head; the producer's collect moves the
+	 * claiming ring's (mc_head), and its plain head stays unused. */
+	assert_int_equal(atomic_load(&sh->mc_head), 0);
 	assert_int_equal(rmpsc__rc_mc_collect(rc), 2);
-	assert_int_equal(atomic_load(&sh->head), 2);
+	assert_int_equal(atomic_load(&sh->mc_head), 2);
+	assert_int_equal(atomic_load(&sh->head), 0);
 	rmpsc__rc_unmap(rc);
 }
 
