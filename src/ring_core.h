@@ -141,19 +141,18 @@
  *    E7) that showed at least c + k: each run [c, c + k) goes to one
  *    consumer, which then reads it.
  * M2 completion: after reading its run, the consumer stores the run's end
- *    into mc_end[start] (release) and looks for a sleeping producer (E4).
- *    Consumers never write a head. The producer, when its cached room runs
- *    short, collects: from mc_head, while mc_end[mc_head] holds an end in
- *    (mc_head, tail], it loads it with acquire (pairing with that release,
- *    so the run's reads happen before the slots are written again) and
- *    moves mc_head to it, then publishes mc_head (release, for the status
- *    calls). A run
- *    completed out of order waits in the table until the runs before it are
- *    complete. Ends are free-running positions, unique, and an entry of an
- *    earlier lap ends at or below head, so no entry needs clearing. One
- *    plain store per completion, on a line only completers and the
- *    producer touch, instead of a CAS on the claim index's line: a
- *    consumer's cost is its claim.
+ *    into the entry of the run's start (rc_mc_entry(), release) and looks
+ *    for a sleeping producer (E4). Consumers never write a head. The
+ *    producer, when its cached room runs short, collects: from mc_head,
+ *    while the entry of mc_head holds an end in (mc_head, tail], it loads
+ *    it with acquire (pairing with that release, so the run's reads happen
+ *    before the slots are written again) and moves mc_head to it, then
+ *    publishes mc_head (release, for the status calls). A run completed out
+ *    of order waits in the table until the runs before it are complete.
+ *    Ends are free-running positions, unique, and an entry of an earlier
+ *    lap ends at or below head, so no entry needs clearing. One plain store
+ *    per completion, on a line neighbouring runs do not share, instead of a
+ *    CAS on the claim index's line: a consumer's cost is its claim.
  *
  * Positions are free-running uint64_t: tail - head is the fill level and
  * stays correct across the 2^64 wrap because it never exceeds capacity.
@@ -502,6 +501,26 @@ static RMPSC__ALWAYS_INLINE void rc_after_release(rmpsc__rcore *rc)
 }
 
 /*
+ * The completion entry of the run starting at @pos (M2). Consecutive
+ * positions go to different cache lines (the slot index rotated right by
+ * 3 bits: 8 entries per line), so that consumers completing neighbouring
+ * runs at the same time do not write the same line; the producer's scan
+ * walks 8 lines round-robin. W8 measured 1.37x (SPMC) and 1.39x (MPMC)
+ * against entries in slot order (bench/README.md tuning log).
+ */
+static inline _Atomic uint64_t *rc_mc_entry(const rmpsc__rcore *rc, uint64_t pos)
+{
+	uint64_t i = pos & rc->mask;
+
+	if (rc->mask >= 7) {
+		unsigned b = (unsigned)__builtin_ctzll(rc->mask + 1) - 3;
+
+		i = ((i & 7) << b) | (i >> 3);
+	}
+	return &rc->mc_end[i];
+}
+
+/*
  * Multi-consumer rings (M2): from head @h, the position up to which every
  * run is complete, never past tail @t. Only an end in (h, t] belongs to the
  * run starting at h: an entry of an earlier lap ends at or below h, and
@@ -512,7 +531,7 @@ static inline uint64_t rc_mc_scan(const rmpsc__rcore *rc, uint64_t h, uint64_t t
 	for (;;) {
 		/* M2 acquire: the completer's reads of the run before any reuse
 		 * of its slots. */
-		uint64_t end = atomic_load_explicit(&rc->mc_end[h & rc->mask],
+		uint64_t end = atomic_load_explicit(rc_mc_entry(rc, h),
 						    memory_order_acquire);
 
 		if (end - h - 1 >= t - h)
@@ -1254,7 +1273,7 @@ static inline void rc_mc_complete(rmpsc__rcore *rc, uint64_t pos, uint32_t k)
 {
 	rc_assert_mc(rc);
 	/* M2 release: the reads of the run before the producer's reuse. */
-	atomic_store_explicit(&rc->mc_end[pos & rc->mask], pos + k, memory_order_release);
+	atomic_store_explicit(rc_mc_entry(rc, pos), pos + k, memory_order_release);
 	rc_after_release(rc);
 }
 
