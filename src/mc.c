@@ -8,9 +8,12 @@
  * Synchronization
  * ---------------
  * Rings, directory, closed: ringset.h (C1-C3). Claims and completions:
- *         ring_core.h (M1, M2). MPMC rings are never handed back (FREE)
- *         once used: several consumers may still be inside a claim on a
- *         drained ring, so a deregistered producer's ring stays closed.
+ *         ring_core.h (M1, M2). MPMC rings never become FREE: a
+ *         deregistered producer's ring goes to a later registration once
+ *         its completions reach the end of its stream (ringset.c,
+ *         mc_ring_drained()).
+ * held, claims[], gen  a consumer's zero-copy claims (rmpsc_consumer_claim):
+ *         its own thread's, like every field of the handle.
  * consumers[], nconsumers  written under rs.lock by register/deregister;
  *         nconsumers is read relaxed by a registering consumer only (for
  *         its shard) and by destroy (exclusive).
@@ -61,6 +64,23 @@ struct rmpsc_mpmc {
 	struct mc_chan ch;
 };
 
+/* A zero-copy claim held by a consumer: the run and its token's generation. */
+struct mc_claim {
+	rmpsc__rcore *rc;
+	uint64_t pos;
+	uint32_t k;
+	uint32_t gen;
+};
+
+/* Claim tokens: serial of the consumer | generation | index in claims[]. */
+enum {
+	CLAIM_SLOT_BITS = 6,
+	CLAIM_GEN_BITS = 32,
+	CLAIM_SERIAL_BITS = 64 - CLAIM_GEN_BITS - CLAIM_SLOT_BITS,
+};
+_Static_assert(RMPSC_CONSUMER_CLAIMS_MAX == 1 << CLAIM_SLOT_BITS,
+	       "one bit of held per claim, one token field for its index");
+
 struct rmpsc_consumer {
 	uint32_t magic;
 	uint32_t index;  /* slot in consumers[] */
@@ -68,7 +88,21 @@ struct rmpsc_consumer {
 	uint32_t cursor; /* next own-shard ring to try */
 	uint64_t rng;    /* xorshift state for phase 3 */
 	struct rmpsc__mc *mc;
+	uint32_t serial; /* tags this consumer's claim tokens, never 0 */
+	uint32_t gen;    /* generation of the last claim handed out */
+	uint64_t held;   /* bit i: claims[i] outstanding */
+	struct mc_claim claims[RMPSC_CONSUMER_CLAIMS_MAX];
 };
+
+/* 1..2^CLAIM_SERIAL_BITS - 1, process-wide: one consumer's tokens are never
+ * another's (until that many consumers were registered). */
+static uint32_t consumer_serial(void)
+{
+	static _Atomic uint32_t next;
+	uint32_t s = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+
+	return s % ((1u << CLAIM_SERIAL_BITS) - 1) + 1;
+}
 
 #define SPMC_CHECK(c) RMPSC__CHECK(!RMPSC__HANDLE_IS(c, RMPSC__MAGIC_SPMC), -EBADF)
 #define MPMC_CHECK(c) RMPSC__CHECK(!RMPSC__HANDLE_IS(c, RMPSC__MAGIC_MPMC), -EBADF)
@@ -215,6 +249,7 @@ static int mc_register_consumer(struct rmpsc__mc *mc, rmpsc_consumer **out)
 							      memory_order_relaxed) + 1;
 			c->rng = 0x9e3779b97f4a7c15ull * (i + 1);
 			c->mc = mc;
+			c->serial = consumer_serial();
 			c->magic = RMPSC__MAGIC_CONSUMER;
 			ret = (int)i;
 			break;
@@ -250,6 +285,8 @@ int rmpsc_consumer_deregister(rmpsc_consumer *c)
 	struct rmpsc__mc *mc;
 
 	CONS_CHECK(c);
+	/* Its claims would stay claimed for good. */
+	RMPSC__CHECK(c->held, -EBUSY);
 	mc = c->mc;
 	pthread_mutex_lock(&mc->rs.lock);
 	mc->consumers[c->index] = NULL;
@@ -315,19 +352,28 @@ int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_t n, int64
 
 struct take {
 	unsigned char *dst; /* copy out here, or */
-	rmpsc_mpsc_fn fn;   /* hand to this */
+	rmpsc_mpsc_fn fn;   /* hand to this, or */
+	bool claim;         /* leave claimed, at rc, pos */
 	void *ctx;
 	uint32_t n;
+	rmpsc__rcore *rc;
+	uint64_t pos;
 };
 
-/* Claim from one ring, read, complete. The count, -EAGAIN or -EPIPE. */
-static int take_ring(rmpsc__rcore *rc, const struct take *tk)
+/* Claim from one ring, read, complete (or leave the run claimed). The
+ * count, -EAGAIN or -EPIPE. */
+static int take_ring(rmpsc__rcore *rc, struct take *tk)
 {
 	uint64_t pos;
 	int k = rc_mc_claim(rc, tk->n, &pos);
 
 	if (k <= 0)
 		return k;
+	if (tk->claim) {
+		tk->rc = rc;
+		tk->pos = pos;
+		return k;
+	}
 	if (tk->dst) {
 		rc_copy_out(rc, pos, tk->dst, (uint32_t)k);
 	} else {
@@ -354,7 +400,7 @@ static uint64_t xs(uint64_t *s)
  * The three phases: own shard, hottest ring, every ring from a random start.
  * -EPIPE only from phase 3, when closed and every used ring said so.
  */
-static int mc_take(rmpsc_consumer *c, const struct take *tk)
+static int mc_take(rmpsc_consumer *c, struct take *tk)
 {
 	struct rmpsc__ringset *rs = &c->mc->rs;
 	/* C3 acquire before the ring count (C2): every ring registered before
@@ -493,6 +539,81 @@ int rmpsc_consumer_consume_timed(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn 
 	if (max == 0)
 		return rmpsc__wait_resolve(w, &c->mc->wait, &(rmpsc_wait){ 0 });
 	return mc_wait(c, &t, timeout_ns, w);
+}
+
+/* ---- zero-copy claims ---------------------------------------------------- */
+
+/* Record the run mc_take() left claimed and describe it in @out. */
+static int claim_record(rmpsc_consumer *c, const struct take *tk, int k, rmpsc_claim *out)
+{
+	uint32_t i = (uint32_t)__builtin_ctzll(~c->held); /* a free one: checked */
+	struct mc_claim *cl = &c->claims[i];
+
+	c->held |= 1ull << i;
+	cl->rc = tk->rc;
+	cl->pos = tk->pos;
+	cl->k = (uint32_t)k;
+	cl->gen = ++c->gen;
+	rc_span(tk->rc, tk->pos, (uint32_t)k, &out->span);
+	out->token = (uint64_t)c->serial << (CLAIM_GEN_BITS + CLAIM_SLOT_BITS) |
+		     (uint64_t)cl->gen << CLAIM_SLOT_BITS | i;
+	out->producer = tk->rc->id;
+	return k;
+}
+
+/* The checks both claim calls make; 1 to go on, else the return value. */
+static int claim_check(rmpsc_consumer *c, uint32_t n, rmpsc_claim *out)
+{
+	if (out)
+		memset(out, 0, sizeof *out);
+	CONS_CHECK(c);
+	RMPSC__CHECK(!out, -EINVAL);
+	if (n == 0)
+		return 0;
+	RMPSC__CHECK(c->held == UINT64_MAX, -ENOBUFS);
+	return 1;
+}
+
+int rmpsc_consumer_claim(rmpsc_consumer *c, uint32_t n, rmpsc_claim *out)
+{
+	struct take tk = { .claim = true, .n = n };
+	int k = claim_check(c, n, out);
+
+	if (k <= 0)
+		return k;
+	k = mc_take(c, &tk);
+	return k > 0 ? claim_record(c, &tk, k, out) : k;
+}
+
+int rmpsc_consumer_claim_timed(rmpsc_consumer *c, uint32_t n, rmpsc_claim *out,
+			       int64_t timeout_ns, const rmpsc_wait *w)
+{
+	struct mc_try t = { .c = c, .tk = { .claim = true, .n = n } };
+	int k = claim_check(c, n, out);
+
+	if (k < 0)
+		return k;
+	if (k == 0)
+		return rmpsc__wait_resolve(w, &c->mc->wait, &(rmpsc_wait){ 0 });
+	k = mc_wait(c, &t, timeout_ns, w);
+	return k > 0 ? claim_record(c, &t.tk, k, out) : k;
+}
+
+int rmpsc_consumer_complete(rmpsc_consumer *c, uint64_t token)
+{
+	uint32_t i = (uint32_t)(token & (RMPSC_CONSUMER_CLAIMS_MAX - 1));
+	uint32_t gen = (uint32_t)(token >> CLAIM_SLOT_BITS);
+	struct mc_claim *cl;
+
+	CONS_CHECK(c);
+	/* Another consumer's (or a forged) token, one completed already, or
+	 * one of an earlier claim in the same place. */
+	RMPSC__CHECK(token >> (CLAIM_GEN_BITS + CLAIM_SLOT_BITS) != c->serial, -EINVAL);
+	cl = &c->claims[i];
+	RMPSC__CHECK(!(c->held & (1ull << i)) || cl->gen != gen, -EINVAL);
+	c->held &= ~(1ull << i);
+	rc_mc_complete(cl->rc, cl->pos, cl->k);
+	return 0;
 }
 
 /* ---- lifecycle, status --------------------------------------------------- */

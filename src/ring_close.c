@@ -32,7 +32,9 @@ static bool rc_decide(rmpsc__rcore *rc, uint64_t final)
 	if (!atomic_compare_exchange_strong_explicit(&rc->sh->closed, &c, RC_DECIDING,
 						     memory_order_seq_cst, memory_order_relaxed))
 		return false;
-	atomic_store_explicit(&rc->sh->final_tail, final, memory_order_relaxed);
+	/* E3 release, on final_tail itself too: a reader that saw CLOSED of an
+	 * earlier life of a reused ring may load this one. */
+	atomic_store_explicit(&rc->sh->final_tail, final, memory_order_release);
 	/* E3 release: final_tail, and the slots below it, for whoever sees CLOSED
 	 * (a closer read them with seq_cst; a deciding producer wrote them). */
 	atomic_store_explicit(&rc->sh->closed, RC_CLOSED, memory_order_release);
@@ -47,7 +49,7 @@ static uint64_t rc_final_tail(rmpsc__rcore *rc)
 	/* E3 acquire: final_tail is written before CLOSED. */
 	while (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) != RC_CLOSED)
 		sched_yield();
-	return atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
+	return atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
 }
 
 int rmpsc__rc_publish_closed(rmpsc__rcore *rc, uint64_t new_tail)

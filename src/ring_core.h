@@ -99,7 +99,10 @@
  *    wherever a thread reads CLOSED before final_tail: final_tail and
  *    every slot below it are then visible to it (a deciding closer read
  *    tail with seq_cst after the publications it covers; a deciding
- *    producer wrote those slots itself, before the store).
+ *    producer wrote those slots itself, before the store). final_tail is
+ *    itself stored with release and loaded with acquire: a channel ring
+ *    reused by a new producer goes CLOSED, OPEN, CLOSED again, and a
+ *    reader that saw the first CLOSED may load the second end.
  * E4 Dekker handshake, sleeper vs waker (see internal.h): the sleeper's
  *    "waiters++; heavy barrier; re-check the ring" against the waker's
  *    "publish; light barrier; load waiters". Either the sleeper's re-check
@@ -555,7 +558,7 @@ static inline uint64_t rc_status_tail(const rmpsc__rcore *rc)
 
 	/* E3 acquire: final_tail. */
 	if (RMPSC__UNLIKELY(atomic_load_explicit(&rc->sh->closed, memory_order_acquire) == RC_CLOSED))
-		t = atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
+		t = atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
 	return t;
 }
 
@@ -616,7 +619,7 @@ static inline bool rc_drained_at(const rmpsc__rcore *rc, const _Atomic uint64_t 
 
 	/* E3 acquire: final_tail. */
 	return atomic_load_explicit(&rc->sh->closed, memory_order_acquire) == RC_CLOSED &&
-	       atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed) == i;
+	       atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire) == i;
 }
 
 /* Every element up to the decided end released. */
@@ -914,7 +917,7 @@ static RMPSC__COLD uint64_t rc_cons_tail_closed(rmpsc__rcore *rc)
 {
 	/* E3 acquire: final_tail and the slots below it. */
 	if (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) == RC_CLOSED) {
-		uint64_t f = atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
+		uint64_t f = atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
 
 		/* The refresh's check, as for tail. */
 		if (RMPSC__LIKELY(rc_index_ok(rc, f, rc_head(rc))))
@@ -1233,8 +1236,11 @@ static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
 		if (RMPSC__UNLIKELY(cl != RC_OPEN)) {
 			if (cl != RC_CLOSED)
 				return -EAGAIN;
-			/* E3: the seq_cst load that saw CLOSED is an acquire. */
-			t = atomic_load_explicit(&rc->sh->final_tail, memory_order_relaxed);
+			/* E3: the seq_cst load that saw CLOSED is an acquire;
+			 * final_tail's own acquire covers the case where that
+			 * CLOSED was a reused ring's earlier life and this end
+			 * is the new one's. */
+			t = atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
 		}
 		k = t - c;
 		if (k == 0)

@@ -97,6 +97,29 @@ int rmpsc__ringset_init(struct rmpsc__ringset *rs, uint32_t esz, uint32_t cap, u
 	return 0;
 }
 
+/*
+ * A multi-consumer ring whose producer left (GONE) can go to a new one once
+ * its close decided the end and the consumers claimed up to it and
+ * completed every claim on it: the head its producer would collect (M2)
+ * reaches the end. Nothing of the old stream can then be read or released
+ * any more. A consumer still on its way to a claim of the ring (between its
+ * loads and its CAS) cannot take anything old: claim stands at the end,
+ * and positions only grow across the reset (rc_set_position()), so its CAS
+ * from an older claim fails, and a claim of what the new producer
+ * publishes is a claim like any other. Under the set's lock; the collect
+ * writes the ring's head as its producer would.
+ */
+static bool mc_ring_drained(rmpsc__rcore *rc)
+{
+	if (rc->magic != RMPSC__MAGIC_GONE)
+		return false;
+	/* E3 acquire: final_tail. */
+	if (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) != RC_CLOSED)
+		return false;
+	return rmpsc__rc_mc_collect(rc) ==
+	       atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
+}
+
 int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **out)
 {
 	struct rmpsc_producer *p = NULL;
@@ -110,7 +133,11 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 	}
 	n = atomic_load_explicit(&rs->nrings, memory_order_relaxed); /* ours, under lock */
 	for (i = 0; i < n; i++) {
-		if (rmpsc__ring_free(&rs->dir[i]->core)) {
+		rmpsc__rcore *rc = &rs->dir[i]->core;
+
+		/* MPSC consumers hand drained rings back (FREE); MPMC rings
+		 * are taken back here, once drained and completed. */
+		if (rmpsc__ring_free(rc) || (rs->mc && mc_ring_drained(rc))) {
 			p = rs->dir[i];
 			break;
 		}

@@ -488,27 +488,32 @@ static void test_mc_mpmc_register_producer_returns_ids_then_enospc_at_max(void *
 	rmpsc_mpmc_destroy(m);
 }
 
-static void test_mc_mpmc_register_producer_after_deregister_gets_new_id(void **state)
+/* A left producer's ring goes to the next registration once drained and
+ * completed, never before: its elements come out first, in order. */
+static void test_mc_mpmc_register_producer_after_deregister_reuses_drained_ring(void **state)
 {
-	rmpsc_mpmc *m = mpmc_new(8, 1, 3, 4);
+	rmpsc_mpmc *m = mpmc_new(8, 1, 2, 4);
 	rmpsc_consumer *c = cons_new(m, true);
-	rmpsc_producer *p, *x = SENTINEL_PROD;
+	rmpsc_producer *p, *q, *x = SENTINEL_PROD;
 
 	(void)state;
 	p = producer_new(m, true, 0);
 	assert_ret(rmpsc_producer_deregister(p), 0);
-	/* even drained, a left producer's ring is not reused */
-	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
-	p = producer_new(m, true, 1);
+	/* drained (nothing was pushed): id 0 again */
+	p = producer_new(m, true, 0);
 	seq_put(producer_put1, p, 10, 2);
 	assert_ret(rmpsc_producer_deregister(p), 0);
-	seq_take(steal1, c, 10, 2);
-	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
-	p = producer_new(m, true, 2);
-	assert_ret(rmpsc_mpsc_deregister(p), 0);
-	/* max_producers bounds the registrations over the channel's life */
+	q = producer_new(m, true, 1);
+	/* ring 0 still holds 2 elements, ring 1 is in use */
 	assert_ret(rmpsc_mpmc_register_producer(m, &x), -ENOSPC);
 	assert_null(x);
+	seq_take(steal1, c, 10, 2);
+	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EAGAIN);
+	p = producer_new(m, true, 0);
+	seq_put(producer_put1, p, 20, 3);
+	seq_take(steal1, c, 20, 3);
+	assert_ret(rmpsc_producer_deregister(p), 0);
+	assert_ret(rmpsc_producer_deregister(q), 0);
 	assert_ret(rmpsc_mpmc_len(m), 0);
 	assert_ret(rmpsc_mpmc_close(m), 0);
 	assert_ret(rmpsc_consumer_steal_one(c, &(uint64_t){ 0 }), -EPIPE);
@@ -2098,7 +2103,7 @@ int main(void)
 		T(test_mc_consumer_deregister_keeps_elements_for_other_consumers),
 		/* MPMC producers */
 		T(test_mc_mpmc_register_producer_returns_ids_then_enospc_at_max),
-		T(test_mc_mpmc_register_producer_after_deregister_gets_new_id),
+		T(test_mc_mpmc_register_producer_after_deregister_reuses_drained_ring),
 		T(test_mc_mpmc_register_producer_after_close_returns_epipe),
 		T(test_mc_mpmc_register_producer_when_mapping_fails_returns_enomem),
 		T(test_mc_mpmc_producer_calls_deliver_with_producer_id),

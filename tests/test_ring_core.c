@@ -250,6 +250,30 @@ static void test_ring_core_claim_never_takes_a_tail_that_does_not_fit(void **sta
 	rmpsc__rc_unmap(rc);
 }
 
+/* The producer's collect (M2) adopts only an end in (head, tail]: a faulty
+ * entry past tail, or one of an earlier lap, leaves head where it is. */
+static void test_ring_core_collect_never_passes_tail(void **state)
+{
+	rmpsc__rcore *rc = map_ring(CAP, CAP, 8);
+	rmpsc__rshared *sh = rc->sh;
+	uint64_t pos = 0;
+
+	(void)state;
+	assert_ret(rmpsc__rc_mc_init(rc), 0);
+	fill(rc, 100, 4);
+	assert_ret(rc_mc_claim(rc, 2, &pos), 2);
+	/* An end beyond what was published. */
+	rc_mc_complete(rc, 0, 5);
+	assert_int_equal(rmpsc__rc_mc_collect(rc), 0);
+	/* An end below head (as a lap-old entry would be). */
+	rc_mc_complete(rc, 0, 0);
+	assert_int_equal(rmpsc__rc_mc_collect(rc), 0);
+	rc_mc_complete(rc, 0, 2);
+	assert_int_equal(rmpsc__rc_mc_collect(rc), 2);
+	assert_int_equal(atomic_load(&sh->mc_head), 2);
+	rmpsc__rc_unmap(rc);
+}
+
 /* ---- the close states --------------------------------------------------- */
 
 static void test_ring_core_close_passes_open_closing_deciding_closed(void **state)
@@ -368,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_ring_core_consumer_never_adopts_a_tail_that_does_not_fit),
 		cmocka_unit_test(test_ring_core_consumer_never_adopts_a_final_tail_that_does_not_fit),
 		cmocka_unit_test(test_ring_core_claim_never_takes_a_tail_that_does_not_fit),
+		cmocka_unit_test(test_ring_core_collect_never_passes_tail),
 		cmocka_unit_test(test_ring_core_close_passes_open_closing_deciding_closed),
 		cmocka_unit_test(test_ring_core_fence_mode_ring_wakes_both_sides),
 		cmocka_unit_test(test_ring_core_single_consumer_helper_on_claiming_ring_asserts),

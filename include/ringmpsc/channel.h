@@ -642,10 +642,12 @@ RMPSC_API int rmpsc_spmc_register_consumer(rmpsc_spmc *ch, rmpsc_consumer **out)
 RMPSC_API int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out);
 
 /**
- * Deregister a consumer; the handle is freed. Runs it claimed and did not
- * complete must not exist (its calls always complete what they claim).
+ * Deregister a consumer; the handle is freed. Refused while it holds
+ * claims (rmpsc_consumer_claim()) not yet completed: their elements would
+ * stay claimed for good.
  *
- * @return 0; -EBADF: @p c is not a consumer.
+ * @return 0; -EBUSY: claims outstanding (complete them, then call again;
+ *  nothing changes); -EBADF: @p c is not a consumer.
  * Concurrency: the consumer's thread, or any once it stopped.
  * Progress: blocking. Ordering: none.
  */
@@ -654,11 +656,15 @@ RMPSC_API int rmpsc_consumer_deregister(rmpsc_consumer *c);
 /**
  * Register an MPMC producer: as rmpsc_mpsc_register(); the handle is used
  * with the rmpsc_producer_ calls and deregistered with
- * rmpsc_producer_deregister(). Unlike MPSC, a deregistered producer's ring is
- * not reused (consumers may still be inside a claim on it): max_producers
- * bounds the registrations over the channel's life.
+ * rmpsc_producer_deregister(). A deregistered producer's ring (and its id)
+ * goes to a later registration once the consumers have claimed everything
+ * published on it and completed every claim on it; until then it counts
+ * against max_producers. So max_producers bounds the producers registered
+ * at once plus the rings still being drained, not the registrations over
+ * the channel's life.
  *
- * @return the producer id; -EINVAL; -EBADF; -EPIPE; -ENOSPC; -ENOMEM.
+ * @return the producer id; -EINVAL; -EBADF; -EPIPE; -ENOSPC: max_producers
+ *  rings registered or still being drained; -ENOMEM.
  * Concurrency: any thread. Progress: blocking. Ordering: as MPSC.
  */
 RMPSC_API int rmpsc_mpmc_register_producer(rmpsc_mpmc *ch, rmpsc_producer **out);
@@ -709,6 +715,68 @@ RMPSC_API int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item);
  */
 RMPSC_API int rmpsc_consumer_consume(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc_fn fn,
 				     void *ctx);
+
+/*
+ * Zero-copy claims: read a run in place, for as long as the consumer likes,
+ * and complete it later, in any order. A claim is a run of one ring (up to
+ * two segments when it wraps) and a token; rmpsc_consumer_complete() with
+ * that token, on the consumer that claimed it, gives the run back. Until
+ * then the run's slots stay out of the producer's reach (it reuses slots in
+ * order, so an old claim eventually stops that ring's producer: -EAGAIN on
+ * a full ring). Each consumer holds at most RMPSC_CONSUMER_CLAIMS_MAX claims
+ * at once. Tokens follow the borrow rules (rmpsc_borrow): a token is good
+ * once, on its own consumer.
+ */
+
+/** A claimed run: the elements in place and the token that completes it. */
+typedef struct rmpsc_claim {
+	rmpsc_span span;   /**< the run, one or two segments in ring memory */
+	uint64_t token;    /**< give it to rmpsc_consumer_complete() */
+	uint32_t producer; /**< the ring's producer id (0 for SPMC) */
+	uint32_t _pad0;    /**< always written as zero */
+} rmpsc_claim;
+
+enum {
+	RMPSC_CONSUMER_CLAIMS_MAX = 64, /**< claims one consumer holds at once */
+};
+
+/**
+ * Claim up to @p n published elements of one ring and read them in place.
+ *
+ * @param out receives the run and its token (written on success; zeroed
+ *  otherwise, when not NULL).
+ * @return elements claimed, 1..n (0 when @p n is 0, nothing claimed);
+ *  -EAGAIN: nothing there; -EPIPE: closed and everything claimed;
+ *  -ENOBUFS: RMPSC_CONSUMER_CLAIMS_MAX claims outstanding (complete one);
+ *  -EINVAL: @p out NULL; -EBADF.
+ * Concurrency: the consumer's thread; any number of consumers at once (the
+ *  elements may be read by any thread until completed).
+ * Progress: lock-free. Ordering: acquire (the producer's publication).
+ */
+RMPSC_API int rmpsc_consumer_claim(rmpsc_consumer *c, uint32_t n, rmpsc_claim *out);
+
+/**
+ * Blocking rmpsc_consumer_claim(): waits for at least one element (see
+ * ring.h for @p timeout_ns and @p w; NULL: RMPSC_WAIT_BLOCK).
+ *
+ * @return as claim, with -ETIMEDOUT instead of -EAGAIN, and -EINVAL /
+ *  -E2BIG for a bad @p w. Concurrency: as claim. Progress: blocking.
+ */
+RMPSC_API int rmpsc_consumer_claim_timed(rmpsc_consumer *c, uint32_t n, rmpsc_claim *out,
+					 int64_t timeout_ns, const rmpsc_wait *w);
+
+/**
+ * Complete a claim: its run goes back to the producer once every run
+ * claimed before it on that ring is complete too (claims of any consumers,
+ * completed in any order).
+ *
+ * @return 0; -EINVAL: @p token completed already, never handed out by this
+ *  consumer (another consumer's, stale or forged); nothing changes; -EBADF.
+ * Concurrency: the consumer's thread. Progress: wait-free.
+ * Ordering: release; the reads of the run happen-before the producer
+ *  writes its slots again.
+ */
+RMPSC_API int rmpsc_consumer_complete(rmpsc_consumer *c, uint64_t token);
 
 /**
  * Blocking rmpsc_consumer_steal(): waits for at least one element (see
