@@ -48,6 +48,7 @@ enum {
 	W6_BATCH = 32,	    /* W6 producer batch (DPDK's customary burst) */
 	W6_CONS_MAX = 256,  /* W6/W7 consumer: items per call at most */
 	W7_IDLE = 31,	    /* W7: registered producers that never send */
+	W8_BURST = 32,	    /* W8 burst rows: items per producer call, and per consumer call at most */
 	MAX_THREADS = 2 * BENCH_MAX_PROD + 1,
 	SPIN_YIELD = 1024,  /* consecutive failed tries before a sched_yield */
 	REPS_MIN = 5,

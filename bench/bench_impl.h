@@ -14,11 +14,12 @@
  * Return conventions (all calls but pop1_wait and wake_pop1 are non-blocking
  * "try" calls; the harness owns every spin/yield policy so that all adapters
  * wait the same way):
- *  - push1/pop1/mp_push1/mp_pop1/wake_push1: 1 done, 0 full (push) or empty
- *    (pop), BENCH_ERR_IMPL when the implementation reported an unexpected
- *    error.
- *  - push_n/pop_n/zc_produce/zc_consume: the number of items moved (best
- *    effort, 0..n, 0 meaning full or empty), or a BENCH_ERR_* code.
+ *  - push1/pop1/mp_push1/mp_pop1/mc_push1/mc_pop1/wake_push1: 1 done, 0
+ *    full (push) or empty (pop), BENCH_ERR_IMPL when the implementation
+ *    reported an unexpected error.
+ *  - push_n/pop_n/zc_produce/zc_consume and the multi-item channel calls
+ *    (mp_push_n/mp_pop_n, mc_push_n/mc_pop_n): the number of items moved
+ *    (best effort, 0..n, 0 meaning full or empty), or a BENCH_ERR_* code.
  *    n never exceeds INT32_MAX.
  *  - pop1_wait/wake_pop1: wait inside the implementation until an item is
  *    there; 1 done, or BENCH_ERR_IMPL. They never return 0, so a run whose
@@ -26,7 +27,9 @@
  *
  * Threading: one producer thread and one consumer thread per SPSC queue.
  * The mp_* part has @nprod producer threads (producer index 0..nprod-1, each
- * index used by one thread) and one consumer thread.
+ * index used by one thread) and one consumer thread; the mc_* part (W8)
+ * @nprod producer threads and @ncons consumer threads, each index used by
+ * one thread.
  *
  * Optional members are NULL when the implementation has no such API; the
  * harness then skips that path for it (no emulation, so a row always shows
@@ -193,6 +196,15 @@ struct bench_impl {
 	/* Optional: the exported single-item calls W1 and W4 use instead of
 	 * push1/pop1 (struct bench_ex above; queues from create). */
 	const struct bench_ex *ex;
+
+	/* W8 bursts (spmc-1x4-burst, mpmc-4x4-bulk), queues from mc_create:
+	 * producer @producer publishes up to @n of @v with the
+	 * implementation's own multi-item call, best effort as push_n (an
+	 * all-or-nothing call returns n or 0); consumer @consumer takes up to
+	 * @n into @v with its own multi-item call, as pop_n. NULL: no such
+	 * call in the API (no emulation: both or neither, or no burst rows). */
+	int (*mc_push_n)(void *q, unsigned producer, const uint64_t *v, uint32_t n);
+	int (*mc_pop_n)(void *q, unsigned consumer, uint64_t *v, uint32_t n);
 };
 
 /* mp_create_idle opts. */

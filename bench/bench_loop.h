@@ -139,6 +139,7 @@ enum bench_put {
 	PUT_COPY, /* push_n from v (W2 copy) */
 	PUT_ZC,	  /* zc_produce, writing first, first + 1, ... in place (W2 zero-copy) */
 	PUT_MP_N, /* mp_push_n from v as producer w->idx (W6 batch) */
+	PUT_MC_N, /* mc_push_n from v as producer w->idx (W8 bursts) */
 };
 
 /*
@@ -154,9 +155,10 @@ bench_put_all(struct bench_worker *w, const struct bench_impl *im, void *q,
 	uint32_t off = 0;
 
 	while (off < n) {
-		int rc = kind == PUT_ZC	  ? im->zc_produce(q, n - off, first + off)
+		int rc = kind == PUT_ZC	    ? im->zc_produce(q, n - off, first + off)
 			 : kind == PUT_COPY ? im->push_n(q, v + off, n - off)
-					    : im->mp_push_n(q, w->idx, v + off, n - off);
+			 : kind == PUT_MP_N ? im->mp_push_n(q, w->idx, v + off, n - off)
+					    : im->mc_push_n(q, w->idx, v + off, n - off);
 
 		if (rc > 0) {
 			off += (uint32_t)rc;
@@ -165,7 +167,8 @@ bench_put_all(struct bench_worker *w, const struct bench_impl *im, void *q,
 			bench_worker_fail(w, "%s %s failed (%d)", im->name,
 					  kind == PUT_ZC     ? "zc_produce"
 					  : kind == PUT_COPY ? "push_n"
-							     : "mp_push_n",
+					  : kind == PUT_MP_N ? "mp_push_n"
+							     : "mc_push_n",
 					  rc);
 			return -1;
 		} else if (bench_spin(w->run, fails)) {

@@ -348,6 +348,26 @@ static void fmt_short(char *buf, size_t len, double v)
 }
 
 /* Whether row @s of ours is left out of the summary at a glance. */
+/* The width of a path column: @min, or the longest path of the rows that
+ * ran (@ours_only: ours' rows; @id_too: after the workload id and a space)
+ * when that is longer (W8's spmc-1x4-burst), so the columns stay aligned. */
+static int path_width(int min, int ours_only, int id_too)
+{
+	int w = min;
+
+	for (unsigned i = 0; i < bench_nseries; i++) {
+		const struct bench_series *s = &bench_series[i];
+		int n = (int)strlen(s->path) + (id_too ? (int)strlen(s->wl->id) + 1 : 0);
+
+		if (!s->n || (s->flags & BENCH_M_AUX) ||
+		    (ours_only && (strcmp(s->impl, BENCH_OURS) || !is_row(s))))
+			continue;
+		if (n > w)
+			w = n;
+	}
+	return w;
+}
+
 static int glance_skip(const struct bench_series *s)
 {
 	return strcmp(s->impl, BENCH_OURS) || !s->n || !is_row(s) ||
@@ -396,6 +416,7 @@ static void print_glance(void)
 	const char **peers;
 	const struct bench_workload *last_wl = NULL;
 	unsigned i, j, npeers = 0, nbuilt = 0, nours = 0;
+	const int rw = path_width(14, 1, 1);
 
 	printf("At a glance: ratio = %s / best peer, paired = median over rounds of each "
 	       "round's ratio; > 1 is better for Mmsg/s and GB/s, < 1 for ns\n",
@@ -403,7 +424,7 @@ static void print_glance(void)
 	for (i = 0; i < bench_nseries; i++) {
 		const struct bench_series *s = &bench_series[i];
 		const struct bench_series *b;
-		char paired[16] = "-", row[40];
+		char paired[16] = "-", row[64];
 		double ratio;
 
 		if (glance_skip(s))
@@ -414,13 +435,13 @@ static void print_glance(void)
 			continue;
 		ratio = s->med / b->med;
 		if (!last_wl)
-			printf("  %6s %6s  %-7s  %-14s %8s %6s   %s\n", "ratio", "paired",
-			       "verdict", "row", BENCH_OURS, "", "best peer");
+			printf("  %6s %6s  %-7s  %-*s %8s %6s   %s\n", "ratio", "paired",
+			       "verdict", rw, "row", BENCH_OURS, "", "best peer");
 		if (s->paired > 0)
 			snprintf(paired, sizeof paired, "%.2f", s->paired);
 		snprintf(row, sizeof row, "%s %s", s->wl->id, s->path);
-		printf("  %6.2f %6s  %-7s  %-14s %8.2f %-6s   %-6s %9.2f", ratio, paired,
-		       glance_verdict(s, ratio), row, s->med, s->unit, b->impl, b->med);
+		printf("  %6.2f %6s  %-7s  %-*s %8.2f %-6s   %-6s %9.2f", ratio, paired,
+		       glance_verdict(s, ratio), rw, row, s->med, s->unit, b->impl, b->med);
 		if (s->wl != last_wl)
 			printf("   %s", s->wl->what);
 		last_wl = s->wl;
@@ -505,7 +526,9 @@ static void print_table(void)
 {
 	unsigned i;
 
-	printf("\n%-4s %-12s %-13s %-7s %10s %10s %10s %4s %6s %6s\n", "work", "path",
+	const int pw = path_width(12, 0, 0);
+
+	printf("\n%-4s %-*s %-13s %-7s %10s %10s %10s %4s %6s %6s\n", "work", pw, "path",
 	       "impl", "unit", "median", "min", "max", "reps", "ratio", "paired");
 	for (i = 0; i < bench_nseries; i++) {
 		const struct bench_series *s = &bench_series[i];
@@ -518,8 +541,9 @@ static void print_table(void)
 			snprintf(ratio, sizeof ratio, "%.2f", s->med / b->med);
 		if (b && s->paired > 0)
 			snprintf(paired, sizeof paired, "%.2f", s->paired);
-		printf("%-4s %-12s %-13s %-7s %10.2f %10.2f %10.2f %4u %6s %6s\n", s->wl->id,
-		       s->path, s->impl, s->unit, s->med, s->min, s->max, s->n, ratio, paired);
+		printf("%-4s %-*s %-13s %-7s %10.2f %10.2f %10.2f %4u %6s %6s\n", s->wl->id,
+		       pw, s->path, s->impl, s->unit, s->med, s->min, s->max, s->n, ratio,
+		       paired);
 	}
 	printf("ratio: median / best median of the other implementations on the same "
 	       "row kind; paired: median over rounds of the value / the best other "
@@ -571,6 +595,7 @@ static void print_pair(const struct bench_workload *wl)
 static void print_summary(void)
 {
 	const double mem = memset_gbs(), rt = cacheline_rt_ns();
+	const int pw = path_width(10, 1, 0);
 	unsigned i, g, nours = 0;
 
 	printf("\nSummary (medians of kept repetitions; ratio = %s / best peer)\n",
@@ -586,7 +611,7 @@ static void print_summary(void)
 			continue;
 		nours++;
 		b = best_other(s);
-		printf("  %-3s %-10s %9.2f %-6s", s->wl->id, s->path, s->med, s->unit);
+		printf("  %-3s %-*s %9.2f %-6s", s->wl->id, pw, s->path, s->med, s->unit);
 		if (b)
 			printf("  vs %-8s %9.2f: ratio %5.2f, paired %5.2f (%s)", b->impl,
 			       b->med, b->med > 0 ? s->med / b->med : 0.0, s->paired,
@@ -724,9 +749,10 @@ static void json_head(FILE *f, double elapsed_s)
 	fprintf(f,
 		",\n  \"mode\": \"%s\",\n  \"reps_per_case\": %u,\n  \"capacity\": %u,\n"
 		"  \"w2_batch\": %u,\n  \"w6_batch\": %u,\n  \"w6_consumer_max\": %u,\n"
-		"  \"w7_idle_producers\": %u,\n  \"elapsed_s\": %.2f,\n",
+		"  \"w7_idle_producers\": %u,\n  \"w8_burst\": %u,\n  \"elapsed_s\": %.2f,\n",
 		bench_mode.name, bench_mode.reps, (unsigned)CAPACITY, (unsigned)BATCH,
-		(unsigned)W6_BATCH, (unsigned)W6_CONS_MAX, (unsigned)W7_IDLE, elapsed_s);
+		(unsigned)W6_BATCH, (unsigned)W6_CONS_MAX, (unsigned)W7_IDLE,
+		(unsigned)W8_BURST, elapsed_s);
 	fprintf(f, "  \"machine\": {\"cpu_model\": ");
 	json_str(f, h->cpu_model);
 	fprintf(f, ", \"nproc\": %ld, \"kernel\": ", h->nproc);

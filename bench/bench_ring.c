@@ -12,7 +12,9 @@
  *   W6  MPSC channel scaling: 1, 2, 4, 8 producers, single-item and batch Mmsg/s
  *   W7  MPSC consumer with 32 registered producers, 1 active, adaptive skip
  *       on and off                                      Mmsg/s, polls/msg
- *   W8  SPMC (1 x 4) and MPMC (4 x 4) single-item throughput  Mmsg/s
+ *   W8  SPMC (1 x 4, and 1 x 8 oversubscribing the CPUs) and MPMC (4 x 4)
+ *       single-item throughput; 1 x 4 and 4 x 4 with bursts of 32 both ways
+ *       (the implementations' own multi-item calls)           Mmsg/s
  *   LIM the machine's own limits: memset into an L2-sized buffer (GB/s) and
  *       the raw cross-core cache-line round trip (ns p50)
  *

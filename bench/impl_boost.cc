@@ -38,7 +38,8 @@
  * W8 (several consumers): the same MPMC queue<uint64_t> as W3, 65536
  * preallocated nodes and bounded_push, so exactly 65536 items; pop() from
  * every consumer. It has no single-producer mode, so one producer is the
- * same queue.
+ * same queue. No bulk push or pop either, so mc_push_n/mc_pop_n stay NULL
+ * and boost has no W8 burst rows.
  *
  * Memory is touched at creation (outside the timed region), as ringmpsc's
  * RMPSC_RING_F_PREFAULT does: the compile-time queue is constructed in

@@ -39,6 +39,11 @@
  * fell, now and then, from millions of items/s to about 250/s (one item per
  * scheduler slice) for as long as the producers ran. That is ck's design,
  * not the adapter's; the consumers' CAS dequeue is lock-free.
+ *
+ * W8 bursts: ck_ring (0.7.1, /usr/include/ck_ring.h) has no multi-item
+ * enqueue or dequeue in any namespace (spmc/mpmc included: one slot per
+ * call, and reserve/commit is one slot too), so mc_push_n/mc_pop_n stay
+ * NULL and ck has no W8 burst rows.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -190,7 +195,8 @@ const struct bench_impl BENCH_IMPL_OF(ck) = {
 	.mp_push1 = ckb_mp_push1,
 	.mp_pop1 = ckb_mp_pop1,
 	BENCH_CALL_MEMBERS(ck),
-	/* No mp_push_n/mp_pop_n: no multi-item calls in ck_ring. */
+	/* No mp_push_n/mp_pop_n, mc_push_n/mc_pop_n: no multi-item calls in
+	 * ck_ring. */
 	.mc_create = ckb_mc_create,
 	.mc_destroy = ckb_destroy,
 	.mc_push1 = ckb_mc_push1,

@@ -39,6 +39,8 @@
  * threads on two CPUs, and in the default MC mode a consumer preempted
  * between moving cons.head and cons.tail makes every later consumer spin
  * until it runs again; RTS lets whoever finishes last move the tail.
+ * W8's burst rows: the same ring, enqueue bursts (SP, or RTS for several
+ * producers) and rte_ring_mc_rts_dequeue_burst_elem, best effort both.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -202,6 +204,24 @@ static int dp_mc_pop1(void *q, unsigned consumer, uint64_t *v)
 	return dp_one(rte_ring_dequeue_elem(q, v, DP_ESIZE));
 }
 
+/* W8 bursts, best effort both: the generic enqueue burst dispatches on the
+ * producer sync type (rte_ring_sp_enqueue_burst_elem for one producer,
+ * rte_ring_mp_rts_enqueue_burst_elem for several); the consumers are
+ * always RTS, so their burst call is the RTS multi-consumer one itself
+ * (the plain rte_ring_mc_dequeue_burst_elem must not be used on an RTS
+ * ring: the two modes keep head and tail differently). */
+static int dp_mc_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t n)
+{
+	(void)producer;
+	return (int)rte_ring_enqueue_burst_elem(q, v, DP_ESIZE, n, NULL);
+}
+
+static int dp_mc_pop_n(void *q, unsigned consumer, uint64_t *v, uint32_t n)
+{
+	(void)consumer;
+	return (int)rte_ring_mc_rts_dequeue_burst_elem(q, v, DP_ESIZE, n, NULL);
+}
+
 const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 	.name = BENCH_NAME_OF(dpdk),
 	.api_note = BENCH_NOTE_OF(
@@ -212,7 +232,8 @@ const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 		      "one ring with RTS multi-producer enqueue (DPDK's choice when "
 		      "threads share cores; the default MP mode convoys there); W6 "
 		      "RTS enqueue burst + SC dequeue burst; W8 one ring, RTS "
-		      "consumers (SP enqueue for one producer, else RTS)"),
+		      "consumers (SP enqueue for one producer, else RTS), bursts "
+		      "through the SP/RTS enqueue and RTS dequeue burst calls"),
 	BENCH_SPSC_OPS(dp),
 	.zc_produce = dp_zc_produce,
 	.zc_consume = dp_zc_consume,
@@ -227,4 +248,6 @@ const struct bench_impl BENCH_IMPL_OF(dpdk) = {
 	.mc_destroy = dp_destroy,
 	.mc_push1 = dp_mp_push1,
 	.mc_pop1 = dp_mc_pop1,
+	.mc_push_n = dp_mc_push_n,
+	.mc_pop_n = dp_mc_pop_n,
 };

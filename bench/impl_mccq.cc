@@ -58,9 +58,12 @@
  * once the tail is inside a block; mp_push_n passes at most that many items
  * (one call, still all-or-nothing for those) and returns the count or 0.
  *
- * W8: the same queue with ncons consumer tokens, try_enqueue /
- * try_dequeue(token). There is no single-producer mode: a sub-queue always
- * has exactly one producer.
+ * W8: the same queue, the producers' tokens and ncons consumer tokens,
+ * made once per index at creation: try_enqueue(producer token) /
+ * try_dequeue(consumer token) for single items, and for the burst rows
+ * try_enqueue_bulk (all or nothing, as W6) / try_dequeue_bulk with the same
+ * tokens. No tokenless call anywhere. There is no single-producer mode: a
+ * sub-queue always has exactly one producer.
  *
  * Memory: the pool's blocks are constructed (every page written) when the
  * queue is built, outside the timed region; the SPSC queue also gets one
@@ -300,6 +303,16 @@ int mc_mc_pop1(void *p, unsigned consumer, uint64_t *v)
 	return m->q.try_dequeue(*m->cons[consumer].tok, *v) ? 1 : 0;
 }
 
+/* W8 bursts: the producers' side is mc_mp_push_n (try_enqueue_bulk with the
+ * producer's token, all or nothing); the consumer's try_dequeue_bulk with
+ * its own token, best effort. */
+int mc_mc_pop_n(void *p, unsigned consumer, uint64_t *v, uint32_t n)
+{
+	mc_chan *m = static_cast<mc_chan *>(p);
+
+	return static_cast<int>(m->q.try_dequeue_bulk(*m->cons[consumer].tok, v, n));
+}
+
 } // namespace
 
 const struct bench_impl BENCH_IMPL_OF(mccq) = {
@@ -312,7 +325,8 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 		      "shared queue, a token per producer and per consumer, each "
 		      "producer's share of the pool (capacity / nprod in whole blocks) "
 		      "claimed at creation so none can hoard it; W6 bulk calls (a batch "
-		      "capped at its share minus one block)"),
+		      "capped at its share minus one block); W8 single items and "
+		      "bulk calls through the same tokens"),
 	BENCH_SPSC_OPS(mc),
 	.mp_create = mc_mp_create,
 	.mp_destroy = mc_chan_destroy,
@@ -325,4 +339,6 @@ const struct bench_impl BENCH_IMPL_OF(mccq) = {
 	.mc_destroy = mc_chan_destroy,
 	.mc_push1 = mc_mp_push1,
 	.mc_pop1 = mc_mc_pop1,
+	.mc_push_n = mc_mp_push_n,
+	.mc_pop_n = mc_mc_pop_n,
 };

@@ -10,7 +10,8 @@
  * Channel workloads: W6's batch calls are push_n/pop_n on the shared ring
  * (one lock, copy up to n); W8's multi-consumer queue is the same ring
  * again, every consumer taking the one lock (no single-producer mode: the
- * lock is the whole synchronisation either way).
+ * lock is the whole synchronisation either way), and W8's bursts are
+ * push_n/pop_n on it too.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -164,13 +165,21 @@ static int mx_mc_pop1(void *q, unsigned consumer, uint64_t *v)
 	return mx_pop1(q, v);
 }
 
+/* W8 bursts: one lock per call, copy up to n (as W6 batch). */
+static int mx_mc_pop_n(void *q, unsigned consumer, uint64_t *v, uint32_t n)
+{
+	(void)consumer;
+	return mx_pop_n(q, v, n);
+}
+
 const struct bench_impl BENCH_IMPL_OF(mutex) = {
 	.name = BENCH_NAME_OF(mutex),
 	.api_note = BENCH_NOTE_OF(
 		mutex, "one pthread mutex around a u64 ring: every call takes the "
 		       "lock, so producer and consumer serialize and contend on one "
 		       "line; copying only; W3/W6/W8 share the one ring (W6 batches: "
-		       "one lock, copy up to n; W8: consumers take the same lock)"),
+		       "one lock, copy up to n; W8: consumers take the same lock, "
+		       "bursts one lock per call)"),
 	BENCH_SPSC_OPS(mx),
 	.mp_create = mx_mp_create,
 	.mp_destroy = mx_destroy,
@@ -183,4 +192,6 @@ const struct bench_impl BENCH_IMPL_OF(mutex) = {
 	.mc_destroy = mx_destroy,
 	.mc_push1 = mx_mp_push1,
 	.mc_pop1 = mx_mc_pop1,
+	.mc_push_n = mx_mp_push_n,
+	.mc_pop_n = mx_mc_pop_n,
 };

@@ -19,7 +19,9 @@
  * round, adaptive skip). W7: 1 active and 31 idle registered producers,
  * with and without RMPSC_MPSC_F_NOSKIP, polls from the metrics. W8:
  * rmpsc_spmc (1 producer) or rmpsc_mpmc, rmpsc_consumer_steal_one per
- * element. ringmpsc-metrics: the MPSC rows with RMPSC_MPSC_F_METRICS.
+ * element; the burst rows rmpsc_spmc_push_n / rmpsc_producer_push_n and
+ * rmpsc_consumer_steal of up to 32. ringmpsc-metrics: the MPSC rows with
+ * RMPSC_MPSC_F_METRICS.
  * W4: pop1_wait is rmpsc_ring_pop_timed with RMPSC_WAIT_SPIN (the
  * poll loop runs inside the library). W5: the consumer waits in
  * rmpsc_ring_pop_timed (spin, or a futex sleep) or in epoll_wait on a
@@ -446,6 +448,25 @@ static int rm_mc_pop1(void *q, unsigned consumer, uint64_t *v)
 
 	return rm_one(rmpsc_consumer_steal_one(m->cons[consumer], v));
 }
+
+/* W8 bursts: the producer's push_n (best effort, one publication), the
+ * consumer's steal of up to @n (one claim of one ring's run, copied out,
+ * then completed). */
+static int rm_mc_push_n(void *q, unsigned producer, const uint64_t *v, uint32_t n)
+{
+	const struct rm_mc *m = q;
+
+	if (m->sp)
+		return rm_count(rmpsc_spmc_push_n(m->sp, v, n));
+	return rm_count(rmpsc_producer_push_n(m->prod[producer], v, n));
+}
+
+static int rm_mc_pop_n(void *q, unsigned consumer, uint64_t *v, uint32_t n)
+{
+	const struct rm_mc *m = q;
+
+	return rm_count(rmpsc_consumer_steal(m->cons[consumer], v, n));
+}
 #endif
 
 #if defined(BENCH_RM_POLL) || defined(BENCH_RM_NOMETRICS)
@@ -731,6 +752,8 @@ const struct bench_impl RM_IMPL = {
 	.mc_pop1 = rm_mc_pop1,
 	.mp_create_idle = rm_mp_create_idle,
 	.mp_polls = rm_mp_polls,
+	.mc_push_n = rm_mc_push_n,
+	.mc_pop_n = rm_mc_pop_n,
 #else
 	.workloads = BENCH_WL_W1 | BENCH_WL_W2,
 	.variant_of = "ringmpsc",

@@ -42,14 +42,18 @@ VARIANTS = {
 # The main figure's panels: title, and its groups as (workload, paths). A
 # group of several paths is the same job through different APIs (W2 copy
 # or zero-copy, W6 single items or batches): each implementation is drawn
-# at its best of them, hatched when that was the second path.
+# at its best of them, hatched when that was the second path. W8's burst
+# rows are groups of their own: single items against other queues' single
+# items is the comparison the SPMC/MPMC rows are for, and the bursts run
+# on fewer peers.
 PANELS = [
     ("SPSC ring: throughput", [("W1", ["single"]), ("W2", ["copy", "zero-copy"])]),
     ("SPSC ring: ping-pong round trip", [("W4", ["p50"]), ("W4", ["p99"]), ("W4", ["min"])]),
     ("MPSC channel, 2 producers", [("W3", ["pinned"]), ("W3", ["unpinned"])]),
     ("MPSC channel: 1 to 8 producers", [
         ("W6", ["%dp-single" % n, "%dp-batch" % n]) for n in (1, 2, 4, 8)]),
-    ("SPMC and MPMC", [("W8", ["spmc-1x4"]), ("W8", ["mpmc-4x4"])]),
+    ("SPMC and MPMC", [("W8", [p]) for p in (
+        "spmc-1x4", "spmc-1x8", "mpmc-4x4", "spmc-1x4-burst", "mpmc-4x4-bulk")]),
 ]
 GROUP_LABELS = {
     ("W2", "copy"): "W2 batches",

@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * W8: several consumers. 1 producer x 4 consumers (SPMC) and 4 x 4 (MPMC),
- * single items through mc_push1 / mc_pop1, every thread unpinned (more
- * threads than CPUs: the scheduler shares them out). Mmsg/s over the span
- * from the first consumer's start to the last one's end.
+ * W8: several consumers, every thread unpinned (more threads than CPUs: the
+ * scheduler shares them out). Mmsg/s over the span from the first
+ * consumer's start to the last one's end.
+ *
+ *   spmc-1x4        1 producer x 4 consumers, single items (mc_push1 / mc_pop1)
+ *   spmc-1x8        1 x 8, single items: the consumers oversubscribe the CPUs
+ *   mpmc-4x4        4 x 4, single items
+ *   spmc-1x4-burst  1 x 4, W8_BURST items per producer call and at most
+ *                   W8_BURST per consumer call (mc_push_n / mc_pop_n)
+ *   mpmc-4x4-bulk   4 x 4, the same bursts both ways
  *
  * Every consumer checks that each producer's sequence numbers increase in
  * what it takes; at the end the consumers' counts, sums and sums of squares
- * per producer must be those of 0..n-1 for the n the producer sent.
+ * per producer must be those of 0..n-1 for the n the producer sent. The
+ * burst rows run the same checks on every item of every burst.
+ *
+ * bench_case.arg: unused.
  */
 #include <inttypes.h>
 
@@ -20,20 +29,45 @@ static void mc_producer(struct bench_worker *w)
 	bench_tagged_produce(w, NULL);
 }
 
-/*
- * Consumer @idx of several. Per producer, the sequence numbers it takes
- * must increase (a consumer's view of one producer's FIFO); counts, sums and
- * sums of squares go to mc_measure, which checks them against what was sent.
- * It leaves once every producer is done and the consumers together have
- * taken everything: each adds what it took to run->acked whenever it finds
- * the queue empty.
- */
-static void mc_consumer(struct bench_worker *w)
+/* The burst rows: W8_BURST tagged values per burst through mc_push_n, each
+ * burst put in whole before the next (W6 batch's producer on mc_push_n). */
+static void mc_burst_producer(struct bench_worker *w)
 {
 	struct bench_run *run = w->run;
 	const struct bench_impl *im = run->impl;
 	void *q = run->q[0];
-	uint64_t last[BENCH_MAX_PROD], total = 0, unflushed = 0, n = 0, v;
+	const uint64_t tag = (uint64_t)w->idx << BENCH_PROD_SHIFT;
+	uint64_t seq = 0, v[W8_BURST];
+	unsigned fails = 0, i;
+
+	w->t0 = bench_now_ns();
+	do {
+		for (i = 0; i < W8_BURST; i++)
+			v[i] = tag | (seq + i);
+		if (bench_put_all(w, im, q, PUT_MC_N, v, W8_BURST, seq, &fails))
+			return;
+		seq += W8_BURST;
+	} while (!atomic_load_explicit(&run->stop, memory_order_relaxed));
+	bench_producer_done(w, seq);
+}
+
+/*
+ * Consumer @idx of several, one item per call (mc_pop1) or up to W8_BURST
+ * (@burst: mc_pop_n). Per producer, the sequence numbers it takes must
+ * increase (a consumer's view of one producer's FIFO); counts, sums and sums
+ * of squares go to mc_measure, which checks them against what was sent.
+ * It leaves once every producer is done and the consumers together have
+ * taken everything: each adds what it took to run->acked whenever it finds
+ * the queue empty.
+ */
+static inline __attribute__((always_inline)) void mc_consume(struct bench_worker *w,
+							     int burst)
+{
+	struct bench_run *run = w->run;
+	const struct bench_impl *im = run->impl;
+	void *q = run->q[0];
+	const int max = burst ? W8_BURST : 1;
+	uint64_t last[BENCH_MAX_PROD], total = 0, unflushed = 0, n = 0, v[W8_BURST];
 	unsigned fails = 0, i;
 	int rc;
 
@@ -41,30 +75,43 @@ static void mc_consumer(struct bench_worker *w)
 		last[i] = UINT64_MAX;
 	w->t0 = bench_now_ns();
 	for (;;) {
-		rc = im->mc_pop1(q, w->idx, &v);
+		rc = burst ? im->mc_pop_n(q, w->idx, v, W8_BURST) : im->mc_pop1(q, w->idx, v);
 		if (rc > 0) {
-			uint64_t p = v >> BENCH_PROD_SHIFT;
-			uint64_t seq = v & ((1ull << BENCH_PROD_SHIFT) - 1);
+			/* One item, or as many as mc_pop_n said (at most max). */
+			const int got = burst ? rc : 1;
 
-			if (p >= run->nprod || (last[p] != UINT64_MAX && seq <= last[p])) {
-				bench_worker_fail(w,
-						  "%s: consumer %u got %" PRIu64
-						  " of producer %" PRIu64 " after %" PRIu64,
-						  im->name, w->idx, seq, p,
-						  p < run->nprod ? last[p] : 0);
+			if (rc > max) {
+				bench_worker_fail(w, "%s: mc_pop_n returned %d of %d",
+						  im->name, rc, max);
 				return;
 			}
-			last[p] = seq;
-			w->per[p]++;
-			w->psum[p] += seq;
-			w->psq[p] += seq * seq;
-			unflushed++;
-			n++;
+			for (int k = 0; k < got; k++) {
+				uint64_t p = v[k] >> BENCH_PROD_SHIFT;
+				uint64_t seq = v[k] & ((1ull << BENCH_PROD_SHIFT) - 1);
+
+				if (p >= run->nprod ||
+				    (last[p] != UINT64_MAX && seq <= last[p])) {
+					bench_worker_fail(w,
+							  "%s: consumer %u got %" PRIu64
+							  " of producer %" PRIu64
+							  " after %" PRIu64,
+							  im->name, w->idx, seq, p,
+							  p < run->nprod ? last[p] : 0);
+					return;
+				}
+				last[p] = seq;
+				w->per[p]++;
+				w->psum[p] += seq;
+				w->psq[p] += seq * seq;
+			}
+			unflushed += (uint64_t)got;
+			n += (uint64_t)got;
 			fails = 0;
 			continue;
 		}
 		if (rc < 0) {
-			bench_worker_fail(w, "%s: mc_pop1 failed (%d)", im->name, rc);
+			bench_worker_fail(w, "%s: %s failed (%d)", im->name,
+					  burst ? "mc_pop_n" : "mc_pop1", rc);
 			return;
 		}
 		if (unflushed) {
@@ -83,6 +130,16 @@ static void mc_consumer(struct bench_worker *w)
 	}
 	w->t1 = bench_now_ns();
 	w->count = n;
+}
+
+static void mc_consumer(struct bench_worker *w)
+{
+	mc_consume(w, 0);
+}
+
+static void mc_burst_consumer(struct bench_worker *w)
+{
+	mc_consume(w, 1);
 }
 
 /* sum and sum of squares of 0..n-1, modulo 2^64. */
@@ -143,14 +200,27 @@ static int has_mc(const struct bench_impl *im)
 	return im->mc_create && im->mc_destroy && im->mc_push1 && im->mc_pop1;
 }
 
-#define W8_CASE(path, np, nc)                                                        \
-	{ .label = path, .m = { { path, "Mmsg/s" } }, .measure = mc_measure,          \
-	  .supported = has_mc, .producer = mc_producer, .consumer = mc_consumer,      \
+/* The burst rows need both multi-item calls: no emulation of either. */
+static int has_mc_n(const struct bench_impl *im)
+{
+	return im->mc_create && im->mc_destroy && im->mc_push_n && im->mc_pop_n;
+}
+
+/* The calls and threads of a single-item and of a burst case. */
+#define MC_SINGLE .supported = has_mc, .producer = mc_producer, .consumer = mc_consumer
+#define MC_BURSTS                                                                     \
+	.supported = has_mc_n, .producer = mc_burst_producer, .consumer = mc_burst_consumer
+/* A case of @np producers and @nc consumers whose one row is @path in Mmsg/s. */
+#define W8_CASE(path, calls, np, nc)                                                  \
+	{ .label = path, .m = { { path, "Mmsg/s" } }, .measure = mc_measure, calls,   \
 	  .nprod = np, .ncons = nc }
 
 static const struct bench_case w8_cases[] = {
-	W8_CASE("spmc-1x4", 1, 4),
-	W8_CASE("mpmc-4x4", 4, 4),
+	W8_CASE("spmc-1x4", MC_SINGLE, 1, 4),
+	W8_CASE("spmc-1x8", MC_SINGLE, 1, 8),
+	W8_CASE("mpmc-4x4", MC_SINGLE, 4, 4),
+	W8_CASE("spmc-1x4-burst", MC_BURSTS, 1, 4),
+	W8_CASE("mpmc-4x4-bulk", MC_BURSTS, 4, 4),
 };
 
 const struct bench_workload bench_wl_w8 = {
