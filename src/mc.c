@@ -412,6 +412,14 @@ static int mc_take(rmpsc_consumer *c, struct take *tk)
 
 	if (!n)
 		return closed ? -EPIPE : -EAGAIN;
+	if (n == 1) {
+		/* SPMC (or one ring): the three phases would try it alone, with
+		 * two divisions first. */
+		rmpsc__rcore *rc = rmpsc__ringset_ring(rs, 0);
+
+		k = rmpsc__ring_free(rc) ? -EPIPE : take_ring(rc, tk);
+		return k != -EPIPE ? k : closed ? -EPIPE : -EAGAIN;
+	}
 	/* Phase 1: the own shard, rings id % nshard == index % nshard, a few
 	 * of them from the cursor on. */
 	base = c->index % c->nshard;
