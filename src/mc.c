@@ -92,6 +92,25 @@ struct rmpsc_consumer {
 	uint32_t gen;    /* generation of the last claim handed out */
 	uint64_t held;   /* bit i: claims[i] outstanding */
 	struct mc_claim claims[RMPSC_CONSUMER_CLAIMS_MAX];
+	/* Taking ahead: a single-element steal that finds a backlog of at
+	 * least 2 * ahead_max claims ahead_max elements with its one CAS,
+	 * copies them all out, completes the run at once (the producer gets
+	 * the slots back) and keeps the rest here, [ahead_i, ahead_n), ring
+	 * position ahead_pos + i, producer ahead_id. Every take call hands
+	 * these out first, so a consumer's elements stay in order. ahead_pins
+	 * counts readers of the buffer (a handler running on it, a zero-copy
+	 * claim of it): no refill while there is one. */
+	uint32_t ahead_max; /* 0: never takes ahead (large elements) */
+	uint32_t ahead_i, ahead_n;
+	uint32_t ahead_id;
+	uint32_t ahead_pins;
+	uint64_t ahead_pos;
+	alignas(16) unsigned char ahead[]; /* ahead_max elements */
+};
+
+enum {
+	AHEAD_MAX = 16,     /* elements a take-ahead claims at most */
+	AHEAD_BYTES = 256,  /* and bytes: none for elements above 128 bytes */
 };
 
 /* 1..2^CLAIM_SERIAL_BITS - 1, process-wide: one consumer's tokens are never
@@ -233,9 +252,12 @@ static int mc_register_consumer(struct rmpsc__mc *mc, rmpsc_consumer **out)
 {
 	rmpsc_consumer *c;
 	int ret = -ENOSPC;
+	uint32_t ahead = AHEAD_BYTES / mc->rs.esz;
 
-	c = calloc(1, sizeof *c);
+	ahead = ahead > AHEAD_MAX ? AHEAD_MAX : ahead < 2 ? 0 : ahead;
+	c = calloc(1, sizeof *c + (size_t)ahead * mc->rs.esz);
 	RMPSC__CHECK(!c, -ENOMEM);
+	c->ahead_max = ahead;
 	pthread_mutex_lock(&mc->rs.lock);
 	if (atomic_load_explicit(&mc->rs.closed, memory_order_relaxed)) {
 		ret = -EPIPE;
@@ -285,8 +307,9 @@ int rmpsc_consumer_deregister(rmpsc_consumer *c)
 	struct rmpsc__mc *mc;
 
 	CONS_CHECK(c);
-	/* Its claims would stay claimed for good. */
-	RMPSC__CHECK(c->held, -EBUSY);
+	/* Its claims would stay claimed for good, the elements it took ahead
+	 * would be lost. */
+	RMPSC__CHECK(c->held || c->ahead_i != c->ahead_n, -EBUSY);
 	mc = c->mc;
 	pthread_mutex_lock(&mc->rs.lock);
 	mc->consumers[c->index] = NULL;
@@ -353,9 +376,11 @@ int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_t n, int64
 struct take {
 	unsigned char *dst; /* copy out here, or */
 	rmpsc_mpsc_fn fn;   /* hand to this, or */
-	bool claim;         /* leave claimed, at rc, pos */
+	bool claim;         /* leave claimed, at rc, pos (rc NULL: the
+			     * consumer's ahead buffer, from index pos) */
 	void *ctx;
 	uint32_t n;
+	rmpsc_consumer *c;  /* taking ahead for it (dst, n == 1), or NULL */
 	rmpsc__rcore *rc;
 	uint64_t pos;
 };
@@ -365,7 +390,7 @@ struct take {
 static int take_ring(rmpsc__rcore *rc, struct take *tk)
 {
 	uint64_t pos;
-	int k = rc_mc_claim(rc, tk->n, &pos);
+	int k = rc_mc_claim_ahead(rc, tk->n, tk->c ? tk->c->ahead_max : 0, &pos);
 
 	if (k <= 0)
 		return k;
@@ -373,6 +398,20 @@ static int take_ring(rmpsc__rcore *rc, struct take *tk)
 		tk->rc = rc;
 		tk->pos = pos;
 		return k;
+	}
+	if (tk->dst && (uint32_t)k > tk->n) {
+		/* Taken ahead (tk->n is 1): the first for the caller, the
+		 * rest kept by the consumer; the run completes now. */
+		rmpsc_consumer *c = tk->c;
+
+		rc_copy_out(rc, pos, tk->dst, tk->n);
+		rc_copy_out(rc, pos + tk->n, c->ahead, (uint32_t)k - tk->n);
+		c->ahead_i = 0;
+		c->ahead_n = (uint32_t)k - tk->n;
+		c->ahead_id = rc->id;
+		c->ahead_pos = pos + tk->n;
+		rc_mc_complete(rc, pos, (uint32_t)k);
+		return (int)tk->n;
 	}
 	if (tk->dst) {
 		rc_copy_out(rc, pos, tk->dst, (uint32_t)k);
@@ -400,6 +439,30 @@ static uint64_t xs(uint64_t *s)
  * The three phases: own shard, hottest ring, every ring from a random start.
  * -EPIPE only from phase 3, when closed and every used ring said so.
  */
+/* Hand out up to tk->n elements taken ahead, as @tk asks. */
+static int take_ahead(rmpsc_consumer *c, struct take *tk)
+{
+	const uint32_t esz = c->mc->rs.esz, left = c->ahead_n - c->ahead_i;
+	uint32_t m = tk->n < left ? tk->n : left;
+	unsigned char *p = c->ahead + (size_t)c->ahead_i * esz;
+
+	if (tk->claim) {
+		c->ahead_pins++; /* until rmpsc_consumer_complete() */
+		tk->rc = NULL;
+		tk->pos = c->ahead_i;
+	}
+	c->ahead_i += m;
+	if (tk->dst) {
+		memcpy(tk->dst, p, (size_t)m * esz);
+	} else if (tk->fn) {
+		/* The handler may call this consumer: no refill under it. */
+		c->ahead_pins++;
+		tk->fn(tk->ctx, c->ahead_id, p, m);
+		c->ahead_pins--;
+	}
+	return (int)m;
+}
+
 static int mc_take(rmpsc_consumer *c, struct take *tk)
 {
 	struct rmpsc__ringset *rs = &c->mc->rs;
@@ -410,6 +473,21 @@ static int mc_take(rmpsc_consumer *c, struct take *tk)
 	uint64_t most = 0;
 	int k;
 
+	if (c->ahead_i != c->ahead_n) {
+		int m = take_ahead(c, tk);
+		struct take more;
+
+		/* A copy goes on past them (handlers and claims get one run). */
+		if (!tk->dst || (uint32_t)m == tk->n)
+			return m;
+		more = *tk;
+		more.dst += (size_t)m * c->mc->rs.esz;
+		more.n -= (uint32_t)m;
+		k = mc_take(c, &more);
+		return k > 0 ? m + k : m;
+	}
+	/* A single-element copy may take ahead (buffer free, not in use). */
+	tk->c = tk->dst && tk->n == 1 && c->ahead_max && !c->ahead_pins ? c : NULL;
 	if (!n)
 		return closed ? -EPIPE : -EAGAIN;
 	if (n == 1) {
@@ -562,10 +640,22 @@ static int claim_record(rmpsc_consumer *c, const struct take *tk, int k, rmpsc_c
 	cl->pos = tk->pos;
 	cl->k = (uint32_t)k;
 	cl->gen = ++c->gen;
-	rc_span(tk->rc, tk->pos, (uint32_t)k, &out->span);
+	if (tk->rc) {
+		rc_span(tk->rc, tk->pos, (uint32_t)k, &out->span);
+		out->producer = tk->rc->id;
+	} else {
+		/* Elements taken ahead: in the consumer's buffer, one segment. */
+		size_t esz = c->mc->rs.esz;
+
+		out->span.iov[0].iov_base = c->ahead + tk->pos * esz;
+		out->span.iov[0].iov_len = (size_t)k * esz;
+		out->span.count[0] = (uint32_t)k;
+		out->span.nseg = 1;
+		out->span.pos = c->ahead_pos + tk->pos;
+		out->producer = c->ahead_id;
+	}
 	out->token = (uint64_t)c->serial << (CLAIM_GEN_BITS + CLAIM_SLOT_BITS) |
 		     (uint64_t)cl->gen << CLAIM_SLOT_BITS | i;
-	out->producer = tk->rc->id;
 	return k;
 }
 
@@ -620,8 +710,17 @@ int rmpsc_consumer_complete(rmpsc_consumer *c, uint64_t token)
 	cl = &c->claims[i];
 	RMPSC__CHECK(!(c->held & (1ull << i)) || cl->gen != gen, -EINVAL);
 	c->held &= ~(1ull << i);
-	rc_mc_complete(cl->rc, cl->pos, cl->k);
+	if (cl->rc)
+		rc_mc_complete(cl->rc, cl->pos, cl->k);
+	else
+		c->ahead_pins--; /* the ahead buffer may be refilled */
 	return 0;
+}
+
+int rmpsc_consumer_pending(const rmpsc_consumer *c)
+{
+	CONS_CHECK(c);
+	return (int)(c->ahead_n - c->ahead_i);
 }
 
 /* ---- lifecycle, status --------------------------------------------------- */

@@ -1214,8 +1214,12 @@ static inline bool rc_mc_is_drained(const rmpsc__rcore *rc)
  * Claim up to @n published elements (M1): the count, with the first
  * position in *pos, or -EAGAIN (nothing to claim), -EPIPE (closed, nothing
  * left to claim). Lock-free: a failed CAS means another consumer claimed.
+ * With @ahead nonzero, a ring holding at least 2 * @ahead unclaimed
+ * elements gives @ahead of them whatever @n is (a consumer taking ahead,
+ * mc.c); otherwise up to @n as usual.
  */
-static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
+static inline int rc_mc_claim_ahead(rmpsc__rcore *rc, uint32_t n, uint32_t ahead,
+				    uint64_t *pos)
 {
 	rc_assert_mc(rc);
 	/* Acquire (and on CAS failure): claim is then never newer than a
@@ -1258,7 +1262,10 @@ static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
 			c = now;
 			continue;
 		}
-		if (k > n)
+		/* A backlog of at least twice @ahead: take @ahead at once. */
+		if (ahead && k >= 2 * (uint64_t)ahead)
+			k = ahead;
+		else if (k > n)
 			k = n;
 		/* M1: acq_rel so that claims form one chain; failure reloads c. */
 		if (atomic_compare_exchange_weak_explicit(&rc->sh->claim, &c, c + k,
@@ -1268,6 +1275,12 @@ static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
 			return (int)k;
 		}
 	}
+}
+
+/* rc_mc_claim_ahead() without taking ahead. */
+static inline int rc_mc_claim(rmpsc__rcore *rc, uint32_t n, uint64_t *pos)
+{
+	return rc_mc_claim_ahead(rc, n, 0, pos);
 }
 
 /*

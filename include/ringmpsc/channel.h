@@ -643,10 +643,12 @@ RMPSC_API int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out)
 
 /**
  * Deregister a consumer; the handle is freed. Refused while it holds
- * claims (rmpsc_consumer_claim()) not yet completed: their elements would
- * stay claimed for good.
+ * claims (rmpsc_consumer_claim()) not yet completed, whose elements would
+ * stay claimed for good, or elements it took ahead and has not handed out
+ * yet (rmpsc_consumer_pending()), which would be lost.
  *
- * @return 0; -EBUSY: claims outstanding (complete them, then call again;
+ * @return 0; -EBUSY: claims outstanding or elements pending (complete the
+ *  claims, take the pending elements with any take call, then call again;
  *  nothing changes); -EBADF: @p c is not a consumer.
  * Concurrency: the consumer's thread, or any once it stopped.
  * Progress: blocking. Ordering: none.
@@ -691,6 +693,18 @@ RMPSC_API int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_
 /**
  * Steal up to @p n elements: claim, copy out, complete.
  *
+ * Taking ahead: a single-element steal (@p n 1, rmpsc_consumer_steal_one(),
+ * and their _timed twin) that finds at least 32 unclaimed elements on the
+ * ring claims up to 16 (fewer for elements above 16 bytes; none above 128)
+ * with its one compare-and-swap, copies them out, completes them at once
+ * and keeps all but the first in the consumer handle: one claim per 16
+ * elements under load instead of one per element. Every take call of the
+ * consumer (steal, consume, claim and their _timed twins) hands those out
+ * first, so its elements stay in order; other consumers never see them,
+ * and the channel counts them as claimed (rmpsc_spmc_len()). A consumer
+ * that stops taking must take them (rmpsc_consumer_pending() says how
+ * many) before it deregisters.
+ *
  * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: nothing there;
  *  -EPIPE: closed and drained; -EINVAL: @p items NULL and n not 0; -EBADF.
  * Concurrency: the consumer's thread; any number of consumers at once.
@@ -701,6 +715,16 @@ RMPSC_API int rmpsc_consumer_steal(rmpsc_consumer *c, void *items, uint32_t n);
 
 /** Steal one element: 0, or the codes of rmpsc_consumer_steal(). */
 RMPSC_API int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item);
+
+/**
+ * Elements this consumer took ahead and has not handed out yet (see
+ * "Taking ahead" at rmpsc_consumer_steal()); its next take calls return
+ * them first.
+ *
+ * @return 0..16; -EBADF. Concurrency: the consumer's thread.
+ * Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int rmpsc_consumer_pending(const rmpsc_consumer *c);
 
 /**
  * Batch consume in place: claim up to @p max elements of one ring, hand
