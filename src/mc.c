@@ -308,8 +308,8 @@ int rmpsc_consumer_deregister(rmpsc_consumer *c)
 
 	CONS_CHECK(c);
 	/* Its claims would stay claimed for good, the elements it took ahead
-	 * would be lost. */
-	RMPSC__CHECK(c->held || c->ahead_i != c->ahead_n, -EBUSY);
+	 * would be lost; a handler of it may be reading its buffer. */
+	RMPSC__CHECK(c->held || c->ahead_i != c->ahead_n || c->ahead_pins, -EBUSY);
 	mc = c->mc;
 	pthread_mutex_lock(&mc->rs.lock);
 	mc->consumers[c->index] = NULL;
@@ -381,6 +381,7 @@ struct take {
 	void *ctx;
 	uint32_t n;
 	rmpsc_consumer *c;  /* taking ahead for it (dst, n == 1), or NULL */
+	bool rest;          /* the rest of a steal after pending elements */
 	rmpsc__rcore *rc;
 	uint64_t pos;
 };
@@ -483,11 +484,12 @@ static int mc_take(rmpsc_consumer *c, struct take *tk)
 		more = *tk;
 		more.dst += (size_t)m * c->mc->rs.esz;
 		more.n -= (uint32_t)m;
+		more.rest = true; /* a steal of n > 1: no taking ahead */
 		k = mc_take(c, &more);
 		return k > 0 ? m + k : m;
 	}
 	/* A single-element copy may take ahead (buffer free, not in use). */
-	tk->c = tk->dst && tk->n == 1 && c->ahead_max && !c->ahead_pins ? c : NULL;
+	tk->c = tk->dst && tk->n == 1 && !tk->rest && c->ahead_max && !c->ahead_pins ? c : NULL;
 	if (!n)
 		return closed ? -EPIPE : -EAGAIN;
 	if (n == 1) {

@@ -649,7 +649,8 @@ RMPSC_API int rmpsc_mpmc_register_consumer(rmpsc_mpmc *ch, rmpsc_consumer **out)
  *
  * @return 0; -EBUSY: claims outstanding or elements pending (complete the
  *  claims, take the pending elements with any take call, then call again;
- *  nothing changes); -EBADF: @p c is not a consumer.
+ *  nothing changes), or called from a handler that is reading elements the
+ *  consumer took ahead; -EBADF: @p c is not a consumer.
  * Concurrency: the consumer's thread, or any once it stopped.
  * Progress: blocking. Ordering: none.
  */
