@@ -46,64 +46,15 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
+#include "test_mc_util.h"
+
 /* ---- helpers ------------------------------------------------------------ */
 
-#define SENTINEL_SPMC SENTINEL_OF(rmpsc_spmc)
-#define SENTINEL_MPMC SENTINEL_OF(rmpsc_mpmc)
-#define SENTINEL_CONS SENTINEL_OF(rmpsc_consumer)
 
 enum {
 	AHEAD_K8 = 16, /* K for 8-byte elements: up to 16, backlog 32 */
 	ESZ_MAX = 200,
 };
-
-static rmpsc_mc_config mc_cfg(bool spmc, uint32_t cap, uint32_t max_consumers)
-{
-	rmpsc_mc_config cfg;
-
-	assert_ret(rmpsc_mc_config_init(&cfg, sizeof cfg, spmc), 0);
-	cfg.ring_capacity = cap;
-	cfg.max_consumers = max_consumers;
-	return cfg;
-}
-
-static rmpsc_spmc *spmc_new_esz(uint32_t cap, uint32_t esz, uint32_t max_consumers)
-{
-	rmpsc_mc_config cfg = mc_cfg(true, cap, max_consumers);
-	rmpsc_spmc *ch = SENTINEL_SPMC;
-
-	cfg.elem_size = esz;
-	assert_ret(rmpsc_spmc_create(&cfg, &ch), 0);
-	return assert_handle(ch, SENTINEL_SPMC);
-}
-
-static rmpsc_spmc *spmc_new(uint32_t cap, uint32_t max_consumers)
-{
-	return spmc_new_esz(cap, 8, max_consumers);
-}
-
-static rmpsc_mpmc *mpmc_new(uint32_t cap, uint32_t producers, uint32_t max_producers,
-			    uint32_t max_consumers)
-{
-	rmpsc_mc_config cfg = mc_cfg(false, cap, max_consumers);
-	rmpsc_mpmc *ch = SENTINEL_MPMC;
-
-	cfg.producers = producers;
-	cfg.max_producers = max_producers;
-	assert_ret(rmpsc_mpmc_create(&cfg, &ch), 0);
-	return assert_handle(ch, SENTINEL_MPMC);
-}
-
-/* A consumer of an SPMC channel, or of an MPMC one (@mpmc). */
-static rmpsc_consumer *cons_new(void *ch, bool mpmc)
-{
-	rmpsc_consumer *c = SENTINEL_CONS;
-	const int rc = mpmc ? rmpsc_mpmc_register_consumer(ch, &c)
-			    : rmpsc_spmc_register_consumer(ch, &c);
-
-	assert_true(rc >= 0);
-	return assert_handle(c, SENTINEL_CONS);
-}
 
 /* Push the 8-byte values first, first + 1, ... (@n of them, all must fit). */
 static void spmc_push_seq(rmpsc_spmc *s, uint64_t first, uint32_t n)

@@ -43,94 +43,12 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 
+#include "test_mc_util.h"
+
 _Static_assert(sizeof(rmpsc_claim) == sizeof(rmpsc_span) + 16, "claim: span, token, id, pad");
 
 /* ---- helpers ------------------------------------------------------------ */
 
-#define SENTINEL_SPMC SENTINEL_OF(rmpsc_spmc)
-#define SENTINEL_MPMC SENTINEL_OF(rmpsc_mpmc)
-#define SENTINEL_CONS SENTINEL_OF(rmpsc_consumer)
-
-static void await_flag(atomic_int *flag)
-{
-	while (!atomic_load_explicit(flag, memory_order_acquire))
-		sched_yield();
-}
-
-static void raise_flag(atomic_int *flag)
-{
-	atomic_store_explicit(flag, 1, memory_order_release);
-}
-
-/* A strategy that goes to the futex at once. */
-static rmpsc_wait block_now(void)
-{
-	rmpsc_wait w;
-
-	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
-	w.spin_count = 0;
-	w.yield_count = 0;
-	assert_ret(rmpsc_wait_validate(&w), 0);
-	return w;
-}
-
-static rmpsc_mc_config mc_cfg(bool spmc, uint32_t cap, uint32_t max_consumers)
-{
-	rmpsc_mc_config cfg;
-
-	assert_ret(rmpsc_mc_config_init(&cfg, sizeof cfg, spmc), 0);
-	cfg.ring_capacity = cap;
-	cfg.max_consumers = max_consumers;
-	return cfg;
-}
-
-static rmpsc_spmc *spmc_new_esz(uint32_t cap, uint32_t esz, uint32_t max_consumers)
-{
-	rmpsc_mc_config cfg = mc_cfg(true, cap, max_consumers);
-	rmpsc_spmc *ch = SENTINEL_SPMC;
-
-	cfg.elem_size = esz;
-	assert_ret(rmpsc_spmc_create(&cfg, &ch), 0);
-	return assert_handle(ch, SENTINEL_SPMC);
-}
-
-static rmpsc_spmc *spmc_new(uint32_t cap, uint32_t max_consumers)
-{
-	return spmc_new_esz(cap, 8, max_consumers);
-}
-
-static rmpsc_mpmc *mpmc_new(uint32_t cap, uint32_t producers, uint32_t max_producers,
-			    uint32_t max_consumers)
-{
-	rmpsc_mc_config cfg = mc_cfg(false, cap, max_consumers);
-	rmpsc_mpmc *ch = SENTINEL_MPMC;
-
-	cfg.producers = producers;
-	cfg.max_producers = max_producers;
-	assert_ret(rmpsc_mpmc_create(&cfg, &ch), 0);
-	return assert_handle(ch, SENTINEL_MPMC);
-}
-
-/* A consumer of an SPMC channel, or of an MPMC one (@mpmc). */
-static rmpsc_consumer *cons_new(void *ch, bool mpmc)
-{
-	rmpsc_consumer *c = SENTINEL_CONS;
-	const int rc = mpmc ? rmpsc_mpmc_register_consumer(ch, &c)
-			    : rmpsc_spmc_register_consumer(ch, &c);
-
-	assert_true(rc >= 0);
-	return assert_handle(c, SENTINEL_CONS);
-}
-
-static int spmc_put1(void *h, const void *item)
-{
-	return rmpsc_spmc_push(h, item);
-}
-
-static int steal1(void *h, void *item)
-{
-	return rmpsc_consumer_steal_one(h, item);
-}
 
 /* Push until the ring refuses: the count pushed (values first, first+1...). */
 static uint32_t spmc_fill(rmpsc_spmc *s, uint64_t first, uint32_t most)
