@@ -105,7 +105,9 @@ struct rmpsc_consumer {
 	uint32_t ahead_id;
 	uint32_t ahead_pins;
 	uint64_t ahead_pos;
-	alignas(16) unsigned char ahead[]; /* ahead_max elements */
+	rmpsc__rcore *ahead_rc; /* their ring (its mc_ahead counts them) */
+	/* ahead_max elements, aligned as a ring's slots are */
+	alignas(RMPSC__CACHELINE) unsigned char ahead[];
 };
 
 enum {
@@ -117,10 +119,10 @@ enum {
  * another's (until that many consumers were registered). */
 static uint32_t consumer_serial(void)
 {
-	static _Atomic uint32_t next;
-	uint32_t s = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+	static _Atomic uint64_t next;
+	uint64_t s = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
 
-	return s % ((1u << CLAIM_SERIAL_BITS) - 1) + 1;
+	return (uint32_t)(s % ((1u << CLAIM_SERIAL_BITS) - 1)) + 1;
 }
 
 #define SPMC_CHECK(c) RMPSC__CHECK(!RMPSC__HANDLE_IS(c, RMPSC__MAGIC_SPMC), -EBADF)
@@ -254,9 +256,14 @@ static int mc_register_consumer(struct rmpsc__mc *mc, rmpsc_consumer **out)
 	int ret = -ENOSPC;
 	uint32_t ahead = AHEAD_BYTES / mc->rs.esz;
 
+	size_t bytes;
+
 	ahead = ahead > AHEAD_MAX ? AHEAD_MAX : ahead < 2 ? 0 : ahead;
-	c = calloc(1, sizeof *c + (size_t)ahead * mc->rs.esz);
+	bytes = sizeof *c + (size_t)ahead * mc->rs.esz;
+	bytes = (bytes + RMPSC__CACHELINE - 1) & ~(size_t)(RMPSC__CACHELINE - 1);
+	c = aligned_alloc(RMPSC__CACHELINE, bytes);
 	RMPSC__CHECK(!c, -ENOMEM);
+	memset(c, 0, bytes);
 	c->ahead_max = ahead;
 	pthread_mutex_lock(&mc->rs.lock);
 	if (atomic_load_explicit(&mc->rs.closed, memory_order_relaxed)) {
@@ -390,9 +397,19 @@ struct take {
  * count, -EAGAIN or -EPIPE. */
 static int take_ring(rmpsc__rcore *rc, struct take *tk)
 {
+	uint32_t ahead = tk->c && rc_mc_len(rc) >= 2 * (uint64_t)tk->c->ahead_max
+				 ? tk->c->ahead_max : 0;
 	uint64_t pos;
-	int k = rc_mc_claim_ahead(rc, tk->n, tk->c ? tk->c->ahead_max : 0, &pos);
+	int k;
 
+	/* Elements to be taken ahead are counted before the claim that takes
+	 * them: whoever sees that claim sees them counted (the claim CAS is a
+	 * release; is_drained and a reuse load claim with acquire first). */
+	if (ahead)
+		atomic_fetch_add_explicit(&rc->mc_ahead, ahead - 1, memory_order_relaxed);
+	k = rc_mc_claim_ahead(rc, tk->n, ahead, &pos);
+	if (ahead && (uint32_t)k != ahead) /* the backlog went meanwhile */
+		atomic_fetch_sub_explicit(&rc->mc_ahead, ahead - 1, memory_order_relaxed);
 	if (k <= 0)
 		return k;
 	if (tk->claim) {
@@ -411,6 +428,7 @@ static int take_ring(rmpsc__rcore *rc, struct take *tk)
 		c->ahead_n = (uint32_t)k - tk->n;
 		c->ahead_id = rc->id;
 		c->ahead_pos = pos + tk->n;
+		c->ahead_rc = rc;
 		rc_mc_complete(rc, pos, (uint32_t)k);
 		return (int)tk->n;
 	}
@@ -461,6 +479,11 @@ static int take_ahead(rmpsc_consumer *c, struct take *tk)
 		tk->fn(tk->ctx, c->ahead_id, p, m);
 		c->ahead_pins--;
 	}
+	/* All handed out: the ring no longer waits for them (release: after
+	 * the copy, the handler, or the claim's hand-out). */
+	if (c->ahead_i == c->ahead_n)
+		atomic_fetch_sub_explicit(&c->ahead_rc->mc_ahead, c->ahead_n,
+					  memory_order_release);
 	return (int)m;
 }
 

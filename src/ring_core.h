@@ -39,7 +39,9 @@
  *         (E7) takes it CLOSING -> DECIDING (seq_cst CAS), stores
  *         final_tail and CLOSED (store-release E3); a reset writes OPEN
  *         (release, after head: see rc_set_position()) with neither
- *         side running.
+ *         side running, except the reuse of an MPMC ring, which consumers
+ *         may still be trying to claim from (ringset.c, mc_ring_drained():
+ *         positions only grow, so no claim of the old life succeeds).
  *         Read by the producer relaxed before and after each publication
  *         (E7), and by the consumers with each tail read (seq_cst, E7) and
  *         when they find the ring empty (acquire, E3).
@@ -305,6 +307,11 @@ struct rmpsc__rcore {
 	_Atomic uint32_t looped;
 	int32_t numa_node;
 	size_t map_len;        /* bytes mapped for this ring */
+	/* Multi-consumer rings: elements consumers took ahead from this ring
+	 * (mc.c) and have not all handed out yet. Added before the claim
+	 * that takes them, subtracted once a consumer's buffer is empty; the
+	 * ring is drained, and may be reused, only at 0. A line of its own. */
+	alignas(RMPSC__CACHELINE) _Atomic uint64_t mc_ahead;
 };
 typedef struct rmpsc__rcore rmpsc__rcore;
 
@@ -1194,7 +1201,7 @@ RMPSC__INTERNAL int rmpsc__rc_borrow_commit_all(rmpsc__rcore *rc);
 /* Allocate the completion table (ring_core.c); 0 or -ENOMEM. */
 RMPSC__INTERNAL int rmpsc__rc_mc_init(rmpsc__rcore *rc);
 
-/* Published and not yet claimed, as rc_len() counts (tail first: never
+/* Published and not yet claimed, counted as rc_count_from() does (tail first: never
  * more than was unclaimed when tail was read); while a close's end is
  * undecided, a snapshot that may count a publication the close then
  * drops. */
@@ -1223,7 +1230,9 @@ static inline int rc_mc_claim_ahead(rmpsc__rcore *rc, uint32_t n, uint32_t ahead
 {
 	rc_assert_mc(rc);
 	/* Acquire (and on CAS failure): claim is then never newer than a
-	 * tail read after it, so t - c cannot underflow. */
+	 * tail read after it, so t - c cannot underflow, except across a
+	 * reuse of the ring (a claim of its new life, a tail of the old):
+	 * the k > cap check below. */
 	uint64_t c = atomic_load_explicit(&rc->sh->claim, memory_order_acquire);
 
 	for (;;) {

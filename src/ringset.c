@@ -116,8 +116,12 @@ static bool mc_ring_drained(rmpsc__rcore *rc)
 	/* E3 acquire: final_tail. */
 	if (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) != RC_CLOSED)
 		return false;
-	return rmpsc__rc_mc_collect(rc) ==
-	       atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
+	if (rmpsc__rc_mc_collect(rc) !=
+	    atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire))
+		return false;
+	/* Elements consumers took ahead from it are handed out first: until
+	 * then its id stays the old producer's. */
+	return atomic_load_explicit(&rc->mc_ahead, memory_order_acquire) == 0;
 }
 
 int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **out)
@@ -155,10 +159,11 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 		rs->dir[n] = p;
 		atomic_store_explicit(&rs->nrings, n + 1, memory_order_release); /* C2 */
 	}
-	/* No producer or consumer touches a FREE ring (C1): reset it for its
-	 * new producer, at its own tail (past any publication the close
-	 * dropped), so that status calls racing the reset see positions
-	 * that only grow (rc_set_position()). */
+	/* No producer or consumer touches a FREE ring (C1), and no consumer
+	 * can claim from a drained MPMC ring's old life (mc_ring_drained()):
+	 * reset it for its new producer, at its own tail (past any
+	 * publication the close dropped), so that status calls and claims
+	 * racing the reset see positions that only grow (rc_set_position()). */
 	rc_set_position(&p->core, rc_tail(&p->core));
 	atomic_store_explicit(&p->core.sh->prod_waiters, 0, memory_order_relaxed);
 	rmpsc__wait_default(&p->core.wait);
@@ -227,7 +232,10 @@ bool rmpsc__ringset_is_drained(const struct rmpsc__ringset *rs)
 		 * the close has reached it yet (the consumers skip it too). */
 		if (rmpsc__ring_free(rc))
 			continue;
-		if (!(rs->mc ? rc_mc_is_drained(rc) : rc_is_drained(rc)))
+		/* Claimed, and no element taken ahead still to hand out. */
+		if (!(rs->mc ? rc_mc_is_drained(rc) &&
+				       !atomic_load_explicit(&rc->mc_ahead, memory_order_acquire)
+			     : rc_is_drained(rc)))
 			return false;
 	}
 	return true;

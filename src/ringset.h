@@ -14,7 +14,10 @@
  *         acquire (C2) and then read dir[i] for i below it. Rings never
  *         move and are unmapped only when the set is destroyed.
  * core.sh->state  RING_FREE (no producer: made up front, or drained after its
- *         producer left) or RING_ACTIVE. Register turns FREE into ACTIVE
+ *         producer left; MPSC) or RING_ACTIVE. MPMC rings are never made
+ *         FREE once used: register takes a left producer's ACTIVE ring
+ *         back itself once drained (ringset.c, mc_ring_drained()), while
+ *         consumers may still look at it. Register turns FREE into ACTIVE
  *         under lock after resetting the ring (store-release C1); the
  *         consumer side turns a closed, drained ACTIVE ring into FREE with
  *         a store-release (C1) as the last thing it does with that ring;

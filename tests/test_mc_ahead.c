@@ -622,12 +622,90 @@ static void test_mc_ahead_deregister_from_handler_on_pending_returns_ebusy(void 
 	rmpsc_spmc_destroy(s);
 }
 
+static void align_fn(void *ctx, uint32_t id, const void *items, uint32_t count)
+{
+	uintptr_t *addr = ctx;
+
+	(void)id;
+	(void)count;
+	*addr = (uintptr_t)items;
+}
+
+/* Elements taken ahead are aligned as ring slots are: with 64-byte
+ * elements, a handler and a claim get them on a 64-byte boundary, as they
+ * get ring memory. */
+static void test_mc_ahead_pending_are_aligned_as_ring_slots(void **state)
+{
+	rmpsc_spmc *s = spmc_new_esz(64, 64, 4);
+	rmpsc_consumer *c = cons_new(s, false);
+	unsigned char e[64] = { 0 };
+	uintptr_t addr = 1;
+	rmpsc_claim cl;
+
+	(void)state;
+	for (uint32_t i = 0; i < 16; i++) {
+		e[0] = (unsigned char)i;
+		assert_ret(rmpsc_spmc_push(s, e), 0);
+	}
+	/* K = 256 / 64 = 4, backlog 8: takes 4, hands out 1 */
+	assert_ret(rmpsc_consumer_steal_one(c, e), 0);
+	assert_int_equal(e[0], 0);
+	assert_ret(rmpsc_consumer_pending(c), 3);
+	assert_ret(rmpsc_consumer_consume(c, 1, align_fn, &addr), 1);
+	assert_int_equal(addr % 64, 0);
+	assert_ret(rmpsc_consumer_claim(c, 1, &cl), 1);
+	assert_int_equal((uintptr_t)cl.span.iov[0].iov_base % 64, 0);
+	assert_int_equal(((unsigned char *)cl.span.iov[0].iov_base)[0], 2);
+	assert_ret(rmpsc_consumer_complete(c, cl.token), 0);
+	assert_ret(rmpsc_consumer_steal_one(c, e), 0);
+	assert_int_equal(e[0], 3);
+	assert_ret(rmpsc_consumer_deregister(c), 0);
+	rmpsc_spmc_destroy(s);
+}
+
+/* A left producer's ring (and id) is not reused while a consumer still
+ * holds elements it took ahead from it: they would come out under the id
+ * of the new producer. */
+static void test_mc_ahead_pending_block_ring_reuse_until_handed_out(void **state)
+{
+	rmpsc_mpmc *m = mpmc_new(128, 0, 1, 4);
+	rmpsc_consumer *c = cons_new(m, true), *d = cons_new(m, true);
+	rmpsc_producer *p = NULL, *x = NULL;
+	uint64_t v, buf[64];
+
+	(void)state;
+	assert_ret(rmpsc_mpmc_register_producer(m, &p), 0);
+	for (uint64_t i = 0; i < 40; i++)
+		assert_ret(rmpsc_producer_push(p, &i), 0);
+	assert_ret(rmpsc_producer_deregister(p), 0);
+	steal1_expect(c, 0, 15);
+	/* d takes the other 24: everything claimed and completed */
+	assert_ret(rmpsc_consumer_steal(d, buf, 64), 24);
+	assert_int_equal(buf[0], 16);
+	assert_ret(rmpsc_mpmc_len(m), 0);
+	/* c still holds 15 from that ring: not reusable */
+	assert_ret(rmpsc_mpmc_register_producer(m, &x), -ENOSPC);
+	for (uint64_t i = 1; i < 15; i++)
+		steal1_expect(c, i, (int)(15 - i));
+	assert_ret(rmpsc_mpmc_register_producer(m, &x), -ENOSPC);
+	assert_ret(rmpsc_consumer_steal(c, &v, 1), 1);
+	assert_int_equal(v, 15);
+	/* all handed out: the ring and id 0 go to the next producer */
+	assert_ret(rmpsc_mpmc_register_producer(m, &x), 0);
+	assert_ret(rmpsc_producer_push(x, &(uint64_t){ 7 }), 0);
+	assert_ret(rmpsc_consumer_steal(d, &v, 1), 1);
+	assert_int_equal(v, 7);
+	assert_ret(rmpsc_producer_deregister(x), 0);
+	rmpsc_mpmc_destroy(m);
+}
+
 /* Close: a consumer with pending elements gets all of them, then -EPIPE
  * (final). What this asserts of the others: the pending elements count as
  * claimed, so another consumer drains the rest of the ring and then gets
- * -EPIPE while the first still holds pending ones, and is_drained is 1 at
- * that point; until the ring's rest is taken it gets elements, never
- * -EPIPE. */
+ * -EPIPE while the first still holds pending ones; is_drained stays 0
+ * until the first hands its last one out (the header: "every element a
+ * consumer took ahead handed out"); until the ring's rest is taken the
+ * other gets elements, never -EPIPE. */
 static void test_mc_ahead_close_with_pending_delivers_them_then_epipe(void **state)
 {
 	rmpsc_spmc *s = spmc_new(128, 4);
@@ -654,15 +732,19 @@ static void test_mc_ahead_close_with_pending_delivers_them_then_epipe(void **sta
 	assert_int_equal(want, 100);
 	assert_ret(rmpsc_consumer_pending(b), 0);
 	assert_ret(rmpsc_consumer_steal_one(b, &v), -EPIPE);
-	assert_ret(rmpsc_spmc_is_drained(s), 1);
+	/* not drained while a still holds elements it took ahead */
+	assert_ret(rmpsc_spmc_is_drained(s), 0);
 	assert_ret(rmpsc_consumer_deregister(b), 0);
 	/* a: still its 15 (the _timed twin returns them too), then -EPIPE */
 	assert_ret(rmpsc_consumer_pending(a), 15);
 	assert_ret(rmpsc_consumer_deregister(a), -EBUSY);
 	assert_ret(rmpsc_consumer_steal_timed(a, &v, 1, 0, NULL), 1);
 	assert_int_equal(v, 1);
-	for (uint64_t i = 2; i < 16; i++)
+	for (uint64_t i = 2; i < 15; i++)
 		steal1_expect(a, i, (int)(15 - i));
+	assert_ret(rmpsc_spmc_is_drained(s), 0); /* one still pending */
+	steal1_expect(a, 15, 0);
+	assert_ret(rmpsc_spmc_is_drained(s), 1);
 	assert_ret(rmpsc_consumer_steal_one(a, &v), -EPIPE);
 	assert_ret(rmpsc_consumer_steal_timed(a, &v, 1, -1, NULL), -EPIPE);
 	assert_ret(rmpsc_consumer_steal_one(a, &v), -EPIPE);
@@ -1224,6 +1306,8 @@ int main(void)
 		T(test_mc_ahead_claim_of_pending_blocks_refill_until_complete),
 		T(test_mc_ahead_deregister_with_pending_returns_ebusy_until_taken),
 		T(test_mc_ahead_deregister_from_handler_on_pending_returns_ebusy),
+		T(test_mc_ahead_pending_are_aligned_as_ring_slots),
+		T(test_mc_ahead_pending_block_ring_reuse_until_handed_out),
 		T(test_mc_ahead_close_with_pending_delivers_them_then_epipe),
 		T(test_mc_ahead_close_with_pending_consume_and_claim_then_epipe),
 		T(test_mc_ahead_mpmc_pending_carry_producer_id_and_order),

@@ -194,7 +194,8 @@ RMPSC_API int rmpsc_mpsc_register(rmpsc_mpsc *ch, rmpsc_producer **out);
 /**
  * Deregister a producer of an MPSC or MPMC channel: close its ring.
  * Elements it committed are still delivered; afterwards the handle must not
- * be used (a later MPSC registration may reuse the ring).
+ * be used (a later registration may reuse the ring: MPSC once the
+ * consumer drained it, MPMC as rmpsc_mpmc_register_producer() says).
  *
  * @return 0; -EBADF: @p p is not a registered producer.
  * Concurrency: the producer's thread, or any thread once it stopped.
@@ -661,7 +662,8 @@ RMPSC_API int rmpsc_consumer_deregister(rmpsc_consumer *c);
  * with the rmpsc_producer_ calls and deregistered with
  * rmpsc_producer_deregister(). A deregistered producer's ring (and its id)
  * goes to a later registration once the consumers have claimed everything
- * published on it and completed every claim on it; until then it counts
+ * published on it, completed every claim on it and handed out every
+ * element they took ahead from it; until then it counts
  * against max_producers. So max_producers bounds the producers registered
  * at once plus the rings still being drained, not the registrations over
  * the channel's life.
@@ -695,16 +697,20 @@ RMPSC_API int rmpsc_spmc_push_n_timed(rmpsc_spmc *ch, const void *items, uint32_
  * Steal up to @p n elements: claim, copy out, complete.
  *
  * Taking ahead: a single-element steal (@p n 1, rmpsc_consumer_steal_one(),
- * and their _timed twin) that finds at least 32 unclaimed elements on the
- * ring claims up to 16 (fewer for elements above 16 bytes; none above 128)
- * with its one compare-and-swap, copies them out, completes them at once
- * and keeps all but the first in the consumer handle: one claim per 16
+ * and their _timed twin) that finds at least 2K unclaimed elements on a
+ * ring claims K of them with its one compare-and-swap (K = 16 for elements
+ * of up to 16 bytes, 256 bytes' worth for larger ones, none above 128
+ * bytes), copies them out, completes them at once and keeps all but the
+ * first in the consumer handle, aligned as ring slots are: one claim per K
  * elements under load instead of one per element. Every take call of the
  * consumer (steal, consume, claim and their _timed twins) hands those out
- * first, so its elements stay in order; other consumers never see them,
- * and the channel counts them as claimed (rmpsc_spmc_len()). A consumer
- * that stops taking must take them (rmpsc_consumer_pending() says how
- * many) before it deregisters.
+ * first, so its elements stay in order (a steal of n goes on into the
+ * rings after them; consume and claim hand out only those in that call).
+ * Other consumers never see them; rmpsc_spmc_len() counts them as claimed,
+ * rmpsc_spmc_is_drained() waits until they are handed out, and the ring
+ * they came from is not reused before. A consumer that stops taking must
+ * take them (rmpsc_consumer_pending() says how many) before it
+ * deregisters.
  *
  * @return elements copied, 1..n (0 when @p n is 0); -EAGAIN: nothing there;
  *  -EPIPE: closed and drained; -EINVAL: @p items NULL and n not 0; -EBADF.
@@ -722,7 +728,7 @@ RMPSC_API int rmpsc_consumer_steal_one(rmpsc_consumer *c, void *item);
  * "Taking ahead" at rmpsc_consumer_steal()); its next take calls return
  * them first.
  *
- * @return 0..16; -EBADF. Concurrency: the consumer's thread.
+ * @return 0..15; -EBADF. Concurrency: the consumer's thread.
  * Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_consumer_pending(const rmpsc_consumer *c);
@@ -732,7 +738,9 @@ RMPSC_API int rmpsc_consumer_pending(const rmpsc_consumer *c);
  * them to @p fn (up to two segments, with the producer id: 0 for SPMC),
  * then complete the run. @p fn may call this consumer's calls itself: each
  * claims a run of its own (as another consumer would), so nothing is read
- * twice; the run being handled stays claimed until @p fn returns.
+ * twice; the run being handled stays claimed until @p fn returns
+ * (elements the consumer took ahead are handed out first, from its
+ * handle, and were completed when taken).
  *
  * @return elements handled (0 when @p max is 0); -EAGAIN; -EPIPE; -EINVAL:
  *  @p fn NULL; -EBADF. Concurrency: as steal. Progress: as @p fn.
@@ -750,12 +758,18 @@ RMPSC_API int rmpsc_consumer_consume(rmpsc_consumer *c, uint32_t max, rmpsc_mpsc
  * order, so an old claim eventually stops that ring's producer: -EAGAIN on
  * a full ring). Each consumer holds at most RMPSC_CONSUMER_CLAIMS_MAX claims
  * at once. Tokens follow the borrow rules (rmpsc_borrow): a token is good
- * once, on its own consumer.
+ * once, on its own consumer (a completed token is recognised as stale for
+ * the next 2^32 claims of its consumer). Elements the consumer took ahead
+ * (rmpsc_consumer_steal()) come first, as a claim over its own copy of
+ * them (one segment, in the consumer handle, aligned as ring slots are,
+ * valid until completed; their slots went back to the producer when they
+ * were taken).
  */
 
 /** A claimed run: the elements in place and the token that completes it. */
 typedef struct rmpsc_claim {
-	rmpsc_span span;   /**< the run, one or two segments in ring memory */
+	rmpsc_span span;   /**< the run: one or two segments in ring memory, or
+			    *   one in the consumer handle (taken ahead) */
 	uint64_t token;    /**< give it to rmpsc_consumer_complete() */
 	uint32_t producer; /**< the ring's producer id (0 for SPMC) */
 	uint32_t _pad0;    /**< always written as zero */
@@ -830,9 +844,10 @@ RMPSC_API int rmpsc_mpmc_close(rmpsc_mpmc *ch);
 RMPSC_API int64_t rmpsc_spmc_len(const rmpsc_spmc *ch);
 /** As rmpsc_spmc_len(), over every ring. */
 RMPSC_API int64_t rmpsc_mpmc_len(const rmpsc_mpmc *ch);
-/** 1 once closed, the end of every ring's stream decided and everything
- *  up to it claimed (true at a moment during the call), else 0; -EBADF.
- *  Any thread. Wait-free. Acquire. */
+/** 1 once closed, the end of every ring's stream decided, everything up
+ *  to it claimed and every element a consumer took ahead handed out (true
+ *  at a moment during the call), else 0; -EBADF. Any thread. Wait-free.
+ *  Acquire. */
 RMPSC_API int rmpsc_spmc_is_drained(const rmpsc_spmc *ch);
 /** As rmpsc_spmc_is_drained(), over every ring. */
 RMPSC_API int rmpsc_mpmc_is_drained(const rmpsc_mpmc *ch);
