@@ -13,5 +13,6 @@
 #include "ringmpsc/notify.h"
 #include "ringmpsc/loop.h"
 #include "ringmpsc/channel.h"
+#include "ringmpsc/numa.h"
 
 #endif /* RINGMPSC_H */

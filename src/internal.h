@@ -160,14 +160,26 @@ static inline int rmpsc__size_out(void *dst, uint32_t size, const void *src, siz
 
 /*
  * Memory regions for rings (mem.c): anonymous private mappings, page aligned
- * (huge-page aligned with RMPSC__MEM_HUGE), zeroed.
+ * (huge-page aligned with RMPSC__MEM_HUGE), zeroed, placed on @node
+ * (RMPSC_NODE_ANY: wherever the kernel puts them) before any page is
+ * touched, prefaulted after that when asked.
  */
 enum {
 	RMPSC__MEM_HUGE = 1u << 0,     /* MAP_HUGETLB; fail rather than fall back */
-	RMPSC__MEM_PREFAULT = 1u << 1, /* MAP_POPULATE */
+	RMPSC__MEM_PREFAULT = 1u << 1, /* every page faulted in before return */
 };
-void *rmpsc__mem_map(size_t size, uint32_t mem_flags, size_t *mapped_len);
+void *rmpsc__mem_map(size_t size, uint32_t mem_flags, int32_t node, size_t *mapped_len);
 void rmpsc__mem_unmap(void *p, size_t mapped_len);
+
+/*
+ * NUMA (numa.c): whether placement works here (libnuma built in and the
+ * memory-policy system calls permitted, probed once), and placing a
+ * mapping's pages on a node (preferred, so a full node falls back): 0,
+ * also when placement is a no-op or @node is RMPSC_NODE_ANY; -EINVAL: no
+ * such node; another negative errno from mbind().
+ */
+RMPSC__INTERNAL bool rmpsc__numa_ok(void);
+RMPSC__INTERNAL int rmpsc__numa_place(void *addr, size_t len, int32_t node);
 
 /*
  * Waiting (wait.c). A blocking call polls a try function until it returns

@@ -6,10 +6,15 @@
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 /* MAP_HUGETLB uses the default huge page size: Hugepagesize in meminfo. */
 static size_t huge_page_size(void)
@@ -42,17 +47,20 @@ static size_t round_up(size_t v, size_t to)
 	return (v + to - 1) / to * to;
 }
 
-void *rmpsc__mem_map(size_t size, uint32_t mem_flags, size_t *mapped_len)
+void *rmpsc__mem_map(size_t size, uint32_t mem_flags, int32_t node, size_t *mapped_len)
 {
 	int mflags = MAP_PRIVATE | MAP_ANONYMOUS;
 	size_t unit = (size_t)sysconf(_SC_PAGESIZE);
+	/* Placed pages must not be faulted before the placement: then the
+	 * prefault is ours, after it. */
+	bool placed = node >= 0 && rmpsc__numa_ok();
 	void *p;
 
 	if (mem_flags & RMPSC__MEM_HUGE) {
 		mflags |= MAP_HUGETLB;
 		unit = huge_page_size();
 	}
-	if (mem_flags & RMPSC__MEM_PREFAULT)
+	if ((mem_flags & RMPSC__MEM_PREFAULT) && !placed)
 		mflags |= MAP_POPULATE;
 	if (size == 0 || size > SIZE_MAX / 2)
 		return NULL;
@@ -60,6 +68,17 @@ void *rmpsc__mem_map(size_t size, uint32_t mem_flags, size_t *mapped_len)
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
+	if (placed) {
+		if (rmpsc__numa_place(p, size, node) != 0) {
+			munmap(p, size);
+			return NULL;
+		}
+		/* Fault every page in, where the placement says (5.14's
+		 * MADV_POPULATE_WRITE; writing the zeroes does the same
+		 * elsewhere). */
+		if ((mem_flags & RMPSC__MEM_PREFAULT) && madvise(p, size, MADV_POPULATE_WRITE) != 0)
+			memset(p, 0, size);
+	}
 	*mapped_len = size;
 	return p;
 }

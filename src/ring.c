@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 
+#include "ringmpsc/numa.h"
 #include "ringmpsc/ring.h"
 
 #include "ring_core.h"
@@ -71,6 +72,9 @@ RMPSC__COLD int rmpsc_ring_create(const rmpsc_ring_config *ucfg, rmpsc_ring **ou
 	RMPSC__CHECK(cfg.elem_size == 0 || cfg.elem_size > RMPSC_RING_ELEM_SIZE_MAX, -EINVAL);
 	RMPSC__CHECK(cfg.flags & ~(uint32_t)RMPSC_RING_F_ALL, -EINVAL);
 	RMPSC__CHECK(cfg.numa_node < RMPSC_NODE_ANY, -EINVAL);
+	RMPSC__CHECK(cfg.numa_node >= 0 && rmpsc__numa_ok() &&
+			     cfg.numa_node >= rmpsc_numa_node_count(),
+		     -EINVAL);
 	RMPSC__CHECK(cfg._pad0 != 0 || cfg._pad1 != 0, -EINVAL);
 	if (cfg.slots == 0)
 		cfg.slots = cfg.capacity;
@@ -83,7 +87,7 @@ RMPSC__COLD int rmpsc_ring_create(const rmpsc_ring_config *ucfg, rmpsc_ring **ou
 	 * refused (-ENOMEM). The same holds for slots. */
 	RMPSC__CHECK(cfg.slots > (SIZE_MAX - RC_MAP_SIZE) / cfg.elem_size, -ENOMEM);
 	rc = rmpsc__rc_map(RMPSC__MAGIC_RING, cfg.capacity, cfg.slots, cfg.elem_size,
-			   RING_MEM_FLAGS(cfg.flags));
+			   RING_MEM_FLAGS(cfg.flags), cfg.numa_node);
 	RMPSC__CHECK(!rc, -ENOMEM);
 	rc->flags = cfg.flags;
 	rc->numa_node = cfg.numa_node;

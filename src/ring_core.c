@@ -15,14 +15,14 @@
 /* ---- a ring of this process ---------------------------------------------- */
 
 rmpsc__rcore *rmpsc__rc_map(uint32_t magic, uint64_t cap, uint64_t slots, uint32_t esz,
-			    uint32_t mem_flags)
+			    uint32_t mem_flags, int32_t node)
 {
 	struct rmpsc__rmap *m;
 	size_t mapped;
 
 	/* The caller bounds slots * esz (capacity <= 2^30, elem_size
 	 * <= 2^24): it fits in 64 bits, and the caller checked size_t. */
-	m = rmpsc__mem_map(RC_MAP_SIZE + (size_t)slots * esz, mem_flags, &mapped);
+	m = rmpsc__mem_map(RC_MAP_SIZE + (size_t)slots * esz, mem_flags, node, &mapped);
 	if (!m)
 		return NULL;
 	rc_init(&m->core, &m->sh, magic, cap, slots, esz, (unsigned char *)(m + 1));

@@ -405,10 +405,11 @@ static inline void rc_init(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic,
 }
 
 /* Map a ring of this process (rmpsc__mem_map()): view, shared part and
- * @slots slots of @esz bytes in one mapping, set up by rc_init(). NULL
- * when the mapping fails. */
+ * @slots slots of @esz bytes in one mapping, on NUMA node @node
+ * (RMPSC_NODE_ANY: anywhere), set up by rc_init(). NULL when the mapping
+ * or the placement fails. */
 RMPSC__INTERNAL rmpsc__rcore *rmpsc__rc_map(uint32_t magic, uint64_t cap, uint64_t slots,
-					    uint32_t esz, uint32_t mem_flags);
+					    uint32_t esz, uint32_t mem_flags, int32_t node);
 /* Free the borrow and completion tables and unmap a ring of rmpsc__rc_map(). */
 RMPSC__INTERNAL void rmpsc__rc_unmap(rmpsc__rcore *rc);
 static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "ringmpsc/channel.h"
+#include "ringmpsc/numa.h"
 #include "ringmpsc/ring.h"
 
 #include "ringset.h"
@@ -23,6 +24,8 @@ int rmpsc__ringset_check(uint32_t flags, uint32_t flags_all, uint32_t esz, uint3
 	RMPSC__CHECK(max == 0 || max > RMPSC_MPSC_PRODUCERS_MAX, -EINVAL);
 	RMPSC__CHECK(producers > max, -EINVAL);
 	RMPSC__CHECK(numa_node < RMPSC_NODE_ANY, -EINVAL);
+	RMPSC__CHECK(numa_node >= 0 && rmpsc__numa_ok() && numa_node >= rmpsc_numa_node_count(),
+		     -EINVAL);
 	RMPSC__CHECK(cap > (SIZE_MAX - RC_MAP_SIZE) / esz, -ENOMEM);
 	return 0;
 }
@@ -31,7 +34,8 @@ static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, ui
 {
 	uint32_t mf = ((rs->flags & RMPSC_MPSC_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |
 		      ((rs->flags & RMPSC_MPSC_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u);
-	rmpsc__rcore *rc = rmpsc__rc_map(RMPSC__MAGIC_GONE, rs->ring_cap, rs->ring_cap, rs->esz, mf);
+	rmpsc__rcore *rc = rmpsc__rc_map(RMPSC__MAGIC_GONE, rs->ring_cap, rs->ring_cap, rs->esz, mf,
+					 rs->numa_node);
 	struct rmpsc_producer *p;
 
 	if (!rc)

@@ -20,8 +20,12 @@ const char *rmpsc_version_string(void)
 uint32_t rmpsc_features(void)
 {
 	/* A bit says the feature works in this build: its code is built and
-	 * its dependency linked, not merely found. No feature is yet (the
-	 * memory and io_uring work will set RMPSC_FEATURE_NUMA and
+	 * its dependency linked, not merely found (the io_uring work will set
 	 * RMPSC_FEATURE_URING). */
-	return 0;
+	uint32_t f = 0;
+
+#ifdef RMPSC_HAVE_NUMA
+	f |= RMPSC_FEATURE_NUMA;
+#endif
+	return f;
 }

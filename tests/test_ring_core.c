@@ -86,7 +86,7 @@ static void test_ring_core_shared_part_layout_is_pinned(void **state)
 
 static rmpsc__rcore *map_ring(uint64_t cap, uint64_t slots, uint32_t esz)
 {
-	rmpsc__rcore *rc = rmpsc__rc_map(RMPSC__MAGIC_RING, cap, slots, esz, 0);
+	rmpsc__rcore *rc = rmpsc__rc_map(RMPSC__MAGIC_RING, cap, slots, esz, 0, RMPSC_NODE_ANY);
 
 	assert_non_null(rc);
 	return rc;

@@ -101,7 +101,7 @@ typedef struct rmpsc_mpsc_config {
 	uint32_t ring_capacity; /**< elements per producer ring, a power of two (default 1024) */
 	uint32_t producers;     /**< rings created up front, 0..max_producers (default 4) */
 	uint32_t max_producers; /**< rings at most, 1..RMPSC_MPSC_PRODUCERS_MAX (default 256) */
-	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0 (recorded, as for rings) */
+	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0: every producer ring is placed there, as for rings */
 	uint32_t _pad0;         /**< must be zero */
 } rmpsc_mpsc_config;
 
@@ -156,7 +156,8 @@ RMPSC_API int rmpsc_mpsc_config_init(rmpsc_mpsc_config *cfg, uint32_t size);
  *  -EINVAL: @p cfg or @p out NULL, bad size, unknown flags, elem_size or
  *           ring_capacity out of range or not a power of two, max_producers
  *           0 or above the maximum, producers above max_producers,
- *           numa_node below -1, _pad0 not zero;
+ *           numa_node below -1 (or, where NUMA is available, not below
+ *           rmpsc_numa_node_count()), _pad0 not zero;
  *  -E2BIG: cfg->size larger than known with non-zero extra bytes;
  *  -ENOMEM: memory could not be allocated or mapped.
  * Concurrency: any thread. Progress: blocking (allocates). Ordering: none.
@@ -590,7 +591,7 @@ typedef struct rmpsc_mc_config {
 	uint32_t producers;     /**< MPMC: rings made up front (default 4; SPMC: 1) */
 	uint32_t max_producers; /**< MPMC: 1..RMPSC_MPSC_PRODUCERS_MAX (default 256; SPMC: 1) */
 	uint32_t max_consumers; /**< 1..RMPSC_CONSUMERS_MAX (default 64) */
-	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0 (recorded) */
+	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0: every ring is placed there, as for rings */
 } rmpsc_mc_config;
 
 /**

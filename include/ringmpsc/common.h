@@ -150,10 +150,11 @@ RMPSC_API const char *rmpsc_strerror(int err);
 /**
  * Which optional features work in this build (RMPSC_FEATURE_* bits): a
  * bit is set when the feature's code is built and its dependency linked,
- * not merely found. In 1.0 no optional feature is implemented yet and the
- * mask is 0; numa_node in the configs is validated and recorded only. The
- * exported symbol set is the same either way: functions of a missing
- * feature return `-EOPNOTSUPP`.
+ * not merely found. RMPSC_FEATURE_NUMA: built with libnuma (whether the
+ * running system lets placement work is rmpsc_numa_available(),
+ * ringmpsc/numa.h). The exported symbol set is the same either way:
+ * functions of a missing feature return `-EOPNOTSUPP`, or, for NUMA, act
+ * as on a one-node machine.
  *
  * @return a bit mask of enum rmpsc_feature values.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.

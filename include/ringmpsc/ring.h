@@ -109,7 +109,7 @@ typedef struct rmpsc_ring_config {
 	uint32_t flags;     /**< RMPSC_RING_F_* bits; unknown bits are rejected */
 	uint32_t capacity;  /**< slots, a power of two, 1..RMPSC_RING_CAPACITY_MAX */
 	uint32_t elem_size; /**< bytes per slot, 1..RMPSC_RING_ELEM_SIZE_MAX */
-	int32_t numa_node;  /**< RMPSC_NODE_ANY or a node >= 0; validated and recorded, placement is honoured once NUMA support lands */
+	int32_t numa_node;  /**< RMPSC_NODE_ANY (the kernel's default: pages go to the node of the thread that first touches them) or a node >= 0: the ring's memory is placed there (preferred: a full node falls back) where NUMA is available (ringmpsc/numa.h), recorded only elsewhere */
 	uint32_t _pad0;     /**< must be zero */
 	/** Slots in the buffer: 0 (the default) for exactly @c capacity, or a
 	 *  power of two from @c capacity to RMPSC_RING_CAPACITY_MAX. The ring
@@ -148,7 +148,8 @@ RMPSC_API int rmpsc_ring_config_init(rmpsc_ring_config *cfg, uint32_t size);
  * @return 0;
  *  -EINVAL: @p cfg or @p out NULL, cfg->size too small or not a multiple of 8,
  *           capacity not a power of two or above the maximum, elem_size 0 or
- *           above the maximum, unknown flag bits, numa_node below -1, slots
+ *           above the maximum, unknown flag bits, numa_node below -1 (or, where
+ *           NUMA is available, not below rmpsc_numa_node_count()), slots
  *           not 0 and not a power of two between capacity and the maximum,
  *           _pad0 or _pad1 not zero;
  *  -E2BIG: cfg->size larger than this library knows and the extra bytes are
