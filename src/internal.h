@@ -180,6 +180,8 @@ void rmpsc__mem_unmap(void *p, size_t mapped_len);
  */
 RMPSC__INTERNAL bool rmpsc__numa_ok(void);
 RMPSC__INTERNAL int rmpsc__numa_place(void *addr, size_t len, int32_t node);
+/* The same for a mapping whose pages exist: they move to @node too. */
+RMPSC__INTERNAL int rmpsc__numa_move(void *addr, size_t len, int32_t node);
 
 /*
  * Waiting (wait.c). A blocking call polls a try function until it returns

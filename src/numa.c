@@ -196,7 +196,23 @@ int rmpsc_numa_pin_node(int node)
 	return pin_set(&set);
 }
 
+static int mem_bind(void *addr, size_t len, int32_t node, unsigned flags);
+
 int rmpsc__numa_place(void *addr, size_t len, int32_t node)
+{
+	return mem_bind(addr, len, node, 0);
+}
+
+int rmpsc__numa_move(void *addr, size_t len, int32_t node)
+{
+#ifdef RMPSC_HAVE_NUMA
+	return mem_bind(addr, len, node, MPOL_MF_MOVE);
+#else
+	return mem_bind(addr, len, node, 0);
+#endif
+}
+
+static int mem_bind(void *addr, size_t len, int32_t node, unsigned flags)
 {
 	if (node < 0 || !rmpsc__numa_ok())
 		return 0; /* anywhere, or placement is a no-op here */
@@ -209,12 +225,13 @@ int rmpsc__numa_place(void *addr, size_t len, int32_t node)
 		mask[(size_t)node / (8 * sizeof mask[0])] |= 1ul << ((size_t)node % (8 * sizeof mask[0]));
 		/* Preferred, not bound: a full node falls back to another one
 		 * instead of failing a page fault later. */
-		if (mbind(addr, len, MPOL_PREFERRED, mask, 8 * sizeof mask, 0) != 0)
+		if (mbind(addr, len, MPOL_PREFERRED, mask, 8 * sizeof mask, flags) != 0)
 			return -errno;
 	}
 #else
 	(void)addr;
 	(void)len;
+	(void)flags;
 #endif
 	return 0;
 }

@@ -30,12 +30,13 @@ int rmpsc__ringset_check(uint32_t flags, uint32_t flags_all, uint32_t esz, uint3
 	return 0;
 }
 
-static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, uint32_t id)
+static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, uint32_t id,
+						    int32_t node)
 {
 	uint32_t mf = ((rs->flags & RMPSC_MPSC_F_HUGEPAGE) ? RMPSC__MEM_HUGE : 0u) |
 		      ((rs->flags & RMPSC_MPSC_F_PREFAULT) ? RMPSC__MEM_PREFAULT : 0u);
 	rmpsc__rcore *rc = rmpsc__rc_map(RMPSC__MAGIC_GONE, rs->ring_cap, rs->ring_cap, rs->esz, mf,
-					 rs->numa_node);
+					 node);
 	struct rmpsc_producer *p;
 
 	if (!rc)
@@ -51,7 +52,7 @@ static RMPSC__COLD struct rmpsc_producer *ring_new(struct rmpsc__ringset *rs, ui
 	p->core.cseq = rs->cseq;
 	p->core.owner = rs;
 	p->core.id = id;
-	p->core.numa_node = rs->numa_node;
+	p->core.numa_node = node;
 	atomic_store_explicit(&p->core.sh->state, RING_FREE, memory_order_relaxed);
 	return p;
 }
@@ -91,7 +92,7 @@ int rmpsc__ringset_init(struct rmpsc__ringset *rs, uint32_t esz, uint32_t cap, u
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < producers; i++) {
-		rs->dir[i] = ring_new(rs, i);
+		rs->dir[i] = ring_new(rs, i, rs->numa_node);
 		if (!rs->dir[i]) {
 			rmpsc__ringset_fini(rs);
 			return -ENOMEM;
@@ -132,6 +133,7 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 {
 	struct rmpsc_producer *p = NULL;
 	uint32_t n, i;
+	int32_t node;
 	int ret;
 
 	pthread_mutex_lock(&rs->lock);
@@ -140,6 +142,10 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 		goto out;
 	}
 	n = atomic_load_explicit(&rs->nrings, memory_order_relaxed); /* ours, under lock */
+	/* The config's node, or else the registering thread's (where its
+	 * producer will run), where NUMA placement works. */
+	node = rs->numa_node != RMPSC_NODE_ANY || !rmpsc__numa_ok() ? rs->numa_node
+								    : rmpsc_numa_current_node();
 	for (i = 0; i < n; i++) {
 		rmpsc__rcore *rc = &rs->dir[i]->core;
 
@@ -155,13 +161,19 @@ int rmpsc__ringset_register(struct rmpsc__ringset *rs, struct rmpsc_producer **o
 			ret = -ENOSPC;
 			goto out;
 		}
-		p = ring_new(rs, n);
+		p = ring_new(rs, n, node);
 		if (!p) {
 			ret = -ENOMEM;
 			goto out;
 		}
 		rs->dir[n] = p;
 		atomic_store_explicit(&rs->nrings, n + 1, memory_order_release); /* C2 */
+	} else if (node != p->core.numa_node) {
+		/* A ring made up front or left by another producer: its pages
+		 * move to this producer's node (best effort: placement is a
+		 * hint, a failed move leaves them where they are). */
+		if (rmpsc__numa_move(&p->core, p->core.map_len, node) == 0)
+			p->core.numa_node = node;
 	}
 	/* No producer or consumer touches a FREE ring (C1), and no consumer
 	 * can claim from a drained MPMC ring's old life (mc_ring_drained()):

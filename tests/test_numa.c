@@ -938,6 +938,62 @@ static void test_numa_mpmc_when_node_given_rings_are_on_node(void **state)
 	rmpsc_mpmc_destroy(ch);
 }
 
+/*
+ * channel.h numa_node: "RMPSC_NODE_ANY: each producer's ring goes to the
+ * node of the thread that registers it": registration from a thread pinned
+ * to each usable CPU in turn, rings made up front (moved) and new ones.
+ */
+struct reg_on {
+	rmpsc_mpsc *ch;
+	int cpu;
+	int node;
+	rmpsc_producer *p[2];
+};
+
+static void *register_pinned(void *arg)
+{
+	struct reg_on *r = arg;
+
+	if (rmpsc_numa_pin_cpu(r->cpu) == 0) {
+		r->node = rmpsc_numa_current_node();
+		(void)rmpsc_mpsc_register(r->ch, &r->p[0]); /* made up front */
+		(void)rmpsc_mpsc_register(r->ch, &r->p[1]); /* new */
+	}
+	return NULL;
+}
+
+static void test_numa_mpsc_when_node_any_rings_go_to_registering_thread(void **state)
+{
+	const cpu_set_t usable = process_mask();
+
+	(void)state;
+	for (int cpu = 0; cpu < ncpu_conf(); cpu++) {
+		rmpsc_mpsc_config cfg;
+		struct reg_on r = { .cpu = cpu, .node = -1 };
+		pthread_t th;
+
+		if (!CPU_ISSET((size_t)cpu, &usable))
+			continue;
+		assert_ret(rmpsc_mpsc_config_init(&cfg, sizeof cfg), 0);
+		cfg.ring_capacity = TN_CAP;
+		cfg.producers = 1;
+		cfg.max_producers = 2;
+		assert_ret(rmpsc_mpsc_create(&cfg, &r.ch), 0);
+		assert_ret(pthread_create(&th, NULL, register_pinned, &r), 0);
+		assert_ret(pthread_join(th, NULL), 0);
+		assert_non_null(r.p[0]);
+		assert_non_null(r.p[1]);
+		assert_ret(r.node, rmpsc_numa_node_of_cpu(cpu));
+		for (int i = 0; i < 2; i++) {
+			for (uint64_t v = 0; v < TN_CAP; v++)
+				assert_ret(rmpsc_producer_push(r.p[i], &v), 0);
+			if (rmpsc_numa_available())
+				assert_core_placed(tc_producer_core(r.p[i]), r.node, false);
+		}
+		rmpsc_mpsc_destroy(r.ch);
+	}
+}
+
 /* ---- numa_node checks of the configs ------------------------------------------- */
 
 /* What a config with numa_node @node must get: -EINVAL below -1, and, where
@@ -1091,6 +1147,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_numa_ring_when_node_any_slots_keep_default_policy),
 		cmocka_unit_test(test_numa_mpsc_when_node_given_rings_are_on_node),
 		cmocka_unit_test(test_numa_mpmc_when_node_given_rings_are_on_node),
+		cmocka_unit_test(test_numa_mpsc_when_node_any_rings_go_to_registering_thread),
 		cmocka_unit_test(
 			test_numa_ring_config_when_node_beyond_count_einval_only_if_available),
 		cmocka_unit_test(

@@ -101,7 +101,7 @@ typedef struct rmpsc_mpsc_config {
 	uint32_t ring_capacity; /**< elements per producer ring, a power of two (default 1024) */
 	uint32_t producers;     /**< rings created up front, 0..max_producers (default 4) */
 	uint32_t max_producers; /**< rings at most, 1..RMPSC_MPSC_PRODUCERS_MAX (default 256) */
-	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0: every producer ring is placed there, as for rings */
+	int32_t numa_node;      /**< a node >= 0: every producer ring is placed there, as for rings; RMPSC_NODE_ANY: each producer's ring goes to the node of the thread that registers it (its pages move there when the ring existed), where NUMA is available */
 	uint32_t _pad0;         /**< must be zero */
 } rmpsc_mpsc_config;
 
@@ -591,7 +591,7 @@ typedef struct rmpsc_mc_config {
 	uint32_t producers;     /**< MPMC: rings made up front (default 4; SPMC: 1) */
 	uint32_t max_producers; /**< MPMC: 1..RMPSC_MPSC_PRODUCERS_MAX (default 256; SPMC: 1) */
 	uint32_t max_consumers; /**< 1..RMPSC_CONSUMERS_MAX (default 64) */
-	int32_t numa_node;      /**< RMPSC_NODE_ANY or a node >= 0: every ring is placed there, as for rings */
+	int32_t numa_node;      /**< as rmpsc_mpsc_config's: a node for every ring, or (RMPSC_NODE_ANY) the registering thread's */
 } rmpsc_mc_config;
 
 /**
