@@ -159,10 +159,51 @@ static inline int rmpsc__size_out(void *dst, uint32_t size, const void *src, siz
 }
 
 /*
- * Memory regions for rings (mem.c): anonymous private mappings, page aligned
- * (huge-page aligned with RMPSC__MEM_HUGE), zeroed, placed on @node
- * (RMPSC_NODE_ANY: wherever the kernel puts them) before any page is
- * touched, prefaulted after that when asked.
+ * Memory regions (mem.c): one mapping each, zeroed, aligned to its page
+ * kind, of at least @size bytes.
+ *  page      what to map with; with @fallback, each kind that cannot be had
+ *            falls to the next smaller one (1 GiB, 2 MiB or the default
+ *            hugetlb size, transparent huge pages, normal pages) and
+ *            region.page says what was got; without it the kind or an error.
+ *  memfd     backed by a memfd (region.fd, close-on-exec) and MAP_SHARED,
+ *            for a region another process maps; else anonymous, private.
+ *  node      a NUMA node to place the pages on (preferred), before any page
+ *            is touched, or RMPSC_NODE_ANY; region.node says whether the
+ *            placement was made (no-op where NUMA is not available).
+ *  prefault  every page faulted in before the call returns.
+ * rmpsc__region_map(): 0; -EINVAL (size 0 or absurd, unknown page kind);
+ * the mmap/memfd/mbind error of the last kind tried.
+ */
+enum rmpsc__page {
+	RMPSC__PAGE_NORMAL = 0,
+	RMPSC__PAGE_THP = 1,     /* madvise(MADV_HUGEPAGE) on a 2 MiB-aligned map */
+	RMPSC__PAGE_HUGE = 2,    /* hugetlb, the system's default size */
+	RMPSC__PAGE_HUGE_2M = 3, /* hugetlb 2 MiB */
+	RMPSC__PAGE_HUGE_1G = 4, /* hugetlb 1 GiB */
+};
+struct rmpsc__region_req {
+	size_t size;
+	uint32_t page;
+	bool fallback;
+	bool memfd;
+	bool prefault;
+	int32_t node;
+};
+struct rmpsc__region {
+	void *base;
+	size_t len;
+	uint32_t page; /* enum rmpsc__page: what was mapped */
+	int32_t node;  /* where placed, or RMPSC_NODE_ANY */
+	int fd;        /* the memfd, or -1 */
+};
+RMPSC__INTERNAL int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r);
+RMPSC__INTERNAL void rmpsc__region_unmap(struct rmpsc__region *r);
+
+/*
+ * Rings' mappings (mem.c), through the region layer: anonymous private,
+ * page aligned (hugetlb, no fallback, with RMPSC__MEM_HUGE), zeroed, placed
+ * on @node (RMPSC_NODE_ANY: wherever the kernel puts them) before any page
+ * is touched, prefaulted after that when asked.
  */
 enum {
 	RMPSC__MEM_HUGE = 1u << 0,     /* MAP_HUGETLB; fail rather than fall back */

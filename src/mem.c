@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Memory regions: anonymous mappings, page or huge-page aligned and zeroed,
- * so rings start cache-line (indeed page) aligned and can later be bound to
- * a NUMA node as a whole.
+ * Memory regions (internal.h, struct rmpsc__region): one mapping each, of
+ * the page size asked for (normal pages, transparent huge pages advised,
+ * hugetlb pages of the default, 2 MiB or 1 GiB size), falling back to the
+ * next smaller kind when the caller allows it and reporting what it got;
+ * anonymous and private, or backed by a memfd and shared (so that another
+ * process can map the same pages from the fd); placed on a NUMA node before
+ * any page is touched; prefaulted after that when asked. Rings, channel
+ * rings and pools allocate through it.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,8 +20,15 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 4u
+#endif
 
-/* MAP_HUGETLB uses the default huge page size: Hugepagesize in meminfo. */
+/* MAP_HUGETLB without a size uses the default huge page size:
+ * Hugepagesize in meminfo. */
 static size_t huge_page_size(void)
 {
 	static _Atomic size_t cached; /* 0 until read; racing readers agree */
@@ -47,40 +59,163 @@ static size_t round_up(size_t v, size_t to)
 	return (v + to - 1) / to * to;
 }
 
-void *rmpsc__mem_map(size_t size, uint32_t mem_flags, int32_t node, size_t *mapped_len)
+/* The unit a kind of page maps in, and its hugetlb size code (log2 of the
+ * size in the MAP_HUGE_ / MFD_HUGE_ field; 0: the default size). */
+static size_t page_unit(uint32_t page, unsigned *log2)
 {
-	int mflags = MAP_PRIVATE | MAP_ANONYMOUS;
-	size_t unit = (size_t)sysconf(_SC_PAGESIZE);
+	*log2 = 0;
+	switch (page) {
+	case RMPSC__PAGE_HUGE:
+		return huge_page_size();
+	case RMPSC__PAGE_HUGE_2M:
+		*log2 = 21;
+		return (size_t)1 << 21;
+	case RMPSC__PAGE_HUGE_1G:
+		*log2 = 30;
+		return (size_t)1 << 30;
+	case RMPSC__PAGE_THP:
+		return (size_t)2 << 20;
+	default:
+		return (size_t)sysconf(_SC_PAGESIZE);
+	}
+}
+
+static bool page_hugetlb(uint32_t page)
+{
+	return page == RMPSC__PAGE_HUGE || page == RMPSC__PAGE_HUGE_2M ||
+	       page == RMPSC__PAGE_HUGE_1G;
+}
+
+/* One attempt at @page: 0 and *r filled, or a negative errno. */
+static int region_try(const struct rmpsc__region_req *q, uint32_t page, struct rmpsc__region *r)
+{
+	unsigned log2;
+	const size_t unit = page_unit(page, &log2);
+	const size_t len = round_up(q->size, unit);
+	/* THP: map one unit more and trim, so that the region starts on a
+	 * huge-page boundary the kernel can back with huge pages. */
+	const size_t span = page == RMPSC__PAGE_THP && !q->memfd ? len + unit : len;
+	int mflags = q->memfd ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS;
+	int fd = -1;
+	unsigned char *p;
+
+	if (page_hugetlb(page) && !q->memfd)
+		mflags |= MAP_HUGETLB | (int)(log2 << MAP_HUGE_SHIFT);
+	if (q->memfd) {
+		unsigned mfd = MFD_CLOEXEC;
+
+		if (page_hugetlb(page))
+			mfd |= MFD_HUGETLB | (log2 << MAP_HUGE_SHIFT);
+		fd = memfd_create("ringmpsc", mfd);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)len) != 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+	}
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	if (span != len) {
+		unsigned char *a = (unsigned char *)round_up((size_t)p, unit);
+
+		if (a > p)
+			munmap(p, (size_t)(a - p));
+		if (a + len < p + span)
+			munmap(a + len, (size_t)(p + span - (a + len)));
+		p = a;
+	}
+	if (page == RMPSC__PAGE_THP && madvise(p, len, MADV_HUGEPAGE) != 0) {
+		int err = -errno;
+
+		munmap(p, len);
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	r->base = p;
+	r->len = len;
+	r->page = page;
+	r->fd = fd;
+	return 0;
+}
+
+int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r)
+{
 	/* Placed pages must not be faulted before the placement: then the
 	 * prefault is ours, after it. */
-	bool placed = node >= 0 && rmpsc__numa_ok();
-	void *p;
+	const bool placed = q->node >= 0 && rmpsc__numa_ok();
+	uint32_t page = q->page;
+	int err;
 
-	if (mem_flags & RMPSC__MEM_HUGE) {
-		mflags |= MAP_HUGETLB;
-		unit = huge_page_size();
+	memset(r, 0, sizeof *r);
+	r->fd = -1;
+	r->node = RMPSC_NODE_ANY;
+	RMPSC__CHECK(q->size == 0 || q->size > SIZE_MAX / 4, -EINVAL);
+	RMPSC__CHECK(page > RMPSC__PAGE_HUGE_1G, -EINVAL);
+	for (;;) {
+		err = region_try(q, page, r);
+		if (err == 0 || !q->fallback || page == RMPSC__PAGE_NORMAL)
+			break;
+		/* The next smaller kind: 1 GiB, 2 MiB (or the default size),
+		 * transparent huge pages, normal pages. */
+		page = page == RMPSC__PAGE_HUGE_1G ? RMPSC__PAGE_HUGE_2M
+		       : page_hugetlb(page)        ? RMPSC__PAGE_THP
+						   : RMPSC__PAGE_NORMAL;
 	}
-	if ((mem_flags & RMPSC__MEM_PREFAULT) && !placed)
-		mflags |= MAP_POPULATE;
-	if (size == 0 || size > SIZE_MAX / 2)
-		return NULL;
-	size = round_up(size, unit);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
+	if (err)
+		return err;
 	if (placed) {
-		if (rmpsc__numa_place(p, size, node) != 0) {
-			munmap(p, size);
-			return NULL;
+		err = rmpsc__numa_place(r->base, r->len, q->node);
+		if (err) {
+			rmpsc__region_unmap(r);
+			return err;
 		}
+		r->node = q->node;
+	}
+	if (q->prefault) {
 		/* Fault every page in, where the placement says (5.14's
 		 * MADV_POPULATE_WRITE; writing the zeroes does the same
-		 * elsewhere). */
-		if ((mem_flags & RMPSC__MEM_PREFAULT) && madvise(p, size, MADV_POPULATE_WRITE) != 0)
-			memset(p, 0, size);
+		 * elsewhere, and also for a hugetlb mapping it refuses). */
+		if (madvise(r->base, r->len, MADV_POPULATE_WRITE) != 0)
+			memset(r->base, 0, r->len);
 	}
-	*mapped_len = size;
-	return p;
+	return 0;
+}
+
+void rmpsc__region_unmap(struct rmpsc__region *r)
+{
+	if (r->base)
+		munmap(r->base, r->len);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->base = NULL;
+	r->len = 0;
+	r->fd = -1;
+}
+
+void *rmpsc__mem_map(size_t size, uint32_t mem_flags, int32_t node, size_t *mapped_len)
+{
+	const struct rmpsc__region_req q = {
+		.size = size,
+		.page = (mem_flags & RMPSC__MEM_HUGE) ? RMPSC__PAGE_HUGE : RMPSC__PAGE_NORMAL,
+		.prefault = (mem_flags & RMPSC__MEM_PREFAULT) != 0,
+		.node = node,
+	};
+	struct rmpsc__region r;
+
+	if (rmpsc__region_map(&q, &r) != 0)
+		return NULL;
+	*mapped_len = r.len;
+	return r.base;
 }
 
 void rmpsc__mem_unmap(void *p, size_t mapped_len)
