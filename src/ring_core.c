@@ -424,8 +424,7 @@ int rmpsc__rc_mc_init(rmpsc__rcore *rc)
 	/* The producer releases by collecting completions (M2). */
 	rc->rel_mask = 0;
 	rc->flags |= RC_F_MC;
-	for (uint64_t i = 0; i < rc_slots(rc); i++)
-		atomic_init(&rc->mc_end[i], atomic_load_explicit(&rc->sh->mc_head, memory_order_relaxed));
+	rc_mc_entries_reset(rc, atomic_load_explicit(&rc->sh->mc_head, memory_order_relaxed));
 	return 0;
 }
 

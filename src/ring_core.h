@@ -410,8 +410,18 @@ static inline void rc_init(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic,
  * or the placement fails. */
 RMPSC__INTERNAL rmpsc__rcore *rmpsc__rc_map(uint32_t magic, uint64_t cap, uint64_t slots,
 					    uint32_t esz, uint32_t mem_flags, int32_t node);
+
 /* Free the borrow and completion tables and unmap a ring of rmpsc__rc_map(). */
 RMPSC__INTERNAL void rmpsc__rc_unmap(rmpsc__rcore *rc);
+
+/* Every completion entry (M2) to @pos, the head a claiming ring starts
+ * from: no entry may look like the end of a run at that head. */
+static inline void rc_mc_entries_reset(rmpsc__rcore *rc, uint64_t pos)
+{
+	for (uint64_t i = 0; i < rc_slots(rc); i++)
+		atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
+}
+
 static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 {
 	rc->chead = pos;
@@ -427,10 +437,8 @@ static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 	if (rc->blen)
 		memset(rc->blen, 0, (size_t)rc_slots(rc) * sizeof *rc->blen);
 	atomic_store_explicit(&rc->sh->claim, pos, memory_order_relaxed);
-	/* No entry may look like the end of a run at the new head. */
 	if (rc->mc_end)
-		for (uint64_t i = 0; i < rc_slots(rc); i++)
-			atomic_store_explicit(&rc->mc_end[i], pos, memory_order_relaxed);
+		rc_mc_entries_reset(rc, pos);
 	atomic_store_explicit(&rc->sh->tail, pos, memory_order_relaxed);
 	RMPSC__TEST_POINT(RMPSC__TP_RING_REUSE, rc);
 	atomic_store_explicit(&rc->sh->mc_head, pos, memory_order_relaxed);
