@@ -266,7 +266,9 @@ static int mc_register_consumer(struct rmpsc__mc *mc, rmpsc_consumer **out)
 	memset(c, 0, bytes);
 	c->ahead_max = ahead;
 	pthread_mutex_lock(&mc->rs.lock);
-	if (atomic_load_explicit(&mc->rs.closed, memory_order_relaxed)) {
+	/* A closed channel still takes consumers while elements are left: a
+	 * close loses nothing, even when every consumer had gone. */
+	if (rmpsc__ringset_is_drained(&mc->rs)) {
 		ret = -EPIPE;
 	} else {
 		for (uint32_t i = 0; i < mc->max_consumers; i++) {

@@ -374,6 +374,34 @@ static void test_mc_register_consumer_after_close_returns_epipe(void **state)
 	rmpsc_mpmc_destroy(m);
 }
 
+/* A close loses nothing: with every consumer gone, one registered after the
+ * close still takes what is left; once drained, registration is refused. */
+static void test_mc_register_consumer_after_close_takes_what_is_left(void **state)
+{
+	rmpsc_spmc *s = spmc_new(8, 4);
+	rmpsc_consumer *c = cons_new(s, false), *x = SENTINEL_CONS;
+	uint64_t v = 0;
+
+	(void)state;
+	for (uint64_t i = 0; i < 3; i++)
+		assert_ret(rmpsc_spmc_push(s, &i), 0);
+	assert_ret(rmpsc_consumer_deregister(c), 0);
+	assert_ret(rmpsc_spmc_close(s), 0);
+	assert_ret(rmpsc_spmc_is_drained(s), 0);
+	assert_true(rmpsc_spmc_register_consumer(s, &x) >= 0);
+	for (uint64_t i = 0; i < 3; i++) {
+		assert_ret(rmpsc_consumer_steal_one(x, &v), 0);
+		assert_int_equal(v, i);
+	}
+	assert_ret(rmpsc_consumer_steal_one(x, &v), -EPIPE);
+	assert_ret(rmpsc_spmc_is_drained(s), 1);
+	assert_ret(rmpsc_consumer_deregister(x), 0);
+	x = SENTINEL_CONS;
+	assert_ret(rmpsc_spmc_register_consumer(s, &x), -EPIPE);
+	assert_null(x);
+	rmpsc_spmc_destroy(s);
+}
+
 static void test_mc_consumer_deregister_keeps_elements_for_other_consumers(void **state)
 {
 	rmpsc_spmc *s = spmc_new(8, 4);
@@ -2017,6 +2045,7 @@ int main(void)
 		T(test_mc_register_consumer_returns_indices_from_zero),
 		T(test_mc_register_consumer_at_max_consumers_returns_enospc),
 		T(test_mc_register_consumer_after_close_returns_epipe),
+		T(test_mc_register_consumer_after_close_takes_what_is_left),
 		T(test_mc_consumer_deregister_keeps_elements_for_other_consumers),
 		/* MPMC producers */
 		T(test_mc_mpmc_register_producer_returns_ids_then_enospc_at_max),

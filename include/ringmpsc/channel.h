@@ -636,7 +636,9 @@ RMPSC_API void rmpsc_mpmc_destroy(rmpsc_mpmc *ch);
  * Register a consumer.
  *
  * @return the consumer's index (>= 0); -EINVAL: @p out NULL; -EBADF;
- *  -EPIPE: closed; -ENOSPC: max_consumers registered; -ENOMEM.
+ *  -EPIPE: closed and drained (after a close a consumer can still
+ *  register to take what is left); -ENOSPC: max_consumers registered;
+ *  -ENOMEM.
  * Concurrency: any thread. Progress: blocking (a mutex). Ordering: none.
  */
 RMPSC_API int rmpsc_spmc_register_consumer(rmpsc_spmc *ch, rmpsc_consumer **out);
