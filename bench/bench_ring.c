@@ -15,6 +15,10 @@
  *   W8  SPMC (1 x 4, and 1 x 8 oversubscribing the CPUs) and MPMC (4 x 4)
  *       single-item throughput; 1 x 4 and 4 x 4 with bursts of 32 both ways
  *       (the implementations' own multi-item calls)           Mmsg/s
+ *   W9  BufferPool alloc+free pairs against malloc, jemalloc, mimalloc, DPDK
+ *       rte_mempool and a lock-free stack (same-thread, cross-thread,
+ *       oversubscribed), and the message size from which a pool handle
+ *       beats copying through a ring (W9 tables after the report)  Mpair/s, GB/s
  *   LIM the machine's own limits: memset into an L2-sized buffer (GB/s) and
  *       the raw cross-core cache-line round trip (ns p50)
  *
@@ -45,6 +49,7 @@
 #include <ringmpsc/common.h>
 
 #include "bench.h"
+#include "pool_peer.h"
 
 /* The adapters, in table order (the first is "ours"). */
 const struct bench_impl *const bench_impls[] = {
@@ -75,6 +80,19 @@ const struct bench_impl *const bench_impls[] = {
 	&bench_impl_mccq,
 #endif
 	&bench_impl_mutex,
+	/* W9's allocators (pool_peer.h): W9 only. ringmpsc's plain pool calls
+	 * run under the ringmpsc adapter. */
+	&bench_pool_ringmpsc_cache.im,
+	&bench_pool_glibc.im,
+	&bench_pool_jemalloc.im,
+	&bench_pool_mimalloc.im,
+#ifdef BENCH_HAVE_DPDK_MEMPOOL
+	&bench_pool_dpdk.im,
+	&bench_pool_dpdk_cache.im,
+#endif
+#ifdef BENCH_HAVE_BOOST_STACK
+	&bench_pool_boost.im,
+#endif
 	/* The "-call" diagnostics: each peer behind one non-inlined call per
 	 * operation, W1 and W4 only (README.md, "Call depth"). */
 #ifdef BENCH_HAVE_BOOST
@@ -115,7 +133,8 @@ const unsigned bench_nimpls = N_IMPLS;
 	X(w5)              \
 	X(w6)              \
 	X(w7)              \
-	X(w8)
+	X(w8)              \
+	X(w9)
 
 #define BENCH_WL_DECLARE(name) extern const struct bench_workload bench_wl_##name;
 #define BENCH_WL_ENTRY(name)   &bench_wl_##name,
@@ -135,7 +154,7 @@ static struct bench_mode mode_of(int quick)
 		 * stays under a minute (README.md, "Call depth"). */
 		.call_tput_ns = (quick ? 50 : 800) * MS,
 		.call_lat_ns = (quick ? 20 : 250) * MS,
-		/* W6-W8 run in --quick only when --only names them. */
+		/* W6-W9 run in --quick only when --only names them. */
 		.chan_tput_ns = (quick ? 100 : 400) * MS,
 		.lat_max = quick ? 200000 : 500000,
 		.wake_ns = (quick ? 400 : 2000) * MS,
@@ -182,7 +201,7 @@ static void usage(FILE *f)
 		"usage: bench_ring [--quick] [--reps N] [--only LIST] [--impl LIST]\n"
 		"                  [--json FILE] [--verbose] [--help]\n"
 		"  --quick        short repetitions, %u reps: the whole run in under a minute\n"
-		"                 (the channel workloads W6-W8 only when --only names them)\n"
+		"                 (the longer workloads W6-W9 only when --only names them)\n"
 		"  --reps N       repetitions per (workload, path, impl), %d..%d\n"
 		"                 (default %u, %u with --quick)\n"
 		"  --only LIST    workloads, comma-separated: ",
@@ -280,7 +299,7 @@ static unsigned select_workloads(const char *only, int quick,
 		for (i = 0; i < N_WORKLOADS; i++)
 			sel[i] = !(quick && (bench_workloads[i]->flags & BENCH_WL_NOT_QUICK));
 		if (quick) {
-			fprintf(stderr, "bench_ring: --quick: the channel workloads (");
+			fprintf(stderr, "bench_ring: --quick: the longer workloads (");
 			for (i = 0; i < N_WORKLOADS; i++)
 				if (bench_workloads[i]->flags & BENCH_WL_NOT_QUICK)
 					fprintf(stderr, "%s%s", k++ ? ", " : "",
@@ -422,6 +441,7 @@ int main(int argc, char **argv)
 
 	bench_finish_series();
 	bench_print_report();
+	bench_pool_report(); /* W9's own tables, when it ran */
 	if (jf) {
 		bench_write_json(jf, (double)(bench_now_ns() - bench_start_ns) / 1e9);
 		if (fclose(jf))

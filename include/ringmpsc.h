@@ -14,5 +14,6 @@
 #include "ringmpsc/loop.h"
 #include "ringmpsc/channel.h"
 #include "ringmpsc/numa.h"
+#include "ringmpsc/pool.h"
 
 #endif /* RINGMPSC_H */

@@ -70,6 +70,8 @@ enum {
 	RMPSC__MAGIC_SPMC = 0x53504d43u, /* "SPMC" */
 	RMPSC__MAGIC_MPMC = 0x4d504d43u, /* "MPMC" */
 	RMPSC__MAGIC_CONSUMER = 0x434f4e53u, /* "CONS" */
+	RMPSC__MAGIC_POOL = 0x504f4f4cu, /* "POOL" */
+	RMPSC__MAGIC_PCACHE = 0x50434348u, /* "PCCH" */
 	RMPSC__MAGIC_DEAD = 0x44454144u, /* "DEAD": written by destroy */
 };
 

@@ -67,8 +67,9 @@ extern "C" {
 /* Marks the exported API; everything else in the library is hidden. */
 #define RMPSC_API __attribute__((visibility("default")))
 
-/** A NUMA node argument meaning "no preference". */
-enum { RMPSC_NODE_ANY = -1 };
+/** NUMA node arguments: no preference, and the node of the calling thread
+ *  (where the call accepts it: rmpsc_pool_config.numa_node). */
+enum { RMPSC_NODE_ANY = -1, RMPSC_NODE_LOCAL = -2 };
 
 /** Optional features that work in this build (rmpsc_features()). */
 enum rmpsc_feature {
