@@ -41,6 +41,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "ringmpsc/numa.h"
@@ -124,12 +126,35 @@ struct rmpsc_pool_cache {
 	uint32_t *slots; /* cap per tier */
 	struct rmpsc_pool_cache *prev, *next;
 	/* The owner's, and a thief's while it holds `thief` with busy clear. */
+	uint32_t barrier; /* the pool's */
 	_Alignas(RMPSC__CACHELINE) _Atomic uint32_t busy;
 	_Atomic uint32_t thief;
 	_Atomic uint32_t n[RMPSC_POOL_TIERS_MAX];
 };
 
 static _Atomic uint32_t pool_serial;
+
+/* Where this process's generation offsets start: random, so that two
+ * processes' first pools (a shared pool's peers, later) do not hand out
+ * the same handles. */
+static uint32_t offset_base(void)
+{
+	static _Atomic uint32_t base; /* 0: not drawn yet */
+	uint32_t b = atomic_load_explicit(&base, memory_order_relaxed);
+
+	if (!b) {
+		if (getrandom(&b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b)
+			b = (uint32_t)rmpsc__now_ns() ^ (uint32_t)getpid() * 0x85ebca6bu;
+		b |= 1; /* drawn */
+		/* The first to draw wins; the others take its value. */
+		uint32_t zero = 0;
+
+		if (!atomic_compare_exchange_strong_explicit(&base, &zero, b, memory_order_relaxed,
+							     memory_order_relaxed))
+			b = zero;
+	}
+	return b;
+}
 
 static uint32_t bits_for(uint64_t n)
 {
@@ -257,15 +282,23 @@ static inline int split(const rmpsc_pool *p, uint32_t h, struct hpart *x)
 	return 0;
 }
 
-/* The verdict on generation @gen against state @s: 0 when it is the
- * slab's current handle, -ESTALE when it was issued before (the slab has
- * been freed since), -EINVAL when this slab never had it. */
-static inline int judge(const struct ptier *tr, uint32_t gen, uint32_t s)
+/* The verdict on generation @gen of slab @i against its state @s: 0 when
+ * it is the slab's live handle, -ESTALE when it was issued before (the
+ * slab has been freed since), -EINVAL when this slab never had it. */
+static inline int judge(const struct ptier *tr, uint32_t i, uint32_t gen, uint32_t s)
 {
 	uint32_t c = ST_COUNTER(s), cur = (c + tr->off) & tr->gmask;
 
-	if (RMPSC__LIKELY(gen == cur))
-		return 0;
+	if (RMPSC__LIKELY(gen == cur)) {
+		/* The generation a free would retire: live if the slab was
+		 * allocated once more than freed. Else it is the one its next
+		 * allocation will get, never issued (or, wrapped, issued 2^G
+		 * allocations ago): refused, or the slab would be freed twice. */
+		if (RMPSC__LIKELY((atomic_load_explicit(&tr->acnt[i], memory_order_relaxed) &
+				   COUNTER_MASK) != c))
+			return 0;
+		return (s & ST_WRAPPED) ? -ESTALE : -EINVAL;
+	}
 	return (s & ST_WRAPPED) || ((cur - gen) & tr->gmask) <= c ? -ESTALE : -EINVAL;
 }
 
@@ -286,7 +319,8 @@ static inline int lookup_in(const rmpsc_pool *p, uint32_t h, struct hpart *x,
 	if (err)
 		return err;
 	m = &p->tier[x->t].meta[x->i];
-	err = judge(&p->tier[x->t], x->gen, atomic_load_explicit(&m->state, memory_order_acquire));
+	err = judge(&p->tier[x->t], x->i, x->gen,
+		    atomic_load_explicit(&m->state, memory_order_acquire));
 	if (err)
 		return err;
 	*mp = m;
@@ -307,16 +341,19 @@ static inline int release(rmpsc_pool *p, uint32_t h, struct hpart *x)
 {
 	struct slab_meta *m;
 	const struct ptier *tr;
-	int err = lookup_in(p, h, x, &m);
+	int err;
 	uint32_t s, ns, c;
 	bool skip;
 
+	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
+	err = split(p, h, x);
 	if (err)
 		return err;
 	tr = &p->tier[x->t];
+	m = &tr->meta[x->i];
 	s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	do {
-		err = judge(tr, x->gen, s);
+		err = judge(tr, x->i, x->gen, s);
 		if (err)
 			return err;
 		c = (ST_COUNTER(s) + 1) & COUNTER_MASK;
@@ -354,7 +391,7 @@ static inline int tier_for(const rmpsc_pool *p, uint64_t len)
 static inline bool cache_enter(rmpsc_pool_cache *c)
 {
 	atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
-	rmpsc__light_barrier(c->pool->barrier);
+	rmpsc__light_barrier(c->barrier);
 	if (RMPSC__LIKELY(!atomic_load_explicit(&c->thief, memory_order_acquire)))
 		return true;
 	atomic_store_explicit(&c->busy, 0, memory_order_release);
@@ -386,28 +423,46 @@ static void cache_spill(rmpsc_pool_cache *c, uint32_t t, uint32_t k)
 
 /* ---- thieves -------------------------------------------------------------- */
 
-/* Move every slab of tier @t held by caches to the pool's list (one cache
- * at a time, until one had some). Returns whether any moved. */
+/* Move every slab of tier @t held by caches to the pool's list. Returns
+ * whether the list then has any (moved here, or put there by others since
+ * the caller looked): false means that, at the end of the scan, no cache
+ * and not the list had a slab of the tier, so that an allocation that
+ * finds the list empty after it may report exhaustion.
+ *
+ * The first heavy barrier makes every cache call that has returned visible
+ * (its count and its busy flag leave no store behind in a store buffer),
+ * so a cache passed over as empty and idle was empty when this began. The
+ * second is the thieves' half of the Dekker handshake with the owners of
+ * the caches chosen: each then either sees `thief` in its next call, or is
+ * seen busy here and waited for. */
 static bool steal(rmpsc_pool *p, uint32_t t)
 {
-	bool got = false;
+	bool got = false, any = false;
 
 	if (!atomic_load_explicit(&p->ncaches, memory_order_relaxed))
 		return false;
 	pthread_mutex_lock(&p->mu);
-	for (rmpsc_pool_cache *c = p->caches; c && !got; c = c->next) {
-		/* Only a hint: the owner may be adding one right now, and a
-		 * free into a cache while someone sleeps flushes it anyway. */
-		if (!atomic_load_explicit(&c->n[t], memory_order_relaxed))
-			continue;
-		atomic_store_explicit(&c->thief, 1, memory_order_relaxed);
+	rmpsc__heavy_barrier(p->barrier);
+	for (rmpsc_pool_cache *c = p->caches; c; c = c->next)
+		if (atomic_load_explicit(&c->n[t], memory_order_relaxed) ||
+		    atomic_load_explicit(&c->busy, memory_order_relaxed)) {
+			/* (an owner inside may be refilling it) */
+			atomic_store_explicit(&c->thief, 1, memory_order_relaxed);
+			any = true;
+		}
+	if (any) {
 		rmpsc__heavy_barrier(p->barrier);
-		while (atomic_load_explicit(&c->busy, memory_order_acquire))
-			sched_yield(); /* the owner may be preempted inside */
-		got = atomic_load_explicit(&c->n[t], memory_order_relaxed) != 0;
-		cache_spill(c, t, UINT32_MAX);
-		atomic_store_explicit(&c->thief, 0, memory_order_release);
+		for (rmpsc_pool_cache *c = p->caches; c; c = c->next) {
+			if (!atomic_load_explicit(&c->thief, memory_order_relaxed))
+				continue;
+			while (atomic_load_explicit(&c->busy, memory_order_acquire))
+				sched_yield(); /* the owner may be preempted inside */
+			got |= atomic_load_explicit(&c->n[t], memory_order_relaxed) != 0;
+			cache_spill(c, t, UINT32_MAX);
+			atomic_store_explicit(&c->thief, 0, memory_order_release);
+		}
 	}
+	got |= (uint32_t)atomic_load_explicit(&p->heads[t].head, memory_order_relaxed) != NIL;
 	pthread_mutex_unlock(&p->mu);
 	return got;
 }
@@ -433,8 +488,17 @@ static inline int try_tiers(struct alloc_try *a, bool deep)
 	for (uint32_t t = a->t0; t <= a->tmax; t++) {
 		uint32_t i = list_pop1(&p->heads[t], p->tier[t].meta);
 
-		if (i == NIL && deep && steal(p, t))
+		/* Other threads may take what a steal put on the list before
+		 * this pop, and free into their caches meanwhile: steal again
+		 * until a steal finds neither the caches nor the list with a
+		 * slab (or a pop succeeds). */
+		for (uint32_t idle = 0; i == NIL && deep && idle < 2;) {
+			/* Twice in a row: one scan of the caches is not a
+			 * snapshot, a slab freed into a cache already passed
+			 * over can have come from the list after its check. */
+			idle = steal(p, t) ? 0 : idle + 1;
 			i = list_pop1(&p->heads[t], p->tier[t].meta);
+		}
 		if (i != NIL) {
 			a->h = give(p, t, i);
 			return 0;
@@ -525,8 +589,15 @@ int rmpsc_pool_alloc_timed(rmpsc_pool *p, uint64_t len, uint32_t *h, int64_t tim
 			   const rmpsc_wait *w)
 {
 	struct alloc_try a;
-	int r = alloc_setup(p, len, h, &a);
+	int r;
 
+	RMPSC__CHECK(!h, -EINVAL);
+	*h = RMPSC_POOL_HANDLE_NONE;
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	/* The strategy first, as the header says (and the cache twin does). */
+	if (w && (r = rmpsc_wait_validate(w)) != 0)
+		return r;
+	r = alloc_tiers(p, len, &a);
 	return r ? r : alloc_wait(&a, h, timeout_ns, w);
 }
 
@@ -707,13 +778,14 @@ static int list_take_n(rmpsc_pool *p, uint32_t t, uint32_t *idx, uint32_t n)
 	struct slab_meta *meta = p->tier[t].meta;
 	uint32_t got = 0;
 
-	while (got < n) {
+	/* As try_tiers: the caches twice in a row found empty. */
+	for (uint32_t idle = 0; got < n && idle < 2;) {
 		uint32_t m = list_pop(ph, meta, n - got, idx + got);
 
 		if (m)
 			got += m;
-		else if (!steal(p, t))
-			break;
+		else
+			idle = steal(p, t) ? 0 : idle + 1;
 	}
 	if (got == n)
 		return 0;
@@ -886,6 +958,7 @@ int rmpsc_pool_cache_create(rmpsc_pool *p, uint32_t capacity, rmpsc_pool_cache *
 	c->magic = RMPSC__MAGIC_PCACHE;
 	c->cap = capacity;
 	c->pool = p;
+	c->barrier = p->barrier;
 	pthread_mutex_lock(&p->mu);
 	c->next = p->caches;
 	if (p->caches)
@@ -1174,8 +1247,9 @@ static void pool_unmap(rmpsc_pool *p)
 static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_pool_tier *tiers,
 		    int32_t node)
 {
-	const uint32_t salt = (atomic_fetch_add_explicit(&pool_serial, 1, memory_order_relaxed) + 1) *
-			      0x9e3779b9u;
+	const uint32_t salt =
+		offset_base() +
+		(atomic_fetch_add_explicit(&pool_serial, 1, memory_order_relaxed) + 1) * 0x9e3779b9u;
 	uint64_t nmeta = 0;
 	struct slab_meta *meta;
 	_Atomic uint32_t *acnt;

@@ -1406,6 +1406,176 @@ static void test_pool_free_when_two_threads_free_one_handle_exactly_one_succeeds
 	pool_done(p);
 }
 
+/*
+ * A free of a slab that is free is always refused, whatever the handle's
+ * bits, and the pool stays whole: the next generation of a free slab (a
+ * handle never issued) is -EINVAL; with 8 generation bits, the first handle
+ * of slab 0 after its generation wrapped (a double free 255 allocations
+ * late) is -ESTALE. Either accepted would put the slab on the free list
+ * twice and hand it out to two owners.
+ */
+static void test_pool_free_when_slab_is_free_refuses_any_handle(void **state)
+{
+	rmpsc_pool *p = pool_one(64, 4, 0);
+	rmpsc_pool_region rg;
+	uint32_t h = 0, hs[4], seen = 0;
+
+	(void)state;
+	assert_ret(rmpsc_pool_tier_info(p, 0, &rg), 0);
+	assert_ret(rmpsc_pool_alloc(p, 1, &h), 0);
+	assert_ret(rmpsc_pool_free(p, h), 0);
+	/* the same slab, one generation on: what its next owner will get */
+	assert_ret(rmpsc_pool_free(p, h + (1u << rg.index_bits)), -EINVAL);
+	assert_ret(rmpsc_pool_get_len(p, h + (1u << rg.index_bits)), -EINVAL);
+	assert_ret(rmpsc_pool_available(p), 4);
+	/* four allocations, four different slabs */
+	for (int i = 0; i < 4; i++) {
+		uint32_t idx;
+
+		assert_ret(rmpsc_pool_alloc(p, 1, &hs[i]), 0);
+		assert_ret(rmpsc_pool_locate(p, hs[i], NULL, &idx), 0);
+		assert_false(seen & (1u << idx));
+		seen |= 1u << idx;
+	}
+	assert_ret(rmpsc_pool_alloc(p, 1, &h), -ENOBUFS);
+	assert_ret(rmpsc_pool_free_n(p, hs, 4), 4);
+	pool_done(p);
+
+	/* 2^24 one-byte slabs: 24 index bits, 8 generation bits */
+	p = pool_one(1, 1u << 24, 0);
+	{
+		uint32_t first, x;
+
+		assert_ret(rmpsc_pool_tier_info(p, 0, &rg), 0);
+		assert_int_equal(rg.gen_bits, 8);
+		assert_ret(rmpsc_pool_alloc(p, 1, &first), 0);
+		assert_ret(rmpsc_pool_free(p, first), 0);
+		/* the slab comes back first (LIFO); 254 more rounds on it */
+		for (int i = 0; i < 254; i++) {
+			assert_ret(rmpsc_pool_alloc(p, 1, &x), 0);
+			assert_int_equal(x & ((1u << rg.index_bits) - 1),
+					 first & ((1u << rg.index_bits) - 1));
+			assert_ret(rmpsc_pool_free(p, x), 0);
+		}
+		/* wrapped: the slab's next handle has first's bits; it is free */
+		assert_ret(rmpsc_pool_free(p, first), -ESTALE);
+		assert_ret(rmpsc_pool_alloc(p, 1, &x), 0);
+		assert_ret(rmpsc_pool_alloc(p, 1, &h), 0);
+		assert_int_not_equal(x, h);
+		assert_ret(rmpsc_pool_free(p, x), 0);
+		assert_ret(rmpsc_pool_free(p, h), 0);
+		assert_ret(rmpsc_pool_available(p), 1 << 24);
+	}
+	pool_done(p);
+}
+
+/* Two allocators at once, the pool's two slabs both in a third, idle
+ * cache: both succeed, every round (one used to find the list empty after
+ * the other had moved the cache's slabs there, and report -ENOBUFS). The
+ * same through caches and batches. */
+struct twin {
+	pthread_barrier_t *bar;
+	rmpsc_pool *p;
+	rmpsc_pool_cache *c;
+	int mode, rounds;
+	int *rc;
+	uint32_t *h;
+};
+
+static void *twin_main(void *arg)
+{
+	struct twin *w = arg;
+
+	for (int i = 0; i < w->rounds; i++) {
+		int r;
+
+		pthread_barrier_wait(w->bar);
+		switch (w->mode) {
+		case 0:
+			r = rmpsc_pool_alloc(w->p, 1, &w->h[i]);
+			break;
+		case 1:
+			r = rmpsc_pool_cache_alloc(w->c, 1, &w->h[i]);
+			break;
+		default:
+			r = rmpsc_pool_alloc_n(w->p, 1, &w->h[i], 1);
+			r = r == 1 ? 0 : r;
+			break;
+		}
+		w->rc[i] = r;
+		pthread_barrier_wait(w->bar);
+	}
+	return NULL;
+}
+
+static void test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed(void **state)
+{
+	const int mode = (int)test_param(state);
+	const int rounds = STRESS_SCALE(4000, 1000, 500);
+	rmpsc_pool *p = pool_one(64, 2, 0);
+	rmpsc_pool_cache *z = cache_new(p, 8), *c[2] = { cache_new(p, 8), cache_new(p, 8) };
+	pthread_barrier_t bar;
+	struct twin w[2];
+	pthread_t th[2];
+	int fails = 0;
+
+	assert_ret(pthread_barrier_init(&bar, NULL, 3), 0);
+	for (int k = 0; k < 2; k++) {
+		w[k] = (struct twin){ &bar, p, c[k], mode, rounds, calloc((size_t)rounds, sizeof(int)),
+				      calloc((size_t)rounds, sizeof(uint32_t)) };
+		assert_non_null(w[k].rc);
+		assert_non_null(w[k].h);
+		assert_ret(pthread_create(&th[k], NULL, twin_main, &w[k]), 0);
+	}
+	for (int i = 0; i < rounds; i++) {
+		uint32_t a[2];
+
+		assert_ret(rmpsc_pool_alloc_n(p, 1, a, 2), 2);
+		assert_ret(rmpsc_pool_cache_free(z, a[0]), 0);
+		assert_ret(rmpsc_pool_cache_free(z, a[1]), 0);
+		pthread_barrier_wait(&bar);
+		pthread_barrier_wait(&bar);
+		for (int k = 0; k < 2; k++) {
+			if (w[k].rc[i])
+				fails++;
+			else
+				assert_ret(rmpsc_pool_free(p, w[k].h[i]), 0);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		assert_ret(pthread_join(th[k], NULL), 0);
+		free(w[k].rc);
+		free(w[k].h);
+	}
+	if (fails)
+		fail_msg("mode %d: %d of %d allocations failed with two slabs free", mode, fails,
+			 2 * rounds);
+	assert_ret(rmpsc_pool_cache_destroy(z), 0);
+	assert_ret(rmpsc_pool_cache_destroy(c[0]), 0);
+	assert_ret(rmpsc_pool_cache_destroy(c[1]), 0);
+	assert_ret(rmpsc_pool_available(p), 2);
+	pthread_barrier_destroy(&bar);
+	pool_done(p);
+}
+
+/* The strategy is checked before anything else: a bad w with a length no
+ * tier holds is -EINVAL, not -EMSGSIZE, from both timed calls. */
+static void test_pool_alloc_timed_when_w_bad_checks_it_first(void **state)
+{
+	rmpsc_pool *p = pool_one(64, 2, 0);
+	rmpsc_pool_cache *c = cache_new(p, 4);
+	rmpsc_wait w;
+	uint32_t h;
+
+	(void)state;
+	assert_ret(rmpsc_wait_init(&w, sizeof w, RMPSC_WAIT_BLOCK), 0);
+	w.kind = 99;
+	assert_ret(rmpsc_pool_alloc_timed(p, 1 << 20, &h, 0, &w), -EINVAL);
+	assert_ret(rmpsc_pool_cache_alloc_timed(c, 1 << 20, &h, 0, &w), -EINVAL);
+	assert_ret(rmpsc_pool_cache_destroy(c), 0);
+	pool_done(p);
+}
+
 /* ---- allocation: exhaustion, tiers, spill ------------------------------------------ */
 
 /*
@@ -3578,6 +3748,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_config_init_when_valid_writes_the_defaults),
+		cmocka_unit_test(test_pool_free_when_slab_is_free_refuses_any_handle),
+		TEST_PARAM(test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed_0,
+			   test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed, 0),
+		TEST_PARAM(test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed_1,
+			   test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed, 1),
+		TEST_PARAM(test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed_2,
+			   test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed, 2),
+		cmocka_unit_test(test_pool_alloc_timed_when_w_bad_checks_it_first),
 		cmocka_unit_test(
 			test_pool_config_init_when_size_bad_returns_einval_or_e2big_writes_nothing),
 		cmocka_unit_test(test_pool_default_tiers_when_valid_fills_the_power_of_4_series),

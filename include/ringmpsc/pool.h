@@ -34,7 +34,8 @@
  * tier of 65536 slabs: 16 index bits, 16 generation bits; the default
  * twelve tiers, 4 tier bits, a tier of 131072 slabs: 17 index, 11
  * generation bits. Every allocation of a slab gives it the next generation
- * (a per-pool random offset added), and each call checks the handle
+ * (plus a per-pool offset: a random base drawn once per process, then a
+ * golden-ratio step per pool), and each call checks the handle
  * against the slab's current one:
  *  - a handle whose slab has been freed since (double free included) or
  *    reallocated since (a stale handle) returns -ESTALE; one that is
@@ -53,8 +54,11 @@
  *    their pools' offsets are apart, and with probability about
  *    1 - (allocations of this slab) / 2^G after that. Otherwise it is
  *    taken for a stale handle of this pool (-ESTALE) or, with probability
- *    2^-G, for the slab's current handle (the one its next or present
- *    owner holds), and accepted.
+ *    2^-G when the slab is allocated, for its owner's handle, and
+ *    accepted;
+ *  - a handle of a slab that is free (in the pool or a cache) is always
+ *    refused, whatever its bits: the pool's structures are never
+ *    corrupted by a bad free.
  * The split of a pool's handles is reported by rmpsc_pool_tier_info().
  *
  * **Caches.** Optional per-thread caches (rmpsc_pool_cache) are explicit
@@ -164,8 +168,8 @@ typedef struct rmpsc_pool_tier {
 typedef struct rmpsc_pool_config {
 	uint32_t size;      /**< caller's sizeof, written by rmpsc_pool_config_init */
 	uint32_t flags;     /**< RMPSC_POOL_F_* bits; unknown bits are rejected */
-	uint64_t slab_size; /**< one-tier pool (tiers NULL): bytes per slab (default 2048) */
-	uint32_t slab_count;/**< one-tier pool (tiers NULL): slabs (default 1024) */
+	uint64_t slab_size; /**< one-tier pool (tiers NULL): bytes per slab (default 2048); ignored with tiers */
+	uint32_t slab_count;/**< one-tier pool (tiers NULL): slabs (default 1024); ignored with tiers */
 	uint32_t ntiers;    /**< entries of @c tiers, 1..RMPSC_POOL_TIERS_MAX; 0 when tiers is NULL */
 	const rmpsc_pool_tier *tiers; /**< NULL: one tier (slab_size, slab_count); else strictly increasing slab sizes, read during create only */
 	uint32_t page;      /**< enum rmpsc_page (default RMPSC_PAGE_NORMAL) */
@@ -281,10 +285,12 @@ RMPSC_API int rmpsc_pool_close(rmpsc_pool *p);
  *  (nor, with RMPSC_POOL_F_SPILL, in a larger tier); -EMSGSIZE: @p len
  *  above the largest slab size; -EPIPE: closed; -EINVAL: @p h NULL;
  *  -EBADF.
- * Concurrency: any thread. Progress: lock-free (a slab sitting in a
- *  cache is taken from it, which waits for that cache's owner to finish the
- *  call it is in, if any). Ordering: acquire (the slab's previous owner's
- *  writes before its free are visible).
+ * Concurrency: any thread. Progress: lock-free while the tier's free list
+ *  has a slab; when it has none, slabs held by caches are taken under the
+ *  pool's cache lock, waiting for each such cache's owner to leave the
+ *  call it is in (blocking: milliseconds if that thread is preempted
+ *  there). Ordering: acquire (the slab's previous owner's writes before
+ *  its free are visible).
  */
 RMPSC_API int rmpsc_pool_alloc(rmpsc_pool *p, uint64_t len, uint32_t *h);
 
@@ -309,10 +315,12 @@ RMPSC_API int rmpsc_pool_alloc_timed(rmpsc_pool *p, uint64_t len, uint32_t *h,
  *
  * @param hs receives @p n handles (on error no slab is taken and its
  *  contents are unspecified: the call uses it as scratch).
- * @return @p n (0 when @p n is 0); -ENOBUFS: not @p n free in any tier
+ * @return @p n (0 when @p n is 0 and the other checks pass: -EPIPE and
+ *  -EMSGSIZE still apply); -ENOBUFS: not @p n free in any tier
  *  allowed (none taken); -EMSGSIZE; -EPIPE: closed; -EINVAL: @p hs NULL
  *  with @p n > 0, or @p n above INT32_MAX; -EBADF.
- * Concurrency: any thread. Progress: lock-free. Ordering: acquire.
+ * Concurrency: any thread. Progress: as rmpsc_pool_alloc(). Ordering:
+ *  acquire.
  */
 RMPSC_API int rmpsc_pool_alloc_n(rmpsc_pool *p, uint64_t len, uint32_t *hs, uint32_t n);
 
@@ -487,7 +495,8 @@ RMPSC_API int64_t rmpsc_pool_cache_count(const rmpsc_pool_cache *c);
  * of the tier, else a batch from the pool into it.
  *
  * @return as rmpsc_pool_alloc().
- * Concurrency: the cache's thread. Progress: lock-free. Ordering: acquire.
+ * Concurrency: the cache's thread. Progress: as rmpsc_pool_alloc().
+ * Ordering: acquire.
  */
 RMPSC_API int rmpsc_pool_cache_alloc(rmpsc_pool_cache *c, uint64_t len, uint32_t *h);
 
@@ -505,7 +514,8 @@ RMPSC_API int rmpsc_pool_cache_alloc_timed(rmpsc_pool_cache *c, uint64_t len, ui
  * first, the rest from the pool.
  *
  * @return as rmpsc_pool_alloc_n().
- * Concurrency: the cache's thread. Progress: lock-free. Ordering: acquire.
+ * Concurrency: the cache's thread. Progress: as rmpsc_pool_alloc().
+ * Ordering: acquire.
  */
 RMPSC_API int rmpsc_pool_cache_alloc_n(rmpsc_pool_cache *c, uint64_t len, uint32_t *hs,
 				       uint32_t n);
