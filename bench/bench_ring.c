@@ -43,6 +43,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -345,6 +346,28 @@ static unsigned select_impls(const char *impls, const struct bench_impl **out)
 	return k;
 }
 
+/*
+ * W9 dlopens jemalloc, whose initial-exec TLS does not fit the static TLS
+ * surplus glibc leaves by default ("cannot allocate memory in static TLS
+ * block"); the surplus is a start-up tunable. Unless the caller set
+ * GLIBC_TUNABLES, start once more with it (BENCH_REEXEC marks the second
+ * start); if that fails, W9 skips jemalloc with the hint, as before.
+ */
+static void reexec_for_static_tls(char **argv)
+{
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	if (getenv("GLIBC_TUNABLES") || getenv("BENCH_REEXEC"))
+		return;
+	if (setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384", 1) ||
+	    setenv("BENCH_REEXEC", "1", 1))
+		return;
+	execv("/proc/self/exe", argv);
+	unsetenv("GLIBC_TUNABLES"); /* exec failed: go on without it */
+#else
+	(void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -367,6 +390,7 @@ int main(int argc, char **argv)
 	FILE *jf = NULL;
 
 	bench_no_ex = no_ex && strcmp(no_ex, "0");
+	reexec_for_static_tls(argv);
 	while ((c = getopt_long(argc, argv, "qr:o:i:j:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q':
