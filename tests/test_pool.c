@@ -3423,7 +3423,9 @@ static void test_pool_create_when_exact_hugetlb_and_none_reserved_fails_cleanly(
 }
 
 /* Real 2 MiB hugetlb pages, where at least two are free: EXACT gets them,
- * 2 MiB aligned, whole pages, slabs zero, writable; skipped elsewhere. */
+ * 2 MiB aligned, whole pages, slabs zero, writable. Run alone by
+ * `test_pool --hugetlb` (ctest's test_pool_hugetlb), which exits 77
+ * (skipped) where none are free. */
 static void test_pool_create_when_hugetlb_pages_free_maps_them(void **state)
 {
 	rmpsc_pool_config c = cfg_default();
@@ -3434,12 +3436,6 @@ static void test_pool_create_when_hugetlb_pages_free_maps_them(void **state)
 	unsigned char *s;
 
 	(void)state;
-	if (hugepages_2m_free() < 2) {
-		print_message("fewer than 2 free 2 MiB hugetlb pages (HugePages_Free %ld): "
-			      "skipped\n",
-			      hugepages_free());
-		skip();
-	}
 	c.page = RMPSC_PAGE_HUGE_2M;
 	c.flags = RMPSC_POOL_F_EXACT_PAGE;
 	c.slab_size = MIB;
@@ -3744,8 +3740,11 @@ static void test_pool_handles_when_sent_through_a_channel_arrive_with_their_byte
 	pool_done(rt.p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	static const struct CMUnitTest hugetlb[] = {
+		cmocka_unit_test(test_pool_create_when_hugetlb_pages_free_maps_them),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_config_init_when_valid_writes_the_defaults),
 		cmocka_unit_test(test_pool_free_when_slab_is_free_refuses_any_handle),
@@ -3858,7 +3857,6 @@ int main(void)
 			test_pool_create_when_hugetlb_not_exact_falls_back_to_a_smaller_page),
 		cmocka_unit_test(
 			test_pool_create_when_exact_hugetlb_and_none_reserved_fails_cleanly),
-		cmocka_unit_test(test_pool_create_when_hugetlb_pages_free_maps_them),
 		cmocka_unit_test(test_pool_create_when_thp_asked_reports_thp_or_falls_back),
 		cmocka_unit_test(
 			test_pool_create_when_numa_node_local_or_0_places_and_reports_it),
@@ -3869,5 +3867,14 @@ int main(void)
 			   test_pool_handles_when_sent_through_a_channel_arrive_with_their_bytes, 1),
 	};
 
+	if (argc > 1 && strcmp(argv[1], "--hugetlb") == 0) {
+		if (hugepages_2m_free() < 2) {
+			printf("test_pool --hugetlb: fewer than 2 free 2 MiB hugetlb pages "
+			       "(HugePages_Free %ld): skipped\n",
+			       hugepages_free());
+			return 77;
+		}
+		return cmocka_run_group_tests_name("test_pool_hugetlb", hugetlb, NULL, NULL);
+	}
 	return cmocka_run_group_tests_name("test_pool", tests, NULL, NULL);
 }
