@@ -15,13 +15,19 @@
  * of the head synchronizes with every release push before it (the release
  * sequence): the popper sees what the slab's previous owners wrote.
  *
- * Slab state. meta[i].state = counter << 2 | wrapped << 1 | allocated,
- * where counter counts the slab's allocations (mod 2^30) and wrapped says
- * it has reached 2^G; a handle's generation is (counter + offset) mod 2^G,
- * offset a per-pool golden-ratio value. A free CASes allocated off, so of
- * two frees of one handle exactly one wins. A handle whose generation is
- * not the current one is stale when that generation was issued (the slab
- * has been allocated more times than the distance back), foreign otherwise.
+ * Slab state. meta[i].state = frees << 2 | wrapped << 1, written only by
+ * whoever frees the slab, and acnt[i], the slab's allocations, written only
+ * by whoever allocates it: the slab is allocated when acnt is one ahead of
+ * frees. A handle's generation is (frees + offset) mod 2^G (offset: a
+ * random per-process base plus a golden-ratio step per pool); wrapped
+ * says frees has reached 2^G. A free checks the generation and acnt, then
+ * CASes frees one on: of two frees of one handle exactly one wins, and a
+ * free of a free slab is refused whatever the handle. A handle whose
+ * generation is not the current one is stale when that generation was
+ * issued (the slab has been freed at least as often as the distance
+ * back), foreign otherwise. Caches keep the next handle the free computed,
+ * so an allocation from a cache reads no slab metadata and writes only its
+ * acnt (docs/design.md, P2).
  *
  * Caches. A cache's arrays belong to its owner, who enters and leaves each
  * call with two stores to `busy` and a load of `thief` (the waker half of
@@ -29,7 +35,9 @@
  * works); a thread that takes slabs from a cache (only when a tier ran
  * dry) raises `thief`, runs the heavy barrier and waits for `busy` to
  * clear, so the two never touch the arrays at once (Dekker). An owner that
- * finds `thief` raised goes to the pool directly for that call.
+ * finds `thief` raised goes to the pool directly for that call. An
+ * allocation reports exhaustion only after two steals in a row found
+ * neither a cache nor the list with a slab.
  *
  * Blocking. Sleepers register in `waiters` (wait.c's futex protocol, E4);
  * every free that puts a slab where a sleeper can see it (the free list,

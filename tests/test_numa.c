@@ -35,6 +35,7 @@
 #include "test_core.h"
 
 #include "ringmpsc/channel.h"
+#include "ringmpsc/pool.h"
 #include "ringmpsc/common.h"
 #include "ringmpsc/numa.h"
 #include "ringmpsc/ring.h"
@@ -887,6 +888,64 @@ static void test_numa_ring_when_node_any_slots_keep_default_policy(void **state)
 }
 
 /*
+ * pool.h numa_node: a tier's region is placed on the node (or, with
+ * RMPSC_NODE_LOCAL, the creating thread's), before any page is touched:
+ * prefaulted, every slab page is already there; without prefault, the
+ * pages a slab's owner writes land there. tier_info reports the node.
+ */
+static void check_pool_on(int32_t node, uint32_t flags)
+{
+	rmpsc_pool_config cfg;
+	rmpsc_pool *p = NULL;
+	rmpsc_pool_region rg;
+	uint32_t h[2];
+	const int want = node == RMPSC_NODE_LOCAL ? rmpsc_numa_current_node() : node;
+
+	assert_ret(rmpsc_pool_config_init(&cfg, sizeof cfg), 0);
+	cfg.slab_size = 4096;
+	cfg.slab_count = 16;
+	cfg.numa_node = node;
+	cfg.flags = flags;
+	assert_ret(rmpsc_pool_create(&cfg, &p), 0);
+	assert_ret(rmpsc_pool_tier_info(p, 0, &rg), 0);
+	assert_int_equal(rg.node, rmpsc_numa_available() ? want : RMPSC_NODE_ANY);
+	assert_ret(rmpsc_pool_alloc_n(p, 1, h, 2), 2);
+	for (int k = 0; k < 2; k++) {
+		struct iovec v;
+
+		assert_ret(rmpsc_pool_slab(p, h[k], &v), 0);
+		if (!(flags & RMPSC_POOL_F_PREFAULT))
+			memset(v.iov_base, 0x5a, v.iov_len);
+		assert_true(page_resident(v.iov_base));
+		if (placement_observable(v.iov_base))
+			assert_page_placed(v.iov_base, want);
+	}
+	/* the last slab's page too (prefaulted: before anyone wrote it) */
+	if ((flags & RMPSC_POOL_F_PREFAULT) && placement_observable(rg.base)) {
+		const unsigned char *last = (const unsigned char *)rg.base + rg.stride * 15;
+
+		assert_true(page_resident(last));
+		assert_page_placed(last, want);
+	}
+	assert_ret(rmpsc_pool_free_n(p, h, 2), 2);
+	assert_ret(rmpsc_pool_destroy(p, 0, NULL), 0);
+}
+
+static void test_numa_pool_when_node_given_slabs_are_on_node(void **state)
+{
+	(void)state;
+	check_pool_on(0, RMPSC_POOL_F_PREFAULT);
+	check_pool_on(0, 0);
+}
+
+static void test_numa_pool_when_node_local_slabs_are_on_the_creating_threads_node(void **state)
+{
+	(void)state;
+	check_pool_on(RMPSC_NODE_LOCAL, RMPSC_POOL_F_PREFAULT);
+	check_pool_on(RMPSC_NODE_LOCAL, 0);
+}
+
+/*
  * channel.h numa_node: "every producer ring is placed there, as for
  * rings": an MPSC channel's producer rings (prefaulted and not).
  */
@@ -1145,6 +1204,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(
 			test_numa_ring_when_node_given_without_prefault_pushed_slots_are_on_node),
 		cmocka_unit_test(test_numa_ring_when_node_any_slots_keep_default_policy),
+		cmocka_unit_test(test_numa_pool_when_node_given_slabs_are_on_node),
+		cmocka_unit_test(test_numa_pool_when_node_local_slabs_are_on_the_creating_threads_node),
 		cmocka_unit_test(test_numa_mpsc_when_node_given_rings_are_on_node),
 		cmocka_unit_test(test_numa_mpmc_when_node_given_rings_are_on_node),
 		cmocka_unit_test(test_numa_mpsc_when_node_any_rings_go_to_registering_thread),
