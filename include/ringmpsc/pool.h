@@ -65,11 +65,15 @@
  * handles, not thread-locals, so that a runtime that moves its tasks
  * between threads (Go) can own one per task. A cache keeps up to its
  * capacity of free slabs per tier and trades them with the pool in
- * batches of half its capacity; alloc and free through it touch no shared
- * line while it has slabs and room. Slabs in a cache still count as
- * available: when the pool has none left, an allocation takes them from
- * other caches before it reports -ENOBUFS (or sleeps), so exhaustion is
- * never reported while a cache holds a slab of the tier asked for.
+ * batches of half its capacity; while it has slabs and room, alloc and
+ * free through it touch none of the pool's shared lines (free-list heads,
+ * sleepers' words written), only the slab's own state and allocation
+ * count. Slabs in a cache still count as available: when the pool has
+ * none left, an allocation takes them from other caches before it reports
+ * -ENOBUFS (or sleeps), so exhaustion is not reported while a cache holds
+ * a slab of the tier asked for (one that moves from cache to cache while
+ * the allocation looks, through another thread's allocation and free, can
+ * be missed: the look is two scans, not a snapshot).
  *
  * **Blocking.** rmpsc_pool_alloc_timed() waits for a free slab through the
  * wait strategies of ringmpsc/wait.h; a free wakes a sleeping allocator,
