@@ -25,6 +25,7 @@
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
 #include "ringmpsc/channel.h"
+#include "ringmpsc/pool.h"
 
 #define FIELD(type, f) (((type *)0)->f)
 #define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
@@ -244,6 +245,58 @@ _Static_assert(sizeof(rmpsc_borrow) == 24, "sizeof(rmpsc_borrow) == 24");
 	X(RMPSC_CONSUMERS_MAX, 1024)
 PINS(channel_pins, CHANNEL_PINS);
 
+/* ---- the pool's structs and constants ---------------------------------------- */
+
+#define POOL_PINS(X)                                                           \
+	X(offsetof(rmpsc_pool_config, size), 0)                                \
+	X(offsetof(rmpsc_pool_config, flags), 4)                               \
+	X(offsetof(rmpsc_pool_config, slab_size), 8)                           \
+	X(offsetof(rmpsc_pool_config, slab_count), 16)                         \
+	X(offsetof(rmpsc_pool_config, ntiers), 20)                             \
+	X(offsetof(rmpsc_pool_config, tiers), 24)                              \
+	X(offsetof(rmpsc_pool_config, page), 32)                               \
+	X(offsetof(rmpsc_pool_config, numa_node), 36)                          \
+	X(offsetof(rmpsc_pool_config, _reserved), 40)                          \
+	X(sizeof(rmpsc_pool_config), RMPSC_POOL_CONFIG_SIZE_V1)                \
+	X(RMPSC_POOL_CONFIG_SIZE_V1, 48)                                       \
+	X(offsetof(rmpsc_pool_tier, slab_size), 0)                             \
+	X(offsetof(rmpsc_pool_tier, count), 8)                                 \
+	X(offsetof(rmpsc_pool_tier, _pad0), 12)                                \
+	X(sizeof(rmpsc_pool_tier), 16)                                         \
+	X(offsetof(rmpsc_pool_region, base), 0)                                \
+	X(offsetof(rmpsc_pool_region, len), 8)                                 \
+	X(offsetof(rmpsc_pool_region, slab_size), 16)                          \
+	X(offsetof(rmpsc_pool_region, stride), 24)                             \
+	X(offsetof(rmpsc_pool_region, count), 32)                              \
+	X(offsetof(rmpsc_pool_region, page), 36)                               \
+	X(offsetof(rmpsc_pool_region, node), 40)                               \
+	X(offsetof(rmpsc_pool_region, tier_bits), 44)                          \
+	X(offsetof(rmpsc_pool_region, gen_bits), 45)                           \
+	X(offsetof(rmpsc_pool_region, index_bits), 46)                         \
+	X(offsetof(rmpsc_pool_region, _pad0), 47)                              \
+	X(sizeof(rmpsc_pool_region), 48)                                       \
+	X(RMPSC_NODE_LOCAL, -2)                                                \
+	X(RMPSC_POOL_TIERS_MAX, 16)                                            \
+	X(RMPSC_POOL_DEFAULT_TIERS, 12)                                        \
+	X(RMPSC_POOL_GEN_BITS_MIN, 8)                                          \
+	X(RMPSC_POOL_CACHE_MAX, 4096)                                          \
+	X(RMPSC_POOL_SLAB_SIZE_MAX, 1073741824)                                \
+	X(RMPSC_POOL_HANDLE_NONE, 0)                                           \
+	X(RMPSC_PAGE_NORMAL, 0)                                                \
+	X(RMPSC_PAGE_THP, 1)                                                   \
+	X(RMPSC_PAGE_HUGE, 2)                                                  \
+	X(RMPSC_PAGE_HUGE_2M, 3)                                               \
+	X(RMPSC_PAGE_HUGE_1G, 4)                                               \
+	X(RMPSC_POOL_F_PREFAULT, 1)                                            \
+	X(RMPSC_POOL_F_EXACT_PAGE, 2)                                          \
+	X(RMPSC_POOL_F_SPILL, 4)                                               \
+	X(RMPSC_POOL_F_ALL, 7)                                                 \
+	X(RMPSC_POOL_DESTROY_FORCE, 1)                                         \
+	X(RMPSC_POOL_IOV_SLAB, 1)
+#if UINTPTR_MAX == UINT64_MAX
+PINS(pool_pins, POOL_PINS);
+#endif
+
 /* ---- run-time cases ------------------------------------------------------ */
 
 /* rmpsc_wait_init and rmpsc_backoff_init write the pinned layouts. */
@@ -435,6 +488,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		PINS_CASE(test_abi_span_layout_matches_pins, span_pins),
+#if UINTPTR_MAX == UINT64_MAX
+		PINS_CASE(test_abi_pool_layout_matches_pins, pool_pins),
+#endif
 		PINS_CASE(test_abi_config_layout_matches_pins, ring_config_pins),
 		PINS_CASE(test_abi_wait_layout_matches_pins, wait_pins),
 		PINS_CASE(test_abi_backoff_layout_matches_pins, backoff_pins),

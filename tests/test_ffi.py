@@ -9,8 +9,10 @@ mirrors rmpsc_ring_config, rmpsc_span and rmpsc_wait as ctypes Structures
 (sizes pinned as in test_abi.c), moves u64 items by copy (push_n/pop_n) and
 zero-copy (reserve/commit and readable/advance through both span segments),
 checks the documented error codes, the blocking _timed calls (ctypes drops
-the GIL around each call, so a Python thread can wake a blocked one) and a
-notifier round trip. Prints "N passed, M failed" and exits non-zero on any
+the GIL around each call, so a Python thread can wake a blocked one), a
+notifier round trip, the channels, and a BufferPool (rmpsc_pool_config and
+rmpsc_pool_region mirrored, a slab written through its address and read
+back as the payload, a blocked allocation woken by a Python thread's free). Prints "N passed, M failed" and exits non-zero on any
 failure.
 """
 
@@ -94,10 +96,27 @@ class Notifier(Structure):
     """Opaque rmpsc_notifier."""
 
 
+class PoolConfig(Structure):
+    """rmpsc_pool_config (RMPSC_POOL_CONFIG_SIZE_V1 == 48 on LP64)."""
+    _fields_ = [("size", c_uint32), ("flags", c_uint32), ("slab_size", c_uint64),
+                ("slab_count", c_uint32), ("ntiers", c_uint32), ("tiers", c_void_p),
+                ("page", c_uint32), ("numa_node", c_int32), ("_reserved", c_uint64)]
+
+
+class PoolRegion(Structure):
+    """rmpsc_pool_region (48 bytes on LP64)."""
+    _fields_ = [("base", c_void_p), ("len", c_uint64), ("slab_size", c_uint64),
+                ("stride", c_uint64), ("count", c_uint32), ("page", c_uint32),
+                ("node", c_int32), ("tier_bits", ctypes.c_uint8),
+                ("gen_bits", ctypes.c_uint8), ("index_bits", ctypes.c_uint8),
+                ("_pad0", ctypes.c_uint8)]
+
+
 RingP = POINTER(Ring)
 ChanP = c_void_p  # opaque channel, producer and consumer handles
 NotifierP = POINTER(Notifier)
 WaitP = POINTER(Wait)
+PoolP = c_void_p  # opaque rmpsc_pool and rmpsc_pool_cache
 U64P = POINTER(c_uint64)
 
 # Pinned constants (mirrors of the C enums; test_abi.c pins the C side).
@@ -193,6 +212,22 @@ def load(path):
         "rmpsc_consumer_steal": (c_int, [ChanP, c_void_p, c_uint32]),
         "rmpsc_consumer_deregister": (c_int, [ChanP]),
         "rmpsc_mpmc_close": (c_int, [ChanP]),
+        "rmpsc_pool_config_init": (c_int, [POINTER(PoolConfig), c_uint32]),
+        "rmpsc_pool_create": (c_int, [POINTER(PoolConfig), POINTER(PoolP)]),
+        "rmpsc_pool_destroy": (c_int, [PoolP, c_uint32, POINTER(c_uint64)]),
+        "rmpsc_pool_alloc": (c_int, [PoolP, c_uint64, POINTER(c_uint32)]),
+        "rmpsc_pool_alloc_timed": (c_int, [PoolP, c_uint64, POINTER(c_uint32), c_int64,
+                                           WaitP]),
+        "rmpsc_pool_free": (c_int, [PoolP, c_uint32]),
+        "rmpsc_pool_slab": (c_int, [PoolP, c_uint32, POINTER(IoVec)]),
+        "rmpsc_pool_payload": (c_int, [PoolP, c_uint32, POINTER(IoVec)]),
+        "rmpsc_pool_set_len": (c_int, [PoolP, c_uint32, c_uint64]),
+        "rmpsc_pool_available": (c_int64, [PoolP]),
+        "rmpsc_pool_tier_info": (c_int, [PoolP, c_uint32, POINTER(PoolRegion)]),
+        "rmpsc_pool_cache_create": (c_int, [PoolP, c_uint32, POINTER(PoolP)]),
+        "rmpsc_pool_cache_destroy": (c_int, [PoolP]),
+        "rmpsc_pool_cache_alloc": (c_int, [PoolP, c_uint64, POINTER(c_uint32)]),
+        "rmpsc_pool_cache_free": (c_int, [PoolP, c_uint32]),
     }
     for name, (restype, argtypes) in protos.items():
         fn = getattr(lib, name)
@@ -651,6 +686,71 @@ def test_ffi_mpmc_consumers_steal(lib):
     lib.rmpsc_mpmc_destroy(ch)
 
 
+def test_ffi_pool_handles_bytes_and_blocking(lib):
+    # A pool used from Python with no glue: the config mirrors the header
+    # (48 bytes), a slab is written through its address and read back as
+    # the payload, a stale handle is refused, a blocked allocation is woken
+    # by a free from a Python thread (the GIL is dropped), destroy reports
+    # the slabs still out.
+    check_eq(ctypes.sizeof(PoolConfig), 48, "sizeof(rmpsc_pool_config)")
+    check_eq(ctypes.sizeof(PoolRegion), 48, "sizeof(rmpsc_pool_region)")
+    cfg = PoolConfig()
+    check_eq(lib.rmpsc_pool_config_init(byref(cfg), ctypes.sizeof(cfg)), 0, "config_init")
+    check_eq((cfg.slab_size, cfg.slab_count, cfg.numa_node), (2048, 1024, RMPSC_NODE_ANY),
+             "pool defaults")
+    cfg.slab_size = 256
+    cfg.slab_count = 2
+    pool = PoolP()
+    check_eq(lib.rmpsc_pool_create(byref(cfg), byref(pool)), 0, "pool_create")
+    try:
+        rg = PoolRegion()
+        check_eq(lib.rmpsc_pool_tier_info(pool, 0, byref(rg)), 0, "tier_info")
+        check_eq((rg.count, rg.slab_size, rg.stride), (2, 256, 256), "region")
+        check_eq(rg.tier_bits + rg.gen_bits + rg.index_bits, 32, "handle bits")
+        h = [c_uint32(0), c_uint32(0)]
+        for k in range(2):
+            check_eq(lib.rmpsc_pool_alloc(pool, 100, byref(h[k])), 0, "alloc")
+            check(h[k].value != 0, "a handle is never 0")
+        slab = IoVec()
+        check_eq(lib.rmpsc_pool_slab(pool, h[0], byref(slab)), 0, "slab")
+        check_eq(slab.iov_len, 256, "slab length")
+        msg = b"hello from python"
+        ctypes.memmove(slab.iov_base, msg, len(msg))
+        check_eq(lib.rmpsc_pool_set_len(pool, h[0], len(msg)), 0, "set_len")
+        view = IoVec()
+        check_eq(lib.rmpsc_pool_payload(pool, h[0], byref(view)), 0, "payload")
+        check_eq(ctypes.string_at(view.iov_base, view.iov_len), msg, "payload bytes")
+        check_eq(lib.rmpsc_pool_set_len(pool, h[0], 257), -errno.EMSGSIZE, "set_len too big")
+        out = c_uint64(0)
+        check_eq(lib.rmpsc_pool_destroy(pool, 0, byref(out)), -errno.EBUSY, "destroy, out")
+        check_eq(out.value, 2, "outstanding")
+        x = c_uint32(0)
+        check_eq(lib.rmpsc_pool_alloc(pool, 1, byref(x)), -errno.ENOBUFS, "exhausted")
+        old = h[0].value
+
+        def free_later():
+            time.sleep(0.05)
+            lib.rmpsc_pool_free(pool, old)
+        t = threading.Thread(target=free_later)
+        t.start()
+        rc = lib.rmpsc_pool_alloc_timed(pool, 1, byref(x), -1, None)
+        t.join()
+        check_eq(rc, 0, "alloc_timed(-1) woken by a free")
+        check_eq(lib.rmpsc_pool_free(pool, old), -errno.ESTALE, "stale handle")
+        check_eq(lib.rmpsc_pool_payload(pool, x, byref(view)), 0, "the new owner's")
+        check_eq(view.iov_len, 0, "a new owner's payload length")
+        check_eq(lib.rmpsc_pool_free(pool, x), 0, "free")
+        check_eq(lib.rmpsc_pool_free(pool, h[1]), 0, "free")
+        c = PoolP()
+        check_eq(lib.rmpsc_pool_cache_create(pool, 4, byref(c)), 0, "cache_create")
+        check_eq(lib.rmpsc_pool_cache_alloc(c, 1, byref(x)), 0, "cache_alloc")
+        check_eq(lib.rmpsc_pool_cache_free(c, x), 0, "cache_free")
+        check_eq(lib.rmpsc_pool_available(pool), 2, "available, with the cache's")
+        check_eq(lib.rmpsc_pool_cache_destroy(c), 0, "cache_destroy")
+    finally:
+        check_eq(lib.rmpsc_pool_destroy(pool, 0, None), 0, "destroy")
+
+
 CASES = [
     test_ffi_version_matches_header,
     test_ffi_struct_layout_matches_abi,
@@ -667,6 +767,7 @@ CASES = [
     test_ffi_borrow_tokens_commit_out_of_order,
     test_ffi_mpsc_pull_api_without_callbacks,
     test_ffi_mpmc_consumers_steal,
+    test_ffi_pool_handles_bytes_and_blocking,
 ]
 
 
