@@ -1310,6 +1310,13 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 		tr->gmask = tr->gbits >= 32 ? UINT32_MAX : (1u << tr->gbits) - 1;
 		tr->imask = tr->ibits ? (uint32_t)((1ull << tr->ibits) - 1) : 0;
 		tr->off = salt >> (32 - tr->gbits);
+		/* Slab 0 of tier 0 never has the handle 0: where its first
+		 * generation would make it 0, it starts one free on (and one
+		 * allocation, so that it counts as free), as a free skips it. */
+		if (handle_of(p, t, 0, 0) == RMPSC_POOL_HANDLE_NONE) {
+			atomic_init(&meta[0].state, 1u << 2);
+			atomic_init(&acnt[0], 1);
+		}
 		/* Every slab on the list, in index order from the head. */
 		for (uint32_t i = 0; i < tr->count; i++)
 			atomic_init(&meta[i].next, i + 1 < tr->count ? i + 1 : NIL);

@@ -1469,6 +1469,47 @@ static void test_pool_free_when_slab_is_free_refuses_any_handle(void **state)
 	pool_done(p);
 }
 
+/*
+ * "A handle is never 0", also for the very first allocation of a pool
+ * whose offset makes slab 0's first generation 0. Tier 0 of 2^19 + 1
+ * slabs among 16 tiers has 8 generation bits: the offsets of 1000
+ * consecutive pools (a golden-ratio sequence) fall in each of the 256
+ * generations, that one included, whatever the process's random base.
+ * (Each pool maps 10 MB of metadata: the sanitizer builds make fewer, and
+ * there the case is met only by chance; the normal build is certain.)
+ */
+static void test_pool_alloc_when_first_generation_is_0_never_returns_handle_0(void **state)
+{
+	rmpsc_pool_tier t[16];
+	const int pools = STRESS_SCALE(1000, 150, 40);
+	int zero = 0;
+
+	(void)state;
+	t[0] = (rmpsc_pool_tier){ .slab_size = 32, .count = (1u << 19) + 1 };
+	for (int k = 1; k < 16; k++)
+		t[k] = (rmpsc_pool_tier){ .slab_size = 32u << k, .count = 1 };
+	for (int n = 0; n < pools; n++) {
+		rmpsc_pool *p = pool_tiers(t, 16, 0);
+		rmpsc_pool_region rg;
+		uint32_t h = H_GARBAGE, idx = 77;
+
+		if (n == 0) {
+			assert_ret(rmpsc_pool_tier_info(p, 0, &rg), 0);
+			assert_int_equal(rg.gen_bits, 8);
+		}
+		assert_ret(rmpsc_pool_alloc(p, 1, &h), 0);
+		assert_ret(rmpsc_pool_locate(p, h, NULL, &idx), 0);
+		assert_int_equal(idx, 0); /* the list hands out slab 0 first */
+		if (h == RMPSC_POOL_HANDLE_NONE)
+			zero++;
+		else
+			assert_ret(rmpsc_pool_free(p, h), 0);
+		assert_ret(rmpsc_pool_destroy(p, RMPSC_POOL_DESTROY_FORCE, NULL), 0);
+	}
+	if (zero)
+		fail_msg("%d of %d pools handed out the handle 0", zero, pools);
+}
+
 /* Two allocators at once, the pool's two slabs both in a third, idle
  * cache: both succeed, every round (one used to find the list empty after
  * the other had moved the cache's slabs there, and report -ENOBUFS). The
@@ -3748,6 +3789,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_config_init_when_valid_writes_the_defaults),
 		cmocka_unit_test(test_pool_free_when_slab_is_free_refuses_any_handle),
+		cmocka_unit_test(test_pool_alloc_when_first_generation_is_0_never_returns_handle_0),
 		TEST_PARAM(test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed_0,
 			   test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed, 0),
 		TEST_PARAM(test_pool_alloc_when_two_race_for_slabs_in_an_idle_cache_both_succeed_1,
