@@ -247,6 +247,23 @@ static inline uint32_t handle_of(const rmpsc_pool *p, uint32_t t, uint32_t i, ui
 	return p->tbits ? h | t << (32 - p->tbits) : h;
 }
 
+/* The handle of slab @i of tier @t at free count *@c, moving *@c one on
+ * where that handle would be 0 (RMPSC_POOL_HANDLE_NONE is never a live
+ * handle; *@skipped says so, and the caller keeps the allocation count in
+ * step). The one place that rule lives: frees and pool creation. */
+static inline uint32_t handle_past_zero(const rmpsc_pool *p, uint32_t t, uint32_t i,
+					uint32_t *c, bool *skipped)
+{
+	uint32_t h = handle_of(p, t, i, *c);
+
+	*skipped = h == RMPSC_POOL_HANDLE_NONE;
+	if (*skipped) {
+		*c = (*c + 1) & COUNTER_MASK;
+		h = handle_of(p, t, i, *c);
+	}
+	return h;
+}
+
 /* The live handle of slab @i of tier @t (owned by the caller). */
 static inline uint32_t handle_now(const rmpsc_pool *p, uint32_t t, uint32_t i)
 {
@@ -281,6 +298,7 @@ static inline int split(const rmpsc_pool *p, uint32_t h, struct hpart *x)
 {
 	const struct ptier *tr;
 
+	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
 	x->t = p->tbits ? h >> (32 - p->tbits) : 0;
 	RMPSC__CHECK(x->t >= p->ntiers, -EINVAL);
 	tr = &p->tier[x->t];
@@ -320,10 +338,8 @@ static inline int lookup_in(const rmpsc_pool *p, uint32_t h, struct hpart *x,
 			    struct slab_meta **mp)
 {
 	struct slab_meta *m;
-	int err;
+	int err = split(p, h, x);
 
-	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
-	err = split(p, h, x);
 	if (err)
 		return err;
 	m = &p->tier[x->t].meta[x->i];
@@ -349,12 +365,10 @@ static inline int release(rmpsc_pool *p, uint32_t h, struct hpart *x)
 {
 	struct slab_meta *m;
 	const struct ptier *tr;
-	int err;
-	uint32_t s, ns, c;
+	int err = split(p, h, x);
+	uint32_t s, ns, c, nh;
 	bool skip;
 
-	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
-	err = split(p, h, x);
 	if (err)
 		return err;
 	tr = &p->tier[x->t];
@@ -365,10 +379,7 @@ static inline int release(rmpsc_pool *p, uint32_t h, struct hpart *x)
 		if (err)
 			return err;
 		c = (ST_COUNTER(s) + 1) & COUNTER_MASK;
-		/* Never the handle 0: that generation is skipped. */
-		skip = handle_of(p, x->t, x->i, c) == RMPSC_POOL_HANDLE_NONE;
-		if (skip)
-			c = (c + 1) & COUNTER_MASK;
+		nh = handle_past_zero(p, x->t, x->i, &c, &skip);
 		ns = c << 2 | (s & ST_WRAPPED);
 		if (c > tr->gmask || c <= ST_COUNTER(s))
 			ns |= ST_WRAPPED;
@@ -377,7 +388,7 @@ static inline int release(rmpsc_pool *p, uint32_t h, struct hpart *x)
 	if (RMPSC__UNLIKELY(skip))
 		mark_alloc(tr, x->i); /* allocations and frees keep step */
 	atomic_store_explicit(&m->len, 0, memory_order_relaxed);
-	x->next = handle_of(p, x->t, x->i, c);
+	x->next = nh;
 	return 0;
 }
 
@@ -427,6 +438,18 @@ static void cache_spill(rmpsc_pool_cache *c, uint32_t t, uint32_t k)
 		top[j] &= p->tier[t].imask;
 	list_push(&p->heads[t], p->tier[t].meta, top, k);
 	atomic_store_explicit(&c->n[t], n - k, memory_order_relaxed);
+}
+
+/* Every slab of @c (entered, or ours alone) to the pool: how many. */
+static uint32_t cache_spill_all(rmpsc_pool_cache *c)
+{
+	uint32_t moved = 0;
+
+	for (uint32_t t = 0; t < c->pool->ntiers; t++) {
+		moved += atomic_load_explicit(&c->n[t], memory_order_relaxed);
+		cache_spill(c, t, UINT32_MAX);
+	}
+	return moved;
 }
 
 /* ---- thieves -------------------------------------------------------------- */
@@ -846,6 +869,7 @@ static int free_n(rmpsc_pool *p, rmpsc_pool_cache *c, const uint32_t *hs, uint32
 	uint32_t first[RMPSC_POOL_TIERS_MAX], last[RMPSC_POOL_TIERS_MAX];
 	const bool entered = c && cache_enter(c);
 	uint32_t freed = 0;
+	bool sleepers;
 
 	for (uint32_t t = 0; t < p->ntiers; t++)
 		first[t] = NIL;
@@ -874,18 +898,16 @@ static int free_n(rmpsc_pool *p, rmpsc_pool_cache *c, const uint32_t *hs, uint32
 	for (uint32_t t = 0; t < p->ntiers; t++)
 		if (first[t] != NIL)
 			list_push_chain(&p->heads[t], p->tier[t].meta, first[t], last[t]);
+	/* E4's waker half, as rmpsc_pool_cache_free(). */
 	rmpsc__light_barrier(p->barrier);
-	if (RMPSC__UNLIKELY(atomic_load_explicit(&p->waiters, memory_order_relaxed))) {
-		if (entered)
-			for (uint32_t t = 0; t < p->ntiers; t++)
-				cache_spill(c, t, UINT32_MAX);
-		if (entered)
-			cache_leave(c);
-		rmpsc__futex_wake_all(&p->seq);
-		return (int)freed;
-	}
-	if (entered)
+	sleepers = atomic_load_explicit(&p->waiters, memory_order_relaxed) != 0;
+	if (entered) {
+		if (RMPSC__UNLIKELY(sleepers))
+			cache_spill_all(c);
 		cache_leave(c);
+	}
+	if (RMPSC__UNLIKELY(sleepers))
+		rmpsc__futex_wake_all(&p->seq);
 	return (int)freed;
 }
 
@@ -919,20 +941,15 @@ int rmpsc_pool_cache_free_n(rmpsc_pool_cache *c, const uint32_t *hs, uint32_t n)
 
 int rmpsc_pool_cache_flush(rmpsc_pool_cache *c)
 {
-	rmpsc_pool *p;
-	int64_t moved = 0;
+	uint32_t moved;
 
 	RMPSC__CHECK(!cache_ok(c), -EBADF);
-	p = c->pool;
 	if (!cache_enter(c))
 		return 0; /* a thief is emptying it right now */
-	for (uint32_t t = 0; t < p->ntiers; t++) {
-		moved += atomic_load_explicit(&c->n[t], memory_order_relaxed);
-		cache_spill(c, t, UINT32_MAX);
-	}
+	moved = cache_spill_all(c);
 	cache_leave(c);
 	if (moved)
-		wake_check(p);
+		wake_check(c->pool);
 	return (int)moved;
 }
 
@@ -1008,8 +1025,7 @@ int rmpsc_pool_cache_destroy(rmpsc_pool_cache *c)
 	/* Under the lock no thief is inside it; then it is ours alone. */
 	pthread_mutex_lock(&p->mu);
 	cache_unlink(p, c);
-	for (uint32_t t = 0; t < p->ntiers; t++)
-		cache_spill(c, t, UINT32_MAX);
+	cache_spill_all(c);
 	pthread_mutex_unlock(&p->mu);
 	wake_check(p);
 	cache_free(c);
@@ -1313,9 +1329,15 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 		/* Slab 0 of tier 0 never has the handle 0: where its first
 		 * generation would make it 0, it starts one free on (and one
 		 * allocation, so that it counts as free), as a free skips it. */
-		if (handle_of(p, t, 0, 0) == RMPSC_POOL_HANDLE_NONE) {
-			atomic_init(&meta[0].state, 1u << 2);
-			atomic_init(&acnt[0], 1);
+		{
+			uint32_t c0 = 0;
+			bool skipped;
+
+			(void)handle_past_zero(p, t, 0, &c0, &skipped);
+			if (skipped) {
+				atomic_init(&meta[0].state, c0 << 2);
+				atomic_init(&acnt[0], c0);
+			}
 		}
 		/* Every slab on the list, in index order from the head. */
 		for (uint32_t i = 0; i < tr->count; i++)
