@@ -15,5 +15,6 @@
 #include "ringmpsc/channel.h"
 #include "ringmpsc/numa.h"
 #include "ringmpsc/pool.h"
+#include "ringmpsc/uring.h"
 
 #endif /* RINGMPSC_H */

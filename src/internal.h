@@ -73,6 +73,10 @@ enum {
 	RMPSC__MAGIC_POOL = 0x504f4f4cu, /* "POOL" */
 	RMPSC__MAGIC_PCACHE = 0x50434348u, /* "PCCH" */
 	RMPSC__MAGIC_DEAD = 0x44454144u, /* "DEAD": written by destroy */
+	RMPSC__MAGIC_DOOMED = 0x444f4f4du, /* "DOOM": a destroyed pool an engine still holds */
+	RMPSC__MAGIC_IO = 0x494f454eu,     /* "IOEN" */
+	RMPSC__MAGIC_UREG = 0x55524547u,   /* "UREG" */
+	RMPSC__MAGIC_UBUF = 0x55425546u,   /* "UBUF" */
 };
 
 /*
@@ -200,6 +204,30 @@ struct rmpsc__region {
 };
 RMPSC__INTERNAL int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r);
 RMPSC__INTERNAL void rmpsc__region_unmap(struct rmpsc__region *r);
+
+/*
+ * Pools under io_uring (pool.c for uring.c). attach: one more reference
+ * (a registration or engine), so a destroyed pool's memory stays until
+ * detach drops the last. io_begin: a live handle's slab goes to the
+ * kernel (free, accessors and a second io_begin get -EBUSY; a CAS, so of
+ * a free and an io_begin exactly one wins), and what the I/O needs of it.
+ * io_end: back to the handle's owner, with its payload length when
+ * @len >= 0 (-EMSGSIZE past the slab: released, length kept; -EALREADY:
+ * not held). A pool whose last reference goes while a slab is held keeps
+ * (leaks) that tier's memory.
+ */
+struct rmpsc_pool;
+struct rmpsc__slab {
+	void *base;
+	uint64_t size; /* slab bytes */
+	uint64_t len;  /* payload length */
+	uint32_t tier, index;
+};
+RMPSC__INTERNAL int rmpsc__pool_attach(struct rmpsc_pool *p);
+RMPSC__INTERNAL void rmpsc__pool_detach(struct rmpsc_pool *p);
+RMPSC__INTERNAL int rmpsc__pool_io_begin(struct rmpsc_pool *p, uint32_t h,
+					 struct rmpsc__slab *out);
+RMPSC__INTERNAL int rmpsc__pool_io_end(struct rmpsc_pool *p, uint32_t h, int64_t len);
 
 /*
  * Rings' mappings (mem.c), through the region layer: anonymous private,

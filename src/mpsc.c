@@ -907,6 +907,12 @@ int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch)
 	return rmpsc__ringset_len(&ch->rs);
 }
 
+int64_t rmpsc_mpsc_elem_size(const rmpsc_mpsc *ch)
+{
+	MPSC_CHECK(ch);
+	return ch->rs.esz;
+}
+
 int rmpsc_mpsc_is_drained(const rmpsc_mpsc *ch)
 {
 	MPSC_CHECK(ch);

@@ -68,6 +68,7 @@ _Static_assert(sizeof(rmpsc_pool_tier) == 16, "tier frozen");
 _Static_assert(sizeof(rmpsc_pool_region) == 48, "region frozen");
 
 #define NIL UINT32_MAX
+#define ST_IO 1u /* the kernel holds the slab: I/O in flight (uring.c) */
 #define ST_WRAPPED 2u
 #define ST_COUNTER(s) ((s) >> 2)
 #define COUNTER_MASK ((1u << 30) - 1)
@@ -78,7 +79,7 @@ _Static_assert(sizeof(rmpsc_pool_region) == 48, "region frozen");
 /* Written by whoever frees the slab (and by set_len): in the pointer-ring
  * pattern one thread's lines. */
 struct slab_meta {
-	_Atomic uint32_t state; /* frees << 2 | wrapped << 1 */
+	_Atomic uint32_t state; /* frees << 2 | wrapped << 1 | io */
 	_Atomic uint32_t next;  /* free-list link while on the list */
 	_Atomic uint64_t len;   /* payload length */
 };
@@ -111,7 +112,10 @@ struct rmpsc_pool {
 	uint32_t tbits;
 	uint32_t flags;
 	uint32_t barrier; /* RMPSC__BARRIER_* of this pool's sleepers and wakers */
-	uint32_t _pad;
+	/* One for the pool itself (dropped by destroy), one per io_uring
+	 * registration or engine on it (uring.c): the memory goes when the
+	 * last one goes. */
+	_Atomic uint32_t refs;
 	uint64_t capacity;
 	struct ptier tier[RMPSC_POOL_TIERS_MAX];
 	struct rmpsc__region meta_region;
@@ -338,15 +342,18 @@ static inline int lookup_in(const rmpsc_pool *p, uint32_t h, struct hpart *x,
 			    struct slab_meta **mp)
 {
 	struct slab_meta *m;
+	uint32_t s;
 	int err = split(p, h, x);
 
 	if (err)
 		return err;
 	m = &p->tier[x->t].meta[x->i];
-	err = judge(&p->tier[x->t], x->i, x->gen,
-		    atomic_load_explicit(&m->state, memory_order_acquire));
+	s = atomic_load_explicit(&m->state, memory_order_acquire);
+	err = judge(&p->tier[x->t], x->i, x->gen, s);
 	if (err)
 		return err;
+	/* The kernel may be writing the slab: no view of it escapes. */
+	RMPSC__CHECK(s & ST_IO, -EBUSY);
 	*mp = m;
 	return 0;
 }
@@ -378,6 +385,7 @@ static inline int release(rmpsc_pool *p, uint32_t h, struct hpart *x)
 		err = judge(tr, x->i, x->gen, s);
 		if (err)
 			return err;
+		RMPSC__CHECK(s & ST_IO, -EBUSY);
 		c = (ST_COUNTER(s) + 1) & COUNTER_MASK;
 		nh = handle_past_zero(p, x->t, x->i, &c, &skip);
 		ns = c << 2 | (s & ST_WRAPPED);
@@ -1384,6 +1392,7 @@ int rmpsc_pool_create(const rmpsc_pool_config *ucfg, rmpsc_pool **out)
 		return err;
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	atomic_init(&p->refs, 1);
 	p->magic = RMPSC__MAGIC_POOL;
 	*out = p;
 	return 0;
@@ -1395,6 +1404,33 @@ int rmpsc_pool_close(rmpsc_pool *p)
 	atomic_store_explicit(&p->closed, 1, memory_order_release);
 	rmpsc__futex_wake_all(&p->seq);
 	return 0;
+}
+
+/* The end of the pool, when its last reference goes. A tier holding a
+ * slab the kernel may still write (an engine whose drain timed out, a
+ * registration user who never completed an operation) keeps its memory:
+ * leaked, never handed back to be reused. */
+static RMPSC__COLD void pool_free(rmpsc_pool *p)
+{
+	for (uint32_t t = 0; t < p->ntiers; t++) {
+		const struct ptier *tr = &p->tier[t];
+		bool held = false;
+
+		for (uint32_t i = 0; i < tr->count && !held; i++)
+			held = atomic_load_explicit(&tr->meta[i].state, memory_order_acquire) &
+			       ST_IO;
+		if (!held)
+			rmpsc__region_unmap(&p->tier[t].region);
+	}
+	rmpsc__region_unmap(&p->meta_region);
+	p->magic = RMPSC__MAGIC_DEAD;
+	free(p);
+}
+
+static void pool_put(rmpsc_pool *p)
+{
+	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+		pool_free(p);
 }
 
 int rmpsc_pool_destroy(rmpsc_pool *p, uint32_t flags, uint64_t *outstanding)
@@ -1410,7 +1446,8 @@ int rmpsc_pool_destroy(rmpsc_pool *p, uint32_t flags, uint64_t *outstanding)
 	out_n = (int64_t)p->capacity - available(p);
 	if (outstanding)
 		*outstanding = (uint64_t)out_n;
-	if (out_n && !(flags & RMPSC_POOL_DESTROY_FORCE))
+	if ((out_n || atomic_load_explicit(&p->refs, memory_order_acquire) > 1) &&
+	    !(flags & RMPSC_POOL_DESTROY_FORCE))
 		return -EBUSY;
 	/* Blocked allocators leave with -EPIPE before the memory goes. */
 	rmpsc_pool_close(p);
@@ -1425,8 +1462,82 @@ int rmpsc_pool_destroy(rmpsc_pool *p, uint32_t flags, uint64_t *outstanding)
 	}
 	pthread_mutex_unlock(&p->mu);
 	pthread_mutex_destroy(&p->mu);
-	pool_unmap(p);
-	p->magic = RMPSC__MAGIC_DEAD;
-	free(p);
+	/* The handle is dead to its users from here; an engine or
+	 * registration still on the pool keeps the memory until it goes. */
+	p->magic = RMPSC__MAGIC_DOOMED;
+	pool_put(p);
 	return 0;
+}
+
+/* ---- for uring.c: slabs the kernel holds ---------------------------------- */
+
+int rmpsc__pool_attach(rmpsc_pool *p)
+{
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	return 0;
+}
+
+void rmpsc__pool_detach(rmpsc_pool *p)
+{
+	pool_put(p);
+}
+
+int rmpsc__pool_io_begin(rmpsc_pool *p, uint32_t h, struct rmpsc__slab *out)
+{
+	struct hpart x;
+	struct slab_meta *m;
+	const struct ptier *tr;
+	uint32_t s;
+	int err = split(p, h, &x);
+
+	if (err)
+		return err;
+	tr = &p->tier[x.t];
+	m = &tr->meta[x.i];
+	s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	do {
+		err = judge(tr, x.i, x.gen, s);
+		if (err)
+			return err;
+		RMPSC__CHECK(s & ST_IO, -EBUSY);
+		/* A CAS against the free's: of a free and a submit of one
+		 * handle, exactly one wins. */
+	} while (!atomic_compare_exchange_weak_explicit(&m->state, &s, s | ST_IO,
+							memory_order_acq_rel, memory_order_relaxed));
+	out->base = slab_at(p, &x);
+	out->size = tr->slab_size;
+	out->len = atomic_load_explicit(&m->len, memory_order_relaxed);
+	out->tier = x.t;
+	out->index = x.i;
+	return 0;
+}
+
+int rmpsc__pool_io_end(rmpsc_pool *p, uint32_t h, int64_t len)
+{
+	struct hpart x;
+	struct slab_meta *m;
+	const struct ptier *tr;
+	uint32_t s;
+	int err = split(p, h, &x);
+
+	if (err)
+		return err;
+	tr = &p->tier[x.t];
+	m = &tr->meta[x.i];
+	s = atomic_load_explicit(&m->state, memory_order_relaxed);
+	err = judge(tr, x.i, x.gen, s);
+	if (err)
+		return err;
+	RMPSC__CHECK(!(s & ST_IO), -EALREADY);
+	if (len > (int64_t)tr->slab_size)
+		err = -EMSGSIZE;
+	else if (len >= 0)
+		atomic_store_explicit(&m->len, (uint64_t)len, memory_order_relaxed);
+	/* Release: the length (and, through the caller's CQE read, what the
+	 * kernel wrote) before the handle is usable again. Only the holder
+	 * clears the bit, and nobody else changes the state while it is set
+	 * (frees are refused). */
+	atomic_fetch_and_explicit(&m->state, ~ST_IO, memory_order_release);
+	return err;
 }

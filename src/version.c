@@ -20,12 +20,14 @@ const char *rmpsc_version_string(void)
 uint32_t rmpsc_features(void)
 {
 	/* A bit says the feature works in this build: its code is built and
-	 * its dependency linked, not merely found (the io_uring work will set
-	 * RMPSC_FEATURE_URING). */
+	 * its dependency linked, not merely found. */
 	uint32_t f = 0;
 
 #ifdef RMPSC_HAVE_NUMA
 	f |= RMPSC_FEATURE_NUMA;
+#endif
+#ifdef RMPSC_HAVE_URING
+	f |= RMPSC_FEATURE_URING;
 #endif
 	return f;
 }

@@ -22,6 +22,7 @@
 
 #include "ringmpsc/channel.h"
 #include "ringmpsc/common.h"
+#include "ringmpsc/uring.h"
 #include "ringmpsc/numa.h"
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
@@ -57,12 +58,19 @@ static void test_ring_features_when_called_returns_only_known_bits(void **state)
 	(void)state;
 	assert_int_equal(f & ~(uint32_t)(RMPSC_FEATURE_NUMA | RMPSC_FEATURE_URING), 0);
 	assert_int_equal(rmpsc_features(), f);
-	/* Only what works is reported: nothing uses liburing yet, so a build
-	 * that found it must not claim it; placement needs libnuma in the
-	 * build (the NUMA bit), and the system's consent on top. */
-	assert_int_equal(f & RMPSC_FEATURE_URING, 0);
+	/* Only what works is reported: placement needs libnuma in the build
+	 * (the NUMA bit), and the system's consent on top; io_uring needs
+	 * liburing in the build (the URING bit): without it every io_uring
+	 * call is a -EOPNOTSUPP stub. */
 	if (!(f & RMPSC_FEATURE_NUMA))
 		assert_int_equal(rmpsc_numa_available(), 0);
+	if (!(f & RMPSC_FEATURE_URING))
+		assert_int_equal(rmpsc_uring_features(), -EOPNOTSUPP);
+	else if (rmpsc_uring_features() >= 0)
+		assert_true(rmpsc_uring_features() & RMPSC_URING_HAS_RING);
+	else /* the kernel's refusal, said as documented */
+		assert_true(rmpsc_uring_features() == -ENOSYS ||
+			    rmpsc_uring_features() == -EOPNOTSUPP);
 }
 
 /* STYLE.md section 3: every code the library uses. */

@@ -497,6 +497,13 @@ RMPSC_API int rmpsc_mpsc_is_closed(const rmpsc_mpsc *ch);
 RMPSC_API int64_t rmpsc_mpsc_len(const rmpsc_mpsc *ch);
 
 /**
+ * The channel's element size in bytes (its config's elem_size).
+ * @return the size (> 0); -EBADF. Concurrency: any thread.
+ * Progress: wait-free. Ordering: none.
+ */
+RMPSC_API int64_t rmpsc_mpsc_elem_size(const rmpsc_mpsc *ch);
+
+/**
  * Pending elements of the ring of producer @p id (registered or not), a
  * snapshot as rmpsc_mpsc_len()'s.
  *

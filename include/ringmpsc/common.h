@@ -153,7 +153,9 @@ RMPSC_API const char *rmpsc_strerror(int err);
  * bit is set when the feature's code is built and its dependency linked,
  * not merely found. RMPSC_FEATURE_NUMA: built with libnuma (whether the
  * running system lets placement work is rmpsc_numa_available(),
- * ringmpsc/numa.h). The exported symbol set is the same either way:
+ * ringmpsc/numa.h). RMPSC_FEATURE_URING: built with liburing (whether
+ * the kernel lets io_uring work is rmpsc_uring_features(),
+ * ringmpsc/uring.h). The exported symbol set is the same either way:
  * functions of a missing feature return `-EOPNOTSUPP`, or, for NUMA, act
  * as on a one-node machine.
  *
