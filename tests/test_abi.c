@@ -26,6 +26,7 @@
 #include "ringmpsc/wait.h"
 #include "ringmpsc/channel.h"
 #include "ringmpsc/pool.h"
+#include "ringmpsc/uring.h"
 
 #define FIELD(type, f) (((type *)0)->f)
 #define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
@@ -297,6 +298,83 @@ PINS(channel_pins, CHANNEL_PINS);
 PINS(pool_pins, POOL_PINS);
 #endif
 
+/* ---- the io_uring layer's structs and constants ------------------------------ */
+
+#define URING_PINS(X)                                                          \
+	X(offsetof(rmpsc_uring_reg_info, size), 0)                             \
+	X(offsetof(rmpsc_uring_reg_info, buffers), 4)                          \
+	X(offsetof(rmpsc_uring_reg_info, first_index), 8)                      \
+	X(offsetof(rmpsc_uring_reg_info, cap_ipc_lock), 12)                    \
+	X(offsetof(rmpsc_uring_reg_info, bytes), 16)                           \
+	X(offsetof(rmpsc_uring_reg_info, memlock_limit), 24)                   \
+	X(sizeof(rmpsc_uring_reg_info), RMPSC_URING_REG_INFO_SIZE_V1)          \
+	X(RMPSC_URING_REG_INFO_SIZE_V1, 32)                                    \
+	X(offsetof(rmpsc_io_config, size), 0)                                  \
+	X(offsetof(rmpsc_io_config, flags), 4)                                 \
+	X(offsetof(rmpsc_io_config, entries), 8)                               \
+	X(offsetof(rmpsc_io_config, max_ops), 12)                              \
+	X(offsetof(rmpsc_io_config, pool), 16)                                 \
+	X(offsetof(rmpsc_io_config, ring), 24)                                 \
+	X(offsetof(rmpsc_io_config, mpsc), 32)                                 \
+	X(offsetof(rmpsc_io_config, notifier), 40)                             \
+	X(offsetof(rmpsc_io_config, drain_timeout_ns), 48)                     \
+	X(offsetof(rmpsc_io_config, recv_tier), 56)                            \
+	X(offsetof(rmpsc_io_config, recv_buffers), 60)                         \
+	X(sizeof(rmpsc_io_config), RMPSC_IO_CONFIG_SIZE_V1)                    \
+	X(RMPSC_IO_CONFIG_SIZE_V1, 64)                                         \
+	X(offsetof(rmpsc_io_cqe, tag), 0)                                      \
+	X(offsetof(rmpsc_io_cqe, handle), 8)                                   \
+	X(offsetof(rmpsc_io_cqe, result), 12)                                  \
+	X(offsetof(rmpsc_io_cqe, flags), 16)                                   \
+	X(offsetof(rmpsc_io_cqe, op), 20)                                      \
+	X(sizeof(rmpsc_io_cqe), 24)                                            \
+	X(offsetof(rmpsc_io_info, size), 0)                                    \
+	X(offsetof(rmpsc_io_info, fixed), 4)                                   \
+	X(offsetof(rmpsc_io_info, fixed_error), 8)                             \
+	X(offsetof(rmpsc_io_info, features), 12)                               \
+	X(offsetof(rmpsc_io_info, inflight), 16)                               \
+	X(offsetof(rmpsc_io_info, memlock_bytes), 24)                          \
+	X(offsetof(rmpsc_io_info, memlock_limit), 32)                          \
+	X(offsetof(rmpsc_io_info, recv_posted), 40)                            \
+	X(offsetof(rmpsc_io_info, _pad0), 44)                                  \
+	X(sizeof(rmpsc_io_info), RMPSC_IO_INFO_SIZE_V1)                        \
+	X(RMPSC_IO_INFO_SIZE_V1, 48)                                           \
+	X(RMPSC_URING_HAS_RING, 1)                                             \
+	X(RMPSC_URING_HAS_FIXED, 2)                                            \
+	X(RMPSC_URING_HAS_BUF_RING, 4)                                         \
+	X(RMPSC_URING_HAS_RECV_MULTISHOT, 8)                                   \
+	X(RMPSC_URING_HAS_SEND_ZC, 16)                                         \
+	X(RMPSC_URING_HAS_ZC_REPORT_USAGE, 32)                                 \
+	X(RMPSC_URING_HAS_BUF_RING_INC, 64)                                    \
+	X(RMPSC_URING_HAS_READ_MULTISHOT, 128)                                 \
+	X(RMPSC_URING_HAS_SINGLE_ISSUER, 256)                                  \
+	X(RMPSC_URING_HAS_DEFER_TASKRUN, 512)                                  \
+	X(RMPSC_URING_REG_UPDATE, 1)                                           \
+	X(RMPSC_URING_REG_F_ALL, 1)                                            \
+	X(RMPSC_URING_BUFFERS_MAX, 16384)                                      \
+	X(RMPSC_URING_BUFFER_BYTES_MAX, 1073741824)                            \
+	X(RMPSC_URING_BUFRING_MAX, 32768)                                      \
+	X(RMPSC_IO_F_THREAD, 1)                                                \
+	X(RMPSC_IO_F_NO_FIXED, 2)                                              \
+	X(RMPSC_IO_F_REQUIRE_FIXED, 4)                                         \
+	X(RMPSC_IO_F_EVENTFD, 8)                                               \
+	X(RMPSC_IO_F_ALL, 15)                                                  \
+	X(RMPSC_IO_OP_READ, 1)                                                 \
+	X(RMPSC_IO_OP_WRITE, 2)                                                \
+	X(RMPSC_IO_OP_RECV, 3)                                                 \
+	X(RMPSC_IO_OP_SEND, 4)                                                 \
+	X(RMPSC_IO_OP_ACCEPT, 5)                                               \
+	X(RMPSC_IO_OP_RECV_MULTISHOT, 6)                                       \
+	X(RMPSC_IO_CQE_F_MORE, 1)                                              \
+	X(RMPSC_IO_CQE_F_COPIED, 2)                                            \
+	X(RMPSC_IO_CQE_F_ZC, 4)                                                \
+	X(RMPSC_IO_SUBMIT_MORE, 1)                                             \
+	X(RMPSC_IO_SEND_ZC, 2)                                                 \
+	X(RMPSC_IO_SUBMIT_F_ALL, 3)
+#if UINTPTR_MAX == UINT64_MAX
+PINS(uring_pins, URING_PINS);
+#endif
+
 /* ---- run-time cases ------------------------------------------------------ */
 
 /* rmpsc_wait_init and rmpsc_backoff_init write the pinned layouts. */
@@ -490,6 +568,7 @@ int main(void)
 		PINS_CASE(test_abi_span_layout_matches_pins, span_pins),
 #if UINTPTR_MAX == UINT64_MAX
 		PINS_CASE(test_abi_pool_layout_matches_pins, pool_pins),
+		PINS_CASE(test_abi_uring_layout_matches_pins, uring_pins),
 #endif
 		PINS_CASE(test_abi_config_layout_matches_pins, ring_config_pins),
 		PINS_CASE(test_abi_wait_layout_matches_pins, wait_pins),

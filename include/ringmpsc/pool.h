@@ -249,17 +249,24 @@ RMPSC_API int rmpsc_pool_create(const rmpsc_pool_config *cfg, rmpsc_pool **out);
 
 /**
  * Destroy a pool and its caches (whose handles are gone with it; none may
- * be in use). With slabs still held by callers the pool is left as it was
- * and -EBUSY returned, unless @p flags has RMPSC_POOL_DESTROY_FORCE; an
- * allocator blocked in rmpsc_pool_alloc_timed() (which can only be when
- * slabs are out) is woken with -EPIPE and waited for before the memory
- * goes.
+ * be in use). With slabs still held by callers, or an io_uring
+ * registration, buffer ring or engine on the pool (ringmpsc/uring.h), the
+ * pool is left as it was and -EBUSY returned, unless @p flags has
+ * RMPSC_POOL_DESTROY_FORCE; an allocator blocked in
+ * rmpsc_pool_alloc_timed() (which can only be when slabs are out) is
+ * woken with -EPIPE and waited for before the memory goes. With FORCE
+ * and an io_uring user left, the handle is dead (-EBADF) from here but
+ * the memory stays until the last of those users is destroyed; and a
+ * tier with a slab the kernel may still write (an engine whose drain
+ * timed out, a prep never completed) is never unmapped: leaked, not
+ * reused.
  *
  * @param p  NULL is accepted (returns 0).
  * @param flags 0 or RMPSC_POOL_DESTROY_FORCE.
  * @param outstanding  if not NULL, receives the slabs held by callers at
  *  the call (also on success with FORCE; 0 on other errors).
- * @return 0; -EBUSY: slabs out and no FORCE; -EINVAL: unknown flags;
+ * @return 0; -EBUSY: slabs out or io_uring users, and no FORCE; -EINVAL:
+ *  unknown flags;
  *  -EBADF: @p p is not a pool.
  * Concurrency: no other call on @p p or its caches may run, except
  *  blocked allocations (woken) and frees that finish before them.
@@ -344,7 +351,8 @@ RMPSC_API int rmpsc_pool_free_n(rmpsc_pool *p, const uint32_t *hs, uint32_t n);
  * another free included, returns -ESTALE.
  *
  * @return 0; -ESTALE: freed already or stale; -EINVAL: not a handle of
- *  this pool (see the header); -EBADF.
+ *  this pool (see the header); -EBUSY: the kernel holds the slab (I/O in
+ *  flight, ringmpsc/uring.h): the handle stays live; -EBADF.
  * Concurrency: any thread; of two frees of one handle at once exactly one
  *  succeeds. Progress: lock-free. Ordering: release (the next owner sees
  *  the bytes written before the free).
@@ -355,7 +363,8 @@ RMPSC_API int rmpsc_pool_free(rmpsc_pool *p, uint32_t h);
  * The whole slab of a live handle, writable: @p slab->iov_base and
  * iov_len (the tier's slab size).
  *
- * @return 0; -ESTALE; -EINVAL (also @p slab NULL); -EBADF.
+ * @return 0; -ESTALE; -EINVAL (also @p slab NULL); -EBUSY: the kernel
+ *  holds the slab (I/O in flight: no view of it is given out); -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_pool_slab(const rmpsc_pool *p, uint32_t h, struct iovec *slab);
@@ -364,7 +373,8 @@ RMPSC_API int rmpsc_pool_slab(const rmpsc_pool *p, uint32_t h, struct iovec *sla
  * The payload of a live handle, for reading: @p view->iov_base is the
  * slab, iov_len the payload length last set.
  *
- * @return 0; -ESTALE; -EINVAL (also @p view NULL); -EBADF.
+ * @return 0; -ESTALE; -EINVAL (also @p view NULL); -EBUSY: I/O in
+ *  flight; -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire (pairs
  *  with rmpsc_pool_set_len(): the bytes written before it are visible).
  */
@@ -374,7 +384,7 @@ RMPSC_API int rmpsc_pool_payload(const rmpsc_pool *p, uint32_t h, struct iovec *
  * Set the payload length of a live handle's slab.
  *
  * @return 0; -EMSGSIZE: @p len above the slab size; -ESTALE; -EINVAL;
- *  -EBADF.
+ *  -EBUSY: I/O in flight; -EBADF.
  * Concurrency: the slab's owner. Progress: wait-free. Ordering: release
  *  (a thread that reads the length with acquire, or gets the handle
  *  through a ring, sees the bytes written before).
@@ -384,18 +394,19 @@ RMPSC_API int rmpsc_pool_set_len(rmpsc_pool *p, uint32_t h, uint64_t len);
 /**
  * The payload length of a live handle's slab.
  *
- * @return the length (>= 0); -ESTALE; -EINVAL; -EBADF.
+ * @return the length (>= 0); -ESTALE; -EINVAL; -EBUSY: I/O in flight;
+ *  -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
 RMPSC_API int64_t rmpsc_pool_get_len(const rmpsc_pool *p, uint32_t h);
 
 /**
  * Where a live handle's slab is: its tier and its index in the tier
- * (slab index i of tier t starts at region base + i * stride; io_uring's
- * buffer index of a registered tier).
+ * (slab index i of tier t starts at region base + i * stride; the
+ * registered-buffer index is rmpsc_uring_buffer()'s).
  *
  * @param tier,index receive them; either may be NULL.
- * @return 0; -ESTALE; -EINVAL; -EBADF.
+ * @return 0; -ESTALE; -EINVAL; -EBUSY: I/O in flight; -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_pool_locate(const rmpsc_pool *p, uint32_t h, uint32_t *tier,
@@ -408,8 +419,8 @@ RMPSC_API int rmpsc_pool_locate(const rmpsc_pool *p, uint32_t h, uint32_t *tier,
  * anything is written.
  *
  * @param hs  @p n handles; @p iov room for @p n iovecs.
- * @return @p n; -ESTALE or -EINVAL for the first bad handle (nothing
- *  written); -EINVAL: NULL arrays with @p n > 0, @p n above INT32_MAX,
+ * @return @p n; -ESTALE, -EINVAL or -EBUSY (I/O in flight) for the first
+ *  bad handle (nothing written); -EINVAL: NULL arrays with @p n > 0, @p n above INT32_MAX,
  *  unknown flags; -EBADF.
  * Concurrency: any thread. Progress: wait-free. Ordering: acquire.
  */
