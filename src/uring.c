@@ -589,7 +589,7 @@ struct rmpsc_uring_bufring {
 	rmpsc_pool *pool;
 	uint64_t slab_size;
 	uint32_t entries;
-	uint32_t posted;
+	_Atomic uint32_t posted; /* the owner's; read by rmpsc_io_get_info() */
 	uint32_t nempty;
 	uint32_t _pad1;
 	struct io_uring_buf_ring *br;
@@ -628,8 +628,8 @@ static int bufring_fill(rmpsc_uring_bufring *b)
 	}
 	if (added) /* a release store of the tail: the entries before it */
 		io_uring_buf_ring_advance(b->br, added);
-	b->posted += (uint32_t)added;
-	return (int)b->posted;
+	return (int)atomic_fetch_add_explicit(&b->posted, (uint32_t)added, memory_order_relaxed) +
+	       added;
 }
 
 /* Give a posted slab back to the pool (teardown). */
@@ -644,13 +644,13 @@ static void bufring_release_all(rmpsc_uring_bufring *b)
 		(void)rmpsc_pool_free(b->pool, h);
 		b->bid_h[bid] = RMPSC_POOL_HANDLE_NONE;
 	}
-	b->posted = 0;
+	atomic_store_explicit(&b->posted, 0, memory_order_relaxed);
 }
 
 /* The slabs still posted, counted (a leak's size). */
 static uint32_t bufring_posted(const rmpsc_uring_bufring *b)
 {
-	return b ? b->posted : 0;
+	return b ? atomic_load_explicit(&b->posted, memory_order_relaxed) : 0;
 }
 
 static void bufring_free(rmpsc_uring_bufring *b, struct io_uring *r, bool leak)
@@ -771,7 +771,7 @@ static int bufring_take(rmpsc_uring_bufring *b, uint32_t cqe_flags, int32_t res,
 	*h = b->bid_h[bid];
 	b->bid_h[bid] = RMPSC_POOL_HANDLE_NONE;
 	b->empty[b->nempty++] = bid;
-	b->posted--;
+	atomic_fetch_sub_explicit(&b->posted, 1, memory_order_relaxed);
 	(void)rmpsc__pool_io_end(b->pool, *h, res > 0 ? res : 0);
 	return 0;
 }
@@ -1162,7 +1162,7 @@ int rmpsc_io_submit(rmpsc_io *io)
 static void refill(rmpsc_io *io)
 {
 	if (!io->recv || (io->recv->nempty && !bufring_fill(io->recv)) || !io->rearms ||
-	    !io->recv->posted)
+	    !bufring_posted(io->recv))
 		return;
 	pthread_mutex_lock(&io->mu);
 	for (uint32_t s = 0; s < io->max_ops && io->rearms; s++) {
@@ -1719,13 +1719,18 @@ int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked)
 	pthread_mutex_lock(&io->mu);
 	io->stopping = true;
 	if (io->has_thread) {
-		struct io_uring_sqe *sqe = sqe_get(io);
+		/* The NOP whose CQE wakes the thread: it must go in. */
+		struct io_uring_sqe *sqe;
 
-		if (sqe) {
-			io_uring_prep_nop(sqe);
-			sqe->user_data = UD_STOP;
+		while (!(sqe = sqe_get(io))) {
+			pthread_mutex_unlock(&io->mu);
+			usleep(1000);
+			pthread_mutex_lock(&io->mu);
 		}
-		(void)io_uring_submit(&io->uring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = UD_STOP;
+		while (io_uring_submit(&io->uring) < 0)
+			usleep(1000);
 	}
 	pthread_mutex_unlock(&io->mu);
 	if (io->has_thread) {
