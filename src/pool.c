@@ -15,8 +15,10 @@
  * of the head synchronizes with every release push before it (the release
  * sequence): the popper sees what the slab's previous owners wrote.
  *
- * Slab state. meta[i].state = frees << 2 | wrapped << 1, written only by
- * whoever frees the slab, and acnt[i], the slab's allocations, written only
+ * Slab state. meta[i].state = frees << 2 | wrapped << 1 | io, written only
+ * by whoever frees the slab (io: the kernel holds the slab, set by CAS and
+ * cleared by the io_uring layer, U1 in uring.c; frees and accessors are
+ * refused while it is set), and acnt[i], the slab's allocations, written only
  * by whoever allocates it: the slab is allocated when acnt is one ahead of
  * frees. A handle's generation is (frees + offset) mod 2^G (offset: a
  * random per-process base plus a golden-ratio step per pool); wrapped
@@ -1501,8 +1503,8 @@ int rmpsc__pool_io_begin(rmpsc_pool *p, uint32_t h, struct rmpsc__slab *out)
 		if (err)
 			return err;
 		RMPSC__CHECK(s & ST_IO, -EBUSY);
-		/* A CAS against the free's: of a free and a submit of one
-		 * handle, exactly one wins. */
+		/* U1: a CAS against the free's: of a free and a submit of
+		 * one handle, exactly one wins. */
 	} while (!atomic_compare_exchange_weak_explicit(&m->state, &s, s | ST_IO,
 							memory_order_acq_rel, memory_order_relaxed));
 	out->base = slab_at(p, &x);
@@ -1534,8 +1536,8 @@ int rmpsc__pool_io_end(rmpsc_pool *p, uint32_t h, int64_t len)
 		err = -EMSGSIZE;
 	else if (len >= 0)
 		atomic_store_explicit(&m->len, (uint64_t)len, memory_order_relaxed);
-	/* Release: the length (and, through the caller's CQE read, what the
-	 * kernel wrote) before the handle is usable again. Only the holder
+	/* U1 release: the length (and, through the caller's CQE read, what
+	 * the kernel wrote) before the handle is usable again. Only the holder
 	 * clears the bit, and nobody else changes the state while it is set
 	 * (frees are refused). */
 	atomic_fetch_and_explicit(&m->state, ~ST_IO, memory_order_release);

@@ -24,18 +24,22 @@
  * counts slots the kernel holds: incremented under the mutex when the SQE
  * is pushed, decremented by the reaper at the final CQE.
  *
- * Synchronization:
- *  - `inflight`: E1 release by the reaper after a slot's last use, acquire
- *    in destroy's drain and rmpsc_io_inflight(); relaxed increments under
- *    the mutex (the SQE push is published by io_uring_submit()).
- *  - `stopping`: written under the mutex; the thread reads it relaxed
- *    after its wait returns (the stop NOP is submitted after the store,
- *    under the same mutex, so the CQE that wakes the thread follows it).
- *  - op slots: fields written by the submitter under the mutex before the
- *    SQE is pushed, read by the reaper after the CQE (the kernel's CQ
- *    ring orders them: io_uring_submit's store-release of the SQ tail,
- *    the reaper's load-acquire of the CQ tail); a slot goes back to the
- *    free list under the mutex, so the next submitter sees it reaped.
+ * Synchronization (docs/design.md, "io_uring"):
+ *  - U1, the slab's in-kernel bit (pool.c's state word): set by CAS in
+ *    rmpsc__pool_io_begin() by the submitter, cleared with release by
+ *    rmpsc__pool_io_end() in the reaper after the final CQE; pairs with
+ *    the acquire loads of the pool's accessors and frees.
+ *  - U2, op slots: written by the submitter under the mutex before the
+ *    SQE is pushed; read and ended (back on the free list) by the reaper
+ *    under the mutex. The kernel's CQ ring orders an SQE before its CQE,
+ *    but the mutex is the edge between the two threads' accesses.
+ *  - U3, `inflight`: relaxed increment under the mutex when an SQE is
+ *    pushed; release decrement by the reaper after a slot's last use;
+ *    acquire in destroy's drain and rmpsc_io_inflight().
+ *  - `stopping`: under the mutex; the stop NOP is submitted after the
+ *    store under the same mutex, so the CQE that wakes the thread follows.
+ *  - Reaper-only: the CQ, the provided-buffer ring (its `posted` count is
+ *    atomic for rmpsc_io_get_info()), `held`, `rearms`, `stop_seen`.
  */
 #include <errno.h>
 #include <limits.h>
@@ -913,7 +917,7 @@ static void slot_put_locked(rmpsc_io *io, uint32_t s)
 static void slot_done(rmpsc_io *io, uint32_t s)
 {
 	slot_put_locked(io, s);
-	/* E1 release: the slot's last use before destroy may free the table. */
+	/* U3 release: the slot's last use before destroy may free the table. */
 	atomic_fetch_sub_explicit(&io->inflight, 1, memory_order_release);
 }
 
