@@ -207,8 +207,9 @@ RMPSC__INTERNAL void rmpsc__region_unmap(struct rmpsc__region *r);
 
 /*
  * Pools under io_uring (pool.c for uring.c). attach: one more reference
- * (a registration or engine), so a destroyed pool's memory stays until
- * detach drops the last. io_begin: a live handle's slab goes to the
+ * (a registration, buffer ring or engine, with an optional hook called
+ * when the pool is destroyed with FORCE), so a destroyed pool's memory
+ * stays until detach drops the last. io_begin: a live handle's slab goes to the
  * kernel (free, accessors and a second io_begin get -EBUSY; a CAS, so of
  * a free and an io_begin exactly one wins), and what the I/O needs of it.
  * io_end: back to the handle's owner, with its payload length when
@@ -223,8 +224,15 @@ struct rmpsc__slab {
 	uint64_t len;  /* payload length */
 	uint32_t tier, index;
 };
-RMPSC__INTERNAL int rmpsc__pool_attach(struct rmpsc_pool *p);
-RMPSC__INTERNAL void rmpsc__pool_detach(struct rmpsc_pool *p);
+/* A user of the pool that wants to hear of a forced destroy (an engine:
+ * it cancels its I/O). @gone runs under the pool's mutex, so it must not
+ * call back into the pool's locking paths. */
+struct rmpsc__pool_user {
+	void (*gone)(struct rmpsc__pool_user *u);
+	struct rmpsc__pool_user *next;
+};
+RMPSC__INTERNAL int rmpsc__pool_attach(struct rmpsc_pool *p, struct rmpsc__pool_user *u);
+RMPSC__INTERNAL void rmpsc__pool_detach(struct rmpsc_pool *p, struct rmpsc__pool_user *u);
 RMPSC__INTERNAL int rmpsc__pool_io_begin(struct rmpsc_pool *p, uint32_t h,
 					 struct rmpsc__slab *out);
 RMPSC__INTERNAL int rmpsc__pool_io_end(struct rmpsc_pool *p, uint32_t h, int64_t len);

@@ -121,8 +121,9 @@ struct rmpsc_pool {
 	uint64_t capacity;
 	struct ptier tier[RMPSC_POOL_TIERS_MAX];
 	struct rmpsc__region meta_region;
-	pthread_mutex_t mu;               /* the cache list; thieves */
+	pthread_mutex_t mu;               /* the cache list; thieves; users */
 	struct rmpsc_pool_cache *caches;  /* doubly linked under mu */
+	struct rmpsc__pool_user *users;   /* io_uring users with a hook, under mu */
 	_Atomic uint32_t ncaches;
 	/* Read by every allocation and free; written when a thread goes to
 	 * sleep, wakes one, or closes. */
@@ -1425,6 +1426,7 @@ static RMPSC__COLD void pool_free(rmpsc_pool *p)
 			rmpsc__region_unmap(&p->tier[t].region);
 	}
 	rmpsc__region_unmap(&p->meta_region);
+	pthread_mutex_destroy(&p->mu);
 	p->magic = RMPSC__MAGIC_DEAD;
 	free(p);
 }
@@ -1462,26 +1464,43 @@ int rmpsc_pool_destroy(rmpsc_pool *p, uint32_t flags, uint64_t *outstanding)
 		cache_unlink(p, c);
 		cache_free(c);
 	}
-	pthread_mutex_unlock(&p->mu);
-	pthread_mutex_destroy(&p->mu);
 	/* The handle is dead to its users from here; an engine or
-	 * registration still on the pool keeps the memory until it goes. */
+	 * registration still on the pool keeps the memory until it goes,
+	 * and an engine is told to cancel its I/O. */
 	p->magic = RMPSC__MAGIC_DOOMED;
+	for (struct rmpsc__pool_user *u = p->users; u; u = u->next)
+		u->gone(u);
+	pthread_mutex_unlock(&p->mu);
 	pool_put(p);
 	return 0;
 }
 
 /* ---- for uring.c: slabs the kernel holds ---------------------------------- */
 
-int rmpsc__pool_attach(rmpsc_pool *p)
+int rmpsc__pool_attach(rmpsc_pool *p, struct rmpsc__pool_user *u)
 {
 	RMPSC__CHECK(!pool_ok(p), -EBADF);
 	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	if (u) {
+		pthread_mutex_lock(&p->mu);
+		u->next = p->users;
+		p->users = u;
+		pthread_mutex_unlock(&p->mu);
+	}
 	return 0;
 }
 
-void rmpsc__pool_detach(rmpsc_pool *p)
+void rmpsc__pool_detach(rmpsc_pool *p, struct rmpsc__pool_user *u)
 {
+	if (u) {
+		pthread_mutex_lock(&p->mu);
+		for (struct rmpsc__pool_user **at = &p->users; *at; at = &(*at)->next)
+			if (*at == u) {
+				*at = u->next;
+				break;
+			}
+		pthread_mutex_unlock(&p->mu);
+	}
 	pool_put(p);
 }
 

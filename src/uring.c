@@ -367,7 +367,7 @@ static int reg_make(struct io_uring *r, rmpsc_pool *pool, uint32_t first, uint32
 	}
 	free(iov);
 	if (!err)
-		err = rmpsc__pool_attach(pool);
+		err = rmpsc__pool_attach(pool, NULL);
 	if (err) {
 		free(reg);
 		return err;
@@ -394,7 +394,7 @@ static void reg_drop(struct rmpsc_uring_reg *reg, struct io_uring *r)
 		}
 	}
 	reg->magic = RMPSC__MAGIC_DEAD;
-	rmpsc__pool_detach(reg->pool);
+	rmpsc__pool_detach(reg->pool, NULL);
 	free(reg);
 }
 
@@ -670,7 +670,7 @@ static void bufring_free(rmpsc_uring_bufring *b, struct io_uring *r, bool leak)
 	free(b->bid_h);
 	free(b->empty);
 	b->magic = RMPSC__MAGIC_DEAD;
-	rmpsc__pool_detach(b->pool);
+	rmpsc__pool_detach(b->pool, NULL);
 	free(b);
 }
 
@@ -719,7 +719,7 @@ static int bufring_make(struct io_uring *r, rmpsc_pool *pool, uint32_t tier, uin
 	breg.bgid = group;
 	err = io_uring_register_buf_ring(r, &breg, 0);
 	if (!err)
-		err = rmpsc__pool_attach(pool);
+		err = rmpsc__pool_attach(pool, NULL);
 	if (err) {
 		munmap(b->br, b->br_len);
 		free(b->bid_h);
@@ -862,6 +862,7 @@ struct rmpsc_io {
 	uint32_t free_head;
 	uint32_t rearms;    /* multishot ops waiting for buffers (reaper's) */
 	bool stopping;      /* under mu */
+	bool pool_gone;     /* under mu: the pool was destroyed with FORCE */
 	bool has_thread;
 	bool held_valid;    /* reaper: a completion the output had no room for */
 	bool stop_seen;     /* reaper: the stop NOP's CQE came */
@@ -869,6 +870,7 @@ struct rmpsc_io {
 	rmpsc_io_cqe held;
 	pthread_t thread;
 	_Atomic uint64_t inflight;
+	struct rmpsc__pool_user user; /* the pool's forced destroy: cancel */
 };
 
 static const rmpsc_io_config io_defaults = {
@@ -957,7 +959,7 @@ static int submit_one(rmpsc_io *io, const struct sub *q)
 	if (q->flags & RMPSC_IO_SEND_ZC)
 		RMPSC__CHECK(!(io->features & RMPSC_URING_HAS_SEND_ZC), -EOPNOTSUPP);
 	pthread_mutex_lock(&io->mu);
-	if (io->stopping) {
+	if (io->stopping || io->pool_gone) {
 		err = -EPIPE;
 		goto out;
 	}
@@ -1209,7 +1211,6 @@ static bool process_locked(rmpsc_io *io, const struct io_uring_cqe *cqe, rmpsc_i
 		uint32_t h;
 
 		if (bufring_take(io->recv, cqe->flags, cqe->res, &h) == 0) {
-			(void)bufring_fill(io->recv);
 			c->handle = h;
 			c->result = cqe->res;
 			if (cqe->flags & IORING_CQE_F_MORE) {
@@ -1278,6 +1279,11 @@ static bool process(rmpsc_io *io, const struct io_uring_cqe *cqe, rmpsc_io_cqe *
 	pthread_mutex_lock(&io->mu);
 	r = process_locked(io, cqe, c);
 	pthread_mutex_unlock(&io->mu);
+	/* A taken receive buffer's slot refilled at once, outside the mutex
+	 * (the pool's lock, taken by an allocation that steals, comes before
+	 * ours: see pool_gone()). */
+	if (io->recv && io->recv->nempty)
+		(void)bufring_fill(io->recv);
 	return r;
 }
 
@@ -1553,6 +1559,29 @@ static int io_check(const rmpsc_io_config *c)
 	return 0;
 }
 
+/* The pool was destroyed with FORCE (called under the pool's mutex, so
+ * the lock order is the pool's, then ours): no new submissions, and every
+ * request is cancelled. Its memory stays until we detach, and the
+ * completions come as usual. */
+static void pool_gone(struct rmpsc__pool_user *u)
+{
+	rmpsc_io *io = (rmpsc_io *)((char *)u - offsetof(rmpsc_io, user));
+	struct io_uring_sqe *sqe;
+
+	pthread_mutex_lock(&io->mu);
+	io->pool_gone = true;
+	for (uint32_t s = 0; s < io->max_ops; s++)
+		if (io->ops[s].kind)
+			io->ops[s].cancel = 1; /* no re-arm from here */
+	sqe = sqe_get(io);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+		sqe->user_data = UD_CANCEL;
+	}
+	(void)io_uring_submit(&io->uring);
+	pthread_mutex_unlock(&io->mu);
+}
+
 /* Tear down what create built (and destroy's last step). */
 static void io_free(rmpsc_io *io, bool leak)
 {
@@ -1564,7 +1593,7 @@ static void io_free(rmpsc_io *io, bool leak)
 	if (io->prod)
 		(void)rmpsc_producer_deregister(io->prod);
 	pthread_mutex_destroy(&io->mu);
-	rmpsc__pool_detach(io->pool);
+	rmpsc__pool_detach(io->pool, &io->user);
 	io->magic = RMPSC__MAGIC_DEAD;
 	free(io->ops);
 	free(io);
@@ -1609,7 +1638,8 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 	for (uint32_t s = 0; s < io->max_ops; s++)
 		io->ops[s].next = s + 1 < io->max_ops ? s + 1 : NO_SLOT;
 	pthread_mutex_init(&io->mu, NULL);
-	err = rmpsc__pool_attach(cfg.pool);
+	io->user.gone = pool_gone;
+	err = rmpsc__pool_attach(cfg.pool, &io->user);
 	if (err) {
 		pthread_mutex_destroy(&io->mu);
 		free(io->ops);
@@ -1622,7 +1652,7 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 	prm.cq_entries = io->max_ops > 2 * cfg.entries ? io->max_ops : 2 * cfg.entries;
 	err = io_uring_queue_init_params(cfg.entries, &io->uring, &prm);
 	if (err) {
-		rmpsc__pool_detach(cfg.pool);
+		rmpsc__pool_detach(cfg.pool, &io->user);
 		pthread_mutex_destroy(&io->mu);
 		free(io->ops);
 		free(io);

@@ -256,7 +256,8 @@ RMPSC_API int rmpsc_pool_create(const rmpsc_pool_config *cfg, rmpsc_pool **out);
  * rmpsc_pool_alloc_timed() (which can only be when slabs are out) is
  * woken with -EPIPE and waited for before the memory goes. With FORCE
  * and an io_uring user left, the handle is dead (-EBADF) from here but
- * the memory stays until the last of those users is destroyed; and a
+ * the memory stays until the last of those users is destroyed (an engine
+ * cancels its I/O at once); and a
  * tier with a slab the kernel may still write (an engine whose drain
  * timed out, a prep never completed) is never unmapped: leaked, not
  * reused.

@@ -25,8 +25,9 @@
  * notification CQE has arrived (it follows even an errored send). A pool
  * destroyed with RMPSC_POOL_DESTROY_FORCE while a registration, buffer
  * ring or engine still uses it keeps its memory until the last of them is
- * gone, and a tier holding a slab that the kernel may still write is never
- * unmapped (leaked rather than reused).
+ * gone (an engine cancels its I/O at once and refuses new requests with
+ * -EPIPE), and a tier holding a slab that the kernel may still write is
+ * never unmapped (leaked rather than reused).
  *
  * **Availability.** Built without liburing, every function here returns
  * -EOPNOTSUPP. Where the kernel lacks io_uring (-ENOSYS from
@@ -535,7 +536,8 @@ RMPSC_API int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked);
  *   flight already; -EMSGSIZE: @p len above the slab; -ESTALE, -EINVAL:
  *   bad handle, fd or flags; -EAGAIN: max_ops in flight, or the
  *   submission queue full and the kernel not taking more; -EPIPE: the
- *   engine is being destroyed; -EBADF: @p io; -EOPNOTSUPP.
+ *   engine is being destroyed, or its pool was (FORCE); -EBADF: @p io;
+ *   -EOPNOTSUPP.
  * Concurrency: any threads. Progress: blocking (a mutex, io_uring_enter).
  * Ordering: the caller's stores to the slab before the call, and the
  *   kernel's writes, happen-before the completion is received.
