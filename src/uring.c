@@ -578,6 +578,14 @@ int rmpsc_uring_complete(rmpsc_uring_reg *reg, uint32_t h, int64_t len)
 	int err;
 
 	RMPSC__CHECK(!reg_ok(reg), -EBADF);
+	/* A registration with no prep outstanding cannot own this one (the
+	 * pool's other registration made it): refused, or both counts would
+	 * go wrong and neither could be unregistered. */
+	if (!atomic_load_explicit(&reg->held, memory_order_relaxed)) {
+		const int64_t st = rmpsc_pool_get_len(reg->pool, h);
+
+		return st >= 0 ? -EALREADY : st == -EBUSY ? -EINVAL : (int)st;
+	}
 	err = rmpsc__pool_io_end(reg->pool, h, len);
 	if (err == 0 || err == -EMSGSIZE)
 		atomic_fetch_sub_explicit(&reg->held, 1, memory_order_release);

@@ -271,9 +271,12 @@ RMPSC_API int rmpsc_uring_prep_send_zc(struct io_uring_sqe *sqe, rmpsc_uring_reg
  * Also the way to take back a slab whose SQE was prepared but never
  * submitted.
  *
+ * @param reg the registration the prep was made with.
  * @return 0; -EALREADY: the kernel did not hold this handle's slab;
  *   -EMSGSIZE: @p len above the slab size (the slab is released, length
- *   unchanged); -ESTALE, -EINVAL: a bad handle; -EBADF; -EOPNOTSUPP.
+ *   unchanged); -ESTALE, -EINVAL: a bad handle; -EINVAL: @p reg has no
+ *   prep outstanding (another registration of the pool made this one);
+ *   -EBADF; -EOPNOTSUPP.
  * Concurrency: the thread that reaped the CQE (one per handle).
  * Progress: wait-free. Ordering: the kernel's writes to the slab, seen by
  *   the reaper through the CQE, happen-before any later access through
@@ -300,8 +303,8 @@ typedef struct rmpsc_uring_bufring rmpsc_uring_bufring;
  *
  * @param entries a power of two, 1 to RMPSC_URING_BUFRING_MAX.
  * @param flags 0 (reserved).
- * @return 0; -EINVAL: NULL pointer, @p entries, @p tier out of range,
- *   flags; -EBADF: @p pool; -EEXIST: @p group taken on this ring;
+ * @return 0; -EINVAL: NULL @p ring or @p out, @p entries, @p tier out of
+ *   range, flags; -EBADF: @p pool NULL or not a pool; -EEXIST: @p group taken on this ring;
  *   -ENOBUFS: the pool has no slab of the tier to start with; -ENOMEM;
  *   -EOPNOTSUPP: no buffer rings in this kernel or no liburing.
  * Concurrency: the ring's submitter thread. Progress: blocking.
