@@ -403,11 +403,12 @@ typedef struct rmpsc_io_config {
 	uint32_t size;      /**< caller's sizeof, written by init */
 	uint32_t flags;     /**< RMPSC_IO_F_* */
 	uint32_t entries;   /**< submission queue entries: power of two, 1..4096 (256) */
-	uint32_t max_ops;   /**< operations in flight at most, 1..65536 (2 * entries) */
-	rmpsc_pool *pool;   /**< required */
+	uint32_t max_ops;   /**< operations in flight at most, 1..65536; 0: 2 * entries */
+	rmpsc_pool *pool;   /**< required (NULL: -EBADF) */
 	rmpsc_ring *ring;   /**< completions go here, or */
 	rmpsc_mpsc *mpsc;   /**< here, or neither */
-	rmpsc_notifier *notifier; /**< signalled after completions are delivered */
+	rmpsc_notifier *notifier; /**< signalled after completions are delivered
+				       into the ring or channel (not by reap) */
 	int64_t drain_timeout_ns; /**< destroy's wait for cancelled I/O (1 s); < 0: forever */
 	uint32_t recv_tier;    /**< pool tier of multishot receive buffers (0) */
 	uint32_t recv_buffers; /**< provided buffers for rmpsc_io_recv_multishot():
@@ -473,7 +474,7 @@ typedef struct rmpsc_io_info {
 	int32_t fixed_error; /**< why not, when it was tried: -errno; else 0 */
 	uint32_t features;  /**< rmpsc_uring_features() bits */
 	uint64_t inflight;  /**< operations the kernel holds */
-	uint64_t memlock_bytes; /**< what registering the pool takes */
+	uint64_t memlock_bytes; /**< what registering the pool takes (0: not tried) */
 	uint64_t memlock_limit; /**< RLIMIT_MEMLOCK soft limit; UINT64_MAX: none */
 	uint32_t recv_posted;   /**< multishot buffers posted to the kernel */
 	uint32_t _pad0;         /**< zero */
@@ -496,10 +497,10 @@ RMPSC_API int rmpsc_io_config_init(rmpsc_io_config *cfg, uint32_t size);
  * a provided-buffer ring when @p cfg->recv_buffers, and the completion
  * thread with THREAD. Holds a reference on the pool.
  *
- * @return 0; -EINVAL: NULL pointers, unknown flags, sizes out of range,
- *   ring elements too small, both ring and mpsc, THREAD without either,
- *   EVENTFD without a notifier; -EBADF: pool, ring, mpsc or notifier not
- *   one; -E2BIG: config; -ENOMEM: memory, or REQUIRE_FIXED and the
+ * @return 0; -EINVAL: NULL @p cfg or @p out, unknown flags, sizes out of
+ *   range, ring or channel elements too small, both ring and mpsc, THREAD
+ *   without either, EVENTFD without a notifier; -EBADF: pool NULL or not
+ *   a pool, ring, mpsc or notifier not one; -E2BIG: config; -ENOMEM: memory, or REQUIRE_FIXED and the
  *   registration failed (memlock: rmpsc_uring_register()); -ENOBUFS: no
  *   slab for the receive buffers; -ENOSYS: no io_uring in this kernel;
  *   -EOPNOTSUPP: io_uring disabled, a feature asked for missing, or no
@@ -653,7 +654,8 @@ RMPSC_API int64_t rmpsc_io_inflight(const rmpsc_io *io);
 /**
  * What the engine has (rmpsc_io_info): fixed buffers or not and why, the
  * memlock numbers, kernel features, operations in flight.
- * @return 0; -EINVAL: NULL @p info or a bad size; -EBADF; -EOPNOTSUPP.
+ * @return 0; -EINVAL: NULL @p info, @p size below v1 or not a multiple of
+ *   8; -E2BIG: @p size above 4096; -EBADF; -EOPNOTSUPP.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int rmpsc_io_get_info(const rmpsc_io *io, rmpsc_io_info *info, uint32_t size);
