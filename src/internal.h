@@ -233,9 +233,15 @@ struct rmpsc__pool_user {
 };
 RMPSC__INTERNAL int rmpsc__pool_attach(struct rmpsc_pool *p, struct rmpsc__pool_user *u);
 RMPSC__INTERNAL void rmpsc__pool_detach(struct rmpsc_pool *p, struct rmpsc__pool_user *u);
+/* Remove @u's hook, keep the reference (detach(p, NULL) drops it later). */
+RMPSC__INTERNAL void rmpsc__pool_unhook(struct rmpsc_pool *p, struct rmpsc__pool_user *u);
 RMPSC__INTERNAL int rmpsc__pool_io_begin(struct rmpsc_pool *p, uint32_t h,
 					 struct rmpsc__slab *out);
 RMPSC__INTERNAL int rmpsc__pool_io_end(struct rmpsc_pool *p, uint32_t h, int64_t len);
+/* A handle's tier and index, its bits checked against the pool's ranges
+ * only (0 or -EINVAL). */
+RMPSC__INTERNAL int rmpsc__pool_where(const struct rmpsc_pool *p, uint32_t h, uint32_t *tier,
+				      uint32_t *index);
 
 /*
  * Rings' mappings (mem.c), through the region layer: anonymous private,

@@ -1490,18 +1490,34 @@ int rmpsc__pool_attach(rmpsc_pool *p, struct rmpsc__pool_user *u)
 	return 0;
 }
 
+void rmpsc__pool_unhook(rmpsc_pool *p, struct rmpsc__pool_user *u)
+{
+	pthread_mutex_lock(&p->mu);
+	for (struct rmpsc__pool_user **at = &p->users; *at; at = &(*at)->next)
+		if (*at == u) {
+			*at = u->next;
+			break;
+		}
+	pthread_mutex_unlock(&p->mu);
+}
+
 void rmpsc__pool_detach(rmpsc_pool *p, struct rmpsc__pool_user *u)
 {
-	if (u) {
-		pthread_mutex_lock(&p->mu);
-		for (struct rmpsc__pool_user **at = &p->users; *at; at = &(*at)->next)
-			if (*at == u) {
-				*at = u->next;
-				break;
-			}
-		pthread_mutex_unlock(&p->mu);
-	}
+	if (u)
+		rmpsc__pool_unhook(p, u);
 	pool_put(p);
+}
+
+int rmpsc__pool_where(const rmpsc_pool *p, uint32_t h, uint32_t *tier, uint32_t *index)
+{
+	struct hpart x;
+	const int err = split(p, h, &x);
+
+	if (err)
+		return err;
+	*tier = x.t;
+	*index = x.i;
+	return 0;
 }
 
 int rmpsc__pool_io_begin(rmpsc_pool *p, uint32_t h, struct rmpsc__slab *out)

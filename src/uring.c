@@ -44,8 +44,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -169,6 +173,48 @@ static int probe_buf_ring(struct io_uring *r, uint16_t flags)
 	return err;
 }
 
+/* A multishot recv selecting from an (empty) buffer ring, on an idle
+ * AF_UNIX socket, then cancelled: -ECANCELED where the kernel has it,
+ * -EINVAL where it does not know the flag. */
+static bool probe_recv_multishot(struct io_uring *r)
+{
+	const long pg = sysconf(_SC_PAGESIZE);
+	struct io_uring_buf_reg reg;
+	struct io_uring_sqe *sqe;
+	int sv[2], res = 0;
+	bool copied = false, ok = false;
+	void *mem = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+
+	if (mem == MAP_FAILED)
+		return false;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		munmap(mem, (size_t)pg);
+		return false;
+	}
+	memset(&reg, 0, sizeof reg);
+	reg.ring_addr = (uintptr_t)mem;
+	reg.ring_entries = 1;
+	reg.bgid = 0x7ff1;
+	if (!io_uring_register_buf_ring(r, &reg, 0)) {
+		sqe = io_uring_get_sqe(r);
+		io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0x7ff1;
+		sqe->user_data = 8;
+		sqe = io_uring_get_sqe(r);
+		io_uring_prep_cancel64(sqe, 8, 0);
+		sqe->user_data = 9;
+		if (io_uring_submit(r) == 2 && !probe_wait(r, 8, &res, &copied))
+			ok = res != -EINVAL;
+		io_uring_unregister_buf_ring(r, 0x7ff1);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	munmap(mem, (size_t)pg);
+	return ok;
+}
+
 static bool probe_setup_flags(uint32_t flags)
 {
 	struct io_uring r;
@@ -206,10 +252,7 @@ static void probe_run(void)
 	}
 	if (!probe_buf_ring(&r, 0)) {
 		f |= RMPSC_URING_HAS_BUF_RING;
-		/* Multishot recv came with buffer rings' kernel generation
-		 * (6.0 after 5.19); confirmed by the prep flag being
-		 * accepted when the engine arms one. */
-		if (f & RMPSC_URING_HAS_SEND_ZC)
+		if (probe_recv_multishot(&r))
 			f |= RMPSC_URING_HAS_RECV_MULTISHOT;
 		if (!probe_buf_ring(&r, RMPSC__PBUF_RING_INC))
 			f |= RMPSC_URING_HAS_BUF_RING_INC;
@@ -241,9 +284,31 @@ struct rmpsc_uring_reg {
 	uint32_t ntiers;
 	uint32_t tier_first[RMPSC_POOL_TIERS_MAX]; /* first entry of each tier */
 	uint32_t per_chunk[RMPSC_POOL_TIERS_MAX];  /* slabs per entry */
-	_Atomic uint64_t held; /* preps not yet completed */
+	uint64_t tier_slab0[RMPSC_POOL_TIERS_MAX]; /* pool-wide number of slab 0 */
+	_Atomic uint64_t held;      /* preps not yet completed */
+	_Atomic uint64_t *held_map; /* a bit per slab: prepared through us */
 };
 
+/* In the initial user namespace: the kernel checks CAP_IPC_LOCK there
+ * (capable()), so a capability held only in a child namespace counts for
+ * nothing. */
+static bool in_init_user_ns(void)
+{
+	unsigned long a = 1, b = 1, n = 0;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	bool init = false;
+
+	if (f) {
+		init = fscanf(f, "%lu %lu %lu", &a, &b, &n) == 3 && a == 0 && b == 0 &&
+		       n == 4294967295ul;
+		fclose(f);
+	}
+	return init;
+}
+
+/* Registered buffers are charged to RLIMIT_MEMLOCK unless the ring was
+ * created with CAP_IPC_LOCK: the process's capability now (a ring made
+ * earlier under other credentials may differ). */
 static bool has_cap_ipc_lock(void)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
@@ -252,7 +317,8 @@ static bool has_cap_ipc_lock(void)
 	memset(data, 0, sizeof data);
 	if (syscall(SYS_capget, &hdr, data))
 		return false;
-	return (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) != 0;
+	return (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) &&
+	       in_init_user_ns();
 }
 
 static uint64_t memlock_limit(void)
@@ -271,6 +337,7 @@ static uint64_t page_bytes(uint32_t page)
 		return 1ull << 30;
 	case RMPSC_PAGE_HUGE:
 	case RMPSC_PAGE_HUGE_2M:
+	case RMPSC_PAGE_THP: /* charged whole where a huge page backs it */
 		return 2ull << 20;
 	default:
 		return (uint64_t)sysconf(_SC_PAGESIZE);
@@ -284,6 +351,7 @@ static int plan_chunks(rmpsc_pool *pool, struct rmpsc_uring_reg *reg, struct iov
 {
 	const int nt = rmpsc_pool_tier_count(pool);
 	uint32_t n = 0;
+	uint64_t prev_count = 0;
 
 	if (nt < 0)
 		return nt;
@@ -301,6 +369,8 @@ static int plan_chunks(rmpsc_pool *pool, struct rmpsc_uring_reg *reg, struct iov
 			per = ri.count;
 		reg->tier_first[t] = reg->first + n;
 		reg->per_chunk[t] = (uint32_t)per;
+		reg->tier_slab0[t] = t ? reg->tier_slab0[t - 1] + prev_count : 0;
+		prev_count = ri.count;
 		pg = page_bytes(ri.page);
 		at = ri.base;
 		for (left = ri.count; left; n++) {
@@ -351,8 +421,11 @@ static int reg_make(struct io_uring *r, rmpsc_pool *pool, uint32_t first, uint32
 	if (!err && (uint64_t)first + reg->nbuf > RMPSC_URING_BUFFERS_MAX)
 		err = -ENOSPC;
 	if (!err) {
+		const int64_t cap = rmpsc_pool_capacity(pool);
+
 		iov = calloc(reg->nbuf, sizeof *iov);
-		err = iov ? plan_chunks(pool, reg, iov, &bytes) : -ENOMEM;
+		reg->held_map = calloc(((uint64_t)cap + 63) / 64, sizeof *reg->held_map);
+		err = iov && reg->held_map ? plan_chunks(pool, reg, iov, &bytes) : -ENOMEM;
 	}
 	if (!err) {
 		if (flags & RMPSC_URING_REG_UPDATE) {
@@ -369,6 +442,7 @@ static int reg_make(struct io_uring *r, rmpsc_pool *pool, uint32_t first, uint32
 	if (!err)
 		err = rmpsc__pool_attach(pool, NULL);
 	if (err) {
+		free(reg->held_map);
 		free(reg);
 		return err;
 	}
@@ -395,6 +469,7 @@ static void reg_drop(struct rmpsc_uring_reg *reg, struct io_uring *r)
 	}
 	reg->magic = RMPSC__MAGIC_DEAD;
 	rmpsc__pool_detach(reg->pool, NULL);
+	free(reg->held_map);
 	free(reg);
 }
 
@@ -462,6 +537,25 @@ int rmpsc_uring_buffer(const rmpsc_uring_reg *reg, uint32_t h, uint32_t *buf_ind
 	return 0;
 }
 
+/* This registration's mark on a slab it prepared (set or clear); whether
+ * it has one. */
+static void held_mark(rmpsc_uring_reg *reg, uint32_t t, uint32_t i, bool on)
+{
+	const uint64_t k = reg->tier_slab0[t] + i, bit = 1ull << (k % 64);
+
+	if (on)
+		atomic_fetch_or_explicit(&reg->held_map[k / 64], bit, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&reg->held_map[k / 64], ~bit, memory_order_relaxed);
+}
+
+static bool held_by(const rmpsc_uring_reg *reg, uint32_t t, uint32_t i)
+{
+	const uint64_t k = reg->tier_slab0[t] + i;
+
+	return atomic_load_explicit(&reg->held_map[k / 64], memory_order_relaxed) >> (k % 64) & 1;
+}
+
 /* The common start of a prep: checks, and the slab handed to the kernel. */
 static int prep_begin(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h, int fd,
 		      struct rmpsc__slab *s)
@@ -473,13 +567,15 @@ static int prep_begin(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h
 	err = rmpsc__pool_io_begin(reg->pool, h, s);
 	if (err)
 		return err;
+	held_mark(reg, s->tier, s->index, true);
 	atomic_fetch_add_explicit(&reg->held, 1, memory_order_relaxed);
 	return 0;
 }
 
-static int prep_undo(rmpsc_uring_reg *reg, uint32_t h, int err)
+static int prep_undo(rmpsc_uring_reg *reg, uint32_t h, const struct rmpsc__slab *s, int err)
 {
 	(void)rmpsc__pool_io_end(reg->pool, h, -1);
+	held_mark(reg, s->tier, s->index, false);
 	atomic_fetch_sub_explicit(&reg->held, 1, memory_order_release);
 	return err;
 }
@@ -495,7 +591,7 @@ int rmpsc_uring_prep_read_fixed(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, 
 	if (!len)
 		len = s.size > INT_MAX ? INT_MAX : (uint32_t)s.size;
 	if (len > s.size || len > INT_MAX)
-		return prep_undo(reg, h, -EMSGSIZE);
+		return prep_undo(reg, h, &s, -EMSGSIZE);
 	io_uring_prep_read_fixed(sqe, fd, s.base, len, offset, (int)reg_index(reg, &s));
 	sqe->user_data = h;
 	return 0;
@@ -510,7 +606,7 @@ int rmpsc_uring_prep_write_fixed(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg,
 	if (err)
 		return err;
 	if (s.len > INT_MAX)
-		return prep_undo(reg, h, -EMSGSIZE);
+		return prep_undo(reg, h, &s, -EMSGSIZE);
 	io_uring_prep_write_fixed(sqe, fd, s.base, (unsigned)s.len, offset,
 				  (int)reg_index(reg, &s));
 	sqe->user_data = h;
@@ -540,7 +636,7 @@ int rmpsc_uring_prep_send(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32
 	if (err)
 		return err;
 	if (s.len > INT_MAX)
-		return prep_undo(reg, h, -EMSGSIZE);
+		return prep_undo(reg, h, &s, -EMSGSIZE);
 	io_uring_prep_send(sqe, fd, s.base, (size_t)s.len, msg_flags | MSG_NOSIGNAL);
 	sqe->user_data = h;
 	return 0;
@@ -566,7 +662,7 @@ int rmpsc_uring_prep_send_zc(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uin
 	if (err)
 		return err;
 	if (s.len > INT_MAX)
-		return prep_undo(reg, h, -EMSGSIZE);
+		return prep_undo(reg, h, &s, -EMSGSIZE);
 	io_uring_prep_send_zc_fixed(sqe, fd, s.base, (size_t)s.len, msg_flags | MSG_NOSIGNAL,
 				    zc_flags(), reg_index(reg, &s));
 	sqe->user_data = h;
@@ -575,20 +671,26 @@ int rmpsc_uring_prep_send_zc(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uin
 
 int rmpsc_uring_complete(rmpsc_uring_reg *reg, uint32_t h, int64_t len)
 {
+	uint32_t t, i;
 	int err;
 
 	RMPSC__CHECK(!reg_ok(reg), -EBADF);
-	/* A registration with no prep outstanding cannot own this one (the
-	 * pool's other registration made it): refused, or both counts would
-	 * go wrong and neither could be unregistered. */
-	if (!atomic_load_explicit(&reg->held, memory_order_relaxed)) {
+	err = rmpsc__pool_where(reg->pool, h, &t, &i);
+	if (err)
+		return err;
+	/* Only the registration that prepared the slab completes it (the
+	 * pool's other registration would break both counts, and neither
+	 * could be unregistered). */
+	if (!held_by(reg, t, i)) {
 		const int64_t st = rmpsc_pool_get_len(reg->pool, h);
 
 		return st >= 0 ? -EALREADY : st == -EBUSY ? -EINVAL : (int)st;
 	}
 	err = rmpsc__pool_io_end(reg->pool, h, len);
-	if (err == 0 || err == -EMSGSIZE)
+	if (err == 0 || err == -EMSGSIZE) {
+		held_mark(reg, t, i, false);
 		atomic_fetch_sub_explicit(&reg->held, 1, memory_order_release);
+	}
 	return err;
 }
 
@@ -725,9 +827,12 @@ static int bufring_make(struct io_uring *r, rmpsc_pool *pool, uint32_t tier, uin
 	breg.ring_addr = (uintptr_t)b->br;
 	breg.ring_entries = entries;
 	breg.bgid = group;
-	err = io_uring_register_buf_ring(r, &breg, 0);
-	if (!err)
-		err = rmpsc__pool_attach(pool, NULL);
+	err = rmpsc__pool_attach(pool, NULL);
+	if (!err) {
+		err = io_uring_register_buf_ring(r, &breg, 0);
+		if (err)
+			rmpsc__pool_detach(pool, NULL);
+	}
 	if (err) {
 		munmap(b->br, b->br_len);
 		free(b->bid_h);
@@ -831,7 +936,7 @@ int rmpsc_uring_prep_recv_multishot(struct io_uring_sqe *sqe, rmpsc_uring_bufrin
 
 #define UD_INTERNAL (1ull << 63)
 #define UD_CANCEL (UD_INTERNAL | 1)
-#define UD_STOP (UD_INTERNAL | 2)
+#define UD_KICK (UD_INTERNAL | 2)
 #define NO_SLOT UINT32_MAX
 #define ENGINE_GROUP 0x7e00 /* the engine's buffer group */
 
@@ -871,15 +976,23 @@ struct rmpsc_io {
 	uint32_t rearms;    /* multishot ops waiting for buffers (reaper's) */
 	bool stopping;      /* under mu */
 	bool pool_gone;     /* under mu: the pool was destroyed with FORCE */
+	bool threaded;      /* THREAD mode: only the engine's thread submits */
 	bool has_thread;
+	bool kick_armed;    /* under mu: the poll on kick_fd is in the kernel */
+	bool output_closed; /* under mu: the ring or channel said -EPIPE */
 	bool held_valid;    /* reaper: a completion the output had no room for */
-	bool stop_seen;     /* reaper: the stop NOP's CQE came */
+	bool kick_seen;     /* reaper: kick_fd's poll fired */
 	size_t esz;         /* the output's element size */
 	rmpsc_io_cqe held;
 	pthread_t thread;
 	_Atomic uint64_t inflight;
 	struct rmpsc__pool_user user; /* the pool's forced destroy: cancel */
+	int kick_fd;                  /* THREAD: eventfd that wakes the thread */
+	_Atomic uint32_t kicked;      /* a kick is written and not yet taken */
 };
+
+/* The engine whose thread this is (THREAD mode), or NULL. */
+static _Thread_local rmpsc_io *engine_self;
 
 static const rmpsc_io_config io_defaults = {
 	.size = sizeof(rmpsc_io_config),
@@ -932,15 +1045,56 @@ static void slot_done(rmpsc_io *io, uint32_t s)
 }
 
 /* An SQE under mu: when the queue is full, submit what is queued first. */
+/*
+ * io_uring ties a request to the task that submitted it and cancels it
+ * when that task exits. In THREAD mode, so that any thread may submit and
+ * then exit, only the engine's thread enters the kernel with SQEs: others
+ * queue them and kick it (an eventfd its multishot poll watches; one write
+ * per wake-up, not per request).
+ */
+static bool foreign(const rmpsc_io *io)
+{
+	return io->threaded && engine_self != io;
+}
+
+static void kick(rmpsc_io *io)
+{
+	if (!atomic_exchange_explicit(&io->kicked, 1, memory_order_acq_rel)) {
+		const uint64_t one = 1;
+
+		(void)!write(io->kick_fd, &one, sizeof one);
+	}
+}
+
+/* Hand the queued SQEs to the kernel, or to the thread that will (mu). */
+static void push_locked(rmpsc_io *io)
+{
+	if (foreign(io))
+		kick(io);
+	else
+		(void)io_uring_submit(&io->uring);
+}
+
+/* An SQE under mu: when the queue is full, push what is queued first (a
+ * foreign thread waits for the engine's to take them). NULL if none. */
 static struct io_uring_sqe *sqe_get(rmpsc_io *io)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->uring);
+	for (int i = 0; i < 1000; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&io->uring);
 
-	if (!sqe) {
-		(void)io_uring_submit(&io->uring);
-		sqe = io_uring_get_sqe(&io->uring);
+		if (sqe)
+			return sqe;
+		if (!foreign(io)) {
+			if (io_uring_submit(&io->uring) <= 0 && i >= 2)
+				return NULL;
+			continue;
+		}
+		kick(io);
+		pthread_mutex_unlock(&io->mu);
+		sched_yield();
+		pthread_mutex_lock(&io->mu);
 	}
-	return sqe;
+	return NULL;
 }
 
 struct sub {
@@ -967,7 +1121,7 @@ static int submit_one(rmpsc_io *io, const struct sub *q)
 	if (q->flags & RMPSC_IO_SEND_ZC)
 		RMPSC__CHECK(!(io->features & RMPSC_URING_HAS_SEND_ZC), -EOPNOTSUPP);
 	pthread_mutex_lock(&io->mu);
-	if (io->stopping || io->pool_gone) {
+	if (io->stopping || io->pool_gone || io->output_closed) {
 		err = -EPIPE;
 		goto out;
 	}
@@ -1056,7 +1210,7 @@ static int submit_one(rmpsc_io *io, const struct sub *q)
 	 * request the kernel did not take now goes with a later submit. */
 	atomic_fetch_add_explicit(&io->inflight, 1, memory_order_relaxed);
 	if (!(q->flags & RMPSC_IO_SUBMIT_MORE))
-		(void)io_uring_submit(&io->uring);
+		push_locked(io);
 	goto out;
 undo_slab:
 	if (q->h != RMPSC_POOL_HANDLE_NONE)
@@ -1155,7 +1309,7 @@ int rmpsc_io_cancel(rmpsc_io *io, uint64_t tag)
 		io_uring_prep_cancel64(sqe, ud_of(io, s), 0);
 		sqe->user_data = UD_CANCEL;
 	}
-	(void)io_uring_submit(&io->uring);
+	push_locked(io);
 	pthread_mutex_unlock(&io->mu);
 	return err && !n ? err : n;
 }
@@ -1166,7 +1320,12 @@ int rmpsc_io_submit(rmpsc_io *io)
 
 	RMPSC__CHECK(!io_ok(io), -EBADF);
 	pthread_mutex_lock(&io->mu);
-	n = io_uring_submit(&io->uring);
+	if (foreign(io)) {
+		n = (int)io_uring_sq_ready(&io->uring);
+		kick(io);
+	} else {
+		n = io_uring_submit(&io->uring);
+	}
 	pthread_mutex_unlock(&io->mu);
 	return n < 0 ? 0 : n;
 }
@@ -1193,7 +1352,7 @@ static void refill(rmpsc_io *io)
 		o->rearm = 0;
 		io->rearms--;
 	}
-	(void)io_uring_submit(&io->uring);
+	push_locked(io);
 	pthread_mutex_unlock(&io->mu);
 }
 
@@ -1205,8 +1364,11 @@ static bool process_locked(rmpsc_io *io, const struct io_uring_cqe *cqe, rmpsc_i
 	const uint32_t slot = (uint32_t)ud;
 	struct op *o;
 
-	if (ud == UD_STOP)
-		io->stop_seen = true;
+	if (ud == UD_KICK) {
+		io->kick_seen = true;
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			io->kick_armed = false;
+	}
 	if (ud & UD_INTERNAL || slot >= io->max_ops)
 		return false;
 	o = &io->ops[slot];
@@ -1239,15 +1401,14 @@ static bool process_locked(rmpsc_io *io, const struct io_uring_cqe *cqe, rmpsc_i
 			return false;
 		}
 		if (c->handle != RMPSC_POOL_HANDLE_NONE) {
-			/* The last receive carried data: one more completion
-			 * would be needed for the end. Deliver the data with
-			 * MORE and arm again to learn how the stream goes on. */
+			/* The last receive carried data (the CQ was full): the
+			 * data goes with MORE, and the request is armed again
+			 * to learn how the stream goes on, or, cancelled, ends
+			 * with a completion of its own (end_cancelled_rearm). */
 			c->flags = RMPSC_IO_CQE_F_MORE;
-			o->rearm = !o->cancel;
-			io->rearms += o->rearm;
-			if (o->rearm)
-				return true;
-			c->flags = 0;
+			o->rearm = 1;
+			io->rearms++;
+			return true;
 		}
 		slot_done(io, slot);
 		return true;
@@ -1258,7 +1419,7 @@ static bool process_locked(rmpsc_io *io, const struct io_uring_cqe *cqe, rmpsc_i
 			if (cqe->flags & IORING_CQE_F_MORE)
 				return false; /* the slab is held until the notification */
 		} else if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED &&
-			   (io->features & RMPSC_URING_HAS_ZC_REPORT_USAGE)) {
+			   (io->features & RMPSC_URING_HAS_ZC_REPORT_USAGE) && o->res >= 0) {
 			o->cflags |= RMPSC_IO_CQE_F_COPIED;
 		}
 		c->result = o->res;
@@ -1351,6 +1512,14 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* now + @ns, saturated. */
+static int64_t deadline_after(int64_t ns)
+{
+	const int64_t now = now_ns();
+
+	return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
 /* Wait up to @timeout_ns (< 0: forever) for a CQE; 0 when one is there.
  * A reaper with receives waiting for buffers looks again every
  * millisecond, for freed slabs to refill with. */
@@ -1371,6 +1540,15 @@ static int wait_cqe(rmpsc_io *io, int64_t timeout_ns)
 	}
 }
 
+/* The ring or channel said -EPIPE: nothing can be delivered any more, so
+ * new requests are refused (-EPIPE) rather than left to pile up. */
+static void closed_output(rmpsc_io *io)
+{
+	pthread_mutex_lock(&io->mu);
+	io->output_closed = true;
+	pthread_mutex_unlock(&io->mu);
+}
+
 /*
  * The reaper's loop: up to @max completions, each into @out (when not
  * NULL) or delivered; waits for the first up to @timeout_ns. CQEs that
@@ -1380,7 +1558,7 @@ static int wait_cqe(rmpsc_io *io, int64_t timeout_ns)
  */
 static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_ns)
 {
-	const int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
+	const int64_t deadline = timeout_ns > 0 ? deadline_after(timeout_ns) : 0;
 	uint32_t n = 0;
 	bool full = false;
 
@@ -1392,6 +1570,8 @@ static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_n
 		if (!out && io->held_valid) {
 			const int err = deliver(io, &io->held, 0);
 
+			if (err == -EPIPE)
+				closed_output(io);
 			if (err)
 				return err == -EAGAIN ? 0 : err;
 			io->held_valid = false;
@@ -1416,15 +1596,17 @@ static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_n
 				if (err) {
 					io->held = c;
 					io->held_valid = true;
-					if (err != -EAGAIN)
+					if (err != -EAGAIN) {
+						closed_output(io);
 						return n ? (int)n : err;
+					}
 					full = true;
 				} else {
 					n++;
 				}
 			}
 		}
-		if (n || full || !timeout_ns || io->stop_seen)
+		if (n || full || !timeout_ns || io->kick_seen)
 			break;
 		{
 			int64_t left = -1;
@@ -1441,7 +1623,7 @@ static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_n
 		}
 	}
 	if (n && !out && io->notifier && !(io->flags & RMPSC_IO_F_EVENTFD))
-		(void)rmpsc_notifier_signal(io->notifier);
+		(void)rmpsc_notifier_signal(io->notifier); /* EVENTFD: the kernel did */
 	if (!n && !full)
 		return -EAGAIN;
 	return (int)n;
@@ -1465,32 +1647,57 @@ int rmpsc_io_run(rmpsc_io *io, uint32_t max, int64_t timeout_ns)
 
 /* The completion thread: reap, deliver, and wait for room when the output
  * is full (the kernel keeps completions meanwhile: IORING_FEAT_NODROP). */
+/* The completion thread (THREAD mode): the one task that enters the
+ * kernel with the engine's SQEs; reaps, delivers, and waits for room when
+ * the output is full (the kernel keeps completions meanwhile:
+ * IORING_FEAT_NODROP). Woken by a CQE, or by a kick (its multishot poll on
+ * kick_fd). */
 static void *io_thread(void *arg)
 {
 	rmpsc_io *io = arg;
 
+	engine_self = io;
 	for (;;) {
 		bool stop;
 		int n;
 
+		if (atomic_exchange_explicit(&io->kicked, 0, memory_order_acq_rel)) {
+			uint64_t v;
+
+			(void)!read(io->kick_fd, &v, sizeof v);
+		}
 		pthread_mutex_lock(&io->mu);
 		stop = io->stopping;
+		if (!stop && !io->kick_armed) {
+			struct io_uring_sqe *sqe = sqe_get(io);
+
+			if (sqe) {
+				io_uring_prep_poll_multishot(sqe, io->kick_fd, POLLIN);
+				sqe->user_data = UD_KICK;
+				io->kick_armed = true;
+			}
+		}
+		if (!stop)
+			(void)io_uring_submit(&io->uring);
 		pthread_mutex_unlock(&io->mu);
 		if (stop)
 			break;
 		if (io->held_valid) {
 			const int err = deliver(io, &io->held, 10000000);
 
-			if (err == -EPIPE)
+			if (err == -EPIPE) {
+				closed_output(io);
 				break; /* nobody to deliver to: destroy drains */
+			}
 			if (err)
 				continue;
 			io->held_valid = false;
-			if (io->notifier && !(io->flags & RMPSC_IO_F_EVENTFD))
+			if (io->notifier)
 				(void)rmpsc_notifier_signal(io->notifier);
 		}
+		io->kick_seen = false;
 		n = reap(io, NULL, 256, -1);
-		if (n == -EPIPE || io->stop_seen)
+		if (n == -EPIPE)
 			break;
 	}
 	return NULL;
@@ -1534,6 +1741,10 @@ static int io_check(const rmpsc_io_config *c)
 	RMPSC__CHECK(c->ring && c->mpsc, -EINVAL);
 	RMPSC__CHECK((c->flags & RMPSC_IO_F_THREAD) && !c->ring && !c->mpsc, -EINVAL);
 	RMPSC__CHECK((c->flags & RMPSC_IO_F_EVENTFD) && !c->notifier, -EINVAL);
+	/* The kernel signals the eventfd when it posts a CQE, before the
+	 * thread delivers it: a consumer woken by that could find nothing
+	 * and sleep through it. The thread signals the notifier itself. */
+	RMPSC__CHECK((c->flags & RMPSC_IO_F_EVENTFD) && (c->flags & RMPSC_IO_F_THREAD), -EINVAL);
 	RMPSC__CHECK(c->recv_buffers && (c->recv_buffers > RMPSC_URING_BUFRING_MAX ||
 					 (c->recv_buffers & (c->recv_buffers - 1))),
 		     -EINVAL);
@@ -1586,11 +1797,13 @@ static void pool_gone(struct rmpsc__pool_user *u)
 		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
 		sqe->user_data = UD_CANCEL;
 	}
-	(void)io_uring_submit(&io->uring);
+	push_locked(io);
 	pthread_mutex_unlock(&io->mu);
 }
 
-/* Tear down what create built (and destroy's last step). */
+/* Tear down what create built (and destroy's last step), the pool's hook
+ * already removed (rmpsc__pool_unhook()): a forced pool destroy running now
+ * cannot reach a half-freed engine. */
 static void io_free(rmpsc_io *io, bool leak)
 {
 	if (io->recv)
@@ -1598,10 +1811,12 @@ static void io_free(rmpsc_io *io, bool leak)
 	if (io->reg)
 		reg_drop(io->reg, NULL); /* the ring's exit drops its table */
 	io_uring_queue_exit(&io->uring);
+	if (io->kick_fd >= 0)
+		close(io->kick_fd);
 	if (io->prod)
 		(void)rmpsc_producer_deregister(io->prod);
 	pthread_mutex_destroy(&io->mu);
-	rmpsc__pool_detach(io->pool, &io->user);
+	rmpsc__pool_detach(io->pool, NULL);
 	io->magic = RMPSC__MAGIC_DEAD;
 	free(io->ops);
 	free(io);
@@ -1632,6 +1847,8 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 		return err;
 	}
 	io->flags = cfg.flags;
+	io->threaded = (cfg.flags & RMPSC_IO_F_THREAD) != 0;
+	io->kick_fd = -1;
 	io->pool = cfg.pool;
 	io->ring = cfg.ring;
 	io->notifier = cfg.notifier;
@@ -1667,9 +1884,18 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 		return setup_error(err);
 	}
 	io->magic = RMPSC__MAGIC_IO; /* io_free's checks from here */
-	if ((cfg.flags & RMPSC_IO_F_THREAD) && !(prm.features & IORING_FEAT_EXT_ARG)) {
-		err = -EOPNOTSUPP; /* the thread's timed waits need EXT_ARG */
+	if (!(prm.features & IORING_FEAT_EXT_ARG)) {
+		/* Without it liburing's timed wait takes an SQE, which the
+		 * reaper may not (5.11 and later have it). */
+		err = -EOPNOTSUPP;
 		goto fail;
+	}
+	if (io->threaded) {
+		io->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (io->kick_fd < 0) {
+			err = -errno == -ENOMEM ? -ENOMEM : -EAGAIN;
+			goto fail;
+		}
 	}
 	if (!(cfg.flags & RMPSC_IO_F_NO_FIXED)) {
 		rmpsc_uring_reg_info ri = {.size = sizeof ri};
@@ -1688,6 +1914,8 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 		}
 		err = bufring_make(&io->uring, cfg.pool, cfg.recv_tier, ENGINE_GROUP,
 				   cfg.recv_buffers, &io->recv);
+		if (err == -EPERM)
+			err = -EOPNOTSUPP; /* a filter on io_uring_register */
 		if (err)
 			goto fail;
 	}
@@ -1701,6 +1929,8 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 	}
 	if (cfg.flags & RMPSC_IO_F_EVENTFD) {
 		err = io_uring_register_eventfd(&io->uring, rmpsc_notifier_fd(cfg.notifier));
+		if (err == -EPERM)
+			err = -EOPNOTSUPP;
 		if (err)
 			goto fail;
 	}
@@ -1715,6 +1945,7 @@ int rmpsc_io_create(const rmpsc_io_config *ucfg, rmpsc_io **out)
 	*out = io;
 	return 0;
 fail:
+	rmpsc__pool_unhook(io->pool, &io->user);
 	io_free(io, false);
 	return err;
 }
@@ -1723,7 +1954,7 @@ fail:
  * completion's slab back to the pool. */
 static void drain(rmpsc_io *io, int64_t timeout_ns)
 {
-	const int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+	const int64_t deadline = timeout_ns < 0 ? INT64_MAX : deadline_after(timeout_ns);
 
 	if (io->held_valid && io->held.handle != RMPSC_POOL_HANDLE_NONE)
 		(void)rmpsc_pool_free(io->pool, io->held.handle);
@@ -1758,29 +1989,23 @@ int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked)
 	if (!io)
 		return 0;
 	RMPSC__CHECK(!io_ok(io), -EBADF);
+	/* First, so that a forced pool destroy from now on does not reach
+	 * into the engine (it waits for this if it is running). */
+	rmpsc__pool_unhook(io->pool, &io->user);
 	pthread_mutex_lock(&io->mu);
 	io->stopping = true;
-	if (io->has_thread) {
-		/* The NOP whose CQE wakes the thread: it must go in. */
-		struct io_uring_sqe *sqe;
-
-		while (!(sqe = sqe_get(io))) {
-			pthread_mutex_unlock(&io->mu);
-			usleep(1000);
-			pthread_mutex_lock(&io->mu);
-		}
-		io_uring_prep_nop(sqe);
-		sqe->user_data = UD_STOP;
-		while (io_uring_submit(&io->uring) < 0)
-			usleep(1000);
-	}
 	pthread_mutex_unlock(&io->mu);
 	if (io->has_thread) {
 		/* The thread may sit in a full ring's push: closing is not
-		 * ours to do, so it looks at `stopping` every 10 ms there. */
+		 * ours to do, so it looks at `stopping` every 10 ms there.
+		 * Its exit cancels what it submitted (the kernel does). */
+		kick(io);
 		pthread_join(io->thread, NULL);
 		io->has_thread = false;
 	}
+	pthread_mutex_lock(&io->mu);
+	io->threaded = false; /* this thread submits from here */
+	pthread_mutex_unlock(&io->mu);
 	pthread_mutex_lock(&io->mu);
 	for (uint32_t s = 0; s < io->max_ops; s++)
 		if (io->ops[s].kind)
@@ -1793,7 +2018,7 @@ int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked)
 					       IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
 			sqe->user_data = UD_CANCEL;
 		}
-		(void)io_uring_submit(&io->uring);
+		push_locked(io);
 	}
 	pthread_mutex_unlock(&io->mu);
 	drain(io, io->drain_timeout_ns);

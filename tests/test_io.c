@@ -1150,6 +1150,53 @@ static void test_io_run_when_ring_closed_returns_epipe_and_destroy_frees_the_sla
 	tfile_done(&f);
 }
 
+/* After the ring said -EPIPE, new requests are refused with -EPIPE instead
+ * of piling up where nothing reaps them. */
+static void test_io_submit_when_output_closed_returns_epipe(void **state)
+{
+	rmpsc_pool *p = pool_make(4096, 4);
+	rmpsc_ring *r = ring_make(4, sizeof(rmpsc_io_cqe), 0, 0);
+	rmpsc_io_config c = io_cfg(p, 0);
+	const uint32_t h = palloc(p, 4096), h2 = palloc(p, 4096);
+	rmpsc_io *io;
+	struct tfile f;
+
+	(void)state;
+	c.ring = r;
+	io = io_new(&c);
+	tfile_make(&f, 8192, 14);
+	assert_ret(rmpsc_ring_close(r), 0);
+	assert_ret(rmpsc_io_read(io, f.fd, 0, h, 0, 1, 0), 0);
+	assert_ret(rmpsc_io_run(io, 4, HANG_NS), -EPIPE);
+	assert_ret(rmpsc_io_read(io, f.fd, 0, h2, 0, 2, 0), -EPIPE);
+	assert_ret(rmpsc_pool_free(p, h2), 0); /* not held */
+	io_done(io);
+	rmpsc_ring_destroy(r);
+	pool_done(p);
+	tfile_done(&f);
+}
+
+/* A timeout of INT64_MAX is "very long", not an overflow: a completion
+ * already there comes back at once (UBSan watches the arithmetic). */
+static void test_io_reap_when_timeout_int64_max_returns_the_completion(void **state)
+{
+	rmpsc_pool *p = pool_make(4096, 2);
+	rmpsc_io *io = io_plain(p, 0);
+	const uint32_t h = palloc(p, 4096);
+	rmpsc_io_cqe cq;
+	struct tfile f;
+
+	(void)state;
+	tfile_make(&f, 4096, 15);
+	assert_ret(rmpsc_io_read(io, f.fd, 0, h, 0, 3, 0), 0);
+	assert_ret(rmpsc_io_reap(io, &cq, 1, INT64_MAX), 1);
+	assert_int_equal(cq.result, 4096);
+	assert_ret(rmpsc_pool_free(p, h), 0);
+	io_done(io);
+	pool_done(p);
+	tfile_done(&f);
+}
+
 /* ---- the completion thread, an MPSC channel, submitters at once ---------------- */
 
 enum { MT_SUBMITTERS = 3, MT_BLOCK = 4096 };
@@ -1298,6 +1345,128 @@ static rmpsc_mpsc *mpsc_of(uint32_t elem_size, uint32_t cap)
 	mc.ring_capacity = cap;
 	assert_ret(rmpsc_mpsc_create(&mc, &ch), 0);
 	return assert_handle(ch, SENTINEL_OF(rmpsc_mpsc));
+}
+
+/* THREAD: a request outlives the thread that submitted it (the engine's
+ * thread enters the kernel with it; io_uring cancels a request whose
+ * submitting thread exits). */
+struct exiting {
+	rmpsc_io *io;
+	int fd;
+	uint32_t h;
+	int rc;
+};
+
+static void *exiting_submitter(void *arg)
+{
+	struct exiting *e = arg;
+
+	e->rc = rmpsc_io_recv(e->io, e->fd, e->h, 42, 0);
+	return NULL;
+}
+
+static void test_io_thread_when_submitter_exits_its_request_still_completes(void **state)
+{
+	rmpsc_pool *p = pool_make(4096, 2);
+	rmpsc_mpsc *ch = mpsc_of(sizeof(rmpsc_io_cqe), 16);
+	rmpsc_io_config c = io_cfg(p, RMPSC_IO_F_THREAD);
+	struct exiting e = {.rc = 1};
+	rmpsc_io_cqe cq;
+	pthread_t th;
+	int sv[2];
+
+	(void)state;
+	c.mpsc = ch;
+	e.io = io_new(&c);
+	unix_pair(sv);
+	e.fd = sv[0];
+	e.h = palloc(p, 4096);
+	assert_int_equal(pthread_create(&th, NULL, exiting_submitter, &e), 0);
+	join_bounded(th, "submitter");
+	assert_ret(e.rc, 0);
+	usleep(20000); /* the submitter is gone, the request waits for data */
+	write_full(sv[1], "still here", 10);
+	assert_ret(rmpsc_mpsc_pop_n_timed(ch, &cq, 1, HANG_NS, NULL), 1);
+	assert_int_equal(cq.tag, 42);
+	assert_int_equal(cq.result, 10);
+	payload_is(p, e.h, "still here", 10);
+	assert_ret(rmpsc_pool_free(p, e.h), 0);
+	io_done(e.io);
+	close(sv[0]);
+	close(sv[1]);
+	rmpsc_mpsc_destroy(ch);
+	pool_done(p);
+}
+
+/* THREAD with EVENTFD is refused: the kernel would signal before the
+ * thread delivers. */
+static void test_io_create_when_thread_and_eventfd_returns_einval(void **state)
+{
+	rmpsc_pool *p = pool_make(4096, 2);
+	rmpsc_mpsc *ch = mpsc_of(sizeof(rmpsc_io_cqe), 16);
+	rmpsc_notifier *n = NULL;
+	rmpsc_io_config c = io_cfg(p, RMPSC_IO_F_THREAD | RMPSC_IO_F_EVENTFD);
+	rmpsc_io *io = SENTINEL_OF(rmpsc_io);
+
+	(void)state;
+	assert_ret(rmpsc_notifier_create(0, &n), 0);
+	c.mpsc = ch;
+	c.notifier = n;
+	assert_ret(rmpsc_io_create(&c, &io), -EINVAL);
+	assert_null(io);
+	rmpsc_notifier_destroy(n);
+	rmpsc_mpsc_destroy(ch);
+	pool_done(p);
+}
+
+/* An engine destroyed while another thread destroys its pool with FORCE:
+ * whichever goes first, nothing touches freed memory (ASan) and nothing
+ * hangs, over many rounds with a receive pending. */
+struct race_pd {
+	rmpsc_pool *p;
+	atomic_int go;
+	int rc;
+};
+
+static void *race_pool_destroy(void *arg)
+{
+	struct race_pd *r = arg;
+
+	while (!atomic_load(&r->go))
+		;
+	r->rc = rmpsc_pool_destroy(r->p, RMPSC_POOL_DESTROY_FORCE, NULL);
+	return NULL;
+}
+
+static void test_io_destroy_when_racing_a_forced_pool_destroy_is_safe(void **state)
+{
+	const int rounds = STRESS_SCALE(300, 60, 30);
+
+	(void)state;
+	for (int i = 0; i < rounds; i++) {
+		struct race_pd r = {.p = pool_make(4096, 4)};
+		rmpsc_io_config c = io_cfg(r.p, (i & 1) ? RMPSC_IO_F_THREAD : 0);
+		rmpsc_mpsc *ch = (i & 1) ? mpsc_of(sizeof(rmpsc_io_cqe), 16) : NULL;
+		const uint32_t h = palloc(r.p, 4096);
+		uint64_t leaked = 77;
+		rmpsc_io *io;
+		pthread_t th;
+		int sv[2];
+
+		c.mpsc = ch;
+		io = io_new(&c);
+		unix_pair(sv);
+		assert_ret(rmpsc_io_recv(io, sv[0], h, 1, 0), 0);
+		assert_int_equal(pthread_create(&th, NULL, race_pool_destroy, &r), 0);
+		atomic_store(&r.go, 1);
+		assert_ret(rmpsc_io_destroy(io, &leaked), 0);
+		assert_int_equal(leaked, 0);
+		join_bounded(th, "pool destroy");
+		assert_ret(r.rc, 0);
+		close(sv[0]);
+		close(sv[1]);
+		rmpsc_mpsc_destroy(ch);
+	}
 }
 
 /*
@@ -2671,6 +2840,11 @@ int main(void)
 		cmocka_unit_test(test_io_get_info_when_asked_reports_fixed_features_and_inflight),
 		cmocka_unit_test(test_io_calls_when_arguments_bad_return_einval_and_hold_nothing),
 		cmocka_unit_test(test_io_get_info_when_size_above_a_page_returns_e2big),
+		cmocka_unit_test(test_io_submit_when_output_closed_returns_epipe),
+		cmocka_unit_test(test_io_reap_when_timeout_int64_max_returns_the_completion),
+		cmocka_unit_test(test_io_thread_when_submitter_exits_its_request_still_completes),
+		cmocka_unit_test(test_io_create_when_thread_and_eventfd_returns_einval),
+		cmocka_unit_test(test_io_destroy_when_racing_a_forced_pool_destroy_is_safe),
 		cmocka_unit_test(test_io_calls_when_handle_bad_return_ebadf),
 		cmocka_unit_test(test_io_destroy_when_null_returns_0),
 	};

@@ -1257,6 +1257,16 @@ static void test_uring_complete_when_other_registration_returns_einval(void **st
 	assert_ret(rmpsc_uring_prep_read_fixed(&sqe, fx->reg, h, 0, 0, 10), 0);
 	assert_ret(rmpsc_uring_complete(reg2, h, -1), -EINVAL);
 	assert_ret(rmpsc_pool_free(fx->pool, h), -EBUSY); /* still the kernel's */
+	/* Both with one outstanding: each completes only its own. */
+	{
+		const uint32_t h2 = slab_alloc(fx->pool, BIG);
+
+		assert_ret(rmpsc_uring_prep_read_fixed(&sqe, reg2, h2, 0, 0, 10), 0);
+		assert_ret(rmpsc_uring_complete(fx->reg, h2, -1), -EINVAL);
+		assert_ret(rmpsc_uring_complete(reg2, h, -1), -EINVAL);
+		assert_ret(rmpsc_uring_complete(reg2, h2, -1), 0);
+		assert_ret(rmpsc_pool_free(fx->pool, h2), 0);
+	}
 	assert_ret(rmpsc_uring_unregister(reg2, &ring2), 0);
 	assert_ret(rmpsc_uring_complete(fx->reg, h, -1), 0);
 	assert_ret(rmpsc_uring_unregister(fx->reg, &fx->ring), 0);
@@ -1561,6 +1571,7 @@ static void test_uring_unregister_when_ring_gone_with_null_ring_returns_0(void *
 /* ---- children: this binary again ----------------------------------------------- */
 
 #define CHILD_MEMLOCK "--child-memlock"
+#define CHILD_USERNS "--child-userns"
 #define CHILD_ENOSYS "--child-no-uring-enosys"
 #define CHILD_EPERM "--child-no-uring-eperm"
 
@@ -1704,6 +1715,28 @@ static void test_uring_register_when_memlock_low_without_cap_ipc_lock_returns_en
 		skip();
 	}
 	expect_child(CHILD_MEMLOCK, run_self(CHILD_MEMLOCK, 8 * MIB, true));
+}
+
+/* In the child: a new user namespace, where it has every capability, yet
+ * the kernel checks CAP_IPC_LOCK in the initial one: info must say
+ * cap_ipc_lock 0 and the memlock limit still holds. */
+static int child_userns(void)
+{
+	if (unshare(CLONE_NEWUSER)) {
+		fprintf(stderr, "test_uring child: unshare(CLONE_NEWUSER): %s\n", strerror(errno));
+		return 77;
+	}
+	return child_memlock();
+}
+
+/* A capability held only in a child user namespace is not reported as
+ * exempting the registration from RLIMIT_MEMLOCK (the kernel asks the
+ * initial namespace): -ENOMEM with cap_ipc_lock 0. */
+static void test_uring_register_when_in_a_user_namespace_reports_no_cap_ipc_lock(void **state)
+{
+	(void)state;
+	need_features(RMPSC_URING_HAS_FIXED);
+	expect_child(CHILD_USERNS, run_self(CHILD_USERNS, 8 * MIB, false));
 }
 
 /* In the child: io_uring_setup fails with @err (a seccomp filter). */
@@ -2457,6 +2490,7 @@ int main(int argc, char **argv)
 		FX_TEST(test_uring_unregister_when_ring_gone_with_null_ring_returns_0),
 		cmocka_unit_test(
 			test_uring_register_when_memlock_low_without_cap_ipc_lock_returns_enomem),
+		cmocka_unit_test(test_uring_register_when_in_a_user_namespace_reports_no_cap_ipc_lock),
 		FX_TEST(test_uring_prep_recv_when_stream_received_into_slabs_arrives_intact),
 		cmocka_unit_test(
 			test_uring_bufring_recv_multishot_when_stream_arrives_intact_in_order),
@@ -2482,6 +2516,8 @@ int main(int argc, char **argv)
 	/* The children: nothing of the library has run in them yet. */
 	if (argc > 1 && strcmp(argv[1], CHILD_MEMLOCK) == 0)
 		return child_memlock();
+	if (argc > 1 && strcmp(argv[1], CHILD_USERNS) == 0)
+		return child_userns();
 	if (argc > 1 && strcmp(argv[1], CHILD_ENOSYS) == 0)
 		return child_no_uring(ENOSYS);
 	if (argc > 1 && strcmp(argv[1], CHILD_EPERM) == 0)

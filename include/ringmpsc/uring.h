@@ -125,8 +125,10 @@ typedef struct rmpsc_uring_reg_info {
 	uint32_t size;         /**< caller's sizeof, set before the call */
 	uint32_t buffers;      /**< table entries the pool takes (chunks) */
 	uint32_t first_index;  /**< its first entry */
-	uint32_t cap_ipc_lock; /**< 1: CAP_IPC_LOCK, nothing charged to memlock */
-	uint64_t bytes;        /**< bytes pinned: what RLIMIT_MEMLOCK is charged */
+	uint32_t cap_ipc_lock; /**< 1: CAP_IPC_LOCK in the initial user namespace
+				    now: nothing charged to memlock */
+	uint64_t bytes;        /**< bytes pinned: what RLIMIT_MEMLOCK is charged
+				    (pages whole; THP tiers as 2 MiB pages) */
 	uint64_t memlock_limit; /**< RLIMIT_MEMLOCK soft limit; UINT64_MAX: none */
 } rmpsc_uring_reg_info;
 
@@ -386,7 +388,9 @@ enum rmpsc_io_flag {
 	RMPSC_IO_F_REQUIRE_FIXED = 1u << 2,
 	/** Register the notifier's eventfd with the io_uring: the kernel
 	 * signals it at each completion (for an epoll loop that then calls
-	 * rmpsc_io_reap() or rmpsc_io_run()). Needs a notifier. */
+	 * rmpsc_io_reap() or rmpsc_io_run()). Needs a notifier; not with
+	 * THREAD (the kernel would signal before the thread delivers: the
+	 * thread signals the notifier itself, after delivering). */
 	RMPSC_IO_F_EVENTFD = 1u << 3,
 	RMPSC_IO_F_ALL = (1u << 4) - 1,
 };
@@ -408,7 +412,8 @@ typedef struct rmpsc_io_config {
 	rmpsc_ring *ring;   /**< completions go here, or */
 	rmpsc_mpsc *mpsc;   /**< here, or neither */
 	rmpsc_notifier *notifier; /**< signalled after completions are delivered
-				       into the ring or channel (not by reap) */
+				       into the ring or channel (not by reap;
+				       with EVENTFD, by the kernel instead) */
 	int64_t drain_timeout_ns; /**< destroy's wait for cancelled I/O (1 s); < 0: forever */
 	uint32_t recv_tier;    /**< pool tier of multishot receive buffers (0) */
 	uint32_t recv_buffers; /**< provided buffers for rmpsc_io_recv_multishot():
@@ -473,7 +478,7 @@ typedef struct rmpsc_io_info {
 	uint32_t fixed;     /**< 1: the pool is registered as fixed buffers */
 	int32_t fixed_error; /**< why not, when it was tried: -errno; else 0 */
 	uint32_t features;  /**< rmpsc_uring_features() bits */
-	uint64_t inflight;  /**< operations the kernel holds */
+	uint64_t inflight;  /**< as rmpsc_io_inflight() */
 	uint64_t memlock_bytes; /**< what registering the pool takes (0: not tried) */
 	uint64_t memlock_limit; /**< RLIMIT_MEMLOCK soft limit; UINT64_MAX: none */
 	uint32_t recv_posted;   /**< multishot buffers posted to the kernel */
@@ -499,12 +504,15 @@ RMPSC_API int rmpsc_io_config_init(rmpsc_io_config *cfg, uint32_t size);
  *
  * @return 0; -EINVAL: NULL @p cfg or @p out, unknown flags, sizes out of
  *   range, ring or channel elements too small, both ring and mpsc, THREAD
- *   without either, EVENTFD without a notifier; -EBADF: pool NULL or not
+ *   without either, EVENTFD without a notifier or with THREAD; -EBADF:
+ *   pool NULL or not
  *   a pool, ring, mpsc or notifier not one; -E2BIG: config; -ENOMEM: memory, or REQUIRE_FIXED and the
  *   registration failed (memlock: rmpsc_uring_register()); -ENOBUFS: no
  *   slab for the receive buffers; -ENOSYS: no io_uring in this kernel;
- *   -EOPNOTSUPP: io_uring disabled, a feature asked for missing, or no
- *   liburing in this build; -EAGAIN: a thread could not be started.
+ *   -EOPNOTSUPP: io_uring disabled or refused (the sysctl, a seccomp
+ *   filter on its calls), a feature asked for missing (or
+ *   IORING_FEAT_EXT_ARG, kernels before 5.11), or no liburing in this
+ *   build; -EAGAIN: a thread or its eventfd could not be made.
  * Concurrency: any thread. Progress: blocking. Ordering: none.
  */
 RMPSC_API int rmpsc_io_create(const rmpsc_io_config *cfg, rmpsc_io **out);
@@ -512,8 +520,10 @@ RMPSC_API int rmpsc_io_create(const rmpsc_io_config *cfg, rmpsc_io **out);
 /**
  * Destroy the engine: stop its thread, cancel every operation, and wait
  * up to the config's drain_timeout_ns for their final CQEs. Completions
- * not yet delivered when destroy starts are not delivered: their slabs go
- * back to the pool. If the drain times out, the slabs still held are
+ * not yet delivered when destroy starts are not delivered, and the slabs
+ * of operations still in flight go back to the pool as their CQEs come
+ * (their handles are stale afterwards). If the drain times out, the slabs
+ * still held are
  * leaked (never freed: the kernel may still write them), counted in @p
  * leaked, and the pool keeps that memory.
  *
@@ -540,9 +550,16 @@ RMPSC_API int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked);
  *   flight already; -EMSGSIZE: @p len above the slab; -ESTALE, -EINVAL:
  *   bad handle, fd or flags; -EAGAIN: max_ops in flight, or the
  *   submission queue full and the kernel not taking more; -EPIPE: the
- *   engine is being destroyed, or its pool was (FORCE); -EBADF: @p io;
- *   -EOPNOTSUPP.
- * Concurrency: any threads. Progress: blocking (a mutex, io_uring_enter).
+ *   engine is being destroyed, its pool was (FORCE), or its ring or
+ *   channel is closed; -EBADF: @p io; -EOPNOTSUPP.
+ * Concurrency: any threads. io_uring ties a request to the thread that
+ *   enters the kernel with it, and cancels it (-ECANCELED) if that thread
+ *   exits first: with THREAD the engine's thread does that for every
+ *   request, so a submitter may exit at once; without THREAD it is the
+ *   thread whose call submits it (this one; with RMPSC_IO_SUBMIT_MORE a
+ *   later submit or rmpsc_io_submit(), or a reap or run that re-arms a
+ *   multishot receive), which must outlive the request.
+ *   Progress: blocking (a mutex, io_uring_enter).
  * Ordering: the caller's stores to the slab before the call, and the
  *   kernel's writes, happen-before the completion is received.
  */
@@ -609,9 +626,10 @@ RMPSC_API int rmpsc_io_cancel(rmpsc_io *io, uint64_t tag);
 
 /**
  * Submit requests queued with RMPSC_IO_SUBMIT_MORE.
- * @return how many the kernel took (>= 0); -EBADF; -EOPNOTSUPP. Requests
- *   the kernel did not take stay queued (their completions still come
- *   once submitted).
+ * @return how many the kernel took (>= 0; with THREAD, how many were
+ *   handed to the engine's thread, which submits them); -EBADF;
+ *   -EOPNOTSUPP. Requests the kernel did not take stay queued (their
+ *   completions still come once submitted).
  * Concurrency: any threads. Progress: blocking. Ordering: none.
  */
 RMPSC_API int rmpsc_io_submit(rmpsc_io *io);
@@ -632,8 +650,9 @@ RMPSC_API int rmpsc_io_reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t n, int64_t
 /**
  * Deliver up to @p max completions into the config's ring or channel (an
  * engine without THREAD), waiting up to @p timeout_ns for the first, then
- * signal the notifier. A completion the ring or channel has no room for
- * stays in the kernel's queue for the next call.
+ * signal the notifier (unless EVENTFD: the kernel has). A completion the
+ * ring or channel has no room for stays in the engine or the kernel's
+ * queue for the next call.
  *
  * @return completions delivered (>= 0 when some were reaped but the ring
  *   was full: 0 is possible); -EAGAIN: none and @p timeout_ns 0;
@@ -645,7 +664,8 @@ RMPSC_API int rmpsc_io_reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t n, int64_t
 RMPSC_API int rmpsc_io_run(rmpsc_io *io, uint32_t max, int64_t timeout_ns);
 
 /**
- * Operations the kernel holds (submitted, final completion not reaped).
+ * Operations in flight: submitted, final completion not yet reaped (a
+ * multishot receive paused for buffers counts).
  * @return the count (>= 0); -EBADF; -EOPNOTSUPP.
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
