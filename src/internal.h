@@ -238,6 +238,11 @@ RMPSC__INTERNAL void rmpsc__pool_unhook(struct rmpsc_pool *p, struct rmpsc__pool
 RMPSC__INTERNAL int rmpsc__pool_io_begin(struct rmpsc_pool *p, uint32_t h,
 					 struct rmpsc__slab *out);
 RMPSC__INTERNAL int rmpsc__pool_io_end(struct rmpsc_pool *p, uint32_t h, int64_t len);
+/* Allocation and free for a holder of a reference, which may outlive the
+ * handle (a forced destroy): never read the magic word a destroy writes.
+ * alloc: -EPIPE once the pool is closed or destroyed. */
+RMPSC__INTERNAL int rmpsc__pool_alloc(struct rmpsc_pool *p, uint64_t len, uint32_t *h);
+RMPSC__INTERNAL int rmpsc__pool_free(struct rmpsc_pool *p, uint32_t h);
 /* A handle's tier and index, its bits checked against the pool's ranges
  * only (0 or -EINVAL). */
 RMPSC__INTERNAL int rmpsc__pool_where(const struct rmpsc_pool *p, uint32_t h, uint32_t *tier,

@@ -608,10 +608,11 @@ static int alloc_wait(struct alloc_try *a, uint32_t *h, int64_t timeout_ns, cons
 	return r;
 }
 
-int rmpsc_pool_alloc(rmpsc_pool *p, uint64_t len, uint32_t *h)
+/* A non-blocking allocation, the pool known good. */
+static int alloc_now(rmpsc_pool *p, uint64_t len, uint32_t *h)
 {
 	struct alloc_try a;
-	int r = alloc_setup(p, len, h, &a);
+	int r = alloc_tiers(p, len, &a);
 
 	if (r)
 		return r;
@@ -625,6 +626,14 @@ int rmpsc_pool_alloc(rmpsc_pool *p, uint64_t len, uint32_t *h)
 	if (r == 0)
 		*h = a.h;
 	return r;
+}
+
+int rmpsc_pool_alloc(rmpsc_pool *p, uint64_t len, uint32_t *h)
+{
+	RMPSC__CHECK(!h, -EINVAL);
+	*h = RMPSC_POOL_HANDLE_NONE;
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	return alloc_now(p, len, h);
 }
 
 int rmpsc_pool_alloc_timed(rmpsc_pool *p, uint64_t len, uint32_t *h, int64_t timeout_ns,
@@ -643,18 +652,23 @@ int rmpsc_pool_alloc_timed(rmpsc_pool *p, uint64_t len, uint32_t *h, int64_t tim
 	return r ? r : alloc_wait(&a, h, timeout_ns, w);
 }
 
-int rmpsc_pool_free(rmpsc_pool *p, uint32_t h)
+/* A free, the pool known good (or destroyed, its memory kept). */
+static int free_now(rmpsc_pool *p, uint32_t h)
 {
 	struct hpart x;
-	int err;
+	int err = release(p, h, &x);
 
-	RMPSC__CHECK(!pool_ok(p), -EBADF);
-	err = release(p, h, &x);
 	if (err)
 		return err;
 	list_push(&p->heads[x.t], p->tier[x.t].meta, &x.i, 1);
 	wake_check(p);
 	return 0;
+}
+
+int rmpsc_pool_free(rmpsc_pool *p, uint32_t h)
+{
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	return free_now(p, h);
 }
 
 /* ---- caches --------------------------------------------------------------- */
@@ -1506,6 +1520,20 @@ void rmpsc__pool_detach(rmpsc_pool *p, struct rmpsc__pool_user *u)
 	if (u)
 		rmpsc__pool_unhook(p, u);
 	pool_put(p);
+}
+
+int rmpsc__pool_alloc(rmpsc_pool *p, uint64_t len, uint32_t *h)
+{
+	/* `closed` (atomic), not the magic word: a destroy may be writing
+	 * that (it closes first). */
+	if (atomic_load_explicit(&p->closed, memory_order_acquire))
+		return -EPIPE;
+	return alloc_now(p, len, h);
+}
+
+int rmpsc__pool_free(rmpsc_pool *p, uint32_t h)
+{
+	return free_now(p, h);
 }
 
 int rmpsc__pool_where(const rmpsc_pool *p, uint32_t h, uint32_t *tier, uint32_t *index)

@@ -727,10 +727,10 @@ static int bufring_fill(rmpsc_uring_bufring *b)
 		const uint32_t bid = b->empty[b->nempty - 1];
 		uint32_t h;
 
-		if (rmpsc_pool_alloc(b->pool, b->slab_size, &h))
+		if (rmpsc__pool_alloc(b->pool, b->slab_size, &h))
 			break;
 		if (rmpsc__pool_io_begin(b->pool, h, &s)) { /* cannot happen: ours */
-			(void)rmpsc_pool_free(b->pool, h);
+			(void)rmpsc__pool_free(b->pool, h);
 			break;
 		}
 		io_uring_buf_ring_add(b->br, s.base,
@@ -755,7 +755,7 @@ static void bufring_release_all(rmpsc_uring_bufring *b)
 		if (h == RMPSC_POOL_HANDLE_NONE)
 			continue;
 		(void)rmpsc__pool_io_end(b->pool, h, 0);
-		(void)rmpsc_pool_free(b->pool, h);
+		(void)rmpsc__pool_free(b->pool, h);
 		b->bid_h[bid] = RMPSC_POOL_HANDLE_NONE;
 	}
 	atomic_store_explicit(&b->posted, 0, memory_order_relaxed);
@@ -980,9 +980,11 @@ struct rmpsc_io {
 	bool has_thread;
 	bool kick_armed;    /* under mu: the poll on kick_fd is in the kernel */
 	bool output_closed; /* under mu: the ring or channel said -EPIPE */
-	bool held_valid;    /* reaper: a completion the output had no room for */
-	bool kick_seen;     /* reaper: kick_fd's poll fired */
 	size_t esz;         /* the output's element size */
+	/* The reaper's own (not in the word above: a load of the mutex's
+	 * flags may read all of them at once). */
+	bool held_valid;    /* a completion the output had no room for */
+	bool kick_seen;     /* kick_fd's poll fired */
 	rmpsc_io_cqe held;
 	pthread_t thread;
 	_Atomic uint64_t inflight;
@@ -1957,7 +1959,7 @@ static void drain(rmpsc_io *io, int64_t timeout_ns)
 	const int64_t deadline = timeout_ns < 0 ? INT64_MAX : deadline_after(timeout_ns);
 
 	if (io->held_valid && io->held.handle != RMPSC_POOL_HANDLE_NONE)
-		(void)rmpsc_pool_free(io->pool, io->held.handle);
+		(void)rmpsc__pool_free(io->pool, io->held.handle);
 	io->held_valid = false;
 	while (atomic_load_explicit(&io->inflight, memory_order_acquire)) {
 		struct io_uring_cqe *cqe;
@@ -1968,7 +1970,7 @@ static void drain(rmpsc_io *io, int64_t timeout_ns)
 			;
 		while (!io_uring_peek_cqe(&io->uring, &cqe)) {
 			if (process(io, cqe, &c) && c.handle != RMPSC_POOL_HANDLE_NONE)
-				(void)rmpsc_pool_free(io->pool, c.handle);
+				(void)rmpsc__pool_free(io->pool, c.handle);
 			io_uring_cqe_seen(&io->uring, cqe);
 		}
 		if (!atomic_load_explicit(&io->inflight, memory_order_acquire))
