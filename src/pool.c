@@ -1548,19 +1548,30 @@ int rmpsc__pool_where(const rmpsc_pool *p, uint32_t h, uint32_t *tier, uint32_t 
 	return 0;
 }
 
+/* A handle taken apart, its slab's metadata and state (not yet judged). */
+static int io_locate(const rmpsc_pool *p, uint32_t h, struct hpart *x,
+		     const struct ptier **tr, struct slab_meta **m, uint32_t *s)
+{
+	const int err = split(p, h, x);
+
+	if (err)
+		return err;
+	*tr = &p->tier[x->t];
+	*m = &(*tr)->meta[x->i];
+	*s = atomic_load_explicit(&(*m)->state, memory_order_relaxed);
+	return 0;
+}
+
 int rmpsc__pool_io_begin(rmpsc_pool *p, uint32_t h, struct rmpsc__slab *out)
 {
 	struct hpart x;
 	struct slab_meta *m;
 	const struct ptier *tr;
 	uint32_t s;
-	int err = split(p, h, &x);
+	int err = io_locate(p, h, &x, &tr, &m, &s);
 
 	if (err)
 		return err;
-	tr = &p->tier[x.t];
-	m = &tr->meta[x.i];
-	s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	do {
 		err = judge(tr, x.i, x.gen, s);
 		if (err)
@@ -1584,13 +1595,10 @@ int rmpsc__pool_io_end(rmpsc_pool *p, uint32_t h, int64_t len)
 	struct slab_meta *m;
 	const struct ptier *tr;
 	uint32_t s;
-	int err = split(p, h, &x);
+	int err = io_locate(p, h, &x, &tr, &m, &s);
 
 	if (err)
 		return err;
-	tr = &p->tier[x.t];
-	m = &tr->meta[x.i];
-	s = atomic_load_explicit(&m->state, memory_order_relaxed);
 	err = judge(tr, x.i, x.gen, s);
 	if (err)
 		return err;

@@ -1224,65 +1224,54 @@ out:
 	return err;
 }
 
+/* The checks every submit call shares, then the request. */
+static int submit(rmpsc_io *io, const struct sub *q)
+{
+	const bool slab = q->kind != RMPSC_IO_OP_ACCEPT && q->kind != RMPSC_IO_OP_RECV_MULTISHOT;
+
+	RMPSC__CHECK(!io_ok(io), -EBADF);
+	RMPSC__CHECK(slab && q->h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
+	return submit_one(io, q);
+}
+
 int rmpsc_io_read(rmpsc_io *io, int fd, uint64_t offset, uint32_t h, uint32_t len, uint64_t tag,
 		  uint32_t flags)
 {
-	const struct sub q = {.kind = RMPSC_IO_OP_READ, .fd = fd, .offset = offset, .h = h,
-			      .len = len, .tag = tag, .flags = flags};
-
-	RMPSC__CHECK(!io_ok(io), -EBADF);
-	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
-	return submit_one(io, &q);
+	return submit(io, &(struct sub){.kind = RMPSC_IO_OP_READ, .fd = fd, .offset = offset,
+					.h = h, .len = len, .tag = tag, .flags = flags});
 }
 
 int rmpsc_io_write(rmpsc_io *io, int fd, uint64_t offset, uint32_t h, uint64_t tag,
 		   uint32_t flags)
 {
-	const struct sub q = {.kind = RMPSC_IO_OP_WRITE, .fd = fd, .offset = offset, .h = h,
-			      .tag = tag, .flags = flags};
-
-	RMPSC__CHECK(!io_ok(io), -EBADF);
-	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
-	return submit_one(io, &q);
+	return submit(io, &(struct sub){.kind = RMPSC_IO_OP_WRITE, .fd = fd, .offset = offset,
+					.h = h, .tag = tag, .flags = flags});
 }
 
 int rmpsc_io_recv(rmpsc_io *io, int fd, uint32_t h, uint64_t tag, uint32_t flags)
 {
-	const struct sub q = {.kind = RMPSC_IO_OP_RECV, .fd = fd, .h = h, .tag = tag,
-			      .flags = flags};
-
-	RMPSC__CHECK(!io_ok(io), -EBADF);
-	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
-	return submit_one(io, &q);
+	return submit(io, &(struct sub){.kind = RMPSC_IO_OP_RECV, .fd = fd, .h = h, .tag = tag,
+					.flags = flags});
 }
 
 int rmpsc_io_send(rmpsc_io *io, int fd, uint32_t h, uint64_t tag, uint32_t flags)
 {
-	const struct sub q = {.kind = RMPSC_IO_OP_SEND, .fd = fd, .h = h, .tag = tag,
-			      .flags = flags};
-
-	RMPSC__CHECK(!io_ok(io), -EBADF);
-	RMPSC__CHECK(h == RMPSC_POOL_HANDLE_NONE, -EINVAL);
-	return submit_one(io, &q);
+	return submit(io, &(struct sub){.kind = RMPSC_IO_OP_SEND, .fd = fd, .h = h, .tag = tag,
+					.flags = flags});
 }
 
 int rmpsc_io_accept(rmpsc_io *io, int fd, uint64_t tag, uint32_t flags)
 {
-	const struct sub q = {.kind = RMPSC_IO_OP_ACCEPT, .fd = fd,
-			      .h = RMPSC_POOL_HANDLE_NONE, .tag = tag, .flags = flags};
-
-	RMPSC__CHECK(!io_ok(io), -EBADF);
-	return submit_one(io, &q);
+	return submit(io, &(struct sub){.kind = RMPSC_IO_OP_ACCEPT, .fd = fd,
+					.h = RMPSC_POOL_HANDLE_NONE, .tag = tag, .flags = flags});
 }
 
 int rmpsc_io_recv_multishot(rmpsc_io *io, int fd, uint64_t tag, uint32_t flags)
 {
-	const struct sub q = {.kind = RMPSC_IO_OP_RECV_MULTISHOT, .fd = fd,
-			      .h = RMPSC_POOL_HANDLE_NONE, .tag = tag, .flags = flags};
-
 	RMPSC__CHECK(!io_ok(io), -EBADF);
 	RMPSC__CHECK(!io->recv || !(io->features & RMPSC_URING_HAS_RECV_MULTISHOT), -EOPNOTSUPP);
-	return submit_one(io, &q);
+	return submit(io, &(struct sub){.kind = RMPSC_IO_OP_RECV_MULTISHOT, .fd = fd,
+					.h = RMPSC_POOL_HANDLE_NONE, .tag = tag, .flags = flags});
 }
 
 int rmpsc_io_cancel(rmpsc_io *io, uint64_t tag)
