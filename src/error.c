@@ -15,11 +15,12 @@ const char *rmpsc_strerror(int err)
 	case EINVAL: return "invalid argument or misuse";
 	case EBADF: return "not a valid handle of this type, or not an open file descriptor";
 	case EAGAIN:
-		return "try again: ring full (producer), nothing to take (consumer), or no "
-		       "thread could be created now";
+		return "try again: ring full (producer), nothing to take (consumer), no "
+		       "thread could be created now, or too many io_uring requests in flight";
 	case ETIMEDOUT: return "timed out";
 	case EPIPE:
-		return "closed (consumer: closed and drained; registration: channel closed)";
+		return "closed (consumer: closed and drained; registration: channel closed; "
+		       "io_uring engine: stopping, its pool destroyed or its output closed)";
 	case ENOBUFS: return "buffer pool exhausted";
 	case ESTALE: return "stale buffer handle";
 	case EMSGSIZE: return "item larger than the slot or size tier";
@@ -28,19 +29,27 @@ const char *rmpsc_strerror(int err)
 	case E2BIG:
 		return "size-prefixed struct too large: above 4096 bytes, or larger than this "
 		       "library knows with non-zero extra bytes";
-	case EOPNOTSUPP: return "not supported by this build or kernel";
+	case EOPNOTSUPP: return "not supported by this build or kernel, or io_uring disabled";
 	case EDEADLK: return "would deadlock: called from the thread it would wait for";
 	case EBUSY:
-		return "busy: called from a handler running on this consumer, or a loop "
-		       "already consumes the ring";
+		return "busy: called from a handler running on this consumer, a loop already "
+		       "consumes the ring, the kernel holds the slab (I/O in flight), or the "
+		       "pool or io_uring still in use (slabs out, a registration, a buffer table)";
 	case EIO: return "eventfd read or write failed";
 	case EMFILE: return "too many open files in this process";
 	case ENFILE: return "too many open files in the system";
-	case EEXIST: return "already registered with that epoll instance";
-	case ENOENT: return "no such producer ring id, or not registered with that epoll instance";
+	case EEXIST:
+		return "already registered with that epoll instance, or buffer group taken on that "
+		       "io_uring";
+	case ENOENT:
+		return "no such producer ring id, not registered with that epoll instance, or "
+		       "the io_uring completion carries no buffer";
 	case ENOSPC:
-		return "no room left: every producer or consumer slot of the channel in use, or "
-		       "the epoll watch limit reached";
+		return "no room left: every producer or consumer slot of the channel in use, "
+		       "the epoll watch limit reached, or the io_uring buffer table too small";
+	case ENOSYS: return "no io_uring in this kernel (or a filter says so)";
+	case ENXIO: return "the io_uring has no registered-buffer table to update";
+	case EALREADY: return "the kernel did not hold that slab: completed already, or never prepared";
 	default: return "unknown error";
 	}
 }

@@ -980,6 +980,7 @@ struct rmpsc_io {
 	bool has_thread;
 	bool kick_armed;    /* under mu: the poll on kick_fd is in the kernel */
 	bool output_closed; /* under mu: the ring or channel said -EPIPE */
+	bool sleeping;      /* under mu: the engine's thread waits in the kernel */
 	size_t esz;         /* the output's element size */
 	/* The reaper's own (not in the word above: a load of the mutex's
 	 * flags may read all of them at once). */
@@ -990,7 +991,6 @@ struct rmpsc_io {
 	_Atomic uint64_t inflight;
 	struct rmpsc__pool_user user; /* the pool's forced destroy: cancel */
 	int kick_fd;                  /* THREAD: eventfd that wakes the thread */
-	_Atomic uint32_t kicked;      /* a kick is written and not yet taken */
 };
 
 /* The engine whose thread this is (THREAD mode), or NULL. */
@@ -1051,21 +1051,48 @@ static void slot_done(rmpsc_io *io, uint32_t s)
  * io_uring ties a request to the task that submitted it and cancels it
  * when that task exits. In THREAD mode, so that any thread may submit and
  * then exit, only the engine's thread enters the kernel with SQEs: others
- * queue them and kick it (an eventfd its multishot poll watches; one write
- * per wake-up, not per request).
+ * queue them, and wake it only when it sleeps (an eventfd its multishot
+ * poll watches): a busy engine thread submits what is queued before it
+ * next waits, so a stream of requests costs no system call in the
+ * submitters.
  */
 static bool foreign(const rmpsc_io *io)
 {
-	return io->threaded && engine_self != io;
+	return io->threaded && engine_self != io && !(io->flags & RMPSC_IO_F_SUBMIT_DIRECT);
 }
 
+/* Wake the engine's thread if it sleeps (under mu). */
 static void kick(rmpsc_io *io)
 {
-	if (!atomic_exchange_explicit(&io->kicked, 1, memory_order_acq_rel)) {
+	if (io->sleeping) {
 		const uint64_t one = 1;
 
+		io->sleeping = false;
 		(void)!write(io->kick_fd, &one, sizeof one);
 	}
+}
+
+/* The engine's thread, before it waits for CQEs: submit what is queued,
+ * and sleep unless it is stopping (then false). Under mu, so a submitter
+ * either queued before this (submitted here) or sees `sleeping`. */
+static bool engine_sleep_begin(rmpsc_io *io)
+{
+	bool sleep;
+
+	pthread_mutex_lock(&io->mu);
+	if (io_uring_sq_ready(&io->uring))
+		(void)io_uring_submit(&io->uring);
+	sleep = !io->stopping;
+	io->sleeping = sleep;
+	pthread_mutex_unlock(&io->mu);
+	return sleep;
+}
+
+static void engine_sleep_end(rmpsc_io *io)
+{
+	pthread_mutex_lock(&io->mu);
+	io->sleeping = false;
+	pthread_mutex_unlock(&io->mu);
 }
 
 /* Hand the queued SQEs to the kernel, or to the thread that will (mu). */
@@ -1091,7 +1118,7 @@ static struct io_uring_sqe *sqe_get(rmpsc_io *io)
 				return NULL;
 			continue;
 		}
-		kick(io);
+		kick(io); /* it submits what is queued before it waits */
 		pthread_mutex_unlock(&io->mu);
 		sched_yield();
 		pthread_mutex_lock(&io->mu);
@@ -1608,7 +1635,14 @@ static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_n
 				if (left <= 0)
 					return -ETIMEDOUT;
 			}
-			err = wait_cqe(io, left);
+			if (foreign(io) || !io->threaded) {
+				err = wait_cqe(io, left);
+			} else { /* the engine's thread */
+				if (!engine_sleep_begin(io))
+					break;
+				err = wait_cqe(io, left);
+				engine_sleep_end(io);
+			}
 			if (err && err != -ETIME && err != -EINTR && err != -EAGAIN)
 				return err;
 		}
@@ -1652,7 +1686,7 @@ static void *io_thread(void *arg)
 		bool stop;
 		int n;
 
-		if (atomic_exchange_explicit(&io->kicked, 0, memory_order_acq_rel)) {
+		if (io->kick_seen) {
 			uint64_t v;
 
 			(void)!read(io->kick_fd, &v, sizeof v);
@@ -1736,6 +1770,8 @@ static int io_check(const rmpsc_io_config *c)
 	 * thread delivers it: a consumer woken by that could find nothing
 	 * and sleep through it. The thread signals the notifier itself. */
 	RMPSC__CHECK((c->flags & RMPSC_IO_F_EVENTFD) && (c->flags & RMPSC_IO_F_THREAD), -EINVAL);
+	RMPSC__CHECK((c->flags & RMPSC_IO_F_SUBMIT_DIRECT) && !(c->flags & RMPSC_IO_F_THREAD),
+		     -EINVAL);
 	RMPSC__CHECK(c->recv_buffers && (c->recv_buffers > RMPSC_URING_BUFRING_MAX ||
 					 (c->recv_buffers & (c->recv_buffers - 1))),
 		     -EINVAL);
@@ -1990,7 +2026,9 @@ int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked)
 		/* The thread may sit in a full ring's push: closing is not
 		 * ours to do, so it looks at `stopping` every 10 ms there.
 		 * Its exit cancels what it submitted (the kernel does). */
+		pthread_mutex_lock(&io->mu);
 		kick(io);
+		pthread_mutex_unlock(&io->mu);
 		pthread_join(io->thread, NULL);
 		io->has_thread = false;
 	}

@@ -358,7 +358,8 @@ PINS(pool_pins, POOL_PINS);
 	X(RMPSC_IO_F_NO_FIXED, 2)                                              \
 	X(RMPSC_IO_F_REQUIRE_FIXED, 4)                                         \
 	X(RMPSC_IO_F_EVENTFD, 8)                                               \
-	X(RMPSC_IO_F_ALL, 15)                                                  \
+	X(RMPSC_IO_F_SUBMIT_DIRECT, 16)                                        \
+	X(RMPSC_IO_F_ALL, 31)                                                  \
 	X(RMPSC_IO_OP_READ, 1)                                                 \
 	X(RMPSC_IO_OP_WRITE, 2)                                                \
 	X(RMPSC_IO_OP_RECV, 3)                                                 \

@@ -77,7 +77,7 @@ static void test_ring_features_when_called_returns_only_known_bits(void **state)
 static const int lib_codes[] = {
 	EINVAL, EBADF, EAGAIN, ETIMEDOUT, EPIPE, ENOBUFS, ESTALE,
 	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP, EDEADLK, EIO,
-	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC, EBUSY,
+	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC, EBUSY, ENOSYS, ENXIO, EALREADY,
 };
 #define N_LIB_CODES (sizeof lib_codes / sizeof lib_codes[0])
 
@@ -134,6 +134,16 @@ static void test_ring_strerror_text_fits_every_call_returning_the_code(void **st
 		{ EBUSY, "loop" },          /* rmpsc_loop_start_ring */
 		{ E2BIG, "4096" },          /* init and output calls, size above a page */
 		{ E2BIG, "extra bytes" },   /* create, wait calls */
+		{ EBUSY, "slab" },          /* rmpsc_pool_free of a slab in flight */
+		{ EBUSY, "registration" },  /* rmpsc_pool_destroy under io_uring users */
+		{ EBUSY, "buffer table" },  /* rmpsc_uring_register on a ring with one */
+		{ EAGAIN, "io_uring" },     /* rmpsc_io_read etc. at max_ops */
+		{ EPIPE, "engine" },        /* rmpsc_io_read etc. after close */
+		{ ENOSPC, "buffer table" }, /* rmpsc_uring_register */
+		{ EEXIST, "buffer group" }, /* rmpsc_uring_bufring_create */
+		{ ENOENT, "buffer" },       /* rmpsc_uring_bufring_take */
+		{ EOPNOTSUPP, "disabled" }, /* rmpsc_uring_features, rmpsc_io_create */
+		{ ENOSYS, "io_uring" },     /* the same, no io_uring */
 	};
 
 	(void)state;

@@ -100,7 +100,7 @@ _Static_assert(RMPSC_IO_OP_READ == 1 && RMPSC_IO_OP_WRITE == 2 && RMPSC_IO_OP_RE
 	       "ops pinned");
 _Static_assert(RMPSC_IO_CQE_F_MORE == 1 && RMPSC_IO_CQE_F_COPIED == 2 && RMPSC_IO_CQE_F_ZC == 4,
 	       "cqe flags pinned");
-_Static_assert(RMPSC_IO_F_ALL == 15 && RMPSC_IO_SUBMIT_F_ALL == 3, "flag masks");
+_Static_assert(RMPSC_IO_F_ALL == 31 && RMPSC_IO_SUBMIT_F_ALL == 3, "flag masks");
 
 #define KIB ((uint64_t)1 << 10)
 #define MIB ((uint64_t)1 << 20)

@@ -392,7 +392,15 @@ enum rmpsc_io_flag {
 	 * THREAD (the kernel would signal before the thread delivers: the
 	 * thread signals the notifier itself, after delivering). */
 	RMPSC_IO_F_EVENTFD = 1u << 3,
-	RMPSC_IO_F_ALL = (1u << 4) - 1,
+	/** With THREAD: submitting threads enter the kernel with their
+	 * requests themselves instead of handing them to the engine's thread.
+	 * Faster where requests complete inside the submission (a page-cache
+	 * read is copied in the submitter's call, in parallel with the
+	 * engine's thread delivering), but io_uring cancels a request
+	 * (-ECANCELED) whose submitting thread exits first: every submitting
+	 * thread must outlive its requests. */
+	RMPSC_IO_F_SUBMIT_DIRECT = 1u << 4,
+	RMPSC_IO_F_ALL = (1u << 5) - 1,
 };
 
 /**
@@ -555,7 +563,8 @@ RMPSC_API int rmpsc_io_destroy(rmpsc_io *io, uint64_t *leaked);
  * Concurrency: any threads. io_uring ties a request to the thread that
  *   enters the kernel with it, and cancels it (-ECANCELED) if that thread
  *   exits first: with THREAD the engine's thread does that for every
- *   request, so a submitter may exit at once; without THREAD it is the
+ *   request, so a submitter may exit at once (not with SUBMIT_DIRECT);
+ *   without THREAD it is the
  *   thread whose call submits it (this one; with RMPSC_IO_SUBMIT_MORE a
  *   later submit or rmpsc_io_submit(), or a reap or run that re-arms a
  *   multishot receive), which must outlive the request.
