@@ -939,6 +939,7 @@ int rmpsc_uring_prep_recv_multishot(struct io_uring_sqe *sqe, rmpsc_uring_bufrin
 #define UD_KICK (UD_INTERNAL | 2)
 #define NO_SLOT UINT32_MAX
 #define ENGINE_GROUP 0x7e00 /* the engine's buffer group */
+#define ENGINE_SPIN 4096    /* the engine's look before it sleeps (CPU relax hints) */
 
 struct op {
 	uint64_t tag;
@@ -991,6 +992,7 @@ struct rmpsc_io {
 	_Atomic uint64_t inflight;
 	struct rmpsc__pool_user user; /* the pool's forced destroy: cancel */
 	int kick_fd;                  /* THREAD: eventfd that wakes the thread */
+	_Atomic uint32_t queued;      /* THREAD: a submitter queued since the last submit */
 };
 
 /* The engine whose thread this is (THREAD mode), or NULL. */
@@ -1061,9 +1063,11 @@ static bool foreign(const rmpsc_io *io)
 	return io->threaded && engine_self != io && !(io->flags & RMPSC_IO_F_SUBMIT_DIRECT);
 }
 
-/* Wake the engine's thread if it sleeps (under mu). */
+/* Wake the engine's thread if it sleeps (under mu); tell it anyway, for
+ * its look before sleeping. */
 static void kick(rmpsc_io *io)
 {
+	atomic_store_explicit(&io->queued, 1, memory_order_release);
 	if (io->sleeping) {
 		const uint64_t one = 1;
 
@@ -1080,12 +1084,31 @@ static bool engine_sleep_begin(rmpsc_io *io)
 	bool sleep;
 
 	pthread_mutex_lock(&io->mu);
+	atomic_store_explicit(&io->queued, 0, memory_order_relaxed);
 	if (io_uring_sq_ready(&io->uring))
 		(void)io_uring_submit(&io->uring);
 	sleep = !io->stopping;
 	io->sleeping = sleep;
 	pthread_mutex_unlock(&io->mu);
 	return sleep;
+}
+
+/* The engine's thread, about to sleep: look for a while first (requests
+ * queued by submitters, completions), since on a steady stream a sleep
+ * and a wake-up each way cost more than the wait. True: something came. */
+static bool engine_spin(rmpsc_io *io)
+{
+	/* With SUBMIT_DIRECT the submitters enter the kernel themselves: the
+	 * look would only burn the CPU their copies need. */
+	if (io->flags & RMPSC_IO_F_SUBMIT_DIRECT)
+		return false;
+	for (int i = 0; i < ENGINE_SPIN; i++) {
+		if (atomic_load_explicit(&io->queued, memory_order_acquire) ||
+		    io_uring_cq_ready(&io->uring))
+			return true;
+		rmpsc__cpu_relax();
+	}
+	return false;
 }
 
 static void engine_sleep_end(rmpsc_io *io)
@@ -1638,6 +1661,11 @@ static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_n
 			if (foreign(io) || !io->threaded) {
 				err = wait_cqe(io, left);
 			} else { /* the engine's thread */
+				if (engine_spin(io)) {
+					if (atomic_load_explicit(&io->queued, memory_order_relaxed))
+						break; /* to the thread's loop, which submits */
+					continue;
+				}
 				if (!engine_sleep_begin(io))
 					break;
 				err = wait_cqe(io, left);
@@ -1702,8 +1730,10 @@ static void *io_thread(void *arg)
 				io->kick_armed = true;
 			}
 		}
-		if (!stop)
+		if (!stop) {
+			atomic_store_explicit(&io->queued, 0, memory_order_relaxed);
 			(void)io_uring_submit(&io->uring);
+		}
 		pthread_mutex_unlock(&io->mu);
 		if (stop)
 			break;
