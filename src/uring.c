@@ -18,9 +18,12 @@
  * Engine. One mutex serialises the submission side (liburing's SQ state
  * and the op table's free list); the completion side (CQ, the provided
  * buffers, delivery into the ring or channel) belongs to one reaper: the
- * engine's thread, or the caller of reap/run. Each request has a slot in
- * the op table; its user_data is the slot and the slot's generation, and
- * internal requests (cancels, the stop NOP) carry the top bit. `inflight`
+ * engine's thread, or the caller of reap/run. In THREAD mode only the
+ * engine's thread enters the kernel with SQEs (io_uring cancels a request
+ * whose submitter exits), woken through kick_fd when it sleeps. Each
+ * request has a slot in the op table; its user_data is the slot and the
+ * slot's generation, and internal requests (cancels, the kick poll)
+ * carry the top bit. `inflight`
  * counts slots the kernel holds: incremented under the mutex when the SQE
  * is pushed, decremented by the reaper at the final CQE.
  *
@@ -36,10 +39,17 @@
  *  - U3, `inflight`: relaxed increment under the mutex when an SQE is
  *    pushed; release decrement by the reaper after a slot's last use;
  *    acquire in destroy's drain and rmpsc_io_inflight().
- *  - `stopping`: under the mutex; the stop NOP is submitted after the
- *    store under the same mutex, so the CQE that wakes the thread follows.
+ *  - `stopping`, `sleeping`, `output_closed`, `pool_gone`: under the
+ *    mutex. The engine's thread sets `sleeping` after submitting what is
+ *    queued and before it waits; a submitter that queues after that sees
+ *    it and writes kick_fd (the poll's CQE wakes the thread), one that
+ *    queued before had its SQE submitted. destroy sets `stopping` and
+ *    kicks the same way.
+ *  - `queued`: release store by a submitter (under the mutex) when it
+ *    queues for the engine's thread; acquire load in that thread's look
+ *    before sleeping; cleared under the mutex before each submit.
  *  - Reaper-only: the CQ, the provided-buffer ring (its `posted` count is
- *    atomic for rmpsc_io_get_info()), `held`, `rearms`, `stop_seen`.
+ *    atomic for rmpsc_io_get_info()), `held`, `rearms`, `kick_seen`.
  */
 #include <errno.h>
 #include <limits.h>
