@@ -16,5 +16,6 @@
 #include "ringmpsc/numa.h"
 #include "ringmpsc/pool.h"
 #include "ringmpsc/uring.h"
+#include "ringmpsc/shm.h"
 
 #endif /* RINGMPSC_H */

@@ -20,12 +20,17 @@ const char *rmpsc_strerror(int err)
 	case ETIMEDOUT: return "timed out";
 	case EPIPE:
 		return "closed (consumer: closed and drained; registration: channel closed; "
-		       "io_uring engine: stopping, its pool destroyed or its output closed)";
+		       "io_uring engine: stopping, its pool destroyed or its output closed; "
+		       "socket: the peer is gone)";
 	case ENOBUFS: return "buffer pool exhausted";
 	case ESTALE: return "stale buffer handle";
-	case EMSGSIZE: return "item larger than the slot or size tier";
+	case EMSGSIZE:
+		return "item larger than the slot or size tier, or a message with more descriptors "
+		       "or data than the receiver has room for";
 	case ENOMEM: return "out of memory: allocation, mapping or thread creation failed";
-	case EPROTO: return "shared memory header corrupt or incompatible";
+	case EPROTO:
+		return "shared memory header corrupt or incompatible, or a peer's message with "
+		       "control data other than descriptors";
 	case E2BIG:
 		return "size-prefixed struct too large: above 4096 bytes, or larger than this "
 		       "library knows with non-zero extra bytes";
@@ -48,6 +53,11 @@ const char *rmpsc_strerror(int err)
 		return "no room left: every producer or consumer slot of the channel in use, "
 		       "the epoll watch limit reached, or the io_uring buffer table too small";
 	case ENOSYS: return "no io_uring in this kernel (or a filter says so)";
+	case ENOMSG: return "the peer's message carried no file descriptor";
+	case ENOTSOCK: return "not a socket";
+	case EADDRINUSE: return "a live socket or another file is at that path";
+	case ENAMETOOLONG: return "socket path longer than 107 bytes";
+	case ECONNREFUSED: return "nobody listens at that socket path";
 	case ENXIO: return "the io_uring has no registered-buffer table to update";
 	case EALREADY: return "the kernel did not hold that slab: completed already, or never prepared";
 	default: return "unknown error";

@@ -78,6 +78,7 @@ static const int lib_codes[] = {
 	EINVAL, EBADF, EAGAIN, ETIMEDOUT, EPIPE, ENOBUFS, ESTALE,
 	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP, EDEADLK, EIO,
 	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC, EBUSY, ENOSYS, ENXIO, EALREADY,
+	ENOMSG, ENOTSOCK, EADDRINUSE, ENAMETOOLONG, ECONNREFUSED,
 };
 #define N_LIB_CODES (sizeof lib_codes / sizeof lib_codes[0])
 
@@ -144,6 +145,8 @@ static void test_ring_strerror_text_fits_every_call_returning_the_code(void **st
 		{ ENOENT, "buffer" },       /* rmpsc_uring_bufring_take */
 		{ EOPNOTSUPP, "disabled" }, /* rmpsc_uring_features, rmpsc_io_create */
 		{ ENOSYS, "io_uring" },     /* the same, no io_uring */
+		{ EMSGSIZE, "descriptors" }, /* rmpsc_fd_recv, too many */
+		{ EPROTO, "control data" }, /* rmpsc_fd_recv, junk */
 	};
 
 	(void)state;
