@@ -1555,20 +1555,15 @@ static int deliver(rmpsc_io *io, const rmpsc_io_cqe *c, int64_t timeout_ns)
 	return io->ring ? rmpsc_ring_commit(io->ring, 1) : rmpsc_producer_commit(io->prod, 1);
 }
 
-static int64_t now_ns(void)
+/* Time left to @deadline (rmpsc__deadline()), capped at INT64_MAX; 0
+ * when it has passed. */
+static int64_t time_left(uint64_t deadline)
 {
-	struct timespec ts;
+	const uint64_t now = rmpsc__now_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* now + @ns, saturated. */
-static int64_t deadline_after(int64_t ns)
-{
-	const int64_t now = now_ns();
-
-	return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+	if (now >= deadline)
+		return 0;
+	return deadline - now > INT64_MAX ? INT64_MAX : (int64_t)(deadline - now);
 }
 
 /* Wait up to @timeout_ns (< 0: forever) for a CQE; 0 when one is there.
@@ -1609,7 +1604,7 @@ static void closed_output(rmpsc_io *io)
  */
 static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_ns)
 {
-	const int64_t deadline = timeout_ns > 0 ? deadline_after(timeout_ns) : 0;
+	const uint64_t deadline = rmpsc__deadline(timeout_ns);
 	uint32_t n = 0;
 	bool full = false;
 
@@ -1664,8 +1659,8 @@ static int reap(rmpsc_io *io, rmpsc_io_cqe *out, uint32_t max, int64_t timeout_n
 			int err;
 
 			if (timeout_ns > 0) {
-				left = deadline - now_ns();
-				if (left <= 0)
+				left = time_left(deadline);
+				if (!left)
 					return -ETIMEDOUT;
 			}
 			if (foreign(io) || !io->threaded) {
@@ -2021,7 +2016,7 @@ fail:
  * completion's slab back to the pool. */
 static void drain(rmpsc_io *io, int64_t timeout_ns)
 {
-	const int64_t deadline = timeout_ns < 0 ? INT64_MAX : deadline_after(timeout_ns);
+	const uint64_t deadline = rmpsc__deadline(timeout_ns);
 
 	if (io->held_valid && io->held.handle != RMPSC_POOL_HANDLE_NONE)
 		(void)rmpsc__pool_free(io->pool, io->held.handle);
@@ -2040,8 +2035,8 @@ static void drain(rmpsc_io *io, int64_t timeout_ns)
 		}
 		if (!atomic_load_explicit(&io->inflight, memory_order_acquire))
 			break;
-		left = deadline - now_ns();
-		if (left <= 0)
+		left = time_left(deadline);
+		if (!left)
 			break;
 		(void)wait_cqe(io, left < 10000000 ? left : 10000000);
 	}
