@@ -590,68 +590,6 @@ static int prep_undo(rmpsc_uring_reg *reg, uint32_t h, const struct rmpsc__slab 
 	return err;
 }
 
-int rmpsc_uring_prep_read_fixed(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h,
-				int fd, uint64_t offset, uint32_t len)
-{
-	struct rmpsc__slab s;
-	int err = prep_begin(sqe, reg, h, fd, &s);
-
-	if (err)
-		return err;
-	if (!len)
-		len = s.size > INT_MAX ? INT_MAX : (uint32_t)s.size;
-	if (len > s.size || len > INT_MAX)
-		return prep_undo(reg, h, &s, -EMSGSIZE);
-	io_uring_prep_read_fixed(sqe, fd, s.base, len, offset, (int)reg_index(reg, &s));
-	sqe->user_data = h;
-	return 0;
-}
-
-int rmpsc_uring_prep_write_fixed(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h,
-				 int fd, uint64_t offset)
-{
-	struct rmpsc__slab s;
-	int err = prep_begin(sqe, reg, h, fd, &s);
-
-	if (err)
-		return err;
-	if (s.len > INT_MAX)
-		return prep_undo(reg, h, &s, -EMSGSIZE);
-	io_uring_prep_write_fixed(sqe, fd, s.base, (unsigned)s.len, offset,
-				  (int)reg_index(reg, &s));
-	sqe->user_data = h;
-	return 0;
-}
-
-int rmpsc_uring_prep_recv(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h, int fd,
-			  int msg_flags)
-{
-	struct rmpsc__slab s;
-	int err = prep_begin(sqe, reg, h, fd, &s);
-
-	if (err)
-		return err;
-	io_uring_prep_recv(sqe, fd, s.base, s.size > INT_MAX ? INT_MAX : (size_t)s.size,
-			   msg_flags);
-	sqe->user_data = h;
-	return 0;
-}
-
-int rmpsc_uring_prep_send(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h, int fd,
-			  int msg_flags)
-{
-	struct rmpsc__slab s;
-	int err = prep_begin(sqe, reg, h, fd, &s);
-
-	if (err)
-		return err;
-	if (s.len > INT_MAX)
-		return prep_undo(reg, h, &s, -EMSGSIZE);
-	io_uring_prep_send(sqe, fd, s.base, (size_t)s.len, msg_flags | MSG_NOSIGNAL);
-	sqe->user_data = h;
-	return 0;
-}
-
 /* The SEND_ZC flags this kernel takes. */
 static unsigned zc_flags(void)
 {
@@ -660,23 +598,108 @@ static unsigned zc_flags(void)
 		       : 0;
 }
 
+/* What an operation of @kind on slab @s may move: a read of @len bytes
+ * (0: the whole slab) within the slab, a payload to write or send within
+ * one operation's limit; else -EMSGSIZE. */
+static int slab_io_check(uint8_t kind, const struct rmpsc__slab *s, uint32_t len)
+{
+	if (kind == RMPSC_IO_OP_READ)
+		return len > s->size || len > INT_MAX ? -EMSGSIZE : 0;
+	if (kind == RMPSC_IO_OP_WRITE || kind == RMPSC_IO_OP_SEND)
+		return s->len > INT_MAX ? -EMSGSIZE : 0;
+	return 0;
+}
+
+/* @sqe as operation @kind on slab @s (checked by slab_io_check()): from
+ * registered buffer @bi, or by address when @bi < 0. A read takes @len
+ * bytes (0: the whole slab), a recv the whole slab, a write or send the
+ * payload; sends add MSG_NOSIGNAL, and @zc makes them SEND_ZC. The one
+ * place both the liburing helpers and the engine fill an SQE for a slab. */
+static void prep_slab(struct io_uring_sqe *sqe, uint8_t kind, const struct rmpsc__slab *s,
+		      int fd, uint64_t offset, uint32_t len, int msg_flags, int bi, bool zc)
+{
+	const size_t whole = s->size > INT_MAX ? INT_MAX : (size_t)s->size;
+	const unsigned n = len ? len : (unsigned)whole;
+
+	switch (kind) {
+	case RMPSC_IO_OP_READ:
+		if (bi >= 0)
+			io_uring_prep_read_fixed(sqe, fd, s->base, n, offset, bi);
+		else
+			io_uring_prep_read(sqe, fd, s->base, n, offset);
+		break;
+	case RMPSC_IO_OP_WRITE:
+		if (bi >= 0)
+			io_uring_prep_write_fixed(sqe, fd, s->base, (unsigned)s->len, offset, bi);
+		else
+			io_uring_prep_write(sqe, fd, s->base, (unsigned)s->len, offset);
+		break;
+	case RMPSC_IO_OP_RECV:
+		io_uring_prep_recv(sqe, fd, s->base, whole, msg_flags);
+		break;
+	default: /* RMPSC_IO_OP_SEND */
+		if (!zc)
+			io_uring_prep_send(sqe, fd, s->base, (size_t)s->len, msg_flags | MSG_NOSIGNAL);
+		else if (bi >= 0)
+			io_uring_prep_send_zc_fixed(sqe, fd, s->base, (size_t)s->len,
+						    msg_flags | MSG_NOSIGNAL, zc_flags(),
+						    (unsigned)bi);
+		else
+			io_uring_prep_send_zc(sqe, fd, s->base, (size_t)s->len,
+					      msg_flags | MSG_NOSIGNAL, zc_flags());
+		break;
+	}
+}
+
+/* A liburing helper's prep: the slab to the kernel, checked, the SQE
+ * filled from its registered buffer, user_data the handle. */
+static int prep_helper(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h, int fd,
+		       uint8_t kind, uint64_t offset, uint32_t len, int msg_flags, bool zc)
+{
+	struct rmpsc__slab s;
+	int err = prep_begin(sqe, reg, h, fd, &s);
+
+	if (err)
+		return err;
+	err = slab_io_check(kind, &s, len);
+	if (err)
+		return prep_undo(reg, h, &s, err);
+	prep_slab(sqe, kind, &s, fd, offset, len, msg_flags, (int)reg_index(reg, &s), zc);
+	sqe->user_data = h;
+	return 0;
+}
+
+int rmpsc_uring_prep_read_fixed(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h,
+				int fd, uint64_t offset, uint32_t len)
+{
+	return prep_helper(sqe, reg, h, fd, RMPSC_IO_OP_READ, offset, len, 0, false);
+}
+
+int rmpsc_uring_prep_write_fixed(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h,
+				 int fd, uint64_t offset)
+{
+	return prep_helper(sqe, reg, h, fd, RMPSC_IO_OP_WRITE, offset, 0, 0, false);
+}
+
+int rmpsc_uring_prep_recv(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h, int fd,
+			  int msg_flags)
+{
+	return prep_helper(sqe, reg, h, fd, RMPSC_IO_OP_RECV, 0, 0, msg_flags, false);
+}
+
+int rmpsc_uring_prep_send(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h, int fd,
+			  int msg_flags)
+{
+	return prep_helper(sqe, reg, h, fd, RMPSC_IO_OP_SEND, 0, 0, msg_flags, false);
+}
+
 int rmpsc_uring_prep_send_zc(struct io_uring_sqe *sqe, rmpsc_uring_reg *reg, uint32_t h,
 			     int fd, int msg_flags)
 {
-	struct rmpsc__slab s;
 	const int64_t f = rmpsc_uring_features();
-	int err;
 
 	RMPSC__CHECK(f < 0 || !(f & RMPSC_URING_HAS_SEND_ZC), -EOPNOTSUPP);
-	err = prep_begin(sqe, reg, h, fd, &s);
-	if (err)
-		return err;
-	if (s.len > INT_MAX)
-		return prep_undo(reg, h, &s, -EMSGSIZE);
-	io_uring_prep_send_zc_fixed(sqe, fd, s.base, (size_t)s.len, msg_flags | MSG_NOSIGNAL,
-				    zc_flags(), reg_index(reg, &s));
-	sqe->user_data = h;
-	return 0;
+	return prep_helper(sqe, reg, h, fd, RMPSC_IO_OP_SEND, 0, 0, msg_flags, true);
 }
 
 int rmpsc_uring_complete(rmpsc_uring_reg *reg, uint32_t h, int64_t len)
@@ -1196,11 +1219,7 @@ static int submit_one(rmpsc_io *io, const struct sub *q)
 		err = rmpsc__pool_io_begin(io->pool, q->h, &s);
 		if (err)
 			goto undo_slot;
-		if (q->kind == RMPSC_IO_OP_READ && (q->len > s.size || q->len > INT_MAX))
-			err = -EMSGSIZE;
-		if ((q->kind == RMPSC_IO_OP_WRITE || q->kind == RMPSC_IO_OP_SEND) &&
-		    s.len > INT_MAX)
-			err = -EMSGSIZE;
+		err = slab_io_check(q->kind, &s, q->len);
 		if (err)
 			goto undo_slab;
 	}
@@ -1209,51 +1228,14 @@ static int submit_one(rmpsc_io *io, const struct sub *q)
 		err = -EAGAIN;
 		goto undo_slab;
 	}
-	{
-		const size_t whole = s.size > INT_MAX ? INT_MAX : (size_t)s.size;
-		const int bi = io->reg ? (int)reg_index(io->reg, &s) : -1;
-
-		switch (q->kind) {
-		case RMPSC_IO_OP_READ:
-			if (bi >= 0)
-				io_uring_prep_read_fixed(sqe, q->fd, s.base,
-							 q->len ? q->len : (unsigned)whole,
-							 q->offset, bi);
-			else
-				io_uring_prep_read(sqe, q->fd, s.base,
-						   q->len ? q->len : (unsigned)whole, q->offset);
-			break;
-		case RMPSC_IO_OP_WRITE:
-			if (bi >= 0)
-				io_uring_prep_write_fixed(sqe, q->fd, s.base, (unsigned)s.len,
-							  q->offset, bi);
-			else
-				io_uring_prep_write(sqe, q->fd, s.base, (unsigned)s.len,
-						    q->offset);
-			break;
-		case RMPSC_IO_OP_RECV:
-			io_uring_prep_recv(sqe, q->fd, s.base, whole, 0);
-			break;
-		case RMPSC_IO_OP_SEND:
-			if (!(q->flags & RMPSC_IO_SEND_ZC))
-				io_uring_prep_send(sqe, q->fd, s.base, (size_t)s.len,
-						   MSG_NOSIGNAL);
-			else if (bi >= 0)
-				io_uring_prep_send_zc_fixed(sqe, q->fd, s.base, (size_t)s.len,
-							    MSG_NOSIGNAL, zc_flags(),
-							    (unsigned)bi);
-			else
-				io_uring_prep_send_zc(sqe, q->fd, s.base, (size_t)s.len,
-						      MSG_NOSIGNAL, zc_flags());
-			break;
-		case RMPSC_IO_OP_ACCEPT:
-			io_uring_prep_accept(sqe, q->fd, NULL, NULL, SOCK_CLOEXEC);
-			break;
-		default: /* RMPSC_IO_OP_RECV_MULTISHOT */
-			prep_multishot(sqe, io->recv->group, q->fd, 0);
-			break;
-		}
-	}
+	if (q->kind == RMPSC_IO_OP_ACCEPT)
+		io_uring_prep_accept(sqe, q->fd, NULL, NULL, SOCK_CLOEXEC);
+	else if (q->kind == RMPSC_IO_OP_RECV_MULTISHOT)
+		prep_multishot(sqe, io->recv->group, q->fd, 0);
+	else
+		prep_slab(sqe, q->kind, &s, q->fd, q->offset, q->len, 0,
+			  io->reg ? (int)reg_index(io->reg, &s) : -1,
+			  (q->flags & RMPSC_IO_SEND_ZC) != 0);
 	{
 		struct op *o = &io->ops[slot];
 
