@@ -29,8 +29,9 @@ const char *rmpsc_strerror(int err)
 		       "or data than the receiver has room for";
 	case ENOMEM: return "out of memory: allocation, mapping or thread creation failed";
 	case EPROTO:
-		return "shared memory header corrupt or incompatible, or a peer's message with "
-		       "control data other than descriptors";
+		return "shared memory header corrupt or incompatible, a shared ring whose peer "
+		       "broke the protocol, or a peer's message with control data other than "
+		       "descriptors";
 	case E2BIG:
 		return "size-prefixed struct too large: above 4096 bytes, or larger than this "
 		       "library knows with non-zero extra bytes";
@@ -39,7 +40,8 @@ const char *rmpsc_strerror(int err)
 	case EBUSY:
 		return "busy: called from a handler running on this consumer, a loop already "
 		       "consumes the ring, the kernel holds the slab (I/O in flight), or the "
-		       "pool or io_uring still in use (slabs out, a registration, a buffer table)";
+		       "pool or io_uring still in use (slabs out, a registration, a buffer table), or "
+		       "a live process holds that shared ring role";
 	case EIO: return "eventfd read or write failed";
 	case EMFILE: return "too many open files in this process";
 	case ENFILE: return "too many open files in the system";
@@ -51,15 +53,21 @@ const char *rmpsc_strerror(int err)
 		       "the io_uring completion carries no buffer";
 	case ENOSPC:
 		return "no room left: every producer or consumer slot of the channel in use, "
-		       "the epoll watch limit reached, or the io_uring buffer table too small";
+		       "the epoll watch limit reached, the io_uring buffer table too small, or the "
+		       "shared ring's descriptor watches all taken";
 	case ENOSYS: return "no io_uring in this kernel (or a filter says so)";
 	case ENOMSG: return "the peer's message carried no file descriptor";
 	case ENOTSOCK: return "not a socket";
 	case EADDRINUSE: return "a live socket or another file is at that path";
 	case ENAMETOOLONG: return "socket path longer than 107 bytes";
+	case ECONNRESET:
+		return "the shared ring's peer is gone: its process died, a watched descriptor "
+		       "hung up, or it detached";
 	case ECONNREFUSED: return "nobody listens at that socket path";
 	case ENXIO: return "the io_uring has no registered-buffer table to update";
-	case EALREADY: return "the kernel did not hold that slab: completed already, or never prepared";
+	case EALREADY:
+		return "the kernel did not hold that slab (completed already, or never prepared), "
+		       "or that slab is not lent (never was, or reclaimed already)";
 	default: return "unknown error";
 	}
 }

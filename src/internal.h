@@ -77,6 +77,10 @@ enum {
 	RMPSC__MAGIC_IO = 0x494f454eu,     /* "IOEN" */
 	RMPSC__MAGIC_UREG = 0x55524547u,   /* "UREG" */
 	RMPSC__MAGIC_UBUF = 0x55425546u,   /* "UBUF" */
+	RMPSC__MAGIC_SHM_PROD = 0x53484d50u, /* "SHMP": a shared ring's producer */
+	RMPSC__MAGIC_SHM_CONS = 0x53484d43u, /* "SHMC": a shared ring's consumer */
+	RMPSC__MAGIC_SHM_MUX = 0x53484d58u,  /* "SHMX": a consumer's set of shared rings */
+	RMPSC__MAGIC_SHM_POOL = 0x53484d4cu, /* "SHML": a shared pool's receiving side */
 };
 
 /*
@@ -177,8 +181,17 @@ static inline int rmpsc__size_out(void *dst, uint32_t size, const void *src, siz
  *            is touched, or RMPSC_NODE_ANY; region.node says whether the
  *            placement was made (no-op where NUMA is not available).
  *  prefault  every page faulted in before the call returns.
+ *  seal      (memfd) sealed against shrinking, growing and new seals
+ *            (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) once sized.
+ *  guard     one page with no access follows the region (region.guard),
+ *            so that a run past its end faults instead of reading
+ *            whatever the next mapping is.
  * rmpsc__region_map(): 0; -EINVAL (size 0 or absurd, unknown page kind);
- * the mmap/memfd/mbind error of the last kind tried.
+ * the mmap/memfd/mbind/fcntl error of the last kind tried.
+ * rmpsc__region_map_fd(): another process's memfd @fd, @size bytes of it
+ * (page-rounded by the caller), MAP_SHARED with a guard page, owning a
+ * close-on-exec duplicate of @fd, read-only with @readonly; 0 or the
+ * dup/mmap error.
  */
 enum rmpsc__page {
 	RMPSC__PAGE_NORMAL = 0,
@@ -193,6 +206,8 @@ struct rmpsc__region_req {
 	bool fallback;
 	bool memfd;
 	bool prefault;
+	bool seal;
+	bool guard;
 	int32_t node;
 };
 struct rmpsc__region {
@@ -201,8 +216,11 @@ struct rmpsc__region {
 	uint32_t page; /* enum rmpsc__page: what was mapped */
 	int32_t node;  /* where placed, or RMPSC_NODE_ANY */
 	int fd;        /* the memfd, or -1 */
+	size_t guard;  /* bytes of guard after len (mapped, no access) */
 };
 RMPSC__INTERNAL int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r);
+RMPSC__INTERNAL int rmpsc__region_map_fd(int fd, size_t size, bool prefault, bool readonly,
+					 struct rmpsc__region *r);
 RMPSC__INTERNAL void rmpsc__region_unmap(struct rmpsc__region *r);
 
 /*
@@ -224,6 +242,37 @@ struct rmpsc__slab {
 	uint64_t len;  /* payload length */
 	uint32_t tier, index;
 };
+/*
+ * A shared pool's directory (pool.c writes it, shm_pool.c validates and
+ * reads it in the other process): a sealed memfd holding this header and
+ * then one little-endian u64 payload length per slab, tier after tier.
+ * Written once by the creator except the lengths, which the pool's owner
+ * writes (relaxed) before it publishes a handle through a ring.
+ */
+#define RMPSC__POOL_SHARE_MAGIC 0x48535050435052ull /* "RPCPPSH" */
+#define RMPSC__POOL_SHARE_VERSION 1u
+struct rmpsc__pool_share_tier {
+	uint64_t slab_size; /* payload bytes at most */
+	uint64_t stride;    /* bytes between slabs: slab_size rounded to a line */
+	uint64_t map_size;  /* the tier memfd's size */
+	uint32_t count;     /* slabs */
+	uint32_t ibits;     /* handle bits of the slab index */
+	uint64_t len_off;   /* the tier's first length, in u64s from the lengths */
+};
+struct rmpsc__pool_share {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t ntiers;
+	uint32_t tbits;     /* handle bits of the tier */
+	uint32_t _pad0;
+	uint64_t size;      /* the directory memfd's size */
+	uint64_t nslabs;    /* lengths that follow the header */
+	struct rmpsc__pool_share_tier tier[16]; /* RMPSC_POOL_TIERS_MAX */
+};
+#define RMPSC__POOL_SHARE_LENS 1024u /* the lengths start here */
+_Static_assert(sizeof(struct rmpsc__pool_share) <= RMPSC__POOL_SHARE_LENS,
+	       "the directory header fits before the lengths");
+
 /* A user of the pool that wants to hear of a forced destroy (an engine:
  * it cancels its I/O). @gone runs under the pool's mutex, so it must not
  * call back into the pool's locking paths. */
@@ -290,8 +339,25 @@ RMPSC__INTERNAL int rmpsc__numa_move(void *addr, size_t len, int32_t node);
  * fences on both sides, correct whoever the other side is, and is what a
  * process without membarrier uses everywhere. rmpsc__barrier_mode is the
  * best mode for this process's own objects (set once, at load time).
+ *
+ * A ring in memory shared between processes (shm.c) takes one of the two
+ * RMPSC__BARRIER_SHARED modes: its futexes are not private (the kernel
+ * keys them by the shared page, not by this process's address), and it is
+ * either fenced on both sides (SHARED_FENCE) or asymmetric across
+ * processes (SHARED_GLOBAL): the sleeper's barrier is then
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), a fence on every CPU that
+ * runs a thread of any process registered for it, and both sides'
+ * processes register (rmpsc__barrier_global_register()) before they use
+ * the ring. Bit 0 of a mode: the waker's barrier is a compiler barrier;
+ * bit 1: the futex words are shared.
  */
-enum { RMPSC__BARRIER_FENCE = 0, RMPSC__BARRIER_ASYM = 1 };
+enum {
+	RMPSC__BARRIER_FENCE = 0,
+	RMPSC__BARRIER_ASYM = 1,
+	RMPSC__BARRIER_SHARED = 2, /* the bit */
+	RMPSC__BARRIER_SHARED_FENCE = 2,
+	RMPSC__BARRIER_SHARED_GLOBAL = 3,
+};
 struct rmpsc_wait;
 extern RMPSC__INTERNAL uint32_t rmpsc__barrier_mode;
 
@@ -300,7 +366,7 @@ extern RMPSC__INTERNAL uint32_t rmpsc__barrier_mode;
  * rmpsc__heavy_barrier() in the same @mode. */
 static inline void rmpsc__light_barrier(uint32_t mode)
 {
-	if (RMPSC__LIKELY(mode == RMPSC__BARRIER_ASYM))
+	if (RMPSC__LIKELY(mode & RMPSC__BARRIER_ASYM))
 		atomic_signal_fence(memory_order_seq_cst);
 	else
 		atomic_thread_fence(memory_order_seq_cst);
@@ -328,6 +394,15 @@ RMPSC__INTERNAL int rmpsc__futex_wait(_Atomic uint32_t *word, uint32_t expect,
 				      uint64_t deadline);
 /* Bump the word and wake every sleeper on it. */
 RMPSC__INTERNAL void rmpsc__futex_wake_all(_Atomic uint32_t *word);
+/* The same for a word of an object whose barrier mode is @mode: shared
+ * futexes for the RMPSC__BARRIER_SHARED modes, private ones otherwise. */
+RMPSC__INTERNAL int rmpsc__futex_wait_as(_Atomic uint32_t *word, uint32_t expect,
+					 uint64_t deadline, uint32_t mode);
+RMPSC__INTERNAL void rmpsc__futex_wake_all_as(_Atomic uint32_t *word, uint32_t mode);
+/* Register this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (once; later
+ * calls return the first answer): 0, or -EOPNOTSUPP where the kernel has
+ * no such command. */
+RMPSC__INTERNAL int rmpsc__barrier_global_register(void);
 
 /* Validate a caller's strategy (NULL: @dflt) into @out. */
 RMPSC__INTERNAL int rmpsc__wait_resolve(const struct rmpsc_wait *w,

@@ -9,6 +9,7 @@
  * any page is touched; prefaulted after that when asked. Rings, channel
  * rings and pools allocate through it.
  */
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,6 +87,28 @@ static bool page_hugetlb(uint32_t page)
 	       page == RMPSC__PAGE_HUGE_1G;
 }
 
+/* @len bytes of @fd (or anonymous memory) followed by @unit bytes with no
+ * access: the whole span reserved first, then the mapping laid over its
+ * start. MAP_FAILED with errno on failure. */
+static unsigned char *map_guarded(size_t len, size_t unit, int mflags, int fd, int prot)
+{
+	unsigned char *base = mmap(NULL, len + unit, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p;
+
+	if (base == MAP_FAILED)
+		return MAP_FAILED;
+	p = mmap(base, len, prot, mflags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = errno;
+
+		munmap(base, len + unit);
+		errno = err;
+		return MAP_FAILED;
+	}
+	return base;
+}
+
 /* One attempt at @page: 0 and *r filled, or a negative errno. */
 static int region_try(const struct rmpsc__region_req *q, uint32_t page, struct rmpsc__region *r)
 {
@@ -102,21 +125,22 @@ static int region_try(const struct rmpsc__region_req *q, uint32_t page, struct r
 	if (page_hugetlb(page) && !q->memfd)
 		mflags |= MAP_HUGETLB | (int)(log2 << MAP_HUGE_SHIFT);
 	if (q->memfd) {
-		unsigned mfd = MFD_CLOEXEC;
+		unsigned mfd = MFD_CLOEXEC | (q->seal ? MFD_ALLOW_SEALING : 0u);
 
 		if (page_hugetlb(page))
 			mfd |= MFD_HUGETLB | (log2 << MAP_HUGE_SHIFT);
 		fd = memfd_create("ringmpsc", mfd);
 		if (fd < 0)
 			return -errno;
-		if (ftruncate(fd, (off_t)len) != 0) {
+		if (ftruncate(fd, (off_t)len) != 0 ||
+		    (q->seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)) {
 			int err = -errno;
 
 			close(fd);
 			return err;
 		}
 	}
-	p = mmap(NULL, span, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	p = q->guard ? map_guarded(span, unit, mflags, fd, PROT_READ | PROT_WRITE) : mmap(NULL, span, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 
@@ -124,6 +148,7 @@ static int region_try(const struct rmpsc__region_req *q, uint32_t page, struct r
 			close(fd);
 		return err;
 	}
+	r->guard = q->guard ? unit : 0;
 	if (span != len) {
 		unsigned char *a = (unsigned char *)round_up((size_t)p, unit);
 
@@ -161,6 +186,8 @@ int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r
 	r->node = RMPSC_NODE_ANY;
 	RMPSC__CHECK(q->size == 0 || q->size > SIZE_MAX / 4, -EINVAL);
 	RMPSC__CHECK(page > RMPSC__PAGE_HUGE_1G, -EINVAL);
+	/* Guards and seals are for a memfd's regions, which are never trimmed. */
+	RMPSC__CHECK((q->guard || q->seal) && !q->memfd, -EINVAL);
 	for (;;) {
 		err = region_try(q, page, r);
 		if (err == 0 || !q->fallback || page == RMPSC__PAGE_NORMAL)
@@ -191,14 +218,42 @@ int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r
 	return 0;
 }
 
+int rmpsc__region_map_fd(int fd, size_t size, bool prefault, bool readonly,
+			 struct rmpsc__region *r)
+{
+	const size_t unit = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *p;
+
+	memset(r, 0, sizeof *r);
+	r->node = RMPSC_NODE_ANY;
+	r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (r->fd < 0)
+		return -errno;
+	p = map_guarded(size, unit, MAP_SHARED | (prefault ? MAP_POPULATE : 0), r->fd,
+			readonly ? PROT_READ : PROT_READ | PROT_WRITE);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		close(r->fd);
+		r->fd = -1;
+		return err;
+	}
+	r->base = p;
+	r->len = size;
+	r->guard = unit;
+	r->page = RMPSC__PAGE_NORMAL;
+	return 0;
+}
+
 void rmpsc__region_unmap(struct rmpsc__region *r)
 {
 	if (r->base)
-		munmap(r->base, r->len);
+		munmap(r->base, r->len + r->guard);
 	if (r->fd >= 0)
 		close(r->fd);
 	r->base = NULL;
 	r->len = 0;
+	r->guard = 0;
 	r->fd = -1;
 }
 

@@ -48,8 +48,10 @@
  * allocator goes to sleep. A free into a cache with sleepers present
  * flushes the cache first, so the slab is on the free list when they wake.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -99,6 +101,11 @@ struct ptier {
 	uint32_t gmask;
 	uint32_t imask;
 	uint32_t off; /* generation offset */
+	/* RMPSC_POOL_F_SHARED: each slab's payload length as the other
+	 * process reads it (the directory's), and which slabs are lent
+	 * (rmpsc_pool_lend(): a bit per slab, private). NULL otherwise. */
+	_Atomic uint64_t *slen;
+	_Atomic uint64_t *lent;
 	struct rmpsc__region region;
 };
 
@@ -121,6 +128,7 @@ struct rmpsc_pool {
 	uint64_t capacity;
 	struct ptier tier[RMPSC_POOL_TIERS_MAX];
 	struct rmpsc__region meta_region;
+	struct rmpsc__region share_region; /* RMPSC_POOL_F_SHARED: the directory */
 	pthread_mutex_t mu;               /* the cache list; thieves; users */
 	struct rmpsc_pool_cache *caches;  /* doubly linked under mu */
 	struct rmpsc__pool_user *users;   /* io_uring users with a hook, under mu */
@@ -288,6 +296,17 @@ static inline void mark_alloc(const struct ptier *tr, uint32_t i)
 			      memory_order_relaxed);
 }
 
+/* A slab's payload length, and in a shared pool its directory copy (read
+ * by the other process after the handle reaches it through a ring, whose
+ * release orders this store). */
+static inline void len_store(const struct ptier *tr, struct slab_meta *m, uint32_t i, uint64_t len,
+			     memory_order mo)
+{
+	atomic_store_explicit(&m->len, len, mo);
+	if (tr->slen)
+		atomic_store_explicit(&tr->slen[i], len, memory_order_relaxed);
+}
+
 /* Make slab @i of tier @t, just taken off a list, the caller's. */
 static inline uint32_t give(rmpsc_pool *p, uint32_t t, uint32_t i)
 {
@@ -398,7 +417,7 @@ static inline int release(rmpsc_pool *p, uint32_t h, struct hpart *x)
 							memory_order_relaxed));
 	if (RMPSC__UNLIKELY(skip))
 		mark_alloc(tr, x->i); /* allocations and frees keep step */
-	atomic_store_explicit(&m->len, 0, memory_order_relaxed);
+	len_store(tr, m, x->i, 0, memory_order_relaxed);
 	x->next = nh;
 	return 0;
 }
@@ -570,14 +589,6 @@ static inline int alloc_tiers(rmpsc_pool *p, uint64_t len, struct alloc_try *a)
 	a->t0 = (uint32_t)t;
 	a->tmax = (p->flags & RMPSC_POOL_F_SPILL) ? p->ntiers - 1 : (uint32_t)t;
 	return 0;
-}
-
-static inline int alloc_setup(rmpsc_pool *p, uint64_t len, uint32_t *h, struct alloc_try *a)
-{
-	RMPSC__CHECK(!h, -EINVAL);
-	*h = RMPSC_POOL_HANDLE_NONE;
-	RMPSC__CHECK(!pool_ok(p), -EBADF);
-	return alloc_tiers(p, len, a);
 }
 
 static int alloc_wait(struct alloc_try *a, uint32_t *h, int64_t timeout_ns, const rmpsc_wait *w)
@@ -1105,7 +1116,7 @@ int rmpsc_pool_set_len(rmpsc_pool *p, uint32_t h, uint64_t len)
 	if (err)
 		return err;
 	RMPSC__CHECK(len > p->tier[x.t].slab_size, -EMSGSIZE);
-	atomic_store_explicit(&m->len, len, memory_order_release);
+	len_store(&p->tier[x.t], m, x.i, len, memory_order_release);
 	return 0;
 }
 
@@ -1291,6 +1302,7 @@ static void pool_unmap(rmpsc_pool *p)
 	for (uint32_t t = 0; t < p->ntiers; t++)
 		rmpsc__region_unmap(&p->tier[t].region);
 	rmpsc__region_unmap(&p->meta_region);
+	rmpsc__region_unmap(&p->share_region);
 }
 
 static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_pool_tier *tiers,
@@ -1304,14 +1316,36 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 	_Atomic uint32_t *acnt;
 	int err;
 
-	for (uint32_t t = 0; t < p->ntiers; t++)
+	const bool shared = (cfg->flags & RMPSC_POOL_F_SHARED) != 0;
+	uint64_t nlent = 0;
+	_Atomic uint64_t *lent, *slen = NULL;
+
+	for (uint32_t t = 0; t < p->ntiers; t++) {
 		nmeta += tiers[t].count;
+		nlent += shared ? (tiers[t].count + 63) / 64 : 0;
+	}
+	if (shared) {
+		/* The directory: geometry, then a length per slab. */
+		const struct rmpsc__region_req q = {
+			.size = RMPSC__POOL_SHARE_LENS + nmeta * sizeof(uint64_t),
+			.page = RMPSC__PAGE_NORMAL,
+			.memfd = true,
+			.seal = true,
+			.node = node,
+		};
+
+		err = rmpsc__region_map(&q, &p->share_region);
+		if (err)
+			return err;
+		slen = (_Atomic uint64_t *)(void *)((unsigned char *)p->share_region.base +
+						    RMPSC__POOL_SHARE_LENS);
+	}
 	{
 		const struct rmpsc__region_req q = {
 			/* The freers' metadata, then the allocators' counts
-			 * from a line of their own. */
+			 * from a line of their own, then the lent bits. */
 			.size = nmeta * (sizeof(struct slab_meta) + sizeof(*acnt)) +
-				RMPSC__CACHELINE,
+				RMPSC__CACHELINE + nlent * sizeof(uint64_t) + 8,
 			.page = RMPSC__PAGE_NORMAL,
 			.prefault = true,
 			.node = node,
@@ -1324,6 +1358,7 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 	meta = p->meta_region.base;
 	acnt = (_Atomic uint32_t *)(((uintptr_t)(meta + nmeta) + RMPSC__CACHELINE - 1) &
 				    ~(uintptr_t)(RMPSC__CACHELINE - 1));
+	lent = (_Atomic uint64_t *)(((uintptr_t)(acnt + nmeta) + 7) & ~(uintptr_t)7);
 	for (uint32_t t = 0; t < p->ntiers; t++) {
 		struct ptier *tr = &p->tier[t];
 		const uint64_t stride = (tiers[t].slab_size + RMPSC__CACHELINE - 1) /
@@ -1333,6 +1368,8 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 			.page = cfg->page,
 			.fallback = !(cfg->flags & RMPSC_POOL_F_EXACT_PAGE),
 			.prefault = (cfg->flags & RMPSC_POOL_F_PREFAULT) != 0,
+			.memfd = shared,
+			.seal = shared,
 			.node = node,
 		};
 
@@ -1368,9 +1405,35 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 		for (uint32_t i = 0; i < tr->count; i++)
 			atomic_init(&meta[i].next, i + 1 < tr->count ? i + 1 : NIL);
 		atomic_init(&p->heads[t].head, 0);
+		if (shared) {
+			struct rmpsc__pool_share *d = p->share_region.base;
+
+			tr->slen = slen;
+			tr->lent = lent;
+			d->tier[t] = (struct rmpsc__pool_share_tier){
+				.slab_size = tr->slab_size,
+				.stride = stride,
+				.map_size = tr->region.len,
+				.count = tr->count,
+				.ibits = tr->ibits,
+				.len_off = (uint64_t)(slen - (_Atomic uint64_t *)(void *)((unsigned char *)d + RMPSC__POOL_SHARE_LENS)),
+			};
+			slen += tr->count;
+			lent += (tr->count + 63) / 64;
+		}
 		meta += tr->count;
 		acnt += tr->count;
 		p->capacity += tr->count;
+	}
+	if (shared) {
+		struct rmpsc__pool_share *d = p->share_region.base;
+
+		d->magic = RMPSC__POOL_SHARE_MAGIC;
+		d->version = RMPSC__POOL_SHARE_VERSION;
+		d->ntiers = p->ntiers;
+		d->tbits = p->tbits;
+		d->size = p->share_region.len;
+		d->nslabs = nmeta;
 	}
 	return 0;
 }
@@ -1400,6 +1463,7 @@ int rmpsc_pool_create(const rmpsc_pool_config *ucfg, rmpsc_pool **out)
 	p->flags = cfg.flags;
 	p->barrier = rmpsc__barrier_mode;
 	p->meta_region.fd = -1;
+	p->share_region.fd = -1;
 	for (uint32_t t = 0; t < RMPSC_POOL_TIERS_MAX; t++)
 		p->tier[t].region.fd = -1;
 	err = pool_map(p, &cfg, tiers, node);
@@ -1433,13 +1497,19 @@ static RMPSC__COLD void pool_free(rmpsc_pool *p)
 		const struct ptier *tr = &p->tier[t];
 		bool held = false;
 
+		/* A lent slab is mapped by the other process on its own: only
+		 * the kernel's hold keeps the tier. */
 		for (uint32_t i = 0; i < tr->count && !held; i++)
-			held = atomic_load_explicit(&tr->meta[i].state, memory_order_acquire) &
-			       ST_IO;
+			held = (atomic_load_explicit(&tr->meta[i].state, memory_order_acquire) &
+				ST_IO) &&
+			       !(tr->lent && (atomic_load_explicit(&tr->lent[i / 64],
+								   memory_order_relaxed) >>
+					      (i % 64) & 1));
 		if (!held)
 			rmpsc__region_unmap(&p->tier[t].region);
 	}
 	rmpsc__region_unmap(&p->meta_region);
+	rmpsc__region_unmap(&p->share_region);
 	pthread_mutex_destroy(&p->mu);
 	p->magic = RMPSC__MAGIC_DEAD;
 	free(p);
@@ -1606,7 +1676,7 @@ int rmpsc__pool_io_end(rmpsc_pool *p, uint32_t h, int64_t len)
 	if (len > (int64_t)tr->slab_size)
 		err = -EMSGSIZE;
 	else if (len >= 0)
-		atomic_store_explicit(&m->len, (uint64_t)len, memory_order_relaxed);
+		len_store(tr, m, x.i, (uint64_t)len, memory_order_relaxed);
 	/* U1 release: the length (and, through the caller's CQE read, what
 	 * the kernel wrote) before the handle is usable again. Only the holder
 	 * clears the bit, and nobody else changes the state while it is set
@@ -1614,3 +1684,95 @@ int rmpsc__pool_io_end(rmpsc_pool *p, uint32_t h, int64_t len)
 	atomic_fetch_and_explicit(&m->state, ~ST_IO, memory_order_release);
 	return err;
 }
+
+/* ---- sharing with another process ---------------------------------------- */
+
+/* A read-only descriptor of the memfd @fd (a new open file description:
+ * the other process's mmap cannot ask for write access). */
+static int reopen_ro(int fd)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	r = open(path, O_RDONLY | O_CLOEXEC);
+	if (r >= 0)
+		return r;
+	return errno == ENOENT ? -EOPNOTSUPP : -errno;
+}
+
+int rmpsc_pool_share_fds(const rmpsc_pool *p, int *fds, uint32_t max)
+{
+	uint32_t n;
+
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	RMPSC__CHECK(!fds || !(p->flags & RMPSC_POOL_F_SHARED), -EINVAL);
+	n = 1 + p->ntiers;
+	RMPSC__CHECK(max < n, -ENOSPC);
+	for (uint32_t k = 0; k < n; k++) {
+		int r = reopen_ro(k ? p->tier[k - 1].region.fd : p->share_region.fd);
+
+		if (r < 0) {
+			while (k--)
+				close(fds[k]);
+			return r;
+		}
+		fds[k] = r;
+	}
+	return (int)n;
+}
+
+/* The lent bit of slab @i: its word and mask. */
+static inline _Atomic uint64_t *lent_word(const struct ptier *tr, uint32_t i, uint64_t *bit)
+{
+	*bit = 1ull << (i % 64);
+	return &tr->lent[i / 64];
+}
+
+int rmpsc_pool_lend(rmpsc_pool *p, uint32_t h)
+{
+	struct rmpsc__slab sl;
+	_Atomic uint64_t *word;
+	uint64_t bit;
+	int err;
+
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	RMPSC__CHECK(!(p->flags & RMPSC_POOL_F_SHARED), -EINVAL);
+	/* Held as the kernel holds a slab (U1): one CAS against a free's. */
+	err = rmpsc__pool_io_begin(p, h, &sl);
+	if (err)
+		return err;
+	/* Release: the payload and its length before anyone who sees the
+	 * bit (the reclaim's acquire). */
+	word = lent_word(&p->tier[sl.tier], sl.index, &bit);
+	atomic_fetch_or_explicit(word, bit, memory_order_release);
+	return 0;
+}
+
+int rmpsc_pool_reclaim(rmpsc_pool *p, uint32_t h)
+{
+	struct hpart x;
+	struct slab_meta *m;
+	const struct ptier *tr;
+	_Atomic uint64_t *word;
+	uint64_t bit;
+	uint32_t s;
+	int err;
+
+	RMPSC__CHECK(!pool_ok(p), -EBADF);
+	RMPSC__CHECK(!(p->flags & RMPSC_POOL_F_SHARED), -EINVAL);
+	err = io_locate(p, h, &x, &tr, &m, &s);
+	if (err)
+		return err;
+	err = judge(tr, x.i, x.gen, s);
+	if (err)
+		return err;
+	/* Of two reclaims of one handle, one clears the bit. A slab held by
+	 * the kernel is never lent (its lend found it held). */
+	word = lent_word(tr, x.i, &bit);
+	if (!(atomic_fetch_and_explicit(word, ~bit, memory_order_acquire) & bit))
+		return -EALREADY;
+	atomic_fetch_and_explicit(&m->state, ~ST_IO, memory_order_release);
+	return free_now(p, h);
+}
+

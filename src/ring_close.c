@@ -41,14 +41,53 @@ static bool rc_decide(rmpsc__rcore *rc, uint64_t final)
 	return true;
 }
 
+/*
+ * A shared ring (RC_F_SHM) whose peer was to decide the end and has not
+ * within RC_SHM_DECIDE_NS: it died between its two stores, or stopped
+ * there. The end is decided here instead, at the producer's own tail when
+ * this is the producer, else at the shared tail (which the consumer checks
+ * like any refresh). A value the protocol never writes latches the view
+ * broken at once. Returns the end, or the shared tail when broken.
+ */
+static RMPSC__COLD uint64_t rc_end_stuck(rmpsc__rcore *rc, uint32_t seen)
+{
+	uint64_t final = rc->flags & RC_F_SHM_PRODUCER
+				 ? rc_tail(rc)
+				 : atomic_load_explicit(&rc->sh->tail, memory_order_seq_cst);
+
+	if (seen > RC_CLOSED) {
+		rmpsc__rc_index_bad(rc);
+		return final;
+	}
+	atomic_store_explicit(&rc->sh->final_tail, final, memory_order_release);
+	atomic_store_explicit(&rc->sh->closed, RC_CLOSED, memory_order_release); /* E3 */
+	return final;
+}
+
 /* The decided end: when another thread is between its two stores in
  * rc_decide(), waits for the second one (a few instructions, unless that
- * thread is preempted right there). Only called once closed is DECIDING or CLOSED. */
+ * thread is preempted right there; a shared ring's peer for at most
+ * RC_SHM_DECIDE_NS, rc_end_stuck()). Only called once closed is DECIDING
+ * or CLOSED. */
 static uint64_t rc_final_tail(rmpsc__rcore *rc)
 {
+	uint64_t deadline = 0;
+	uint32_t c;
+
 	/* E3 acquire: final_tail is written before CLOSED. */
-	while (atomic_load_explicit(&rc->sh->closed, memory_order_acquire) != RC_CLOSED)
+	while ((c = atomic_load_explicit(&rc->sh->closed, memory_order_acquire)) != RC_CLOSED) {
+		if (RMPSC__UNLIKELY(rc->flags & RC_F_SHM)) {
+			uint64_t now = rmpsc__now_ns();
+
+			if (c > RC_CLOSED)
+				return rc_end_stuck(rc, c);
+			if (!deadline)
+				deadline = now + RC_SHM_DECIDE_NS;
+			else if (now >= deadline)
+				return rc_end_stuck(rc, c);
+		}
 		sched_yield();
+	}
 	return atomic_load_explicit(&rc->sh->final_tail, memory_order_acquire);
 }
 
@@ -84,8 +123,8 @@ void rmpsc__rc_close(rmpsc__rcore *rc)
 		(void)rc_final_tail(rc); /* another thread is deciding */
 	/* Unconditional: bumping both words after the store refuses any
 	 * sleeper that read them before seeing the close (E5). */
-	rmpsc__futex_wake_all(rc->cseq);
-	rmpsc__futex_wake_all(&rc->sh->prod_seq);
+	rmpsc__futex_wake_all_as(rc->cseq, rc->barrier);
+	rmpsc__futex_wake_all_as(&rc->sh->prod_seq, rc->barrier);
 	/* An event loop learns about the close like about data. */
 	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
 	if (n)

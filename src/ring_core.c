@@ -253,6 +253,14 @@ int rmpsc__rc_pop_n_timed(rmpsc__rcore *rc, void *items, uint32_t n, int64_t tim
 	return ring_wait(rc, true, &w, timeout_ns, try_pop_n, &t);
 }
 
+void rmpsc__rc_index_bad(rmpsc__rcore *rc)
+{
+	/* A ring of this process never gets here: both sides keep the
+	 * protocol. */
+	RMPSC__ASSERT(rc->flags & RC_F_SHM);
+	atomic_store_explicit(&rc->broken, 1, memory_order_relaxed);
+}
+
 /* ---- wake-up slow paths and the notifier --------------------------------- */
 
 void rmpsc__rc_wake_cons(rmpsc__rcore *rc)
@@ -261,7 +269,7 @@ void rmpsc__rc_wake_cons(rmpsc__rcore *rc)
 
 	/* Sleepers registered (E4): the word without the notifier bit. */
 	if (atomic_load_explicit(rc->cwait, memory_order_relaxed) & ~RC_WAKE_NOTIFIER)
-		rmpsc__futex_wake_all(rc->cseq);
+		rmpsc__futex_wake_all_as(rc->cseq, rc->barrier);
 	n = atomic_load_explicit(&rc->notifier, memory_order_acquire); /* E6 */
 	if (n)
 		rmpsc__notifier_kick(n);
@@ -269,7 +277,7 @@ void rmpsc__rc_wake_cons(rmpsc__rcore *rc)
 
 void rmpsc__rc_wake_prod(rmpsc__rcore *rc)
 {
-	rmpsc__futex_wake_all(&rc->sh->prod_seq);
+	rmpsc__futex_wake_all_as(&rc->sh->prod_seq, rc->barrier);
 }
 
 void rmpsc__rc_set_notifier(rmpsc__rcore *rc, struct rmpsc_notifier *n)

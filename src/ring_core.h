@@ -267,6 +267,12 @@ struct rmpsc__rcore {
 	 * small and multi-consumer rings, every element. */
 	uint32_t rel_mask;
 	uint32_t barrier;      /* RMPSC__BARRIER_*: the E4/E7 handshakes' mode */
+	/* Set (once, never cleared) when an index read from the shared part
+	 * failed its check (rc_index_ok()) or a shared word held a value the
+	 * protocol never writes: only a shared ring's peer can cause it, and
+	 * the shared ring's calls then report -EPROTO (shm.c). On the hot
+	 * line, so that their check costs no line of its own. */
+	_Atomic uint32_t broken;
 	/* Second line: what the slow paths of both sides read. */
 	alignas(RMPSC__CACHELINE) _Atomic uint32_t *cseq; /* futex word consumers
 							  * sleep on (E5):
@@ -281,6 +287,9 @@ struct rmpsc__rcore {
 	uint64_t resv;        /* reserved, not yet committed, from resv_pos on */
 	uint64_t resv_pos;    /* tail when the reservation was made: a push or a
 			       * commit that moves tail invalidates the rest */
+	uint64_t ptail;       /* the producer's own index: what it last stored
+			       * in sh->tail, read instead of it (a shared ring's
+			       * peer may write anything there) */
 
 	/* Group 2: consumer-private. */
 	alignas(RMPSC__GROUP) uint64_t chead; /* the consumer's position: head,
@@ -315,7 +324,7 @@ struct rmpsc__rcore {
 };
 typedef struct rmpsc__rcore rmpsc__rcore;
 
-_Static_assert(offsetof(rmpsc__rcore, barrier) + 4 <= RMPSC__CACHELINE,
+_Static_assert(offsetof(rmpsc__rcore, broken) + 4 <= RMPSC__CACHELINE,
 	       "the hot read-mostly fields share one line");
 _Static_assert(offsetof(rmpsc__rcore, mc_end) + sizeof(void *) <=
 		       offsetof(rmpsc__rcore, chead) + RMPSC__CACHELINE,
@@ -370,6 +379,31 @@ static inline unsigned char *rc_slot(const rmpsc__rcore *rc, uint64_t pos)
 }
 
 /*
+ * A new view, at position 0, over the shared part @sh of a ring of @cap
+ * elements over @slots slots at @data, whose geometry the caller has
+ * validated: the view's copies of it, the ring's own wake words, the
+ * process's barrier mode, and nothing written to @sh.
+ */
+static inline void rc_init_view(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic,
+				uint64_t cap, uint64_t slots, uint32_t esz, unsigned char *data)
+{
+	memset(rc, 0, sizeof *rc);
+	rc->magic = magic;
+	rc->esz = esz;
+	rc->mask = slots - 1;
+	rc->cap = cap;
+	rc->data = data;
+	rc->sh = sh;
+	rc->cwait = &sh->cons_waiters;
+	rc->rel_mask = cap >= RC_LAZY_MIN_CAP ? RC_LAZY - 1 : 0;
+	rc->barrier = rmpsc__barrier_mode;
+	rc->cseq = &sh->cons_seq;
+	rc->numa_node = RMPSC_NODE_ANY;
+	rmpsc__wait_default(&rc->wait);
+	rc->serial = rmpsc__rc_serial();
+}
+
+/*
  * Set up an empty, open ring of @cap elements over @slots slots at @data:
  * the shared part @sh (geometry, indices, words) and the view @rc over it,
  * whose wake words are the ring's own and whose barrier is the process's
@@ -387,21 +421,7 @@ static inline void rc_init(rmpsc__rcore *rc, rmpsc__rshared *sh, uint32_t magic,
 	sh->esz = esz;
 	sh->cap = cap;
 	sh->slots = slots;
-
-	memset(rc, 0, sizeof *rc);
-	rc->magic = magic;
-	rc->esz = esz;
-	rc->mask = slots - 1;
-	rc->cap = cap;
-	rc->data = data;
-	rc->sh = sh;
-	rc->cwait = &sh->cons_waiters;
-	rc->rel_mask = cap >= RC_LAZY_MIN_CAP ? RC_LAZY - 1 : 0;
-	rc->barrier = rmpsc__barrier_mode;
-	rc->cseq = &sh->cons_seq;
-	rc->numa_node = RMPSC_NODE_ANY;
-	rmpsc__wait_default(&rc->wait);
-	rc->serial = rmpsc__rc_serial();
+	rc_init_view(rc, sh, magic, cap, slots, esz, data);
 }
 
 /* Map a ring of this process (rmpsc__mem_map()): view, shared part and
@@ -431,6 +451,7 @@ static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 	rc->otail = pos;
 	rc->resv = 0;
 	rc->resv_pos = pos;
+	rc->ptail = pos;
 	rc->brd = pos;
 	rc->nborrow = 0;
 	rc->serial = rmpsc__rc_serial(); /* tokens from before are another ring's */
@@ -452,6 +473,15 @@ static inline void rc_set_position(rmpsc__rcore *rc, uint64_t pos)
 /* A multi-consumer ring (SPMC, MPMC): its producer collects completions
  * (M2) instead of reading head. In the hot line, unlike mc_end. */
 #define RC_F_MC (1u << 30)
+/* A view of a ring in memory shared with another process (shm.c): waits
+ * for the peer are bounded (ring_close.c). */
+#define RC_F_SHM (1u << 29)
+/* That view is the ring's producer. */
+#define RC_F_SHM_PRODUCER (1u << 28)
+/* How long a shared ring waits for its peer to finish deciding a close
+ * (ring_close.c) or to decide one it began (shm.c's timed calls) before
+ * deciding it itself. */
+#define RC_SHM_DECIDE_NS 1000000000ull
 
 /* In a ring's own wake word (cons_waiters): a notifier is attached. The
  * sleepers' count is the rest (they add and subtract 1). */
@@ -727,13 +757,23 @@ static RMPSC__ALWAYS_INLINE bool rc_index_ok(const rmpsc__rcore *rc, uint64_t t,
 	return t - h <= rc_cap(rc);
 }
 
+/* A refresh failed its check (rc_index_ok()) or a shared word held a
+ * value the protocol never writes: latch the view broken (ring_core.c). */
+RMPSC__INTERNAL RMPSC__COLD void rmpsc__rc_index_bad(rmpsc__rcore *rc);
+
+static inline bool rc_broken(const rmpsc__rcore *rc)
+{
+	/* Relaxed: a flag of this view, set by the thread that saw the fault. */
+	return atomic_load_explicit(&rc->broken, memory_order_relaxed) != 0;
+}
+
 /* Free slots, refreshing the cached head only when it shows fewer than
  * @want. */
 
 static inline uint64_t rc_prod_free(rmpsc__rcore *rc, uint64_t want)
 {
-	/* Relaxed: own index, single writer. */
-	uint64_t t = atomic_load_explicit(&rc->sh->tail, memory_order_relaxed);
+	/* The producer's own index, from its private copy. */
+	uint64_t t = rc->ptail;
 	uint64_t fr = rc_cap(rc) - (t - rc->cached_head);
 
 	if (fr < want) {
@@ -747,6 +787,8 @@ static inline uint64_t rc_prod_free(rmpsc__rcore *rc, uint64_t want)
 		 * fit is not adopted, and the ring stays as full as it was. */
 		if (RMPSC__LIKELY(rc_index_ok(rc, t, h)))
 			rc->cached_head = h;
+		else
+			rmpsc__rc_index_bad(rc);
 		fr = rc_cap(rc) - (t - rc->cached_head);
 	}
 	return fr;
@@ -754,8 +796,9 @@ static inline uint64_t rc_prod_free(rmpsc__rcore *rc, uint64_t want)
 
 static inline uint64_t rc_tail(const rmpsc__rcore *rc)
 {
-	/* Relaxed: producer's own index. */
-	return atomic_load_explicit(&rc->sh->tail, memory_order_relaxed);
+	/* The producer's own index (ptail: never read back from the shared
+	 * part, which a shared ring's peer can write). */
+	return rc->ptail;
 }
 
 /*
@@ -768,6 +811,7 @@ static RMPSC__ALWAYS_INLINE int rc_publish_as(rmpsc__rcore *rc, uint64_t new_tai
 {
 	rmpsc__rshared *sh = rc->sh; /* loaded once (rc_after_release()) */
 
+	rc->ptail = new_tail;
 	/* E1 release: publishes the slots below new_tail. */
 	atomic_store_explicit(&sh->tail, new_tail, memory_order_release);
 	/* E7, E4. @asym_known: the caller has seen the ring's barrier mode
@@ -938,6 +982,8 @@ static RMPSC__COLD uint64_t rc_cons_tail_closed(rmpsc__rcore *rc)
 		/* The refresh's check, as for tail. */
 		if (RMPSC__LIKELY(rc_index_ok(rc, f, rc_head(rc))))
 			rc->otail = f;
+		else
+			rmpsc__rc_index_bad(rc);
 	}
 	return rc->otail;
 }
@@ -963,8 +1009,10 @@ static inline uint64_t rc_cons_tail(rmpsc__rcore *rc)
 	if (!rc_cons_read_tail(rc, &t))
 		return rc_cons_tail_closed(rc);
 	/* The refresh's check: a tail that does not fit is not used. */
-	if (RMPSC__UNLIKELY(!rc_index_ok(rc, t, rc_head(rc))))
+	if (RMPSC__UNLIKELY(!rc_index_ok(rc, t, rc_head(rc)))) {
+		rmpsc__rc_index_bad(rc);
 		return rc->otail;
+	}
 	rc->otail = t;
 	return t;
 }
@@ -1349,7 +1397,7 @@ static RMPSC__ALWAYS_INLINE int rc_push1_fast(rmpsc__rcore *rc, const void *item
 {
 	uint64_t t;
 
-	if (RMPSC__UNLIKELY(rc->barrier != RMPSC__BARRIER_ASYM))
+	if (RMPSC__UNLIKELY(!(rc->barrier & RMPSC__BARRIER_ASYM)))
 		return rmpsc__rc_push1(rc, item);
 	t = rc_tail(rc);
 	/* Closed, full as far as the cached head shows, or another size: the

@@ -18,6 +18,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -44,6 +45,27 @@ void rmpsc__heavy_barrier(uint32_t mode)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (mode == RMPSC__BARRIER_ASYM)
 		(void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	else if (mode == RMPSC__BARRIER_SHARED_GLOBAL)
+		(void)syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+}
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_err;
+
+static void global_register(void)
+{
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	if (cmds < 0 || !(cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+	    !(cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+		global_err = -EOPNOTSUPP;
+}
+
+int rmpsc__barrier_global_register(void)
+{
+	pthread_once(&global_once, global_register);
+	return global_err;
 }
 
 uint64_t rmpsc__now_ns(void)
@@ -63,8 +85,10 @@ static struct timespec ns_to_ts(uint64_t ns)
 	return ts;
 }
 
-int rmpsc__futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline)
+int rmpsc__futex_wait_as(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline,
+			 uint32_t mode)
 {
+	int op = mode & RMPSC__BARRIER_SHARED ? FUTEX_WAIT_BITSET : FUTEX_WAIT_BITSET_PRIVATE;
 	struct timespec ts;
 	long rc;
 
@@ -72,18 +96,30 @@ int rmpsc__futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline
 		ts = ns_to_ts(deadline);
 	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a wait
 	 * resumed after a signal keeps the original deadline. */
-	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, expect,
+	rc = syscall(SYS_futex, (uint32_t *)word, op, expect,
 		     deadline == UINT64_MAX ? NULL : &ts, NULL, FUTEX_BITSET_MATCH_ANY);
 	if (rc < 0 && errno == ETIMEDOUT)
 		return -ETIMEDOUT;
 	return 0; /* woken, value changed (EAGAIN) or interrupted (EINTR) */
 }
 
-void rmpsc__futex_wake_all(_Atomic uint32_t *word)
+void rmpsc__futex_wake_all_as(_Atomic uint32_t *word, uint32_t mode)
 {
+	int op = mode & RMPSC__BARRIER_SHARED ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE;
+
 	/* E5 release: the waker's state change before the new value. */
 	atomic_fetch_add_explicit(word, 1, memory_order_release);
-	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	(void)syscall(SYS_futex, (uint32_t *)word, op, INT_MAX, NULL, NULL, 0);
+}
+
+int rmpsc__futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline)
+{
+	return rmpsc__futex_wait_as(word, expect, deadline, RMPSC__BARRIER_FENCE);
+}
+
+void rmpsc__futex_wake_all(_Atomic uint32_t *word)
+{
+	rmpsc__futex_wake_all_as(word, RMPSC__BARRIER_FENCE);
 }
 
 /* ---- strategies ---------------------------------------------------------- */
@@ -199,7 +235,7 @@ static int idle_sleep(const rmpsc_wait *w, uint64_t deadline, const struct rmpsc
 		until = deadline - now > (uint64_t)w->sleep_ns ? now + (uint64_t)w->sleep_ns
 							      : deadline;
 		/* Woken, timed out, changed or interrupted: look again. */
-		(void)rmpsc__futex_wait(sl->seq, seq, until);
+		(void)rmpsc__futex_wait_as(sl->seq, seq, until, sl->barrier);
 	}
 }
 
@@ -217,7 +253,7 @@ static int idle_futex(uint64_t deadline, const struct rmpsc__waitsite *sl, rmpsc
 		rmpsc__heavy_barrier(sl->barrier);
 		r = fn(arg);
 		if (r == -EAGAIN)
-			t = rmpsc__futex_wait(sl->seq, seq, deadline);
+			t = rmpsc__futex_wait_as(sl->seq, seq, deadline, sl->barrier);
 		atomic_fetch_sub_explicit(sl->waiters, 1, memory_order_relaxed);
 		if (r != -EAGAIN)
 			return r;

@@ -27,6 +27,7 @@
 #include "ringmpsc/channel.h"
 #include "ringmpsc/pool.h"
 #include "ringmpsc/uring.h"
+#include "ringmpsc/shm.h"
 
 #define FIELD(type, f) (((type *)0)->f)
 #define IS_TYPE(expr, T) _Generic((expr), T: 1, default: 0)
@@ -291,7 +292,8 @@ PINS(channel_pins, CHANNEL_PINS);
 	X(RMPSC_POOL_F_PREFAULT, 1)                                            \
 	X(RMPSC_POOL_F_EXACT_PAGE, 2)                                          \
 	X(RMPSC_POOL_F_SPILL, 4)                                               \
-	X(RMPSC_POOL_F_ALL, 7)                                                 \
+	X(RMPSC_POOL_F_SHARED, 8)                                              \
+	X(RMPSC_POOL_F_ALL, 15)                                                \
 	X(RMPSC_POOL_DESTROY_FORCE, 1)                                         \
 	X(RMPSC_POOL_IOV_SLAB, 1)
 #if UINTPTR_MAX == UINT64_MAX
@@ -375,6 +377,74 @@ PINS(pool_pins, POOL_PINS);
 #if UINTPTR_MAX == UINT64_MAX
 PINS(uring_pins, URING_PINS);
 #endif
+
+/* ---- the shared ring: its header is an ABI between two processes ------------ */
+
+/* The memfd layout is the same for 32- and 64-bit users: fixed-width
+ * fields only, so these pins hold on every target. */
+#define SHM_PINS(X)                                                            \
+	X(RMPSC_SHM_MAGIC, 0x4d48534353504d52ll)                               \
+	X(RMPSC_SHM_VERSION, 1)                                                \
+	X(RMPSC_SHM_HEADER_SIZE, 1024)                                         \
+	X(RMPSC_SHM_CAPACITY_MAX, 1 << 30)                                     \
+	X(RMPSC_SHM_ELEM_SIZE_MAX, 1 << 24)                                    \
+	X(RMPSC_SHM_MAP_MAX, 1ll << 40)                                        \
+	X(RMPSC_SHM_WATCH_MAX, 4)                                              \
+	X(RMPSC_FD_MAX, 64)                                                    \
+	X(RMPSC_SHM_PRODUCER, 1)                                               \
+	X(RMPSC_SHM_CONSUMER, 2)                                               \
+	X(RMPSC_SHM_F_FENCE, 1)                                                \
+	X(RMPSC_SHM_F_PREFAULT, 2)                                             \
+	X(RMPSC_SHM_F_ALL, 3)                                                  \
+	X(RMPSC_SHM_BARRIER_GLOBAL, 1)                                         \
+	X(RMPSC_SHM_BARRIER_FENCE, 2)                                          \
+	X(RMPSC_SHM_SIDE_NONE, 0)                                              \
+	X(RMPSC_SHM_SIDE_ATTACHED, 1)                                          \
+	X(RMPSC_SHM_SIDE_DETACHED, 2)                                          \
+	X(RMPSC_SHM_PEER_NONE, 0)                                              \
+	X(RMPSC_SHM_PEER_ALIVE, 1)                                             \
+	X(RMPSC_SHM_PEER_STALE, 2)                                             \
+	X(RMPSC_SHM_PEER_GONE, 3)                                              \
+	X(sizeof(rmpsc_shm_config), 24)                                        \
+	X(offsetof(rmpsc_shm_config, size), 0)                                 \
+	X(offsetof(rmpsc_shm_config, flags), 4)                                \
+	X(offsetof(rmpsc_shm_config, role), 8)                                 \
+	X(offsetof(rmpsc_shm_config, elem_size), 12)                           \
+	X(offsetof(rmpsc_shm_config, capacity), 16)                            \
+	X(offsetof(rmpsc_shm_config, _pad0), 20)                               \
+	X(sizeof(rmpsc_shm_side), 128)                                         \
+	X(offsetof(rmpsc_shm_side, state), 0)                                  \
+	X(offsetof(rmpsc_shm_side, pid), 4)                                    \
+	X(offsetof(rmpsc_shm_side, heartbeat_ns), 8)                           \
+	X(offsetof(rmpsc_shm_side, attaches), 16)                              \
+	X(offsetof(rmpsc_shm_side, _reserved), 24)                             \
+	X(sizeof(rmpsc_shm_header), 1024)                                      \
+	X(offsetof(rmpsc_shm_header, magic), 0)                                \
+	X(offsetof(rmpsc_shm_header, version), 8)                              \
+	X(offsetof(rmpsc_shm_header, header_size), 12)                         \
+	X(offsetof(rmpsc_shm_header, elem_size), 16)                           \
+	X(offsetof(rmpsc_shm_header, capacity), 20)                            \
+	X(offsetof(rmpsc_shm_header, map_size), 24)                            \
+	X(offsetof(rmpsc_shm_header, barrier), 32)                             \
+	X(offsetof(rmpsc_shm_header, creator_pid), 36)                         \
+	X(offsetof(rmpsc_shm_header, generation), 40)                          \
+	X(offsetof(rmpsc_shm_header, _pad0), 44)                               \
+	X(offsetof(rmpsc_shm_header, producer), 128)                           \
+	X(offsetof(rmpsc_shm_header, consumer), 256)                           \
+	X(offsetof(rmpsc_shm_header, ring_magic), 512)                         \
+	X(offsetof(rmpsc_shm_header, ring_version), 516)                       \
+	X(offsetof(rmpsc_shm_header, ring_elem_size), 520)                     \
+	X(offsetof(rmpsc_shm_header, ring_capacity), 528)                      \
+	X(offsetof(rmpsc_shm_header, ring_slots), 536)                         \
+	X(offsetof(rmpsc_shm_header, closed), 544)                             \
+	X(offsetof(rmpsc_shm_header, prod_waiters), 548)                       \
+	X(offsetof(rmpsc_shm_header, cons_waiters), 552)                       \
+	X(offsetof(rmpsc_shm_header, tail), 640)                               \
+	X(offsetof(rmpsc_shm_header, head), 768)                               \
+	X(offsetof(rmpsc_shm_header, cons_seq), 896)                           \
+	X(offsetof(rmpsc_shm_header, prod_seq), 900)                           \
+	X(offsetof(rmpsc_shm_header, final_tail), 960)
+PINS(shm_pins, SHM_PINS);
 
 /* ---- run-time cases ------------------------------------------------------ */
 
@@ -570,6 +640,7 @@ int main(void)
 #if UINTPTR_MAX == UINT64_MAX
 		PINS_CASE(test_abi_pool_layout_matches_pins, pool_pins),
 		PINS_CASE(test_abi_uring_layout_matches_pins, uring_pins),
+		PINS_CASE(test_abi_shm_layout_matches_pins, shm_pins),
 #endif
 		PINS_CASE(test_abi_config_layout_matches_pins, ring_config_pins),
 		PINS_CASE(test_abi_wait_layout_matches_pins, wait_pins),

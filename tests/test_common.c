@@ -78,7 +78,7 @@ static const int lib_codes[] = {
 	EINVAL, EBADF, EAGAIN, ETIMEDOUT, EPIPE, ENOBUFS, ESTALE,
 	EMSGSIZE, ENOMEM, EPROTO, E2BIG, EOPNOTSUPP, EDEADLK, EIO,
 	EMFILE, ENFILE, EEXIST, ENOENT, ENOSPC, EBUSY, ENOSYS, ENXIO, EALREADY,
-	ENOMSG, ENOTSOCK, EADDRINUSE, ENAMETOOLONG, ECONNREFUSED,
+	ENOMSG, ENOTSOCK, EADDRINUSE, ENAMETOOLONG, ECONNREFUSED, ECONNRESET,
 };
 #define N_LIB_CODES (sizeof lib_codes / sizeof lib_codes[0])
 
@@ -147,6 +147,12 @@ static void test_ring_strerror_text_fits_every_call_returning_the_code(void **st
 		{ ENOSYS, "io_uring" },     /* the same, no io_uring */
 		{ EMSGSIZE, "descriptors" }, /* rmpsc_fd_recv, too many */
 		{ EPROTO, "control data" }, /* rmpsc_fd_recv, junk */
+		{ EPROTO, "peer" },         /* rmpsc_shm_* on a broken ring */
+		{ EPROTO, "header" },       /* rmpsc_shm_attach */
+		{ EBUSY, "shared ring" },   /* rmpsc_shm_attach, role taken */
+		{ ENOSPC, "watches" },      /* rmpsc_shm_watch */
+		{ ECONNRESET, "peer" },     /* rmpsc_shm_* timed calls */
+		{ EALREADY, "lent" },       /* rmpsc_pool_reclaim */
 	};
 
 	(void)state;

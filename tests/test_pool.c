@@ -127,7 +127,7 @@ _Static_assert(RMPSC_POOL_TIERS_MAX == 16 && RMPSC_POOL_DEFAULT_TIERS == 12 &&
 		       RMPSC_POOL_GEN_BITS_MIN == 8 && RMPSC_POOL_CACHE_MAX == 4096,
 	       "limits");
 _Static_assert(RMPSC_POOL_SLAB_SIZE_MAX == GIB && RMPSC_POOL_HANDLE_NONE == 0, "limits");
-_Static_assert(RMPSC_POOL_F_ALL == 7u, "flags");
+_Static_assert(RMPSC_POOL_F_ALL == 15u && RMPSC_POOL_F_SHARED == 8u, "flags");
 _Static_assert(RMPSC_NODE_ANY == -1 && RMPSC_NODE_LOCAL == -2, "node arguments");
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -744,7 +744,7 @@ static int bad_config(uint32_t i, rmpsc_pool_config *c, rmpsc_pool_tier *t, cons
 	BAD("size 40", c->size = 40, -EINVAL)
 	BAD("size 44", c->size = 44, -EINVAL)
 	BAD("size 52 (not a multiple of 8)", c->size = 52, -EINVAL)
-	BAD("flags bit 3", c->flags = 1u << 3, -EINVAL)
+	BAD("flags bit 4", c->flags = 1u << 4, -EINVAL)
 	BAD("flags bit 31", c->flags = 1u << 31, -EINVAL)
 	BAD("flags all ones", c->flags = UINT32_MAX, -EINVAL)
 	BAD("slab_size 0", c->slab_size = 0, -EINVAL)

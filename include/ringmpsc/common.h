@@ -41,7 +41,12 @@
  *    or consume in one process is not seen by the other's flag, so a signal
  *    can be lost when both consume; use a notifier in one process only, and
  *    destroy the other's copy (it closes only that process's descriptor).
- *    Sharing rings between processes is the shared-memory API's job.
+ *    Sharing rings between processes is the shared-memory API's job
+ *    (ringmpsc/shm.h). A shared ring's handle (rmpsc_shm) inherited by the
+ *    child maps the same memory, but it still belongs to the parent's
+ *    role: the child must not use it, and not destroy it either (destroy
+ *    closes the ring for both); it attaches a role of its own from the
+ *    inherited descriptor (rmpsc_shm_fd()).
  *  - Config structs start with a `size` field written by the matching
  *    `_config_init` function; they only ever grow at the end.
  */

@@ -142,7 +142,16 @@ enum {
 	/** An allocation whose tier has no slab left takes one of the next
 	 *  larger tier that has one, instead of failing (or waiting). */
 	RMPSC_POOL_F_SPILL = 1u << 2,
-	RMPSC_POOL_F_ALL = RMPSC_POOL_F_PREFAULT | RMPSC_POOL_F_EXACT_PAGE | RMPSC_POOL_F_SPILL,
+	/** The slabs live in sealed memfds that another process can map
+	 *  read-only (rmpsc_pool_share_fds(), rmpsc_shm_pool_attach() in
+	 *  ringmpsc/shm.h): a handle sent through a shared ring carries its
+	 *  payload without a copy. Payload lengths are published in a sealed
+	 *  memfd of their own; the free lists and slab states stay in this
+	 *  process's private memory, so the other process can at worst keep
+	 *  slabs it was lent (rmpsc_pool_lend(), rmpsc_pool_reclaim()). */
+	RMPSC_POOL_F_SHARED = 1u << 3,
+	RMPSC_POOL_F_ALL = RMPSC_POOL_F_PREFAULT | RMPSC_POOL_F_EXACT_PAGE | RMPSC_POOL_F_SPILL |
+			   RMPSC_POOL_F_SHARED,
 };
 
 /** rmpsc_pool_destroy() flags. */
@@ -439,6 +448,51 @@ RMPSC_API int rmpsc_pool_iovecs(const rmpsc_pool *p, const uint32_t *hs, uint32_
  * Concurrency: any thread. Progress: wait-free. Ordering: none.
  */
 RMPSC_API int64_t rmpsc_pool_available(const rmpsc_pool *p);
+
+/* ---- sharing with another process (RMPSC_POOL_F_SHARED) --------------------- */
+
+/**
+ * Descriptors for another process to map this pool's slabs read-only
+ * (rmpsc_shm_pool_attach()): fds[0] is the pool's directory (geometry and
+ * payload lengths), fds[1 + t] tier t's slabs. Each is a new read-only,
+ * close-on-exec descriptor of the memfd (opened through /proc/self/fd),
+ * so the other process cannot map the memory writable; the caller sends
+ * them (rmpsc_fd_send()) and closes them.
+ *
+ * @return the count, 1 + the tier count; -EBADF; -EINVAL: @p fds NULL,
+ *   or not a RMPSC_POOL_F_SHARED pool; -ENOSPC: @p max below the count;
+ *   -EOPNOTSUPP: /proc is not mounted; -EMFILE, -ENFILE.
+ * Concurrency: any thread. Progress: blocking. Ordering: none.
+ */
+RMPSC_API int rmpsc_pool_share_fds(const rmpsc_pool *p, int *fds, uint32_t max);
+
+/**
+ * Lend the slab of live handle @p h to another process: from now until
+ * rmpsc_pool_reclaim() it is held as if by the kernel (free, the
+ * accessors and io_uring submission return -EBUSY), and only
+ * rmpsc_pool_reclaim() of this handle gives it back. Call it before
+ * sending the handle (its payload length set: the other side reads it
+ * from the directory).
+ *
+ * @return 0; -EBADF; -EINVAL: not a shared pool, or not a handle of this
+ *   pool; -ESTALE; -EBUSY: held already (lent, or I/O in flight).
+ * Concurrency: any thread. Progress: lock-free. Ordering: release.
+ */
+RMPSC_API int rmpsc_pool_lend(rmpsc_pool *p, uint32_t h);
+
+/**
+ * A lent slab came back (typically popped from a return ring, whose
+ * other side is not trusted): if @p h is a lent slab's live handle, the
+ * slab is freed; anything else is refused and changes nothing, so a
+ * receiver returning junk, a handle twice, or a handle it was never lent
+ * cannot touch a slab this process uses or its free list.
+ *
+ * @return 0; -EBADF; -EINVAL: not a shared pool, not a handle of this
+ *   pool; -ESTALE: an older generation of the slab; -EALREADY: the slab
+ *   is not lent (never was, or reclaimed already).
+ * Concurrency: any thread. Progress: lock-free. Ordering: acquire.
+ */
+RMPSC_API int rmpsc_pool_reclaim(rmpsc_pool *p, uint32_t h);
 
 /**
  * Slabs in all tiers.
