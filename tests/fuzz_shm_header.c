@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "ringmpsc/shm.h"
+#include "test_base.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
@@ -586,30 +587,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #define REPLAY_N 50000u
 #endif
 
-static uint64_t xs(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
-
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) != -1;
-	return n;
-}
-
 /* A value worth putting in a field now @cur, of a ring of @cap. */
 static uint64_t interesting(uint64_t *rng, uint64_t cur, uint64_t cap)
 {
-	const uint64_t x = xs(rng);
+	const uint64_t x = xs_next(rng);
 	const uint64_t d = (x >> 8) % 5;
 
 	switch (x % 9) {
@@ -621,7 +602,7 @@ static uint64_t interesting(uint64_t *rng, uint64_t cur, uint64_t cap)
 	case 5: return ~(uint64_t)0 - d;
 	case 6: return (uint64_t)1 << ((x >> 16) % 64);
 	case 7: return ((uint64_t)1 << ((x >> 16) % 64)) - 1;
-	default: return xs(rng);
+	default: return xs_next(rng);
 	}
 }
 
@@ -631,33 +612,33 @@ static uint64_t interesting(uint64_t *rng, uint64_t cur, uint64_t cap)
 static size_t gen(uint64_t i, uint8_t *in)
 {
 	uint64_t rng = (i + 1) * 0x9e3779b97f4a7c15ull | 1;
-	const uint64_t kind = xs(&rng) % 12;
+	const uint64_t kind = xs_next(&rng) % 12;
 	const bool allow_deciding = i % 5000 == 17;
-	size_t size = OPS_AT + 4 * (xs(&rng) % (OPS_MAX + 1));
+	size_t size = OPS_AT + 4 * (xs_next(&rng) % (OPS_MAX + 1));
 	const struct field *fc = &fields[FIELD_CLOSED];
 
 	memset(in, 0, OPS_AT + 4 * OPS_MAX);
 	/* The control bytes: mostly what attaches. */
-	in[0] = (uint8_t)(xs(&rng) & 0xf0);
-	in[1] = xs(&rng) % 6 ? 0 : (uint8_t)(1u << (xs(&rng) % 5));
-	in[2] = xs(&rng) % 6 ? 0 : (uint8_t)xs(&rng);
+	in[0] = (uint8_t)(xs_next(&rng) & 0xf0);
+	in[1] = xs_next(&rng) % 6 ? 0 : (uint8_t)(1u << (xs_next(&rng) % 5));
+	in[2] = xs_next(&rng) % 6 ? 0 : (uint8_t)xs_next(&rng);
 	for (int k = 3; k < (int)PREFIX; k++)
-		in[k] = (uint8_t)xs(&rng);
-	if (xs(&rng) % 4) {
-		in[7] = (uint8_t)(xs(&rng) % 2);
-		in[8] = (uint8_t)(xs(&rng) % 2);
+		in[k] = (uint8_t)xs_next(&rng);
+	if (xs_next(&rng) % 4) {
+		in[7] = (uint8_t)(xs_next(&rng) % 2);
+		in[8] = (uint8_t)(xs_next(&rng) % 2);
 	}
-	if (xs(&rng) % 8)
+	if (xs_next(&rng) % 8)
 		in[9] = 0;
 	in[0] &= (uint8_t)~8u;
 	if (kind < 9) {
 		/* A template, a few fields changed (XOR of the difference). */
 		const unsigned char *t = templ[in[10] % NTEMPL];
 		const uint64_t cap = geom_cap[(in[10] % NTEMPL) / T_STATES];
-		const uint64_t nmut = kind < 3 ? 0 : 1 + xs(&rng) % 4;
+		const uint64_t nmut = kind < 3 ? 0 : 1 + xs_next(&rng) % 4;
 
 		for (uint64_t k = 0; k < nmut; k++) {
-			const uint64_t x = xs(&rng);
+			const uint64_t x = xs_next(&rng);
 
 			if (x % 8 == 0) { /* any byte */
 				in[PREFIX + (x >> 8) % HDR] ^= (uint8_t)(x >> 32);
@@ -675,17 +656,17 @@ static size_t gen(uint64_t i, uint8_t *in)
 		/* Random bytes for the image, replacing the template. */
 		in[0] |= 8;
 		for (size_t k = PREFIX; k < OPS_AT; k++)
-			in[k] = (uint8_t)xs(&rng);
+			in[k] = (uint8_t)xs_next(&rng);
 		if (kind == 10) /* ... with the right magic and version */
 			for (size_t k = 0; k < 16; k++)
 				in[PREFIX + k] = templ[0][k];
 	} else {
 		for (size_t k = 0; k < size; k++)
-			in[k] = (uint8_t)xs(&rng);
+			in[k] = (uint8_t)xs_next(&rng);
 	}
 	/* The operations: overwrites one in eight; never a deciding close. */
 	for (size_t k = OPS_AT; k + 4 <= size; k += 4) {
-		const uint64_t x = xs(&rng);
+		const uint64_t x = xs_next(&rng);
 
 		in[k] = (uint8_t)x;
 		in[k + 1] = (uint8_t)(x >> 8);

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "ringmpsc/shm.h"
+#include "test_base.h"
 
 enum peer_exit {
 	EX_OK = 0,
@@ -96,45 +97,12 @@ __attribute__((format(printf, 2, 3), noreturn)) static void die(int code, const 
 	exit(code);
 }
 
-static uint64_t xs_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
-/* CRC-32 (IEEE 802.3, reflected), bitwise with a table built once. */
-static uint32_t crc32_of(const uint8_t *p, size_t n)
-{
-	static uint32_t table[256];
-	static bool ready;
-	uint32_t c = 0xffffffffu;
-
-	if (!ready) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t v = i;
-
-			for (int k = 0; k < 8; k++)
-				v = (v & 1) ? 0xedb88320u ^ (v >> 1) : v >> 1;
-			table[i] = v;
-		}
-		ready = true;
-	}
-	for (size_t i = 0; i < n; i++)
-		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
 }
 
 /* Record @seq: its length and payload follow from @seq alone. */
@@ -148,7 +116,7 @@ static void var_fill(struct var_rec *r, uint64_t seq)
 	r->len = (uint32_t)(xs_next(&g) % (VAR_PAYLOAD + 1));
 	for (uint32_t i = 0; i < r->len; i++)
 		r->payload[i] = (uint8_t)(xs_next(&g) >> 24);
-	r->crc = crc32_of(r->payload, r->len);
+	r->crc = shm_crc32(0, r->payload, r->len);
 }
 
 /* 0, or the exit code for a record that is not whole record @seq. */
@@ -156,7 +124,7 @@ static int var_check(const struct var_rec *r, uint64_t seq)
 {
 	if (r->seq != seq)
 		return EX_SEQ;
-	if (r->len > VAR_PAYLOAD || crc32_of(r->payload, r->len) != r->crc)
+	if (r->len > VAR_PAYLOAD || shm_crc32(0, r->payload, r->len) != r->crc)
 		return EX_CRC;
 	return 0;
 }
@@ -548,15 +516,6 @@ static int hostile(rmpsc_shm *s, int fd, int64_t ms, uint64_t rng)
 }
 
 /* ---- probe -------------------------------------------------------------------- */
-
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) != -1;
-	return n;
-}
 
 static int probe(const char *path)
 {

@@ -36,16 +36,6 @@
 
 #define MS 1000000ll
 
-/* Open descriptors of this process. */
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) != -1;
-	return n;
-}
-
 static void pair(int type, int sv[2])
 {
 	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);

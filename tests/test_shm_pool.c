@@ -56,18 +56,6 @@ static rmpsc_pool *shared_pool(uint32_t flags)
 	return p;
 }
 
-static uint32_t crc32_of(const unsigned char *b, size_t n, uint32_t seed)
-{
-	uint32_t c = ~seed;
-
-	for (size_t i = 0; i < n; i++) {
-		c ^= b[i];
-		for (int k = 0; k < 8; k++)
-			c = c >> 1 ^ (0xedb88320u & -(c & 1));
-	}
-	return ~c;
-}
-
 /* What goes into a payload: a byte of @seq everywhere, then up to 256
  * bytes of a pattern at the start, and the CRC of those (and of the
  * length) in the last 4 bytes, so a wrong slab, a wrong length or a torn
@@ -79,10 +67,10 @@ static size_t head_of(size_t len)
 
 static uint32_t crc_of(const unsigned char *b, size_t len, uint64_t seq)
 {
-	uint32_t c = crc32_of(b, head_of(len), (uint32_t)seq);
+	uint32_t c = shm_crc32((uint32_t)seq, b, head_of(len));
 
 	/* And a byte from the middle of the fill (outside the CRC's bytes). */
-	return crc32_of((const unsigned char *)&len, sizeof len, c) ^
+	return shm_crc32(c, &len, sizeof len) ^
 	       (len > 520 ? b[len / 2] : 0u);
 }
 

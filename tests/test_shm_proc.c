@@ -73,15 +73,6 @@ static const char *code_name(long long v)
 /* ---- processes ----------------------------------------------------------------- */
 
 /* Open descriptors of this process. */
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		n += fcntl(fd, F_GETFD) != -1;
-	return n;
-}
-
 /* Entries of /dev/shm (a memfd must leave none). */
 static int devshm_entries(void)
 {
@@ -185,30 +176,6 @@ static int pidfd_of(pid_t pid)
 static int64_t ms_since(int64_t t0)
 {
 	return (now_ns() - t0) / MS;
-}
-
-/* ---- CRC-32 (IEEE) ------------------------------------------------------------ */
-
-static uint32_t crc32_of(const void *buf, size_t n)
-{
-	static uint32_t table[256];
-	static bool ready;
-	const uint8_t *p = buf;
-	uint32_t c = 0xffffffffu;
-
-	if (!ready) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t v = i;
-
-			for (int k = 0; k < 8; k++)
-				v = (v & 1) ? 0xedb88320u ^ (v >> 1) : v >> 1;
-			table[i] = v;
-		}
-		ready = true;
-	}
-	for (size_t i = 0; i < n; i++)
-		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
 }
 
 /* ---- 1, 2: a producer and a consumer process ------------------------------------ */
@@ -327,7 +294,7 @@ struct krec {
 
 static uint32_t krec_crc(uint64_t seq)
 {
-	return crc32_of(&seq, sizeof seq);
+	return shm_crc32(0, &seq, sizeof seq);
 }
 
 static struct krec krec_of(uint64_t seq)

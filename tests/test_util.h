@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_base.h"
 #include "ringmpsc/channel.h"
 #include "ringmpsc/ring.h"
 #include "ringmpsc/wait.h"
@@ -337,18 +338,6 @@ static inline uint64_t stress_seed(void)
 	return STRESS_SEED;
 }
 #endif
-
-/* xorshift64: deterministic per thread, never 0 for a non-zero seed. */
-static inline uint64_t xs_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
 
 /* 1..max: three times in four a batch of at most @small, else up to max. */
 static inline uint32_t pick_n(uint64_t *rng, uint32_t small, uint32_t max)
