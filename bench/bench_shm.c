@@ -420,13 +420,15 @@ static void reap(pid_t p, const char *what)
 }
 
 /* A polling loop's patience: every 4096 failed polls, look at the clock
- * (no progress for STALL_NS is a failure) and at the peer process (gone
- * twice in a row with no progress in between is a failure; the first time
- * may be a race with its last publication). */
+ * (no progress for STALL_NS is a failure) and, at most every 50 ms, at the
+ * peer process (gone twice in a row with no progress in between is a
+ * failure; the first time may be a race with its last publication). The
+ * look at the peer is a system call (waitid, getppid): more often, it
+ * would land in the round trips it interrupts and show in their p99. */
 struct spin {
 	uint32_t fails;
 	int dead_seen;
-	uint64_t last_prog, dead_prog, t_last;
+	uint64_t last_prog, dead_prog, t_last, t_peer;
 	pid_t peer;
 	const char *what;
 };
@@ -436,7 +438,7 @@ static void spin_init(struct spin *s, pid_t peer, const char *what)
 	memset(s, 0, sizeof *s);
 	s->peer = peer;
 	s->what = what;
-	s->t_last = now_ns();
+	s->t_last = s->t_peer = now_ns();
 	s->last_prog = UINT64_MAX;
 }
 
@@ -450,6 +452,9 @@ __attribute__((noinline)) static void spin_slow(struct spin *s, uint64_t prog)
 	} else if (t - s->t_last > STALL_NS) {
 		die("%s: no progress for %llu s", s->what, STALL_NS / 1000000000ull);
 	}
+	if (t - s->t_peer < 50000000ull)
+		return;
+	s->t_peer = t;
 	if (s->peer > 0 && child_exited(s->peer)) {
 		if (s->dead_seen && s->dead_prog == prog)
 			die("%s: the other process exited early", s->what);

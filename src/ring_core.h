@@ -1393,20 +1393,32 @@ RMPSC__INTERNAL int rmpsc__rc_pop1(rmpsc__rcore *rc, void *item);
  * light barrier (E7, E4) is then a compiler barrier, so the mode is tested
  * up front; without membarrier the general path takes the real fence. Two
  * stores (slot, tail), nothing else written. */
-static RMPSC__ALWAYS_INLINE int rc_push1_fast(rmpsc__rcore *rc, const void *item)
+typedef int (*rc_push1_fn)(rmpsc__rcore *rc, const void *item);
+typedef int (*rc_pop1_fn)(rmpsc__rcore *rc, void *item);
+
+/* @general: the general path every other case takes, as a tail call (a
+ * constant: rmpsc__rc_push1, or a wrapper of an owner that maps its
+ * codes, shm.c's). */
+static RMPSC__ALWAYS_INLINE int rc_push1_fast_via(rmpsc__rcore *rc, const void *item,
+						  rc_push1_fn general)
 {
 	uint64_t t;
 
 	if (RMPSC__UNLIKELY(!(rc->barrier & RMPSC__BARRIER_ASYM)))
-		return rmpsc__rc_push1(rc, item);
+		return general(rc, item);
 	t = rc_tail(rc);
 	/* Closed, full as far as the cached head shows, or another size: the
 	 * general path sorts out which (closed first). */
 	if (RMPSC__UNLIKELY(rc->esz != 8 || rc_prod_closed(rc) ||
 			    t - rc->cached_head >= rc_cap(rc)))
-		return rmpsc__rc_push1(rc, item);
+		return general(rc, item);
 	memcpy(rc_slot(rc, t), item, 8);
 	return rc_publish_as(rc, t + 1, true);
+}
+
+static RMPSC__ALWAYS_INLINE int rc_push1_fast(rmpsc__rcore *rc, const void *item)
+{
+	return rc_push1_fast_via(rc, item, rmpsc__rc_push1);
 }
 
 /* The single consumer saw @t open (rc_cons_read_tail()): cache it and keep
@@ -1445,30 +1457,36 @@ static RMPSC__ALWAYS_INLINE void rc_take8(rmpsc__rcore *rc, void *item, uint64_t
  * pops), else publish at once (the timed pop: its caller may go on to
  * block elsewhere while a producer sleeps for the room it took).
  */
-static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rmpsc__rcore *rc, void *item, bool lazy)
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast_via(rmpsc__rcore *rc, void *item, bool lazy,
+						 rc_pop1_fn general)
 {
 	uint64_t h = rc_head(rc);
 
 	if (RMPSC__UNLIKELY(rc->esz != 8))
-		return rmpsc__rc_pop1(rc, item);
+		return general(rc, item);
 	if (h == rc->cached_tail) {
 		uint64_t t;
 
 		/* Borrows and handlers keep cached_tail at head. */
 		if (RMPSC__UNLIKELY(rc->nborrow))
-			return rmpsc__rc_pop1(rc, item);
+			return general(rc, item);
 		/* A close begun: the general path (rc_cons_tail_closed()). */
 		if (!rc_cons_read_tail(rc, &t))
-			return rmpsc__rc_pop1(rc, item);
+			return general(rc, item);
 		if (t == h)
-			return RMPSC__LIKELY(rc->phead == h) ? -EAGAIN : rmpsc__rc_pop1(rc, item);
+			return RMPSC__LIKELY(rc->phead == h) ? -EAGAIN : general(rc, item);
 		/* The refresh's check: the general path keeps the last good tail. */
 		if (RMPSC__UNLIKELY(!rc_index_ok(rc, t, h)))
-			return rmpsc__rc_pop1(rc, item);
+			return general(rc, item);
 		rc_cons_saw(rc, t);
 	}
 	rc_take8(rc, item, h, lazy);
 	return 0;
+}
+
+static RMPSC__ALWAYS_INLINE int rc_pop1_fast_as(rmpsc__rcore *rc, void *item, bool lazy)
+{
+	return rc_pop1_fast_via(rc, item, lazy, rmpsc__rc_pop1);
 }
 
 /* rmpsc_ring_pop() and the MPSC pop's run: releases batched. */

@@ -910,12 +910,40 @@ int rmpsc_shm_commit(rmpsc_shm *s, uint32_t n)
 	return shm_ret(s, rc_commit(&s->core, n));
 }
 
-int rmpsc_shm_push(rmpsc_shm *s, const void *item)
+/*
+ * The single-element push and pop keep the in-process ring's shape
+ * (ring_core.h, before rc_push1_fast_via()): a leaf with no stack frame,
+ * every other case a tail call. The general paths map the core's codes
+ * (shm_ret()); the fast paths return only 0, or -EAGAIN for an empty ring
+ * seen open, which need no mapping. A close met after a publication
+ * (rmpsc__rc_publish_closed()) reports the core's code: this handle's own
+ * detection of a gone peer closed the ring before, which sends the call to
+ * the general path.
+ */
+static RMPSC__COLD int shm_push_general(rmpsc__rcore *rc, const void *item)
 {
-	SHM_PROD(s);
+	return shm_ret((rmpsc_shm *)(void *)rc, rmpsc__rc_push1(rc, item));
+}
+
+static RMPSC__COLD int shm_pop_general(rmpsc__rcore *rc, void *item)
+{
+	return shm_ret((rmpsc_shm *)(void *)rc, rmpsc__rc_pop1(rc, item));
+}
+
+/* A push or pop's bad handle, broken view or NULL item, in that order. */
+static RMPSC__COLD int shm_item_error(const rmpsc_shm *s, uint32_t magic, const void *item)
+{
+	RMPSC__CHECK(!shm_is(s, magic), -EBADF);
 	SHM_LIVE(s);
 	RMPSC__CHECK(!item, -EINVAL);
-	return shm_ret(s, rc_push1_fast(&s->core, item));
+	return 0;
+}
+
+int rmpsc_shm_push(rmpsc_shm *s, const void *item)
+{
+	if (RMPSC__UNLIKELY(!shm_is(s, RMPSC__MAGIC_SHM_PROD) || rc_broken(&s->core) || !item))
+		return shm_item_error(s, RMPSC__MAGIC_SHM_PROD, item);
+	return rc_push1_fast_via(&s->core, item, shm_push_general);
 }
 
 int rmpsc_shm_push_n(rmpsc_shm *s, const void *items, uint32_t n)
@@ -945,10 +973,9 @@ int rmpsc_shm_advance(rmpsc_shm *s, uint32_t n)
 
 int rmpsc_shm_pop(rmpsc_shm *s, void *item)
 {
-	SHM_CONS(s);
-	SHM_LIVE(s);
-	RMPSC__CHECK(!item, -EINVAL);
-	return shm_ret(s, rc_pop1_fast(&s->core, item));
+	if (RMPSC__UNLIKELY(!shm_is(s, RMPSC__MAGIC_SHM_CONS) || rc_broken(&s->core) || !item))
+		return shm_item_error(s, RMPSC__MAGIC_SHM_CONS, item);
+	return rc_pop1_fast_via(&s->core, item, true, shm_pop_general);
 }
 
 int rmpsc_shm_pop_n(rmpsc_shm *s, void *items, uint32_t n)
