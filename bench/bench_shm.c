@@ -57,6 +57,13 @@
  *    (on a loaded machine it often is not: its sched_yield gives the CPU
  *    away and the pause is over before it sleeps).
  *
+ * 4. Payload latency (ns, p50 / p99 of each round trip), payloads of 64 B
+ *    to 4 MiB: a lent slab of a RMPSC_POOL_F_SHARED pool whose 4-byte
+ *    handle crosses a shared ring and comes back through a return ring
+ *    (alloc, lend, reclaim included; the receiver reads the payload in
+ *    place), against the same bytes copied through a shared ring of
+ *    64-byte elements into the receiver's buffer (see pl_run()).
+ *
  * Noise: the machine's other load (/proc/stat's busy time less ours and
  * our children's) is reported per section; above 0.1 CPU the section is
  * marked DISTURBED.
@@ -1603,6 +1610,261 @@ static void read_line(const char *path, char *buf, size_t len)
 	}
 }
 
+/* ==== 4. payload latency: the shared pool against a copy through the ring ============ */
+
+/*
+ * One payload of S bytes from this process to a child and an 8-byte
+ * answer back, timed round trip by round trip (the TSC on this CPU), for
+ * S from 64 B to 4 MiB, two ways:
+ *  - pool: the payload is written in place in a slab of a RMPSC_POOL_F_SHARED
+ *    pool (its first and last 8 bytes stamped: what a sender writes is not
+ *    timed, both ways), lent, and its 4-byte handle pushed through a shared
+ *    ring; the child looks at the payload in place (rmpsc_shm_pool_payload,
+ *    checks both stamps) and returns the handle through a return ring;
+ *    this side reclaims it. Timed: alloc, stamps, lend, push, the child's
+ *    pop and view, the handle's way back, reclaim.
+ *  - copy: the same S bytes copied into a shared ring of 64-byte elements
+ *    (push_n of S/64, pipelined with the child's pop_n into its own
+ *    buffer), the child checks both stamps and answers through the return
+ *    ring.
+ * Both sides poll with the try calls. The pool's figure is meant to be
+ * flat in S (iceoryx2's claim for zero-copy); the copy's grows with it.
+ */
+#define PL_NSIZES 6
+static const size_t pl_size[PL_NSIZES] = { 64, 1024, 16384, 262144, 1u << 20, 4u << 20 };
+#define PL_CHUNK 64u
+#define PL_STOP UINT32_MAX
+
+struct pl_ctx {
+	int fds[1 + PL_NSIZES]; /* the pool's directory and tiers */
+	int hand, back, bytes;  /* memfds: handles there, answers back, the copy ring */
+	bool pool;
+};
+
+static rmpsc_shm *pl_ring(uint32_t role, uint32_t esz, uint32_t cap)
+{
+	rmpsc_shm_config cfg;
+	rmpsc_shm *s;
+
+	ck(rmpsc_shm_config_init(&cfg, sizeof cfg), "rmpsc_shm_config_init");
+	cfg.role = role;
+	cfg.elem_size = esz;
+	cfg.capacity = cap;
+	cfg.flags = RMPSC_SHM_F_PREFAULT;
+	ck(rmpsc_shm_create(&cfg, &s), "rmpsc_shm_create");
+	return s;
+}
+
+static rmpsc_shm *pl_join(int fd, uint32_t role)
+{
+	rmpsc_shm_config cfg;
+	rmpsc_shm *s;
+
+	ck(rmpsc_shm_config_init(&cfg, sizeof cfg), "rmpsc_shm_config_init");
+	cfg.role = role;
+	cfg.flags = RMPSC_SHM_F_PREFAULT;
+	ck(rmpsc_shm_attach(fd, &cfg, &s), "rmpsc_shm_attach");
+	return s;
+}
+
+static void pl_push(rmpsc_shm *s, const void *v)
+{
+	int r;
+
+	while ((r = rmpsc_shm_push(s, v)) != 0)
+		if (r != -EAGAIN)
+			ck(r, "rmpsc_shm_push (payload)");
+		else
+			cpu_relax();
+}
+
+static void pl_pop(rmpsc_shm *s, void *v)
+{
+	int r;
+
+	while ((r = rmpsc_shm_pop(s, v)) != 0)
+		if (r != -EAGAIN)
+			ck(r, "rmpsc_shm_pop (payload)");
+		else
+			cpu_relax();
+}
+
+static void pl_child(void *arg)
+{
+	const struct pl_ctx *c = arg;
+	rmpsc_shm *hand = pl_join(c->hand, RMPSC_SHM_CONSUMER);
+	rmpsc_shm *back = pl_join(c->back, RMPSC_SHM_PRODUCER);
+	rmpsc_shm *bytes = c->pool ? NULL : pl_join(c->bytes, RMPSC_SHM_CONSUMER);
+	rmpsc_shm_pool *sp = NULL;
+	unsigned char *buf = NULL;
+
+	if (c->pool)
+		ck(rmpsc_shm_pool_attach(c->fds, 1 + PL_NSIZES, &sp), "rmpsc_shm_pool_attach");
+	else if ((buf = malloc(pl_size[PL_NSIZES - 1])) == NULL)
+		die("malloc");
+	for (;;) {
+		uint32_t m;
+		uint64_t a, z;
+
+		pl_pop(hand, &m);
+		if (m == PL_STOP)
+			break;
+		if (c->pool) {
+			struct iovec v;
+
+			ck(rmpsc_shm_pool_payload(sp, m, &v), "rmpsc_shm_pool_payload");
+			if (v.iov_len < 16)
+				die("payload of %zu bytes", v.iov_len);
+			memcpy(&a, v.iov_base, 8);
+			memcpy(&z, (const unsigned char *)v.iov_base + v.iov_len - 8, 8);
+		} else {
+			/* m: the payload's 64-byte chunks, copied out as they come. */
+			for (uint32_t got = 0; got < m;) {
+				int r = rmpsc_shm_pop_n(bytes, buf + (size_t)got * PL_CHUNK, m - got);
+
+				if (r > 0)
+					got += (uint32_t)r;
+				else if (r != -EAGAIN)
+					ck(r, "rmpsc_shm_pop_n (payload)");
+				else
+					cpu_relax();
+			}
+			memcpy(&a, buf, 8);
+			memcpy(&z, buf + (size_t)m * PL_CHUNK - 8, 8);
+		}
+		if (a != z)
+			die("payload stamps differ: %" PRIu64 " / %" PRIu64, a, z);
+		pl_push(back, &m);
+	}
+	if (sp)
+		rmpsc_shm_pool_destroy(sp);
+	free(buf);
+	if (bytes)
+		rmpsc_shm_destroy(bytes);
+	rmpsc_shm_destroy(back);
+	rmpsc_shm_destroy(hand);
+}
+
+/* One way (@pool or copy), every size, @n round trips each (after @n / 10
+ * warm-up): the p50 and p99 in ns per size into @p50, @p99. */
+static void pl_run(bool pool, uint64_t n, double *p50, double *p99)
+{
+	static const rmpsc_pool_tier tiers[PL_NSIZES] = {
+		{ .slab_size = 64, .count = 8 },      { .slab_size = 1024, .count = 8 },
+		{ .slab_size = 16384, .count = 8 },   { .slab_size = 262144, .count = 4 },
+		{ .slab_size = 1u << 20, .count = 2 }, { .slab_size = 4u << 20, .count = 2 },
+	};
+	struct pl_ctx c;
+	rmpsc_pool *p = NULL;
+	rmpsc_shm *hand, *back, *bytes = NULL;
+	unsigned char *src = NULL;
+	uint64_t *lat = malloc(n * sizeof *lat);
+	pid_t child;
+
+	if (!lat)
+		die("malloc");
+	memset(&c, 0, sizeof c);
+	c.pool = pool;
+	hand = pl_ring(RMPSC_SHM_PRODUCER, 4, 64);
+	back = pl_ring(RMPSC_SHM_CONSUMER, 4, 64);
+	c.hand = rmpsc_shm_fd(hand);
+	c.back = rmpsc_shm_fd(back);
+	if (pool) {
+		rmpsc_pool_config pc;
+
+		ck(rmpsc_pool_config_init(&pc, sizeof pc), "rmpsc_pool_config_init");
+		pc.flags = RMPSC_POOL_F_SHARED | RMPSC_POOL_F_PREFAULT;
+		pc.tiers = tiers;
+		pc.ntiers = PL_NSIZES;
+		ck(rmpsc_pool_create(&pc, &p), "rmpsc_pool_create (shared)");
+		ck(rmpsc_pool_share_fds(p, c.fds, 1 + PL_NSIZES), "rmpsc_pool_share_fds");
+	} else {
+		bytes = pl_ring(RMPSC_SHM_PRODUCER, PL_CHUNK, (uint32_t)(pl_size[PL_NSIZES - 1] /
+									  PL_CHUNK));
+		c.bytes = rmpsc_shm_fd(bytes);
+		if ((src = malloc(pl_size[PL_NSIZES - 1])) == NULL)
+			die("malloc");
+		memset(src, 0x5a, pl_size[PL_NSIZES - 1]);
+	}
+	child = spawn(pl_child, &c);
+	if (pool)
+		for (int k = 0; k < 1 + PL_NSIZES; k++)
+			close(c.fds[k]);
+	for (int z = 0; z < PL_NSIZES; z++) {
+		const size_t size = pl_size[z];
+		const uint64_t all = n + n / 10;
+
+		for (uint64_t i = 0; i < all; i++) {
+			const uint64_t stamp = i * PL_NSIZES + (uint64_t)z;
+			uint64_t t0, t1;
+			uint32_t m, got;
+
+			if (pool) {
+				struct iovec sl;
+
+				t0 = ticks();
+				ck(rmpsc_pool_alloc(p, size, &m), "rmpsc_pool_alloc");
+				ck(rmpsc_pool_slab(p, m, &sl), "rmpsc_pool_slab");
+				memcpy(sl.iov_base, &stamp, 8);
+				memcpy((unsigned char *)sl.iov_base + size - 8, &stamp, 8);
+				ck(rmpsc_pool_set_len(p, m, size), "rmpsc_pool_set_len");
+				ck(rmpsc_pool_lend(p, m), "rmpsc_pool_lend");
+				pl_push(hand, &m);
+				pl_pop(back, &got);
+				if (got != m)
+					die("pool: handle %u back for %u", got, m);
+				ck(rmpsc_pool_reclaim(p, m), "rmpsc_pool_reclaim");
+				t1 = ticks();
+			} else {
+				const uint32_t chunks = (uint32_t)(size / PL_CHUNK);
+
+				memcpy(src, &stamp, 8);
+				memcpy(src + size - 8, &stamp, 8);
+				t0 = ticks();
+				m = chunks;
+				pl_push(hand, &m);
+				for (uint32_t put = 0; put < chunks;) {
+					int r = rmpsc_shm_push_n(bytes, src + (size_t)put * PL_CHUNK,
+								 chunks - put);
+
+					if (r > 0)
+						put += (uint32_t)r;
+					else if (r != -EAGAIN)
+						ck(r, "rmpsc_shm_push_n (payload)");
+					else
+						cpu_relax();
+				}
+				pl_pop(back, &got);
+				t1 = ticks();
+				if (got != chunks)
+					die("copy: answer %u for %u", got, chunks);
+			}
+			if (i >= n / 10)
+				lat[i - n / 10] = t1 - t0;
+		}
+		qsort(lat, n, sizeof *lat, cmp_u64);
+		p50[z] = (double)lat[n / 2] / g_tsc_per_ns;
+		p99[z] = (double)lat[(size_t)((double)n * 0.99)] / g_tsc_per_ns;
+	}
+	{
+		const uint32_t stop = PL_STOP;
+
+		pl_push(hand, &stop);
+	}
+	reap(child, "payload receiver");
+	if (p) {
+		if (rmpsc_pool_available(p) != rmpsc_pool_capacity(p))
+			die("pool: slabs missing at the end");
+		ck(rmpsc_pool_destroy(p, 0, NULL), "rmpsc_pool_destroy");
+	}
+	if (bytes)
+		rmpsc_shm_destroy(bytes);
+	rmpsc_shm_destroy(back);
+	rmpsc_shm_destroy(hand);
+	free(src);
+	free(lat);
+}
+
 /* ==== main ========================================================================== */
 
 static void usage(FILE *f)
@@ -1613,7 +1875,7 @@ static void usage(FILE *f)
 		"  --quick         short runs, 3 reps (the whole run in < 20 s)\n"
 		"  --reps N        repetitions, all implementations in turn in each (default 7,\n"
 		"                  3 with --quick; 1..%d)\n"
-		"  --only WHAT     throughput, pingpong, wake, or a comma-separated list\n"
+		"  --only WHAT     throughput, pingpong, wake, payload, or a comma-separated list\n"
 		"  --json          JSON lines on stdout (one per result row, a header and a\n"
 		"                  summary line); the report goes to stderr\n"
 		"  --impl LIST     implementations to run (default all): inproc, shm-xproc,\n"
@@ -1663,7 +1925,8 @@ static struct res g_wk[WKI_N];
 
 int main(int argc, char **argv)
 {
-	int quick = 0, reps = -1, run_tp = 1, run_pp = 1, run_wk = 1, global_ok;
+	int quick = 0, reps = -1, run_tp = 1, run_pp = 1, run_wk = 1, run_pl = 1, global_ok;
+	static double pl_p50[2][PL_NSIZES][MAX_REPS], pl_p99[2][PL_NSIZES][MAX_REPS];
 	struct utsname un;
 	char model[256], clocksrc[64];
 	struct noise run_noise, sec_noise;
@@ -1691,7 +1954,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
 			char *list = argv[++i], *tok, *save = NULL;
 
-			run_tp = run_pp = run_wk = 0;
+			run_tp = run_pp = run_wk = run_pl = 0;
 			for (tok = strtok_r(list, ",", &save); tok != NULL;
 			     tok = strtok_r(NULL, ",", &save)) {
 				if (strcmp(tok, "throughput") == 0)
@@ -1700,6 +1963,8 @@ int main(int argc, char **argv)
 					run_pp = 1;
 				else if (strcmp(tok, "wake") == 0)
 					run_wk = 1;
+				else if (strcmp(tok, "payload") == 0)
+					run_pl = 1;
 				else {
 					fprintf(stderr, "bench_shm: --only: unknown '%s'\n", tok);
 					usage(stderr);
@@ -1967,6 +2232,30 @@ int main(int argc, char **argv)
 		progress("wake-up: %d reps in %.1f s\n", reps, (now_ns() - t_sec) / 1e9);
 	}
 
+	/* ---- 4. payload latency ---- */
+	if (run_pl) {
+		const uint64_t t_sec = now_ns();
+		const uint64_t pl_n = quick ? 300 : 2000;
+
+		for (int rep = 0; rep < reps; rep++) {
+			progress("payload: rep %d/%d\r", rep + 1, reps);
+			for (int x = 0; x < 2; x++) {
+				const int w = order(rep, x, 2);
+				double p50[PL_NSIZES], p99[PL_NSIZES];
+
+				snprintf(g_cur, sizeof g_cur, "payload %s rep %d", w ? "copy" : "pool",
+					 rep + 1);
+				alarm(WATCHDOG_S);
+				pl_run(w == 0, pl_n, p50, p99);
+				alarm(0);
+				for (int z = 0; z < PL_NSIZES; z++) {
+					pl_p50[w][z][rep] = p50[z];
+					pl_p99[w][z][rep] = p99[z];
+				}
+			}
+		}
+		progress("payload: %d reps in %.1f s\n", reps, (now_ns() - t_sec) / 1e9);
+	}
 	w1 = now_ns();
 
 	/* ---- the report ---- */
@@ -2080,6 +2369,35 @@ int main(int argc, char **argv)
 			json_res(r, base, qn, 7, "ns");
 		}
 		print_noise(2);
+	}
+	if (run_pl) {
+		double lo = 0, hi = 0;
+
+		fprintf(g_out, "\n4. Payload latency, S bytes there and an answer back (ns, median "
+			"over %d reps of each rep's percentile): pool = a lent slab's 4-byte handle "
+			"through a shared ring, the payload read in place (alloc, lend, reclaim "
+			"included); copy = the S bytes through a shared ring of 64-byte elements "
+			"into the receiver's buffer\n", reps);
+		fprintf(g_out, "%-9s %9s %9s %9s %9s   %9s %9s\n", "size", "pool p50", "pool p99",
+			"copy p50", "copy p99", "pool/64B", "copy/pool");
+		for (int z = 0; z < PL_NSIZES; z++) {
+			const double a50 = median(pl_p50[0][z], reps), a99 = median(pl_p99[0][z], reps);
+			const double b50 = median(pl_p50[1][z], reps), b99 = median(pl_p99[1][z], reps);
+			const double base = median(pl_p50[0][0], reps);
+
+			if (z == 0 || a50 < lo)
+				lo = a50;
+			if (z == 0 || a50 > hi)
+				hi = a50;
+			fprintf(g_out, "%-9zu %9.0f %9.0f %9.0f %9.0f   %9.2f %9.1f\n", pl_size[z],
+				a50, a99, b50, b99, a50 / base, b50 / a50);
+			if (g_json)
+				printf("{\"section\":\"payload\",\"size\":%zu,\"pool_p50_ns\":%.1f,"
+				       "\"pool_p99_ns\":%.1f,\"copy_p50_ns\":%.1f,\"copy_p99_ns\":%.1f}\n",
+				       pl_size[z], a50, a99, b50, b99);
+		}
+		fprintf(g_out, "pool p50 across sizes: %.0f-%.0f ns, largest / smallest %.2f "
+			"(flat: the payload's size does not enter)\n", lo, hi, hi / lo);
 	}
 	{
 		const double wall = (double)(w1 - w0) / 1e9;
