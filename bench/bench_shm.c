@@ -504,32 +504,34 @@ static rmpsc_ring *ring_new(void)
 	return r;
 }
 
-static rmpsc_shm *shm_new(uint32_t role, bool fence)
+/* A shared ring of @cap slots of @esz bytes, prefaulted: created as
+ * @role (@fd < 0), or that role attached to the memfd @fd (@esz and @cap
+ * then checked against it). */
+static rmpsc_shm *shm_ring(int fd, uint32_t role, uint32_t esz, uint32_t cap, bool fence)
 {
 	rmpsc_shm_config cfg;
 	rmpsc_shm *s;
 
 	ck(rmpsc_shm_config_init(&cfg, sizeof cfg), "rmpsc_shm_config_init");
 	cfg.role = role;
-	cfg.capacity = g_capacity;
-	cfg.elem_size = 8;
+	cfg.capacity = cap;
+	cfg.elem_size = esz;
 	cfg.flags = RMPSC_SHM_F_PREFAULT | (fence ? RMPSC_SHM_F_FENCE : 0u);
-	ck(rmpsc_shm_create(&cfg, &s), "rmpsc_shm_create");
+	if (fd < 0)
+		ck(rmpsc_shm_create(&cfg, &s), "rmpsc_shm_create");
+	else
+		ck(rmpsc_shm_attach(fd, &cfg, &s), "rmpsc_shm_attach");
 	return s;
+}
+
+static rmpsc_shm *shm_new(uint32_t role, bool fence)
+{
+	return shm_ring(-1, role, 8, g_capacity, fence);
 }
 
 static rmpsc_shm *shm_join(int fd, uint32_t role)
 {
-	rmpsc_shm_config cfg;
-	rmpsc_shm *s;
-
-	ck(rmpsc_shm_config_init(&cfg, sizeof cfg), "rmpsc_shm_config_init");
-	cfg.role = role;
-	cfg.capacity = g_capacity;
-	cfg.elem_size = 8;
-	cfg.flags = RMPSC_SHM_F_PREFAULT;
-	ck(rmpsc_shm_attach(fd, &cfg, &s), "rmpsc_shm_attach");
-	return s;
+	return shm_ring(fd, role, 8, g_capacity, false);
 }
 
 /* The global expedited membarrier the default shared ring needs. */
@@ -1633,6 +1635,7 @@ static void read_line(const char *path, char *buf, size_t len)
 #define PL_NSIZES 6
 static const size_t pl_size[PL_NSIZES] = { 64, 1024, 16384, 262144, 1u << 20, 4u << 20 };
 #define PL_CHUNK 64u
+#define PL_BYTES_CAP (uint32_t)((4u << 20) / PL_CHUNK) /* the largest payload */
 #define PL_STOP UINT32_MAX
 
 struct pl_ctx {
@@ -1640,32 +1643,6 @@ struct pl_ctx {
 	int hand, back, bytes;  /* memfds: handles there, answers back, the copy ring */
 	bool pool;
 };
-
-static rmpsc_shm *pl_ring(uint32_t role, uint32_t esz, uint32_t cap)
-{
-	rmpsc_shm_config cfg;
-	rmpsc_shm *s;
-
-	ck(rmpsc_shm_config_init(&cfg, sizeof cfg), "rmpsc_shm_config_init");
-	cfg.role = role;
-	cfg.elem_size = esz;
-	cfg.capacity = cap;
-	cfg.flags = RMPSC_SHM_F_PREFAULT;
-	ck(rmpsc_shm_create(&cfg, &s), "rmpsc_shm_create");
-	return s;
-}
-
-static rmpsc_shm *pl_join(int fd, uint32_t role)
-{
-	rmpsc_shm_config cfg;
-	rmpsc_shm *s;
-
-	ck(rmpsc_shm_config_init(&cfg, sizeof cfg), "rmpsc_shm_config_init");
-	cfg.role = role;
-	cfg.flags = RMPSC_SHM_F_PREFAULT;
-	ck(rmpsc_shm_attach(fd, &cfg, &s), "rmpsc_shm_attach");
-	return s;
-}
 
 static void pl_push(rmpsc_shm *s, const void *v)
 {
@@ -1692,9 +1669,10 @@ static void pl_pop(rmpsc_shm *s, void *v)
 static void pl_child(void *arg)
 {
 	const struct pl_ctx *c = arg;
-	rmpsc_shm *hand = pl_join(c->hand, RMPSC_SHM_CONSUMER);
-	rmpsc_shm *back = pl_join(c->back, RMPSC_SHM_PRODUCER);
-	rmpsc_shm *bytes = c->pool ? NULL : pl_join(c->bytes, RMPSC_SHM_CONSUMER);
+	rmpsc_shm *hand = shm_ring(c->hand, RMPSC_SHM_CONSUMER, 4, 64, false);
+	rmpsc_shm *back = shm_ring(c->back, RMPSC_SHM_PRODUCER, 4, 64, false);
+	rmpsc_shm *bytes = c->pool ? NULL : shm_ring(c->bytes, RMPSC_SHM_CONSUMER, PL_CHUNK,
+						     PL_BYTES_CAP, false);
 	rmpsc_shm_pool *sp = NULL;
 	unsigned char *buf = NULL;
 
@@ -1765,8 +1743,8 @@ static void pl_run(bool pool, uint64_t n, double *p50, double *p99)
 		die("malloc");
 	memset(&c, 0, sizeof c);
 	c.pool = pool;
-	hand = pl_ring(RMPSC_SHM_PRODUCER, 4, 64);
-	back = pl_ring(RMPSC_SHM_CONSUMER, 4, 64);
+	hand = shm_ring(-1, RMPSC_SHM_PRODUCER, 4, 64, false);
+	back = shm_ring(-1, RMPSC_SHM_CONSUMER, 4, 64, false);
 	c.hand = rmpsc_shm_fd(hand);
 	c.back = rmpsc_shm_fd(back);
 	if (pool) {
@@ -1779,8 +1757,7 @@ static void pl_run(bool pool, uint64_t n, double *p50, double *p99)
 		ck(rmpsc_pool_create(&pc, &p), "rmpsc_pool_create (shared)");
 		ck(rmpsc_pool_share_fds(p, c.fds, 1 + PL_NSIZES), "rmpsc_pool_share_fds");
 	} else {
-		bytes = pl_ring(RMPSC_SHM_PRODUCER, PL_CHUNK, (uint32_t)(pl_size[PL_NSIZES - 1] /
-									  PL_CHUNK));
+		bytes = shm_ring(-1, RMPSC_SHM_PRODUCER, PL_CHUNK, PL_BYTES_CAP, false);
 		c.bytes = rmpsc_shm_fd(bytes);
 		if ((src = malloc(pl_size[PL_NSIZES - 1])) == NULL)
 			die("malloc");
