@@ -531,8 +531,8 @@ RMPSC_API int rmpsc_shm_watch(rmpsc_shm *s, int fd);
  * (a ring found empty is looked at again after 1, 2, 4 ... up to 64
  * rounds, at once when nothing else has data) and waited on all at once:
  * one sleep (futex_waitv(2) on every ring's wake word, where the kernel
- * has it; else 1 ms polls) that any producer's publication, any close or
- * any peer's end wakes. Elements come from one ring per call, in that
+ * has it; else 1 ms polls) that any producer's publication or any close
+ * wakes, and that looks at every ring's peer every 10 ms. Elements come from one ring per call, in that
  * ring's order; the caller learns which ring (its index in the mux).
  *
  * A ring whose stream ended is reported once, by the call that would take
