@@ -183,6 +183,10 @@ static inline int rmpsc__size_out(void *dst, uint32_t size, const void *src, siz
  *  prefault  every page faulted in before the call returns.
  *  seal      (memfd) sealed against shrinking, growing and new seals
  *            (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) once sized.
+ *  seal_write (with seal) also against writes through any mapping or
+ *            write(2) but the region's own mapping (F_SEAL_FUTURE_WRITE,
+ *            added once it is mapped and prefaulted): another process
+ *            can map it read-only, never writable.
  *  guard     one page with no access follows the region (region.guard),
  *            so that a run past its end faults instead of reading
  *            whatever the next mapping is.
@@ -207,6 +211,7 @@ struct rmpsc__region_req {
 	bool memfd;
 	bool prefault;
 	bool seal;
+	bool seal_write;
 	bool guard;
 	int32_t node;
 };
@@ -258,6 +263,7 @@ struct rmpsc__pool_share_tier {
 	uint32_t count;     /* slabs */
 	uint32_t ibits;     /* handle bits of the slab index */
 	uint64_t len_off;   /* the tier's first length, in u64s from the lengths */
+	uint64_t ino;       /* the tier memfd's inode: tells the tiers apart */
 };
 struct rmpsc__pool_share {
 	uint64_t magic;

@@ -133,7 +133,9 @@ static int region_try(const struct rmpsc__region_req *q, uint32_t page, struct r
 		if (fd < 0)
 			return -errno;
 		if (ftruncate(fd, (off_t)len) != 0 ||
-		    (q->seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)) {
+		    (q->seal && fcntl(fd, F_ADD_SEALS,
+				      F_SEAL_SHRINK | F_SEAL_GROW |
+					      (q->seal_write ? 0 : F_SEAL_SEAL)) != 0)) {
 			int err = -errno;
 
 			close(fd);
@@ -188,6 +190,7 @@ int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r
 	RMPSC__CHECK(page > RMPSC__PAGE_HUGE_1G, -EINVAL);
 	/* Guards and seals are for a memfd's regions, which are never trimmed. */
 	RMPSC__CHECK((q->guard || q->seal) && !q->memfd, -EINVAL);
+	RMPSC__CHECK(q->seal_write && !q->seal, -EINVAL);
 	for (;;) {
 		err = region_try(q, page, r);
 		if (err == 0 || !q->fallback || page == RMPSC__PAGE_NORMAL)
@@ -214,6 +217,13 @@ int rmpsc__region_map(const struct rmpsc__region_req *q, struct rmpsc__region *r
 		 * elsewhere, and also for a hugetlb mapping it refuses). */
 		if (madvise(r->base, r->len, MADV_POPULATE_WRITE) != 0)
 			memset(r->base, 0, r->len);
+	}
+	/* Writable from here on only through the mapping just made. */
+	if (q->seal && q->seal_write &&
+	    fcntl(r->fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) {
+		err = -errno;
+		rmpsc__region_unmap(r);
+		return err;
 	}
 	return 0;
 }

@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -1331,6 +1332,7 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 			.page = RMPSC__PAGE_NORMAL,
 			.memfd = true,
 			.seal = true,
+			.seal_write = true,
 			.node = node,
 		};
 
@@ -1370,6 +1372,7 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 			.prefault = (cfg->flags & RMPSC_POOL_F_PREFAULT) != 0,
 			.memfd = shared,
 			.seal = shared,
+			.seal_write = shared,
 			.node = node,
 		};
 
@@ -1418,6 +1421,13 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 				.ibits = tr->ibits,
 				.len_off = (uint64_t)(slen - (_Atomic uint64_t *)(void *)((unsigned char *)d + RMPSC__POOL_SHARE_LENS)),
 			};
+			{
+				struct stat st;
+
+				if (fstat(tr->region.fd, &st) != 0)
+					return -errno;
+				d->tier[t].ino = (uint64_t)st.st_ino;
+			}
 			slen += tr->count;
 			lent += (tr->count + 63) / 64;
 		}

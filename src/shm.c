@@ -418,6 +418,7 @@ struct rmpsc_shm {
 	rmpsc_shm_side *mine, *peer;
 	uint32_t role;
 	uint32_t gone;     /* the peer was found gone: the ring was ended here */
+	uint64_t closing_since; /* when a timed call first saw a close undecided (0: not) */
 	int pidfd;         /* of peer_pid, or -1 */
 	int32_t peer_pid;  /* the pid pidfd is of (0: none opened) */
 	int watch[RMPSC_SHM_WATCH_MAX];
@@ -989,6 +990,29 @@ int rmpsc_shm_pop_n(rmpsc_shm *s, void *items, uint32_t n)
 /* ---- blocking calls -------------------------------------------------------- */
 
 /*
+ * What a waiting call does between its slices (shm_timed(), and the mux
+ * for each of its rings): record a heartbeat; decide a close the peer
+ * began and has left undecided for RC_SHM_DECIDE_NS (a stopped or hostile
+ * peer: a live one decides in a few instructions), as any closer may, so
+ * that the consumer gets what was committed and its end; and look at the
+ * peer (shm_check_peer()). True when the peer is gone.
+ */
+static bool shm_look(rmpsc_shm *s)
+{
+	const uint64_t now = rmpsc__now_ns();
+	const uint32_t cl = atomic_load_explicit(&s->core.sh->closed, memory_order_relaxed);
+
+	SIDE_STORE(&s->mine->heartbeat_ns, now);
+	if (cl != RC_CLOSING && cl != RC_DECIDING)
+		s->closing_since = 0;
+	else if (!s->closing_since)
+		s->closing_since = now;
+	else if (now - s->closing_since >= RC_SHM_DECIDE_NS)
+		rmpsc__rc_close(&s->core);
+	return shm_check_peer(s);
+}
+
+/*
  * The core's blocking call, in slices of at most SHM_SLICE_NS: between
  * slices this side records a heartbeat and looks at the peer; a peer gone
  * ends the ring here (shm_check_peer()) and the call takes one last look,
@@ -1029,7 +1053,7 @@ static int shm_timed(rmpsc_shm *s, const struct shm_call *c, int64_t timeout_ns,
 		     const rmpsc_wait *uw)
 {
 	rmpsc_wait w;
-	uint64_t deadline, closing_since = 0;
+	uint64_t deadline;
 	int err = rmpsc__wait_resolve(uw, &s->core.wait, &w);
 
 	if (err)
@@ -1054,24 +1078,7 @@ static int shm_timed(rmpsc_shm *s, const struct shm_call *c, int64_t timeout_ns,
 			return -EPROTO;
 		if (deadline != UINT64_MAX && rmpsc__now_ns() >= deadline)
 			return shm_err(s, -ETIMEDOUT);
-		SIDE_STORE(&s->mine->heartbeat_ns, rmpsc__now_ns());
-		/* A close the peer began and has not decided for a second (a
-		 * stopped or hostile peer: a live one decides in a few
-		 * instructions) is decided here, as any closer may: the
-		 * consumer then gets what was committed, and its end. */
-		{
-			uint32_t cl = atomic_load_explicit(&s->core.sh->closed,
-							   memory_order_relaxed);
-			uint64_t now = rmpsc__now_ns();
-
-			if (cl != RC_CLOSING && cl != RC_DECIDING)
-				closing_since = 0;
-			else if (!closing_since)
-				closing_since = now;
-			else if (now - closing_since >= RC_SHM_DECIDE_NS)
-				rmpsc__rc_close(&s->core);
-		}
-		if (shm_check_peer(s)) {
+		if (shm_look(s)) {
 			r = shm_slice(s, c, 0, &w);
 			/* Nothing to wait for: the producer's -EPIPE, the
 			 * consumer's empty end. */
@@ -1300,14 +1307,14 @@ int rmpsc_shm_mux_pop_n(rmpsc_shm_mux *m, void *items, uint32_t n, uint32_t *ind
 	return mux_take(m, items, n, index, false);
 }
 
-/* Every ring's peer: a gone one is ended here (shm_check_peer()). */
+/* Between slices, every ring as a shared ring's timed call does
+ * (shm_look()): a gone peer's ring, or a close left undecided, is ended
+ * here and then reported by the next take. */
 static void mux_check_peers(rmpsc_shm_mux *m)
 {
 	for (uint32_t i = 0; i < m->max; i++)
-		if (m->ring[i].s) {
-			SIDE_STORE(&m->ring[i].s->mine->heartbeat_ns, rmpsc__now_ns());
-			(void)shm_check_peer(m->ring[i].s);
-		}
+		if (m->ring[i].s)
+			(void)shm_look(m->ring[i].s);
 }
 
 /*
@@ -1321,6 +1328,7 @@ static int mux_sleep(rmpsc_shm_mux *m, void *items, uint32_t n, uint32_t *index,
 		     bool reg)
 {
 	struct futex_waitv fw[RMPSC_SHM_MUX_MAX];
+	_Atomic uint32_t *reg_at[RMPSC_SHM_MUX_MAX];
 	uint32_t nw = 0;
 	bool global = false;
 	int r;
@@ -1336,6 +1344,9 @@ static int mux_sleep(rmpsc_shm_mux *m, void *items, uint32_t n, uint32_t *index,
 			.uaddr = (uint64_t)(uintptr_t)s->core.cseq,
 			.flags = FUTEX_32,
 		};
+		/* The words registered in, kept: the look below may take a
+		 * ring that ended out of the mux. */
+		reg_at[nw] = s->core.cwait;
 		nw++;
 		if (reg)
 			atomic_fetch_add_explicit(s->core.cwait, 1, memory_order_seq_cst); /* E4 */
@@ -1358,10 +1369,8 @@ static int mux_sleep(rmpsc_shm_mux *m, void *items, uint32_t n, uint32_t *index,
 		}
 	}
 	if (reg)
-		for (uint32_t i = 0; i < m->max; i++)
-			if (m->ring[i].s)
-				atomic_fetch_sub_explicit(m->ring[i].s->core.cwait, 1,
-							  memory_order_relaxed);
+		for (uint32_t k = 0; k < nw; k++)
+			atomic_fetch_sub_explicit(reg_at[k], 1, memory_order_relaxed);
 	return r;
 }
 

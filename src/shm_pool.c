@@ -47,9 +47,10 @@ static uint32_t bits_for(uint64_t n)
 	return n <= 1 ? 0 : 64 - (uint32_t)__builtin_clzll(n - 1);
 }
 
-/* A memfd of exactly @size bytes sealed against resizing: 0, -EBADF,
+/* A memfd of exactly @size bytes sealed against resizing (and, @ino not
+ * 0, that inode: the tier the directory says is there): 0, -EBADF,
  * -EPROTO. */
-static int sealed_of_size(int fd, uint64_t size)
+static int sealed_of_size(int fd, uint64_t size, uint64_t ino)
 {
 	const int need = F_SEAL_SHRINK | F_SEAL_GROW;
 	struct stat st;
@@ -58,6 +59,7 @@ static int sealed_of_size(int fd, uint64_t size)
 	if (fstat(fd, &st) != 0)
 		return -errno;
 	RMPSC__CHECK(!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size, -EPROTO);
+	RMPSC__CHECK(ino && (uint64_t)st.st_ino != ino, -EPROTO);
 	seals = fcntl(fd, F_GET_SEALS);
 	RMPSC__CHECK(seals < 0 || (seals & need) != need, -EPROTO);
 	return 0;
@@ -83,7 +85,7 @@ static int sp_validate(const int *fds, uint32_t nfds, struct rmpsc__pool_share *
 	RMPSC__CHECK(d->nslabs == 0 || d->nslabs > (1ull << 32) ||
 			     d->size != (RMPSC__POOL_SHARE_LENS + d->nslabs * 8 + pg - 1) / pg * pg,
 		     -EPROTO);
-	err = sealed_of_size(fds[0], d->size);
+	err = sealed_of_size(fds[0], d->size, 0);
 	if (err)
 		return err;
 	for (uint32_t t = 0; t < d->ntiers; t++) {
@@ -101,7 +103,10 @@ static int sp_validate(const int *fds, uint32_t nfds, struct rmpsc__pool_share *
 				     tr->map_size - tr->stride * tr->count >= (1ull << 30) ||
 				     tr->map_size > SIZE_MAX / 4,
 			     -EPROTO);
-		err = sealed_of_size(fds[1 + t], tr->map_size);
+		/* Each tier's own memfd, in its place (two tiers of one size
+		 * would otherwise pass for each other). */
+		RMPSC__CHECK(tr->ino == 0, -EPROTO);
+		err = sealed_of_size(fds[1 + t], tr->map_size, tr->ino);
 		if (err)
 			return err;
 		off += tr->count;

@@ -330,6 +330,87 @@ static void test_shm_mux_when_a_ring_breaks_reports_eproto_for_it_only(void **st
 	rmpsc_shm_mux_destroy(m);
 }
 
+/* A live producer that began a close and never decided it (closed left
+ * at 1, as a stopped or hostile one leaves it): the mux's wait decides it
+ * after a second, delivers what was committed and reports the end, as the
+ * ring's own timed calls do. */
+static void test_shm_mux_when_a_close_is_left_undecided_decides_it(void **state)
+{
+	rmpsc_shm *c = ring_as(RMPSC_SHM_CONSUMER, 8, 16, 0), *p;
+	rmpsc_shm_config cfg;
+	rmpsc_shm_mux *m;
+	rmpsc_shm_header *h;
+	uint64_t v[4] = { 5, 6, 7, 0 };
+	uint32_t idx = 99;
+
+	(void)state;
+	rmpsc_shm_config_init(&cfg, sizeof cfg);
+	cfg.role = RMPSC_SHM_PRODUCER;
+	assert_ret(rmpsc_shm_attach(rmpsc_shm_fd(c), &cfg, &p), 0);
+	assert_ret(rmpsc_shm_push_n(p, v, 3), 3);
+	h = mmap(NULL, sizeof *h, PROT_READ | PROT_WRITE, MAP_SHARED, rmpsc_shm_fd(c), 0);
+	assert_true(h != MAP_FAILED);
+	__atomic_store_n(&h->closed, 1u, __ATOMIC_SEQ_CST); /* CLOSING, never decided */
+	assert_ret(rmpsc_shm_mux_create(1, &m), 0);
+	assert_ret(rmpsc_shm_mux_add(m, c), 0);
+	assert_ret(rmpsc_shm_mux_pop_n_timed(m, v, 4, &idx, 30 * SEC, NULL), 3);
+	assert_int_equal(v[0], 5);
+	assert_int_equal(v[2], 7);
+	assert_ret(rmpsc_shm_mux_pop_n_timed(m, v, 4, &idx, 30 * SEC, NULL), -EPIPE);
+	assert_int_equal(idx, 0);
+	assert_ret(rmpsc_shm_mux_count(m), 0);
+	munmap(h, sizeof *h);
+	rmpsc_shm_mux_destroy(m);
+	rmpsc_shm_destroy(p);
+	rmpsc_shm_destroy(c);
+}
+
+/* A ring that ends while the mux sleeps leaves it with no registration of
+ * the mux's left in its wake word (the ring is the caller's again). */
+static void test_shm_mux_when_a_ring_ends_asleep_leaves_no_waiter_behind(void **state)
+{
+	rmpsc_shm *c = ring_as(RMPSC_SHM_CONSUMER, 8, 16, 0);
+	rmpsc_shm_mux *m;
+	rmpsc_shm_header *h;
+	uint64_t v[4];
+	uint32_t idx = 99;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_ret(rmpsc_shm_mux_create(2, &m), 0);
+	assert_ret(rmpsc_shm_mux_add(m, c), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		rmpsc_shm_config cfg;
+		rmpsc_shm *p;
+		uint64_t x[2] = { 42, 43 };
+		struct timespec pause = {.tv_nsec = 50000000};
+
+		rmpsc_shm_config_init(&cfg, sizeof cfg);
+		cfg.role = RMPSC_SHM_PRODUCER;
+		if (rmpsc_shm_attach(rmpsc_shm_fd(c), &cfg, &p) != 0)
+			_exit(2);
+		nanosleep(&pause, NULL); /* the mux is asleep by now, usually */
+		if (rmpsc_shm_push_n(p, x, 2) != 2)
+			_exit(3);
+		_exit(0); /* no destroy: gone without a close */
+	}
+	assert_ret(rmpsc_shm_mux_pop_n_timed(m, v, 4, &idx, 30 * SEC, NULL), 2);
+	assert_int_equal(v[0], 42);
+	assert_ret(rmpsc_shm_mux_pop_n_timed(m, v, 4, &idx, 30 * SEC, NULL), -ECONNRESET);
+	assert_int_equal(idx, 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, rmpsc_shm_fd(c), 0);
+	assert_true(h != MAP_FAILED);
+	assert_int_equal(__atomic_load_n(&h->cons_waiters, __ATOMIC_SEQ_CST), 0);
+	munmap(h, sizeof *h);
+	rmpsc_shm_mux_destroy(m);
+	rmpsc_shm_destroy(c);
+}
+
 static void test_shm_mux_calls_when_misused_return_documented_codes(void **state)
 {
 	rmpsc_shm_mux *m = SENTINEL_OF(rmpsc_shm_mux);
@@ -402,6 +483,8 @@ int main(void)
 		cmocka_unit_test(test_shm_mux_when_producers_die_reports_econnreset_after_their_values),
 		cmocka_unit_test(test_shm_mux_when_any_ring_gets_data_wakes_the_one_wait),
 		cmocka_unit_test(test_shm_mux_when_a_ring_breaks_reports_eproto_for_it_only),
+		cmocka_unit_test(test_shm_mux_when_a_close_is_left_undecided_decides_it),
+		cmocka_unit_test(test_shm_mux_when_a_ring_ends_asleep_leaves_no_waiter_behind),
 		cmocka_unit_test(test_shm_mux_calls_when_misused_return_documented_codes),
 	};
 

@@ -232,6 +232,32 @@ static void test_shm_pool_calls_when_misused_return_documented_codes(void **stat
 	assert_ret(rmpsc_shm_pool_attach(NULL, 2, &sp), -EINVAL);
 	assert_null(sp);
 	assert_ret(rmpsc_shm_pool_attach(fds, 1 + NT, NULL), -EINVAL);
+	{
+		/* Two tiers of one size, passed in each other's place. */
+		static const rmpsc_pool_tier twins[2] = {
+			{ .slab_size = 64, .count = 64 },
+			{ .slab_size = 128, .count = 32 },
+		};
+		rmpsc_pool_config tc;
+		rmpsc_pool *tp;
+		int tf[3], sw[3];
+
+		assert_ret(rmpsc_pool_config_init(&tc, sizeof tc), 0);
+		tc.flags = RMPSC_POOL_F_SHARED;
+		tc.tiers = twins;
+		tc.ntiers = 2;
+		assert_ret(rmpsc_pool_create(&tc, &tp), 0);
+		assert_ret(rmpsc_pool_share_fds(tp, tf, 3), 3);
+		sw[0] = tf[0];
+		sw[1] = tf[2];
+		sw[2] = tf[1];
+		assert_ret(rmpsc_shm_pool_attach(sw, 3, &sp), -EPROTO);
+		assert_ret(rmpsc_shm_pool_attach(tf, 3, &sp), 0);
+		rmpsc_shm_pool_destroy(sp);
+		for (int i = 0; i < 3; i++)
+			close(tf[i]);
+		assert_ret(rmpsc_pool_destroy(tp, 0, NULL), 0);
+	}
 	assert_ret(rmpsc_pool_share_fds(plain, fds, 1 + NT), 1 + NT);
 	assert_ret(rmpsc_shm_pool_attach(fds, 1, &sp), -EINVAL);
 	assert_ret(rmpsc_shm_pool_attach(fds, 18, &sp), -EINVAL);
@@ -267,11 +293,22 @@ static void test_shm_pool_calls_when_misused_return_documented_codes(void **stat
 	}
 	assert_ret(rmpsc_shm_pool_attach(fds, 1 + NT, &sp), 0);
 	/* The other process cannot map it writable: the descriptors are
-	 * read-only. */
+	 * read-only, and a read-write one opened again from them (through
+	 * /proc) is refused a writable mapping and write(2) by the seal. */
 	for (int i = 0; i < 1 + NT; i++) {
 		void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+		char path[64];
+		int rw;
 
 		assert_true(m == MAP_FAILED && errno == EACCES);
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
+		rw = open(path, O_RDWR | O_CLOEXEC);
+		assert_true(rw >= 0);
+		m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+		assert_true(m == MAP_FAILED && errno == EPERM);
+		assert_int_equal(pwrite(rw, "x", 1, 0), -1);
+		assert_int_equal(errno, EPERM);
+		close(rw);
 		close(fds[i]);
 	}
 	assert_ret(rmpsc_shm_pool_payload(NULL, 1, &v), -EBADF);

@@ -455,9 +455,11 @@ RMPSC_API int64_t rmpsc_pool_available(const rmpsc_pool *p);
  * Descriptors for another process to map this pool's slabs read-only
  * (rmpsc_shm_pool_attach()): fds[0] is the pool's directory (geometry and
  * payload lengths), fds[1 + t] tier t's slabs. Each is a new read-only,
- * close-on-exec descriptor of the memfd (opened through /proc/self/fd),
- * so the other process cannot map the memory writable; the caller sends
- * them (rmpsc_fd_send()) and closes them.
+ * close-on-exec descriptor of the memfd (opened through /proc/self/fd);
+ * the memfds are sealed against any write but through this process's
+ * own mapping (F_SEAL_FUTURE_WRITE), so no other process can map the
+ * memory writable or write(2) it, whatever descriptor it gets. The
+ * caller sends them (rmpsc_fd_send()) and closes them.
  *
  * @return the count, 1 + the tier count; -EBADF; -EINVAL: @p fds NULL,
  *   or not a RMPSC_POOL_F_SHARED pool; -ENOSPC: @p max below the count;
@@ -488,8 +490,10 @@ RMPSC_API int rmpsc_pool_lend(rmpsc_pool *p, uint32_t h);
  * cannot touch a slab this process uses or its free list.
  *
  * @return 0; -EBADF; -EINVAL: not a shared pool, not a handle of this
- *   pool; -ESTALE: an older generation of the slab; -EALREADY: the slab
- *   is not lent (never was, or reclaimed already).
+ *   pool; -ESTALE: a generation the slab no longer has (this handle was
+ *   reclaimed or freed already); -EALREADY: the handle is the slab's live
+ *   one, but the slab is not lent (never was, or its lend is still in
+ *   progress).
  * Concurrency: any thread. Progress: lock-free. Ordering: acquire.
  */
 RMPSC_API int rmpsc_pool_reclaim(rmpsc_pool *p, uint32_t h);
