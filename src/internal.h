@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "ringmpsc/common.h"
 
@@ -382,6 +383,24 @@ RMPSC__INTERNAL void rmpsc__heavy_barrier(uint32_t mode);
 /* Absolute CLOCK_MONOTONIC deadline in ns for a relative timeout: negative
  * means none (UINT64_MAX). */
 RMPSC__INTERNAL uint64_t rmpsc__now_ns(void);
+/* An absolute CLOCK_MONOTONIC time in ns as a timespec (futex and
+ * futex_waitv deadlines). */
+static inline struct timespec rmpsc__ns_to_ts(uint64_t ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ns / 1000000000u),
+		.tv_nsec = (long)(ns % 1000000000u),
+	};
+	return ts;
+}
+
+/* Bits that tell @n values apart: ceil(log2(n)), 0 for n <= 1 (a pool's
+ * handle split, pool.c, checked again by its receiver, shm_pool.c). */
+static inline uint32_t rmpsc__bits_for(uint64_t n)
+{
+	return n <= 1 ? 0 : 64 - (uint32_t)__builtin_clzll(n - 1);
+}
+
 static inline uint64_t rmpsc__deadline(int64_t timeout_ns)
 {
 	uint64_t now;

@@ -180,11 +180,6 @@ static uint32_t offset_base(void)
 	return b;
 }
 
-static uint32_t bits_for(uint64_t n)
-{
-	return n <= 1 ? 0 : 64 - (uint32_t)__builtin_clzll(n - 1);
-}
-
 /* ---- free list ------------------------------------------------------------ */
 
 static inline uint64_t head_next(uint64_t old, uint32_t idx)
@@ -1285,7 +1280,8 @@ static int pool_check(const rmpsc_pool_config *cfg, rmpsc_pool_tier *tiers, int3
 			     -EINVAL);
 		RMPSC__CHECK(!tiers[t].count || tiers[t]._pad0, -EINVAL);
 		RMPSC__CHECK(t && tiers[t].slab_size <= tiers[t - 1].slab_size, -EINVAL);
-		RMPSC__CHECK(bits_for(nt) + bits_for(tiers[t].count) + RMPSC_POOL_GEN_BITS_MIN > 32,
+		RMPSC__CHECK(rmpsc__bits_for(nt) + rmpsc__bits_for(tiers[t].count) +
+				     RMPSC_POOL_GEN_BITS_MIN > 32,
 			     -EINVAL);
 	}
 	*node = cfg->numa_node;
@@ -1386,7 +1382,7 @@ static int pool_map(rmpsc_pool *p, const rmpsc_pool_config *cfg, const rmpsc_poo
 		tr->count = tiers[t].count;
 		tr->meta = meta;
 		tr->acnt = acnt;
-		tr->ibits = bits_for(tr->count);
+		tr->ibits = rmpsc__bits_for(tr->count);
 		tr->gbits = 32 - p->tbits - tr->ibits;
 		tr->gmask = tr->gbits >= 32 ? UINT32_MAX : (1u << tr->gbits) - 1;
 		tr->imask = tr->ibits ? (uint32_t)((1ull << tr->ibits) - 1) : 0;
@@ -1469,7 +1465,7 @@ int rmpsc_pool_create(const rmpsc_pool_config *ucfg, rmpsc_pool **out)
 		return -ENOMEM;
 	memset(p, 0, sizeof *p);
 	p->ntiers = (uint32_t)nt;
-	p->tbits = bits_for((uint64_t)nt);
+	p->tbits = rmpsc__bits_for((uint64_t)nt);
 	p->flags = cfg.flags;
 	p->barrier = rmpsc__barrier_mode;
 	p->meta_region.fd = -1;

@@ -1357,10 +1357,7 @@ static int mux_sleep(rmpsc_shm_mux *m, void *items, uint32_t n, uint32_t *index,
 					    : RMPSC__BARRIER_SHARED_FENCE); /* E4 */
 	r = mux_take(m, items, n, index, true);
 	if (r == -EAGAIN) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(until / 1000000000u),
-			.tv_nsec = (long)(until % 1000000000u),
-		};
+		struct timespec ts = rmpsc__ns_to_ts(until);
 
 		if (syscall(SYS_futex_waitv, fw, nw, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
 			struct timespec nap = {.tv_nsec = 1000000};

@@ -42,11 +42,6 @@ struct rmpsc_shm_pool {
 
 #define SP_CHECK(sp) RMPSC__CHECK(!RMPSC__HANDLE_IS(sp, RMPSC__MAGIC_SHM_POOL), -EBADF)
 
-static uint32_t bits_for(uint64_t n)
-{
-	return n <= 1 ? 0 : 64 - (uint32_t)__builtin_clzll(n - 1);
-}
-
 /* A memfd of exactly @size bytes sealed against resizing (and, @ino not
  * 0, that inode: the tier the directory says is there): 0, -EBADF,
  * -EPROTO. */
@@ -80,7 +75,7 @@ static int sp_validate(const int *fds, uint32_t nfds, struct rmpsc__pool_share *
 	RMPSC__CHECK(d->magic != RMPSC__POOL_SHARE_MAGIC || d->version != RMPSC__POOL_SHARE_VERSION,
 		     -EPROTO);
 	RMPSC__CHECK(d->ntiers == 0 || d->ntiers > RMPSC_POOL_TIERS_MAX || d->ntiers != nfds - 1 ||
-			     d->tbits != bits_for(d->ntiers),
+			     d->tbits != rmpsc__bits_for(d->ntiers),
 		     -EPROTO);
 	RMPSC__CHECK(d->nslabs == 0 || d->nslabs > (1ull << 32) ||
 			     d->size != (RMPSC__POOL_SHARE_LENS + d->nslabs * 8 + pg - 1) / pg * pg,
@@ -93,7 +88,7 @@ static int sp_validate(const int *fds, uint32_t nfds, struct rmpsc__pool_share *
 
 		RMPSC__CHECK(tr->slab_size == 0 || tr->slab_size > RMPSC_POOL_SLAB_SIZE_MAX ||
 				     tr->stride != (tr->slab_size + 63) / 64 * 64 || tr->count == 0 ||
-				     tr->ibits != bits_for(tr->count) ||
+				     tr->ibits != rmpsc__bits_for(tr->count) ||
 				     d->tbits + tr->ibits >= 32 || tr->len_off != off ||
 				     tr->count > d->nslabs - off,
 			     -EPROTO);

@@ -76,15 +76,6 @@ uint64_t rmpsc__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static struct timespec ns_to_ts(uint64_t ns)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(ns / 1000000000u),
-		.tv_nsec = (long)(ns % 1000000000u),
-	};
-	return ts;
-}
-
 int rmpsc__futex_wait_as(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline,
 			 uint32_t mode)
 {
@@ -93,7 +84,7 @@ int rmpsc__futex_wait_as(_Atomic uint32_t *word, uint32_t expect, uint64_t deadl
 	long rc;
 
 	if (deadline != UINT64_MAX)
-		ts = ns_to_ts(deadline);
+		ts = rmpsc__ns_to_ts(deadline);
 	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a wait
 	 * resumed after a signal keeps the original deadline. */
 	rc = syscall(SYS_futex, (uint32_t *)word, op, expect,
